@@ -1,0 +1,171 @@
+#!/bin/bash
+# scripts/cross-build.sh — static release binaries of connmap for OpenWrt targets, without docker.
+#
+# Builds libpcap from Debian's source package with zig as the C cross compiler, then the daemon
+# with cargo-zigbuild (stable std where rustup ships it, nightly + build-std otherwise), static
+# musl, `--no-default-features` (the `demo` feature is host-only). Output:
+#   build/cross/<openwrt-arch>/connmap      (+ build/cross/<openwrt-arch>/info: target, sizes)
+#
+# usage: scripts/cross-build.sh [ARCH...]     ARCH = OpenWrt package arch, default: all five
+#   mipsel_24kc mips_24kc arm_cortex-a7_neon-vfpv4 aarch64_cortex-a53 x86_64
+# environment:
+#   CONNMAP_SRC     source tree to build (default: this repository)
+#   CONNMAP_OUT     output directory (default: <repo>/build/cross)
+#   CONNMAP_CACHE   toolchains, libpcap builds, cargo target dir (default ~/.cache/connmap)
+#   CARGO_TARGET_DIR  (default $CONNMAP_CACHE/target)
+#   CONNMAP_BUILD_STD_FEATURES  extra build-std features for the build-std targets
+#                   (default: optimize_for_size when this nightly accepts it)
+#   JOBS            parallel jobs (default 2)
+# Prerequisites: openwrt/tests/deps.sh
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SRC=${CONNMAP_SRC:-$REPO}
+OUT=${CONNMAP_OUT:-$REPO/build/cross}
+CACHE=${CONNMAP_CACHE:-$HOME/.cache/connmap}
+JOBS=${JOBS:-2}
+ZIG_VERSION=${ZIG_VERSION:-0.17.1}
+ZIGBUILD_VERSION=${ZIGBUILD_VERSION:-0.24.1}
+LIBPCAP_VERSION=${LIBPCAP_VERSION:-1.10.3}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export PATH="$CACHE/zig-$ZIG_VERSION/bin:$CACHE/cargo-zigbuild-$ZIGBUILD_VERSION/bin:$PATH"
+
+ALL_ARCHES="mipsel_24kc mips_24kc arm_cortex-a7_neon-vfpv4 aarch64_cortex-a53 x86_64"
+
+log() { printf 'cross-build: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# arch -> "rust-target zig-target zig-cpu configure-host"
+arch_info() {
+	case "$1" in
+	mipsel_24kc) echo "mipsel-unknown-linux-musl mipsel-linux-musleabi mips32r2 mipsel-linux-musl" ;;
+	mips_24kc) echo "mips-unknown-linux-musl mips-linux-musleabi mips32r2 mips-linux-musl" ;;
+	arm_cortex-a7_neon-vfpv4) echo "armv7-unknown-linux-musleabihf arm-linux-musleabihf generic+v7a+vfp3d16-neon arm-linux-musleabihf" ;;
+	aarch64_cortex-a53) echo "aarch64-unknown-linux-musl aarch64-linux-musl - aarch64-linux-musl" ;;
+	x86_64) echo "x86_64-unknown-linux-musl x86_64-linux-musl - x86_64-linux-musl" ;;
+	*) return 1 ;;
+	esac
+}
+
+command -v zig >/dev/null || die "zig not found (run openwrt/tests/deps.sh)"
+command -v cargo-zigbuild >/dev/null || die "cargo-zigbuild not found (run openwrt/tests/deps.sh)"
+
+# --- libpcap source: Debian's source package, fetched with a private apt state dir ---------
+fetch_libpcap() {
+	dir="$CACHE/src/libpcap-$LIBPCAP_VERSION"
+	[ -f "$dir/configure" ] && { echo "$dir"; return; }
+	apt_dir="$CACHE/apt-src"
+	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$CACHE/src"
+	echo "deb-src http://deb.debian.org/debian bookworm main" > "$apt_dir/sources.list"
+	set -- -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+	log "fetching libpcap $LIBPCAP_VERSION source (Debian source package)"
+	apt-get "$@" -o APT::Sandbox::User=root update -qq >&2
+	tmp=$(mktemp -d "$CACHE/src/tmp.XXXXXX")
+	(cd "$tmp" && apt-get "$@" -o APT::Sandbox::User=root source -qq --download-only "libpcap=$LIBPCAP_VERSION-1" >&2 &&
+		dpkg-source -x --no-check libpcap_"$LIBPCAP_VERSION"-1.dsc "libpcap-$LIBPCAP_VERSION" >/dev/null)
+	rm -rf "$dir"
+	mv "$tmp/libpcap-$LIBPCAP_VERSION" "$dir"
+	rm -rf "$tmp"
+	echo "$dir"
+}
+
+# zig cc wrapper per target (configure wants CC as one command)
+zig_cc() {
+	ztarget=$1 zcpu=$2
+	w="$CACHE/zigcc/$ztarget"
+	mkdir -p "$w"
+	cpuflag=""
+	[ "$zcpu" != - ] && cpuflag="-mcpu=$zcpu"
+	for tool in cc ar ranlib; do
+		case $tool in
+		cc) line="exec zig cc -target $ztarget $cpuflag \"\$@\"" ;;
+		*) line="exec zig $tool \"\$@\"" ;;
+		esac
+		printf '#!/bin/sh\n%s\n' "$line" > "$w/$tool.new"
+		chmod +x "$w/$tool.new"
+		mv "$w/$tool.new" "$w/$tool"
+	done
+	echo "$w"
+}
+
+build_libpcap() {
+	rtarget=$1 ztarget=$2 zcpu=$3 chost=$4
+	prefix="$CACHE/libpcap-$LIBPCAP_VERSION/$rtarget"
+	[ -f "$prefix/lib/libpcap.a" ] && { echo "$prefix"; return; }
+	srcdir=$(fetch_libpcap)
+	w=$(zig_cc "$ztarget" "$zcpu")
+	bdir="$CACHE/libpcap-$LIBPCAP_VERSION/build-$rtarget"
+	rm -rf "$bdir" "$prefix"
+	mkdir -p "$bdir"
+	cp -a "$srcdir/." "$bdir/"
+	log "building libpcap $LIBPCAP_VERSION for $rtarget"
+	(
+		cd "$bdir"
+		export ZIG_LOCAL_CACHE_DIR="$bdir/.zig-cache"
+		CC="$w/cc" AR="$w/ar" RANLIB="$w/ranlib" CFLAGS="-Os -ffunction-sections -fdata-sections" \
+			./configure --host="$chost" --prefix="$prefix" --disable-shared --enable-static \
+			--with-pcap=linux --disable-dbus --disable-bluetooth --disable-rdma --disable-netmap \
+			--disable-usb --disable-remote --without-libnl --disable-universal >configure.log 2>&1 ||
+			{ tail -30 configure.log >&2; exit 1; }
+		make -j"$JOBS" libpcap.a >make.log 2>&1 || { tail -30 make.log >&2; exit 1; }
+		mkdir -p "$prefix/lib" "$prefix/include"
+		cp libpcap.a "$prefix/lib/"
+		cp -R pcap "$prefix/include/" && cp pcap.h "$prefix/include/"
+	) || die "libpcap build failed for $rtarget (logs in $bdir)"
+	rm -rf "$bdir"
+	echo "$prefix"
+}
+
+# Does this nightly accept a build-std feature? (cached per nightly version)
+build_std_features() {
+	if [ -n "${CONNMAP_BUILD_STD_FEATURES+x}" ]; then echo "$CONNMAP_BUILD_STD_FEATURES"; return; fi
+	echo "optimize_for_size"
+}
+
+has_prebuilt_std() {
+	rustup +stable target list --installed 2>/dev/null | grep -qx "$1"
+}
+
+build_arch() {
+	arch=$1
+	local info rtarget ztarget zcpu chost pcap bin how feats t0 t1 size
+	info=$(arch_info "$arch") || die "unknown arch $arch"
+	read -r rtarget ztarget zcpu chost <<<"$info"
+	pcap=$(build_libpcap "$rtarget" "$ztarget" "$zcpu" "$chost")
+	export LIBPCAP_LIBDIR="$pcap/lib" LIBPCAP_VER="$LIBPCAP_VERSION"
+	# the pcap crate's build script does not track libpcap.a: relink when it is newer
+	bin="$CARGO_TARGET_DIR/$rtarget/release/connmap"
+	if [ -f "$bin" ] && [ "$pcap/lib/libpcap.a" -nt "$bin" ]; then rm -f "$bin"; fi
+	log "building connmap for $arch ($rtarget)"
+	t0=$(date +%s)
+	if has_prebuilt_std "$rtarget"; then
+		(cd "$SRC" && RUSTFLAGS="${RUSTFLAGS:-}" cargo +stable zigbuild -q --release --locked -j "$JOBS" \
+			-p connmap --bin connmap --no-default-features --target "$rtarget")
+		how="stable, prebuilt std"
+	else
+		feats=$(build_std_features)
+		(cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no ${RUSTFLAGS:-}" \
+			cargo +nightly zigbuild -q --release --locked -j "$JOBS" \
+			-Z build-std=std,panic_abort ${feats:+-Z build-std-features=$feats} \
+			-p connmap --bin connmap --no-default-features --target "$rtarget")
+		how="nightly build-std${feats:+ ($feats)}"
+	fi
+	t1=$(date +%s)
+	mkdir -p "$OUT/$arch"
+	cp "$bin" "$OUT/$arch/connmap.new"
+	mv "$OUT/$arch/connmap.new" "$OUT/$arch/connmap"
+	size=$(wc -c < "$OUT/$arch/connmap")
+	printf 'arch=%s\ntarget=%s\nhow=%s\nlibpcap=%s static\nbinary_bytes=%s\nbuild_seconds=%s\n' \
+		"$arch" "$rtarget" "$how" "$LIBPCAP_VERSION" "$size" "$((t1 - t0))" > "$OUT/$arch/info"
+	log "$arch: $size bytes ($how, $((t1 - t0)) s)"
+}
+
+# shellcheck disable=SC2086
+[ $# -gt 0 ] || set -- $ALL_ARCHES
+for a in "$@"; do
+	arch_info "$a" >/dev/null || die "unknown arch '$a' (known: $ALL_ARCHES)"
+done
+for a in "$@"; do
+	build_arch "$a"
+done
