@@ -192,8 +192,8 @@ def mkpkg(info, scripts, files_dir, output):
     datafiles = {}  # dir name -> [(file name, size, path)]
 
     def acl(st, mode):
-        return adb.obj([adb.int(mode), adb.blob("root" if st.st_uid == 0 else str(st.st_uid)),
-                        adb.blob("root" if st.st_gid == 0 else str(st.st_gid))])
+        # owned by root:root, as under OpenWrt's fakeroot
+        return adb.obj([adb.int(mode), adb.blob("root"), adb.blob("root")])
 
     def walk(rel):
         nonlocal installed

@@ -1,0 +1,308 @@
+#!/bin/bash
+# scripts/package.sh — OpenWrt packages of connmap from already built binaries, into dist/.
+#
+# Makes, per architecture, connmap_<ver>_<arch>.ipk (opkg, OpenWrt <= 24.10) and
+# connmap-<ver>.apk (APKv3, OpenWrt 25.12+; in dist/<arch>/), plus the arch-independent
+# luci-app-connmap and connmap-geodb (when a database is there), laid out the way OpenWrt's
+# include/package-pack.mk + scripts/ipkg-build / `apk mkpkg` lay them out:
+#   .ipk = gzip'd GNU tar of ./debian-binary ./data.tar.gz ./control.tar.gz
+#   .apk = APKv3 (openwrt/tools/apkv3.py, or a real apk-tools 3 given as APK=/path/to/apk)
+# usage: scripts/package.sh [ARCH...]      (default: every arch with build/cross/<arch>/connmap)
+# environment:
+#   CONNMAP_SRC       tree whose www/dist is packaged (default: this repository)
+#   CONNMAP_CROSS     built binaries (default <repo>/build/cross)
+#   CONNMAP_DIST      output (default <repo>/dist)
+#   CONNMAP_GEODB_DIR geo.mmdb (+ LICENSE-DB-IP.txt) for connmap-geodb (default <repo>/build/geodb)
+#   CONNMAP_PACKAGES  which to make (default "connmap luci geodb")
+#   SOURCE_DATE_EPOCH timestamps (default: the source tree's last commit)
+# The generated scripts are literal text: their ${...} expand on the router.
+# shellcheck disable=SC2016,SC2001
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SRC=${CONNMAP_SRC:-$REPO}
+CROSS=${CONNMAP_CROSS:-$REPO/build/cross}
+DIST=${CONNMAP_DIST:-$REPO/dist}
+GEODB_DIR=${CONNMAP_GEODB_DIR:-$REPO/build/geodb}
+PACKAGES=${CONNMAP_PACKAGES:-connmap luci geodb}
+OW=$REPO/openwrt
+APKV3=${APK:-}
+
+log() { printf 'package: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+mkvar() { sed -n "s/^$2:=//p" "$1" | head -1; }
+VERSION="$(mkvar "$OW/connmap/Makefile" PKG_VERSION)-r$(mkvar "$OW/connmap/Makefile" PKG_RELEASE)"
+LUCI_VERSION="$(mkvar "$OW/luci-app-connmap/Makefile" PKG_VERSION)-r$(mkvar "$OW/luci-app-connmap/Makefile" PKG_RELEASE)"
+GEODB_VERSION="$(mkvar "$OW/connmap-geodb/Makefile" PKG_VERSION)-r$(mkvar "$OW/connmap-geodb/Makefile" PKG_RELEASE)"
+MAINTAINER="connmap developers <connmap@example.invalid>"
+URL="https://example.invalid/connmap"
+EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$SRC" log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH=$EPOCH
+TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name --mtime="@$EPOCH")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/connmap-pkg.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# --- the scripts OpenWrt generates for every package (include/package-pack.mk) ------------
+write_ipk_scripts() { # CONTROL dir
+	cat > "$1/postinst" <<'S'
+#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+S
+	cat > "$1/prerm" <<'S'
+#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+S
+	chmod 0755 "$1/postinst" "$1/prerm"
+}
+
+write_apk_scripts() { # ADIR pkgname [postinst-pkg] [prerm-pkg]
+	local adir=$1 pkg=$2 pinst=${3:-} prm=${4:-}
+	{
+		echo '#!/bin/sh'
+		echo '[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0'
+		echo '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0'
+		echo '. ${IPKG_INSTROOT}/lib/functions.sh'
+		echo 'export root="${IPKG_INSTROOT}"'
+		echo "export pkgname=\"$pkg\""
+		echo 'add_group_and_user'
+		echo 'default_postinst'
+		[ -z "$pinst" ] || sed '/^\s*#!/d' "$pinst"
+	} > "$adir/post-install"
+	{
+		echo '#!/bin/sh'
+		echo 'export PKG_UPGRADE=1'
+		sed '/^\s*#!/d' "$adir/post-install"
+	} > "$adir/post-upgrade"
+	{
+		echo '#!/bin/sh'
+		echo '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0'
+		echo '. ${IPKG_INSTROOT}/lib/functions.sh'
+		echo 'export root="${IPKG_INSTROOT}"'
+		echo "export pkgname=\"$pkg\""
+		echo 'default_prerm'
+		[ -z "$prm" ] || sed '/^\s*#!/d' "$prm"
+	} > "$adir/pre-deinstall"
+}
+
+# a Package/<name>/postinst define from a feed Makefile (becomes postinst-pkg)
+makefile_define() { # Makefile define-name -> stdout, make's $$ turned into $
+	awk -v d="define $2" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$1" | sed 's/\$\$/$/g'
+}
+
+# --- .ipk, as scripts/ipkg-build makes it -------------------------------------------------
+build_ipk() { # IDIR (with CONTROL/) destdir
+	local idir=$1 dest=$2 t pkg ver arch size
+	t=$(mktemp -d "$WORK/ipk.XXXXXX")
+	pkg=$(sed -n 's/^Package: //p' "$idir/CONTROL/control")
+	ver=$(sed -n 's/^Version: //p' "$idir/CONTROL/control")
+	arch=$(sed -n 's/^Architecture: //p' "$idir/CONTROL/control")
+	if [ -f "$idir/CONTROL/conffiles" ]; then
+		local cf resolved=""
+		while read -r cf; do
+			[ -f "$idir$cf" ] && resolved+="$cf"$'\n'
+		done < "$idir/CONTROL/conffiles"
+		printf '%s' "$resolved" | LC_ALL=C sort > "$idir/CONTROL/conffiles"
+		chmod 0644 "$idir/CONTROL/conffiles"
+	fi
+	(cd "$idir" && "${TAR[@]}" --exclude=./CONTROL -cpf - .) | gzip -n > "$t/data.tar.gz"
+	size=$(zcat < "$t/data.tar.gz" | wc -c)
+	sed -i -e "s/^Installed-Size: .*/Installed-Size: $size/" "$idir/CONTROL/control"
+	(cd "$idir/CONTROL" && "${TAR[@]}" -cf - .) | gzip -n > "$t/control.tar.gz"
+	echo "2.0" > "$t/debian-binary"
+	chmod 0644 "$t/debian-binary" "$t/data.tar.gz" "$t/control.tar.gz"
+	mkdir -p "$dest"
+	(cd "$t" && "${TAR[@]}" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) | gzip -n > "$dest/${pkg}_${ver}_${arch}.ipk"
+	echo "$dest/${pkg}_${ver}_${arch}.ipk"
+}
+
+# --- .apk, as package-pack.mk + apk mkpkg make it -------------------------------------------
+build_apk() { # IDIR ADIR pkg version arch(all->noarch) depends description license origin dest [rusers]
+	local idir=$1 adir=$2 pkg=$3 ver=$4 arch=$5 deps=$6 desc=$7 lic=$8 origin=$9 dest=${10} rusers=${11:-}
+	local f csum
+	mkdir -p "$idir/lib/apk/packages"
+	[ -z "$rusers" ] || echo "$rusers" > "$idir/lib/apk/packages/$pkg.rusers"
+	(cd "$idir" && find . -type f,l -printf "/%P\n" | LC_ALL=C sort) > "$WORK/$pkg.list"
+	mv "$WORK/$pkg.list" "$idir/lib/apk/packages/$pkg.list"
+	if [ -f "$adir/conffiles" ]; then
+		mv -f "$adir/conffiles" "$idir/lib/apk/packages/$pkg.conffiles"
+		while read -r f; do
+			[ -f "$idir/$f" ] || continue
+			csum=$(sha256sum "$idir/$f" | cut -d' ' -f1)
+			echo "$f $csum" >> "$idir/lib/apk/packages/$pkg.conffiles_static"
+		done < "$idir/lib/apk/packages/$pkg.conffiles"
+	fi
+	chmod 0644 "$idir"/lib/apk/packages/*
+	find "$idir" -exec touch -h -d "@$EPOCH" {} +
+	[ "$arch" = all ] && arch=noarch
+	mkdir -p "$dest"
+	local args=(mkpkg --info "name:$pkg" --info "version:$ver" --info "description:$desc"
+		--info "arch:$arch" --info "license:$lic" --info "origin:$origin" --info "url:$URL"
+		--info "maintainer:$MAINTAINER"
+		--script "post-install:$adir/post-install" --script "post-upgrade:$adir/post-upgrade"
+		--script "pre-deinstall:$adir/pre-deinstall"
+		--info "depends:$deps" --files "$idir" --output "$dest/$pkg-$ver.apk")
+	if [ -n "$APKV3" ]; then "$APKV3" "${args[@]}"; else python3 "$OW/tools/apkv3.py" "${args[@]}"; fi
+	echo "$dest/$pkg-$ver.apk"
+}
+
+control() { # pkg ver depends source section arch description [require-user]
+	printf 'Package: %s\nVersion: %s\n' "$1" "$2"
+	[ -z "$3" ] || printf 'Depends: %s\n' "$3"
+	printf 'Source: %s\nSourceName: %s\nLicense: %s\nSection: %s\n' "$4" "$1" "$LICENSE" "$5"
+	[ -z "${8:-}" ] || printf 'Require-User: %s\n' "$8"
+	printf 'SourceDateEpoch: %s\nURL: %s\nMaintainer: %s\nArchitecture: %s\nInstalled-Size: 0\n' \
+		"$EPOCH" "$URL" "$MAINTAINER" "$6"
+	printf 'Description: '
+	echo "$7" | sed -e 's,^[[:space:]]*, ,g'
+}
+
+# --- connmap --------------------------------------------------------------------------------
+WWW="$SRC/www/dist"
+ensure_www() {
+	if [ ! -d "$WWW" ] && [ -x "$SRC/www/build.sh" ]; then
+		log "www/dist missing: running www/build.sh"
+		(cd "$SRC" && ./www/build.sh) >&2 || die "www/build.sh failed"
+	fi
+	[ -d "$WWW" ] || log "warning: $WWW does not exist: the package has an empty /usr/share/connmap/www"
+}
+
+stage_connmap() { # arch idir
+	local arch=$1 i=$2
+	install -d -m0755 "$i/usr/sbin" "$i/etc/init.d" "$i/etc/config" "$i/etc/capabilities" "$i/usr/share/connmap/www"
+	install -m0755 "$CROSS/$arch/connmap" "$i/usr/sbin/connmap"
+	install -m0755 "$OW/connmap/files/connmap.init" "$i/etc/init.d/connmap"
+	install -m0600 "$OW/connmap/files/connmap.config" "$i/etc/config/connmap"
+	install -m0644 "$OW/connmap/files/connmap.capabilities" "$i/etc/capabilities/connmap.json"
+	if [ -d "$WWW" ]; then
+		cp -R "$WWW/." "$i/usr/share/connmap/www/"
+		find "$i/usr/share/connmap/www" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+	fi
+}
+
+CONNMAP_DESC="connmap captures LAN traffic on br-lan with libpcap, geolocates remote
+addresses offline and serves a live world map page and /markers.json."
+
+package_connmap() { # arch
+	local arch=$1 i a
+	[ -x "$CROSS/$arch/connmap" ] || die "no binary $CROSS/$arch/connmap (run scripts/cross-build.sh $arch)"
+	# ipk
+	i="$WORK/connmap-$arch-ipk"
+	stage_connmap "$arch" "$i"
+	mkdir -p "$i/CONTROL"
+	LICENSE=MIT control connmap "$VERSION" "libc" feeds/connmap/connmap net "$arch" "$CONNMAP_DESC" \
+		"connmap:connmap" > "$i/CONTROL/control"
+	chmod 0644 "$i/CONTROL/control"
+	echo /etc/config/connmap > "$i/CONTROL/conffiles"
+	write_ipk_scripts "$i/CONTROL"
+	makefile_define "$OW/connmap/Makefile" Package/connmap/postinst > "$i/CONTROL/postinst-pkg"
+	chmod 0755 "$i/CONTROL/postinst-pkg"
+	build_ipk "$i" "$DIST"
+	# apk
+	i="$WORK/connmap-$arch-apk"
+	a="$WORK/connmap-$arch-adir"
+	stage_connmap "$arch" "$i"
+	mkdir -p "$a"
+	echo /etc/config/connmap > "$a/conffiles"
+	makefile_define "$OW/connmap/Makefile" Package/connmap/postinst > "$a/postinst-pkg"
+	write_apk_scripts "$a" connmap "$a/postinst-pkg"
+	build_apk "$i" "$a" connmap "$VERSION" "$arch" "libc" "${CONNMAP_DESC//$'\n'/ }" MIT \
+		feeds/connmap/connmap "$DIST/$arch" "connmap:connmap"
+}
+
+# --- luci-app-connmap -------------------------------------------------------------------------
+LUCI_DESC="LuCI support for connmap (live connection map)"
+LUCI_POSTINST='#!/bin/sh
+[ -n "${IPKG_INSTROOT}" ] || {
+	rm -f /tmp/luci-indexcache.*
+	rm -rf /tmp/luci-modulecache/
+	killall -HUP rpcd 2>/dev/null
+	exit 0
+}'
+stage_luci() {
+	local i=$1
+	install -d -m0755 "$i/www"
+	cp -R "$OW/luci-app-connmap/htdocs/." "$i/www/"
+	cp -R "$OW/luci-app-connmap/root/." "$i/"
+	find "$i" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+}
+package_luci() {
+	local i a
+	i="$WORK/luci-ipk"
+	stage_luci "$i"
+	mkdir -p "$i/CONTROL"
+	LICENSE=MIT control luci-app-connmap "$LUCI_VERSION" "libc, luci-base, connmap" \
+		feeds/connmap/luci-app-connmap luci all "$LUCI_DESC" > "$i/CONTROL/control"
+	chmod 0644 "$i/CONTROL/control"
+	write_ipk_scripts "$i/CONTROL"
+	printf '%s\n' "$LUCI_POSTINST" > "$i/CONTROL/postinst-pkg"
+	chmod 0755 "$i/CONTROL/postinst-pkg"
+	build_ipk "$i" "$DIST"
+	i="$WORK/luci-apk"
+	a="$WORK/luci-adir"
+	stage_luci "$i"
+	mkdir -p "$a"
+	printf '%s\n' "$LUCI_POSTINST" > "$a/postinst-pkg"
+	write_apk_scripts "$a" luci-app-connmap "$a/postinst-pkg"
+	build_apk "$i" "$a" luci-app-connmap "$LUCI_VERSION" all "libc luci-base connmap" "$LUCI_DESC" MIT \
+		feeds/connmap/luci-app-connmap "$DIST/all"
+}
+
+# --- connmap-geodb ----------------------------------------------------------------------------
+GEODB_DESC="Trimmed IP-to-location database (DB-IP, CC BY 4.0) used by connmap."
+stage_geodb() {
+	local i=$1
+	install -d -m0755 "$i/usr/share/connmap"
+	install -m0644 "$GEODB_DIR/geo.mmdb" "$i/usr/share/connmap/geo.mmdb"
+	[ ! -f "$GEODB_DIR/LICENSE-DB-IP.txt" ] || install -m0644 "$GEODB_DIR/LICENSE-DB-IP.txt" "$i/usr/share/connmap/"
+}
+package_geodb() {
+	local i a
+	if [ ! -f "$GEODB_DIR/geo.mmdb" ]; then
+		log "no $GEODB_DIR/geo.mmdb (scripts/make-geodb.sh makes it): connmap-geodb skipped"
+		return 0
+	fi
+	i="$WORK/geodb-ipk"
+	stage_geodb "$i"
+	mkdir -p "$i/CONTROL"
+	LICENSE=CC-BY-4.0 control connmap-geodb "$GEODB_VERSION" "libc" feeds/connmap/connmap-geodb net all \
+		"$GEODB_DESC" > "$i/CONTROL/control"
+	chmod 0644 "$i/CONTROL/control"
+	write_ipk_scripts "$i/CONTROL"
+	makefile_define "$OW/connmap-geodb/Makefile" Package/connmap-geodb/postinst > "$i/CONTROL/postinst-pkg"
+	chmod 0755 "$i/CONTROL/postinst-pkg"
+	build_ipk "$i" "$DIST"
+	i="$WORK/geodb-apk"
+	a="$WORK/geodb-adir"
+	stage_geodb "$i"
+	mkdir -p "$a"
+	makefile_define "$OW/connmap-geodb/Makefile" Package/connmap-geodb/postinst > "$a/postinst-pkg"
+	write_apk_scripts "$a" connmap-geodb "$a/postinst-pkg"
+	build_apk "$i" "$a" connmap-geodb "$GEODB_VERSION" all "libc" "$GEODB_DESC" CC-BY-4.0 \
+		feeds/connmap/connmap-geodb "$DIST/all"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+if [ $# -eq 0 ]; then
+	for d in "$CROSS"/*/; do
+		[ -x "$d/connmap" ] && set -- "$@" "$(basename "$d")"
+	done
+fi
+mkdir -p "$DIST"
+for p in $PACKAGES; do
+	case $p in
+	connmap)
+		ensure_www
+		for arch in "$@"; do package_connmap "$arch"; done
+		;;
+	luci) package_luci ;;
+	geodb) package_geodb ;;
+	*) die "unknown package set '$p'" ;;
+	esac
+done
