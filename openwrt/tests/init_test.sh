@@ -1,0 +1,226 @@
+#!/bin/sh
+# openwrt/tests/init_test.sh — exercises openwrt/connmap/files/connmap.init against a shim of
+# the procd / UCI / network.sh shell functions that records the instance definition, and
+# checks that UCI options map to the right command line and that `enabled 0` starts nothing.
+# Runs under the host's POSIX sh (dash, close to busybox ash). Prints "ok"/"FAIL" lines and
+# a final "N passed, N failed".
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+INIT="$HERE/../connmap/files/connmap.init"
+DEFAULT_CONFIG="$HERE/../connmap/files/connmap.config"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/connmap-init.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+
+# --- the shim ---------------------------------------------------------------------------------
+cat > "$TMP/shim.sh" <<'SHIM'
+# procd: record the instance as "key=value" lines, argument lists joined with "|"
+procd_open_instance() { echo "open_instance" >> "$LOG"; _cmd=""; }
+procd_set_param() {
+	_k=$1; shift
+	_v=$(printf '%s|' "$@"); _v=${_v%|}
+	if [ "$_k" = command ]; then _cmd=$_v; else echo "param $_k=$_v" >> "$LOG"; fi
+}
+procd_append_param() {
+	_k=$1; shift
+	_v=$(printf '%s|' "$@"); _v=${_v%|}
+	if [ "$_k" = command ]; then _cmd="$_cmd|$_v"; else echo "param+ $_k=$_v" >> "$LOG"; fi
+}
+procd_close_instance() { echo "command=$_cmd" >> "$LOG"; echo "close_instance" >> "$LOG"; }
+procd_add_reload_trigger() { echo "reload_trigger $*" >> "$LOG"; }
+procd_add_reload_interface_trigger() { echo "interface_trigger $*" >> "$LOG"; }
+logger() { echo "logger $*" >> "$LOG"; }
+mkdir() { echo "mkdir $*" >> "$LOG"; }
+chown() { echo "chown $*" >> "$LOG"; }
+
+# UCI: config files are shell syntax; read them the way functions.sh reads `uci export`
+config() { _sec=$2; }
+option() { eval "CONFIG_${_sec}_$1=\$2"; }
+list() {
+	eval "_n=\${CONFIG_${_sec}_$1_LENGTH:-0}"
+	_n=$((_n + 1))
+	eval "CONFIG_${_sec}_$1_LENGTH=$_n; CONFIG_${_sec}_$1_ITEM$_n=\$2"
+}
+config_load() { . "$UCI_DIR/$1"; }
+config_get() {
+	# config_get var section option [default]
+	eval "_isset=\${CONFIG_$2_$3+x}"
+	if [ -n "$_isset" ]; then eval "$1=\$CONFIG_$2_$3"; else eval "$1=\${4:-}"; fi
+}
+config_get_bool() {
+	config_get _b "$2" "$3" "${4:-}"
+	case "$_b" in
+	1 | on | true | yes | enabled) _b=1 ;;
+	0 | off | false | no | disabled) _b=0 ;;
+	*) _b=${4:-} ;;
+	esac
+	eval "$1=\$_b"
+}
+config_list_foreach() {
+	eval "_len=\${CONFIG_$1_$2_LENGTH:-0}"
+	_i=1
+	while [ "$_i" -le "$_len" ]; do
+		eval "_item=\$CONFIG_$1_$2_ITEM$_i"
+		"$3" "$_item"
+		_i=$((_i + 1))
+	done
+}
+uci_get() {
+	# uci_get package section: the type of a network section, from NET_SECTIONS
+	case " $NET_SECTIONS " in *" $2 "*) echo interface ;; esac
+}
+SHIM
+# network.sh: interfaces that are up, from NET_UP="lan:br-lan:192.168.1.1 ..."
+cat > "$TMP/network.sh" <<'NET'
+network_get_device() {
+	for _e in $NET_UP; do
+		case "$_e" in "$2":*) _d=${_e#*:}; eval "$1=\${_d%%:*}"; return 0 ;; esac
+	done
+	return 1
+}
+network_get_ipaddr() {
+	for _e in $NET_UP; do
+		case "$_e" in "$2":*:?*) eval "$1=\${_e##*:}"; return 0 ;; esac
+	done
+	return 1
+}
+NET
+sed "s|/lib/functions/network.sh|$TMP/network.sh|" "$INIT" > "$TMP/connmap.init"
+
+# run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
+run() {
+	d="$TMP/$1"
+	command mkdir -p "$d/uci"
+	printf '%s\n' "$2" > "$d/uci/connmap"
+	: > "$d/log"
+	LOG="$d/log" UCI_DIR="$d/uci" NET_UP="$3" NET_SECTIONS="$4" sh -c '
+		. "$1/shim.sh"
+		. "$1/connmap.init"
+		start_service
+		service_triggers
+	' sh "$TMP" > "$d/out" 2>&1 || echo "exit status $?" >> "$d/log"
+	cat "$d/out" >> "$d/log"
+	cat "$d/log"
+}
+
+check() { # name expected actual
+	if [ "$2" = "$3" ]; then
+		echo "ok   init: $1"
+		pass=$((pass + 1))
+	else
+		echo "FAIL init: $1"
+		echo "$2" > "$TMP/expected"
+		echo "$3" > "$TMP/actual"
+		diff -u "$TMP/expected" "$TMP/actual" | sed 's/^/     /'
+		fail=$((fail + 1))
+	fi
+}
+
+COMMON_PARAMS='param netdev=br-lan
+param file=/etc/config/connmap
+param respawn=3600|5|5
+param stdout=1
+param stderr=1
+param user=connmap
+param group=connmap
+param capabilities=/etc/capabilities/connmap.json
+param no_new_privs=1
+param term_timeout=10'
+
+# 1. the shipped default config, lan up with an address
+out=$(run default "$(cat "$DEFAULT_CONFIG")" "lan:br-lan:192.168.1.1" "lan wan")
+check "default config -> command line" "mkdir -p /var/lib/connmap
+chown connmap:connmap /var/lib/connmap
+open_instance
+$COMMON_PARAMS
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 2. enabled 0 starts nothing (triggers are still registered)
+out=$(run disabled "config connmap 'main'
+	option enabled '0'
+	option interface 'lan'" "lan:br-lan:192.168.1.1" "lan")
+check "enabled 0 starts nothing" "reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 3. enabled 'off' (UCI boolean spelling) starts nothing
+out=$(run disabled-off "config connmap 'main'
+	option enabled 'off'" "lan:br-lan:192.168.1.1" "lan")
+check "enabled off starts nothing" "reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 4. every option
+out=$(run full "config connmap 'main'
+	option enabled '1'
+	option interface 'guest'
+	option port '9000'
+	option listen '10.0.0.1'
+	option geoip '/mnt/usb/geo.mmdb'
+	option max_remotes '500'
+	option max_hosts '64'
+	option retention '3600'
+	option interval '2'
+	option state_file '/etc/connmap/state'
+	option save_interval '86400'
+	option home_lat '52.52'
+	option home_lng '13.40'
+	option log_level 'verbose'
+	option tiles 'https://tile.example/{z}/{x}/{y}.png'
+	list exclude '10.0.0.2'
+	list exclude '10.0.0.128/25'
+	list lan '10.0.0.0/24'
+	list remote '100.64.0.0/10'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
+check "all options -> command line" "mkdir -p /etc/connmap
+chown connmap:connmap /etc/connmap
+open_instance
+$(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=br-guest/')
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|/mnt/usb/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v
+close_instance
+reload_trigger connmap
+interface_trigger guest" "$out"
+
+# 5. the logical interface exists but is down: nothing yet, the interface trigger starts it
+out=$(run lan-down "config connmap 'main'
+	option interface 'lan'" "" "lan")
+check "interface down waits for the trigger" "logger -t connmap interface 'lan' is not up; waiting for it
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 6. a device name instead of a logical interface; no state file, quiet, IPv6 listen
+out=$(run device "config connmap 'main'
+	option interface 'eth1'
+	option listen 'fd00::1'
+	option state_file ''
+	option geoip ''
+	option log_level 'quiet'" "lan:br-lan:192.168.1.1" "lan")
+check "device name, IPv6 listen, no state" "open_instance
+$(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=eth1/')
+command=/usr/sbin/connmap|-i|eth1|--listen|[fd00::1]:8090|-q
+close_instance
+reload_trigger connmap
+interface_trigger eth1" "$out"
+
+# 7. only one of home_lat/home_lng: no --home
+out=$(run half-home "config connmap 'main'
+	option home_lat '1.5'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "home needs both coordinates" "open_instance
+$COMMON_PARAMS
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 8. never runs as root: user is set and it is not root
+if grep -q "procd_set_param user connmap" "$INIT" && ! grep -q "user root" "$INIT"; then
+	echo "ok   init: runs as user connmap"; pass=$((pass + 1))
+else
+	echo "FAIL init: runs as user connmap"; fail=$((fail + 1))
+fi
+
+echo "init: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,93 @@
+#!/bin/bash
+# openwrt/tests/qemu_test.sh — runs every cross-built connmap (build/cross/<arch>/connmap) under
+# qemu-user with the router's CPU model (24Kc, cortex-a7, cortex-a53) and checks that replaying
+# the host tests' captures writes markers.json byte-identical to the host build's.
+#
+# Captures and the stand-in geo database come from `cargo run --example fixtures -- DIR` when
+# the tree has that example (else from CONNMAP_FIXTURES=DIR); extra arguments for a capture X
+# are read from X.args (one per line; default: --lan 192.168.1.0/24).
+# Without fixtures, only the smoke test runs (each binary starts and exits under qemu).
+# Prints ok/FAIL lines and "qemu: N passed, N failed".
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+SRC=${CONNMAP_SRC:-$REPO}
+CROSS=${CONNMAP_CROSS:-$REPO/build/cross}
+HOST_BIN=${CONNMAP_HOST_BIN:-}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/connmap-qemu.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=""
+ok() { echo "ok   qemu: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL qemu: $*"; fail=$((fail + 1)); }
+
+# arch -> qemu runner and CPU model of the OpenWrt target
+runner() {
+	case "$1" in
+	mipsel_24kc) echo "qemu-mipsel-static -cpu 24Kc" ;;
+	mips_24kc) echo "qemu-mips-static -cpu 24Kc" ;;
+	arm_cortex-a7_neon-vfpv4) echo "qemu-arm-static -cpu cortex-a7" ;;
+	aarch64_cortex-a53) echo "qemu-aarch64-static -cpu cortex-a53" ;;
+	x86_64) echo "" ;;
+	esac
+}
+
+arches=()
+for d in "$CROSS"/*/; do
+	[ -x "$d/connmap" ] && arches+=("$(basename "$d")")
+done
+[ ${#arches[@]} -gt 0 ] || { bad "no cross-built binaries in $CROSS"; echo "qemu: $pass passed, $fail failed"; exit 1; }
+
+# 1. smoke: each binary starts and exits normally under emulation (no SIGILL/SIGSEGV)
+for a in "${arches[@]}"; do
+	# shellcheck disable=SC2046
+	timeout 60 $(runner "$a") "$CROSS/$a/connmap" --help > "$TMP/$a.help" 2>&1
+	rc=$?
+	if [ $rc -lt 128 ] && [ $rc -ne 124 ]; then ok "$a: runs (exit $rc)"; else bad "$a: exit status $rc"; fi
+done
+
+# 2. replay comparison against the host build
+FIX=${CONNMAP_FIXTURES:-}
+if [ -z "$FIX" ] && [ -f "$SRC/examples/fixtures.rs" ]; then
+	FIX="$TMP/fixtures"
+	mkdir -p "$FIX"
+	(cd "$SRC" && cargo run -q --example fixtures -- "$FIX") > "$TMP/fixtures.log" 2>&1 ||
+		{ bad "cargo run --example fixtures failed: $(tail -5 "$TMP/fixtures.log")"; FIX=""; }
+fi
+if [ -z "$HOST_BIN" ]; then
+	for b in "${CARGO_TARGET_DIR:-$SRC/target}/debug/connmap" "${CARGO_TARGET_DIR:-$SRC/target}/release/connmap"; do
+		[ -x "$b" ] && { HOST_BIN=$b; break; }
+	done
+fi
+captures=()
+if [ -n "$FIX" ]; then
+	while IFS= read -r f; do captures+=("$f"); done < <(find "$FIX" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) | sort)
+fi
+db=$( [ -n "$FIX" ] && find "$FIX" -maxdepth 1 -name '*.mmdb' | sort | head -1 )
+if [ ${#captures[@]} -eq 0 ] || [ -z "$HOST_BIN" ] || [ -z "$db" ]; then
+	echo "skip qemu: replay comparison: needs captures + mmdb (examples/fixtures.rs) and a host build (have: ${#captures[@]} captures, db '${db}', host '${HOST_BIN}')"
+	skip=1
+else
+	for cap in "${captures[@]}"; do
+		name=$(basename "$cap")
+		args=(--lan 192.168.1.0/24)
+		if [ -f "${cap%.*}.args" ]; then mapfile -t args < "${cap%.*}.args"; fi
+		"$HOST_BIN" -q -r "$cap" --geoip "$db" --json-out "$TMP/host-$name.json" "${args[@]}" > "$TMP/host-$name.log" 2>&1 ||
+			{ bad "host build on $name: $(tail -3 "$TMP/host-$name.log")"; continue; }
+		for a in "${arches[@]}"; do
+			out="$TMP/$a-$name.json"
+			# shellcheck disable=SC2046
+			timeout 300 $(runner "$a") "$CROSS/$a/connmap" -q -r "$cap" --geoip "$db" --json-out "$out" "${args[@]}" > "$TMP/$a-$name.log" 2>&1
+			rc=$?
+			if [ $rc -ne 0 ]; then
+				bad "$a: $name: exit $rc: $(tail -3 "$TMP/$a-$name.log")"
+			elif cmp -s "$TMP/host-$name.json" "$out"; then
+				ok "$a: $name: markers.json identical to the host build's ($(wc -c < "$out") bytes)"
+			else
+				bad "$a: $name: markers.json differs from the host build's"
+				diff <(python3 -m json.tool "$TMP/host-$name.json") <(python3 -m json.tool "$out") | head -20 | sed 's/^/     /'
+			fi
+		done
+	done
+fi
+echo "qemu: $pass passed, $fail failed${skip:+, $skip skipped}"
+[ "$fail" -eq 0 ]
