@@ -1,0 +1,629 @@
+//! Reading the inputs: full MaxMind-format city databases (DB-IP flat schema or GeoIP2
+//! schema, IPv4 or IPv6 trees) and ASN data (GeoLite2-ASN mmdb or ip-location-db's
+//! `start,end,asn,org` CSV), into sorted lists of networks per address family.
+//!
+//! Addresses are `u128` in both families; a prefix length is relative to the family's
+//! width (32 or 128). IPv6 networks inside `::/96` and `::ffff:0:0/96` (IPv4 and its
+//! aliases) are skipped: IPv4 comes from the IPv4 tree.
+
+use crate::record::{InRecord, RecTable};
+use ipnetwork::IpNetwork;
+use maxminddb::{Mmap, Reader, WithinOptions};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// A network (prefix) with a record id; `len` is relative to the family width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    /// First address.
+    pub start: u128,
+    /// Prefix length.
+    pub len: u8,
+    /// Record id in [`RecTable`].
+    pub rec: u32,
+}
+
+impl Net {
+    /// Last address of the network in a family of `bits` bits.
+    pub fn end(&self, bits: u8) -> u128 {
+        self.start + (span(bits, self.len) - 1)
+    }
+}
+
+/// Number of addresses of a prefix of length `len`, saturating at `u128::MAX` for ::/0.
+pub fn span(bits: u8, len: u8) -> u128 {
+    let host = u32::from(bits - len);
+    if host >= 128 {
+        u128::MAX
+    } else {
+        1u128 << host
+    }
+}
+
+/// Family width in bits.
+pub const V4: u8 = 32;
+/// Family width in bits.
+pub const V6: u8 = 128;
+
+/// Facts about one input database.
+#[derive(Debug, Clone, Default)]
+pub struct InputInfo {
+    /// Path as given.
+    pub path: String,
+    /// Metadata `database_type`.
+    pub database_type: String,
+    /// Metadata `build_epoch`.
+    pub build_epoch: u64,
+    /// IPv4 networks read.
+    pub v4: usize,
+    /// IPv6 networks read.
+    pub v6: usize,
+    /// Networks without a usable position (skipped).
+    pub no_position: usize,
+    /// Distinct data records decoded.
+    pub distinct_records: usize,
+}
+
+/// Opens a MaxMind DB with a clear error for anything that is not one.
+pub fn open_mmdb(path: &Path) -> Result<Reader<Mmap>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    // SAFETY: the file is only read; connmap-geodb never writes its inputs while they
+    // are open, and the reader lives no longer than this process's use of it.
+    unsafe { Reader::open_mmap(path) }
+        .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))
+}
+
+/// Progress spinner on standard error (hidden when it is not a terminal or when quiet).
+pub fn spinner(quiet: bool, msg: String) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {human_pos} [{elapsed}]")
+    {
+        pb.set_style(style);
+    }
+    pb.set_message(msg);
+    pb
+}
+
+fn ip_to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// True for IPv6 addresses inside `::/96` or `::ffff:0:0/96`.
+fn is_v4_region(a: u128) -> bool {
+    (a >> 32) == 0 || (a >> 32) == 0xffff
+}
+
+/// Reads every network of a city database into `v4`/`v6`.
+pub fn read_city(
+    path: &Path,
+    table: &mut RecTable,
+    precision: f64,
+    cities: bool,
+    v4: &mut Vec<Net>,
+    v6: &mut Vec<Net>,
+    quiet: bool,
+) -> Result<InputInfo, String> {
+    let reader = open_mmdb(path)?;
+    let m = reader.metadata();
+    let mut info = InputInfo {
+        path: path.display().to_string(),
+        database_type: m.database_type.clone(),
+        build_epoch: m.build_epoch,
+        ..Default::default()
+    };
+    let corrupt =
+        |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
+    let pb = spinner(quiet, format!("reading {}", path.display()));
+    let mut cache: HashMap<usize, Option<u32>> = HashMap::new();
+    let iter = reader.networks(WithinOptions::default()).map_err(corrupt)?;
+    for (i, res) in iter.enumerate() {
+        let lr = res.map_err(corrupt)?;
+        if i % 65536 == 0 {
+            pb.set_position(i as u64);
+        }
+        let Some(off) = lr.offset() else { continue };
+        let rec = match cache.get(&off) {
+            Some(r) => *r,
+            None => {
+                let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
+                let id = table.from_input(&r, precision, cities);
+                cache.insert(off, id);
+                id
+            }
+        };
+        let Some(rec) = rec else {
+            info.no_position += 1;
+            continue;
+        };
+        match lr.network().map_err(corrupt)? {
+            IpNetwork::V4(n) => {
+                v4.push(Net {
+                    start: ip_to_u128(IpAddr::V4(n.network())),
+                    len: n.prefix(),
+                    rec,
+                });
+                info.v4 += 1;
+            }
+            IpNetwork::V6(n) => {
+                let start = ip_to_u128(IpAddr::V6(n.network()));
+                if is_v4_region(start) {
+                    continue;
+                }
+                v6.push(Net {
+                    start,
+                    len: n.prefix(),
+                    rec,
+                });
+                info.v6 += 1;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    info.distinct_records = cache.len();
+    Ok(info)
+}
+
+/// An address range with an ASN id (see [`RecTable::asns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsnRange {
+    /// First address.
+    pub start: u128,
+    /// Last address.
+    pub end: u128,
+    /// ASN id.
+    pub asn: u32,
+}
+
+/// Splits one CSV line into fields (double quotes with `""` escapes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Reads ASN data: a GeoLite2-ASN style mmdb, or a CSV of `start,end,asn,org` lines.
+pub fn read_asn(
+    path: &Path,
+    table: &mut RecTable,
+    v4: &mut Vec<AsnRange>,
+    v6: &mut Vec<AsnRange>,
+) -> Result<usize, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let is_mmdb = bytes
+        .windows(14)
+        .rev()
+        .take(128 * 1024)
+        .any(|w| w == b"\xab\xcd\xefMaxMind.com");
+    let mut n = 0;
+    if is_mmdb || path.extension().is_some_and(|e| e == "mmdb") {
+        drop(bytes);
+        let reader = open_mmdb(path)?;
+        let corrupt =
+            |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
+        let mut cache: HashMap<usize, u32> = HashMap::new();
+        for res in reader.networks(WithinOptions::default()).map_err(corrupt)? {
+            let lr = res.map_err(corrupt)?;
+            let Some(off) = lr.offset() else { continue };
+            let asn = match cache.get(&off) {
+                Some(a) => *a,
+                None => {
+                    let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
+                    let a = match r.asn {
+                        Some(num) => table.intern_asn(num, r.asn_org.as_deref().unwrap_or("")),
+                        None => 0,
+                    };
+                    cache.insert(off, a);
+                    a
+                }
+            };
+            if asn == 0 {
+                continue;
+            }
+            let (start, bits, len, is_v4) = match lr.network().map_err(corrupt)? {
+                IpNetwork::V4(net) => {
+                    (u128::from(u32::from(net.network())), V4, net.prefix(), true)
+                }
+                IpNetwork::V6(net) => (u128::from(net.network()), V6, net.prefix(), false),
+            };
+            if !is_v4 && is_v4_region(start) {
+                continue;
+            }
+            let r = AsnRange {
+                start,
+                end: start + (span(bits, len) - 1),
+                asn,
+            };
+            if is_v4 {
+                v4.push(r)
+            } else {
+                v6.push(r)
+            }
+            n += 1;
+        }
+        return Ok(n);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "{}: neither a MaxMind DB nor a UTF-8 CSV file",
+            path.display()
+        )
+    })?;
+    for (lineno, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |what: &str| {
+            format!(
+                "{}:{}: {what} (expected start,end,asn,org with IP addresses)",
+                path.display(),
+                lineno + 1
+            )
+        };
+        let f = csv_fields(line);
+        if f.len() < 3 {
+            if lineno == 0 {
+                continue; // a header line
+            }
+            return Err(bad("too few fields"));
+        }
+        let (Ok(a), Ok(b)) = (f[0].trim().parse::<IpAddr>(), f[1].trim().parse::<IpAddr>()) else {
+            if lineno == 0 {
+                continue;
+            }
+            return Err(bad("not an IP address"));
+        };
+        let asn: u32 = f[2].trim().parse().map_err(|_| bad("bad AS number"))?;
+        let org = f.get(3).map(|s| s.trim()).unwrap_or("");
+        let (s, e) = (ip_to_u128(a), ip_to_u128(b));
+        if s > e || a.is_ipv4() != b.is_ipv4() {
+            return Err(bad("start after end or mixed families"));
+        }
+        let id = table.intern_asn(asn, org);
+        let r = AsnRange {
+            start: s,
+            end: e,
+            asn: id,
+        };
+        if a.is_ipv4() {
+            v4.push(r)
+        } else {
+            v6.push(r)
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Calls `f(start, len)` for the minimal list of prefixes covering `[a, b]`.
+pub fn range_to_prefixes(bits: u8, mut a: u128, b: u128, mut f: impl FnMut(u128, u8)) {
+    loop {
+        let align = if a == 0 {
+            u32::from(bits)
+        } else {
+            a.trailing_zeros().min(u32::from(bits))
+        };
+        let mut k = align;
+        // Largest block 2^k starting at a that ends at or before b.
+        while k > 0 && (k >= 128 || (1u128 << k) - 1 > b - a) {
+            if k >= 128 && a == 0 && b == u128::MAX {
+                break;
+            }
+            k -= 1;
+        }
+        f(a, bits - k as u8);
+        if k >= 128 {
+            return;
+        }
+        match a.checked_add(1u128 << k) {
+            Some(next) if next <= b && next != 0 => a = next,
+            _ => return,
+        }
+    }
+}
+
+/// Sorts networks and fails on overlaps (two inputs giving the same family).
+pub fn sort_and_check(bits: u8, nets: &mut [Net]) -> Result<(), String> {
+    nets.sort_unstable_by_key(|n| n.start);
+    for w in nets.windows(2) {
+        if w[0].end(bits) >= w[1].start {
+            return Err(format!(
+                "overlapping networks in the inputs at {} (the same address family given twice?)",
+                fmt_addr(bits, w[1].start)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Formats an address of the family.
+pub fn fmt_addr(bits: u8, a: u128) -> String {
+    if bits == V4 {
+        std::net::Ipv4Addr::from(a as u32).to_string()
+    } else {
+        std::net::Ipv6Addr::from(a).to_string()
+    }
+}
+
+/// Gives every network the ASN of the ranges it overlaps, splitting networks where the
+/// ASN changes (parts without ASN data keep ASN id 0). `asn` must be sorted.
+pub fn overlay_asn(bits: u8, nets: &[Net], asn: &[AsnRange], table: &mut RecTable) -> Vec<Net> {
+    let mut out = Vec::with_capacity(nets.len() + nets.len() / 4);
+    let mut j = 0usize;
+    let emit =
+        |out: &mut Vec<Net>, table: &mut RecTable, s: u128, e: u128, rec: u32, a: u32| {
+            let mut r = table.recs[rec as usize];
+            r.asn = a;
+            let id = table.intern(r);
+            range_to_prefixes(bits, s, e, |start, len| {
+                out.push(Net {
+                    start,
+                    len,
+                    rec: id,
+                })
+            });
+        };
+    for n in nets {
+        let (s, e) = (n.start, n.end(bits));
+        while j < asn.len() && asn[j].end < s {
+            j += 1;
+        }
+        let mut pos = s;
+        let mut k = j;
+        let mut done = false;
+        while k < asn.len() && asn[k].start <= e && !done {
+            let r = asn[k];
+            if r.start > pos {
+                emit(&mut out, table, pos, r.start - 1, n.rec, 0);
+                pos = r.start;
+            }
+            let stop = r.end.min(e);
+            if stop >= pos {
+                emit(&mut out, table, pos, stop, n.rec, r.asn);
+            }
+            if stop == e {
+                done = true;
+            } else {
+                pos = stop + 1;
+            }
+            k += 1;
+        }
+        if !done {
+            emit(&mut out, table, pos, e, n.rec, 0);
+        }
+    }
+    out
+}
+
+/// Sorts ASN ranges and drops any that overlap an earlier one.
+pub fn clean_asn(ranges: &mut Vec<AsnRange>) {
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut last_end: Option<u128> = None;
+    ranges.retain(|r| {
+        if last_end.is_some_and(|e| r.start <= e) {
+            return false;
+        }
+        last_end = Some(r.end);
+        true
+    });
+}
+
+/// Special-purpose IPv4 ranges (RFC 6890 and successors): never public, never located.
+pub const V4_SPECIAL: &[(u32, u8)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+    (0x0a00_0000, 8),  // 10.0.0.0/8 private
+    (0x6440_0000, 10), // 100.64.0.0/10 shared (CGN)
+    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+    (0xa9fe_0000, 16), // 169.254.0.0/16 link local
+    (0xac10_0000, 12), // 172.16.0.0/12 private
+    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
+    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
+    (0xc0a8_0000, 16), // 192.168.0.0/16 private
+    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
+    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
+    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+    (0xf000_0000, 4),  // 240.0.0.0/4 reserved and broadcast
+];
+
+/// IPv6 ranges that are not global unicast or are documentation.
+pub const V6_SPECIAL: &[(u128, u8)] = &[
+    (0, 3),                      // outside 2000::/3 (first half)
+    (0x4000u128 << 112, 2),      // 4000::/2
+    (0x8000u128 << 112, 1),      // 8000::/1
+    (0x2001_0db8u128 << 96, 32), // 2001:db8::/32 documentation
+];
+
+/// The special-purpose ranges of a family as networks (`rec` = `u32::MAX`).
+pub fn special_nets(bits: u8) -> Vec<Net> {
+    let mut v: Vec<Net> = if bits == V4 {
+        V4_SPECIAL
+            .iter()
+            .map(|&(a, len)| Net {
+                start: u128::from(a),
+                len,
+                rec: u32::MAX,
+            })
+            .collect()
+    } else {
+        V6_SPECIAL
+            .iter()
+            .map(|&(a, len)| Net {
+                start: a,
+                len,
+                rec: u32::MAX,
+            })
+            .collect()
+    };
+    v.sort_unstable_by_key(|n| n.start);
+    v
+}
+
+/// True when `addr` is inside a special-purpose range of the family.
+pub fn is_special(bits: u8, addr: u128) -> bool {
+    special_nets(bits)
+        .iter()
+        .any(|n| addr >= n.start && addr <= n.end(bits))
+}
+
+/// Removes the special-purpose ranges from sorted `nets`, splitting networks that
+/// straddle one. Returns how many networks were dropped or cut.
+pub fn remove_special(bits: u8, nets: &mut Vec<Net>) -> usize {
+    let special = special_nets(bits);
+    let mut touched = 0;
+    let mut out = Vec::with_capacity(nets.len());
+    for n in nets.iter() {
+        let (s, e) = (n.start, n.end(bits));
+        let hits: Vec<&Net> = special
+            .iter()
+            .filter(|h| h.start <= e && h.end(bits) >= s)
+            .collect();
+        if hits.is_empty() {
+            out.push(*n);
+            continue;
+        }
+        touched += 1;
+        let mut pos = Some(s);
+        for h in hits {
+            let Some(p) = pos else { break };
+            if h.start > p {
+                range_to_prefixes(bits, p, h.start - 1, |start, len| {
+                    out.push(Net {
+                        start,
+                        len,
+                        rec: n.rec,
+                    })
+                });
+            }
+            pos = h.end(bits).checked_add(1).filter(|&x| x <= e);
+        }
+        if let Some(p) = pos {
+            range_to_prefixes(bits, p, e, |start, len| {
+                out.push(Net {
+                    start,
+                    len,
+                    rec: n.rec,
+                })
+            });
+        }
+    }
+    *nets = out;
+    touched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefixes(bits: u8, a: u128, b: u128) -> Vec<(u128, u8)> {
+        let mut v = Vec::new();
+        range_to_prefixes(bits, a, b, |s, l| v.push((s, l)));
+        v
+    }
+
+    #[test]
+    fn range_decomposition() {
+        assert_eq!(prefixes(32, 0, u128::from(u32::MAX)), vec![(0, 0)]);
+        assert_eq!(prefixes(128, 0, u128::MAX), vec![(0, 0)]);
+        assert_eq!(
+            prefixes(32, 0x0100_0400, 0x0100_07ff),
+            vec![(0x0100_0400, 22)]
+        );
+        assert_eq!(prefixes(32, 1, 6), vec![(1, 32), (2, 31), (4, 31), (6, 32)]);
+        assert_eq!(
+            prefixes(128, u128::MAX - 1, u128::MAX),
+            vec![(u128::MAX - 1, 127)]
+        );
+        assert_eq!(prefixes(32, 5, 5), vec![(5, 32)]);
+    }
+
+    #[test]
+    fn csv_parsing() {
+        assert_eq!(
+            csv_fields(r#"1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc.""#),
+            vec!["1.0.0.0", "1.0.0.255", "13335", "Cloudflare, Inc."]
+        );
+        assert_eq!(
+            csv_fields(r#"a,"b ""q"" c",d"#),
+            vec!["a", "b \"q\" c", "d"]
+        );
+    }
+
+    #[test]
+    fn asn_overlay_splits_networks() {
+        let mut t = RecTable::new();
+        let rec = t.intern(crate::record::Rec {
+            cc: *b"AU",
+            lat: 1,
+            lon: 2,
+            city: 0,
+            asn: 0,
+        });
+        let a1 = t.intern_asn(13335, "Cloudflare");
+        let nets = vec![Net {
+            start: 0x0101_0100,
+            len: 24,
+            rec,
+        }];
+        let asn = vec![AsnRange {
+            start: 0x0101_0180,
+            end: 0x0101_01ff,
+            asn: a1,
+        }];
+        let out = overlay_asn(32, &nets, &asn, &mut t);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].start, out[0].len), (0x0101_0100, 25));
+        assert_eq!(t.recs[out[0].rec as usize].asn, 0);
+        assert_eq!((out[1].start, out[1].len), (0x0101_0180, 25));
+        assert_eq!(t.asns[t.recs[out[1].rec as usize].asn as usize].0, 13335);
+    }
+
+    #[test]
+    fn special_ranges_are_removed() {
+        let mut nets = vec![
+            Net {
+                start: 0x0800_0000,
+                len: 5,
+                rec: 1,
+            }, // 8.0.0.0/5 contains 10/8
+            Net {
+                start: 0xc0a8_0100,
+                len: 24,
+                rec: 2,
+            }, // inside 192.168/16
+        ];
+        assert_eq!(remove_special(32, &mut nets), 2);
+        assert!(nets.iter().all(|n| n.rec == 1));
+        let covered: u128 = nets.iter().map(|n| span(32, n.len)).sum();
+        assert_eq!(covered, (1 << 27) - (1 << 24));
+        assert!(is_special(32, 0x0a01_0203));
+        assert!(!is_special(32, 0x0808_0808));
+        assert!(is_special(128, 0xfe80u128 << 112));
+        assert!(!is_special(128, 0x2001_4860u128 << 96));
+    }
+}

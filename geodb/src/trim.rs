@@ -1,0 +1,308 @@
+//! `connmap-geodb trim`: reads the inputs, merges each address family within the error
+//! budget, writes the GeoIP2-City-subset database and the trim report.
+//!
+//! Output schema per network: `country.iso_code`, `city.names.en` (optional),
+//! `location.latitude`/`location.longitude` (double), and with ASN data the top-level
+//! `autonomous_system_number` (u32) and `autonomous_system_organization`.
+
+use crate::input::{self, Net, V4, V6};
+use crate::merge::{self, MergeParams};
+use crate::record::RecTable;
+use crate::writer::{Metadata, Value, WriteStats, Writer};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of a trim run.
+#[derive(Debug, Clone)]
+pub struct TrimOpts {
+    /// Full city databases (one with both families, or an IPv4 and an IPv6 file).
+    pub inputs: Vec<PathBuf>,
+    /// ASN data files (mmdb or CSV); ASN fields are written only when given.
+    pub asn: Vec<PathBuf>,
+    /// Output file.
+    pub output: PathBuf,
+    /// Coordinate precision in degrees.
+    pub precision: f64,
+    /// Write city names.
+    pub cities: bool,
+    /// Drop IPv6.
+    pub ipv4_only: bool,
+    /// Merging knobs.
+    pub params: MergeParams,
+    /// Attribution text (metadata description "en"); derived from the inputs if `None`.
+    pub attribution: Option<String>,
+    /// Hide the progress display.
+    pub quiet: bool,
+}
+
+impl Default for TrimOpts {
+    fn default() -> Self {
+        TrimOpts {
+            inputs: Vec::new(),
+            asn: Vec::new(),
+            output: PathBuf::new(),
+            precision: 0.01,
+            cities: true,
+            ipv4_only: false,
+            params: MergeParams::default(),
+            attribution: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What a trim did.
+#[derive(Debug, Clone, Default)]
+pub struct TrimReport {
+    /// Input networks per family (after ASN splitting and removal of special ranges).
+    pub in_v4: usize,
+    /// See `in_v4`.
+    pub in_v6: usize,
+    /// Output networks per family.
+    pub out_v4: usize,
+    /// See `out_v4`.
+    pub out_v6: usize,
+    /// Distinct input records.
+    pub records_in: usize,
+    /// Distinct records written.
+    pub records_out: usize,
+    /// File layout.
+    pub stats: WriteStats,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Peak resident memory in MiB (Linux), if known.
+    pub peak_rss_mib: Option<f64>,
+    /// The attribution written.
+    pub attribution: String,
+}
+
+/// Peak resident set size of this process in MiB, from /proc/self/status.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn rec_value(t: &RecTable, id: u32) -> Value {
+    let r = t.recs[id as usize];
+    let mut m: Vec<(String, Value)> = Vec::new();
+    if r.city != 0 {
+        m.push((
+            "city".into(),
+            Value::map([(
+                "names",
+                Value::map([("en", Value::Str(t.cities.get(r.city).into()))]),
+            )]),
+        ));
+    }
+    if !r.country().is_empty() {
+        m.push((
+            "country".into(),
+            Value::map([("iso_code", Value::Str(r.country().into()))]),
+        ));
+    }
+    m.push((
+        "location".into(),
+        Value::map([
+            ("latitude", Value::F64(r.lat_deg())),
+            ("longitude", Value::F64(r.lon_deg())),
+        ]),
+    ));
+    if r.asn != 0 {
+        let (num, org) = t.asns[r.asn as usize];
+        m.push(("autonomous_system_number".into(), Value::U32(num)));
+        if org != 0 {
+            m.push((
+                "autonomous_system_organization".into(),
+                Value::Str(t.orgs.get(org).into()),
+            ));
+        }
+    }
+    Value::Map(m)
+}
+
+fn default_attribution(types: &[String], asn: bool, asn_mmdb: bool) -> String {
+    let maxmind = types
+        .iter()
+        .any(|t| t.contains("GeoLite2") || t.contains("GeoIP2"));
+    let mut s = if maxmind {
+        "IP geolocation by MaxMind GeoLite2 (https://www.maxmind.com), trimmed by connmap-geodb"
+            .to_string()
+    } else {
+        "IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0, trimmed by connmap-geodb"
+            .to_string()
+    };
+    if asn {
+        s.push_str(if asn_mmdb {
+            "; ASN data by MaxMind GeoLite2 (https://www.maxmind.com)"
+        } else {
+            "; ASN data by RouteViews and DB-IP (CC BY 4.0)"
+        });
+    }
+    s
+}
+
+fn family(
+    bits: u8,
+    mut nets: Vec<Net>,
+    asn: &mut Vec<input::AsnRange>,
+    table: &mut RecTable,
+    params: MergeParams,
+) -> Result<(usize, Vec<Net>), String> {
+    input::sort_and_check(bits, &mut nets)?;
+    if !asn.is_empty() {
+        input::clean_asn(asn);
+        nets = input::overlay_asn(bits, &nets, asn, table);
+    }
+    input::remove_special(bits, &mut nets);
+    let n_in = nets.len();
+    nets.extend(input::special_nets(bits));
+    nets.sort_unstable_by_key(|n| n.start);
+    Ok((n_in, merge::merge(bits, &nets, table, params)))
+}
+
+/// Runs a trim and writes the output file.
+pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
+    let t0 = Instant::now();
+    if o.inputs.is_empty() {
+        return Err("trim: no input database given".into());
+    }
+    if !(o.precision > 0.0 && o.precision <= 10.0) {
+        return Err("trim: --precision must be in (0, 10] degrees".into());
+    }
+    let mut table = RecTable::new();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    let mut infos = Vec::new();
+    for path in &o.inputs {
+        infos.push(input::read_city(
+            path,
+            &mut table,
+            o.precision,
+            o.cities,
+            &mut v4,
+            &mut v6,
+            o.quiet,
+        )?);
+    }
+    if v4.is_empty() && v6.is_empty() {
+        return Err("trim: the inputs have no networks with a position".into());
+    }
+    let (mut a4, mut a6) = (Vec::new(), Vec::new());
+    let mut asn_mmdb = false;
+    for path in &o.asn {
+        asn_mmdb |= path.extension().is_some_and(|e| e == "mmdb");
+        input::read_asn(path, &mut table, &mut a4, &mut a6)?;
+    }
+    if o.ipv4_only {
+        v6.clear();
+    }
+    let records_in = table.recs.len();
+    let pb = input::spinner(o.quiet, "merging IPv4".into());
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    let (in_v4, out4) = family(V4, v4, &mut a4, &mut table, o.params)?;
+    pb.set_message("merging IPv6");
+    let (in_v6, out6) = family(V6, v6, &mut a6, &mut table, o.params)?;
+    pb.set_message("writing");
+
+    let mut w = Writer::new();
+    let mut handles: HashMap<u32, u32> = HashMap::new();
+    let werr = |e: crate::writer::WriteError| format!("{}: {e}", o.output.display());
+    for (bits, nets) in [(V4, &out4), (V6, &out6)] {
+        for n in nets {
+            let h = match handles.get(&n.rec) {
+                Some(h) => *h,
+                None => {
+                    let h = w.add_record(&rec_value(&table, n.rec)).map_err(werr)?;
+                    handles.insert(n.rec, h);
+                    h
+                }
+            };
+            if bits == V4 {
+                w.insert_v4(n.start as u32, n.len, h).map_err(werr)?;
+            } else {
+                w.insert(n.start, n.len, h).map_err(werr)?;
+            }
+        }
+    }
+    w.alias_v4_mapped().map_err(werr)?;
+    let types: Vec<String> = infos.iter().map(|i| i.database_type.clone()).collect();
+    let attribution = o
+        .attribution
+        .clone()
+        .unwrap_or_else(|| default_attribution(&types, !o.asn.is_empty(), asn_mmdb));
+    let meta = Metadata {
+        database_type: "connmap-geodb-City".into(),
+        description: vec![("en".into(), attribution.clone())],
+        languages: vec!["en".into()],
+        build_epoch: infos.iter().map(|i| i.build_epoch).max().unwrap_or(0),
+    };
+    let (bytes, stats) = w.finish(&meta).map_err(werr)?;
+    let tmp = o.output.with_extension("mmdb.tmp");
+    std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &o.output).map_err(|e| format!("{}: {e}", o.output.display()))?;
+    pb.finish_and_clear();
+    Ok(TrimReport {
+        in_v4,
+        in_v6,
+        out_v4: out4.len(),
+        out_v6: out6.len(),
+        records_in,
+        records_out: handles.len(),
+        stats,
+        seconds: t0.elapsed().as_secs_f64(),
+        peak_rss_mib: peak_rss_mib(),
+        attribution,
+    })
+}
+
+/// Human-readable report of a trim.
+pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
+    let mut s = String::new();
+    let p = &o.params;
+    let _ = writeln!(s, "connmap-geodb trim report");
+    for i in &o.inputs {
+        let _ = writeln!(s, "  input:          {}", i.display());
+    }
+    for i in &o.asn {
+        let _ = writeln!(s, "  asn input:      {}", i.display());
+    }
+    let _ = writeln!(s, "  output:         {}", o.output.display());
+    let _ = writeln!(
+        s,
+        "  settings:       bound {} km, lambda {}, precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, addr weight {}",
+        p.bound_km,
+        p.lambda,
+        o.precision,
+        if o.cities { "on" } else { "off" },
+        if o.asn.is_empty() { "off" } else { "on" },
+        o.ipv4_only,
+        p.fill_gaps,
+        p.addr_weight
+    );
+    let _ = writeln!(s, "  networks in:    {} IPv4, {} IPv6", r.in_v4, r.in_v6);
+    let _ = writeln!(s, "  networks out:   {} IPv4, {} IPv6", r.out_v4, r.out_v6);
+    let _ = writeln!(
+        s,
+        "  records:        {} distinct in, {} written",
+        r.records_in, r.records_out
+    );
+    let _ = writeln!(
+        s,
+        "  size:           {} bytes ({:.2} MB): tree {} nodes × {} bits = {} bytes, data {} bytes",
+        r.stats.total_bytes,
+        r.stats.total_bytes as f64 / 1e6,
+        r.stats.node_count,
+        r.stats.record_size,
+        r.stats.tree_bytes,
+        r.stats.data_bytes
+    );
+    let _ = writeln!(s, "  time:           {:.1} s", r.seconds);
+    if let Some(m) = r.peak_rss_mib {
+        let _ = writeln!(s, "  peak memory:    {m:.0} MiB");
+    }
+    let _ = writeln!(s, "  attribution:    {}", r.attribution);
+    s
+}

@@ -1,0 +1,660 @@
+//! A small MaxMind DB (format 2.0) writer.
+//!
+//! It writes exactly what connmap-geodb needs: an IPv6 search tree (IPv4 lives at `::/96`,
+//! optionally aliased at `::ffff:0:0/96`), a data section with pointer de-duplication of
+//! repeated keys and values, and the metadata map. The record size is the smallest of
+//! 24, 28 and 32 bits that can address every node and data offset.
+//!
+//! Networks are inserted as disjoint prefixes; an overlapping insert is an error rather
+//! than a silent overwrite, because the trimmer always produces disjoint prefixes.
+
+use std::collections::HashMap;
+
+/// A value of the MaxMind DB data section (the subset of types this project writes).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// UTF-8 string (type 2).
+    Str(String),
+    /// IEEE 754 double (type 3).
+    F64(f64),
+    /// IEEE 754 float (type 15); only for making test inputs like ip-location-db's.
+    F32(f32),
+    /// Unsigned 16-bit integer (type 5).
+    U16(u16),
+    /// Unsigned 32-bit integer (type 6).
+    U32(u32),
+    /// Unsigned 64-bit integer (type 9).
+    U64(u64),
+    /// Map with string keys (type 7). Key order is kept as given.
+    Map(Vec<(String, Value)>),
+    /// Array (type 11).
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// Builds a map value from `(&str, Value)` pairs.
+    pub fn map<I: IntoIterator<Item = (&'static str, Value)>>(pairs: I) -> Value {
+        Value::Map(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+const TYPE_POINTER: u8 = 1;
+const TYPE_STRING: u8 = 2;
+const TYPE_DOUBLE: u8 = 3;
+const TYPE_U16: u8 = 5;
+const TYPE_U32: u8 = 6;
+const TYPE_MAP: u8 = 7;
+const TYPE_U64: u8 = 9;
+const TYPE_ARRAY: u8 = 11;
+const TYPE_FLOAT: u8 = 15;
+
+/// Writes a control byte (and extended type / size bytes) for `type_` with payload `size`.
+fn write_control(buf: &mut Vec<u8>, type_: u8, size: usize) {
+    let (t, ext) = if type_ <= 7 {
+        (type_, None)
+    } else {
+        (0, Some(type_ - 7))
+    };
+    let first = t << 5;
+    let mut extra: Vec<u8> = Vec::new();
+    let size_bits = if size < 29 {
+        size as u8
+    } else if size < 29 + 256 {
+        extra.push((size - 29) as u8);
+        29
+    } else if size < 285 + 65536 {
+        let s = size - 285;
+        extra.extend_from_slice(&[(s >> 8) as u8, s as u8]);
+        30
+    } else {
+        let s = size - 65821;
+        extra.extend_from_slice(&[(s >> 16) as u8, (s >> 8) as u8, s as u8]);
+        31
+    };
+    buf.push(first | size_bits);
+    if let Some(e) = ext {
+        buf.push(e);
+    }
+    buf.extend_from_slice(&extra);
+}
+
+/// Minimal big-endian bytes of an unsigned integer (zero has no bytes).
+fn uint_bytes(v: u64) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    bytes[skip..].to_vec()
+}
+
+/// Encodes `v` without any pointers (used as the de-duplication key and for metadata).
+pub fn encode_plain(v: &Value, buf: &mut Vec<u8>) {
+    match v {
+        Value::Str(s) => {
+            write_control(buf, TYPE_STRING, s.len());
+            buf.extend_from_slice(s.as_bytes());
+        }
+        Value::F64(x) => {
+            write_control(buf, TYPE_DOUBLE, 8);
+            buf.extend_from_slice(&x.to_be_bytes());
+        }
+        Value::F32(x) => {
+            write_control(buf, TYPE_FLOAT, 4);
+            buf.extend_from_slice(&x.to_be_bytes());
+        }
+        Value::U16(x) => {
+            let b = uint_bytes(u64::from(*x));
+            write_control(buf, TYPE_U16, b.len());
+            buf.extend_from_slice(&b);
+        }
+        Value::U32(x) => {
+            let b = uint_bytes(u64::from(*x));
+            write_control(buf, TYPE_U32, b.len());
+            buf.extend_from_slice(&b);
+        }
+        Value::U64(x) => {
+            let b = uint_bytes(*x);
+            write_control(buf, TYPE_U64, b.len());
+            buf.extend_from_slice(&b);
+        }
+        Value::Map(pairs) => {
+            write_control(buf, TYPE_MAP, pairs.len());
+            for (k, val) in pairs {
+                encode_plain(&Value::Str(k.clone()), buf);
+                encode_plain(val, buf);
+            }
+        }
+        Value::Array(items) => {
+            write_control(buf, TYPE_ARRAY, items.len());
+            for item in items {
+                encode_plain(item, buf);
+            }
+        }
+    }
+}
+
+/// Encodes a data-section pointer to `offset`.
+fn encode_pointer(offset: u32, buf: &mut Vec<u8>) {
+    let t = TYPE_POINTER << 5;
+    if offset < 2048 {
+        buf.extend_from_slice(&[t | ((offset >> 8) as u8 & 7), offset as u8]);
+    } else if offset < 2048 + 524_288 {
+        let o = offset - 2048;
+        buf.extend_from_slice(&[t | 0x08 | ((o >> 16) as u8 & 7), (o >> 8) as u8, o as u8]);
+    } else if offset < 526_336 + 134_217_728 {
+        let o = offset - 526_336;
+        buf.extend_from_slice(&[
+            t | 0x10 | ((o >> 24) as u8 & 7),
+            (o >> 16) as u8,
+            (o >> 8) as u8,
+            o as u8,
+        ]);
+    } else {
+        buf.push(t | 0x18);
+        buf.extend_from_slice(&offset.to_be_bytes());
+    }
+}
+
+fn pointer_len(offset: u32) -> usize {
+    let mut b = Vec::with_capacity(5);
+    encode_pointer(offset, &mut b);
+    b.len()
+}
+
+/// The data section under construction, with value de-duplication through pointers.
+#[derive(Default)]
+pub struct DataSection {
+    buf: Vec<u8>,
+    cache: HashMap<Vec<u8>, u32>,
+}
+
+impl DataSection {
+    /// Adds a top-level record and returns its offset (an earlier identical record is reused).
+    pub fn add_record(&mut self, v: &Value) -> u32 {
+        let mut plain = Vec::new();
+        encode_plain(v, &mut plain);
+        if let Some(&off) = self.cache.get(&plain) {
+            return off;
+        }
+        let off = self.buf.len() as u32;
+        self.write_inline(v);
+        self.cache.insert(plain, off);
+        off
+    }
+
+    fn write_inline(&mut self, v: &Value) {
+        match v {
+            Value::Map(pairs) => {
+                write_control(&mut self.buf, TYPE_MAP, pairs.len());
+                for (k, val) in pairs {
+                    self.write_child(&Value::Str(k.clone()));
+                    self.write_child(val);
+                }
+            }
+            Value::Array(items) => {
+                write_control(&mut self.buf, TYPE_ARRAY, items.len());
+                for item in items {
+                    self.write_child(item);
+                }
+            }
+            other => encode_plain(other, &mut self.buf),
+        }
+    }
+
+    fn write_child(&mut self, v: &Value) {
+        let mut plain = Vec::new();
+        encode_plain(v, &mut plain);
+        if let Some(&off) = self.cache.get(&plain) {
+            if pointer_len(off) < plain.len() {
+                encode_pointer(off, &mut self.buf);
+                return;
+            }
+        }
+        let off = self.buf.len() as u32;
+        self.write_inline(v);
+        self.cache.entry(plain).or_insert(off);
+    }
+
+    /// Size of the data section written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// Child slot of a tree node: a node index, a data offset or nothing.
+const EMPTY: u32 = u32::MAX;
+const DATA_FLAG: u32 = 0x8000_0000;
+
+/// Errors of the writer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// Two inserted networks overlap.
+    Overlap(u128, u8),
+    /// Prefix length above 128.
+    BadPrefix(u8),
+    /// Data offset beyond 2^31 or a tree beyond what 32-bit records address.
+    TooLarge,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Overlap(a, l) => write!(
+                f,
+                "network {}/{} overlaps one inserted before",
+                std::net::Ipv6Addr::from(*a),
+                l
+            ),
+            WriteError::BadPrefix(l) => write!(f, "prefix length {l} is above 128"),
+            WriteError::TooLarge => write!(f, "database too large for the MaxMind DB format"),
+        }
+    }
+}
+
+/// Database metadata to write.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// `database_type`.
+    pub database_type: String,
+    /// `description` map (language → text).
+    pub description: Vec<(String, String)>,
+    /// `languages`.
+    pub languages: Vec<String>,
+    /// `build_epoch` (seconds since 1970).
+    pub build_epoch: u64,
+}
+
+/// Sizes of a finished database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteStats {
+    /// Search tree nodes.
+    pub node_count: usize,
+    /// Record size in bits (24, 28 or 32).
+    pub record_size: u16,
+    /// Search tree bytes.
+    pub tree_bytes: usize,
+    /// Data section bytes.
+    pub data_bytes: usize,
+    /// Whole file bytes.
+    pub total_bytes: usize,
+}
+
+/// Builds a MaxMind DB file in memory.
+pub struct Writer {
+    nodes: Vec<[u32; 2]>,
+    data: DataSection,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writer {
+    /// An empty IPv6 database.
+    pub fn new() -> Self {
+        Writer {
+            nodes: vec![[EMPTY, EMPTY]],
+            data: DataSection::default(),
+        }
+    }
+
+    /// Adds a record to the data section; returns the handle to pass to `insert`.
+    pub fn add_record(&mut self, v: &Value) -> Result<u32, WriteError> {
+        let off = self.data.add_record(v);
+        if off >= DATA_FLAG {
+            return Err(WriteError::TooLarge);
+        }
+        Ok(off)
+    }
+
+    /// Inserts the IPv6 network `addr/len` pointing at record `rec` (from `add_record`).
+    pub fn insert(&mut self, addr: u128, len: u8, rec: u32) -> Result<(), WriteError> {
+        if len > 128 {
+            return Err(WriteError::BadPrefix(len));
+        }
+        if len == 0 {
+            self.insert(0, 1, rec)?;
+            return self.insert(1u128 << 127, 1, rec);
+        }
+        self.set_slot(addr, len, rec | DATA_FLAG)
+    }
+
+    /// Inserts the IPv4 network `addr/len` (stored at `::/96`).
+    pub fn insert_v4(&mut self, addr: u32, len: u8, rec: u32) -> Result<(), WriteError> {
+        if len > 32 {
+            return Err(WriteError::BadPrefix(len));
+        }
+        self.insert(u128::from(addr), len + 96, rec)
+    }
+
+    fn set_slot(&mut self, addr: u128, len: u8, value: u32) -> Result<(), WriteError> {
+        let mut node = 0usize;
+        for i in 0..len - 1 {
+            let bit = ((addr >> (127 - i)) & 1) as usize;
+            let child = self.nodes[node][bit];
+            if child == EMPTY {
+                let new = self.nodes.len() as u32;
+                if new >= DATA_FLAG {
+                    return Err(WriteError::TooLarge);
+                }
+                self.nodes.push([EMPTY, EMPTY]);
+                self.nodes[node][bit] = new;
+                node = new as usize;
+            } else if child & DATA_FLAG != 0 {
+                return Err(WriteError::Overlap(addr, len));
+            } else {
+                node = child as usize;
+            }
+        }
+        let bit = ((addr >> (127 - (len - 1))) & 1) as usize;
+        if self.nodes[node][bit] != EMPTY {
+            return Err(WriteError::Overlap(addr, len));
+        }
+        self.nodes[node][bit] = value;
+        Ok(())
+    }
+
+    /// Points `::ffff:0:0/96` (IPv4-mapped IPv6) at the IPv4 subtree, if there is one.
+    pub fn alias_v4_mapped(&mut self) -> Result<(), WriteError> {
+        let mut slot = 0u32; // node index or data
+        let mut node = 0usize;
+        for _ in 0..96 {
+            let child = self.nodes[node][0];
+            if child == EMPTY {
+                return Ok(());
+            }
+            slot = child;
+            if child & DATA_FLAG != 0 {
+                break;
+            }
+            node = child as usize;
+        }
+        self.set_slot(0xffffu128 << 32, 96, slot)
+    }
+
+    /// Number of tree nodes so far.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Serialises the database.
+    pub fn finish(self, meta: &Metadata) -> Result<(Vec<u8>, WriteStats), WriteError> {
+        let node_count = self.nodes.len();
+        let data_len = self.data.len();
+        let max_value = node_count as u64 + 16 + data_len as u64;
+        let record_size: u16 = if max_value < (1 << 24) {
+            24
+        } else if max_value < (1 << 28) {
+            28
+        } else if max_value < (1 << 32) {
+            32
+        } else {
+            return Err(WriteError::TooLarge);
+        };
+        let node_bytes = usize::from(record_size) / 4;
+        let mut out = Vec::with_capacity(node_count * node_bytes + 16 + data_len + 512);
+        let resolve = |v: u32| -> u32 {
+            if v == EMPTY {
+                node_count as u32
+            } else if v & DATA_FLAG != 0 {
+                node_count as u32 + 16 + (v & !DATA_FLAG)
+            } else {
+                v
+            }
+        };
+        for n in &self.nodes {
+            let (l, r) = (resolve(n[0]), resolve(n[1]));
+            match record_size {
+                24 => {
+                    out.extend_from_slice(&l.to_be_bytes()[1..]);
+                    out.extend_from_slice(&r.to_be_bytes()[1..]);
+                }
+                28 => {
+                    out.extend_from_slice(&l.to_be_bytes()[1..]);
+                    out.push((((l >> 24) & 0x0f) << 4) as u8 | ((r >> 24) & 0x0f) as u8);
+                    out.extend_from_slice(&r.to_be_bytes()[1..]);
+                }
+                _ => {
+                    out.extend_from_slice(&l.to_be_bytes());
+                    out.extend_from_slice(&r.to_be_bytes());
+                }
+            }
+        }
+        let tree_bytes = out.len();
+        out.extend_from_slice(&[0u8; 16]);
+        out.extend_from_slice(&self.data.buf);
+        out.extend_from_slice(b"\xab\xcd\xefMaxMind.com");
+        let metadata = Value::Map(vec![
+            ("binary_format_major_version".into(), Value::U16(2)),
+            ("binary_format_minor_version".into(), Value::U16(0)),
+            ("build_epoch".into(), Value::U64(meta.build_epoch)),
+            (
+                "database_type".into(),
+                Value::Str(meta.database_type.clone()),
+            ),
+            (
+                "description".into(),
+                Value::Map(
+                    meta.description
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                        .collect(),
+                ),
+            ),
+            ("ip_version".into(), Value::U16(6)),
+            (
+                "languages".into(),
+                Value::Array(
+                    meta.languages
+                        .iter()
+                        .map(|l| Value::Str(l.clone()))
+                        .collect(),
+                ),
+            ),
+            ("node_count".into(), Value::U32(node_count as u32)),
+            ("record_size".into(), Value::U16(record_size)),
+        ]);
+        encode_plain(&metadata, &mut out);
+        let stats = WriteStats {
+            node_count,
+            record_size,
+            tree_bytes,
+            data_bytes: data_len,
+            total_bytes: out.len(),
+        };
+        Ok((out, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maxminddb::Reader;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    fn meta() -> Metadata {
+        Metadata {
+            database_type: "Test-City".into(),
+            description: vec![("en".into(), "test".into())],
+            languages: vec!["en".into()],
+            build_epoch: 1_700_000_000,
+        }
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct All {
+        s: String,
+        d: f64,
+        u16v: u16,
+        u32v: u32,
+        u64v: u64,
+        m: BTreeMap<String, String>,
+        a: Vec<u32>,
+    }
+
+    fn sample(i: u32) -> Value {
+        Value::map([
+            ("s", Value::Str(format!("string {i} ünïcödé"))),
+            ("d", Value::F64(-33.8688 + f64::from(i))),
+            ("u16v", Value::U16(0)),
+            ("u32v", Value::U32(4_000_000_000 + i)),
+            ("u64v", Value::U64(u64::MAX - u64::from(i))),
+            ("m", Value::map([("en", Value::Str("x".repeat(300)))])),
+            ("a", Value::Array(vec![Value::U32(1), Value::U32(70000)])),
+        ])
+    }
+
+    #[test]
+    fn round_trip_every_type_and_pointers() {
+        let mut w = Writer::new();
+        let mut recs = Vec::new();
+        for i in 0..3000u32 {
+            recs.push(w.add_record(&sample(i)).unwrap());
+        }
+        // Identical records share one offset.
+        assert_eq!(w.add_record(&sample(7)).unwrap(), recs[7]);
+        for i in 0..3000u32 {
+            w.insert_v4(0x0a00_0000 + (i << 8), 24, recs[i as usize])
+                .unwrap();
+        }
+        let (bytes, stats) = w.finish(&meta()).unwrap();
+        assert_eq!(stats.record_size, 24);
+        let r = Reader::from_source(bytes).unwrap();
+        assert_eq!(r.metadata().description.get("en").unwrap(), "test");
+        for i in [0u32, 1, 7, 2047, 2999] {
+            let ip = IpAddr::V4((0x0a00_0000 + (i << 8) + 5).into());
+            let got: All = r.lookup(ip).unwrap().decode().unwrap().unwrap();
+            assert_eq!(got.s, format!("string {i} ünïcödé"));
+            assert_eq!(got.d, -33.8688 + f64::from(i));
+            assert_eq!(got.u16v, 0);
+            assert_eq!(got.u32v, 4_000_000_000 + i);
+            assert_eq!(got.u64v, u64::MAX - u64::from(i));
+            assert_eq!(got.m["en"], "x".repeat(300));
+            assert_eq!(got.a, vec![1, 70000]);
+        }
+        // Outside any network: nothing.
+        assert!(!r.lookup("11.0.0.1".parse().unwrap()).unwrap().has_data());
+        r.verify().unwrap();
+    }
+
+    #[test]
+    fn long_strings_and_large_maps() {
+        for n in [28usize, 29, 284, 285, 65820, 65821, 70000] {
+            let mut w = Writer::new();
+            let rec = w
+                .add_record(&Value::map([("s", Value::Str("y".repeat(n)))]))
+                .unwrap();
+            w.insert(0x2000u128 << 112, 3, rec).unwrap();
+            let (bytes, _) = w.finish(&meta()).unwrap();
+            let r = Reader::from_source(bytes).unwrap();
+            let got: BTreeMap<String, String> = r
+                .lookup("2a00::1".parse().unwrap())
+                .unwrap()
+                .decode()
+                .unwrap()
+                .unwrap();
+            assert_eq!(got["s"].len(), n);
+        }
+    }
+
+    #[test]
+    fn pointer_encodings_round_trip() {
+        // Force offsets into every pointer size class by padding the data section.
+        let mut w = Writer::new();
+        let mut handles = Vec::new();
+        let pad = "p".repeat(60000);
+        for i in 0..12u32 {
+            let v = Value::map([
+                ("pad", Value::Str(format!("{pad}{i}"))),
+                ("shared", Value::Str(format!("shared value {}", i % 3))),
+            ]);
+            handles.push(w.add_record(&v).unwrap());
+        }
+        for (i, h) in handles.iter().enumerate() {
+            w.insert((0x2000u128 << 112) | ((i as u128) << 100), 28, *h)
+                .unwrap();
+        }
+        let (bytes, stats) = w.finish(&meta()).unwrap();
+        assert!(stats.data_bytes > 700_000);
+        let r = Reader::from_source(bytes).unwrap();
+        for i in 0..12u32 {
+            let ip = IpAddr::V6(((0x2000u128 << 112) | (u128::from(i) << 100) | 1).into());
+            let got: BTreeMap<String, String> = r.lookup(ip).unwrap().decode().unwrap().unwrap();
+            assert_eq!(got["shared"], format!("shared value {}", i % 3));
+            assert!(got["pad"].ends_with(&i.to_string()));
+        }
+        r.verify().unwrap();
+    }
+
+    #[test]
+    fn record_sizes_grow_with_the_tree() {
+        let mut w = Writer::new();
+        let rec = w.add_record(&Value::map([("x", Value::U32(1))])).unwrap();
+        // 2^16 /32 networks spread out: > 2^16 * 16 nodes → needs 24 bits only up to 16.7M.
+        for i in 0..70_000u32 {
+            w.insert_v4(i.wrapping_mul(2_654_435_761) | 1, 32, rec)
+                .or_else(|e| match e {
+                    WriteError::Overlap(..) => Ok(()),
+                    e => Err(e),
+                })
+                .unwrap();
+        }
+        let n = w.node_count();
+        let (bytes, stats) = w.finish(&meta()).unwrap();
+        assert_eq!(stats.node_count, n);
+        assert_eq!(stats.record_size, if n + 16 < (1 << 24) { 24 } else { 28 });
+        let r = Reader::from_source(bytes).unwrap();
+        let ip = IpAddr::V4((7u32.wrapping_mul(2_654_435_761) | 1).into());
+        assert!(r.lookup(ip).unwrap().has_data());
+    }
+
+    #[test]
+    fn overlap_is_an_error_and_alias_works() {
+        let mut w = Writer::new();
+        let rec = w.add_record(&Value::map([("x", Value::U32(1))])).unwrap();
+        w.insert_v4(0x0101_0100, 24, rec).unwrap();
+        assert!(matches!(
+            w.insert_v4(0x0101_0101, 32, rec),
+            Err(WriteError::Overlap(..))
+        ));
+        assert!(matches!(
+            w.insert_v4(0x0100_0000, 8, rec),
+            Err(WriteError::Overlap(..))
+        ));
+        w.alias_v4_mapped().unwrap();
+        let (bytes, _) = w.finish(&meta()).unwrap();
+        let r = Reader::from_source(bytes).unwrap();
+        assert!(r.lookup("1.1.1.1".parse().unwrap()).unwrap().has_data());
+        assert!(r
+            .lookup("::ffff:1.1.1.1".parse().unwrap())
+            .unwrap()
+            .has_data());
+        assert!(!r
+            .lookup("::ffff:1.1.2.1".parse().unwrap())
+            .unwrap()
+            .has_data());
+    }
+
+    #[test]
+    fn control_byte_sizes() {
+        let mut b = Vec::new();
+        write_control(&mut b, TYPE_STRING, 3);
+        assert_eq!(b, [0x43]);
+        b.clear();
+        write_control(&mut b, TYPE_STRING, 29);
+        assert_eq!(b, [0x5d, 0]);
+        b.clear();
+        write_control(&mut b, TYPE_ARRAY, 2);
+        assert_eq!(b, [0x02, 0x04]);
+        let mut p = Vec::new();
+        encode_pointer(2048, &mut p);
+        assert_eq!(p, [0x28, 0, 0]);
+    }
+}
