@@ -1,0 +1,419 @@
+// End-to-end tests of the map page (www/) in Debian's headless chromium, driven by
+// playwright-core, against the connmap daemon (see servers.mjs for which mode and how).
+// Every page is watched: any console error, page error, failed same-origin response or
+// request to another origin fails the test. Screenshots go to tests/artifacts/.
+// Run through tests/browser/run.sh (builds www/ first), or: node --test tests/browser/
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer, ROOT } from './servers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
+const BUDGET = 150 * 1000; // bytes, gzipped first load
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+let browser;
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  // playwright gives the browser a fresh temporary profile (user-data-dir) and removes it on close
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * Opens the page in a fresh context that records problems and the markers.json bodies the
+ * page received. Returns {page, rec, problems, close}.
+ */
+async function openPage(server, options = {}, { allowErrors = [] } = {}) {
+  const origin = new URL(server.url).origin;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  const problems = [];
+  const rec = { last: null, etag: null, count: 0, transform: null };
+  const allowed = (text) => allowErrors.some((re) => re.test(text));
+
+  await context.route('**/*', async (route) => {
+    const req = route.request();
+    const url = new URL(req.url());
+    if (url.origin !== origin) {
+      problems.push(`request to another origin: ${req.method()} ${req.url()}`);
+      return route.abort('blockedbyclient');
+    }
+    if (url.pathname !== '/markers.json') return route.continue();
+    const response = await route.fetch();
+    if (response.status() === 200) {
+      let data = await response.json();
+      if (rec.transform) data = rec.transform(data);
+      rec.last = data;
+      rec.etag = response.headers().etag ?? null;
+      rec.count++;
+      const headers = { ...response.headers() };
+      delete headers['content-encoding'];
+      delete headers['content-length'];
+      return route.fulfill({ status: 200, headers, body: JSON.stringify(data) });
+    }
+    return route.fulfill({ response });
+  });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !allowed(msg.text())) problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400 && !allowed(res.url())) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+
+  return {
+    page,
+    rec,
+    problems,
+    async goto() {
+      await page.goto(server.url);
+      await page.waitForSelector('.cm-marker, .cm-cluster', { timeout: 20000 });
+      await page.waitForFunction(() => document.querySelectorAll('path.country').length > 100, null, { timeout: 20000 });
+    },
+    async close() {
+      await context.close();
+      assert.deepEqual(problems, [], 'the page had problems');
+    },
+  };
+}
+
+/** Number of remotes the map shows: single markers count their remotes, clusters their children. */
+function mapCountIn(page) {
+  return page.evaluate(() => {
+    let n = 0;
+    for (const el of document.querySelectorAll('.leaflet-marker-pane .cm-marker')) n += Number(el.textContent) || 1;
+    for (const el of document.querySelectorAll('.leaflet-marker-pane .cm-cluster')) n += Number(el.textContent);
+    return n;
+  });
+}
+
+/**
+ * Waits until the DOM shows the snapshot the page last received and `check(data)` passes on
+ * it (retrying: the data may change while we look, and markercluster animates).
+ */
+async function eventually(page, rec, check, what, timeout = 20000) {
+  const deadline = Date.now() + timeout;
+  let last = 'no data received';
+  while (Date.now() < deadline) {
+    const before = rec.count;
+    const data = rec.last;
+    const shown = await page.evaluate(() => document.body.dataset.etag || null);
+    if (data && shown === rec.etag) {
+      try {
+        const result = await check(data);
+        if (rec.count === before) return result;
+        last = 'data changed while checking';
+      } catch (err) {
+        last = err.message;
+      }
+    } else {
+      last = `page shows ETag ${shown}, last received ${rec.etag}`;
+    }
+    await page.waitForTimeout(300);
+  }
+  throw new Error(`${what}: ${last}`);
+}
+
+const located = (m) => typeof m.lat === 'number' && typeof m.lng === 'number';
+
+/** Finds a remote's marker on the map (zooming into clusters) and opens its popup. */
+async function openPopupOf(page, remote) {
+  await page.fill('#search', remote.ip);
+  for (let i = 0; i < 8; i++) {
+    await page.waitForTimeout(700); // search debounce, cluster animation
+    const marker = page.locator('.leaflet-marker-pane .cm-marker');
+    if ((await marker.count()) > 0) {
+      await marker.first().click();
+      break;
+    }
+    const cluster = page.locator('.leaflet-marker-pane .cm-cluster');
+    if ((await cluster.count()) > 0) await cluster.first().click();
+  }
+  const section = page.locator(`.leaflet-popup .remote[data-ip="${remote.ip}"]`);
+  await section.waitFor({ timeout: 10000 });
+  return section;
+}
+
+async function rawGet(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+describe('map page against replayed data', () => {
+  let server;
+  before(async () => {
+    server = await startServer('static');
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('first load is gzipped, cached right and within budget', async (t) => {
+    const index = await rawGet(server.url, { 'Accept-Encoding': 'gzip' });
+    assert.equal(index.status, 200);
+    assert.match(index.headers['cache-control'] || '', /no-cache/);
+    assert.match(index.headers['content-security-policy'] || '', /default-src 'self'/);
+    const html = (await import('node:zlib')).gunzipSync(index.body).toString();
+    assert.doesNotMatch(html, /<style|\sstyle=|<script>/i, 'no inline style or script (CSP)');
+    const assets = [
+      ...html.matchAll(/<(?:link|script)\b[^>]*?\s(?:href|src)="([^"]+)"/g),
+      ...html.matchAll(/\sdata-world="([^"]+)"/g),
+    ].map((m) => m[1]);
+    assert.ok(assets.some((a) => /^app\.[0-9a-f]{8,}\.js$/.test(a)), 'hashed JS');
+    assert.ok(assets.some((a) => /^app\.[0-9a-f]{8,}\.css$/.test(a)), 'hashed CSS');
+    assert.ok(assets.some((a) => /^world\.[0-9a-f]{8,}\.json$/.test(a)), 'hashed map data');
+    let total = index.body.length;
+    const lines = [`index.html ${index.body.length} B`];
+    for (const a of new Set(assets)) {
+      const res = await rawGet(new URL(a, server.url).href, { 'Accept-Encoding': 'gzip' });
+      assert.equal(res.status, 200, a);
+      assert.equal(res.headers['content-encoding'], 'gzip', `${a} served gzipped`);
+      assert.match(res.headers['cache-control'] || '', /immutable/, `${a} cached as immutable`);
+      total += res.body.length;
+      lines.push(`${a} ${res.body.length} B`);
+    }
+    t.diagnostic(`first load gzipped: ${total} B (${lines.join(', ')})`);
+    assert.ok(total <= BUDGET, `first load ${total} B exceeds ${BUDGET} B`);
+    const lic = await rawGet(new URL('licenses.txt', server.url).href);
+    assert.equal(lic.status, 200);
+    for (const name of ['leaflet', 'leaflet.markercluster', 'topojson-client', 'world-atlas', 'Natural Earth']) {
+      assert.ok(lic.body.toString().includes(name), `licenses.txt names ${name}`);
+    }
+  });
+
+  test('a marker or cluster for every located remote, every device in the panel', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    await eventually(p.page, p.rec, async (data) => {
+      const want = data.markers.filter(located).length;
+      const got = await mapCountIn(p.page);
+      assert.equal(got, want, 'remotes on the map');
+      const ips = await p.page.$$eval('#devices button[data-ip]', (els) => els.map((e) => e.dataset.ip));
+      assert.deepEqual([...ips].sort(), data.hosts.map((h) => h.ip).sort(), 'devices in the panel');
+      const unlocated = await p.page.$$eval('#unlocated details', (els) => els.map((e) => e.dataset.ip));
+      assert.deepEqual(unlocated.sort(), data.markers.filter((m) => !located(m)).map((m) => m.ip).sort(), 'unlocated list');
+      const totals = await p.page.textContent('#totals');
+      assert.match(totals, new RegExp(`${data.markers.length.toLocaleString('en')}\\s*remote`));
+    }, 'map and panel match markers.json');
+    await p.page.screenshot({ path: path.join(ARTIFACTS, 'desktop.png') });
+    await p.close();
+  });
+
+  test('selecting a device shows only its remotes', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const data = p.rec.last;
+    // the device with the fewest located remotes, but some
+    const counts = data.hosts
+      .map((h) => [h.ip, data.markers.filter((m) => located(m) && m.hosts.includes(h.ip)).length])
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => a[1] - b[1]);
+    assert.ok(counts.length > 0, 'some device has located remotes');
+    const ip = counts[0][0];
+    const button = p.page.locator(`#devices button[data-ip="${ip}"]`);
+    await button.click();
+    await assertPressed(p.page, ip, 'true');
+    await eventually(p.page, p.rec, async (d) => {
+      const want = d.markers.filter((m) => located(m) && m.hosts.includes(ip)).length;
+      assert.equal(await mapCountIn(p.page), want, `remotes of ${ip} on the map`);
+      assert.ok(want < d.markers.filter(located).length || d.hosts.length === 1, 'the filter hides something');
+    }, 'device filter');
+    await p.page.locator(`#devices button[data-ip="${ip}"]`).click();
+    await assertPressed(p.page, ip, 'false');
+    await eventually(p.page, p.rec, async (d) => {
+      assert.equal(await mapCountIn(p.page), d.markers.filter(located).length, 'all remotes back');
+    }, 'filter cleared');
+    await p.close();
+  });
+
+  test('a popup shows the expected fields', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const data = p.rec.last;
+    const remote = data.markers.filter(located).sort((a, b) => score(b) - score(a))[0];
+    const section = await openPopupOf(p.page, remote);
+    const text = await section.textContent();
+    for (const label of ['Location', 'Ports', 'Sent', 'Received', 'First seen', 'Last seen', 'Devices']) {
+      assert.ok(text.includes(label), `popup has ${label}: ${text}`);
+    }
+    assert.ok(text.includes(remote.ip));
+    if (remote.country) assert.ok(text.includes(regionNames.of(remote.country)), `country name in ${text}`);
+    if (remote.city) assert.ok(text.includes(remote.city), 'city');
+    if (remote.org) assert.ok(text.includes(remote.org), 'organisation');
+    if (remote.asn != null) assert.ok(text.includes(`AS${remote.asn}`), 'ASN');
+    for (const n of remote.names || []) assert.ok(text.includes(n), `domain name ${n}`);
+    for (const port of remote.ports || []) assert.ok(text.includes(String(port)), `port ${port}`);
+    for (const proto of remote.protocols || []) assert.ok(text.includes(proto), `protocol ${proto}`);
+    assert.match(text, /packets?\)/);
+    const host = data.hosts.find((h) => remote.hosts.includes(h.ip));
+    if (host) assert.ok(text.includes(host.name || host.ip), 'a LAN device');
+    await p.close();
+  });
+
+  test('search finds remotes by country and shows only those', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const data = p.rec.last;
+    const country = data.markers.find((m) => located(m) && m.country)?.country;
+    assert.ok(country, 'a remote with a country');
+    const name = regionNames.of(country);
+    await p.page.fill('#search', name);
+    await eventually(p.page, p.rec, async (d) => {
+      const want = d.markers.filter((m) => located(m) && matchesCountry(m, d, name)).length;
+      assert.equal(await mapCountIn(p.page), want);
+    }, `search for ${name}`);
+    await p.close();
+  });
+
+  test('an unreachable daemon is shown', async () => {
+    const p = await openPage(server, {}, { allowErrors: [/markers\.json/, /Failed to load resource/] });
+    await p.goto();
+    await p.page.route('**/markers.json', (route) => route.abort('connectionrefused'));
+    await p.page.waitForSelector('#status[data-state="unreachable"]', { timeout: 20000 });
+    assert.match(await p.page.textContent('#status'), /unreachable/i);
+    await p.page.unroute('**/markers.json');
+    await p.page.waitForSelector('#status[data-state="live"]', { timeout: 20000 });
+    await p.close();
+  });
+
+  test('online tiles are offered only when configured, and off by default', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    assert.equal(await p.page.isVisible('#tiles-option'), p.rec.last.tiles != null);
+    p.rec.transform = (d) => ({ ...d, tiles: 'https://tiles.invalid/{z}/{x}/{y}.png', generated: d.generated + 1 });
+    await p.page.reload(); // the first answer after a reload is a 200 that now carries a tile URL
+    await p.page.waitForSelector('#tiles-option:not([hidden])', { timeout: 15000 });
+    assert.equal(await p.page.isChecked('#tiles'), false, 'tiles off by default');
+    await p.page.waitForTimeout(1000);
+    assert.equal(await p.page.locator('.leaflet-tile').count(), 0, 'no tiles requested');
+    await p.close();
+  });
+
+  test('keyboard reaches the controls', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const reached = new Set();
+    for (let i = 0; i < 25 && reached.size < 3; i++) {
+      await p.page.keyboard.press('Tab');
+      const id = await p.page.evaluate(() => {
+        const el = document.activeElement;
+        return el.id || (el.dataset.ip ? 'device' : el.tagName);
+      });
+      if (['search', 'sort', 'device'].includes(id)) reached.add(id);
+      if (id === 'device') {
+        await p.page.keyboard.press('Enter');
+        await p.page.waitForSelector('#devices button[aria-pressed="true"]');
+      }
+    }
+    assert.deepEqual([...reached].sort(), ['device', 'search', 'sort']);
+    await p.close();
+  });
+
+  test('usable at 360 px', async () => {
+    const p = await openPage(server, { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await p.goto();
+    const layout = await p.page.evaluate(() => {
+      const box = (sel) => document.querySelector(sel).getBoundingClientRect().toJSON();
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        map: box('#map'),
+        search: box('#search'),
+        devices: [...document.querySelectorAll('#devices button')].map((b) => b.getBoundingClientRect().toJSON()),
+      };
+    });
+    assert.ok(layout.scrollWidth <= 360, `no horizontal scrolling (${layout.scrollWidth})`);
+    assert.ok(layout.map.width >= 359 && layout.map.height >= 250, `map is big enough: ${JSON.stringify(layout.map)}`);
+    assert.ok(layout.search.right <= 360 && layout.search.width >= 250, 'search box fits');
+    for (const d of layout.devices) assert.ok(d.left >= 0 && d.right <= 360, 'device buttons fit');
+    await eventually(p.page, p.rec, async (data) => {
+      assert.equal(await mapCountIn(p.page), data.markers.filter(located).length, 'remotes on the map');
+    }, 'phone map');
+    await p.page.screenshot({ path: path.join(ARTIFACTS, 'phone.png'), fullPage: true });
+    await p.close();
+  });
+
+  test('dark mode', async () => {
+    const p = await openPage(server, { colorScheme: 'dark' });
+    await p.goto();
+    const bg = await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 150, `dark background (${bg})`);
+    const remote = p.rec.last.markers.filter(located).sort((a, b2) => score(b2) - score(a))[0];
+    await openPopupOf(p.page, remote);
+    await p.page.fill('#search', '');
+    await p.page.waitForTimeout(600);
+    await p.page.screenshot({ path: path.join(ARTIFACTS, 'dark.png') });
+    await p.close();
+  });
+});
+
+describe('map page against live data (connmap demo)', () => {
+  let server;
+  before(async () => {
+    server = await startServer('live');
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('a live update appears after new data, the open popup stays open', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const first = p.rec.last;
+    const remote = first.markers.filter(located).sort((a, b) => total(b) - total(a))[0];
+    await openPopupOf(p.page, remote);
+    await p.page.fill('#search', ''); // all markers again; the popup's marker stays
+    const etag = p.rec.etag;
+    const totalsBefore = await p.page.textContent('#totals');
+    await p.page.waitForFunction((e) => document.body.dataset.etag && document.body.dataset.etag !== e, etag, { timeout: 30000 });
+    await eventually(p.page, p.rec, async (data) => {
+      assert.equal(await mapCountIn(p.page), data.markers.filter(located).length, 'remotes on the map');
+    }, 'updated map', 30000);
+    assert.notEqual(await p.page.textContent('#totals'), totalsBefore, 'totals changed');
+    assert.equal(await p.page.locator(`.leaflet-popup .remote[data-ip="${remote.ip}"]`).count(), 1, 'popup still open');
+    assert.equal(await p.page.getAttribute('#status', 'data-state'), 'live');
+    await p.close();
+  });
+});
+
+function total(m) {
+  return (m.bytes_out || 0) + (m.bytes_in || 0);
+}
+
+/** Prefers remotes with many fields filled in, for the popup test. */
+function score(m) {
+  return (m.names?.length ? 4 : 0) + (m.city ? 2 : 0) + (m.org ? 2 : 0) + (m.ports?.length ? 1 : 0) + total(m) / 1e12;
+}
+
+function matchesCountry(m, data, name) {
+  const q = name.toLowerCase();
+  const hay = [m.ip, m.city, m.country, m.country && regionNames.of(m.country), m.org, m.asn != null ? `as${m.asn}` : null,
+    ...(m.names || []), ...m.hosts.flatMap((ip) => [ip, data.hosts.find((h) => h.ip === ip)?.name])]
+    .filter(Boolean).join('\n').toLowerCase();
+  return q.split(/\s+/).every((t) => hay.includes(t));
+}
+
+async function assertPressed(page, ip, value) {
+  await page.waitForSelector(`#devices button[data-ip="${ip}"][aria-pressed="${value}"]`, { timeout: 5000 });
+}

@@ -1,0 +1,94 @@
+// Formatting helpers for the map page: bytes, counts, times, countries, and HTML escaping
+// (every string from markers.json goes through esc() before it is put into markup).
+
+const HTML_ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for use inside HTML element content or a quoted attribute value. */
+export function esc(value) {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => HTML_ESC[c]);
+}
+
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+/** 1536 -> "1.5 kB" (decimal units, as network tools count). */
+export function bytes(n) {
+  n = Number(n) || 0;
+  let i = 0;
+  while (n >= 1000 && i < UNITS.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  const digits = i === 0 || n >= 100 ? 0 : n >= 10 ? 1 : 2;
+  return `${n.toFixed(digits)} ${UNITS[i]}`;
+}
+
+const intFormat = new Intl.NumberFormat('en');
+/** 12345 -> "12,345" */
+export function count(n) {
+  return intFormat.format(Number(n) || 0);
+}
+
+/** 5 -> "5 packets", 1 -> "1 packet" */
+export function plural(n, word) {
+  return `${count(n)} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Age of unix time `t` relative to unix time `now`: "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago". */
+export function ago(t, now) {
+  const s = Math.max(0, Math.round(now - t));
+  if (s < 2) return 'just now';
+  if (s < 90) return `${s} s ago`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+/** Unix seconds -> local date and time. */
+export function when(t) {
+  return t ? dateTime.format(new Date(t * 1000)) : '—';
+}
+
+/** Unix seconds (or a Date) -> local time of day. */
+export function clock(t) {
+  return timeOnly.format(t instanceof Date ? t : new Date(t * 1000));
+}
+
+let regionNames = null;
+try {
+  regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+} catch {
+  regionNames = null;
+}
+
+/** "DE" -> "Germany"; unknown or missing codes come back as given (or null). */
+export function countryName(code) {
+  if (!code) return null;
+  try {
+    return regionNames?.of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
+/** "Berlin, Germany" / "Germany" / null */
+export function place(m) {
+  const country = countryName(m.country);
+  if (m.city && country) return `${m.city}, ${country}`;
+  return m.city || country || null;
+}
+
+/** "AS13335 Cloudflare, Inc." / null */
+export function network(m) {
+  if (m.asn == null && !m.org) return null;
+  return [m.asn != null ? `AS${m.asn}` : null, m.org].filter(Boolean).join(' ');
+}
+
+/** Name of a LAN device for display: its name, else its address. */
+export function deviceLabel(host) {
+  return host.name || host.ip;
+}

@@ -1,0 +1,83 @@
+// Entry point of connmap's map page: wires the live data (poll.js), the view model
+// (model.js), the map (map.js) and the side panel (panel.js) together, and shows the
+// connection state in the header.
+import { startPolling } from './poll.js';
+import { deriveView } from './model.js';
+import { MapView } from './map.js';
+import { Panel } from './panel.js';
+import * as fmt from './format.js';
+
+const TILES_KEY = 'connmap.tiles';
+const ui = { device: null, query: '', sort: 'traffic', tiles: false };
+try {
+  ui.tiles = localStorage.getItem(TILES_KEY) === 'on';
+} catch {
+  // storage unavailable: tiles stay off
+}
+let data = null;
+
+const status = document.getElementById('status');
+const mapView = new MapView(document.getElementById('map'), document.body.dataset.world);
+const panel = new Panel({
+  onDevice(ip) {
+    ui.device = ip;
+    render();
+  },
+  onQuery(text) {
+    ui.query = text;
+    render();
+  },
+  onSort(key) {
+    ui.sort = key;
+    render();
+  },
+  onTiles(on) {
+    ui.tiles = on;
+    try {
+      localStorage.setItem(TILES_KEY, on ? 'on' : 'off');
+    } catch {
+      // not remembered
+    }
+    mapView.setTiles(data?.tiles, on);
+  },
+});
+
+function render() {
+  if (!data) return;
+  const view = deriveView(data, ui);
+  if (ui.device && !view.device) ui.device = null; // the device left the table
+  const ctx = { now: data.generated || Date.now() / 1000, home: data.home, sort: ui.sort, hostsByIp: view.hostsByIp };
+  mapView.update(view, ctx);
+  panel.render(data, view, ctx);
+  document.body.classList.toggle('filtered', view.filtered);
+}
+
+function onData(next, etag) {
+  data = next;
+  // which snapshot is on screen (handy when debugging, and for the browser tests)
+  document.body.dataset.generated = String(data.generated ?? '');
+  document.body.dataset.etag = etag || '';
+  mapView.setGeoAttribution(data.attribution);
+  const tilesOffered = typeof data.tiles === 'string' && data.tiles !== '';
+  panel.setTilesOffered(tilesOffered, tilesOffered && ui.tiles);
+  mapView.setTiles(tilesOffered ? data.tiles : null, tilesOffered && ui.tiles);
+  render();
+}
+
+const STATE_TEXT = {
+  connecting: () => 'Connecting…',
+  live: () => 'Live',
+  stale: (s) => `Stale: no answer since ${fmt.clock(s.lastOk)}`,
+  unreachable: (s) => `Daemon unreachable${s.lastOk ? ` since ${fmt.clock(s.lastOk)}` : ''}, retrying`,
+  paused: () => 'Paused',
+};
+
+function onState(s) {
+  const gen = data?.generated ? ` · data of ${fmt.clock(data.generated)}` : '';
+  const text = STATE_TEXT[s.state](s) + (s.state === 'live' ? gen : '');
+  if (status.textContent !== text) status.textContent = text;
+  status.dataset.state = s.state;
+  status.title = s.error ? `Last error: ${s.error}` : '';
+}
+
+startPolling({ onData, onState });

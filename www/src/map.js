@@ -1,0 +1,377 @@
+// The map: Natural Earth country shapes drawn offline (no tiles, no API key), one marker per
+// remote location (clustered with Leaflet.markercluster), arcs from home to each location,
+// popups with the details, and the opt-in online tile layer. Updates are applied in place so
+// that the map does not flicker and an open popup stays open.
+import L from './leaflet.js';
+import { feature } from 'topojson-client';
+import * as fmt from './format.js';
+import { groupByPlace, sizeClass, recencyClass, total, SORTS } from './model.js';
+
+const { esc } = fmt;
+const MARKER_PX = [0, 14, 18, 24, 30, 38]; // by size class
+const CLUSTER_PX = [0, 30, 34, 40, 46, 54];
+
+export class MapView {
+  constructor(el, worldUrl) {
+    this.map = L.map(el, {
+      center: [25, 10],
+      zoom: 2,
+      minZoom: 0,
+      maxZoom: 10,
+      zoomSnap: 0.25,
+      worldCopyJump: true,
+      maxBounds: [[-75, -400], [88, 400]],
+      maxBoundsViscosity: 0.8,
+    });
+    this.map.createPane('home').classList.add('cm-home-pane'); // below the markers, above the arcs
+    this.map.attributionControl.setPrefix('<a href="https://leafletjs.com" rel="noreferrer">Leaflet</a>');
+    this.map.attributionControl.addAttribution(
+      '<a href="https://www.naturalearthdata.com/" rel="noreferrer">Natural Earth</a>');
+    this.geoAttribution = null;
+    this.fitWorld();
+
+    this.countries = null;
+    this.loadCountries(worldUrl);
+
+    this.cluster = L.markerClusterGroup({
+      showCoverageOnHover: false,
+      removeOutsideVisibleBounds: false, // keep every marker or cluster in the DOM (few hundred at most)
+      maxClusterRadius: 36,
+      spiderfyOnMaxZoom: true,
+      chunkedLoading: true,
+      iconCreateFunction: (c) => this.clusterIcon(c),
+    });
+    this.lines = L.layerGroup();
+    this.lines.addTo(this.map);
+    this.cluster.addTo(this.map);
+
+    this.markers = new Map(); // place key -> L.Marker (with .place)
+    this.arcs = new Map(); // place key -> L.Polyline (with .cls)
+    this.home = null;
+    this.homeMarker = null;
+    this.tiles = null;
+    this.ctx = null;
+    this.loose = null; // {key, popup}: a popup kept open after its marker joined a cluster
+  }
+
+  fitWorld() {
+    this.map.fitBounds([[-50, -165], [72, 175]], { animate: false });
+  }
+
+  async loadCountries(url) {
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const topo = await res.json();
+      const shapes = feature(topo, topo.objects.countries);
+      for (const f of shapes.features) unwrapAntimeridian(f.geometry);
+      this.countries = L.geoJSON(shapes, {
+        interactive: false,
+        style: () => ({ className: 'country', weight: 0.6, fillOpacity: 1 }),
+      });
+      this.countries.addTo(this.map);
+      this.countries.bringToBack();
+      this.map.getContainer().classList.add('has-countries');
+    } catch (err) {
+      console.warn('country shapes could not be loaded:', err);
+    }
+  }
+
+  /** Shows the geolocation attribution; DB-IP's licence asks for this exact link text. */
+  setGeoAttribution(text) {
+    const html = !text || /db-?ip/i.test(text)
+      ? '<a href="https://db-ip.com" rel="noreferrer">IP Geolocation by DB-IP</a> (trimmed)'
+      : `${esc(text)} (trimmed)`;
+    if (html === this.geoAttribution) return;
+    if (this.geoAttribution) this.map.attributionControl.removeAttribution(this.geoAttribution);
+    this.map.attributionControl.addAttribution(html);
+    this.geoAttribution = html;
+  }
+
+  /** Turns the online tile layer on or off (only offered when the daemon configured one). */
+  setTiles(template, on) {
+    if (this.tiles && (!on || this.tiles.template !== template)) {
+      this.map.removeLayer(this.tiles);
+      this.tiles = null;
+    }
+    if (on && template && !this.tiles) {
+      this.tiles = L.tileLayer(template, {
+        maxZoom: 19,
+        attribution: '© <a href="https://www.openstreetmap.org/copyright" rel="noreferrer">OpenStreetMap</a> contributors',
+      });
+      this.tiles.template = template;
+      this.tiles.addTo(this.map);
+    }
+    this.map.getContainer().classList.toggle('tiles-on', Boolean(this.tiles));
+  }
+
+  markerIcon(place, now) {
+    const s = sizeClass(place.bytes);
+    const r = recencyClass(place.last_seen, now);
+    const n = place.remotes.length;
+    const px = MARKER_PX[s];
+    return {
+      cls: `${s}-${r}-${n}`,
+      icon: L.divIcon({
+        className: `cm-marker s${s} r${r}${n > 1 ? ' multi' : ''}`,
+        html: n > 1 ? `<span>${n}</span>` : '',
+        iconSize: [px, px],
+      }),
+    };
+  }
+
+  clusterIcon(cluster) {
+    const now = this.ctx?.now ?? 0;
+    let bytes = 0;
+    let last = 0;
+    let n = 0;
+    for (const m of cluster.getAllChildMarkers()) {
+      bytes += m.place.bytes;
+      last = Math.max(last, m.place.last_seen);
+      n += m.place.remotes.length;
+    }
+    const s = sizeClass(bytes);
+    const px = CLUSTER_PX[s];
+    return L.divIcon({
+      className: `cm-cluster s${s} r${recencyClass(last, now)}`,
+      html: `<span>${n}</span>`,
+      iconSize: [px, px],
+    });
+  }
+
+  /**
+   * Applies a new view (see model.deriveView).
+   * @param {object} view
+   * @param {{now: number, home: {lat:number,lng:number}|null, sort: string}} ctx
+   */
+  update(view, ctx) {
+    this.ctx = { ...ctx, hostsByIp: view.hostsByIp };
+    const places = groupByPlace(view.located);
+    const sort = SORTS[ctx.sort] || SORTS.traffic;
+    for (const p of places.values()) p.remotes.sort(sort);
+
+    // The place whose popup is open (on its marker, or loose after its marker got clustered)
+    let openKey = this.loose?.key ?? null;
+    for (const [key, marker] of this.markers) if (marker.isPopupOpen()) openKey = key;
+
+    const removed = [];
+    for (const [key, marker] of this.markers) {
+      if (!places.has(key)) {
+        removed.push(marker);
+        this.markers.delete(key);
+      }
+    }
+    const added = [];
+    const changed = [];
+    for (const [key, place] of places) {
+      const { cls, icon } = this.markerIcon(place, ctx.now);
+      const title = `${fmt.place(place.remotes[0]) || 'Unknown place'}: ${fmt.plural(place.remotes.length, 'remote')}, ${fmt.bytes(place.bytes)}`;
+      let marker = this.markers.get(key);
+      if (!marker) {
+        marker = L.marker([place.lat, place.lng], { icon, title, alt: title, riseOnHover: true });
+        marker.cls = cls;
+        marker.place = place;
+        marker.bindPopup(() => this.popupHtml(marker.place), { maxWidth: 340, minWidth: 220, autoPanPadding: [16, 16] });
+        this.markers.set(key, marker);
+        added.push(marker);
+        continue;
+      }
+      const old = marker.place;
+      marker.place = place;
+      if (marker.cls !== cls) {
+        marker.cls = cls;
+        marker.setIcon(icon);
+        changed.push(marker);
+      } else if (old.bytes !== place.bytes || old.last_seen !== place.last_seen) {
+        changed.push(marker); // same icon, but the cluster totals may differ
+      }
+      if (marker.isPopupOpen()) {
+        const html = this.popupHtml(place);
+        if (html !== marker.getPopup().getContent()) marker.setPopupContent(html);
+      }
+      if (marker.options.title !== title) {
+        marker.options.title = title;
+        const el = marker.getElement();
+        if (el) el.title = title;
+      }
+    }
+    if (removed.length) this.cluster.removeLayers(removed);
+    if (added.length) this.cluster.addLayers(added);
+    if (changed.length) this.cluster.refreshClusters(changed);
+    this.keepPopupOpen(openKey);
+
+    this.updateHome(ctx.home);
+    this.updateArcs(places, ctx);
+  }
+
+  /**
+   * Markercluster removes a marker from the map when it joins a cluster, and Leaflet then
+   * closes the marker's popup. An update should not close what the user is reading, so such
+   * a popup is reopened on its own at the same place (and kept up to date) until closed.
+   */
+  keepPopupOpen(key) {
+    const marker = key && this.markers.get(key);
+    if (!marker || marker.isPopupOpen()) {
+      this.closeLoose();
+      return;
+    }
+    const html = this.popupHtml(marker.place);
+    if (!this.loose || this.loose.key !== key) {
+      this.closeLoose();
+      const popup = L.popup({ maxWidth: 340, minWidth: 220, autoPan: false, offset: [0, -4] })
+        .setLatLng(marker.getLatLng())
+        .setContent(html);
+      this.loose = { key, popup };
+      popup.on('remove', () => {
+        if (this.loose?.popup === popup) this.loose = null;
+      });
+      popup.openOn(this.map);
+    } else if (this.loose.popup.getContent() !== html) {
+      this.loose.popup.setContent(html);
+    }
+  }
+
+  closeLoose() {
+    const loose = this.loose;
+    this.loose = null;
+    if (loose) this.map.closePopup(loose.popup);
+  }
+
+  updateHome(home) {
+    const valid = home && typeof home.lat === 'number' && typeof home.lng === 'number';
+    if (!valid) {
+      if (this.homeMarker) this.map.removeLayer(this.homeMarker);
+      this.homeMarker = null;
+      this.home = null;
+      return;
+    }
+    this.home = home;
+    if (!this.homeMarker) {
+      this.homeMarker = L.marker([home.lat, home.lng], {
+        icon: L.divIcon({ className: 'cm-home', html: '<span></span>', iconSize: [18, 18] }),
+        title: 'Home', alt: 'Home', keyboard: false, pane: 'home',
+      }).bindTooltip('Home (this network)', { direction: 'top', offset: [0, -10] });
+      this.homeMarker.addTo(this.map);
+    } else {
+      this.homeMarker.setLatLng([home.lat, home.lng]);
+    }
+  }
+
+  updateArcs(places, ctx) {
+    const home = this.home;
+    for (const [key, line] of this.arcs) {
+      if (!home || !places.has(key) || line.home !== `${home.lat},${home.lng}`) {
+        this.lines.removeLayer(line);
+        this.arcs.delete(key);
+      }
+    }
+    if (!home) return;
+    for (const [key, place] of places) {
+      const cls = `cm-arc r${recencyClass(place.last_seen, ctx.now)} s${sizeClass(place.bytes)}`;
+      const line = this.arcs.get(key);
+      if (line && line.cls === cls) continue;
+      if (line) this.lines.removeLayer(line);
+      const next = L.polyline(arc(home, place), { className: cls, interactive: false, weight: 1.5, smoothFactor: 1 });
+      next.cls = cls;
+      next.home = `${home.lat},${home.lng}`;
+      this.lines.addLayer(next);
+      this.arcs.set(key, next);
+    }
+  }
+
+  popupHtml(place) {
+    const ctx = this.ctx;
+    const first = place.remotes[0];
+    const where = fmt.place(first) || 'Unknown place';
+    const parts = [`<div class="popup"><h3>${esc(where)}</h3>`];
+    if (place.remotes.length > 1) {
+      parts.push(`<p class="popup-sum">${fmt.plural(place.remotes.length, 'remote')} · ${fmt.bytes(place.bytes)}</p>`);
+    }
+    for (const m of place.remotes) parts.push(remoteDetails(m, ctx));
+    parts.push('</div>');
+    return parts.join('');
+  }
+
+  /** Pans/zooms to the marker of the remote with address `ip` and opens its popup. */
+  showRemote(ip) {
+    for (const marker of this.markers.values()) {
+      if (marker.place.remotes.some((m) => m.ip === ip)) {
+        this.cluster.zoomToShowLayer(marker, () => marker.openPopup());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  invalidateSize() {
+    this.map.invalidateSize();
+  }
+}
+
+/** The details of one remote as HTML (used in map popups and the panel's unlocated list). */
+export function remoteDetails(m, ctx) {
+  const rows = [];
+  const row = (k, v) => v && rows.push(`<dt>${k}</dt><dd>${v}</dd>`);
+  if (Array.isArray(m.names) && m.names.length) {
+    row('Names', m.names.map((n) => `<span class="name">${esc(n)}</span>`).join(' '));
+  }
+  row('Location', esc(fmt.place(m) || 'unknown'));
+  row('Network', esc(fmt.network(m) || ''));
+  const ports = (m.ports || []).join(', ');
+  const protos = (m.protocols || []).join(', ');
+  row('Ports', esc([ports, protos].filter(Boolean).join(' · ')));
+  row('Sent', `${fmt.bytes(m.bytes_out)} <span class="muted">(${fmt.plural(m.packets_out, 'packet')})</span>`);
+  row('Received', `${fmt.bytes(m.bytes_in)} <span class="muted">(${fmt.plural(m.packets_in, 'packet')})</span>`);
+  row('First seen', `${esc(fmt.when(m.first_seen))} <span class="muted">${esc(fmt.ago(m.first_seen, ctx.now))}</span>`);
+  row('Last seen', `${esc(fmt.when(m.last_seen))} <span class="muted">${esc(fmt.ago(m.last_seen, ctx.now))}</span>`);
+  const devices = (m.hosts || []).map((ip) => {
+    const h = ctx.hostsByIp?.get(ip);
+    return h?.name ? `${esc(h.name)} <span class="muted">${esc(ip)}</span>` : esc(ip);
+  });
+  row('Devices', devices.map((d) => `<span class="device">${d}</span>`).join(''));
+  return `<section class="remote" data-ip="${esc(m.ip)}"><h4 class="ip">${esc(m.ip)}</h4><dl>${rows.join('')}</dl></section>`;
+}
+
+/**
+ * Natural Earth rings that cross the antimeridian (Russia, Fiji) jump from +180 to -180;
+ * on a flat map that jump draws a stripe across the world. Make each ring's longitudes
+ * continuous instead (they then run a little past 180, which Leaflet draws fine).
+ */
+function unwrapAntimeridian(geometry) {
+  const polys = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
+  for (const poly of polys) {
+    for (const ring of poly) {
+      let shift = 0;
+      for (let i = 1; i < ring.length; i++) {
+        const d = ring[i][0] + shift - ring[i - 1][0];
+        if (d > 180) shift -= 360;
+        else if (d < -180) shift += 360;
+        if (shift) ring[i] = [ring[i][0] + shift, ring[i][1]];
+      }
+    }
+  }
+}
+
+/** Points of a gentle curve from home to a place (a quadratic Bézier in lat/lng). */
+function arc(from, to, steps = 24) {
+  const dLat = to.lat - from.lat;
+  const dLng = to.lng - from.lng;
+  const dist = Math.hypot(dLat, dLng);
+  if (dist < 0.01) return [[from.lat, from.lng], [to.lat, to.lng]];
+  // control point: the midpoint pushed sideways by a fifth of the distance (always bulging poleward)
+  const bend = 0.2 * (dLng >= 0 ? 1 : -1);
+  const cLat = (from.lat + to.lat) / 2 + dLng * bend;
+  const cLng = (from.lng + to.lng) / 2 - dLat * bend;
+  const pts = [];
+  for (let i = 0; i <= steps; i++) {
+    const t = i / steps;
+    const u = 1 - t;
+    pts.push([
+      Math.max(-85, Math.min(85, u * u * from.lat + 2 * u * t * cLat + t * t * to.lat)),
+      u * u * from.lng + 2 * u * t * cLng + t * t * to.lng,
+    ]);
+  }
+  return pts;
+}
+
+export { total };

@@ -1,0 +1,110 @@
+// The page's view model: turns one markers.json snapshot plus the user's choices (selected
+// device, search text, sort order) into what the map and the side panel show. Pure functions,
+// no DOM.
+import { countryName } from './format.js';
+
+export const total = (x) => (x.bytes_out || 0) + (x.bytes_in || 0);
+
+export const SORTS = {
+  traffic: (a, b) => total(b) - total(a) || (b.last_seen || 0) - (a.last_seen || 0),
+  recent: (a, b) => (b.last_seen || 0) - (a.last_seen || 0) || total(b) - total(a),
+};
+
+export const isLocated = (m) => typeof m.lat === 'number' && typeof m.lng === 'number';
+
+/** Lower-cased text a remote is found by: address, domain names, country, city, network, and its LAN devices. */
+function remoteHaystack(m, hostsByIp) {
+  const parts = [m.ip, m.city, m.country, countryName(m.country), m.org, m.asn != null ? `as${m.asn}` : null];
+  if (Array.isArray(m.names)) parts.push(...m.names);
+  for (const ip of m.hosts || []) {
+    const h = hostsByIp.get(ip);
+    parts.push(ip, h?.name);
+  }
+  return parts.filter((p) => p != null && p !== '').join('\n').toLowerCase();
+}
+
+function hostHaystack(h) {
+  return [h.ip, h.name, h.mac].filter(Boolean).join('\n').toLowerCase();
+}
+
+/**
+ * @param {object} data  markers.json
+ * @param {{device: string|null, query: string, sort: string}} ui
+ */
+export function deriveView(data, ui) {
+  const hosts = data.hosts || [];
+  const markers = data.markers || [];
+  const hostsByIp = new Map(hosts.map((h) => [h.ip, h]));
+  const terms = ui.query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const sort = SORTS[ui.sort] || SORTS.traffic;
+  const device = ui.device && hostsByIp.has(ui.device) ? ui.device : null;
+
+  const matchRemote = (m) => {
+    if (device && !(m.hosts || []).includes(device)) return false;
+    if (!terms.length) return true;
+    const hay = remoteHaystack(m, hostsByIp);
+    return terms.every((t) => hay.includes(t));
+  };
+  const remotes = markers.filter(matchRemote);
+
+  // A device is listed when it matches the search itself or talked to a matching remote.
+  let devices = hosts;
+  if (terms.length) {
+    const viaRemotes = new Set(remotes.flatMap((m) => m.hosts || []));
+    devices = hosts.filter((h) => viaRemotes.has(h.ip) || terms.every((t) => hostHaystack(h).includes(t)));
+  }
+
+  const located = remotes.filter(isLocated).sort(sort);
+  const unlocated = remotes.filter((m) => !isLocated(m)).sort(sort);
+  const sums = { bytes_out: 0, bytes_in: 0, packets_out: 0, packets_in: 0 };
+  for (const m of remotes) for (const k in sums) sums[k] += m[k] || 0;
+
+  return {
+    device,
+    devices: [...devices].sort(sort),
+    located,
+    unlocated,
+    sums,
+    filtered: Boolean(device || terms.length),
+    totalRemotes: markers.length,
+    totalLocated: markers.filter(isLocated).length,
+    hostsByIp,
+  };
+}
+
+/** Groups located remotes by position so that remotes at the same place share one marker. */
+export function groupByPlace(located) {
+  const places = new Map();
+  for (const m of located) {
+    const key = `${m.lat.toFixed(3)},${m.lng.toFixed(3)}`;
+    let p = places.get(key);
+    if (!p) {
+      p = { key, lat: m.lat, lng: m.lng, remotes: [], bytes: 0, last_seen: 0 };
+      places.set(key, p);
+    }
+    p.remotes.push(m);
+    p.bytes += total(m);
+    p.last_seen = Math.max(p.last_seen, m.last_seen || 0);
+  }
+  return places;
+}
+
+/** Size class 1..5 by bytes (log scale: <10 kB, <100 kB, <1 MB, <10 MB, more). */
+export function sizeClass(bytes) {
+  if (bytes < 1e4) return 1;
+  if (bytes < 1e5) return 2;
+  if (bytes < 1e6) return 3;
+  if (bytes < 1e7) return 4;
+  return 5;
+}
+
+/** Recency class 0..3 by age relative to the snapshot time: ≤1 min, ≤10 min, ≤1 h, older. */
+export function recencyClass(lastSeen, now) {
+  const age = now - (lastSeen || 0);
+  if (age <= 60) return 0;
+  if (age <= 600) return 1;
+  if (age <= 3600) return 2;
+  return 3;
+}
+
+export const RECENCY_LABELS = ['last minute', 'last 10 min', 'last hour', 'older'];

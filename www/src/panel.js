@@ -1,0 +1,129 @@
+// The side panel: totals, search box, sort order, the list of LAN devices (selecting one
+// filters the map to its remotes), the remotes without a location, the colour legend and the
+// optional online-tiles toggle. Re-rendered on every update while keeping focus and open
+// details in place.
+import * as fmt from './format.js';
+import { remoteDetails } from './map.js';
+import { total, RECENCY_LABELS } from './model.js';
+
+const { esc } = fmt;
+const UNLOCATED_LIMIT = 200;
+
+export class Panel {
+  /**
+   * @param {object} handlers  onDevice(ip|null), onQuery(text), onSort(key), onTiles(bool), onShowRemote(ip)
+   */
+  constructor(handlers) {
+    this.h = handlers;
+    this.el = {
+      totals: document.getElementById('totals'),
+      search: document.getElementById('search'),
+      sort: document.getElementById('sort'),
+      devices: document.getElementById('devices'),
+      deviceCount: document.getElementById('device-count'),
+      allDevices: document.getElementById('all-devices'),
+      unlocated: document.getElementById('unlocated'),
+      unlocatedCount: document.getElementById('unlocated-count'),
+      tilesBox: document.getElementById('tiles-option'),
+      tiles: document.getElementById('tiles'),
+      legend: document.getElementById('legend'),
+      filterNote: document.getElementById('filter-note'),
+    };
+    let debounce = null;
+    this.el.search.addEventListener('input', () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => this.h.onQuery(this.el.search.value), 150);
+    });
+    this.el.sort.addEventListener('change', () => this.h.onSort(this.el.sort.value));
+    this.el.allDevices.addEventListener('click', () => this.h.onDevice(null));
+    this.el.devices.addEventListener('click', (e) => {
+      const btn = e.target.closest('button[data-ip]');
+      if (btn) this.h.onDevice(btn.getAttribute('aria-pressed') === 'true' ? null : btn.dataset.ip);
+    });
+    this.el.tiles.addEventListener('change', () => this.h.onTiles(this.el.tiles.checked));
+    this.el.legend.innerHTML = RECENCY_LABELS
+      .map((label, i) => `<li><span class="swatch r${i}" aria-hidden="true"></span>${esc(label)}</li>`)
+      .join('');
+  }
+
+  /** Shows or hides the online tile option (offered only when the daemon has a tile URL). */
+  setTilesOffered(offered, on) {
+    this.el.tilesBox.hidden = !offered;
+    this.el.tiles.checked = Boolean(on);
+  }
+
+  render(data, view, ctx) {
+    this.renderTotals(data, view);
+    this.renderDevices(view, ctx);
+    this.renderUnlocated(view, ctx);
+  }
+
+  renderTotals(data, view) {
+    const s = view.sums;
+    const remotes = view.located.length + view.unlocated.length;
+    const stats = data.stats || {};
+    const html = `
+      <div class="stat"><strong>${fmt.count(remotes)}</strong> remote${remotes === 1 ? '' : 's'}
+        <span class="muted">${fmt.count(view.located.length)} on the map</span></div>
+      <div class="stat"><strong>${fmt.count(view.devices.length)}</strong> device${view.devices.length === 1 ? '' : 's'}</div>
+      <div class="stat"><strong>↑ ${fmt.bytes(s.bytes_out)}</strong> sent
+        <span class="muted">${fmt.plural(s.packets_out, 'packet')}</span></div>
+      <div class="stat"><strong>↓ ${fmt.bytes(s.bytes_in)}</strong> received
+        <span class="muted">${fmt.plural(s.packets_in, 'packet')}</span></div>`;
+    if (html !== this.lastTotals) {
+      this.el.totals.innerHTML = html;
+      this.lastTotals = html;
+    }
+    const notes = [];
+    if (view.filtered) notes.push(`Showing ${fmt.count(remotes)} of ${fmt.count(view.totalRemotes)} remotes.`);
+    if (stats.evicted_remotes) notes.push(`${fmt.count(stats.evicted_remotes)} remotes dropped (table full).`);
+    if (stats.geo_errors) notes.push(`${fmt.count(stats.geo_errors)} geolocation errors.`);
+    if (stats.geo_database === null) notes.push('No geolocation database loaded.');
+    this.el.filterNote.textContent = notes.join(' ');
+    this.el.filterNote.hidden = notes.length === 0;
+  }
+
+  renderDevices(view, ctx) {
+    const focused = document.activeElement?.closest?.('#devices button[data-ip]')?.dataset.ip;
+    const items = view.devices.map((h) => {
+      const pressed = h.ip === view.device;
+      const sub = [h.name ? h.ip : null, h.mac].filter(Boolean).map(esc).join(' · ');
+      return `<li><button type="button" class="device-btn" data-ip="${esc(h.ip)}" aria-pressed="${pressed}">
+        <span class="dev-name">${esc(fmt.deviceLabel(h))}</span>
+        <span class="dev-traffic">${fmt.bytes(total(h))}</span>
+        <span class="dev-sub">${sub || '&nbsp;'}</span>
+        <span class="dev-meta">↑ ${fmt.bytes(h.bytes_out)} ↓ ${fmt.bytes(h.bytes_in)} · ${fmt.plural(h.remotes ?? 0, 'remote')} · ${esc(fmt.ago(h.last_seen, ctx.now))}</span>
+      </button></li>`;
+    });
+    const html = items.join('') || '<li class="empty">No devices match.</li>';
+    if (html !== this.lastDevices) {
+      this.el.devices.innerHTML = html;
+      this.lastDevices = html;
+      if (focused) this.el.devices.querySelector(`button[data-ip="${CSS.escape(focused)}"]`)?.focus();
+    }
+    this.el.deviceCount.textContent = `(${view.devices.length})`;
+    this.el.allDevices.hidden = !view.device;
+  }
+
+  renderUnlocated(view, ctx) {
+    const open = new Set([...this.el.unlocated.querySelectorAll('details[open]')].map((d) => d.dataset.ip));
+    const list = view.unlocated.slice(0, UNLOCATED_LIMIT);
+    const items = list.map((m) => {
+      const label = (Array.isArray(m.names) && m.names[0]) || fmt.network(m) || fmt.countryName(m.country) || '';
+      return `<li><details data-ip="${esc(m.ip)}"${open.has(m.ip) ? ' open' : ''}>
+        <summary><span class="un-ip">${esc(m.ip)}</span><span class="un-traffic">${fmt.bytes(total(m))}</span>
+        <span class="un-label">${esc(label)}</span></summary>
+        ${remoteDetails(m, ctx)}
+      </details></li>`;
+    });
+    if (view.unlocated.length > list.length) {
+      items.push(`<li class="empty">and ${fmt.count(view.unlocated.length - list.length)} more (narrow the search)</li>`);
+    }
+    const html = items.join('') || '<li class="empty">None.</li>';
+    if (html !== this.lastUnlocated) {
+      this.el.unlocated.innerHTML = html;
+      this.lastUnlocated = html;
+    }
+    this.el.unlocatedCount.textContent = `(${view.unlocated.length})`;
+  }
+}

@@ -1,0 +1,79 @@
+// Live data: polls /markers.json every few seconds with If-None-Match (the daemon answers
+// 304 when nothing changed), pauses while the tab is hidden, and reports the connection
+// state (live / stale / unreachable) so the page can show it.
+
+const INTERVAL_MS = 5000;
+const TIMEOUT_MS = 8000;
+const STALE_MS = 20000; // no successful answer for this long: say so
+
+/**
+ * @param {object} handlers
+ * @param {(data: object, etag: string|null) => void} handlers.onData   a new snapshot arrived
+ * @param {(state: {state: string, lastOk: Date|null, error: string|null}) => void} handlers.onState
+ */
+export function startPolling({ onData, onState, url = 'markers.json' }) {
+  let etag = null;
+  let lastOk = null;
+  let error = null;
+  let timer = null;
+  let inFlight = false;
+
+  const report = () => {
+    let state = 'connecting';
+    if (error) state = 'unreachable';
+    else if (lastOk && Date.now() - lastOk.getTime() > STALE_MS) state = 'stale';
+    else if (lastOk) state = 'live';
+    if (document.hidden) state = 'paused';
+    onState({ state, lastOk, error });
+  };
+
+  async function poll() {
+    if (inFlight || document.hidden) return;
+    inFlight = true;
+    const ctrl = new AbortController();
+    const abort = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    try {
+      const headers = etag ? { 'If-None-Match': etag } : {};
+      const res = await fetch(url, { headers, cache: 'no-store', signal: ctrl.signal });
+      if (res.status === 304) {
+        // unchanged
+      } else if (res.ok) {
+        const data = await res.json();
+        etag = res.headers.get('ETag');
+        onData(data, etag);
+      } else {
+        throw new Error(`HTTP ${res.status}`);
+      }
+      lastOk = new Date();
+      error = null;
+    } catch (err) {
+      error = err.name === 'AbortError' ? 'no answer' : err.message || String(err);
+    } finally {
+      clearTimeout(abort);
+      inFlight = false;
+      report();
+    }
+  }
+
+  const schedule = () => {
+    clearInterval(timer);
+    timer = setInterval(() => {
+      poll();
+      report();
+    }, INTERVAL_MS);
+  };
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      clearInterval(timer);
+      report();
+    } else {
+      poll();
+      schedule();
+    }
+  });
+
+  poll();
+  schedule();
+  return { refresh: poll };
+}
