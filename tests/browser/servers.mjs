@@ -4,7 +4,8 @@
 //   - 'live':   `connmap demo`, whose data changes continuously
 // With CONNMAP_FAKE=1 both are fake-daemon.mjs instead (no Rust build needed).
 // Environment: CONNMAP_BIN (default target/debug/connmap from the repo root), CONNMAP_WWW
-// (default www/dist), CONNMAP_PCAP, CONNMAP_MMDB, CONNMAP_LAN, CONNMAP_HOME (lat,lng).
+// (default www/dist), and for the replay CONNMAP_PCAP, CONNMAP_MMDB, CONNMAP_LAN and
+// CONNMAP_REMOTE (CIDRs, comma-separated), CONNMAP_HOME (lat,lng), CONNMAP_LEASES, CONNMAP_ETHERS.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -43,8 +44,12 @@ function command(kind, port) {
   if (!fs.existsSync(BIN)) throw new Error(`connmap binary not found at ${BIN} (build it, or set CONNMAP_BIN; CONNMAP_FAKE=1 uses a stand-in)`);
   if (kind === 'static' && staticKind() === 'replay') {
     const args = ['-r', env.CONNMAP_PCAP, '--geoip', env.CONNMAP_MMDB, '--listen', `127.0.0.1:${port}`, '--www', WWW];
-    if (env.CONNMAP_LAN) for (const cidr of env.CONNMAP_LAN.split(/[\s,]+/).filter(Boolean)) args.push('--lan', cidr);
+    const list = (v) => (v || '').split(/[\s,]+/).filter(Boolean);
+    for (const cidr of list(env.CONNMAP_LAN)) args.push('--lan', cidr);
+    for (const cidr of list(env.CONNMAP_REMOTE)) args.push('--remote', cidr);
     if (env.CONNMAP_HOME) args.push('--home', env.CONNMAP_HOME);
+    // device names only from the files the fixtures provide, never from this machine's
+    args.push('--leases', env.CONNMAP_LEASES || '', '--ethers', env.CONNMAP_ETHERS || '');
     return [BIN, args];
   }
   return [BIN, ['demo', '--port', String(port), '--www', WWW]];

@@ -42,6 +42,14 @@ const panel = new Panel({
   },
 });
 
+// device buttons in popups and in the unlocated list select that device
+document.addEventListener('click', (e) => {
+  const btn = e.target.closest?.('button[data-device]');
+  if (!btn) return;
+  ui.device = btn.dataset.device;
+  render();
+});
+
 function render() {
   if (!data) return;
   const view = deriveView(data, ui);
@@ -50,6 +58,15 @@ function render() {
   mapView.update(view, ctx);
   panel.render(data, view, ctx);
   document.body.classList.toggle('filtered', view.filtered);
+  const parts = [];
+  if (view.device) parts.push(fmt.deviceLabel(view.hostsByIp.get(view.device)));
+  if (ui.query.trim()) parts.push(`“${ui.query.trim()}”`);
+  mapView.setFilterNote(parts.length ? `Showing ${parts.join(' + ')}` : null, () => {
+    ui.device = null;
+    ui.query = '';
+    panel.clearSearch();
+    render();
+  });
 }
 
 function onData(next, etag) {

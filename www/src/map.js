@@ -303,6 +303,30 @@ export class MapView {
     return false;
   }
 
+  /**
+   * Shows what the map is filtered by (a device, a search) in a box over the map, with a
+   * button that clears it; `text` null hides the box.
+   */
+  setFilterNote(text, onClear) {
+    if (!this.filterControl) {
+      const FilterNote = L.Control.extend({
+        onAdd() {
+          const div = L.DomUtil.create('div', 'cm-filter leaflet-bar');
+          div.innerHTML = '<span class="cm-filter-text"></span><button type="button" class="cm-filter-clear" aria-label="Show everything">×</button>';
+          L.DomEvent.disableClickPropagation(div);
+          return div;
+        },
+      });
+      this.filterControl = new FilterNote({ position: 'topright' }).addTo(this.map);
+      const el = this.filterControl.getContainer();
+      el.querySelector('button').addEventListener('click', () => this.onFilterClear?.());
+    }
+    this.onFilterClear = onClear;
+    const el = this.filterControl.getContainer();
+    el.hidden = !text;
+    el.querySelector('.cm-filter-text').textContent = text || '';
+  }
+
   invalidateSize() {
     this.map.invalidateSize();
   }
@@ -324,11 +348,13 @@ export function remoteDetails(m, ctx) {
   row('Received', `${fmt.bytes(m.bytes_in)} <span class="muted">(${fmt.plural(m.packets_in, 'packet')})</span>`);
   row('First seen', `${esc(fmt.when(m.first_seen))} <span class="muted">${esc(fmt.ago(m.first_seen, ctx.now))}</span>`);
   row('Last seen', `${esc(fmt.when(m.last_seen))} <span class="muted">${esc(fmt.ago(m.last_seen, ctx.now))}</span>`);
+  // each device is a button that selects it in the side panel (see main.js)
   const devices = (m.hosts || []).map((ip) => {
     const h = ctx.hostsByIp?.get(ip);
-    return h?.name ? `${esc(h.name)} <span class="muted">${esc(ip)}</span>` : esc(ip);
+    const label = h?.name ? `${esc(h.name)} <span class="muted">${esc(ip)}</span>` : esc(ip);
+    return `<button type="button" class="device-link" data-device="${esc(ip)}" title="Show only this device's remotes">${label}</button>`;
   });
-  row('Devices', devices.map((d) => `<span class="device">${d}</span>`).join(''));
+  row('Devices', devices.join(''));
   return `<section class="remote" data-ip="${esc(m.ip)}"><h4 class="ip">${esc(m.ip)}</h4><dl>${rows.join('')}</dl></section>`;
 }
 

@@ -46,6 +46,10 @@ export class Panel {
       .join('');
   }
 
+  clearSearch() {
+    this.el.search.value = '';
+  }
+
   /** Shows or hides the online tile option (offered only when the daemon has a tile URL). */
   setTilesOffered(offered, on) {
     this.el.tilesBox.hidden = !offered;
@@ -107,6 +111,7 @@ export class Panel {
 
   renderUnlocated(view, ctx) {
     const open = new Set([...this.el.unlocated.querySelectorAll('details[open]')].map((d) => d.dataset.ip));
+    const focused = document.activeElement?.closest?.('#unlocated details')?.dataset.ip;
     const list = view.unlocated.slice(0, UNLOCATED_LIMIT);
     const items = list.map((m) => {
       const label = (Array.isArray(m.names) && m.names[0]) || fmt.network(m) || fmt.countryName(m.country) || '';
@@ -123,6 +128,7 @@ export class Panel {
     if (html !== this.lastUnlocated) {
       this.el.unlocated.innerHTML = html;
       this.lastUnlocated = html;
+      if (focused) this.el.unlocated.querySelector(`details[data-ip="${CSS.escape(focused)}"] > summary`)?.focus();
     }
     this.el.unlocatedCount.textContent = `(${view.unlocated.length})`;
   }
