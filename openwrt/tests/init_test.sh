@@ -29,6 +29,9 @@ procd_append_param() {
 }
 procd_close_instance() { echo "command=$_cmd" >> "$LOG"; echo "close_instance" >> "$LOG"; }
 procd_add_reload_trigger() { echo "reload_trigger $*" >> "$LOG"; }
+procd_add_jail() { echo "jail $*" >> "$LOG"; }
+procd_add_jail_mount() { echo "jail_mount $*" >> "$LOG"; }
+procd_add_jail_mount_rw() { echo "jail_mount_rw $*" >> "$LOG"; }
 procd_add_reload_interface_trigger() { echo "interface_trigger $*" >> "$LOG"; }
 logger() { echo "logger $*" >> "$LOG"; }
 mkdir() { echo "mkdir $*" >> "$LOG"; }
@@ -86,7 +89,16 @@ network_get_ipaddr() {
 	return 1
 }
 NET
-sed "s|/lib/functions/network.sh|$TMP/network.sh|" "$INIT" > "$TMP/connmap.init"
+# network.sh from the shim; whether the image has ujail comes from HAVE_UJAIL
+# shellcheck disable=SC2016
+sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
+	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
+	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
+	"$INIT" > "$TMP/connmap.init"
+# the leases file exists, /etc/ethers does not
+: > "$TMP/dhcp.leases"
+: > "$TMP/geo.mmdb"
+grep -q 'HAVE_UJAIL' "$TMP/connmap.init" || { echo "FAIL init: ujail test not found in the init script"; exit 1; }
 
 # run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
 run() {
@@ -94,7 +106,7 @@ run() {
 	command mkdir -p "$d/uci"
 	printf '%s\n' "$2" > "$d/uci/connmap"
 	: > "$d/log"
-	LOG="$d/log" UCI_DIR="$d/uci" NET_UP="$3" NET_SECTIONS="$4" sh -c '
+	LOG="$d/log" UCI_DIR="$d/uci" NET_UP="$3" NET_SECTIONS="$4" HAVE_UJAIL="${HAVE_UJAIL-1}" sh -c '
 		. "$1/shim.sh"
 		. "$1/connmap.init"
 		start_service
@@ -122,11 +134,11 @@ param file=/etc/config/connmap
 param respawn=3600|5|5
 param stdout=1
 param stderr=1
-param user=connmap
+param term_timeout=10'
+JAILED='param user=connmap
 param group=connmap
 param capabilities=/etc/capabilities/connmap.json
-param no_new_privs=1
-param term_timeout=10'
+param no_new_privs=1'
 
 # 1. the shipped default config, lan up with an address
 out=$(run default "$(cat "$DEFAULT_CONFIG")" "lan:br-lan:192.168.1.1" "lan wan")
@@ -134,6 +146,11 @@ check "default config -> command line" "mkdir -p /var/lib/connmap
 chown connmap:connmap /var/lib/connmap
 open_instance
 $COMMON_PARAMS
+jail connmap log
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /var/lib/connmap
+$JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600
 close_instance
 reload_trigger connmap
@@ -158,7 +175,7 @@ out=$(run full "config connmap 'main'
 	option interface 'guest'
 	option port '9000'
 	option listen '10.0.0.1'
-	option geoip '/mnt/usb/geo.mmdb'
+	option geoip '$TMP/geo.mmdb'
 	option max_remotes '500'
 	option max_hosts '64'
 	option retention '3600'
@@ -177,7 +194,13 @@ check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=br-guest/')
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|/mnt/usb/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v
+jail connmap log
+jail_mount /usr/share/connmap
+jail_mount $TMP/geo.mmdb
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /etc/connmap
+$JAILED
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"
@@ -198,6 +221,10 @@ out=$(run device "config connmap 'main'
 	option log_level 'quiet'" "lan:br-lan:192.168.1.1" "lan")
 check "device name, IPv6 listen, no state" "open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=eth1/')
+jail connmap log
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+$JAILED
 command=/usr/sbin/connmap|-i|eth1|--listen|[fd00::1]:8090|-q
 close_instance
 reload_trigger connmap
@@ -210,13 +237,29 @@ out=$(run half-home "config connmap 'main'
 	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
 check "home needs both coordinates" "open_instance
 $COMMON_PARAMS
+jail connmap log
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+$JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090
 close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
 
-# 8. never runs as root: user is set and it is not root
-if grep -q "procd_set_param user connmap" "$INIT" && ! grep -q "user root" "$INIT"; then
+# 8. an image without ujail: started as root, the daemon drops to connmap itself (--user)
+out=$(HAVE_UJAIL='' run no-ujail "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "without ujail the daemon drops privileges itself" "open_instance
+$COMMON_PARAMS
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--user|connmap
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 9. never root: every instance either runs as user connmap or gets --user connmap
+if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&
+	! grep -q "user root" "$INIT"; then
 	echo "ok   init: runs as user connmap"; pass=$((pass + 1))
 else
 	echo "FAIL init: runs as user connmap"; fail=$((fail + 1))
