@@ -1,0 +1,211 @@
+//! Capture: libpcap, live on an interface or replaying a file.
+//!
+//! First step of the data path (**capture** → packet → filter → geo → table → snapshot → http).
+//! A live capture is opened non-promiscuous, with a small snaplen (headers only), a modest
+//! kernel buffer, and the BPF filter from `filter::Networks::bpf_filter`, then made
+//! non-blocking so the smol loop can wait on its file descriptor. A file replay applies the
+//! same filter. Unsupported link types are refused with a clear error.
+
+use crate::packet::LinkType;
+use ipnet::IpNet;
+use pcap::{Active, Capture, Offline};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+/// Bytes kept of each packet: Ethernet + two VLAN tags + IPv6 + a fragment header + ports,
+/// with room to spare for IPv4 options and other IPv6 extension headers.
+pub const SNAPLEN: i32 = 160;
+/// Kernel ring buffer for a live capture (libpcap's default is 2 MiB; routers are small).
+pub const BUFFER_BYTES: i32 = 1 << 20;
+/// How long the kernel may hold packets before waking us (TPACKET_V3 block timeout).
+pub const TIMEOUT_MS: i32 = 250;
+
+/// One captured frame, borrowed from libpcap's buffer.
+pub struct Frame<'a> {
+    /// Capture time, unix seconds.
+    pub ts: u64,
+    /// Length on the wire (the pcap header's `len`), not the captured length.
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+/// What the next read gave.
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// Live: nothing ready now.
+    Idle,
+    /// File: the end.
+    End,
+}
+
+/// libpcap's counters (live captures only).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CaptureStats {
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+enum Handle {
+    Live(Capture<Active>),
+    File(Capture<Offline>),
+}
+
+/// An open capture.
+pub struct Source {
+    handle: Handle,
+    pub link: LinkType,
+    pub description: String,
+}
+
+fn link_of(dlt: i32, what: &str) -> Result<LinkType, String> {
+    LinkType::from_dlt(dlt).ok_or_else(|| {
+        let name = pcap::Linktype(dlt)
+            .get_name()
+            .unwrap_or_else(|_| format!("DLT {dlt}"));
+        format!(
+            "{what}: unsupported link type {name} ({dlt}); connmap reads Ethernet, Linux cooked \
+             (SLL, SLL2), raw IP and BSD loopback"
+        )
+    })
+}
+
+impl Source {
+    /// Opens a live capture on `interface`.
+    pub fn live(interface: &str, filter: &str) -> Result<Source, String> {
+        let cap = Capture::from_device(interface)
+            .map_err(|e| format!("{interface}: {e}"))?
+            .promisc(false)
+            .snaplen(SNAPLEN)
+            .buffer_size(BUFFER_BYTES)
+            .timeout(TIMEOUT_MS)
+            .open()
+            .map_err(|e| format!("cannot capture on {interface}: {e}"))?;
+        let link = link_of(cap.get_datalink().0, interface)?;
+        let mut cap = cap
+            .setnonblock()
+            .map_err(|e| format!("{interface}: cannot make the capture non-blocking: {e}"))?;
+        cap.filter(filter, true)
+            .map_err(|e| format!("{interface}: bad capture filter {filter:?}: {e}"))?;
+        Ok(Source {
+            handle: Handle::Live(cap),
+            link,
+            description: format!("live on {interface}"),
+        })
+    }
+
+    /// Opens a pcap or pcapng file.
+    pub fn file(path: &Path, filter: &str) -> Result<Source, String> {
+        let mut cap = Capture::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let link = link_of(cap.get_datalink().0, &path.display().to_string())?;
+        cap.filter(filter, true)
+            .map_err(|e| format!("{}: bad capture filter {filter:?}: {e}", path.display()))?;
+        Ok(Source {
+            handle: Handle::File(cap),
+            link,
+            description: format!("file {}", path.display()),
+        })
+    }
+
+    /// The descriptor to wait on (live captures).
+    pub fn fd(&self) -> Option<RawFd> {
+        match &self.handle {
+            Handle::Live(c) => Some(c.as_raw_fd()),
+            Handle::File(_) => None,
+        }
+    }
+
+    /// Reads the next frame. Errors are the capture's (interface gone, file corrupt).
+    pub fn next_frame(&mut self) -> Result<Next<'_>, String> {
+        let r = match &mut self.handle {
+            Handle::Live(c) => c.next_packet(),
+            Handle::File(c) => c.next_packet(),
+        };
+        match r {
+            Ok(p) => Ok(Next::Frame(Frame {
+                ts: u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
+                wire_len: p.header.len,
+                data: p.data,
+            })),
+            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle),
+            Err(pcap::Error::NoMorePackets) => Ok(Next::End),
+            Err(e) => Err(format!("{}: {e}", self.description)),
+        }
+    }
+
+    pub fn stats(&mut self) -> Option<CaptureStats> {
+        match &mut self.handle {
+            Handle::Live(c) => c.stats().ok().map(|s| CaptureStats {
+                received: s.received,
+                dropped: s.dropped,
+                if_dropped: s.if_dropped,
+            }),
+            Handle::File(_) => None,
+        }
+    }
+}
+
+/// The interface's own networks (its addresses with their netmasks), for the default `--lan`.
+pub fn interface_networks(interface: &str) -> Result<Vec<IpNet>, String> {
+    let dev = find_device(interface)?;
+    let mut nets = Vec::new();
+    for a in &dev.addresses {
+        let Some(mask) = a.netmask else { continue };
+        let prefix = match mask {
+            IpAddr::V4(m) => u32::from(m).leading_ones() as u8,
+            IpAddr::V6(m) => u128::from(m).leading_ones() as u8,
+        };
+        if let Ok(n) = IpNet::new(a.addr, prefix) {
+            let n = n.trunc();
+            // Link-local networks are not "the LAN" for our purposes.
+            let link_local = match n.addr() {
+                IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+                IpAddr::V4(v4) => v4.is_link_local(),
+            };
+            if !link_local && !nets.contains(&n) {
+                nets.push(n);
+            }
+        }
+    }
+    Ok(nets)
+}
+
+/// The interface's first IPv4 address (the default listen address).
+pub fn interface_ipv4(interface: &str) -> Result<Option<IpAddr>, String> {
+    Ok(find_device(interface)?
+        .addresses
+        .iter()
+        .map(|a| a.addr)
+        .find(IpAddr::is_ipv4))
+}
+
+fn find_device(interface: &str) -> Result<pcap::Device, String> {
+    pcap::Device::list()
+        .map_err(|e| format!("cannot list interfaces: {e}"))?
+        .into_iter()
+        .find(|d| d.name == interface)
+        .ok_or_else(|| format!("interface {interface} not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_networks() {
+        // `lo` exists everywhere the tests run; its 127.0.0.0/8 comes back as a network.
+        let nets = interface_networks("lo").unwrap();
+        assert!(nets.contains(&"127.0.0.0/8".parse().unwrap()), "{nets:?}");
+        assert!(interface_networks("no-such-if0").is_err());
+    }
+
+    #[test]
+    fn unsupported_link_type_is_named() {
+        let e = link_of(105, "x.pcap").unwrap_err();
+        assert!(
+            e.contains("unsupported link type") && e.contains("IEEE802_11"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! Command line: flags → `Config`. A bad flag is an error message and exit status 2.
+
+use ipnet::IpNet;
+use lexopt::prelude::*;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+pub const DEFAULT_PORT: u16 = 8090;
+pub const DEFAULT_GEOIP: &str = "/usr/share/connmap/geo.mmdb";
+pub const DEFAULT_WWW: &str = "/usr/share/connmap/www";
+
+pub const USAGE: &str = "\
+connmap — a live world map of where the devices on your network connect to
+
+Usage:
+  connmap [OPTIONS]            run the daemon (foreground)
+  connmap demo [DEMO OPTIONS]  serve the map with built-in synthetic traffic
+
+Options:
+  -i, --interface IF        live capture on IF (default br-lan)
+  -r, --read FILE           replay a pcap/pcapng file instead (capture timestamps are the clock);
+                            without --listen: read, write --json-out, exit
+      --geoip FILE          MaxMind-format database (default /usr/share/connmap/geo.mmdb)
+      --lan CIDR            LAN network, repeatable (default: the interface's own networks)
+      --remote CIDR         count these networks as remote even if special-purpose, repeatable
+      --exclude IP|CIDR     ignore these LAN hosts (e.g. the router itself), repeatable
+      --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
+      --www DIR             static files of the map page (default /usr/share/connmap/www)
+      --json-out FILE       also write markers.json to FILE, atomically, every interval and on exit
+      --interval SECS       snapshot interval (default 5)
+      --max-remotes N       remote table bound, least recently seen evicted first (default 10000)
+      --max-hosts N         LAN device table bound (default 1024)
+      --retention SECS      forget remotes idle this long (default 86400)
+      --state FILE          save the tables here on exit and every --save-interval; restore on start
+      --save-interval SECS  how often to save --state (default 3600)
+      --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
+      --ethers FILE         MAC-to-name file (default /etc/ethers; '' for none)
+      --home LAT,LNG        where the lines on the map start
+      --user USER           after opening the capture, drop root privileges to USER
+      --tiles URL           offer an online tile layer (URL template) on the page; off by default
+  -v, --verbose             more log (repeat for debug)
+  -q, --quiet               only warnings and errors
+  -h, --help                this text
+  -V, --version             the version
+
+Demo options:
+      --port PORT           listen on 127.0.0.1:PORT (default 8090)
+      --listen ADDR:PORT    listen elsewhere
+      --www DIR             the page files (default: www/dist if present, else the installed page)
+
+Logs go to stderr on a terminal, to syslog otherwise.";
+
+/// The daemon's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub interface: String,
+    pub read: Option<PathBuf>,
+    pub geoip: PathBuf,
+    pub lan: Vec<IpNet>,
+    pub remote: Vec<IpNet>,
+    pub exclude: Vec<IpNet>,
+    pub listen: Option<SocketAddr>,
+    pub www: PathBuf,
+    pub json_out: Option<PathBuf>,
+    pub interval: u64,
+    pub max_remotes: usize,
+    pub max_hosts: usize,
+    pub retention: u64,
+    pub state: Option<PathBuf>,
+    pub save_interval: u64,
+    pub leases: Option<PathBuf>,
+    pub ethers: Option<PathBuf>,
+    pub home: Option<(f64, f64)>,
+    pub user: Option<String>,
+    pub tiles: Option<String>,
+    /// -1 quiet, 0 normal, 1 verbose, 2 debug
+    pub verbosity: i8,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            interface: "br-lan".into(),
+            read: None,
+            geoip: DEFAULT_GEOIP.into(),
+            lan: vec![],
+            remote: vec![],
+            exclude: vec![],
+            listen: None,
+            www: DEFAULT_WWW.into(),
+            json_out: None,
+            interval: 5,
+            max_remotes: 10_000,
+            max_hosts: 1024,
+            retention: 86_400,
+            state: None,
+            save_interval: 3600,
+            leases: Some("/tmp/dhcp.leases".into()),
+            ethers: Some("/etc/ethers".into()),
+            home: None,
+            user: None,
+            tiles: None,
+            verbosity: 0,
+        }
+    }
+}
+
+/// `connmap demo` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoConfig {
+    pub listen: SocketAddr,
+    pub www: Option<PathBuf>,
+    pub verbosity: i8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(Box<Config>),
+    Demo(DemoConfig),
+    Help,
+    Version,
+}
+
+fn net(s: &str, flag: &str) -> Result<IpNet, String> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    s.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{flag}: {s:?} is not an IP address or CIDR network"))
+}
+
+fn cidr(s: &str, flag: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{flag}: {s:?} is not a CIDR network (like 192.168.1.0/24)"))
+}
+
+fn number<T>(s: &str, flag: &str, min: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = s
+        .parse()
+        .map_err(|_| format!("{flag}: {s:?} is not a number"))?;
+    if v < min {
+        return Err(format!("{flag}: must be at least {min}"));
+    }
+    Ok(v)
+}
+
+fn socket(s: &str, flag: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>().map_err(|_| {
+        format!("{flag}: {s:?} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)")
+    })
+}
+
+fn home(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("--home: {s:?} is not LAT,LNG (like 52.52,13.40)");
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let lat: f64 = a.trim().parse().map_err(|_| bad())?;
+    let lng: f64 = b.trim().parse().map_err(|_| bad())?;
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+        return Err(format!("--home: {s:?} is outside the globe"));
+    }
+    Ok((lat, lng))
+}
+
+fn optional_path(s: String) -> Option<PathBuf> {
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+fn tiles(s: &str) -> Result<String, String> {
+    if !s.starts_with("https://") && !s.starts_with("http://") {
+        return Err(format!("--tiles: {s:?} is not an http(s) URL template"));
+    }
+    if !(s.contains("{z}") && s.contains("{x}") && s.contains("{y}")) {
+        return Err("--tiles: the template needs {z}, {x} and {y}".into());
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == ';' || c == '\'' || c == '"')
+    {
+        return Err("--tiles: the template has characters a URL cannot have".into());
+    }
+    Ok(s.to_string())
+}
+
+/// The origin (`https://host[:port]`) of a tile URL template, for the CSP.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    // `{s}` subdomain placeholders become a wildcard.
+    let host = host.replace("{s}", "*");
+    Some(format!("{scheme}://{host}"))
+}
+
+fn value(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    let v = p.value().map_err(|_| format!("{flag} needs a value"))?;
+    v.into_string()
+        .map_err(|_| format!("{flag}: the value is not valid UTF-8"))
+}
+
+/// Parses `args` (without the program name).
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    let mut p = lexopt::Parser::from_args(args);
+    let mut c = Config::default();
+    let mut first = true;
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Value(v) if first && v == "demo" => return parse_demo(&mut p),
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('v') | Long("verbose") => c.verbosity = (c.verbosity.max(0) + 1).min(2),
+            Short('q') | Long("quiet") => c.verbosity = -1,
+            Short('i') | Long("interface") => {
+                c.interface = value(&mut p, "--interface")?;
+                if c.interface.is_empty() || c.interface.len() > 15 || c.interface.contains('/') {
+                    return Err(format!(
+                        "--interface: {:?} is not an interface name",
+                        c.interface
+                    ));
+                }
+            }
+            Short('r') | Long("read") => c.read = Some(value(&mut p, "--read")?.into()),
+            Long("geoip") => c.geoip = value(&mut p, "--geoip")?.into(),
+            Long("lan") => c.lan.push(cidr(&value(&mut p, "--lan")?, "--lan")?),
+            Long("remote") => c
+                .remote
+                .push(cidr(&value(&mut p, "--remote")?, "--remote")?),
+            Long("exclude") => c
+                .exclude
+                .push(net(&value(&mut p, "--exclude")?, "--exclude")?),
+            Long("listen") => c.listen = Some(socket(&value(&mut p, "--listen")?, "--listen")?),
+            Long("www") => c.www = value(&mut p, "--www")?.into(),
+            Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
+            Long("interval") => {
+                c.interval = number(&value(&mut p, "--interval")?, "--interval", 1)?
+            }
+            Long("max-remotes") => {
+                c.max_remotes = number(&value(&mut p, "--max-remotes")?, "--max-remotes", 1)?
+            }
+            Long("max-hosts") => {
+                c.max_hosts = number(&value(&mut p, "--max-hosts")?, "--max-hosts", 1)?
+            }
+            Long("retention") => {
+                c.retention = number(&value(&mut p, "--retention")?, "--retention", 1)?
+            }
+            Long("state") => c.state = optional_path(value(&mut p, "--state")?),
+            Long("save-interval") => {
+                c.save_interval = number(&value(&mut p, "--save-interval")?, "--save-interval", 1)?
+            }
+            Long("leases") => c.leases = optional_path(value(&mut p, "--leases")?),
+            Long("ethers") => c.ethers = optional_path(value(&mut p, "--ethers")?),
+            Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
+            Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
+            Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
+            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+        first = false;
+    }
+    Ok(Command::Run(Box::new(c)))
+}
+
+fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let mut d = DemoConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        www: None,
+        verbosity: 0,
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('v') | Long("verbose") => d.verbosity = (d.verbosity.max(0) + 1).min(2),
+            Short('q') | Long("quiet") => d.verbosity = -1,
+            Long("port") => {
+                let port: u16 = number(&value(p, "--port")?, "--port", 0)?;
+                d.listen.set_port(port);
+            }
+            Long("listen") => d.listen = socket(&value(p, "--listen")?, "--listen")?,
+            Long("www") => d.www = Some(value(p, "--www")?.into()),
+            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    Ok(Command::Demo(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse(args.iter().copied())? {
+            Command::Run(c) => Ok(*c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.interface, "br-lan");
+        assert_eq!(c.interval, 5);
+        assert_eq!(c.max_remotes, 10_000);
+        assert_eq!(c.geoip, PathBuf::from(DEFAULT_GEOIP));
+    }
+
+    #[test]
+    fn all_flags() {
+        let c = run(&[
+            "-i",
+            "eth1",
+            "-r",
+            "x.pcap",
+            "--geoip",
+            "g.mmdb",
+            "--lan",
+            "192.168.1.0/24",
+            "--lan",
+            "fd00::/64",
+            "--remote",
+            "198.51.100.0/24",
+            "--exclude",
+            "192.168.1.1",
+            "--listen",
+            "127.0.0.1:9000",
+            "--www",
+            "w",
+            "--json-out",
+            "m.json",
+            "--interval",
+            "2",
+            "--max-remotes",
+            "50",
+            "--max-hosts",
+            "5",
+            "--retention",
+            "60",
+            "--state",
+            "s.json",
+            "--save-interval",
+            "30",
+            "--leases",
+            "",
+            "--ethers",
+            "e",
+            "--home",
+            "52.5,13.4",
+            "--user",
+            "nobody",
+            "--tiles",
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(c.lan.len(), 2);
+        assert_eq!(c.exclude, vec!["192.168.1.1/32".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(c.leases, None);
+        assert_eq!(c.home, Some((52.5, 13.4)));
+        assert_eq!(c.verbosity, 1);
+        assert_eq!(
+            origin_of(c.tiles.as_deref().unwrap()).as_deref(),
+            Some("https://tile.openstreetmap.org")
+        );
+    }
+
+    #[test]
+    fn bad_flags() {
+        for args in [
+            &["--lan", "192.168.1.0"][..],
+            &["--lan"],
+            &["--interval", "0"],
+            &["--interval", "x"],
+            &["--listen", "8090"],
+            &["--home", "100,0"],
+            &["--home", "1"],
+            &["--bogus"],
+            &["extra"],
+            &["--exclude", "nope"],
+            &["--tiles", "javascript:alert(1)"],
+            &["-i", "../../etc"],
+            &["--max-remotes", "-5"],
+        ] {
+            assert!(parse(args.iter().copied()).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn demo() {
+        assert_eq!(
+            parse(["demo", "--port", "9999"]).unwrap(),
+            Command::Demo(DemoConfig {
+                listen: "127.0.0.1:9999".parse().unwrap(),
+                www: None,
+                verbosity: 0
+            })
+        );
+        assert!(parse(["demo", "--nope"]).is_err());
+    }
+}

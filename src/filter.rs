@@ -1,0 +1,272 @@
+//! Filter: which side of a packet is the LAN device and which is the remote.
+//!
+//! Third step of the data path (capture → packet → **filter** → geo → table → snapshot → http).
+//! A packet matters when exactly one end is a LAN host (not excluded) and the other end is
+//! *remote*: outside the LAN networks and not special-purpose (RFC 6890 and the IANA
+//! special-purpose registries), unless `--remote` names it. The same networks also make the
+//! kernel BPF filter (`bpf_filter`), so that on a live capture most LAN↔LAN traffic never
+//! reaches user space at all.
+
+use crate::packet::PacketInfo;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::IpAddr;
+
+/// Which way a counted packet went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// LAN host → remote.
+    Out,
+    /// remote → LAN host (counted only for remotes the LAN already talked to).
+    In,
+}
+
+/// A packet between a LAN host and a (candidate) remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    pub direction: Direction,
+    pub host: IpAddr,
+    pub remote: IpAddr,
+    /// Port on the remote side (destination port of outbound TCP/UDP).
+    pub remote_port: Option<u16>,
+}
+
+/// The special-purpose IPv4 blocks (IANA IPv4 Special-Purpose Address Registry, RFC 6890 and
+/// successors, plus multicast, class E and the limited broadcast).
+const SPECIAL_V4: &[&str] = &[
+    "0.0.0.0/8",       // "this network" (RFC 791)
+    "10.0.0.0/8",      // private (RFC 1918)
+    "100.64.0.0/10",   // shared address space, CGNAT (RFC 6598)
+    "127.0.0.0/8",     // loopback
+    "169.254.0.0/16",  // link-local
+    "172.16.0.0/12",   // private (RFC 1918)
+    "192.0.0.0/24",    // IETF protocol assignments (RFC 6890)
+    "192.0.2.0/24",    // TEST-NET-1 documentation (RFC 5737)
+    "192.31.196.0/24", // AS112-v4 (RFC 7535)
+    "192.52.193.0/24", // AMT (RFC 7450)
+    "192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
+    "192.168.0.0/16",  // private (RFC 1918)
+    "192.175.48.0/24", // direct delegation AS112 (RFC 7534)
+    "198.18.0.0/15",   // benchmarking (RFC 2544)
+    "198.51.100.0/24", // TEST-NET-2 (RFC 5737)
+    "203.0.113.0/24",  // TEST-NET-3 (RFC 5737)
+    "224.0.0.0/4",     // multicast
+    "240.0.0.0/4",     // reserved, class E, and 255.255.255.255 broadcast
+];
+
+/// The special-purpose IPv6 blocks (IANA IPv6 Special-Purpose Address Registry). Only global
+/// unicast (2000::/3) can be remote at all; inside it these are not.
+const SPECIAL_V6: &[&str] = &[
+    "2001::/23",     // IETF protocol assignments: Teredo, benchmarking, ORCHIDv2, ...
+    "2001:db8::/32", // documentation (RFC 3849)
+    "2002::/16",     // 6to4 (RFC 3056)
+    "3fff::/20",     // documentation (RFC 9637)
+];
+
+/// Global-unicast IPv6 space; everything outside it (::/128, ::1, ::ffff:0:0/96, 64:ff9b::/96,
+/// 100::/64, fc00::/7, fe80::/10, ff00::/8, ...) is special.
+fn is_global_unicast_v6(ip: &std::net::Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xe000 == 0x2000
+}
+
+/// The address plan connmap works with: LAN networks, forced-remote networks, excluded hosts.
+#[derive(Debug, Clone)]
+pub struct Networks {
+    lan: Vec<IpNet>,
+    remote: Vec<IpNet>,
+    exclude: Vec<IpNet>,
+}
+
+impl Networks {
+    pub fn new(lan: Vec<IpNet>, remote: Vec<IpNet>, exclude: Vec<IpNet>) -> Networks {
+        Networks {
+            lan: lan.into_iter().map(|n| n.trunc()).collect(),
+            remote: remote.into_iter().map(|n| n.trunc()).collect(),
+            exclude: exclude.into_iter().map(|n| n.trunc()).collect(),
+        }
+    }
+
+    pub fn lan(&self) -> &[IpNet] {
+        &self.lan
+    }
+
+    pub fn is_lan(&self, ip: IpAddr) -> bool {
+        self.lan.iter().any(|n| n.contains(&ip))
+    }
+
+    fn is_excluded(&self, ip: IpAddr) -> bool {
+        self.exclude.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Special-purpose: never a remote unless `--remote` says so.
+    pub fn is_special(ip: IpAddr) -> bool {
+        let s = special();
+        match ip {
+            IpAddr::V4(v4) => s.v4.iter().any(|n| n.contains(&v4)),
+            IpAddr::V6(v6) => !is_global_unicast_v6(&v6) || s.v6.iter().any(|n| n.contains(&v6)),
+        }
+    }
+
+    /// Could `ip` be a remote? Called once per new remote, not per packet.
+    pub fn is_remote(&self, ip: IpAddr) -> bool {
+        if self.is_lan(ip) {
+            return false;
+        }
+        self.remote.iter().any(|n| n.contains(&ip)) || !Networks::is_special(ip)
+    }
+
+    /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
+    /// remote side is only *checked* for being remote by the caller, when it is new.
+    pub fn classify(&self, p: &PacketInfo) -> Option<Flow> {
+        let src_lan = self.is_lan(p.src);
+        let dst_lan = self.is_lan(p.dst);
+        let (direction, host, remote, remote_port) = match (src_lan, dst_lan) {
+            (true, false) => (Direction::Out, p.src, p.dst, p.ports.map(|(_, d)| d)),
+            (false, true) => (Direction::In, p.dst, p.src, p.ports.map(|(s, _)| s)),
+            _ => return None,
+        };
+        if self.is_excluded(host) {
+            return None;
+        }
+        Some(Flow {
+            direction,
+            host,
+            remote,
+            remote_port,
+        })
+    }
+
+    /// The kernel filter: IP packets with exactly one end inside the LAN networks, VLAN-tagged
+    /// or not. Without LAN networks, all IP.
+    pub fn bpf_filter(&self) -> String {
+        if self.lan.is_empty() {
+            return "ip or ip6".to_string();
+        }
+        let nets = |dir: &str| {
+            self.lan
+                .iter()
+                .map(|n| format!("{dir} net {n}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        let (src, dst) = (nets("src"), nets("dst"));
+        let one = format!("((ip or ip6) and (({src}) and not ({dst}) or ({dst}) and not ({src})))");
+        // `vlan` shifts the offsets of everything after it: the usual idiom repeats the test.
+        format!("{one} or (vlan and ({one} or (vlan and {one})))")
+    }
+}
+
+struct Special {
+    v4: Vec<Ipv4Net>,
+    v6: Vec<Ipv6Net>,
+}
+
+/// The tables above, parsed once (they are constants: a parse failure is a bug caught by tests).
+fn special() -> &'static Special {
+    static SPECIAL: std::sync::OnceLock<Special> = std::sync::OnceLock::new();
+    SPECIAL.get_or_init(|| Special {
+        v4: SPECIAL_V4.iter().filter_map(|s| s.parse().ok()).collect(),
+        v6: SPECIAL_V6.iter().filter_map(|s| s.parse().ok()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets() -> Networks {
+        Networks::new(
+            vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "fd00:1::/64".parse().unwrap(),
+            ],
+            vec!["198.51.100.0/24".parse().unwrap()],
+            vec!["192.168.1.1/32".parse().unwrap()],
+        )
+    }
+
+    fn pkt(src: &str, dst: &str) -> PacketInfo {
+        PacketInfo {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol: 6,
+            ports: Some((50000, 443)),
+            src_mac: None,
+        }
+    }
+
+    #[test]
+    fn special_purpose() {
+        for ip in [
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.5.5",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "224.0.0.251",
+            "255.255.255.255",
+            "240.0.0.1",
+            "0.1.2.3",
+            "192.0.2.1",
+            "198.18.0.1",
+            "203.0.113.9",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::fb",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+            "2002:c000:0204::1",
+            "2001::1",
+            "3fff::1",
+        ] {
+            assert!(Networks::is_special(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "151.101.1.140",
+            "2001:4860:4860::8888",
+            "2a00::1",
+        ] {
+            assert!(!Networks::is_special(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn classify_directions() {
+        let n = nets();
+        let out = n.classify(&pkt("192.168.1.10", "1.1.1.1")).unwrap();
+        assert_eq!(out.direction, Direction::Out);
+        assert_eq!(out.remote_port, Some(443));
+        let inn = n.classify(&pkt("1.1.1.1", "192.168.1.10")).unwrap();
+        assert_eq!(inn.direction, Direction::In);
+        assert_eq!(inn.host, "192.168.1.10".parse::<IpAddr>().unwrap());
+        assert_eq!(inn.remote_port, Some(50000));
+        // LAN↔LAN, WAN↔WAN and the excluded router are not flows.
+        assert!(n.classify(&pkt("192.168.1.10", "192.168.1.11")).is_none());
+        assert!(n.classify(&pkt("1.1.1.1", "8.8.8.8")).is_none());
+        assert!(n.classify(&pkt("192.168.1.1", "1.1.1.1")).is_none());
+    }
+
+    #[test]
+    fn remote_overrides() {
+        let n = nets();
+        assert!(n.is_remote("198.51.100.7".parse().unwrap()));
+        assert!(!n.is_remote("203.0.113.7".parse().unwrap()));
+        assert!(!n.is_remote("192.168.1.50".parse().unwrap()));
+        assert!(n.is_remote("9.9.9.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn bpf_text() {
+        let f = nets().bpf_filter();
+        assert!(f.contains("src net 192.168.1.0/24 or src net fd00:1::/64"));
+        assert!(f.starts_with("((ip or ip6)"));
+        assert_eq!(
+            Networks::new(vec![], vec![], vec![]).bpf_filter(),
+            "ip or ip6"
+        );
+    }
+}

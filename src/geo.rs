@@ -1,0 +1,359 @@
+//! Geo: where a remote address is, from a MaxMind-format database (memory-mapped).
+//!
+//! Fourth step of the data path (capture → packet → filter → **geo** → table → snapshot →
+//! http). Called once per *new* remote; the answer is stored in the table, never looked up per
+//! packet. Two schemas are understood:
+//! - GeoIP2/GeoLite2-City (and connmap-geodb's trimmed output): `country.iso_code`,
+//!   `city.names.en`, `location.latitude/longitude` as doubles, and the GeoLite2-ASN fields
+//!   `autonomous_system_number` / `autonomous_system_organization` when present;
+//! - ip-location-db's flat DB-IP files: `country_code`, `city`, `latitude`/`longitude` as
+//!   float32 (the `maxminddb` crate will not decode a float32 into an f64, hence `Coord`).
+//!
+//! A missing or corrupt database is not fatal: lookups then answer "unknown" and the markers
+//! have no position. `Reader::open_mmap` maps the file read-only, so the pages stay shared with
+//! the page cache and the kernel may drop them under memory pressure.
+
+use maxminddb::Reader;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// What the map shows about one remote address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoInfo {
+    /// (latitude, longitude) in degrees.
+    pub position: Option<(f32, f32)>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<[u8; 2]>,
+    pub city: Option<Box<str>>,
+    pub asn: Option<u32>,
+    pub org: Option<Box<str>>,
+}
+
+impl GeoInfo {
+    pub fn country_str(&self) -> Option<&str> {
+        self.country
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok())
+    }
+}
+
+/// Where the bytes of a database come from: a mapped file, or memory (the demo builds one).
+enum Source {
+    Mapped(Reader<maxminddb::Mmap>),
+    Memory(Reader<Vec<u8>>),
+}
+
+/// An open database, or none.
+pub struct GeoDb {
+    source: Option<Source>,
+    path: Option<PathBuf>,
+    description: Option<String>,
+}
+
+impl GeoDb {
+    /// No database: every lookup is unknown.
+    pub fn none() -> GeoDb {
+        GeoDb {
+            source: None,
+            path: None,
+            description: None,
+        }
+    }
+
+    /// Opens and memory-maps `path`, checking the metadata and search tree up front so that a
+    /// truncated or foreign file is refused here, with a reason, rather than at lookup time.
+    pub fn open(path: &Path) -> Result<GeoDb, String> {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{}: not a regular file", path.display()));
+        }
+        // SAFETY: the map is read-only. If another process truncates the file while it is
+        // mapped, reads past the new end fault (SIGBUS); connmap's package replaces the
+        // database by rename (a new inode), never in place, and SIGHUP reopens it.
+        let reader = unsafe { Reader::open_mmap(path) }
+            .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))?;
+        check(&reader).map_err(|e| format!("{}: {e}", path.display()))?;
+        let description = describe(reader.metadata());
+        Ok(GeoDb {
+            source: Some(Source::Mapped(reader)),
+            path: Some(path.to_path_buf()),
+            description,
+        })
+    }
+
+    /// A database held in memory (the demo's).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
+        let reader = Reader::from_source(bytes).map_err(|e| format!("not a MaxMind DB ({e})"))?;
+        check(&reader)?;
+        let description = describe(reader.metadata());
+        Ok(GeoDb {
+            source: Some(Source::Memory(reader)),
+            path: None,
+            description,
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.source.is_some()
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The database's own description (its attribution, for a trimmed DB-IP file).
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Looks one address up. `Ok(None)`: not in the database. `Err`: the record is corrupt.
+    pub fn lookup(&self, ip: IpAddr) -> Result<Option<GeoInfo>, String> {
+        let record: Option<Record> = match &self.source {
+            None => return Ok(None),
+            Some(Source::Mapped(r)) => decode(r, ip)?,
+            Some(Source::Memory(r)) => decode(r, ip)?,
+        };
+        Ok(record.map(Record::into_info))
+    }
+}
+
+fn decode<S: AsRef<[u8]>>(r: &Reader<S>, ip: IpAddr) -> Result<Option<Record>, String> {
+    r.lookup(ip)
+        .and_then(|res| res.decode::<Record>())
+        .map_err(|e| e.to_string())
+}
+
+/// A cheap sanity check: the metadata parsed (done by the reader) and one lookup walks the
+/// tree. `verify()` would read the whole file, which on a router's flash takes seconds.
+fn check<S: AsRef<[u8]>>(r: &Reader<S>) -> Result<(), String> {
+    let probe: IpAddr = if r.metadata().ip_version == 6 {
+        "2001:4860:4860::8888"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 16]))
+    } else {
+        IpAddr::from([8, 8, 8, 8])
+    };
+    decode(r, probe)
+        .map(|_| ())
+        .map_err(|e| format!("corrupt database ({e})"))
+}
+
+fn describe(meta: &maxminddb::Metadata) -> Option<String> {
+    meta.description
+        .get("en")
+        .or_else(|| meta.description.values().next())
+        .cloned()
+        .or_else(|| Some(meta.database_type.clone()).filter(|s| !s.is_empty()))
+}
+
+/// The union of both schemas' fields; unknown fields are skipped without being expanded.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Record {
+    // GeoIP2 schema
+    country: Option<IsoCode>,
+    city: Option<CityName>,
+    location: Option<Location>,
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<String>,
+    // ip-location-db flat schema
+    country_code: Option<String>,
+    latitude: Option<Coord>,
+    longitude: Option<Coord>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IsoCode {
+    iso_code: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Location {
+    latitude: Option<Coord>,
+    longitude: Option<Coord>,
+}
+
+impl Record {
+    fn into_info(self) -> GeoInfo {
+        let (lat, lng) = match self.location {
+            Some(Location {
+                latitude: Some(a),
+                longitude: Some(b),
+            }) => (Some(a.0), Some(b.0)),
+            _ => (self.latitude.map(|c| c.0), self.longitude.map(|c| c.0)),
+        };
+        let position = match (lat, lng) {
+            (Some(a), Some(b))
+                if a.is_finite() && b.is_finite() && a.abs() <= 90.0 && b.abs() <= 180.0 =>
+            {
+                Some((a as f32, b as f32))
+            }
+            _ => None,
+        };
+        let code = self.country.and_then(|c| c.iso_code).or(self.country_code);
+        let country = code.and_then(|c| match c.as_bytes() {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+            }
+            _ => None,
+        });
+        GeoInfo {
+            position,
+            country,
+            city: self.city.and_then(|c| c.0).map(String::into_boxed_str),
+            asn: self.autonomous_system_number,
+            org: self
+                .autonomous_system_organization
+                .filter(|s| !s.is_empty())
+                .map(String::into_boxed_str),
+        }
+    }
+}
+
+/// A coordinate stored as a double (GeoIP2) or a float (DB-IP flat files).
+struct Coord(f64);
+
+impl<'de> Deserialize<'de> for Coord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Coord, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Coord;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a float or double")
+            }
+            fn visit_f32<E: de::Error>(self, v: f32) -> Result<Coord, E> {
+                Ok(Coord(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Coord, E> {
+                Ok(Coord(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `city` is `{"names": {"en": ...}}` in GeoIP2 and a plain string in the flat schema.
+struct CityName(Option<String>);
+
+impl<'de> Deserialize<'de> for CityName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CityName, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CityName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a city name or a GeoIP2 city map")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CityName, E> {
+                Ok(CityName(Some(v.to_string()).filter(|s| !s.is_empty())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CityName, A::Error> {
+                let mut name = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "names" {
+                        let names: Names = map.next_value()?;
+                        name = names.en;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(CityName(name))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Names {
+    en: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmdb_writer::{Value, Writer};
+
+    fn geoip2_db() -> Vec<u8> {
+        let mut w = Writer::new("GeoIP2-City");
+        let rec = Value::map([
+            ("country", Value::map([("iso_code", Value::from("AU"))])),
+            (
+                "city",
+                Value::map([("names", Value::map([("en", Value::from("Sydney"))]))]),
+            ),
+            (
+                "location",
+                Value::map([
+                    ("latitude", Value::Double(-33.8688)),
+                    ("longitude", Value::Double(151.2093)),
+                ]),
+            ),
+            ("autonomous_system_number", Value::U32(13335)),
+            (
+                "autonomous_system_organization",
+                Value::from("Cloudflare, Inc."),
+            ),
+        ]);
+        w.insert_value("1.1.1.0/24".parse::<ipnet::IpNet>().unwrap(), rec)
+            .unwrap();
+        w.to_bytes().unwrap()
+    }
+
+    fn flat_db() -> Vec<u8> {
+        let mut w = Writer::new("dbip-city");
+        let rec = Value::map([
+            ("country_code", Value::from("US")),
+            ("city", Value::from("Mountain View")),
+            ("latitude", Value::Float(37.386)),
+            ("longitude", Value::Float(-122.0838)),
+        ]);
+        w.insert_value("8.8.8.0/24".parse::<ipnet::IpNet>().unwrap(), rec)
+            .unwrap();
+        w.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn geoip2_schema() {
+        let db = GeoDb::from_bytes(geoip2_db()).unwrap();
+        let g = db.lookup("1.1.1.1".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(g.country_str(), Some("AU"));
+        assert_eq!(g.city.as_deref(), Some("Sydney"));
+        assert_eq!(g.asn, Some(13335));
+        assert_eq!(g.org.as_deref(), Some("Cloudflare, Inc."));
+        let (lat, lng) = g.position.unwrap();
+        assert!((lat + 33.8688).abs() < 1e-4 && (lng - 151.2093).abs() < 1e-4);
+        assert_eq!(db.lookup("9.9.9.9".parse().unwrap()).unwrap(), None);
+    }
+
+    #[test]
+    fn flat_float32_schema() {
+        let db = GeoDb::from_bytes(flat_db()).unwrap();
+        let g = db.lookup("8.8.8.8".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(g.country_str(), Some("US"));
+        assert_eq!(g.city.as_deref(), Some("Mountain View"));
+        assert!(g.position.is_some());
+        assert_eq!(g.asn, None);
+    }
+
+    #[test]
+    fn corrupt_and_missing() {
+        assert!(GeoDb::from_bytes(b"definitely not a database".to_vec()).is_err());
+        let mut bytes = geoip2_db();
+        bytes.truncate(bytes.len() / 2);
+        assert!(GeoDb::from_bytes(bytes).is_err());
+        let err = GeoDb::open(Path::new("/nonexistent/geo.mmdb"))
+            .err()
+            .unwrap();
+        assert!(err.contains("/nonexistent/geo.mmdb"), "{err}");
+        assert!(GeoDb::none()
+            .lookup("1.1.1.1".parse().unwrap())
+            .unwrap()
+            .is_none());
+    }
+}

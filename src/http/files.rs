@@ -1,0 +1,171 @@
+//! Static files of the map page: an index made once at start, so only files that were in
+//! `--www` then can ever be served — no path from a request is ever joined onto the disk path.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const MAX_FILES: usize = 2000;
+const MAX_DEPTH: usize = 8;
+
+/// One servable file.
+#[derive(Debug, Clone)]
+pub struct StaticFile {
+    pub path: PathBuf,
+    /// `FILE.gz` beside it, to send when the client accepts gzip.
+    pub gz: Option<PathBuf>,
+    pub content_type: &'static str,
+    /// Content-hashed names (`app.3f9a1c2b.js`) never change: cache them for a year.
+    pub immutable: bool,
+}
+
+/// URL path (`/js/app.js`) → file.
+#[derive(Debug, Default)]
+pub struct StaticFiles {
+    files: HashMap<String, StaticFile>,
+}
+
+impl StaticFiles {
+    /// Walks `dir` (regular files only, no symlinked directories, no dot files).
+    pub fn scan(dir: &Path) -> Result<StaticFiles, String> {
+        let mut found = Vec::new();
+        walk(dir, "", 0, &mut found).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let names: std::collections::HashSet<String> =
+            found.iter().map(|(u, _)| u.clone()).collect();
+        let mut files = HashMap::new();
+        for (url, path) in found {
+            if let Some(base) = url.strip_suffix(".gz") {
+                if names.contains(base) {
+                    continue; // served as the gzip form of `base`
+                }
+            }
+            let gz_url = format!("{url}.gz");
+            let gz = names.contains(&gz_url).then(|| {
+                path.with_file_name(format!(
+                    "{}.gz",
+                    path.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default()
+                ))
+            });
+            let content_type = content_type(&url);
+            let immutable = is_hashed(&url);
+            files.insert(
+                url,
+                StaticFile {
+                    path,
+                    gz,
+                    content_type,
+                    immutable,
+                },
+            );
+        }
+        Ok(StaticFiles { files })
+    }
+
+    pub fn get(&self, url_path: &str) -> Option<&StaticFile> {
+        self.files.get(url_path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+) -> std::io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if out.len() >= MAX_FILES {
+            log::warn!("www: more than {MAX_FILES} files; the rest are not served");
+            return Ok(());
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        let url = format!("{prefix}/{name}");
+        if ft.is_dir() {
+            walk(&entry.path(), &url, depth + 1, out)?;
+        } else if ft.is_file() {
+            out.push((url, entry.path()));
+        }
+    }
+    Ok(())
+}
+
+pub fn content_type(url: &str) -> &'static str {
+    let ext = url.rsplit('.').next().unwrap_or("");
+    match ext {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "topojson" | "geojson" => "application/json",
+        "webmanifest" => "application/manifest+json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "map" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `name.<8+ hex>.ext`
+fn is_hashed(url: &str) -> bool {
+    let file = url.rsplit('/').next().unwrap_or("");
+    let parts: Vec<&str> = file.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1]
+            .iter()
+            .any(|p| p.len() >= 8 && p.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_and_lookup() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("js")).unwrap();
+        std::fs::write(d.path().join("index.html"), "<html>").unwrap();
+        std::fs::write(d.path().join("index.html.gz"), "gz").unwrap();
+        std::fs::write(d.path().join("js/app.0123abcd.js"), "x").unwrap();
+        std::fs::write(d.path().join(".hidden"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", d.path().join("etc")).unwrap();
+        let f = StaticFiles::scan(d.path()).unwrap();
+        assert_eq!(f.len(), 2);
+        let idx = f.get("/index.html").unwrap();
+        assert!(idx.gz.is_some() && !idx.immutable);
+        assert!(f.get("/js/app.0123abcd.js").unwrap().immutable);
+        assert!(f.get("/index.html.gz").is_none());
+        assert!(f.get("/.hidden").is_none());
+        assert!(f.get("/etc/passwd").is_none());
+    }
+
+    #[test]
+    fn types_and_hashes() {
+        assert_eq!(content_type("/a.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("/x"), "application/octet-stream");
+        assert!(is_hashed("/app.deadbeef.js"));
+        assert!(is_hashed("/world.0123456789abcdef.json"));
+        assert!(!is_hashed("/app.js"));
+        assert!(!is_hashed("/app.v1.js"));
+    }
+}

@@ -1,0 +1,450 @@
+//! HTTP: the map page, its static files and `/markers.json`, served by tiny_http.
+//!
+//! Last step of the data path (capture → packet → filter → geo → table → snapshot → **http**).
+//! Threads: the gate (`gate.rs`, one thread, all client sockets), tiny_http's own accept and
+//! connection threads on a private socket behind it, and `MAX_IN_FLIGHT` responder threads that
+//! call `Server::recv` and answer. Responders read only the published `Snapshot` (an `Arc`) and
+//! the static file index; they never touch the data path's tables.
+
+pub mod files;
+pub mod gate;
+
+use crate::snapshot::{Snapshot, SnapshotCell};
+use files::StaticFiles;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tiny_http::{Header, Method, Request, Response, StatusCode};
+
+const PLACEHOLDER: &str = include_str!("placeholder.html");
+
+/// What the HTTP side is started with.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub www: Option<PathBuf>,
+    /// Origin of the opt-in online tile server, allowed in the CSP's img-src.
+    pub tiles_origin: Option<String>,
+}
+
+/// A running server. Dropping it stops the threads.
+pub struct HttpServer {
+    pub local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    server: Option<Arc<tiny_http::Server>>,
+    threads: Vec<JoinHandle<()>>,
+    backend_dir: PathBuf,
+}
+
+struct Handler {
+    files: StaticFiles,
+    snapshots: SnapshotCell,
+    csp: String,
+}
+
+/// Binds the listening socket and starts the threads.
+pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, String> {
+    let listener = std::net::TcpListener::bind(opts.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let backend_dir = gate::backend_dir().map_err(|e| format!("http backend directory: {e}"))?;
+    let (backend, backend_path) =
+        gate::bind_backend(&backend_dir).map_err(|e| format!("http backend socket: {e}"))?;
+    let server = Arc::new(
+        tiny_http::Server::from_listener(backend, None).map_err(|e| format!("tiny_http: {e}"))?,
+    );
+    let files = match &opts.www {
+        Some(dir) => match StaticFiles::scan(dir) {
+            Ok(f) => {
+                log::info!("serving {} files from {}", f.len(), dir.display());
+                f
+            }
+            Err(e) => {
+                log::warn!("map page files not available ({e}); serving a placeholder page");
+                StaticFiles::default()
+            }
+        },
+        None => StaticFiles::default(),
+    };
+    let img = match &opts.tiles_origin {
+        Some(o) => format!("'self' data: {o}"),
+        None => "'self' data:".to_string(),
+    };
+    let handler = Arc::new(Handler {
+        files,
+        snapshots,
+        csp: format!(
+            "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
+             form-action 'none'; object-src 'none'"
+        ),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    {
+        let stop = Arc::clone(&stop);
+        threads.push(
+            std::thread::Builder::new()
+                .name("http-gate".into())
+                .stack_size(256 << 10)
+                .spawn(move || gate::run(listener, backend_path, stop))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    for i in 0..gate::MAX_IN_FLIGHT {
+        let server = Arc::clone(&server);
+        let handler = Arc::clone(&handler);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("http-{i}"))
+                // gzip (miniz_oxide) needs more than a small stack in debug builds.
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    while let Ok(rq) = server.recv() {
+                        handler.handle(rq);
+                    }
+                })
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(HttpServer {
+        local_addr,
+        stop,
+        server: Some(server),
+        threads,
+        backend_dir,
+    })
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(server) = &self.server {
+            for _ in 0..gate::MAX_IN_FLIGHT {
+                server.unblock();
+            }
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // The last reference: tiny_http stops its threads and removes the socket file.
+        drop(self.server.take());
+        let _ = std::fs::remove_dir(&self.backend_dir);
+    }
+}
+
+type Body = Box<dyn Read + Send>;
+
+/// Reads a snapshot's bytes without copying them.
+struct SnapshotBody {
+    snap: Arc<Snapshot>,
+    gzip: bool,
+    pos: usize,
+}
+
+impl Read for SnapshotBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let all = if self.gzip {
+            self.snap.gzip()
+        } else {
+            &self.snap.json
+        };
+        let rest = all.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn header(name: &str, value: &str) -> Option<Header> {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+/// Decodes `%XX`; `None` for malformed escapes, NUL, or non-UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The path part of a request target, decoded, or `None` if it is not a plain absolute path
+/// (traversal, backslashes, empty segments, encoded slashes or NULs all end here).
+pub fn clean_path(target: &str) -> Option<String> {
+    let raw = target.split(['?', '#']).next().unwrap_or("");
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let path = percent_decode(raw)?;
+    if path.contains('\\') || path.contains("//") {
+        return None;
+    }
+    if path
+        .split('/')
+        .any(|seg| seg == ".." || seg == "." || seg.starts_with('.') && !seg.is_empty())
+    {
+        return None;
+    }
+    Some(path)
+}
+
+fn accepts_gzip(rq: &Request) -> bool {
+    rq.headers()
+        .iter()
+        .filter(|h| h.field.equiv("Accept-Encoding"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .any(|tok| {
+            let mut parts = tok.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let zero_q = parts.any(|p| p.replace(' ', "") == "q=0" || p == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero_q
+        })
+}
+
+fn if_none_match(rq: &Request, etag: &str) -> bool {
+    rq.headers()
+        .iter()
+        .filter(|h| h.field.equiv("If-None-Match"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
+        })
+}
+
+impl Handler {
+    fn handle(&self, rq: Request) {
+        let response = self.route(&rq);
+        if let Err(e) = rq.respond(response) {
+            log::debug!("http: {e}");
+        }
+    }
+
+    fn common(&self, mut r: Response<Body>) -> Response<Body> {
+        for (n, v) in [
+            ("Content-Security-Policy", self.csp.as_str()),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+        ] {
+            // No X-Frame-Options: LuCI frames the page from another port of the same host.
+            if let Some(h) = header(n, v) {
+                r.add_header(h);
+            }
+        }
+        r
+    }
+
+    fn status(&self, code: u16, text: &str) -> Response<Body> {
+        let body = format!("{text}\n").into_bytes();
+        let len = body.len();
+        let mut r: Response<Body> = Response::new(
+            StatusCode(code),
+            vec![],
+            Box::new(std::io::Cursor::new(body)),
+            Some(len),
+            None,
+        );
+        if let Some(h) = header("Content-Type", "text/plain; charset=utf-8") {
+            r.add_header(h);
+        }
+        self.common(r)
+    }
+
+    fn route(&self, rq: &Request) -> Response<Body> {
+        if !matches!(rq.method(), Method::Get | Method::Head) {
+            let mut r = self.status(405, "Method Not Allowed");
+            if let Some(h) = header("Allow", "GET, HEAD") {
+                r.add_header(h);
+            }
+            return r;
+        }
+        let Some(path) = clean_path(rq.url()) else {
+            return self.status(404, "Not Found");
+        };
+        match path.as_str() {
+            "/markers.json" => self.markers(rq),
+            "/" | "/index.html" if self.files.get("/index.html").is_none() => {
+                let body = PLACEHOLDER.as_bytes().to_vec();
+                let len = body.len();
+                let mut r: Response<Body> = Response::new(
+                    StatusCode(200),
+                    vec![],
+                    Box::new(std::io::Cursor::new(body)),
+                    Some(len),
+                    None,
+                );
+                for h in [
+                    header("Content-Type", "text/html; charset=utf-8"),
+                    header("Cache-Control", "no-cache"),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    r.add_header(h);
+                }
+                self.common(r)
+            }
+            "/" => self.file(rq, "/index.html"),
+            p => self.file(rq, p),
+        }
+    }
+
+    fn markers(&self, rq: &Request) -> Response<Body> {
+        let snap = self.snapshots.get();
+        let mut headers = vec![
+            header("ETag", &snap.etag),
+            header("Cache-Control", "no-cache"),
+            header("Vary", "Accept-Encoding"),
+        ];
+        if if_none_match(rq, &snap.etag) {
+            let mut r: Response<Body> = Response::new(
+                StatusCode(304),
+                vec![],
+                Box::new(std::io::empty()),
+                Some(0),
+                None,
+            );
+            for h in headers.into_iter().flatten() {
+                r.add_header(h);
+            }
+            return self.common(r);
+        }
+        let gzip = accepts_gzip(rq);
+        let len = if gzip {
+            snap.gzip().len()
+        } else {
+            snap.json.len()
+        };
+        headers.push(header("Content-Type", "application/json"));
+        if gzip {
+            headers.push(header("Content-Encoding", "gzip"));
+        }
+        let mut r: Response<Body> = Response::new(
+            StatusCode(200),
+            vec![],
+            Box::new(SnapshotBody { snap, gzip, pos: 0 }),
+            Some(len),
+            None,
+        );
+        for h in headers.into_iter().flatten() {
+            r.add_header(h);
+        }
+        self.common(r)
+    }
+
+    fn file(&self, rq: &Request, path: &str) -> Response<Body> {
+        let Some(f) = self.files.get(path) else {
+            return self.status(404, "Not Found");
+        };
+        let gzip = f.gz.is_some() && accepts_gzip(rq);
+        let disk = if gzip {
+            f.gz.as_ref().unwrap_or(&f.path)
+        } else {
+            &f.path
+        };
+        let (file, meta) = match std::fs::File::open(disk).and_then(|h| Ok((h.metadata()?, h))) {
+            Ok((m, h)) => (h, m),
+            Err(e) => {
+                log::warn!("www: {}: {e}", disk.display());
+                return self.status(404, "Not Found");
+            }
+        };
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let etag = format!(
+            "\"f{:x}-{:x}{}\"",
+            mtime,
+            meta.len(),
+            if gzip { "-gz" } else { "" }
+        );
+        let cache = if f.immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        let mut headers = vec![
+            header("Cache-Control", cache),
+            header("ETag", &etag),
+            header("Vary", "Accept-Encoding"),
+        ];
+        if if_none_match(rq, &etag) {
+            let mut r: Response<Body> = Response::new(
+                StatusCode(304),
+                vec![],
+                Box::new(std::io::empty()),
+                Some(0),
+                None,
+            );
+            for h in headers.into_iter().flatten() {
+                r.add_header(h);
+            }
+            return self.common(r);
+        }
+        headers.push(header("Content-Type", f.content_type));
+        if gzip {
+            headers.push(header("Content-Encoding", "gzip"));
+        }
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        let mut r: Response<Body> = Response::new(
+            StatusCode(200),
+            vec![],
+            Box::new(file.take(meta.len())),
+            Some(len),
+            None,
+        );
+        for h in headers.into_iter().flatten() {
+            r.add_header(h);
+        }
+        self.common(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(clean_path("/"), Some("/".into()));
+        assert_eq!(clean_path("/a/b.js?x=1#y"), Some("/a/b.js".into()));
+        assert_eq!(clean_path("/a%20b"), Some("/a b".into()));
+        for bad in [
+            "",
+            "a",
+            "/../etc/passwd",
+            "/%2e%2e/etc/passwd",
+            "/a/%2E%2E/b",
+            "/..%2fetc",
+            "/a%5c..%5cb",
+            "/a//b",
+            "/%00",
+            "/%zz",
+            "/%c0%ae%c0%ae/",
+            "/.git/config",
+            "/a/./b",
+            "/%2e/x",
+        ] {
+            assert_eq!(clean_path(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! connmap: where the devices of a home network connect to, on a live world map.
+//!
+//! The modules follow the data path, in the order a packet meets them:
+//! `capture` (libpcap) → `packet` (decode) → `filter` (LAN side, remote side) → `geo`
+//! (MaxMind DB) → `table` (bounded counters) → `snapshot` (markers.json) → `http` (tiny_http
+//! behind a gate). Around them: `cli`, `logging`, `names` (leases), `state` (persistence),
+//! `privdrop`, `daemon` (the loops) and `demo`.
+
+pub mod capture;
+pub mod cli;
+pub mod daemon;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod filter;
+pub mod geo;
+pub mod http;
+pub mod logging;
+pub mod names;
+pub mod packet;
+pub mod privdrop;
+pub mod snapshot;
+pub mod state;
+pub mod table;

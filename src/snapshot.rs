@@ -1,0 +1,373 @@
+//! Snapshot: the tables rendered once into markers.json, shared read-only with HTTP.
+//!
+//! Sixth step of the data path (capture → packet → filter → geo → table → **snapshot** →
+//! http). Every interval, if anything changed, the data path renders the whole document once,
+//! wraps it in an `Arc` and swaps it into a `SnapshotCell`. HTTP threads clone the `Arc` (a
+//! pointer copy under a mutex held for nanoseconds) and never touch the tables. The gzip body
+//! is made at most once per snapshot, by the first client that asks for it.
+
+use crate::geo::GeoInfo;
+use crate::names::{format_mac, DeviceNames};
+use crate::table::{Counters, Tables};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Version of the markers.json layout (`version` field).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Settings that appear in every snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotMeta {
+    pub lan: Vec<IpNet>,
+    pub home: Option<(f64, f64)>,
+    pub tiles: Option<String>,
+    pub attribution: Option<String>,
+    pub geo_database: Option<String>,
+}
+
+/// One rendered markers.json, immutable once published.
+pub struct Snapshot {
+    pub json: Vec<u8>,
+    pub etag: String,
+    pub generated: u64,
+    gzip: OnceLock<Vec<u8>>,
+}
+
+impl Snapshot {
+    pub fn new(json: Vec<u8>, generation: u64, generated: u64) -> Snapshot {
+        Snapshot {
+            etag: format!("\"m{generated:x}-{generation:x}\""),
+            json,
+            generated,
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The body gzip-compressed, made on first use.
+    pub fn gzip(&self) -> &[u8] {
+        self.gzip.get_or_init(|| gzip(&self.json))
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::new(6),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+/// The latest snapshot, swapped in by the data path, read by HTTP threads.
+#[derive(Clone)]
+pub struct SnapshotCell(Arc<Mutex<Arc<Snapshot>>>);
+
+impl SnapshotCell {
+    pub fn new(first: Snapshot) -> SnapshotCell {
+        SnapshotCell(Arc::new(Mutex::new(Arc::new(first))))
+    }
+
+    pub fn get(&self) -> Arc<Snapshot> {
+        match self.0.lock() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set(&self, s: Snapshot) {
+        let s = Arc::new(s);
+        match self.0.lock() {
+            Ok(mut g) => *g = s,
+            Err(poisoned) => *poisoned.into_inner() = s,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    version: u32,
+    generated: u64,
+    lan: Vec<String>,
+    home: Option<LatLng>,
+    tiles: Option<&'a str>,
+    attribution: Option<&'a str>,
+    stats: Stats<'a>,
+    hosts: Vec<HostOut<'a>>,
+    markers: Vec<MarkerOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct LatLng {
+    lat: f64,
+    lng: f64,
+}
+
+#[derive(Serialize)]
+struct Stats<'a> {
+    remotes: usize,
+    hosts: usize,
+    max_remotes: usize,
+    max_hosts: usize,
+    evicted_remotes: u64,
+    evicted_hosts: u64,
+    expired_remotes: u64,
+    packets: u64,
+    bytes: u64,
+    decode_errors: u64,
+    geo_lookups: u64,
+    geo_errors: u64,
+    geo_database: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct HostOut<'a> {
+    ip: IpAddr,
+    name: Option<&'a str>,
+    mac: Option<String>,
+    #[serde(flatten)]
+    counters: CountersOut,
+    remotes: u32,
+    first_seen: u64,
+    last_seen: u64,
+}
+
+#[derive(Serialize)]
+struct MarkerOut<'a> {
+    ip: IpAddr,
+    lat: Option<f32>,
+    lng: Option<f32>,
+    country: Option<&'a str>,
+    city: Option<&'a str>,
+    asn: Option<u32>,
+    org: Option<&'a str>,
+    hosts: &'a [IpAddr],
+    ports: &'a [u16],
+    protocols: Vec<ProtocolName>,
+    #[serde(flatten)]
+    counters: CountersOut,
+    first_seen: u64,
+    last_seen: u64,
+}
+
+#[derive(Serialize)]
+struct CountersOut {
+    packets_out: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    bytes_in: u64,
+}
+
+impl From<Counters> for CountersOut {
+    fn from(c: Counters) -> Self {
+        CountersOut {
+            packets_out: c.packets_out,
+            bytes_out: c.bytes_out,
+            packets_in: c.packets_in,
+            bytes_in: c.bytes_in,
+        }
+    }
+}
+
+/// A protocol as markers.json names it.
+pub struct ProtocolName(pub u8);
+
+impl Serialize for ProtocolName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match protocol_name(self.0) {
+            Some(n) => s.serialize_str(n),
+            None => s.collect_str(&format_args!("ip-{}", self.0)),
+        }
+    }
+}
+
+pub fn protocol_name(p: u8) -> Option<&'static str> {
+    Some(match p {
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        17 => "udp",
+        41 => "ipv6",
+        47 => "gre",
+        50 => "esp",
+        51 => "ah",
+        58 => "icmpv6",
+        132 => "sctp",
+        136 => "udplite",
+        _ => return None,
+    })
+}
+
+/// Renders the document. `decode_errors` comes from the capture side.
+pub fn render(
+    tables: &Tables,
+    names: &DeviceNames,
+    meta: &SnapshotMeta,
+    decode_errors: u64,
+    now: u64,
+) -> Vec<u8> {
+    let per_host = tables.remotes_per_host();
+    let mut hosts: Vec<HostOut> = tables
+        .hosts
+        .iter()
+        .map(|(ip, h)| {
+            let mac = h.mac.or_else(|| names.mac(ip));
+            HostOut {
+                ip: *ip,
+                name: names.name(ip, mac.as_ref()),
+                mac: mac.as_ref().map(format_mac),
+                counters: h.counters.into(),
+                remotes: per_host.get(ip).copied().unwrap_or(0),
+                first_seen: h.first_seen,
+                last_seen: h.last_seen,
+            }
+        })
+        .collect();
+    hosts.sort_unstable_by_key(|h| h.ip);
+
+    let mut remotes: Vec<_> = tables.remotes.iter().collect();
+    remotes.sort_unstable_by(|a, b| {
+        b.1.counters
+            .total_bytes()
+            .cmp(&a.1.counters.total_bytes())
+            .then(a.0.cmp(b.0))
+    });
+    let markers: Vec<MarkerOut> = remotes
+        .into_iter()
+        .map(|(ip, r)| {
+            let geo: Option<&GeoInfo> = r.geo.as_deref();
+            let pos = geo.and_then(|g| g.position);
+            MarkerOut {
+                ip: *ip,
+                lat: pos.map(|p| p.0),
+                lng: pos.map(|p| p.1),
+                country: geo.and_then(|g| g.country_str()),
+                city: geo.and_then(|g| g.city.as_deref()),
+                asn: geo.and_then(|g| g.asn),
+                org: geo.and_then(|g| g.org.as_deref()),
+                hosts: &r.hosts,
+                ports: &r.ports,
+                protocols: r.protocols.iter().map(|p| ProtocolName(*p)).collect(),
+                counters: r.counters.into(),
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+            }
+        })
+        .collect();
+
+    let s = &tables.stats;
+    let doc = Doc {
+        version: SCHEMA_VERSION,
+        generated: now,
+        lan: meta.lan.iter().map(|n| n.to_string()).collect(),
+        home: meta.home.map(|(lat, lng)| LatLng { lat, lng }),
+        tiles: meta.tiles.as_deref(),
+        attribution: meta.attribution.as_deref(),
+        stats: Stats {
+            remotes: tables.remotes.len(),
+            hosts: tables.hosts.len(),
+            max_remotes: tables.max_remotes,
+            max_hosts: tables.max_hosts,
+            evicted_remotes: s.evicted_remotes,
+            evicted_hosts: s.evicted_hosts,
+            expired_remotes: s.expired_remotes,
+            packets: s.packets,
+            bytes: s.bytes,
+            decode_errors,
+            geo_lookups: s.geo_lookups,
+            geo_errors: s.geo_errors,
+            geo_database: meta.geo_database.as_deref(),
+        },
+        hosts,
+        markers,
+    };
+    // Serialising plain structs into a Vec cannot fail.
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename, fsync dir.
+/// A crash at any point leaves either the old file or the new one, never a torn one.
+pub fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file path"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_document_shape() {
+        let t = Tables::new(10, 10);
+        let meta = SnapshotMeta {
+            lan: vec!["192.168.1.0/24".parse().unwrap()],
+            home: Some((52.5, 13.4)),
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&render(&t, &DeviceNames::default(), &meta, 3, 42)).unwrap();
+        assert_eq!(v["generated"], 42);
+        assert_eq!(v["lan"][0], "192.168.1.0/24");
+        assert_eq!(v["home"]["lat"], 52.5);
+        assert_eq!(v["stats"]["decode_errors"], 3);
+        assert!(v["tiles"].is_null());
+        assert_eq!(v["markers"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn protocol_names() {
+        let s =
+            serde_json::to_string(&[ProtocolName(6), ProtocolName(58), ProtocolName(99)]).unwrap();
+        assert_eq!(s, r#"["tcp","icmpv6","ip-99"]"#);
+    }
+
+    #[test]
+    fn gzip_roundtrip_and_etag() {
+        let s = Snapshot::new(b"{\"a\":1}".to_vec(), 7, 100);
+        let mut out = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(s.gzip())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "{\"a\":1}");
+        assert_ne!(s.etag, Snapshot::new(vec![], 8, 100).etag);
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.json");
+        write_atomically(&p, b"one").unwrap();
+        write_atomically(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        assert!(write_atomically(&d.path().join("no/such/dir/x"), b"x").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! State: the tables saved to a file and restored at start, so a restart loses nothing.
+//!
+//! The file is JSON with a format tag and a version; it is written atomically (see
+//! `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
+//! against whatever database is installed then. Loading never trusts the file: bounds are
+//! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
+
+use crate::snapshot::write_atomically;
+use crate::table::{
+    Counters, Host, Remote, Tables, MAX_HOSTS_PER_REMOTE, MAX_PORTS, MAX_PROTOCOLS,
+};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::Path;
+
+const FORMAT: &str = "connmap-state";
+pub const VERSION: u32 = 1;
+/// Larger files are refused unread: a state file of the largest tables is far smaller.
+const MAX_STATE_BYTES: u64 = 256 << 20;
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: String,
+    version: u32,
+    saved: u64,
+    hosts: Vec<HostRec>,
+    remotes: Vec<RemoteRec>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CountersRec {
+    packets_out: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    bytes_in: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HostRec {
+    ip: IpAddr,
+    mac: Option<[u8; 6]>,
+    c: CountersRec,
+    first_seen: u64,
+    last_seen: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RemoteRec {
+    ip: IpAddr,
+    c: CountersRec,
+    first_seen: u64,
+    last_seen: u64,
+    hosts: Vec<IpAddr>,
+    ports: Vec<u16>,
+    protocols: Vec<u8>,
+}
+
+impl From<Counters> for CountersRec {
+    fn from(c: Counters) -> Self {
+        CountersRec {
+            packets_out: c.packets_out,
+            bytes_out: c.bytes_out,
+            packets_in: c.packets_in,
+            bytes_in: c.bytes_in,
+        }
+    }
+}
+
+impl From<CountersRec> for Counters {
+    fn from(c: CountersRec) -> Self {
+        Counters {
+            packets_out: c.packets_out,
+            bytes_out: c.bytes_out,
+            packets_in: c.packets_in,
+            bytes_in: c.bytes_in,
+        }
+    }
+}
+
+/// Serialises the tables.
+pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
+    let file = StateFile {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        saved: now,
+        hosts: t
+            .hosts
+            .iter()
+            .map(|(ip, h)| HostRec {
+                ip: *ip,
+                mac: h.mac,
+                c: h.counters.into(),
+                first_seen: h.first_seen,
+                last_seen: h.last_seen,
+            })
+            .collect(),
+        remotes: t
+            .remotes
+            .iter()
+            .map(|(ip, r)| RemoteRec {
+                ip: *ip,
+                c: r.counters.into(),
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+                hosts: r.hosts.clone(),
+                ports: r.ports.clone(),
+                protocols: r.protocols.clone(),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&file).unwrap_or_default()
+}
+
+/// Saves the tables to `path` atomically.
+pub fn save(path: &Path, t: &Tables, now: u64) -> Result<(), String> {
+    write_atomically(path, &encode(t, now)).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Fills `t` from a state file's bytes, keeping the tables' bounds. Returns (hosts, remotes)
+/// restored.
+pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), String> {
+    let file: StateFile =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a connmap state file ({e})"))?;
+    if file.format != FORMAT {
+        return Err(format!(
+            "not a connmap state file (format {:?})",
+            file.format
+        ));
+    }
+    if file.version != VERSION {
+        return Err(format!(
+            "state file version {} is not supported (this connmap reads {VERSION})",
+            file.version
+        ));
+    }
+    // Newest first, so that the bounds keep the most recent entries.
+    let mut hosts = file.hosts;
+    hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
+    for h in hosts.into_iter().take(t.max_hosts) {
+        t.hosts.insert(
+            h.ip,
+            Host {
+                counters: h.c.into(),
+                first_seen: h.first_seen.min(h.last_seen),
+                last_seen: h.last_seen,
+                mac: h.mac,
+            },
+        );
+    }
+    let mut remotes = file.remotes;
+    remotes.sort_unstable_by_key(|r| std::cmp::Reverse(r.last_seen));
+    for r in remotes.into_iter().take(t.max_remotes) {
+        let mut ports = r.ports;
+        ports.sort_unstable();
+        ports.dedup();
+        ports.truncate(MAX_PORTS);
+        let mut hosts = r.hosts;
+        hosts.truncate(MAX_HOSTS_PER_REMOTE);
+        let mut protocols = r.protocols;
+        protocols.truncate(MAX_PROTOCOLS);
+        t.remotes.insert(
+            r.ip,
+            Remote {
+                counters: r.c.into(),
+                first_seen: r.first_seen.min(r.last_seen),
+                last_seen: r.last_seen,
+                hosts,
+                ports,
+                protocols,
+                geo: None,
+            },
+        );
+    }
+    t.dirty = true;
+    Ok((t.hosts.len(), t.remotes.len()))
+}
+
+/// Loads a state file if there is one. A missing file is normal (first start); anything else
+/// that goes wrong is an error for the caller to log, and the tables stay empty.
+pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if meta.len() > MAX_STATE_BYTES {
+        return Err(format!(
+            "{}: too large ({} bytes)",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut fresh = Tables::new(t.max_remotes, t.max_hosts);
+    let counts = decode_into(&bytes, &mut fresh).map_err(|e| format!("{}: {e}", path.display()))?;
+    fresh.stats = t.stats;
+    *t = fresh;
+    Ok(Some(counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::{Direction, Flow, Networks};
+    use crate::geo::GeoDb;
+    use crate::packet::PacketInfo;
+
+    fn filled() -> Tables {
+        let n = Networks::new(vec!["192.168.1.0/24".parse().unwrap()], vec![], vec![]);
+        let mut t = Tables::new(100, 10);
+        let p = PacketInfo {
+            src: "192.168.1.2".parse().unwrap(),
+            dst: "1.1.1.1".parse().unwrap(),
+            protocol: 6,
+            ports: Some((5000, 443)),
+            src_mac: Some([1, 2, 3, 4, 5, 6]),
+        };
+        let f = n.classify(&p).unwrap();
+        t.record(&f, &p, 120, 1000, &n, &GeoDb::none());
+        let back = Flow {
+            direction: Direction::In,
+            ..f
+        };
+        t.record(&back, &p, 1500, 1001, &n, &GeoDb::none());
+        t
+    }
+
+    #[test]
+    fn round_trip() {
+        let t = filled();
+        let mut u = Tables::new(100, 10);
+        assert_eq!(decode_into(&encode(&t, 5), &mut u).unwrap(), (1, 1));
+        let ip: IpAddr = "1.1.1.1".parse().unwrap();
+        assert_eq!(u.remotes[&ip].counters, t.remotes[&ip].counters);
+        assert_eq!(u.remotes[&ip].ports, vec![443]);
+        let h: IpAddr = "192.168.1.2".parse().unwrap();
+        assert_eq!(u.hosts[&h].mac, Some([1, 2, 3, 4, 5, 6]));
+        assert_eq!(u.hosts[&h].counters.bytes_in, 1500);
+    }
+
+    #[test]
+    fn corrupt_files_are_refused() {
+        let mut u = Tables::new(100, 10);
+        assert!(decode_into(b"", &mut u).is_err());
+        assert!(decode_into(b"{\"format\":\"x\"}", &mut u).is_err());
+        let mut good = encode(&filled(), 5);
+        good.truncate(good.len() - 7);
+        assert!(decode_into(&good, &mut u).is_err());
+        let other = String::from_utf8(encode(&filled(), 5))
+            .unwrap()
+            .replace("\"version\":1", "\"version\":99");
+        let e = decode_into(other.as_bytes(), &mut u).unwrap_err();
+        assert!(e.contains("version 99"), "{e}");
+    }
+
+    #[test]
+    fn load_missing_is_fine_and_bounds_apply() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.json");
+        let mut t = Tables::new(100, 10);
+        assert_eq!(load(&p, &mut t).unwrap(), None);
+        save(&p, &filled(), 9).unwrap();
+        let mut small = Tables::new(1, 1);
+        assert_eq!(load(&p, &mut small).unwrap(), Some((1, 1)));
+        std::fs::write(&p, b"\x00garbage").unwrap();
+        assert!(load(&p, &mut t).is_err());
+    }
+}

@@ -1,0 +1,500 @@
+//! Table: per-remote and per-LAN-device counters, with hard bounds.
+//!
+//! Fifth step of the data path (capture → packet → filter → geo → **table** → snapshot →
+//! http). Two hash maps keyed by address. Memory is bounded by `max_remotes` / `max_hosts`,
+//! never by traffic: when a table is full, the least recently seen eighth is evicted in one
+//! pass (amortised O(1) per insert, and no per-packet bookkeeping such as an LRU list). Lists
+//! inside an entry are bounded too (`MAX_HOSTS_PER_REMOTE`, `MAX_PORTS`, `MAX_PROTOCOLS`).
+//!
+//! Per packet: one or two hash lookups, four counter updates, and for outbound packets a check
+//! of the (short) host/port lists. Everything else — geolocation, classification of a new
+//! remote — happens once per new entry.
+
+use crate::filter::{Direction, Flow, Networks};
+use crate::geo::{GeoDb, GeoInfo};
+use crate::packet::PacketInfo;
+use foldhash::fast::RandomState;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+pub const MAX_HOSTS_PER_REMOTE: usize = 32;
+pub const MAX_PORTS: usize = 24;
+pub const MAX_PROTOCOLS: usize = 8;
+
+/// Traffic totals of one direction pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+}
+
+impl Counters {
+    fn add(&mut self, dir: Direction, bytes: u32) {
+        match dir {
+            Direction::Out => {
+                self.packets_out += 1;
+                self.bytes_out += u64::from(bytes);
+            }
+            Direction::In => {
+                self.packets_in += 1;
+                self.bytes_in += u64::from(bytes);
+            }
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes_out + self.bytes_in
+    }
+}
+
+/// One remote address that a LAN device sent to.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub counters: Counters,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// LAN addresses that sent to it, first seen first.
+    pub hosts: Vec<IpAddr>,
+    /// Remote ports of LAN-originated TCP/UDP, ascending.
+    pub ports: Vec<u16>,
+    /// IP protocol numbers seen, first seen first.
+    pub protocols: Vec<u8>,
+    pub geo: Option<Box<GeoInfo>>,
+}
+
+/// One LAN device.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub counters: Counters,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Counts of what the tables had to drop or could not do, for `stats` in markers.json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableStats {
+    pub evicted_remotes: u64,
+    pub evicted_hosts: u64,
+    pub expired_remotes: u64,
+    pub expired_hosts: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub geo_lookups: u64,
+    pub geo_errors: u64,
+}
+
+pub type AddrMap<V> = HashMap<IpAddr, V, RandomState>;
+
+/// The two tables and their bounds.
+pub struct Tables {
+    pub remotes: AddrMap<Remote>,
+    pub hosts: AddrMap<Host>,
+    pub max_remotes: usize,
+    pub max_hosts: usize,
+    pub stats: TableStats,
+    /// Set by every change; cleared when a snapshot is taken.
+    pub dirty: bool,
+}
+
+impl Tables {
+    pub fn new(max_remotes: usize, max_hosts: usize) -> Tables {
+        let max_remotes = max_remotes.max(1);
+        let max_hosts = max_hosts.max(1);
+        Tables {
+            // Pre-size modestly: the map grows as needed, up to the bound.
+            remotes: HashMap::with_capacity_and_hasher(
+                max_remotes.min(1024),
+                RandomState::default(),
+            ),
+            hosts: HashMap::with_capacity_and_hasher(max_hosts.min(64), RandomState::default()),
+            max_remotes,
+            max_hosts,
+            stats: TableStats::default(),
+            dirty: false,
+        }
+    }
+
+    /// Counts one packet of a flow. `now` is the capture timestamp in unix seconds.
+    pub fn record(
+        &mut self,
+        flow: &Flow,
+        packet: &PacketInfo,
+        wire_len: u32,
+        now: u64,
+        nets: &Networks,
+        geo: &GeoDb,
+    ) {
+        let protocol = packet.protocol;
+        match flow.direction {
+            Direction::Out => {
+                if !self.remotes.contains_key(&flow.remote) {
+                    // A new remote: the only place where classification and geolocation run.
+                    if !nets.is_remote(flow.remote) {
+                        return;
+                    }
+                    if self.remotes.len() >= self.max_remotes {
+                        self.evict_remotes();
+                    }
+                    let info = self.locate(geo, flow.remote);
+                    self.remotes.insert(
+                        flow.remote,
+                        Remote {
+                            counters: Counters::default(),
+                            first_seen: now,
+                            last_seen: now,
+                            hosts: Vec::new(),
+                            ports: Vec::new(),
+                            protocols: Vec::new(),
+                            geo: info.map(Box::new),
+                        },
+                    );
+                }
+                let Some(remote) = self.remotes.get_mut(&flow.remote) else {
+                    return;
+                };
+                remote.counters.add(Direction::Out, wire_len);
+                remote.last_seen = now;
+                if remote.hosts.first() != Some(&flow.host)
+                    && !remote.hosts.contains(&flow.host)
+                    && remote.hosts.len() < MAX_HOSTS_PER_REMOTE
+                {
+                    remote.hosts.push(flow.host);
+                }
+                if let Some(port) = flow.remote_port {
+                    if let Err(at) = remote.ports.binary_search(&port) {
+                        if remote.ports.len() < MAX_PORTS {
+                            remote.ports.insert(at, port);
+                        }
+                    }
+                }
+                if !remote.protocols.contains(&protocol) && remote.protocols.len() < MAX_PROTOCOLS {
+                    remote.protocols.push(protocol);
+                }
+            }
+            Direction::In => {
+                // Replies count only for remotes the LAN already talked to.
+                let Some(remote) = self.remotes.get_mut(&flow.remote) else {
+                    return;
+                };
+                remote.counters.add(Direction::In, wire_len);
+                remote.last_seen = now;
+            }
+        }
+        self.count_host(flow, wire_len, packet.src_mac, now);
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
+        self.dirty = true;
+    }
+
+    fn count_host(&mut self, flow: &Flow, wire_len: u32, src_mac: Option<[u8; 6]>, now: u64) {
+        if !self.hosts.contains_key(&flow.host) {
+            if self.hosts.len() >= self.max_hosts {
+                self.evict_hosts();
+            }
+            self.hosts.insert(
+                flow.host,
+                Host {
+                    counters: Counters::default(),
+                    first_seen: now,
+                    last_seen: now,
+                    mac: None,
+                },
+            );
+        }
+        if let Some(host) = self.hosts.get_mut(&flow.host) {
+            host.counters.add(flow.direction, wire_len);
+            host.last_seen = now;
+            // The frame's source MAC is the device's own only when the device sent it.
+            if flow.direction == Direction::Out && host.mac.is_none() {
+                host.mac = src_mac;
+            }
+        }
+    }
+
+    fn locate(&mut self, geo: &GeoDb, ip: IpAddr) -> Option<GeoInfo> {
+        if !geo.is_open() {
+            return None;
+        }
+        self.stats.geo_lookups += 1;
+        match geo.lookup(ip) {
+            Ok(info) => info,
+            Err(e) => {
+                self.stats.geo_errors += 1;
+                if self.stats.geo_errors <= 10 || self.stats.geo_errors.is_power_of_two() {
+                    log::warn!(
+                        "geo lookup of {ip} failed: {e} ({} so far)",
+                        self.stats.geo_errors
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Looks every remote up again (after the database was reloaded or the state restored).
+    pub fn relocate_all(&mut self, geo: &GeoDb) {
+        let ips: Vec<IpAddr> = self.remotes.keys().copied().collect();
+        for ip in ips {
+            let info = self.locate(geo, ip).map(Box::new);
+            if let Some(r) = self.remotes.get_mut(&ip) {
+                r.geo = info;
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn evict_remotes(&mut self) {
+        let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        self.stats.evicted_remotes += n as u64;
+        log_eviction("remotes", n, self.stats.evicted_remotes, self.max_remotes);
+    }
+
+    fn evict_hosts(&mut self) {
+        let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        self.stats.evicted_hosts += n as u64;
+        log_eviction("hosts", n, self.stats.evicted_hosts, self.max_hosts);
+    }
+
+    /// Forgets entries idle for longer than `retention` seconds.
+    pub fn expire(&mut self, now: u64, retention: u64) {
+        let cutoff = now.saturating_sub(retention);
+        let before = self.remotes.len();
+        self.remotes.retain(|_, r| r.last_seen >= cutoff);
+        let removed = (before - self.remotes.len()) as u64;
+        let before_h = self.hosts.len();
+        self.hosts.retain(|_, h| h.last_seen >= cutoff);
+        let removed_h = (before_h - self.hosts.len()) as u64;
+        if removed + removed_h > 0 {
+            self.stats.expired_remotes += removed;
+            self.stats.expired_hosts += removed_h;
+            self.dirty = true;
+            log::debug!("expired {removed} remotes and {removed_h} hosts idle for {retention} s");
+        }
+    }
+
+    /// Number of distinct remotes each host talked to (computed per snapshot, not per packet).
+    pub fn remotes_per_host(&self) -> AddrMap<u32> {
+        let mut counts: AddrMap<u32> = HashMap::with_hasher(RandomState::default());
+        for r in self.remotes.values() {
+            for h in &r.hosts {
+                *counts.entry(*h).or_default() += 1;
+            }
+        }
+        counts
+    }
+}
+
+fn log_eviction(what: &str, n: usize, total: u64, bound: usize) {
+    // First time loudly, then rarely: a flood must not flood the log too.
+    if total == n as u64 || total.is_power_of_two() || (total / n.max(1) as u64) % 64 == 0 {
+        log::warn!(
+            "{what} table full ({bound}): evicted the {n} least recently seen ({total} so far)"
+        );
+    }
+}
+
+/// Removes the least recently seen eighth (at least one) of a full map. Exactly that many go,
+/// even when many entries share a timestamp (a flood inside one second).
+fn evict_oldest<V>(map: &mut AddrMap<V>, last_seen: impl Fn(&V) -> u64) -> usize {
+    let k = (map.len() / 8).max(1);
+    let mut stamps: Vec<u64> = map.values().map(&last_seen).collect();
+    if stamps.is_empty() {
+        return 0;
+    }
+    let (_, cutoff, _) = stamps.select_nth_unstable(k - 1);
+    let cutoff = *cutoff;
+    let older = stamps.iter().filter(|&&s| s < cutoff).count();
+    let mut equal_to_remove = k - older;
+    map.retain(|_, v| {
+        let s = last_seen(v);
+        if s < cutoff {
+            false
+        } else if s == cutoff && equal_to_remove > 0 {
+            equal_to_remove -= 1;
+            false
+        } else {
+            true
+        }
+    });
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets() -> Networks {
+        Networks::new(vec!["192.168.1.0/24".parse().unwrap()], vec![], vec![])
+    }
+
+    fn pkt(protocol: u8, src_mac: Option<[u8; 6]>) -> PacketInfo {
+        PacketInfo {
+            src: IpAddr::from([0, 0, 0, 0]),
+            dst: IpAddr::from([0, 0, 0, 0]),
+            protocol,
+            ports: None,
+            src_mac,
+        }
+    }
+
+    fn flow(dir: Direction, host: &str, remote: &str, port: Option<u16>) -> Flow {
+        Flow {
+            direction: dir,
+            host: host.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            remote_port: port,
+        }
+    }
+
+    #[test]
+    fn inbound_only_after_outbound() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(100, 10);
+        t.record(
+            &flow(Direction::In, "192.168.1.2", "1.1.1.1", Some(443)),
+            &pkt(6, None),
+            60,
+            1,
+            &n,
+            &g,
+        );
+        assert!(t.remotes.is_empty() && t.hosts.is_empty());
+        t.record(
+            &flow(Direction::Out, "192.168.1.2", "1.1.1.1", Some(443)),
+            &pkt(6, Some([2; 6])),
+            100,
+            2,
+            &n,
+            &g,
+        );
+        t.record(
+            &flow(Direction::In, "192.168.1.2", "1.1.1.1", Some(443)),
+            &pkt(6, None),
+            1500,
+            3,
+            &n,
+            &g,
+        );
+        let r = &t.remotes[&"1.1.1.1".parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            r.counters,
+            Counters {
+                packets_out: 1,
+                bytes_out: 100,
+                packets_in: 1,
+                bytes_in: 1500
+            }
+        );
+        assert_eq!((r.first_seen, r.last_seen), (2, 3));
+        assert_eq!(r.ports, vec![443]);
+        let h = &t.hosts[&"192.168.1.2".parse::<IpAddr>().unwrap()];
+        assert_eq!(h.mac, Some([2; 6]));
+        assert_eq!(h.counters.bytes_in, 1500);
+    }
+
+    #[test]
+    fn special_destinations_make_no_remote() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(100, 10);
+        for dst in ["224.0.0.251", "10.0.0.1", "255.255.255.255", "100.64.1.1"] {
+            t.record(
+                &flow(Direction::Out, "192.168.1.2", dst, None),
+                &pkt(17, None),
+                60,
+                1,
+                &n,
+                &g,
+            );
+        }
+        assert!(t.remotes.is_empty());
+        assert!(t.hosts.is_empty());
+    }
+
+    #[test]
+    fn bounded_and_lru_eviction() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(64, 4);
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from((0x0101_0000u32 + i).to_be_bytes());
+            let host = format!("192.168.1.{}", i % 7 + 1);
+            let f = Flow {
+                direction: Direction::Out,
+                host: host.parse().unwrap(),
+                remote: ip,
+                remote_port: Some((i % 1000) as u16),
+            };
+            t.record(&f, &pkt(6, None), 60, u64::from(i), &n, &g);
+            assert!(t.remotes.len() <= 64 && t.hosts.len() <= 4);
+        }
+        // The newest remote survives, the oldest went first.
+        assert!(t
+            .remotes
+            .contains_key(&IpAddr::from((0x0101_0000u32 + 9_999).to_be_bytes())));
+        assert!(!t
+            .remotes
+            .contains_key(&IpAddr::from(0x0101_0000u32.to_be_bytes())));
+        assert!(t.stats.evicted_remotes >= 10_000 - 64);
+        assert!(t.stats.evicted_hosts > 0);
+    }
+
+    #[test]
+    fn eviction_with_equal_timestamps_removes_an_eighth() {
+        let mut m: AddrMap<u64> = HashMap::with_hasher(RandomState::default());
+        for i in 0..80u32 {
+            m.insert(IpAddr::from(i.to_be_bytes()), 7);
+        }
+        assert_eq!(evict_oldest(&mut m, |v| *v), 10);
+        assert_eq!(m.len(), 70);
+    }
+
+    #[test]
+    fn lists_are_bounded() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(10, 300);
+        for i in 0..200u16 {
+            let host = format!("192.168.1.{}", i + 1);
+            t.record(
+                &flow(Direction::Out, &host, "9.9.9.9", Some(i)),
+                &pkt((i % 20) as u8, None),
+                60,
+                1,
+                &n,
+                &g,
+            );
+        }
+        let r = &t.remotes[&"9.9.9.9".parse::<IpAddr>().unwrap()];
+        assert_eq!(r.hosts.len(), MAX_HOSTS_PER_REMOTE);
+        assert_eq!(r.ports.len(), MAX_PORTS);
+        assert_eq!(r.protocols.len(), MAX_PROTOCOLS);
+        assert_eq!(r.counters.packets_out, 200);
+    }
+
+    #[test]
+    fn expiry() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(10, 10);
+        t.record(
+            &flow(Direction::Out, "192.168.1.2", "1.1.1.1", None),
+            &pkt(1, None),
+            60,
+            100,
+            &n,
+            &g,
+        );
+        t.record(
+            &flow(Direction::Out, "192.168.1.3", "8.8.8.8", None),
+            &pkt(1, None),
+            60,
+            5000,
+            &n,
+            &g,
+        );
+        t.expire(5000, 1000);
+        assert_eq!(t.remotes.len(), 1);
+        assert_eq!(t.hosts.len(), 1);
+        assert_eq!(t.stats.expired_remotes, 1);
+    }
+}
