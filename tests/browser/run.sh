@@ -17,4 +17,4 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   cp package-lock.json node_modules/.connmap-lock
 fi
 cd ../..
-exec node --test --test-concurrency=1 tests/browser/map.test.mjs
+exec node --test --test-concurrency=1 tests/browser/unit.test.mjs tests/browser/map.test.mjs

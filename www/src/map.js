@@ -10,6 +10,7 @@ import { groupByPlace, sizeClass, recencyClass, total, SORTS } from './model.js'
 const { esc } = fmt;
 const MARKER_PX = [0, 14, 18, 24, 30, 38]; // by size class
 const CLUSTER_PX = [0, 30, 34, 40, 46, 54];
+const MAX_ARCS = 250; // lines from home: to this many places at most, the busiest
 
 export class MapView {
   constructor(el, worldUrl) {
@@ -257,8 +258,14 @@ export class MapView {
     }
   }
 
-  updateArcs(places, ctx) {
+  updateArcs(allPlaces, ctx) {
     const home = this.home;
+    // Arcs to the places with the most traffic only: thousands of lines are noise, and slow.
+    let places = allPlaces;
+    if (allPlaces.size > MAX_ARCS) {
+      const top = [...allPlaces.values()].sort((a, b) => b.bytes - a.bytes).slice(0, MAX_ARCS);
+      places = new Map(top.map((p) => [p.key, p]));
+    }
     for (const [key, line] of this.arcs) {
       if (!home || !places.has(key) || line.home !== `${home.lat},${home.lng}`) {
         this.lines.removeLayer(line);

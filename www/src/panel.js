@@ -95,7 +95,7 @@ export class Panel {
       return `<li><button type="button" class="device-btn" data-ip="${esc(h.ip)}" aria-pressed="${pressed}">
         <span class="dev-name">${esc(fmt.deviceLabel(h))}</span>
         <span class="dev-traffic">${fmt.bytes(total(h))}</span>
-        <span class="dev-sub">${sub || '&nbsp;'}</span>
+        ${sub ? `<span class="dev-sub">${sub}</span>` : ''}
         <span class="dev-meta">↑ ${fmt.bytes(h.bytes_out)} ↓ ${fmt.bytes(h.bytes_in)} · ${fmt.plural(h.remotes ?? 0, 'remote')} · ${esc(fmt.ago(h.last_seen, ctx.now))}</span>
       </button></li>`;
     });

@@ -1,0 +1,92 @@
+// Unit tests of the map page's pure modules (www/src/format.js and model.js) in node, no
+// browser: escaping, formatting, search, device filter, sorting and grouping by place.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import * as fmt from '../../www/src/format.js';
+import { deriveView, groupByPlace, sizeClass, recencyClass } from '../../www/src/model.js';
+
+const sample = JSON.parse(fs.readFileSync(new URL('./fixtures/sample-markers.json', import.meta.url), 'utf8'));
+const ui = (o = {}) => ({ device: null, query: '', sort: 'traffic', ...o });
+
+test('esc escapes everything that could become markup', () => {
+  assert.equal(fmt.esc(`<img src=x onerror="a('b')">&`), '&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;');
+  assert.equal(fmt.esc(null), '');
+});
+
+test('bytes, counts and ages read well', () => {
+  assert.equal(fmt.bytes(0), '0 B');
+  assert.equal(fmt.bytes(999), '999 B');
+  assert.equal(fmt.bytes(1500), '1.50 kB');
+  assert.equal(fmt.bytes(22_200_000), '22.2 MB');
+  assert.equal(fmt.bytes(1_450_000_000), '1.45 GB');
+  assert.equal(fmt.bytes(123_400_000), '123 MB');
+  assert.equal(fmt.plural(1, 'packet'), '1 packet');
+  assert.equal(fmt.plural(12345, 'packet'), '12,345 packets');
+  assert.equal(fmt.ago(100, 100), 'just now');
+  assert.equal(fmt.ago(100, 145), '45 s ago');
+  assert.equal(fmt.ago(0, 600), '10 min ago');
+  assert.equal(fmt.ago(0, 7200), '2 h ago');
+  assert.equal(fmt.ago(0, 3 * 86400), '3 d ago');
+});
+
+test('places and networks', () => {
+  assert.equal(fmt.place({ city: 'Sydney', country: 'AU' }), 'Sydney, Australia');
+  assert.equal(fmt.place({ city: null, country: 'DE' }), 'Germany');
+  assert.equal(fmt.place({ city: null, country: null }), null);
+  assert.equal(fmt.network({ asn: 13335, org: 'Cloudflare, Inc.' }), 'AS13335 Cloudflare, Inc.');
+  assert.equal(fmt.network({ asn: null, org: null }), null);
+});
+
+test('without filters everything is shown, located and unlocated apart', () => {
+  const v = deriveView(sample, ui());
+  assert.equal(v.located.length + v.unlocated.length, sample.markers.length);
+  assert.ok(v.unlocated.every((m) => m.lat === null));
+  assert.equal(v.devices.length, sample.hosts.length);
+  assert.equal(v.filtered, false);
+  const total = (m) => m.bytes_out + m.bytes_in;
+  for (let i = 1; i < v.located.length; i++) assert.ok(total(v.located[i - 1]) >= total(v.located[i]), 'by traffic');
+});
+
+test('recency sort', () => {
+  const v = deriveView(sample, ui({ sort: 'recent' }));
+  for (let i = 1; i < v.devices.length; i++) assert.ok(v.devices[i - 1].last_seen >= v.devices[i].last_seen);
+});
+
+test('a device shows only its remotes; an unknown device is dropped', () => {
+  const ip = '192.168.1.23';
+  const v = deriveView(sample, ui({ device: ip }));
+  assert.ok(v.located.length > 0);
+  assert.ok([...v.located, ...v.unlocated].every((m) => m.hosts.includes(ip)));
+  assert.equal(v.device, ip);
+  assert.equal(deriveView(sample, ui({ device: '10.9.9.9' })).device, null);
+});
+
+test('search: IP, domain name, country name and code, device name, several words', () => {
+  const ips = (q) => [...deriveView(sample, ui({ query: q })).located, ...deriveView(sample, ui({ query: q })).unlocated].map((m) => m.ip).sort();
+  assert.deepEqual(ips('1.1.1.1'), ['1.1.1.1']);
+  assert.deepEqual(ips('YouTube'), ['142.250.185.78']);
+  assert.deepEqual(ips('japan'), ['203.0.113.77']);
+  assert.ok(ips('germany').length >= 5);
+  assert.ok(ips('tv-livingroom').every((ip) => sample.markers.find((m) => m.ip === ip).hosts.includes('192.168.1.20')));
+  assert.deepEqual(ips('google frankfurt mail'), ['142.250.186.46']);
+  assert.deepEqual(ips('vpn.example.org'), ['198.18.0.44']);
+  assert.deepEqual(ips('nothing-like-this'), []);
+  // devices: by their own fields or through matching remotes
+  const devs = deriveView(sample, ui({ query: 'printer' })).devices.map((h) => h.ip);
+  assert.ok(devs.includes('fd00:1::8'));
+});
+
+test('remotes at the same coordinates share a place', () => {
+  const v = deriveView(sample, ui());
+  const places = groupByPlace(v.located);
+  const frankfurt = [...places.values()].find((p) => p.remotes.some((m) => m.city === 'Frankfurt am Main'));
+  assert.ok(frankfurt.remotes.length >= 4);
+  assert.equal(frankfurt.bytes, frankfurt.remotes.reduce((s, m) => s + m.bytes_out + m.bytes_in, 0));
+  assert.equal([...places.values()].reduce((s, p) => s + p.remotes.length, 0), v.located.length);
+});
+
+test('size and recency classes', () => {
+  assert.deepEqual([0, 9_999, 10_000, 999_999, 5e6, 1e9].map(sizeClass), [1, 1, 2, 3, 4, 5]);
+  assert.deepEqual([10000, 9990, 9700, 9100, 0].map((t) => recencyClass(t, 10000)), [0, 0, 1, 2, 3]);
+});
