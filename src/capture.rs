@@ -73,7 +73,8 @@ fn link_of(dlt: i32, what: &str) -> Result<LinkType, String> {
 
 impl Source {
     /// Opens a live capture on `interface`.
-    pub fn live(interface: &str, filter: &str) -> Result<Source, String> {
+    /// `filter` makes the BPF program text for the link type the interface turns out to have.
+    pub fn live(interface: &str, filter: impl Fn(LinkType) -> String) -> Result<Source, String> {
         let cap = Capture::from_device(interface)
             .map_err(|e| format!("{interface}: {e}"))?
             .promisc(false)
@@ -86,7 +87,8 @@ impl Source {
         let mut cap = cap
             .setnonblock()
             .map_err(|e| format!("{interface}: cannot make the capture non-blocking: {e}"))?;
-        cap.filter(filter, true)
+        let filter = filter(link);
+        cap.filter(&filter, true)
             .map_err(|e| format!("{interface}: bad capture filter {filter:?}: {e}"))?;
         Ok(Source {
             handle: Handle::Live(cap),
@@ -96,10 +98,11 @@ impl Source {
     }
 
     /// Opens a pcap or pcapng file.
-    pub fn file(path: &Path, filter: &str) -> Result<Source, String> {
+    pub fn file(path: &Path, filter: impl Fn(LinkType) -> String) -> Result<Source, String> {
         let mut cap = Capture::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let link = link_of(cap.get_datalink().0, &path.display().to_string())?;
-        cap.filter(filter, true)
+        let filter = filter(link);
+        cap.filter(&filter, true)
             .map_err(|e| format!("{}: bad capture filter {filter:?}: {e}", path.display()))?;
         Ok(Source {
             handle: Handle::File(cap),

@@ -264,7 +264,7 @@ pub fn run(cfg: Config) -> i32 {
 
 /// `--read`: the capture's timestamps are the clock.
 fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
-    let mut src = match Source::file(path, &dp.nets.bpf_filter()) {
+    let mut src = match Source::file(path, |link| dp.nets.bpf_filter(link)) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
@@ -336,6 +336,9 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        let s = dp.snapshot(clock);
+        out.publish(s);
+        save_state(cfg, dp, clock);
         drop(http);
     }
     i32::from(failed)
@@ -373,7 +376,7 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
         dp.nets = Networks::new(nets, cfg.remote.clone(), cfg.exclude.clone());
         dp.meta.lan = dp.nets.lan().to_vec();
     }
-    let source = Source::live(&cfg.interface, &dp.nets.bpf_filter())?;
+    let source = Source::live(&cfg.interface, |link| dp.nets.bpf_filter(link))?;
     let fd = source.fd().ok_or("capture has no descriptor")?;
     let ready =
         smol::Async::new(CaptureFd(fd)).map_err(|e| format!("cannot poll the capture: {e}"))?;
@@ -421,7 +424,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         log::info!(
                             "capturing on {} (filter: {})",
                             cfg.interface,
-                            dp.nets.bpf_filter()
+                            dp.nets.bpf_filter(c.source.link)
                         );
                         capture = Some(c);
                         last_error.clear();

@@ -7,7 +7,7 @@
 //! kernel BPF filter (`bpf_filter`), so that on a live capture most LAN↔LAN traffic never
 //! reaches user space at all.
 
-use crate::packet::PacketInfo;
+use crate::packet::{LinkType, PacketInfo};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::IpAddr;
 
@@ -135,9 +135,10 @@ impl Networks {
         })
     }
 
-    /// The kernel filter: IP packets with exactly one end inside the LAN networks, VLAN-tagged
-    /// or not. Without LAN networks, all IP.
-    pub fn bpf_filter(&self) -> String {
+    /// The kernel filter: IP packets with exactly one end inside the LAN networks (and, on
+    /// Ethernet, the same inside one or two VLAN tags). Without LAN networks, all IP.
+    /// pcap-filter gives `and` and `or` the same precedence: every group is parenthesised.
+    pub fn bpf_filter(&self, link: LinkType) -> String {
         if self.lan.is_empty() {
             return "ip or ip6".to_string();
         }
@@ -149,7 +150,11 @@ impl Networks {
                 .join(" or ")
         };
         let (src, dst) = (nets("src"), nets("dst"));
-        let one = format!("((ip or ip6) and (({src}) and not ({dst}) or ({dst}) and not ({src})))");
+        let one =
+            format!("((ip or ip6) and (((({src}) and not ({dst})) or (({dst}) and not ({src})))))");
+        if link != LinkType::Ethernet {
+            return one;
+        }
         // `vlan` shifts the offsets of everything after it: the usual idiom repeats the test.
         format!("{one} or (vlan and ({one} or (vlan and {one})))")
     }
@@ -261,12 +266,19 @@ mod tests {
 
     #[test]
     fn bpf_text() {
-        let f = nets().bpf_filter();
-        assert!(f.contains("src net 192.168.1.0/24 or src net fd00:1::/64"));
-        assert!(f.starts_with("((ip or ip6)"));
+        let f = nets().bpf_filter(LinkType::Ethernet);
+        assert!(f.contains("((src net 192.168.1.0/24 or src net fd00:1::/64) and not (dst net"));
+        assert!(f.contains("vlan and"));
+        assert!(!nets().bpf_filter(LinkType::LinuxSll).contains("vlan"));
         assert_eq!(
-            Networks::new(vec![], vec![], vec![]).bpf_filter(),
+            Networks::new(vec![], vec![], vec![]).bpf_filter(LinkType::Ethernet),
             "ip or ip6"
         );
+    }
+
+    #[test]
+    fn special_tables_parse() {
+        assert_eq!(special().v4.len(), SPECIAL_V4.len());
+        assert_eq!(special().v6.len(), SPECIAL_V6.len());
     }
 }

@@ -1,0 +1,310 @@
+//! End to end over HTTP: a real daemon replaying a capture and serving it, real TCP clients
+//! on loopback. Headers, 304, gzip, HEAD, 405, path traversal in many encodings, oversized
+//! and malformed requests, idle and slow clients, and a clean exit on SIGTERM.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    json: std::path::PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start() -> Daemon {
+    let d = tmp();
+    let pcap = d.path().join("s.pcap");
+    write_pcap(&pcap, 1, &scenario_recs());
+    let db = write_db(d.path(), &geoip2_db(), "geo.mmdb");
+    let www = d.path().join("www");
+    std::fs::create_dir_all(www.join("js")).unwrap();
+    std::fs::write(www.join("index.html"), "<!doctype html><title>map</title>").unwrap();
+    std::fs::write(
+        www.join("index.html.gz"),
+        connmap::snapshot::gzip(b"<!doctype html><title>map</title>"),
+    )
+    .unwrap();
+    std::fs::write(www.join("js/app.0123abcd.js"), "console.log(1)").unwrap();
+    std::fs::write(d.path().join("secret.txt"), "do not serve").unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let json = d.path().join("markers.json");
+    let child = connmap()
+        .arg("-r")
+        .arg(&pcap)
+        .arg("--geoip")
+        .arg(&db)
+        .arg("--www")
+        .arg(&www)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--json-out")
+        .arg(&json)
+        .args(scenario_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).is_ok() && json.exists() {
+            return Daemon {
+                child,
+                addr,
+                _dir: d,
+                json,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("daemon did not come up");
+}
+
+/// Sends raw bytes, returns (status, headers, body).
+fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head, buf[split..].to_vec())
+}
+
+fn get(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes(),
+    )
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn serves_page_markers_and_security_headers() {
+    let d = start();
+    let (code, head, body) = get(d.addr, "/", "");
+    assert_eq!(code, 200);
+    assert_eq!(body, b"<!doctype html><title>map</title>");
+    assert!(header(&head, "Content-Security-Policy")
+        .unwrap()
+        .starts_with("default-src 'self'"));
+    assert_eq!(header(&head, "X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(header(&head, "Referrer-Policy"), Some("no-referrer"));
+    assert_eq!(header(&head, "Cache-Control"), Some("no-cache"));
+
+    let (code, head, _) = get(d.addr, "/js/app.0123abcd.js", "");
+    assert_eq!(code, 200);
+    assert_eq!(
+        header(&head, "Cache-Control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(header(&head, "Content-Type")
+        .unwrap()
+        .starts_with("text/javascript"));
+
+    let (code, head, body) = get(d.addr, "/markers.json", "");
+    assert_eq!(code, 200);
+    assert_eq!(header(&head, "Content-Type"), Some("application/json"));
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["markers"].as_array().unwrap().len(), 5);
+    // The same document as --json-out wrote.
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&d.json).unwrap()).unwrap();
+    assert_eq!(doc, file);
+}
+
+#[test]
+fn etag_304_gzip_and_head() {
+    let d = start();
+    let (_, head, body) = get(d.addr, "/markers.json", "");
+    let etag = header(&head, "ETag").unwrap().to_string();
+    let (code, _, empty) = get(
+        d.addr,
+        "/markers.json",
+        &format!("If-None-Match: {etag}\r\n"),
+    );
+    assert_eq!(code, 304);
+    assert!(empty.is_empty());
+    let (code, head, gz) = get(
+        d.addr,
+        "/markers.json",
+        "Accept-Encoding: br, gzip;q=0.8\r\n",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(header(&head, "Content-Encoding"), Some("gzip"));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert_eq!(plain, body);
+    let (_, head, _) = get(d.addr, "/markers.json", "Accept-Encoding: gzip;q=0\r\n");
+    assert_eq!(header(&head, "Content-Encoding"), None);
+    // Pre-compressed static file.
+    let (_, head, gz) = get(d.addr, "/", "Accept-Encoding: gzip\r\n");
+    assert_eq!(header(&head, "Content-Encoding"), Some("gzip"));
+    assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+    // HEAD: headers, no body.
+    let (code, head, body) = raw(d.addr, b"HEAD /markers.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(code, 200);
+    assert!(
+        header(&head, "Content-Length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 100
+    );
+    assert!(body.is_empty());
+}
+
+#[test]
+fn methods_other_than_get_and_head_are_405() {
+    let d = start();
+    for m in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "BREW"] {
+        let (code, head, _) = raw(
+            d.addr,
+            format!("{m} / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").as_bytes(),
+        );
+        assert_eq!(code, 405, "{m}");
+        assert_eq!(header(&head, "Allow"), Some("GET, HEAD"));
+    }
+}
+
+#[test]
+fn no_path_traversal_in_any_encoding() {
+    let d = start();
+    for p in [
+        "/../secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/js/../../secret.txt",
+        "/js/%2e%2e/%2e%2e/secret.txt",
+        "/..\\secret.txt",
+        "/%5c..%5csecret.txt",
+        "/%c0%ae%c0%ae/secret.txt",
+        "/%252e%252e/secret.txt",
+        "//etc/passwd",
+        "/etc/passwd",
+        "/index.html%00.js",
+        "/./index.html",
+        "/.%2e/secret.txt",
+        "/js/app.0123abcd.js/..",
+    ] {
+        let (code, _, body) = get(d.addr, p, "");
+        assert!(code == 404 || code == 400, "{p}: {code}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("do not serve"),
+            "{p}"
+        );
+    }
+    // Absolute-form and garbage targets.
+    let (code, _, _) = raw(d.addr, b"GET http://x/../secret.txt HTTP/1.1\r\n\r\n");
+    assert!(code == 404 || code == 400);
+}
+
+#[test]
+fn bad_and_oversized_requests_get_4xx() {
+    let d = start();
+    let (code, _, _) = raw(d.addr, b"GARBAGE\r\n\r\n");
+    assert_eq!(code, 400);
+    let (code, _, _) = raw(d.addr, b"GET / HTTP/9.9\r\n\r\n");
+    assert_eq!(code, 400);
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let (code, _, _) = raw(d.addr, big.as_bytes());
+    assert_eq!(code, 431);
+    let many: String = (0..200).map(|i| format!("X-{i}: y\r\n")).collect();
+    let (code, _, _) = raw(d.addr, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
+    assert_eq!(code, 431);
+    let (code, _, _) = raw(d.addr, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
+    assert_eq!(code, 400);
+    // Still fine afterwards.
+    assert_eq!(get(d.addr, "/markers.json", "").0, 200);
+}
+
+#[test]
+fn idle_and_slow_clients_do_not_stall_others() {
+    let d = start();
+    // Idle connections that never send a byte, and half-sent requests.
+    let mut idle = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(d.addr).unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /markers.json HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    // Slow readers: ask for the document and never read it.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(d.addr).unwrap();
+        s.write_all(b"GET /markers.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        slow.push(s);
+    }
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(get(d.addr, "/markers.json", "").0, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "others were stalled"
+    );
+    drop(idle);
+    drop(slow);
+}
+
+#[test]
+fn sigterm_writes_the_last_snapshot_and_exits_0() {
+    let mut d = start();
+    std::fs::remove_file(&d.json).unwrap();
+    unsafe {
+        libc::kill(d.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.json.exists(), "no final markers.json");
+}
