@@ -50,7 +50,7 @@ fn start() -> Daemon {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let json = d.path().join("markers.json");
-    let child = connmap()
+    let mut child = connmap()
         .arg("-r")
         .arg(&pcap)
         .arg("--geoip")
@@ -78,6 +78,8 @@ fn start() -> Daemon {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("daemon did not come up");
 }
 

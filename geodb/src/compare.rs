@@ -351,6 +351,22 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
         &mut fulls[v4_idx],
         &mut trimmed,
     )?);
+    if let Some(i) = v6_idx {
+        let mut addrs = Vec::with_capacity(o.samples);
+        while addrs.len() < o.samples {
+            // Uniform over 2000::/3 (global unicast).
+            let a = (rng.u128() >> 3) | (1u128 << 125);
+            if !is_special(V6, a) {
+                addrs.push(to_ip(V6, a));
+            }
+        }
+        report.sets.push(measure(
+            "IPv6, uniform over 2000::/3",
+            &addrs,
+            &mut fulls[i],
+            &mut trimmed,
+        )?);
+    }
 
     // By network, per family.
     let mut fams = vec![(V4, v4_idx, "IPv4, uniform over networks")];

@@ -375,19 +375,18 @@ pub fn fmt_addr(bits: u8, a: u128) -> String {
 pub fn overlay_asn(bits: u8, nets: &[Net], asn: &[AsnRange], table: &mut RecTable) -> Vec<Net> {
     let mut out = Vec::with_capacity(nets.len() + nets.len() / 4);
     let mut j = 0usize;
-    let emit =
-        |out: &mut Vec<Net>, table: &mut RecTable, s: u128, e: u128, rec: u32, a: u32| {
-            let mut r = table.recs[rec as usize];
-            r.asn = a;
-            let id = table.intern(r);
-            range_to_prefixes(bits, s, e, |start, len| {
-                out.push(Net {
-                    start,
-                    len,
-                    rec: id,
-                })
-            });
-        };
+    let emit = |out: &mut Vec<Net>, table: &mut RecTable, s: u128, e: u128, rec: u32, a: u32| {
+        let mut r = table.recs[rec as usize];
+        r.asn = a;
+        let id = table.intern(r);
+        range_to_prefixes(bits, s, e, |start, len| {
+            out.push(Net {
+                start,
+                len,
+                rec: id,
+            })
+        });
+    };
     for n in nets {
         let (s, e) = (n.start, n.end(bits));
         while j < asn.len() && asn[j].end < s {

@@ -5,13 +5,7 @@
 //! Commands: `trim` (see [`trim`]) and `compare` (see [`compare`]). Errors are printed as
 //! `connmap-geodb: ...` and exit with status 1; usage errors exit with status 2.
 
-mod compare;
-mod input;
-mod merge;
-mod record;
-mod trim;
-mod writer;
-
+use connmap_geodb::{compare, trim};
 use lexopt::prelude::*;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,8 +20,14 @@ IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   --bound KM             distance bound for merging networks (default 25)
   --lambda X             price of one output network in misplaced networks; 0 = strict,
                          every network within the bound and its country (default 0)
+  --lambda6 X            lambda for IPv6 (default: same as --lambda)
+  --keep IP              keep the exact record of the network holding IP (repeatable;
+                         the well-known anycast/CDN addresses of `compare` are kept by
+                         default)
+  --no-keep              forget the kept addresses given so far (and the default ones)
   --country-penalty X    cost of a country mismatch in lossy mode (default 4)
   --addr-weight X        extra weight of a network per /24 (IPv4) or /48 (IPv6) (default 0)
+  --addr-weight6 X       the same for IPv6 (default: same as --addr-weight)
   --precision DEG        coordinate precision in degrees (default 0.01)
   --no-city              leave city names out
   --asn FILE             ASN data: GeoLite2-ASN mmdb or start,end,asn,org CSV
@@ -76,9 +76,13 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Short('o') | Long("output") => output = Some(p.value()?.into()),
             Long("bound") => o.params.bound_km = num(&mut p, "--bound")?,
             Long("lambda") => o.params.lambda = num(&mut p, "--lambda")?,
+            Long("lambda6") => o.lambda6 = Some(num(&mut p, "--lambda6")?),
+            Long("keep") => o.keep.push(num(&mut p, "--keep")?),
+            Long("no-keep") => o.keep.clear(),
             Long("country-penalty") => o.params.country_penalty = num(&mut p, "--country-penalty")?,
             Long("asn-penalty") => o.params.asn_penalty = num(&mut p, "--asn-penalty")?,
             Long("addr-weight") => o.params.addr_weight = num(&mut p, "--addr-weight")?,
+            Long("addr-weight6") => o.addr_weight6 = Some(num(&mut p, "--addr-weight6")?),
             Long("precision") => o.precision = num(&mut p, "--precision")?,
             Long("no-city") => o.cities = false,
             Long("asn") => o.asn.push(p.value()?.into()),
@@ -103,6 +107,8 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
         || bad(o.params.country_penalty)
         || bad(o.params.asn_penalty)
         || bad(o.params.addr_weight)
+        || o.lambda6.is_some_and(bad)
+        || o.addr_weight6.is_some_and(bad)
     {
         return Err(Failure::Usage(
             "trim: --bound, --lambda and the penalties/weights must be finite and >= 0".into(),

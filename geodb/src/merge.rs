@@ -41,6 +41,10 @@ pub struct MergeParams {
     pub fill_gaps: bool,
 }
 
+/// Weight of a network that holds a protected ("keep") address: any change of its
+/// record costs this much, so it is never merged into a different record.
+pub const KEEP_WEIGHT: f64 = 1e12;
+
 impl Default for MergeParams {
     fn default() -> Self {
         MergeParams {
@@ -75,10 +79,14 @@ struct Ctx<'a> {
     out: Vec<Net>,
 }
 
+/// Representative candidates a prefix passes up (its own first).
+const CANDIDATES: usize = 4;
+
 #[derive(Clone, Copy)]
 struct Res {
     cost: f64,
-    rep: u32,
+    /// Representative candidates, best first, [`NONE`]-padded.
+    cands: [u32; CANDIDATES],
     /// Contains a hard gap (or, without gap filling, any gap): cannot be merged.
     blocked: bool,
 }
@@ -112,6 +120,11 @@ impl Ctx<'_> {
             let r = self.items[i].rec;
             if r == rep {
                 exact += self.weights[i];
+            } else if self.weights[i] >= KEEP_WEIGHT {
+                e += KEEP_WEIGHT;
+                if e > limit {
+                    return (e, exact);
+                }
             } else {
                 e += self.weights[i] * self.penalty(r, rep);
                 if e > limit {
@@ -126,7 +139,7 @@ impl Ctx<'_> {
         if lo == hi {
             return Res {
                 cost: 0.0,
-                rep: NONE,
+                cands: [NONE; CANDIDATES],
                 blocked: !self.p.fill_gaps,
             };
         }
@@ -135,7 +148,7 @@ impl Ctx<'_> {
             if first.rec == HARD {
                 return Res {
                     cost: 0.0,
-                    rep: NONE,
+                    cands: [NONE; CANDIDATES],
                     blocked: true,
                 };
             }
@@ -146,7 +159,11 @@ impl Ctx<'_> {
             });
             return Res {
                 cost: self.p.lambda,
-                rep: first.rec,
+                cands: {
+                    let mut c = [NONE; CANDIDATES];
+                    c[0] = first.rec;
+                    c
+                },
                 blocked: false,
             };
         }
@@ -162,26 +179,33 @@ impl Ctx<'_> {
             self.prefix_w[split] - self.prefix_w[lo],
             self.prefix_w[hi] - self.prefix_w[split],
         );
-        let heavier = if wl >= wr || r.rep == NONE {
-            l.rep
+        let (heavy, light) = if wl >= wr || r.cands[0] == NONE {
+            (&l, &r)
         } else {
-            r.rep
+            (&r, &l)
         };
-        let lighter = if heavier == l.rep { r.rep } else { l.rep };
+        // Candidates: the heavier half's first, alternating with the lighter half's.
+        let mut cands = [NONE; CANDIDATES];
+        let mut n = 0;
+        for i in 0..CANDIDATES {
+            for c in [heavy.cands[i], light.cands[i]] {
+                if n < CANDIDATES && c != NONE && !cands[..n].contains(&c) {
+                    cands[n] = c;
+                    n += 1;
+                }
+            }
+        }
         if l.blocked || r.blocked {
             return Res {
                 cost: children,
-                rep: heavier,
+                cands,
                 blocked: true,
             };
         }
         // Collapse if error + lambda <= children, i.e. error <= limit.
         let limit = children - self.p.lambda;
         let mut best: Option<(f64, f64, u32)> = None;
-        for cand in [heavier, lighter] {
-            if cand == NONE || best.is_some_and(|b| b.2 == cand) {
-                continue;
-            }
+        for &cand in &cands[..n] {
             let lim = best.map_or(limit, |b| b.0.min(limit));
             if lim < 0.0 {
                 break;
@@ -199,15 +223,25 @@ impl Ctx<'_> {
                     len: depth,
                     rec: rep,
                 });
+                // The chosen representative first, the others after it.
+                let mut c = [NONE; CANDIDATES];
+                c[0] = rep;
+                let mut k = 1;
+                for &x in &cands[..n] {
+                    if x != rep && k < CANDIDATES {
+                        c[k] = x;
+                        k += 1;
+                    }
+                }
                 Res {
                     cost: e + self.p.lambda,
-                    rep,
+                    cands: c,
                     blocked: false,
                 }
             }
             None => Res {
                 cost: children,
-                rep: heavier,
+                cands,
                 blocked: false,
             },
         }
@@ -215,8 +249,9 @@ impl Ctx<'_> {
 }
 
 /// Merges `nets` (sorted, disjoint prefixes of a `bits`-bit family; [`HARD`] marks hard
-/// gaps) into the output prefixes, sorted by address.
-pub fn merge(bits: u8, nets: &[Net], table: &RecTable, p: MergeParams) -> Vec<Net> {
+/// gaps) into the output prefixes, sorted by address. Networks holding one of the `keep`
+/// addresses keep their exact record.
+pub fn merge(bits: u8, nets: &[Net], table: &RecTable, p: MergeParams, keep: &[u128]) -> Vec<Net> {
     let unit_len: u8 = if bits == 32 { 24 } else { 48 };
     let weights: Vec<f64> = nets
         .iter()
@@ -229,6 +264,13 @@ pub fn merge(bits: u8, nets: &[Net], table: &RecTable, p: MergeParams) -> Vec<Ne
             }
         })
         .collect();
+    let mut weights = weights;
+    for &a in keep {
+        let i = nets.partition_point(|n| n.start <= a);
+        if i > 0 && nets[i - 1].rec != HARD && a <= nets[i - 1].end(bits) {
+            weights[i - 1] = KEEP_WEIGHT;
+        }
+    }
     let mut prefix_w = Vec::with_capacity(nets.len() + 1);
     prefix_w.push(0.0);
     let mut acc = 0.0;
@@ -328,7 +370,7 @@ mod tests {
     fn identical_neighbours_merge() {
         let t = places();
         let nets = vec![net("1.0.0.0/24", 0), net("1.0.1.0/24", 0)];
-        let out = merge(32, &nets, &t, strict());
+        let out = merge(32, &nets, &t, strict(), &[]);
         assert_eq!(show(&out), ["1.0.0.0/23=0"]);
     }
 
@@ -341,14 +383,14 @@ mod tests {
             net("1.0.1.128/25", 0),
             net("1.0.2.0/23", 0),
         ];
-        let out = merge(32, &nets, &t, strict());
+        let out = merge(32, &nets, &t, strict(), &[]);
         assert_eq!(show(&out), ["1.0.0.0/22=0"]);
         // A bound of 5 km keeps the suburb apart, exactly where it differs.
         let p = MergeParams {
             bound_km: 5.0,
             ..strict()
         };
-        let out = merge(32, &nets, &t, p);
+        let out = merge(32, &nets, &t, p, &[]);
         assert_eq!(
             show(&out),
             [
@@ -369,11 +411,11 @@ mod tests {
             net("1.0.2.0/24", 2),
             net("1.0.3.0/24", 0),
         ];
-        let out = merge(32, &nets, &t, strict());
+        let out = merge(32, &nets, &t, strict(), &[]);
         assert_eq!(show(&out), ["1.0.0.0/23=0", "1.0.2.0/24=2", "1.0.3.0/24=0"]);
         // Same country, within the bound, but a different country in the middle.
         let nets = vec![net("1.0.0.0/24", 0), net("1.0.1.0/24", 3)];
-        let out = merge(32, &nets, &t, strict());
+        let out = merge(32, &nets, &t, strict(), &[]);
         assert_eq!(show(&out), ["1.0.0.0/24=0", "1.0.1.0/24=3"]);
     }
 
@@ -392,7 +434,7 @@ mod tests {
             bound_km: 15.0,
             ..strict()
         };
-        let out = merge(32, &nets, &t, p);
+        let out = merge(32, &nets, &t, p, &[]);
         // Every output network's record is within 15 km of every input it covers.
         for o in &out {
             for n in &nets {
@@ -418,18 +460,18 @@ mod tests {
         let mut nets = vec![net("1.0.0.0/24", 0), net("1.0.3.0/24", 0)];
         let fill = MergeParams::default();
         // Alone in the address space, the record fills it all.
-        assert_eq!(show(&merge(32, &nets, &t, fill)), ["0.0.0.0/0=0"]);
+        assert_eq!(show(&merge(32, &nets, &t, fill, &[])), ["0.0.0.0/0=0"]);
         // Next to hard gaps, it fills up to them.
         nets.push(net("0.0.0.0/8", HARD));
         nets.push(net("2.0.0.0/7", HARD));
         nets.sort_by_key(|n| n.start);
-        assert_eq!(show(&merge(32, &nets, &t, fill)), ["1.0.0.0/8=0"]);
+        assert_eq!(show(&merge(32, &nets, &t, fill, &[])), ["1.0.0.0/8=0"]);
         nets.retain(|n| n.rec != HARD);
         let p = MergeParams {
             fill_gaps: false,
             ..strict()
         };
-        let out = merge(32, &nets, &t, p);
+        let out = merge(32, &nets, &t, p, &[]);
         assert_eq!(show(&out), ["1.0.0.0/24=0", "1.0.3.0/24=0"]);
     }
 
@@ -443,7 +485,7 @@ mod tests {
         ];
         nets.extend(special_nets(32));
         nets.sort_by_key(|n| n.start);
-        let out = merge(32, &nets, &t, strict());
+        let out = merge(32, &nets, &t, strict(), &[]);
         // 10.0.0.0/8 is private: 8/7 merges, 11/8 cannot join them.
         assert_eq!(show(&out), ["8.0.0.0/7=0", "11.0.0.0/8=0"]);
     }
@@ -459,18 +501,25 @@ mod tests {
                 rec: if i == 77 { 2 } else { 0 },
             })
             .collect();
-        let exact = merge(32, &nets, &t, strict());
+        let exact = merge(32, &nets, &t, strict(), &[]);
         assert_eq!(exact.len(), 9); // 8 covering prefixes + the exception
         let lossy = MergeParams {
             lambda: 0.2,
             ..strict()
         };
-        let out = merge(32, &nets, &t, lossy);
+        let out = merge(32, &nets, &t, lossy, &[]);
         assert_eq!(show(&out), ["1.0.0.0/16=0"]);
         // The same outlier in another country costs 1 + 4 and is worth keeping at 0.2.
         nets[77].rec = 3;
-        let out = merge(32, &nets, &t, lossy);
+        let out = merge(32, &nets, &t, lossy, &[]);
         assert_eq!(out.len(), 9);
+        // A protected address keeps its network's exact record even when lossy.
+        nets[77].rec = 2;
+        let out = merge(32, &nets, &t, lossy, &[0x0100_4d07]);
+        assert_eq!(out.len(), 9);
+        assert!(out
+            .iter()
+            .any(|n| n.rec == 2 && n.start == 0x0100_4d00 && n.len == 24));
     }
 
     #[test]
@@ -488,7 +537,7 @@ mod tests {
                 rec: 1,
             },
         ];
-        let out = merge(128, &nets, &t, strict());
+        let out = merge(128, &nets, &t, strict(), &[]);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].start, out[0].len), (0x2000u128 << 112, 3));
         let all = vec![Net {
@@ -496,6 +545,6 @@ mod tests {
             len: 0,
             rec: 2,
         }];
-        assert_eq!(merge(32, &all, &t, strict()), all);
+        assert_eq!(merge(32, &all, &t, strict(), &[]), all);
     }
 }

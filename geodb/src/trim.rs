@@ -29,8 +29,14 @@ pub struct TrimOpts {
     pub cities: bool,
     /// Drop IPv6.
     pub ipv4_only: bool,
-    /// Merging knobs.
+    /// Merging knobs (IPv4; also IPv6 unless `lambda6` is set).
     pub params: MergeParams,
+    /// `lambda` for IPv6 (default: the same as IPv4).
+    pub lambda6: Option<f64>,
+    /// `addr_weight` for IPv6 (default: the same as IPv4).
+    pub addr_weight6: Option<f64>,
+    /// Addresses whose networks keep their exact record.
+    pub keep: Vec<std::net::IpAddr>,
     /// Attribution text (metadata description "en"); derived from the inputs if `None`.
     pub attribution: Option<String>,
     /// Hide the progress display.
@@ -47,6 +53,12 @@ impl Default for TrimOpts {
             cities: true,
             ipv4_only: false,
             params: MergeParams::default(),
+            lambda6: None,
+            addr_weight6: None,
+            keep: crate::compare::WELL_KNOWN
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
             attribution: None,
             quiet: false,
         }
@@ -151,6 +163,7 @@ fn family(
     asn: &mut Vec<input::AsnRange>,
     table: &mut RecTable,
     params: MergeParams,
+    keep: &[u128],
 ) -> Result<(usize, Vec<Net>), String> {
     input::sort_and_check(bits, &mut nets)?;
     if !asn.is_empty() {
@@ -161,7 +174,7 @@ fn family(
     let n_in = nets.len();
     nets.extend(input::special_nets(bits));
     nets.sort_unstable_by_key(|n| n.start);
-    Ok((n_in, merge::merge(bits, &nets, table, params)))
+    Ok((n_in, merge::merge(bits, &nets, table, params, keep)))
 }
 
 /// Runs a trim and writes the output file.
@@ -202,9 +215,22 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     let records_in = table.recs.len();
     let pb = input::spinner(o.quiet, "merging IPv4".into());
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
-    let (in_v4, out4) = family(V4, v4, &mut a4, &mut table, o.params)?;
+    let mut keep4: Vec<u128> = Vec::new();
+    let mut keep6: Vec<u128> = Vec::new();
+    for ip in &o.keep {
+        match ip {
+            std::net::IpAddr::V4(a) => keep4.push(u128::from(u32::from(*a))),
+            std::net::IpAddr::V6(a) => keep6.push(u128::from(*a)),
+        }
+    }
+    let (in_v4, out4) = family(V4, v4, &mut a4, &mut table, o.params, &keep4)?;
     pb.set_message("merging IPv6");
-    let (in_v6, out6) = family(V6, v6, &mut a6, &mut table, o.params)?;
+    let p6 = MergeParams {
+        lambda: o.lambda6.unwrap_or(o.params.lambda),
+        addr_weight: o.addr_weight6.unwrap_or(o.params.addr_weight),
+        ..o.params
+    };
+    let (in_v6, out6) = family(V6, v6, &mut a6, &mut table, p6, &keep6)?;
     pb.set_message("writing");
 
     let mut w = Writer::new();
@@ -272,15 +298,18 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
     let _ = writeln!(s, "  output:         {}", o.output.display());
     let _ = writeln!(
         s,
-        "  settings:       bound {} km, lambda {}, precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, addr weight {}",
+        "  settings:       bound {} km, lambda {} (IPv6 {}), precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, addr weight {} (IPv6 {}), {} kept addresses",
         p.bound_km,
         p.lambda,
+        o.lambda6.unwrap_or(p.lambda),
         o.precision,
         if o.cities { "on" } else { "off" },
         if o.asn.is_empty() { "off" } else { "on" },
         o.ipv4_only,
         p.fill_gaps,
-        p.addr_weight
+        p.addr_weight,
+        o.addr_weight6.unwrap_or(p.addr_weight),
+        o.keep.len()
     );
     let _ = writeln!(s, "  networks in:    {} IPv4, {} IPv6", r.in_v4, r.in_v6);
     let _ = writeln!(s, "  networks out:   {} IPv4, {} IPv6", r.out_v4, r.out_v6);

@@ -286,6 +286,7 @@ pub struct WriteStats {
 pub struct Writer {
     nodes: Vec<[u32; 2]>,
     data: DataSection,
+    ip_version: u16,
 }
 
 impl Default for Writer {
@@ -295,11 +296,20 @@ impl Default for Writer {
 }
 
 impl Writer {
-    /// An empty IPv6 database.
+    /// An empty IPv6 database (IPv4 at `::/96`).
     pub fn new() -> Self {
         Writer {
             nodes: vec![[EMPTY, EMPTY]],
             data: DataSection::default(),
+            ip_version: 6,
+        }
+    }
+
+    /// An empty IPv4-only database (a 32-bit tree, like ip-location-db's IPv4 files).
+    pub fn new_v4_only() -> Self {
+        Writer {
+            ip_version: 4,
+            ..Self::new()
         }
     }
 
@@ -313,8 +323,9 @@ impl Writer {
     }
 
     /// Inserts the IPv6 network `addr/len` pointing at record `rec` (from `add_record`).
+    /// IPv6 databases only (an IPv4-only database takes `insert_v4`).
     pub fn insert(&mut self, addr: u128, len: u8, rec: u32) -> Result<(), WriteError> {
-        if len > 128 {
+        if len > 128 || self.ip_version == 4 {
             return Err(WriteError::BadPrefix(len));
         }
         if len == 0 {
@@ -324,10 +335,17 @@ impl Writer {
         self.set_slot(addr, len, rec | DATA_FLAG)
     }
 
-    /// Inserts the IPv4 network `addr/len` (stored at `::/96`).
+    /// Inserts the IPv4 network `addr/len` (stored at `::/96` in an IPv6 tree).
     pub fn insert_v4(&mut self, addr: u32, len: u8, rec: u32) -> Result<(), WriteError> {
         if len > 32 {
             return Err(WriteError::BadPrefix(len));
+        }
+        if self.ip_version == 4 {
+            if len == 0 {
+                self.insert_v4(0, 1, rec)?;
+                return self.insert_v4(1 << 31, 1, rec);
+            }
+            return self.set_slot(u128::from(addr) << 96, len, rec | DATA_FLAG);
         }
         self.insert(u128::from(addr), len + 96, rec)
     }
@@ -361,6 +379,9 @@ impl Writer {
 
     /// Points `::ffff:0:0/96` (IPv4-mapped IPv6) at the IPv4 subtree, if there is one.
     pub fn alias_v4_mapped(&mut self) -> Result<(), WriteError> {
+        if self.ip_version == 4 {
+            return Ok(());
+        }
         let mut slot = 0u32; // node index or data
         let mut node = 0usize;
         for _ in 0..96 {
@@ -446,7 +467,7 @@ impl Writer {
                         .collect(),
                 ),
             ),
-            ("ip_version".into(), Value::U16(6)),
+            ("ip_version".into(), Value::U16(self.ip_version)),
             (
                 "languages".into(),
                 Value::Array(
@@ -640,6 +661,36 @@ mod tests {
             .lookup("::ffff:1.1.2.1".parse().unwrap())
             .unwrap()
             .has_data());
+    }
+
+    #[test]
+    fn ipv4_only_tree() {
+        let mut w = Writer::new_v4_only();
+        let rec = w.add_record(&Value::map([("f", Value::F32(45.5019))])).unwrap();
+        w.insert_v4(0x0101_0100, 24, rec).unwrap();
+        assert!(w.insert(0, 8, rec).is_err());
+        let (bytes, _) = w.finish(&meta()).unwrap();
+        let r = Reader::from_source(bytes).unwrap();
+        assert_eq!(r.metadata().ip_version, 4);
+        let got: crate::record::InRecord = r
+            .lookup("1.1.1.1".parse().unwrap())
+            .unwrap()
+            .decode()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, crate::record::InRecord::default());
+        #[derive(Deserialize)]
+        struct F {
+            f: crate::record::AnyF64,
+        }
+        let f: F = r
+            .lookup("1.1.1.1".parse().unwrap())
+            .unwrap()
+            .decode()
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.f.0, 45.5019);
+        assert!(!r.lookup("1.1.2.1".parse().unwrap()).unwrap().has_data());
     }
 
     #[test]

@@ -78,11 +78,15 @@ export class MapView {
     }
   }
 
-  /** Shows the geolocation attribution; DB-IP's licence asks for this exact link text. */
+  /**
+   * Shows the geolocation attribution from markers.json: DB-IP's licence asks for this link
+   * text, and connmap's database is a trimmed DB-IP one; other databases (the demo's) are
+   * credited with their own text.
+   */
   setGeoAttribution(text) {
     const html = !text || /db-?ip/i.test(text)
       ? '<a href="https://db-ip.com" rel="noreferrer">IP Geolocation by DB-IP</a> (trimmed)'
-      : `${esc(text)} (trimmed)`;
+      : esc(text);
     if (html === this.geoAttribution) return;
     if (this.geoAttribution) this.map.attributionControl.removeAttribution(this.geoAttribution);
     this.map.attributionControl.addAttribution(html);
