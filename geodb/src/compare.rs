@@ -485,7 +485,7 @@ pub fn check(
     well_known_km: Option<f64>,
 ) -> Vec<String> {
     let mut fails = Vec::new();
-    for st in &r.sets {
+    for st in r.sets.iter().filter(|s| s.full_located > 0) {
         if let Some(m) = min_country {
             if st.country_pct() < m {
                 fails.push(format!(

@@ -666,7 +666,9 @@ mod tests {
     #[test]
     fn ipv4_only_tree() {
         let mut w = Writer::new_v4_only();
-        let rec = w.add_record(&Value::map([("f", Value::F32(45.5019))])).unwrap();
+        let rec = w
+            .add_record(&Value::map([("f", Value::F32(45.5019))]))
+            .unwrap();
         w.insert_v4(0x0101_0100, 24, rec).unwrap();
         assert!(w.insert(0, 8, rec).is_err());
         let (bytes, _) = w.finish(&meta()).unwrap();
