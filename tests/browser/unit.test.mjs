@@ -87,6 +87,7 @@ test('remotes at the same coordinates share a place', () => {
 });
 
 test('size and recency classes', () => {
-  assert.deepEqual([0, 9_999, 10_000, 999_999, 5e6, 1e9].map(sizeClass), [1, 1, 2, 3, 4, 5]);
+  assert.deepEqual([0, 9e5, 2e6, 2e7, 1e8, 5e8, 1e9, 2e9].map((b) => sizeClass(b, 1e9)), [1, 1, 2, 3, 4, 5, 5, 5]);
+  assert.equal(sizeClass(100, 0), 5);
   assert.deepEqual([10000, 9990, 9700, 9100, 0].map((t) => recencyClass(t, 10000)), [0, 0, 1, 2, 3]);
 });

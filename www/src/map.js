@@ -52,11 +52,12 @@ export class MapView {
     this.homeMarker = null;
     this.tiles = null;
     this.ctx = null;
+    this.maxBytes = 0; // traffic of the busiest place shown: marker sizes are relative to it
     this.loose = null; // {key, popup}: a popup kept open after its marker joined a cluster
   }
 
   fitWorld() {
-    this.map.fitBounds([[-50, -165], [72, 175]], { animate: false });
+    this.map.fitBounds([[-45, -165], [70, 175]], { animate: false });
   }
 
   async loadCountries(url) {
@@ -111,18 +112,23 @@ export class MapView {
   }
 
   markerIcon(place, now) {
-    const s = sizeClass(place.bytes);
+    const s = sizeClass(place.bytes, this.maxBytes);
     const r = recencyClass(place.last_seen, now);
     const n = place.remotes.length;
-    const px = MARKER_PX[s];
+    const px = Math.round(MARKER_PX[s] * this.iconScale());
     return {
-      cls: `${s}-${r}-${n}`,
+      cls: `${s}-${r}-${n}-${px}`,
       icon: L.divIcon({
         className: `cm-marker s${s} r${r}${n > 1 ? ' multi' : ''}`,
         html: n > 1 ? `<span>${n}</span>` : '',
         iconSize: [px, px],
       }),
     };
+  }
+
+  /** Smaller markers on small screens, where the whole world is ~360 px wide. */
+  iconScale() {
+    return this.map.getSize().x < 520 ? 0.75 : 1;
   }
 
   clusterIcon(cluster) {
@@ -135,8 +141,8 @@ export class MapView {
       last = Math.max(last, m.place.last_seen);
       n += m.place.remotes.length;
     }
-    const s = sizeClass(bytes);
-    const px = CLUSTER_PX[s];
+    const s = sizeClass(bytes, this.maxBytes);
+    const px = Math.round(CLUSTER_PX[s] * this.iconScale());
     return L.divIcon({
       className: `cm-cluster s${s} r${recencyClass(last, now)}`,
       html: `<span>${n}</span>`,
@@ -154,6 +160,8 @@ export class MapView {
     const places = groupByPlace(view.located);
     const sort = SORTS[ctx.sort] || SORTS.traffic;
     for (const p of places.values()) p.remotes.sort(sort);
+    this.maxBytes = 0;
+    for (const p of places.values()) this.maxBytes = Math.max(this.maxBytes, p.bytes);
 
     // The place whose popup is open (on its marker, or loose after its marker got clustered)
     let openKey = this.loose?.key ?? null;
@@ -223,7 +231,7 @@ export class MapView {
     const html = this.popupHtml(marker.place);
     if (!this.loose || this.loose.key !== key) {
       this.closeLoose();
-      const popup = L.popup({ maxWidth: 340, minWidth: 220, autoPan: false, offset: [0, -4] })
+      const popup = L.popup({ maxWidth: 340, minWidth: 220, autoPanPadding: [16, 16], offset: [0, -4] })
         .setLatLng(marker.getLatLng())
         .setContent(html);
       this.loose = { key, popup };
@@ -278,7 +286,7 @@ export class MapView {
     }
     if (!home) return;
     for (const [key, place] of places) {
-      const cls = `cm-arc r${recencyClass(place.last_seen, ctx.now)} s${sizeClass(place.bytes)}`;
+      const cls = `cm-arc r${recencyClass(place.last_seen, ctx.now)} s${sizeClass(place.bytes, this.maxBytes)}`;
       const line = this.arcs.get(key);
       if (line && line.cls === cls) continue;
       if (line) this.lines.removeLayer(line);

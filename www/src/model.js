@@ -89,13 +89,18 @@ export function groupByPlace(located) {
   return places;
 }
 
-/** Size class 1..5 by bytes (log scale: <10 kB, <100 kB, <1 MB, <10 MB, more). */
-export function sizeClass(bytes) {
-  if (bytes < 1e4) return 1;
-  if (bytes < 1e5) return 2;
-  if (bytes < 1e6) return 3;
-  if (bytes < 1e7) return 4;
-  return 5;
+/**
+ * Size class 1..5 by bytes, on a log scale relative to `max` (the busiest place): 5 within
+ * ~3x of it, 4 within ~18x, 3 within 100x, 2 within 1000x, else 1.
+ */
+export function sizeClass(bytes, max) {
+  if (!(max > 0) || bytes >= max) return 5;
+  const r = Math.log10(max / Math.max(bytes, 1));
+  if (r < 0.5) return 5;
+  if (r < 1.25) return 4;
+  if (r < 2) return 3;
+  if (r < 3) return 2;
+  return 1;
 }
 
 /** Recency class 0..3 by age relative to the snapshot time: ≤1 min, ≤10 min, ≤1 h, older. */

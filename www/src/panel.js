@@ -82,7 +82,7 @@ export class Panel {
     if (view.filtered) notes.push(`Showing ${fmt.count(remotes)} of ${fmt.count(view.totalRemotes)} remotes.`);
     if (stats.evicted_remotes) notes.push(`${fmt.count(stats.evicted_remotes)} remotes dropped (table full).`);
     if (stats.geo_errors) notes.push(`${fmt.count(stats.geo_errors)} geolocation errors.`);
-    if (stats.geo_database === null) notes.push('No geolocation database loaded.');
+    if (stats.geo_database === null && view.totalLocated === 0) notes.push('No geolocation database loaded: no remote has a location.');
     this.el.filterNote.textContent = notes.join(' ');
     this.el.filterNote.hidden = notes.length === 0;
   }
