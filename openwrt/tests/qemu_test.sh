@@ -3,9 +3,9 @@
 # qemu-user with the router's CPU model (24Kc, cortex-a7, cortex-a53) and checks that replaying
 # the host tests' captures writes markers.json byte-identical to the host build's.
 #
-# Captures and the stand-in geo database come from `cargo run --example fixtures -- DIR` when
-# the tree has that example (else from CONNMAP_FIXTURES=DIR); extra arguments for a capture X
-# are read from X.args (one per line; default: --lan 192.168.1.0/24).
+# Captures (every link type) and the test databases come from `cargo run --example fixtures --
+# DIR` (or CONNMAP_FIXTURES=DIR): each capture is replayed with geo.mmdb (GeoIP2-City schema),
+# replay.pcap also with flat.mmdb (DB-IP flat schema, float32), with the flags in args.txt.
 # Without fixtures, only the smoke test runs (each binary starts and exits under qemu).
 # Prints ok/FAIL lines and "qemu: N passed, N failed".
 set -uo pipefail
@@ -58,19 +58,20 @@ if [ -z "$HOST_BIN" ]; then
 		[ -x "$b" ] && { HOST_BIN=$b; break; }
 	done
 fi
-captures=()
+runs=() # "capture db" pairs
 if [ -n "$FIX" ]; then
-	while IFS= read -r f; do captures+=("$f"); done < <(find "$FIX" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) | sort)
+	while IFS= read -r f; do runs+=("$f $FIX/geo.mmdb"); done < <(find "$FIX" -maxdepth 1 \( -name '*.pcap' -o -name '*.pcapng' \) | sort)
+	[ -f "$FIX/flat.mmdb" ] && [ -f "$FIX/replay.pcap" ] && runs+=("$FIX/replay.pcap $FIX/flat.mmdb")
 fi
-db=$( [ -n "$FIX" ] && find "$FIX" -maxdepth 1 -name '*.mmdb' | sort | head -1 )
-if [ ${#captures[@]} -eq 0 ] || [ -z "$HOST_BIN" ] || [ -z "$db" ]; then
-	echo "skip qemu: replay comparison: needs captures + mmdb (examples/fixtures.rs) and a host build (have: ${#captures[@]} captures, db '${db}', host '${HOST_BIN}')"
+args=()
+[ -n "$FIX" ] && [ -f "$FIX/args.txt" ] && read -ra args < "$FIX/args.txt"
+if [ ${#runs[@]} -eq 0 ] || [ -z "$HOST_BIN" ] || [ ! -f "$FIX/geo.mmdb" ]; then
+	echo "skip qemu: replay comparison: needs the fixtures (examples/fixtures.rs) and a host build (have: ${#runs[@]} captures, host '${HOST_BIN}')"
 	skip=1
 else
-	for cap in "${captures[@]}"; do
-		name=$(basename "$cap")
-		args=(--lan 192.168.1.0/24)
-		if [ -f "${cap%.*}.args" ]; then mapfile -t args < "${cap%.*}.args"; fi
+	for r in "${runs[@]}"; do
+		cap=${r% *} db=${r#* }
+		name="$(basename "$cap")+$(basename "$db")"
 		"$HOST_BIN" -q -r "$cap" --geoip "$db" --json-out "$TMP/host-$name.json" "${args[@]}" > "$TMP/host-$name.log" 2>&1 ||
 			{ bad "host build on $name: $(tail -3 "$TMP/host-$name.log")"; continue; }
 		for a in "${arches[@]}"; do
