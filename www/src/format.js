@@ -48,9 +48,12 @@ const dateTime = new Intl.DateTimeFormat(undefined, {
 });
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
-/** Unix seconds -> local date and time. */
-export function when(t) {
-  return t ? dateTime.format(new Date(t * 1000)) : '—';
+/** Unix seconds -> local time, with the date too unless it is the same day as `now`. */
+export function when(t, now) {
+  if (!t) return '—';
+  const d = new Date(t * 1000);
+  if (now && new Date(now * 1000).toDateString() === d.toDateString()) return timeOnly.format(d);
+  return dateTime.format(d);
 }
 
 /** Unix seconds (or a Date) -> local time of day. */

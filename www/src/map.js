@@ -126,6 +126,11 @@ export class MapView {
     };
   }
 
+  popupOptions() {
+    const width = this.map.getSize().x;
+    return { maxWidth: Math.min(340, width - 40), minWidth: Math.min(220, width - 40), autoPanPadding: [12, 12] };
+  }
+
   /** Smaller markers on small screens, where the whole world is ~360 px wide. */
   iconScale() {
     return this.map.getSize().x < 520 ? 0.75 : 1;
@@ -184,7 +189,7 @@ export class MapView {
         marker = L.marker([place.lat, place.lng], { icon, title, alt: title, riseOnHover: true });
         marker.cls = cls;
         marker.place = place;
-        marker.bindPopup(() => this.popupHtml(marker.place), { maxWidth: 340, minWidth: 220, autoPanPadding: [16, 16] });
+        marker.bindPopup(() => this.popupHtml(marker.place), this.popupOptions());
         this.markers.set(key, marker);
         added.push(marker);
         continue;
@@ -231,7 +236,7 @@ export class MapView {
     const html = this.popupHtml(marker.place);
     if (!this.loose || this.loose.key !== key) {
       this.closeLoose();
-      const popup = L.popup({ maxWidth: 340, minWidth: 220, autoPanPadding: [16, 16], offset: [0, -4] })
+      const popup = L.popup({ ...this.popupOptions(), offset: [0, -4] })
         .setLatLng(marker.getLatLng())
         .setContent(html);
       this.loose = { key, popup };
@@ -365,8 +370,8 @@ export function remoteDetails(m, ctx) {
   row('Ports', esc([ports, protos].filter(Boolean).join(' · ')));
   row('Sent', `${fmt.bytes(m.bytes_out)} <span class="muted">(${fmt.plural(m.packets_out, 'packet')})</span>`);
   row('Received', `${fmt.bytes(m.bytes_in)} <span class="muted">(${fmt.plural(m.packets_in, 'packet')})</span>`);
-  row('First seen', `${esc(fmt.when(m.first_seen))} <span class="muted">${esc(fmt.ago(m.first_seen, ctx.now))}</span>`);
-  row('Last seen', `${esc(fmt.when(m.last_seen))} <span class="muted">${esc(fmt.ago(m.last_seen, ctx.now))}</span>`);
+  row('First seen', `${esc(fmt.when(m.first_seen, ctx.now))} <span class="muted">${esc(fmt.ago(m.first_seen, ctx.now))}</span>`);
+  row('Last seen', `${esc(fmt.when(m.last_seen, ctx.now))} <span class="muted">${esc(fmt.ago(m.last_seen, ctx.now))}</span>`);
   // each device is a button that selects it in the side panel (see main.js)
   const devices = (m.hosts || []).map((ip) => {
     const h = ctx.hostsByIp?.get(ip);
