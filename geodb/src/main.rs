@@ -17,19 +17,22 @@ usage: connmap-geodb trim [OPTIONS] INPUT.mmdb [INPUT.mmdb] -o OUTPUT.mmdb
 trim: merge a full city database (DB-IP flat schema or GeoIP2 City; give the IPv4 and
 IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   -o, --output FILE      output database (required)
-  --bound KM             distance bound for merging networks (default 25)
+  --preset NAME          router (default: <= 4 MB, no city names), city (<= 30 MB),
+                         strict (lossless within the bound); options below refine it
+  --bound KM             distance bound for merging networks (strict: 25)
   --lambda X             price of one output network in misplaced networks; 0 = strict,
-                         every network within the bound and its country (default 0)
+                         every network within the bound and its country (strict: 0)
   --lambda6 X            lambda for IPv6 (default: same as --lambda)
   --keep IP              keep the exact record of the network holding IP (repeatable;
                          the well-known anycast/CDN addresses of `compare` are kept by
                          default)
   --no-keep              forget the kept addresses given so far (and the default ones)
   --country-penalty X    cost of a country mismatch in lossy mode (default 4)
-  --addr-weight X        extra weight of a network per /24 (IPv4) or /48 (IPv6) (default 0)
+  --addr-weight X        extra weight of a network per /24 (IPv4) or /48 (IPv6) (strict: 0)
   --addr-weight6 X       the same for IPv6 (default: same as --addr-weight)
-  --precision DEG        coordinate precision in degrees (default 0.01)
+  --precision DEG        coordinate precision in degrees (strict: 0.01)
   --no-city              leave city names out
+  --city                 put city names in
   --asn FILE             ASN data: GeoLite2-ASN mmdb or start,end,asn,org CSV
                          (repeatable; enables the ASN fields)
   --asn-penalty X        cost of an ASN mismatch (default 1)
@@ -68,12 +71,31 @@ fn num<T: std::str::FromStr>(p: &mut lexopt::Parser, what: &str) -> Result<T, Fa
 }
 
 fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
+    let args: Vec<std::ffi::OsString> = p.raw_args()?.collect();
+    // The preset goes first, whatever its place: the other options refine it.
+    let mut preset = trim::PRESETS[0].to_string();
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        if a == "--preset" {
+            preset = args
+                .get(i + 1)
+                .map(|v| v.to_string_lossy().to_string())
+                .ok_or_else(|| Failure::Usage("--preset needs a value".into()))?;
+        } else if let Some(v) = a.strip_prefix("--preset=") {
+            preset = v.to_string();
+        }
+    }
     let mut o = trim::TrimOpts::default();
+    trim::apply_preset(&mut o, &preset).map_err(Failure::Usage)?;
+    let mut p = lexopt::Parser::from_args(args);
     let mut report: Option<PathBuf> = None;
     let mut output: Option<PathBuf> = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('o') | Long("output") => output = Some(p.value()?.into()),
+            Long("preset") => {
+                p.value()?;
+            }
             Long("bound") => o.params.bound_km = num(&mut p, "--bound")?,
             Long("lambda") => o.params.lambda = num(&mut p, "--lambda")?,
             Long("lambda6") => o.lambda6 = Some(num(&mut p, "--lambda6")?),
@@ -85,6 +107,7 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("addr-weight6") => o.addr_weight6 = Some(num(&mut p, "--addr-weight6")?),
             Long("precision") => o.precision = num(&mut p, "--precision")?,
             Long("no-city") => o.cities = false,
+            Long("city") => o.cities = true,
             Long("asn") => o.asn.push(p.value()?.into()),
             Long("ipv4-only") => o.ipv4_only = true,
             Long("no-fill-gaps") => o.params.fill_gaps = false,

@@ -65,6 +65,53 @@ impl Default for TrimOpts {
     }
 }
 
+/// Names of the presets, the first being the default.
+pub const PRESETS: &[&str] = &["router", "city", "strict"];
+
+/// Applies a named preset (sizes and accuracies measured on DB-IP in docs/geodb.md):
+/// - `router` (default): ≤ 4 MB for IPv4 + IPv6; positions to 0.1°, no city names,
+///   lossy merging weighted by addresses (IPv4) and by networks (IPv6).
+/// - `city`: ≤ 30 MB, city names, 25 km bound, mildly lossy; for 128 MB+ NAND routers.
+/// - `strict`: every network within 25 km of the full database and in its country.
+pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
+    let base = TrimOpts {
+        inputs: std::mem::take(&mut o.inputs),
+        asn: std::mem::take(&mut o.asn),
+        output: std::mem::take(&mut o.output),
+        keep: std::mem::take(&mut o.keep),
+        attribution: o.attribution.take(),
+        quiet: o.quiet,
+        ..TrimOpts::default()
+    };
+    *o = base;
+    match name {
+        "router" => {
+            o.cities = false;
+            o.precision = 0.1;
+            o.params.bound_km = 100.0;
+            o.params.addr_weight = 1.0;
+            o.params.lambda = 8.0;
+            o.addr_weight6 = Some(0.0);
+            o.lambda6 = Some(3.0);
+        }
+        "city" => {
+            o.params.bound_km = 25.0;
+            o.params.addr_weight = 1.0;
+            o.params.lambda = 1.0;
+            o.addr_weight6 = Some(0.0);
+            o.lambda6 = Some(0.5);
+        }
+        "strict" => {}
+        other => {
+            return Err(format!(
+                "unknown preset {other} (known: {})",
+                PRESETS.join(", ")
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// What a trim did.
 #[derive(Debug, Clone, Default)]
 pub struct TrimReport {

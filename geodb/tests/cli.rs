@@ -170,7 +170,7 @@ fn trims_a_dbip_pair_strictly() {
     let out = dir.path().join("geo.mmdb");
     let report = run_ok(
         bin()
-            .args(["trim", "-q", "--no-keep"])
+            .args(["trim", "-q", "--preset", "strict", "--no-keep"])
             .arg(&p4)
             .arg(&p6)
             .arg("-o")
@@ -248,7 +248,7 @@ fn mmdblookup_reads_the_output() {
     let out = dir.path().join("geo.mmdb");
     run_ok(
         bin()
-            .args(["trim", "-q", "--asn"])
+            .args(["trim", "-q", "--preset=strict", "--asn"])
             .arg(&csv)
             .arg(&p4)
             .arg(&p6)
@@ -305,7 +305,7 @@ fn reads_geoip2_schema() {
     let out = dir.path().join("geo.mmdb");
     run_ok(
         bin()
-            .args(["trim", "-q", "--precision", "0.0001"])
+            .args(["trim", "-q", "--precision", "0.0001", "--preset", "strict"])
             .arg(&full)
             .arg("-o")
             .arg(&out),
@@ -321,6 +321,47 @@ fn reads_geoip2_schema() {
     assert!(lookup(&out, "2a01::1").is_some());
     let r = maxminddb::Reader::open_readfile(&out).unwrap();
     assert!(r.metadata().description["en"].contains("GeoLite2"));
+}
+
+#[test]
+fn default_preset_is_small_and_keeps_well_known_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p4, p6) = dbip_pair(dir.path());
+    let out = dir.path().join("geo.mmdb");
+    let report = run_ok(
+        bin()
+            .args(["trim", "-q"])
+            .arg(&p4)
+            .arg(&p6)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(report.contains("cities off"), "{report}");
+    let a = lookup(&out, "1.0.0.1").unwrap();
+    assert!(a.city.is_none());
+    assert_eq!(a.location.latitude, -33.9);
+    // 8.8.8.8 is a kept address: its /24 keeps Mountain View inside the Ashburn /16.
+    let g = lookup(&out, "8.8.8.8").unwrap();
+    assert_eq!((g.location.latitude, g.location.longitude), (37.4, -122.1));
+    assert_eq!(lookup(&out, "8.8.7.1").unwrap().location.latitude, 39.0);
+    // Without the kept addresses, the lone /24 is merged into its neighbours.
+    run_ok(
+        bin()
+            .args(["trim", "-q", "--no-keep"])
+            .arg(&p4)
+            .arg(&p6)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert_eq!(lookup(&out, "8.8.8.8").unwrap().location.latitude, 39.0);
+    let o = bin()
+        .args(["trim", "--preset", "huge"])
+        .arg(&p4)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
