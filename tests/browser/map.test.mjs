@@ -170,6 +170,7 @@ describe('map page against replayed data', () => {
   });
 
   test('first load is gzipped, cached right and within budget', async (t) => {
+    t.diagnostic(`server: ${server.kind}`);
     const index = await rawGet(server.url, { 'Accept-Encoding': 'gzip' });
     assert.equal(index.status, 200);
     assert.match(index.headers['cache-control'] || '', /no-cache/);

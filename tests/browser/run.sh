@@ -5,8 +5,9 @@
 # runs map.test.mjs with node's test runner against the connmap daemon in Debian's chromium.
 # Needs: node >= 20 + npm, apt packages chromium and fonts-dejavu-core (or any fonts).
 # Environment: CONNMAP_BIN (default target/debug/connmap), CHROMIUM (default /usr/bin/chromium),
-# CONNMAP_PCAP/CONNMAP_MMDB/CONNMAP_LAN/CONNMAP_HOME (replay a capture for the fixed-data
-# checks; otherwise `connmap demo` is used), CONNMAP_FAKE=1 (a stand-in server, no daemon).
+# CONNMAP_PCAP/CONNMAP_MMDB (+ CONNMAP_ARGS, CONNMAP_HOME, ...: see servers.mjs) to replay a
+# capture for the fixed-data checks, by default the one `cargo run --example fixtures` writes
+# (without that example: `connmap demo`), CONNMAP_FAKE=1 (a stand-in server, no daemon).
 # Screenshots: tests/artifacts/{desktop,phone,dark}.png
 set -eu
 cd "$(dirname "$0")/../.."
@@ -17,4 +18,15 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   cp package-lock.json node_modules/.connmap-lock
 fi
 cd ../..
+# Fixed data for the deterministic checks: the capture and database the daemon's fixtures
+# example writes (unless a capture is given, or the stand-in server is used).
+if [ -z "${CONNMAP_PCAP:-}" ] && [ "${CONNMAP_FAKE:-}" != 1 ] && [ -f examples/fixtures.rs ]; then
+  fx=tests/artifacts/fixtures
+  cargo run --quiet --example fixtures -- "$fx" >/dev/null
+  CONNMAP_PCAP=$fx/replay.pcap
+  CONNMAP_MMDB=$fx/geo.mmdb
+  CONNMAP_ARGS=$(cat "$fx/args.txt")
+  CONNMAP_HOME=${CONNMAP_HOME:-52.52,13.405}
+  export CONNMAP_PCAP CONNMAP_MMDB CONNMAP_ARGS CONNMAP_HOME
+fi
 exec node --test --test-concurrency=1 tests/browser/unit.test.mjs tests/browser/map.test.mjs

@@ -3,9 +3,10 @@
 //     or, when no capture is given, `connmap demo` (changing data: tests check structure)
 //   - 'live':   `connmap demo`, whose data changes continuously
 // With CONNMAP_FAKE=1 both are fake-daemon.mjs instead (no Rust build needed).
-// Environment: CONNMAP_BIN (default target/debug/connmap from the repo root), CONNMAP_WWW
-// (default www/dist), and for the replay CONNMAP_PCAP, CONNMAP_MMDB, CONNMAP_LAN and
-// CONNMAP_REMOTE (CIDRs, comma-separated), CONNMAP_HOME (lat,lng), CONNMAP_LEASES, CONNMAP_ETHERS.
+// Environment: CONNMAP_BIN (default $CARGO_TARGET_DIR/debug/connmap, or target/debug/connmap
+// from the repo root), CONNMAP_WWW (default www/dist), and for the replay CONNMAP_PCAP,
+// CONNMAP_MMDB, CONNMAP_LAN and CONNMAP_REMOTE (CIDRs, comma-separated), CONNMAP_HOME
+// (lat,lng), CONNMAP_LEASES, CONNMAP_ETHERS, CONNMAP_ARGS (more flags, space-separated).
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -16,7 +17,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../..');
 const env = process.env;
 const WWW = path.resolve(ROOT, env.CONNMAP_WWW || 'www/dist');
-const BIN = path.resolve(ROOT, env.CONNMAP_BIN || 'target/debug/connmap');
+const BIN = path.resolve(ROOT, env.CONNMAP_BIN || path.join(env.CARGO_TARGET_DIR || 'target', 'debug/connmap'));
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -48,6 +49,7 @@ function command(kind, port) {
     for (const cidr of list(env.CONNMAP_LAN)) args.push('--lan', cidr);
     for (const cidr of list(env.CONNMAP_REMOTE)) args.push('--remote', cidr);
     if (env.CONNMAP_HOME) args.push('--home', env.CONNMAP_HOME);
+    args.push(...list(env.CONNMAP_ARGS)); // e.g. the fixtures' args.txt
     // device names only from the files the fixtures provide, never from this machine's
     args.push('--leases', env.CONNMAP_LEASES || '', '--ethers', env.CONNMAP_ETHERS || '');
     return [BIN, args];

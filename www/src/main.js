@@ -74,7 +74,8 @@ function onData(next, etag) {
   // which snapshot is on screen (handy when debugging, and for the browser tests)
   document.body.dataset.generated = String(data.generated ?? '');
   document.body.dataset.etag = etag || '';
-  mapView.setGeoAttribution(data.attribution);
+  const credit = mapView.setGeoAttribution(data.attribution);
+  if (!/db-?ip/i.test(credit)) document.getElementById('geo-credit').innerHTML = `Geolocation: ${credit}.`;
   const tilesOffered = typeof data.tiles === 'string' && data.tiles !== '';
   panel.setTilesOffered(tilesOffered, tilesOffered && ui.tiles);
   mapView.setTiles(tilesOffered ? data.tiles : null, tilesOffered && ui.tiles);

@@ -82,16 +82,17 @@ export class MapView {
   /**
    * Shows the geolocation attribution from markers.json: DB-IP's licence asks for this link
    * text, and connmap's database is a trimmed DB-IP one; other databases (the demo's) are
-   * credited with their own text.
+   * credited with their own text. Returns the HTML used.
    */
   setGeoAttribution(text) {
     const html = !text || /db-?ip/i.test(text)
       ? '<a href="https://db-ip.com" rel="noreferrer">IP Geolocation by DB-IP</a> (trimmed)'
       : esc(text);
-    if (html === this.geoAttribution) return;
+    if (html === this.geoAttribution) return html;
     if (this.geoAttribution) this.map.attributionControl.removeAttribution(this.geoAttribution);
     this.map.attributionControl.addAttribution(html);
     this.geoAttribution = html;
+    return html;
   }
 
   /** Turns the online tile layer on or off (only offered when the daemon configured one). */
