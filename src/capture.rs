@@ -3,8 +3,7 @@
 //! First step of the data path (**capture** → packet → filter → geo → table → snapshot → http).
 //! A live capture is opened non-promiscuous, with a small snaplen (headers only), a modest
 //! kernel buffer, and the BPF filter from `filter::Networks::bpf_filter`, then made
-//! non-blocking so the smol loop can wait on its file descriptor. A file replay applies the
-//! same filter. Unsupported link types are refused with a clear error.
+//! non-blocking so the smol loop can wait on its file descriptor. Unsupported link types are refused with a clear error.
 
 use crate::packet::LinkType;
 use ipnet::IpNet;
@@ -97,13 +96,11 @@ impl Source {
         })
     }
 
-    /// Opens a pcap or pcapng file.
-    pub fn file(path: &Path, filter: impl Fn(LinkType) -> String) -> Result<Source, String> {
-        let mut cap = Capture::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    /// Opens a pcap or pcapng file. No BPF filter here: in user space libpcap would interpret
+    /// it for every packet, and `filter::Networks::classify` makes the same decision cheaper.
+    pub fn file(path: &Path) -> Result<Source, String> {
+        let cap = Capture::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let link = link_of(cap.get_datalink().0, &path.display().to_string())?;
-        let filter = filter(link);
-        cap.filter(&filter, true)
-            .map_err(|e| format!("{}: bad capture filter {filter:?}: {e}", path.display()))?;
         Ok(Source {
             handle: Handle::File(cap),
             link,

@@ -264,7 +264,7 @@ pub fn run(cfg: Config) -> i32 {
 
 /// `--read`: the capture's timestamps are the clock.
 fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
-    let mut src = match Source::file(path, |link| dp.nets.bpf_filter(link)) {
+    let mut src = match Source::file(path) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
@@ -283,9 +283,12 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     }
     let link = src.link;
     let mut clock = 0u64;
-    let mut next_snapshot = 0u64;
+    let mut next_expiry = 0u64;
     let mut failed = false;
     let started = Instant::now();
+    // While a file replays, a page watching it gets a snapshot per wall-clock interval; without
+    // --listen nobody is watching and markers.json is written once, at the end.
+    let mut next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
     loop {
         if sig.term() {
             log::info!("stopping the replay early (signal)");
@@ -295,13 +298,10 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             Ok(Next::Frame(f)) => {
                 clock = clock.max(f.ts);
                 dp.process(link, &f);
-                if clock >= next_snapshot {
-                    if next_snapshot != 0 && (out.json_out.is_some() || http.is_some()) {
-                        dp.tables.expire(clock, cfg.retention);
-                        let s = dp.snapshot(clock);
-                        out.publish(s);
-                    }
-                    next_snapshot = clock + cfg.interval;
+                if clock >= next_expiry {
+                    // Retention is in capture time; checked once per capture-time interval.
+                    dp.tables.expire(clock, cfg.retention);
+                    next_expiry = clock + cfg.interval;
                 }
             }
             Ok(Next::Idle) => continue,
@@ -311,6 +311,12 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
                 failed = true;
                 break;
             }
+        }
+        if http.is_some() && dp.tables.stats.packets % 1024 == 0 && Instant::now() >= next_snapshot
+        {
+            next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
+            let s = dp.snapshot(clock);
+            out.publish(s);
         }
     }
     dp.tables.expire(clock, cfg.retention);

@@ -68,20 +68,61 @@ fn is_global_unicast_v6(ip: &std::net::Ipv6Addr) -> bool {
     ip.segments()[0] & 0xe000 == 0x2000
 }
 
+/// A set of networks as (address, mask) integers: the per-packet membership test is one AND
+/// and one compare per network, with no enum matching or mask computation.
+#[derive(Debug, Clone, Default)]
+struct PrefixSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl PrefixSet {
+    fn new(nets: &[IpNet]) -> PrefixSet {
+        let mut s = PrefixSet::default();
+        for n in nets {
+            match n {
+                IpNet::V4(n) => s.v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => {
+                    s.v6.push((u128::from(n.network()), u128::from(n.netmask())))
+                }
+            }
+        }
+        s
+    }
+
+    #[inline]
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
+    }
+}
+
 /// The address plan connmap works with: LAN networks, forced-remote networks, excluded hosts.
 #[derive(Debug, Clone)]
 pub struct Networks {
     lan: Vec<IpNet>,
-    remote: Vec<IpNet>,
-    exclude: Vec<IpNet>,
+    lan_set: PrefixSet,
+    remote: PrefixSet,
+    exclude: PrefixSet,
 }
 
 impl Networks {
     pub fn new(lan: Vec<IpNet>, remote: Vec<IpNet>, exclude: Vec<IpNet>) -> Networks {
+        let trunc = |v: Vec<IpNet>| v.into_iter().map(|n| n.trunc()).collect::<Vec<_>>();
+        let lan = trunc(lan);
         Networks {
-            lan: lan.into_iter().map(|n| n.trunc()).collect(),
-            remote: remote.into_iter().map(|n| n.trunc()).collect(),
-            exclude: exclude.into_iter().map(|n| n.trunc()).collect(),
+            lan_set: PrefixSet::new(&lan),
+            lan,
+            remote: PrefixSet::new(&trunc(remote)),
+            exclude: PrefixSet::new(&trunc(exclude)),
         }
     }
 
@@ -89,12 +130,14 @@ impl Networks {
         &self.lan
     }
 
+    #[inline]
     pub fn is_lan(&self, ip: IpAddr) -> bool {
-        self.lan.iter().any(|n| n.contains(&ip))
+        self.lan_set.contains(ip)
     }
 
+    #[inline]
     fn is_excluded(&self, ip: IpAddr) -> bool {
-        self.exclude.iter().any(|n| n.contains(&ip))
+        self.exclude.contains(ip)
     }
 
     /// Special-purpose: never a remote unless `--remote` says so.
@@ -111,11 +154,12 @@ impl Networks {
         if self.is_lan(ip) {
             return false;
         }
-        self.remote.iter().any(|n| n.contains(&ip)) || !Networks::is_special(ip)
+        self.remote.contains(ip) || !Networks::is_special(ip)
     }
 
     /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
     /// remote side is only *checked* for being remote by the caller, when it is new.
+    #[inline]
     pub fn classify(&self, p: &PacketInfo) -> Option<Flow> {
         let src_lan = self.is_lan(p.src);
         let dst_lan = self.is_lan(p.dst);

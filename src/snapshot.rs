@@ -8,7 +8,7 @@
 
 use crate::geo::GeoInfo;
 use crate::names::{format_mac, DeviceNames};
-use crate::table::{Counters, Tables};
+use crate::table::{Remote, Tables};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::io::Write;
@@ -97,7 +97,7 @@ struct Doc<'a> {
     attribution: Option<&'a str>,
     stats: Stats<'a>,
     hosts: Vec<HostOut<'a>>,
-    markers: Vec<MarkerOut<'a>>,
+    markers: Markers<'a>,
 }
 
 #[derive(Serialize)]
@@ -128,8 +128,10 @@ struct HostOut<'a> {
     ip: IpAddr,
     name: Option<&'a str>,
     mac: Option<String>,
-    #[serde(flatten)]
-    counters: CountersOut,
+    packets_out: u64,
+    bytes_out: u64,
+    packets_in: u64,
+    bytes_in: u64,
     remotes: u32,
     first_seen: u64,
     last_seen: u64,
@@ -146,29 +148,51 @@ struct MarkerOut<'a> {
     org: Option<&'a str>,
     hosts: &'a [IpAddr],
     ports: &'a [u16],
-    protocols: Vec<ProtocolName>,
-    #[serde(flatten)]
-    counters: CountersOut,
-    first_seen: u64,
-    last_seen: u64,
-}
-
-#[derive(Serialize)]
-struct CountersOut {
+    protocols: Protocols<'a>,
     packets_out: u64,
     bytes_out: u64,
     packets_in: u64,
     bytes_in: u64,
+    first_seen: u64,
+    last_seen: u64,
 }
 
-impl From<Counters> for CountersOut {
-    fn from(c: Counters) -> Self {
-        CountersOut {
-            packets_out: c.packets_out,
-            bytes_out: c.bytes_out,
-            packets_in: c.packets_in,
-            bytes_in: c.bytes_in,
-        }
+/// The markers, serialised one by one from the sorted table entries: no second copy of the
+/// table is built in memory while the document is written.
+struct Markers<'a>(&'a [(&'a IpAddr, &'a Remote)]);
+
+impl Serialize for Markers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(ip, r)| {
+            let geo: Option<&GeoInfo> = r.geo.as_deref();
+            let pos = geo.and_then(|g| g.position);
+            MarkerOut {
+                ip: **ip,
+                lat: pos.map(|p| p.0),
+                lng: pos.map(|p| p.1),
+                country: geo.and_then(|g| g.country_str()),
+                city: geo.and_then(|g| g.city.as_deref()),
+                asn: geo.and_then(|g| g.asn),
+                org: geo.and_then(|g| g.org.as_deref()),
+                hosts: &r.hosts,
+                ports: &r.ports,
+                protocols: Protocols(&r.protocols),
+                packets_out: r.counters.packets_out,
+                bytes_out: r.counters.bytes_out,
+                packets_in: r.counters.packets_in,
+                bytes_in: r.counters.bytes_in,
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+            }
+        }))
+    }
+}
+
+struct Protocols<'a>(&'a [u8]);
+
+impl Serialize for Protocols<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| ProtocolName(*p)))
     }
 }
 
@@ -219,7 +243,10 @@ pub fn render(
                 ip: *ip,
                 name: names.name(ip, mac.as_ref()),
                 mac: mac.as_ref().map(format_mac),
-                counters: h.counters.into(),
+                packets_out: h.counters.packets_out,
+                bytes_out: h.counters.bytes_out,
+                packets_in: h.counters.packets_in,
+                bytes_in: h.counters.bytes_in,
                 remotes: per_host.get(ip).copied().unwrap_or(0),
                 first_seen: h.first_seen,
                 last_seen: h.last_seen,
@@ -235,28 +262,7 @@ pub fn render(
             .cmp(&a.1.counters.total_bytes())
             .then(a.0.cmp(b.0))
     });
-    let markers: Vec<MarkerOut> = remotes
-        .into_iter()
-        .map(|(ip, r)| {
-            let geo: Option<&GeoInfo> = r.geo.as_deref();
-            let pos = geo.and_then(|g| g.position);
-            MarkerOut {
-                ip: *ip,
-                lat: pos.map(|p| p.0),
-                lng: pos.map(|p| p.1),
-                country: geo.and_then(|g| g.country_str()),
-                city: geo.and_then(|g| g.city.as_deref()),
-                asn: geo.and_then(|g| g.asn),
-                org: geo.and_then(|g| g.org.as_deref()),
-                hosts: &r.hosts,
-                ports: &r.ports,
-                protocols: r.protocols.iter().map(|p| ProtocolName(*p)).collect(),
-                counters: r.counters.into(),
-                first_seen: r.first_seen,
-                last_seen: r.last_seen,
-            }
-        })
-        .collect();
+    let markers = Markers(&remotes);
 
     let s = &tables.stats;
     let doc = Doc {
@@ -284,8 +290,11 @@ pub fn render(
         hosts,
         markers,
     };
-    // Serialising plain structs into a Vec cannot fail.
-    serde_json::to_vec(&doc).unwrap_or_default()
+    // Room for the typical marker up front, so the buffer is not doubled (and copied) as it
+    // grows; serialising plain structs into a Vec cannot fail.
+    let mut out = Vec::with_capacity(1024 + tables.remotes.len() * 320 + tables.hosts.len() * 256);
+    let _ = serde_json::to_writer(&mut out, &doc);
+    out
 }
 
 /// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename, fsync dir.

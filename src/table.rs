@@ -130,18 +130,18 @@ impl Tables {
         let protocol = packet.protocol;
         match flow.direction {
             Direction::Out => {
-                if !self.remotes.contains_key(&flow.remote) {
-                    // A new remote: the only place where classification and geolocation run.
-                    if !nets.is_remote(flow.remote) {
-                        return;
-                    }
-                    if self.remotes.len() >= self.max_remotes {
-                        self.evict_remotes();
-                    }
-                    let info = self.locate(geo, flow.remote);
-                    self.remotes.insert(
-                        flow.remote,
-                        Remote {
+                let remote = match self.remotes.get_mut(&flow.remote) {
+                    Some(r) => r,
+                    None => {
+                        // A new remote: the only place where classification and geolocation run.
+                        if !nets.is_remote(flow.remote) {
+                            return;
+                        }
+                        if self.remotes.len() >= self.max_remotes {
+                            self.evict_remotes();
+                        }
+                        let info = self.locate(geo, flow.remote);
+                        self.remotes.entry(flow.remote).or_insert(Remote {
                             counters: Counters::default(),
                             first_seen: now,
                             last_seen: now,
@@ -149,11 +149,8 @@ impl Tables {
                             ports: Vec::new(),
                             protocols: Vec::new(),
                             geo: info.map(Box::new),
-                        },
-                    );
-                }
-                let Some(remote) = self.remotes.get_mut(&flow.remote) else {
-                    return;
+                        })
+                    }
                 };
                 remote.counters.add(Direction::Out, wire_len);
                 remote.last_seen = now;
@@ -190,27 +187,25 @@ impl Tables {
     }
 
     fn count_host(&mut self, flow: &Flow, wire_len: u32, src_mac: Option<[u8; 6]>, now: u64) {
-        if !self.hosts.contains_key(&flow.host) {
-            if self.hosts.len() >= self.max_hosts {
-                self.evict_hosts();
-            }
-            self.hosts.insert(
-                flow.host,
-                Host {
+        let host = match self.hosts.get_mut(&flow.host) {
+            Some(h) => h,
+            None => {
+                if self.hosts.len() >= self.max_hosts {
+                    self.evict_hosts();
+                }
+                self.hosts.entry(flow.host).or_insert(Host {
                     counters: Counters::default(),
                     first_seen: now,
                     last_seen: now,
                     mac: None,
-                },
-            );
-        }
-        if let Some(host) = self.hosts.get_mut(&flow.host) {
-            host.counters.add(flow.direction, wire_len);
-            host.last_seen = now;
-            // The frame's source MAC is the device's own only when the device sent it.
-            if flow.direction == Direction::Out && host.mac.is_none() {
-                host.mac = src_mac;
+                })
             }
+        };
+        host.counters.add(flow.direction, wire_len);
+        host.last_seen = now;
+        // The frame's source MAC is the device's own only when the device sent it.
+        if flow.direction == Direction::Out && host.mac.is_none() {
+            host.mac = src_mac;
         }
     }
 

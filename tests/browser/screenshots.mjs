@@ -1,0 +1,45 @@
+// Makes the screenshots in docs/screenshots/ (desktop, phone, dark) from `connmap demo` in
+// Debian's headless chromium. Not a test; run by hand after changing the page's looks:
+//   www/build.sh && cargo build && node tests/browser/screenshots.mjs [OUTDIR]
+// (CONNMAP_BIN / CONNMAP_FAKE as for the tests, see servers.mjs).
+import path from 'node:path';
+import fs from 'node:fs';
+import { chromium } from 'playwright-core';
+import { startServer, ROOT } from './servers.mjs';
+
+const out = path.resolve(process.argv[2] || path.join(ROOT, 'docs/screenshots'));
+fs.mkdirSync(out, { recursive: true });
+const server = await startServer('live');
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  await new Promise((r) => setTimeout(r, 15000)); // let the demo gather some traffic
+  const shots = [
+    ['desktop', { viewport: { width: 1280, height: 800 } }],
+    ['phone', { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }],
+    ['dark', { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' }],
+  ];
+  for (const [name, options] of shots) {
+    const context = await browser.newContext(options);
+    await context.route('**/*', (route) =>
+      new URL(route.request().url()).origin === new URL(server.url).origin ? route.continue() : route.abort());
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.waitForSelector('.cm-marker, .cm-cluster');
+    await page.waitForTimeout(1500);
+    if (name === 'dark') {
+      await page.locator('.leaflet-marker-pane .cm-marker').last().click();
+      await page.waitForSelector('.leaflet-popup .remote');
+      await page.waitForTimeout(500);
+    }
+    await page.screenshot({ path: path.join(out, `${name}.png`) });
+    await context.close();
+    console.log(`wrote ${path.join(out, `${name}.png`)}`);
+  }
+} finally {
+  await browser.close();
+  await server.stop();
+}
