@@ -21,8 +21,6 @@ export class MapView {
       maxZoom: 10,
       zoomSnap: 0.25,
       worldCopyJump: true,
-      maxBounds: [[-75, -400], [88, 400]],
-      maxBoundsViscosity: 0.8,
     });
     this.map.createPane('home').classList.add('cm-home-pane'); // below the markers, above the arcs
     this.map.attributionControl.setPrefix('<a href="https://leafletjs.com" rel="noreferrer">Leaflet</a>');
@@ -312,7 +310,7 @@ export class MapView {
     if (place.remotes.length > 1) {
       parts.push(`<p class="popup-sum">${fmt.plural(place.remotes.length, 'remote')} · ${fmt.bytes(place.bytes)}</p>`);
     }
-    for (const m of place.remotes) parts.push(remoteDetails(m, ctx));
+    for (const m of place.remotes) parts.push(remoteDetails(m, ctx, { location: false })); // the heading says where
     parts.push('</div>');
     return parts.join('');
   }
@@ -357,14 +355,17 @@ export class MapView {
   }
 }
 
-/** The details of one remote as HTML (used in map popups and the panel's unlocated list). */
-export function remoteDetails(m, ctx) {
+/**
+ * The details of one remote as HTML (used in map popups and the panel's unlocated list);
+ * `location: false` leaves out the place (a popup's heading names it).
+ */
+export function remoteDetails(m, ctx, { location = true } = {}) {
   const rows = [];
   const row = (k, v) => v && rows.push(`<dt>${k}</dt><dd>${v}</dd>`);
   if (Array.isArray(m.names) && m.names.length) {
     row('Names', m.names.map((n) => `<span class="name">${esc(n)}</span>`).join(' '));
   }
-  row('Location', esc(fmt.place(m) || 'unknown'));
+  if (location) row('Location', esc(fmt.place(m) || 'unknown'));
   row('Network', esc(fmt.network(m) || ''));
   const ports = (m.ports || []).join(', ');
   const protos = (m.protocols || []).join(', ');
