@@ -29,4 +29,4 @@ if [ -z "${CONNMAP_PCAP:-}" ] && [ "${CONNMAP_FAKE:-}" != 1 ] && [ -f examples/f
   CONNMAP_HOME=${CONNMAP_HOME:-52.52,13.405}
   export CONNMAP_PCAP CONNMAP_MMDB CONNMAP_ARGS CONNMAP_HOME
 fi
-exec node --test --test-concurrency=1 tests/browser/unit.test.mjs tests/browser/map.test.mjs
+exec node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs
