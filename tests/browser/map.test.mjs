@@ -299,6 +299,18 @@ describe('map page against replayed data', () => {
     await p.close();
   });
 
+  test('a daemon without new data for a minute is shown as stale', async () => {
+    const p = await openPage(server);
+    await p.page.clock.install(); // real time, but it can jump
+    await p.goto();
+    await p.page.route('**/markers.json', (route) => route.fulfill({ status: 304 }));
+    await p.page.clock.fastForward(65000);
+    await p.page.waitForSelector('#status[data-state="stale"]', { timeout: 20000 });
+    assert.match(await p.page.textContent('#status'), /no new data since/i);
+    await p.page.unroute('**/markers.json');
+    await p.close();
+  });
+
   test('online tiles are offered only when configured, and off by default', async () => {
     const p = await openPage(server);
     await p.goto();

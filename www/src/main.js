@@ -85,17 +85,22 @@ function onData(next, etag) {
 const STATE_TEXT = {
   connecting: () => 'Connecting…',
   live: () => 'Live',
-  stale: (s) => `Stale: no answer since ${fmt.clock(s.lastOk)}`,
+  stale: (s) => `Stale: no new data since ${fmt.clock(s.lastChange)}`,
   unreachable: (s) => `Daemon unreachable${s.lastOk ? ` since ${fmt.clock(s.lastOk)}` : ''}, retrying`,
   paused: () => 'Paused',
 };
 
+// The state word is a live region (announced when it changes); the data time next to it is
+// not, so that screen readers are not told the time every few seconds.
+const dataTime = document.getElementById('data-time');
+
 function onState(s) {
-  const gen = data?.generated ? ` · data of ${fmt.clock(data.generated)}` : '';
-  const text = STATE_TEXT[s.state](s) + (s.state === 'live' ? gen : '');
+  const text = STATE_TEXT[s.state](s);
   if (status.textContent !== text) status.textContent = text;
   status.dataset.state = s.state;
   status.title = s.error ? `Last error: ${s.error}` : '';
+  const time = data?.generated ? `data of ${fmt.clock(data.generated)}` : '';
+  if (dataTime.textContent !== time) dataTime.textContent = time;
 }
 
 startPolling({ onData, onState });

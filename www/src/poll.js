@@ -1,19 +1,21 @@
 // Live data: polls /markers.json every few seconds with If-None-Match (the daemon answers
-// 304 when nothing changed), pauses while the tab is hidden, and reports the connection
-// state (live / stale / unreachable) so the page can show it.
+// 304 when nothing changed), pauses while the tab is hidden, and reports the state so the
+// page can show it: live; stale (the daemon answers but has had no new snapshot for a minute:
+// capture stopped, or a replay that has ended); unreachable (no answer, or an HTTP error).
 
 const INTERVAL_MS = 5000;
 const TIMEOUT_MS = 8000;
-const STALE_MS = 20000; // no successful answer for this long: say so
+const STALE_MS = 60000; // the daemon answers, but no new snapshot for this long: say so
 
 /**
  * @param {object} handlers
  * @param {(data: object, etag: string|null) => void} handlers.onData   a new snapshot arrived
- * @param {(state: {state: string, lastOk: Date|null, error: string|null}) => void} handlers.onState
+ * @param {(state: {state: string, lastOk: Date|null, lastChange: Date|null, error: string|null}) => void} handlers.onState
  */
 export function startPolling({ onData, onState, url = 'markers.json' }) {
   let etag = null;
-  let lastOk = null;
+  let lastOk = null; // last answer (200 or 304)
+  let lastChange = null; // last new snapshot (200)
   let error = null;
   let timer = null;
   let inFlight = false;
@@ -21,10 +23,10 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
   const report = () => {
     let state = 'connecting';
     if (error) state = 'unreachable';
-    else if (lastOk && Date.now() - lastOk.getTime() > STALE_MS) state = 'stale';
+    else if (lastChange && Date.now() - lastChange.getTime() > STALE_MS) state = 'stale';
     else if (lastOk) state = 'live';
     if (document.hidden) state = 'paused';
-    onState({ state, lastOk, error });
+    onState({ state, lastOk, lastChange, error });
   };
 
   async function poll() {
@@ -40,6 +42,7 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
       } else if (res.ok) {
         const data = await res.json();
         etag = res.headers.get('ETag');
+        lastChange = new Date();
         onData(data, etag);
       } else {
         throw new Error(`HTTP ${res.status}`);
