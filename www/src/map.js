@@ -10,6 +10,7 @@ import { groupByPlace, sizeClass, recencyClass, total, SORTS } from './model.js'
 const { esc } = fmt;
 const MARKER_PX = [0, 14, 18, 24, 30, 38]; // by size class
 const CLUSTER_PX = [0, 30, 34, 40, 46, 54];
+const POPUP_LIMIT = 40; // remotes listed in one popup; the rest are counted
 const MAX_ARCS = 250; // lines from home: to this many places at most, the busiest
 
 export class MapView {
@@ -310,7 +311,11 @@ export class MapView {
     if (place.remotes.length > 1) {
       parts.push(`<p class="popup-sum">${fmt.plural(place.remotes.length, 'remote')} · ${fmt.bytes(place.bytes)}</p>`);
     }
-    for (const m of place.remotes) parts.push(remoteDetails(m, ctx, { location: false })); // the heading says where
+    const shown = place.remotes.slice(0, POPUP_LIMIT);
+    for (const m of shown) parts.push(remoteDetails(m, ctx, { location: false })); // the heading says where
+    if (place.remotes.length > shown.length) {
+      parts.push(`<p class="popup-more">and ${fmt.count(place.remotes.length - shown.length)} more here: search for the place or a network to list them</p>`);
+    }
     parts.push('</div>');
     return parts.join('');
   }
