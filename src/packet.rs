@@ -175,7 +175,64 @@ fn decode_ether_type(
     }
 }
 
+/// Reads the ports at the start of an upper-layer header, if the protocol has them.
+#[inline]
+fn ports_at(protocol: IpNumber, l4: Option<&[u8]>) -> Option<(u16, u16)> {
+    if !has_ports(protocol) {
+        return None;
+    }
+    match l4? {
+        [a, b, c, d, ..] => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+        _ => None,
+    }
+}
+
+/// IPv6 next-header values that are extension headers (the general path handles them).
+fn is_ipv6_extension(p: IpNumber) -> bool {
+    matches!(p.0, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
+}
+
+/// The common cases — an IPv4 header, or an IPv6 header followed directly by the upper
+/// layer — read with etherparse's plain header slices; everything else (IPv6 extension
+/// headers, IPv4 with total length 0 from segmentation offload, invalid headers) takes the
+/// general `LaxIpSlice` path below.
+#[inline]
 fn decode_ip(bytes: &[u8], src_mac: Option<[u8; 6]>) -> Result<PacketInfo, DecodeError> {
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => {
+            if let Ok(h) = etherparse::Ipv4HeaderSlice::from_slice(bytes) {
+                let protocol = h.protocol();
+                let first = h.fragments_offset().value() == 0;
+                let l4 = bytes.get(h.slice().len()..);
+                return Ok(PacketInfo {
+                    src: IpAddr::V4(h.source_addr()),
+                    dst: IpAddr::V4(h.destination_addr()),
+                    protocol: protocol.0,
+                    ports: if first { ports_at(protocol, l4) } else { None },
+                    src_mac,
+                });
+            }
+        }
+        Some(6) => {
+            if let Ok(h) = etherparse::Ipv6HeaderSlice::from_slice(bytes) {
+                let protocol = h.next_header();
+                if !is_ipv6_extension(protocol) {
+                    return Ok(PacketInfo {
+                        src: IpAddr::V6(h.source_addr()),
+                        dst: IpAddr::V6(h.destination_addr()),
+                        protocol: protocol.0,
+                        ports: ports_at(protocol, bytes.get(40..)),
+                        src_mac,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    decode_ip_general(bytes, src_mac)
+}
+
+fn decode_ip_general(bytes: &[u8], src_mac: Option<[u8; 6]>) -> Result<PacketInfo, DecodeError> {
     use etherparse::err::ip::LaxHeaderSliceError;
     let (ip, _ext_error) = LaxIpSlice::from_slice(bytes).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => DecodeError::Truncated,
