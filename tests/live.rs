@@ -1,0 +1,349 @@
+//! Live capture, end to end, inside network namespaces this test makes itself:
+//!
+//! ```text
+//!  ns H (LAN host)          ns R (the "router")                     ns W (a "remote" server)
+//!  eth0 192.168.77.10 ── veth ── br-lan 192.168.77.1   wan 198.18.5.1 ── veth ── eth0 198.18.5.5
+//! ```
+//!
+//! connmap runs in R on `br-lan` (no `--listen`: it must pick br-lan's own address), with
+//! `--remote 198.18.0.0/15` so that the benchmark-range server counts as remote, and a test
+//! database that puts it in Lisbon. The host sends real TCP, UDP and ICMP to the server; the
+//! test checks markers.json on disk and over HTTP from the LAN host. Traffic never leaves the
+//! namespaces. Without root or `ip netns`, the test says SKIPPED and passes.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Namespaces {
+    names: Vec<String>,
+    daemon: Option<Child>,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn ip(ns: &str, args: &str) -> Result<(), String> {
+    let mut all = vec!["-n", ns];
+    all.extend(args.split_whitespace());
+    let out = Command::new("ip")
+        .args(&all)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            all.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn setup(tag: &str) -> Result<Namespaces, String> {
+    let (h, r, w) = (
+        format!("cmh{tag}"),
+        format!("cmr{tag}"),
+        format!("cmw{tag}"),
+    );
+    let mut ns = Namespaces {
+        names: vec![],
+        daemon: None,
+    };
+    for n in [&h, &r, &w] {
+        let out = Command::new("ip")
+            .args(["netns", "add", n])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        ns.names.push(n.clone());
+        ip(n, "link set lo up")?;
+    }
+    ip(&r, "link add br-lan type bridge")?;
+    ip(
+        &r,
+        &format!("link add lan0 type veth peer name eth0 netns {h}"),
+    )?;
+    ip(&r, "link set lan0 master br-lan")?;
+    ip(
+        &r,
+        &format!("link add wan type veth peer name eth0 netns {w}"),
+    )?;
+    ip(&r, "addr add 192.168.77.1/24 dev br-lan")?;
+    ip(&r, "addr add 198.18.5.1/24 dev wan")?;
+    for l in ["br-lan", "lan0", "wan"] {
+        ip(&r, &format!("link set {l} up"))?;
+    }
+    ip(&h, "addr add 192.168.77.10/24 dev eth0")?;
+    ip(&h, "link set eth0 up")?;
+    ip(&h, "route add default via 192.168.77.1")?;
+    ip(&w, "addr add 198.18.5.5/24 dev eth0")?;
+    ip(&w, "link set eth0 up")?;
+    ip(&w, "route add 192.168.77.0/24 via 198.18.5.1")?;
+    let fwd = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &r,
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !fwd.success() {
+        return Err("cannot enable forwarding in the router namespace".into());
+    }
+    Ok(ns)
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+fn in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("netns file");
+        // SAFETY: setns on this thread only; the fd is valid for the call.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends ICMP echo requests over a raw socket and waits for a reply.
+fn ping(dst: Ipv4Addr, count: u16) -> bool {
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+        if fd < 0 {
+            return false;
+        }
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(dst).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let mut replies = 0;
+        for seq in 0..count {
+            let mut pkt = vec![8u8, 0, 0, 0, 0x12, 0x34, (seq >> 8) as u8, seq as u8];
+            pkt.extend_from_slice(&[0x61; 32]);
+            let c = checksum(&pkt);
+            pkt[2..4].copy_from_slice(&c.to_be_bytes());
+            libc::sendto(
+                fd,
+                pkt.as_ptr() as *const libc::c_void,
+                pkt.len(),
+                0,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+            let mut buf = [0u8; 256];
+            let n = libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            if n > 28 && buf[20] == 0 {
+                replies += 1;
+            }
+        }
+        libc::close(fd);
+        replies > 0
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: router\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[test]
+fn live_capture_in_namespaces() {
+    let tag = format!("{}", std::process::id() % 100_000);
+    let mut ns = match setup(&tag) {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("SKIPPED live_capture_in_namespaces: cannot build test namespaces ({e}); run as root with iproute2");
+            return;
+        }
+    };
+    let (h, r, w) = (
+        ns.names[0].clone(),
+        ns.names[1].clone(),
+        ns.names[2].clone(),
+    );
+    let d = tmp();
+    let db = write_db(d.path(), &geoip2_db(), "geo.mmdb");
+    let json = d.path().join("markers.json");
+    let log = std::fs::File::create(d.path().join("connmap.log")).unwrap();
+    ns.daemon = Some(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &r,
+                env!("CARGO_BIN_EXE_connmap"),
+                "-i",
+                "br-lan",
+                "--remote",
+                "198.18.0.0/15",
+            ])
+            .arg("--geoip")
+            .arg(&db)
+            .arg("--json-out")
+            .arg(&json)
+            .args([
+                "--interval",
+                "1",
+                "--leases",
+                "",
+                "--ethers",
+                "",
+                "--exclude",
+                "192.168.77.1",
+                "-v",
+            ])
+            .env("CONNMAP_LOG", "stderr")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // The remote server: TCP echo on 8080, UDP echo on 9999.
+    let server = in_ns(&w, || {
+        let tcp = TcpListener::bind("198.18.5.5:8080").unwrap();
+        let udp = UdpSocket::bind("198.18.5.5:9999").unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let t = std::thread::spawn(move || {
+            for _ in 0..3 {
+                if let Ok((mut c, _)) = tcp.accept() {
+                    let mut b = [0u8; 64];
+                    let n = c.read(&mut b).unwrap_or(0);
+                    let _ = c.write_all(&b[..n]);
+                }
+            }
+        });
+        let mut b = [0u8; 64];
+        for _ in 0..3 {
+            if let Ok((n, from)) = udp.recv_from(&mut b) {
+                let _ = udp.send_to(&b[..n], from);
+            }
+        }
+        let _ = t.join();
+    });
+
+    // Wait until connmap listens on br-lan's address (its default), then send traffic.
+    let http = SocketAddr::from(([192, 168, 77, 1], 8090));
+    let client = in_ns(&h, move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&http, Duration::from_millis(300)).is_err() {
+            if Instant::now() > deadline {
+                return Err("connmap never listened on 192.168.77.1:8090".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let pinged = ping(Ipv4Addr::new(198, 18, 5, 5), 3);
+        for _ in 0..3 {
+            let mut s = TcpStream::connect("198.18.5.5:8080").map_err(|e| e.to_string())?;
+            s.write_all(b"hello").map_err(|e| e.to_string())?;
+            let mut b = [0u8; 5];
+            s.read_exact(&mut b).map_err(|e| e.to_string())?;
+        }
+        let u = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        u.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        for _ in 0..3 {
+            u.send_to(b"ping", "198.18.5.5:9999")
+                .map_err(|e| e.to_string())?;
+            let mut b = [0u8; 8];
+            let _ = u.recv_from(&mut b);
+        }
+        // Give connmap two snapshot intervals, then ask it over HTTP from the LAN.
+        std::thread::sleep(Duration::from_millis(2500));
+        let page = http_get(http, "/markers.json")?;
+        Ok((pinged, page))
+    });
+    let result = client.join().unwrap();
+    let _ = server.join();
+    let log = std::fs::read_to_string(d.path().join("connmap.log")).unwrap_or_default();
+    let (pinged, page) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
+
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json-out")).unwrap();
+    let m = marker(&doc, "198.18.5.5").unwrap_or_else(|| panic!("no marker; {doc}\n{log}"));
+    assert_eq!(m["hosts"], serde_json::json!(["192.168.77.10"]));
+    assert_eq!(m["city"], "Lisbon");
+    let protocols = m["protocols"].as_array().unwrap();
+    assert!(
+        protocols.contains(&"tcp".into()) && protocols.contains(&"udp".into()),
+        "{m}"
+    );
+    if pinged {
+        assert!(protocols.contains(&"icmp".into()), "{m}");
+    }
+    assert!(m["ports"].as_array().unwrap().contains(&8080.into()), "{m}");
+    assert!(m["ports"].as_array().unwrap().contains(&9999.into()), "{m}");
+    assert!(m["packets_out"].as_u64().unwrap() >= 9);
+    assert!(
+        m["packets_in"].as_u64().unwrap() >= 6,
+        "replies must count: {m}"
+    );
+    let host = host(&doc, "192.168.77.10").unwrap();
+    assert!(host["mac"].is_string());
+    assert_eq!(
+        doc["lan"],
+        serde_json::json!(["192.168.77.0/24"]),
+        "LAN taken from br-lan"
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("198.18.5.5"));
+    assert!(log.contains("capturing on br-lan"), "{log}");
+    // The router itself (excluded) and LAN-local traffic are not markers.
+    assert_eq!(doc["markers"].as_array().unwrap().len(), 1, "{doc}");
+}
