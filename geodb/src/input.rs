@@ -77,6 +77,21 @@ pub fn open_mmdb(path: &Path) -> Result<Reader<Mmap>, String> {
         .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))
 }
 
+/// Progress bar on standard error for `len` steps (hidden when not a terminal or quiet).
+pub fn bar(quiet: bool, len: u64, msg: String) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {percent:>3}% {human_pos}/{human_len} [{elapsed}, eta {eta}]",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(msg);
+    pb
+}
+
 /// Progress spinner on standard error (hidden when it is not a terminal or when quiet).
 pub fn spinner(quiet: bool, msg: String) -> indicatif::ProgressBar {
     if quiet {
@@ -124,7 +139,12 @@ pub fn read_city(
     };
     let corrupt =
         |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
-    let pb = spinner(quiet, format!("reading {}", path.display()));
+    // A tree without empty slots has one network more than nodes: a good bar length.
+    let pb = bar(
+        quiet,
+        u64::from(m.node_count) + 1,
+        format!("reading {}", path.display()),
+    );
     let mut cache: HashMap<usize, Option<u32>> = HashMap::new();
     let iter = reader.networks(WithinOptions::default()).map_err(corrupt)?;
     for (i, res) in iter.enumerate() {
