@@ -311,7 +311,7 @@ describe('map page against replayed data', () => {
     await p.close();
   });
 
-  test('online tiles are offered only when configured, and off by default', async () => {
+  test('online tiles: offered only when configured, off by default, work when turned on', async () => {
     const p = await openPage(server);
     await p.goto();
     assert.equal(await p.page.isVisible('#tiles-option'), p.rec.last.tiles != null);
@@ -321,6 +321,26 @@ describe('map page against replayed data', () => {
     assert.equal(await p.page.isChecked('#tiles'), false, 'tiles off by default');
     await p.page.waitForTimeout(1000);
     assert.equal(await p.page.locator('.leaflet-tile').count(), 0, 'no tiles requested');
+
+    // Turned on, tiles load. A same-origin template here: the test must not leave the machine.
+    const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    let tileRequests = 0;
+    await p.page.route('**/test-tiles/**', (route) => {
+      tileRequests++;
+      return route.fulfill({ status: 200, contentType: 'image/png', body: PNG });
+    });
+    p.rec.transform = (d) => ({ ...d, tiles: `${new URL(server.url).origin}/test-tiles/{z}/{x}/{y}.png` });
+    await p.page.reload();
+    await p.page.waitForSelector('#tiles-option:not([hidden])', { timeout: 15000 });
+    assert.equal(tileRequests, 0, 'no tile requested before the user asks');
+    await p.page.check('#tiles');
+    await p.page.waitForSelector('.leaflet-tile-loaded', { timeout: 15000 });
+    assert.ok(tileRequests > 0);
+    await p.page.reload(); // the choice is remembered
+    await p.page.waitForSelector('.leaflet-tile-loaded', { timeout: 15000 });
+    assert.equal(await p.page.isChecked('#tiles'), true);
+    await p.page.uncheck('#tiles');
+    await p.page.waitForFunction(() => document.querySelectorAll('.leaflet-tile').length === 0);
     await p.close();
   });
 
@@ -400,15 +420,24 @@ describe('map page against live data (connmap demo)', () => {
     const first = p.rec.last;
     const remote = first.markers.filter(located).sort((a, b) => total(b) - total(a))[0];
     await openPopupOf(p.page, remote);
-    await p.page.fill('#search', ''); // all markers again; the popup's marker stays
+    await p.page.fill('#search', ''); // all markers again; the popup stays (maybe on its own, if its marker joins a cluster)
+    await p.page.waitForTimeout(800); // search debounce, cluster animation
     const etag = p.rec.etag;
     const totalsBefore = await p.page.textContent('#totals');
+    // tag the popup and the map's icons: an update must change them in place, not rebuild them
+    await p.page.evaluate(() => {
+      document.querySelector('.leaflet-popup').dataset.tag = 'before';
+      for (const el of document.querySelectorAll('.leaflet-marker-pane > *')) el.dataset.tag = 'before';
+    });
     await p.page.waitForFunction((e) => document.body.dataset.etag && document.body.dataset.etag !== e, etag, { timeout: 30000 });
     await eventually(p.page, p.rec, async (data) => {
       assert.equal(await mapCountIn(p.page), data.markers.filter(located).length, 'remotes on the map');
     }, 'updated map', 30000);
     assert.notEqual(await p.page.textContent('#totals'), totalsBefore, 'totals changed');
     assert.equal(await p.page.locator(`.leaflet-popup .remote[data-ip="${remote.ip}"]`).count(), 1, 'popup still open');
+    assert.equal(await p.page.getAttribute('.leaflet-popup', 'data-tag'), 'before', 'the same popup, not closed and reopened');
+    const kept = await p.page.evaluate(() => document.querySelectorAll('.leaflet-marker-pane > [data-tag="before"]').length);
+    assert.ok(kept > 0, 'icons are updated in place');
     assert.equal(await p.page.getAttribute('#status', 'data-state'), 'live');
     await p.close();
   });
