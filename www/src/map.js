@@ -35,7 +35,6 @@ export class MapView {
 
     this.cluster = L.markerClusterGroup({
       showCoverageOnHover: false,
-      removeOutsideVisibleBounds: false, // keep every marker or cluster in the DOM (few hundred at most)
       maxClusterRadius: 36,
       spiderfyOnMaxZoom: true,
       chunkedLoading: true,
