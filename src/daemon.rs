@@ -276,7 +276,11 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         return 1;
     }
     if let Some(user) = &cfg.user {
-        if let Err(e) = crate::privdrop::drop_to(user) {
+        let own = http
+            .as_ref()
+            .map(HttpServer::private_paths)
+            .unwrap_or_default();
+        if let Err(e) = crate::privdrop::drop_to(user, &own) {
             log::error!("{e}");
             return 1;
         }
@@ -443,7 +447,11 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         if !dropped_privileges {
                             dropped_privileges = true;
                             if let Some(user) = &cfg.user {
-                                if let Err(e) = crate::privdrop::drop_to(user) {
+                                let own = http
+                                    .as_ref()
+                                    .map(HttpServer::private_paths)
+                                    .unwrap_or_default();
+                                if let Err(e) = crate::privdrop::drop_to(user, &own) {
                                     log::error!("{e}");
                                     return 1;
                                 }

@@ -6,8 +6,10 @@
 
 use std::ffi::CString;
 
-/// Switches to `user` if running as root; a no-op (with a note) otherwise.
-pub fn drop_to(user: &str) -> Result<(), String> {
+/// Switches to `user` if running as root; a no-op (with a note) otherwise. `own` are paths made
+/// before the switch that the process must still use after it (the HTTP backend socket and its
+/// directory): they are handed to the user first.
+pub fn drop_to(user: &str, own: &[&std::path::Path]) -> Result<(), String> {
     // SAFETY: plain libc calls; getpwnam's static result is copied out before anything else
     // can call it (no other thread uses the passwd database).
     unsafe {
@@ -23,6 +25,17 @@ pub fn drop_to(user: &str) -> Result<(), String> {
         let (uid, gid) = ((*pw).pw_uid, (*pw).pw_gid);
         if uid == 0 {
             return Err(format!("--user: {user:?} is root"));
+        }
+        for p in own {
+            let c = CString::new(p.as_os_str().as_encoded_bytes())
+                .map_err(|_| format!("bad path {}", p.display()))?;
+            if libc::chown(c.as_ptr(), uid, gid) != 0 {
+                return Err(format!(
+                    "cannot hand {} to {user}: {}",
+                    p.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
         }
         let err = |what: &str| {
             format!(

@@ -33,7 +33,14 @@ fn free_port() -> u16 {
 }
 
 fn start() -> Daemon {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Daemon {
     let d = tmp();
+    // Readable and writable after the daemon drops root (`--user`).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let pcap = d.path().join("s.pcap");
     write_pcap(&pcap, 1, &scenario_recs());
     let db = write_db(d.path(), &geoip2_db(), "geo.mmdb");
@@ -62,6 +69,7 @@ fn start() -> Daemon {
         .arg("--json-out")
         .arg(&json)
         .args(scenario_args())
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -309,4 +317,73 @@ fn sigterm_writes_the_last_snapshot_and_exits_0() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(d.json.exists(), "no final markers.json");
+}
+
+#[test]
+fn sighup_reloads_a_replaced_database() {
+    let d = start();
+    let (_, _, body) = get(d.addr, "/markers.json", "");
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(marker(&doc, "9.9.9.9").unwrap()["org"], "Quad9");
+    // Replace the database the way the package does (a new file renamed over the old one):
+    // the flat DB-IP schema has no ASN fields, so `org` must become null after the reload.
+    let db = d._dir.path().join("geo.mmdb");
+    let new = d._dir.path().join("geo.mmdb.new");
+    std::fs::write(&new, flat_db()).unwrap();
+    std::fs::rename(&new, &db).unwrap();
+    unsafe {
+        libc::kill(d.child.id() as i32, libc::SIGHUP);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, body) = get(d.addr, "/markers.json", "");
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let m = marker(&doc, "9.9.9.9").unwrap();
+        if m["org"].is_null() {
+            assert_eq!(m["city"], "Zurich");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "database not reloaded after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn drops_root_to_the_given_user() {
+    if unsafe { libc::geteuid() } != 0 {
+        println!("SKIPPED drops_root_to_the_given_user: not running as root");
+        return;
+    }
+    let d = start_with(&["--user", "nobody"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string();
+    let gid = status
+        .lines()
+        .find(|l| l.starts_with("Gid:"))
+        .unwrap()
+        .to_string();
+    let groups = status
+        .lines()
+        .find(|l| l.starts_with("Groups:"))
+        .unwrap()
+        .to_string();
+    let nobody = uid.split_whitespace().nth(1).unwrap().to_string();
+    assert_ne!(nobody, "0", "{uid}");
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == nobody),
+        "real, effective, saved, fs: {uid}"
+    );
+    assert!(gid.split_whitespace().skip(1).all(|g| g != "0"), "{gid}");
+    assert!(!groups.split_whitespace().any(|g| g == "0"), "{groups}");
+    let caps = status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert!(caps.ends_with("0000000000000000"), "{caps}");
+    // And it still serves.
+    assert_eq!(get(d.addr, "/markers.json", "").0, 200);
 }

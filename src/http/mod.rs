@@ -37,6 +37,14 @@ pub struct HttpServer {
     server: Option<Arc<tiny_http::Server>>,
     threads: Vec<JoinHandle<()>>,
     backend_dir: PathBuf,
+    backend_socket: PathBuf,
+}
+
+impl HttpServer {
+    /// The private socket and its directory, which must stay usable after dropping root.
+    pub fn private_paths(&self) -> Vec<&std::path::Path> {
+        vec![self.backend_socket.as_path(), self.backend_dir.as_path()]
+    }
 }
 
 struct Handler {
@@ -83,6 +91,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    let backend_socket = backend_path.clone();
     {
         let stop = Arc::clone(&stop);
         threads.push(
@@ -114,6 +123,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         stop,
         server: Some(server),
         threads,
+        backend_socket,
         backend_dir,
     })
 }

@@ -1,0 +1,34 @@
+//! Fuzz target: the packet decoder must never panic, for any link type and any bytes, and what
+//! it decodes must go through the filter and the tables without panicking either.
+#![no_main]
+
+use connmap::filter::Networks;
+use connmap::geo::GeoDb;
+use connmap::packet::{decode, LinkType};
+use connmap::table::Tables;
+use libfuzzer_sys::fuzz_target;
+
+const LINKS: [LinkType; 6] = [
+    LinkType::Ethernet,
+    LinkType::LinuxSll,
+    LinkType::LinuxSll2,
+    LinkType::RawIp,
+    LinkType::BsdNull,
+    LinkType::BsdLoop,
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, frame)) = data.split_first() else { return };
+    let link = LINKS[usize::from(selector) % LINKS.len()];
+    if let Ok(Some(p)) = decode(link, frame) {
+        let nets = Networks::new(
+            vec!["192.168.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            vec![],
+            vec![],
+        );
+        let mut t = Tables::new(4, 4);
+        if let Some(flow) = nets.classify(&p) {
+            t.record(&flow, &p, frame.len() as u32, 1, &nets, &GeoDb::none());
+        }
+    }
+});
