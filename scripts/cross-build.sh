@@ -16,6 +16,8 @@
 #   CONNMAP_BUILD_STD_FEATURES  extra build-std features for the build-std targets
 #                   (default: optimize_for_size when this nightly accepts it)
 #   JOBS            parallel jobs (default 2)
+#   CONNMAP_PANIC_MESSAGES=1  build-std targets keep panic messages (default: immediate abort,
+#                   which is smaller)
 # Prerequisites: openwrt/tests/deps.sh
 set -euo pipefail
 
@@ -139,21 +141,30 @@ build_arch() {
 	if [ -f "$bin" ] && [ "$pcap/lib/libpcap.a" -nt "$bin" ]; then rm -f "$bin"; fi
 	log "building connmap for $arch ($rtarget)"
 	t0=$(date +%s)
+	# zig's musl is 1.2 (64-bit time_t on 32-bit targets too) and so is libpcap built with it:
+	# the libc crate must use that ABI as well, or struct pcap_pkthdr (a timeval) is misread
+	local abi="--cfg libc_unstable_musl_v1_2"
 	if has_prebuilt_std "$rtarget"; then
-		(cd "$SRC" && RUSTFLAGS="${RUSTFLAGS:-}" cargo +stable zigbuild -q --release --locked -j "$JOBS" \
+		(cd "$SRC" && RUSTFLAGS="$abi ${RUSTFLAGS:-}" cargo +stable zigbuild -q --release --locked -j "$JOBS" \
 			-p connmap --bin connmap --no-default-features --target "$rtarget")
 		how="stable, prebuilt std"
 	else
 		feats=$(build_std_features)
-		(cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no ${RUSTFLAGS:-}" \
+		# size: no panic messages/backtrace code, no unwind tables (measured on mipsel: -80 KB
+		# gzipped); CONNMAP_PANIC_MESSAGES=1 keeps plain panic=abort with messages
+		local size_flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+		[ "${CONNMAP_PANIC_MESSAGES:-0}" = 1 ] && size_flags=""
+		(cd "$SRC" && RUSTFLAGS="$abi -C target-feature=+crt-static -C link-self-contained=no $size_flags ${RUSTFLAGS:-}" \
 			cargo +nightly zigbuild -q --release --locked -j "$JOBS" \
 			-Z build-std=std,panic_abort ${feats:+-Z build-std-features=$feats} \
 			-p connmap --bin connmap --no-default-features --target "$rtarget")
-		how="nightly build-std${feats:+ ($feats)}"
+		how="nightly build-std${feats:+ ($feats)}${size_flags:+, panic=immediate-abort, no unwind tables}"
 	fi
 	t1=$(date +%s)
 	mkdir -p "$OUT/$arch"
 	cp "$bin" "$OUT/$arch/connmap.new"
+	# drop what the loader never reads (MIPS .pdr, section headers), as OpenWrt's sstrip does
+	python3 "$REPO/openwrt/tools/sstrip.py" "$OUT/$arch/connmap.new" >/dev/null
 	mv "$OUT/$arch/connmap.new" "$OUT/$arch/connmap"
 	size=$(wc -c < "$OUT/$arch/connmap")
 	printf 'arch=%s\ntarget=%s\nhow=%s\nlibpcap=%s static\nbinary_bytes=%s\nbuild_seconds=%s\n' \
