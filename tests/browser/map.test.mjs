@@ -299,6 +299,36 @@ describe('map page against replayed data', () => {
     await p.close();
   });
 
+  test('polling pauses while the tab is hidden and resumes when shown', async () => {
+    const p = await openPage(server);
+    // headless chromium never hides a tab: let the test flip document.hidden
+    await p.page.addInitScript(() => {
+      window.__testHidden = false;
+      Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => window.__testHidden });
+      Object.defineProperty(Document.prototype, 'visibilityState', {
+        configurable: true, get: () => (window.__testHidden ? 'hidden' : 'visible'),
+      });
+    });
+    let polls = 0;
+    p.page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/markers.json') polls++;
+    });
+    await p.goto();
+    const setHidden = (h) => p.page.evaluate((v) => {
+      window.__testHidden = v;
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, h);
+    await setHidden(true);
+    await p.page.waitForSelector('#status[data-state="paused"]');
+    const before = polls;
+    await p.page.waitForTimeout(11000); // two poll intervals
+    assert.equal(polls, before, 'no polling while hidden');
+    await setHidden(false);
+    await p.page.waitForSelector('#status[data-state="live"]', { timeout: 5000 });
+    assert.ok(polls > before, 'polls at once when shown');
+    await p.close();
+  });
+
   test('a daemon without new data for a minute is shown as stale', async () => {
     const p = await openPage(server);
     await p.page.clock.install(); // real time, but it can jump
