@@ -74,6 +74,7 @@ impl Source {
     /// Opens a live capture on `interface`.
     /// `filter` makes the BPF program text for the link type the interface turns out to have.
     pub fn live(interface: &str, filter: impl Fn(LinkType) -> String) -> Result<Source, String> {
+        find_device(interface)?;
         let cap = Capture::from_device(interface)
             .map_err(|e| format!("{interface}: {e}"))?
             .promisc(false)

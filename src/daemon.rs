@@ -117,6 +117,10 @@ impl DataPath {
 
 /// Opens the database, or logs why not and goes on without one.
 pub fn open_geo(path: &Path) -> GeoDb {
+    if path.as_os_str().is_empty() {
+        log::info!("no geo database (--geoip ''): markers will have no location");
+        return GeoDb::none();
+    }
     match GeoDb::open(path) {
         Ok(db) => {
             log::info!(

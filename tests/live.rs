@@ -55,7 +55,16 @@ fn ip(ns: &str, args: &str) -> Result<(), String> {
     }
 }
 
-fn setup(tag: &str) -> Result<Namespaces, String> {
+/// Makes (or remakes) the router's br-lan with the LAN-side veth in it.
+fn make_bridge(r: &str) -> Result<(), String> {
+    ip(r, "link add br-lan type bridge")?;
+    ip(r, "link set lan0 master br-lan")?;
+    ip(r, "addr add 192.168.77.1/24 dev br-lan")?;
+    ip(r, "link set br-lan up")?;
+    ip(r, "link set lan0 up")
+}
+
+fn setup(tag: &str, with_bridge: bool) -> Result<Namespaces, String> {
     let (h, r, w) = (
         format!("cmh{tag}"),
         format!("cmr{tag}"),
@@ -76,20 +85,18 @@ fn setup(tag: &str) -> Result<Namespaces, String> {
         ns.names.push(n.clone());
         ip(n, "link set lo up")?;
     }
-    ip(&r, "link add br-lan type bridge")?;
     ip(
         &r,
         &format!("link add lan0 type veth peer name eth0 netns {h}"),
     )?;
-    ip(&r, "link set lan0 master br-lan")?;
     ip(
         &r,
         &format!("link add wan type veth peer name eth0 netns {w}"),
     )?;
-    ip(&r, "addr add 192.168.77.1/24 dev br-lan")?;
     ip(&r, "addr add 198.18.5.1/24 dev wan")?;
-    for l in ["br-lan", "lan0", "wan"] {
-        ip(&r, &format!("link set {l} up"))?;
+    ip(&r, "link set wan up")?;
+    if with_bridge {
+        make_bridge(&r)?;
     }
     ip(&h, "addr add 192.168.77.10/24 dev eth0")?;
     ip(&h, "link set eth0 up")?;
@@ -205,7 +212,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
 #[test]
 fn live_capture_in_namespaces() {
     let tag = format!("{}", std::process::id() % 100_000);
-    let mut ns = match setup(&tag) {
+    let mut ns = match setup(&tag, true) {
         Ok(ns) => ns,
         Err(e) => {
             println!("SKIPPED live_capture_in_namespaces: cannot build test namespaces ({e}); run as root with iproute2");
@@ -346,4 +353,140 @@ fn live_capture_in_namespaces() {
     assert!(log.contains("capturing on br-lan"), "{log}");
     // The router itself (excluded) and LAN-local traffic are not markers.
     assert_eq!(doc["markers"].as_array().unwrap().len(), 1, "{doc}");
+}
+
+/// Waits until `log` holds `needle` `times` times.
+fn wait_log(path: &std::path::Path, needle: &str, times: usize, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.matches(needle).count() >= times {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {needle:?} x{times}; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the remote's marker lists exactly `want` as ports.
+fn wait_ports(json: &std::path::Path, log_path: &std::path::Path, want: serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let doc: Option<serde_json::Value> = std::fs::read(json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let ports = doc
+            .as_ref()
+            .and_then(|d| marker(d, "198.18.5.5").map(|m| m["ports"].clone()))
+            .unwrap_or_default();
+        if ports == want {
+            return;
+        }
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "ports {ports}, want {want}; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tcp_hello(h: &str, port: u16) {
+    in_ns(h, move || {
+        let server = SocketAddr::from(([198, 18, 5, 5], port));
+        for _ in 0..2 {
+            if let Ok(mut s) = TcpStream::connect_timeout(&server, Duration::from_secs(2)) {
+                let _ = s.write_all(b"x");
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn interface_missing_at_start_then_gone_then_back() {
+    let tag = format!("{}", (std::process::id() + 1) % 100_000);
+    let mut ns = match setup(&tag, false) {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("SKIPPED interface_missing_at_start_then_gone_then_back: cannot build test namespaces ({e})");
+            return;
+        }
+    };
+    let (h, r, w) = (
+        ns.names[0].clone(),
+        ns.names[1].clone(),
+        ns.names[2].clone(),
+    );
+    let d = tmp();
+    let json = d.path().join("markers.json");
+    let log_path = d.path().join("connmap.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    ns.daemon = Some(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &r,
+                env!("CARGO_BIN_EXE_connmap"),
+                "-i",
+                "br-lan",
+            ])
+            .args([
+                "--lan",
+                "192.168.77.0/24",
+                "--remote",
+                "198.18.0.0/15",
+                "--listen",
+                "127.0.0.1:8090",
+            ])
+            .arg("--json-out")
+            .arg(&json)
+            .args([
+                "--interval",
+                "1",
+                "--leases",
+                "",
+                "--ethers",
+                "",
+                "--geoip",
+                "",
+            ])
+            .env("CONNMAP_LOG", "stderr")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    // A listener in W so that TCP handshakes complete (SYN, SYN-ACK).
+    let listeners = in_ns(&w, || {
+        let a = TcpListener::bind("198.18.5.5:7001").unwrap();
+        let b = TcpListener::bind("198.18.5.5:7002").unwrap();
+        (a, b)
+    })
+    .join()
+    .unwrap();
+
+    wait_log(&log_path, "interface br-lan not found", 1, 10);
+    make_bridge(&r).unwrap();
+    wait_log(&log_path, "capturing on br-lan", 1, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    tcp_hello(&h, 7001);
+    wait_ports(&json, &log_path, serde_json::json!([7001]));
+
+    ip(&r, "link del br-lan").unwrap();
+    wait_log(&log_path, "capture lost", 1, 10);
+    make_bridge(&r).unwrap();
+    wait_log(&log_path, "capturing on br-lan", 2, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    tcp_hello(&h, 7002);
+
+    wait_ports(&json, &log_path, serde_json::json!([7001, 7002]));
+    drop(listeners);
+    // The process is still the first one: no restart happened.
+    assert!(ns.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
 }
