@@ -90,11 +90,12 @@ pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
             o.precision = 0.1;
             o.params.bound_km = 100.0;
             o.params.addr_weight = 1.0;
-            o.params.lambda = 8.0;
+            o.params.lambda = 6.0;
             o.addr_weight6 = Some(0.0);
-            o.lambda6 = Some(3.0);
+            o.lambda6 = Some(4.0);
         }
         "city" => {
+            o.precision = 0.05;
             o.params.bound_km = 25.0;
             o.params.addr_weight = 1.0;
             o.params.lambda = 1.0;
