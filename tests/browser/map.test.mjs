@@ -6,6 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -15,6 +16,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'tests/artifacts');
 const BUDGET = 150 * 1000; // bytes, gzipped first load
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let browser;
 
@@ -393,6 +395,27 @@ describe('map page against replayed data', () => {
     assert.deepEqual([...reached].sort(), ['device', 'search', 'sort']);
     await p.close();
   });
+
+  for (const colorScheme of ['light', 'dark']) {
+    test(`no serious accessibility problems (axe-core), ${colorScheme}`, async (t) => {
+      const p = await openPage(server, { colorScheme });
+      await p.goto();
+      await p.page.waitForTimeout(800); // cluster animation
+      const single = p.page.locator('.leaflet-marker-pane .cm-marker');
+      if ((await single.count()) > 0) await single.first().click(); // a popup too
+      await p.page.click('#unlocated summary').catch(() => {}); // and an unlocated remote's details
+      await p.page.waitForTimeout(500);
+      await p.page.evaluate(AXE_SOURCE); // through the DevTools protocol: the page's CSP does not apply
+      const result = await p.page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      }));
+      const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      t.diagnostic(`axe: ${result.passes.length} rules passed, ${result.violations.length} violated, to check by hand: ${result.incomplete.map((r) => `${r.id} (${r.nodes.length})`).join(", ") || "none"}`);
+      for (const v of result.violations) t.diagnostic(`${v.impact} ${v.id}: ${v.nodes.length} × ${v.nodes[0]?.target}`);
+      assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`), []);
+      await p.close();
+    });
+  }
 
   test('usable at 360 px', async () => {
     const p = await openPage(server, { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
