@@ -393,6 +393,9 @@ describe('map page against replayed data', () => {
       }
     }
     assert.deepEqual([...reached].sort(), ['device', 'search', 'sort']);
+    await p.page.evaluate(() => document.activeElement?.blur());
+    await p.page.keyboard.press('/');
+    assert.equal(await p.page.evaluate(() => document.activeElement?.id), 'search', '"/" focuses the search box');
     await p.close();
   });
 

@@ -50,6 +50,14 @@ document.addEventListener('click', (e) => {
   render();
 });
 
+// "/" jumps to the search box, as on many sites
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+  e.preventDefault();
+  document.getElementById('search').focus();
+});
+
 function render() {
   if (!data) return;
   const view = deriveView(data, ui);
@@ -58,6 +66,8 @@ function render() {
   mapView.update(view, ctx);
   panel.render(data, view, ctx);
   document.body.classList.toggle('filtered', view.filtered);
+  const title = `connmap · ${fmt.plural(view.totalRemotes, 'remote')}`;
+  if (document.title !== title) document.title = title;
   const parts = [];
   if (view.device) parts.push(fmt.deviceLabel(view.hostsByIp.get(view.device)));
   if (ui.query.trim()) parts.push(`“${ui.query.trim()}”`);
