@@ -3,8 +3,12 @@
 // page can show it: live; stale (the daemon answers but has had no new snapshot for a minute:
 // capture stopped, or a replay that has ended); unreachable (no answer, or an HTTP error).
 
-const INTERVAL_MS = 5000;
-const TIMEOUT_MS = 8000;
+const INTERVAL_MS = 5000; // the daemon's default snapshot interval
+const TIMEOUT_MS = 8000; // for the answer's headers
+const BODY_TIMEOUT_MS = 30000; // for a (large) body on a slow link
+
+/** Big snapshots (thousands of remotes) are polled less often: kinder to a phone on Wi-Fi. */
+const intervalFor = (bytes) => (bytes > 3e6 ? 20000 : bytes > 1e6 ? 10000 : INTERVAL_MS);
 const STALE_MS = 60000; // the daemon answers, but no new snapshot for this long: say so
 
 /**
@@ -18,6 +22,7 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
   let lastChange = null; // last new snapshot (200)
   let error = null;
   let timer = null;
+  let interval = INTERVAL_MS;
   let inFlight = false;
 
   const report = () => {
@@ -33,17 +38,24 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
     if (inFlight || document.hidden) return;
     inFlight = true;
     const ctrl = new AbortController();
-    const abort = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    let abort = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
     try {
       const headers = etag ? { 'If-None-Match': etag } : {};
       const res = await fetch(url, { headers, cache: 'no-store', signal: ctrl.signal });
+      clearTimeout(abort);
+      abort = setTimeout(() => ctrl.abort(), BODY_TIMEOUT_MS);
       if (res.status === 304) {
         // unchanged
       } else if (res.ok) {
-        const data = await res.json();
+        const text = await res.text();
+        const data = JSON.parse(text);
         etag = res.headers.get('ETag');
         lastChange = new Date();
         onData(data, etag);
+        if (intervalFor(text.length) !== interval) {
+          interval = intervalFor(text.length);
+          schedule();
+        }
       } else {
         throw new Error(`HTTP ${res.status}`);
       }
@@ -63,7 +75,7 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
     timer = setInterval(() => {
       poll();
       report();
-    }, INTERVAL_MS);
+    }, interval);
   };
 
   document.addEventListener('visibilitychange', () => {
