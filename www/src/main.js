@@ -65,7 +65,6 @@ function render() {
   const ctx = { now: data.generated || Date.now() / 1000, home: data.home, sort: ui.sort, hostsByIp: view.hostsByIp };
   mapView.update(view, ctx);
   panel.render(data, view, ctx);
-  document.body.classList.toggle('filtered', view.filtered);
   const title = `connmap · ${fmt.plural(view.totalRemotes, 'remote')}`;
   if (document.title !== title) document.title = title;
   const parts = [];

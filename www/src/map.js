@@ -5,7 +5,8 @@
 import L from './leaflet.js';
 import { feature } from 'topojson-client';
 import * as fmt from './format.js';
-import { groupByPlace, sizeClass, recencyClass, total, SORTS } from './model.js';
+import { remoteDetails } from './details.js';
+import { groupByPlace, sizeClass, recencyClass, SORTS } from './model.js';
 
 const { esc } = fmt;
 const MARKER_PX = [0, 14, 18, 24, 30, 38]; // by size class
@@ -71,7 +72,6 @@ export class MapView {
       });
       this.countries.addTo(this.map);
       this.countries.bringToBack();
-      this.map.getContainer().classList.add('has-countries');
     } catch (err) {
       console.warn('country shapes could not be loaded:', err);
     }
@@ -319,17 +319,6 @@ export class MapView {
     return parts.join('');
   }
 
-  /** Pans/zooms to the marker of the remote with address `ip` and opens its popup. */
-  showRemote(ip) {
-    for (const marker of this.markers.values()) {
-      if (marker.place.remotes.some((m) => m.ip === ip)) {
-        this.cluster.zoomToShowLayer(marker, () => marker.openPopup());
-        return true;
-      }
-    }
-    return false;
-  }
-
   /**
    * Shows what the map is filtered by (a device, a search) in a box over the map, with a
    * button that clears it; `text` null hides the box.
@@ -357,35 +346,6 @@ export class MapView {
   invalidateSize() {
     this.map.invalidateSize();
   }
-}
-
-/**
- * The details of one remote as HTML (used in map popups and the panel's unlocated list);
- * `location: false` leaves out the place (a popup's heading names it).
- */
-export function remoteDetails(m, ctx, { location = true } = {}) {
-  const rows = [];
-  const row = (k, v) => v && rows.push(`<dt>${k}</dt><dd>${v}</dd>`);
-  if (Array.isArray(m.names) && m.names.length) {
-    row('Names', m.names.map((n) => `<span class="name">${esc(n)}</span>`).join(' '));
-  }
-  if (location) row('Location', esc(fmt.place(m) || 'unknown'));
-  row('Network', esc(fmt.network(m) || ''));
-  const ports = (m.ports || []).join(', ');
-  const protos = (m.protocols || []).join(', ');
-  row('Ports', esc([ports, protos].filter(Boolean).join(' · ')));
-  row('Sent', `${fmt.bytes(m.bytes_out)} <span class="muted">(${fmt.plural(m.packets_out, 'packet')})</span>`);
-  row('Received', `${fmt.bytes(m.bytes_in)} <span class="muted">(${fmt.plural(m.packets_in, 'packet')})</span>`);
-  row('First seen', `${esc(fmt.when(m.first_seen, ctx.now))} <span class="muted">${esc(fmt.ago(m.first_seen, ctx.now))}</span>`);
-  row('Last seen', `${esc(fmt.when(m.last_seen, ctx.now))} <span class="muted">${esc(fmt.ago(m.last_seen, ctx.now))}</span>`);
-  // each device is a button that selects it in the side panel (see main.js)
-  const devices = (m.hosts || []).map((ip) => {
-    const h = ctx.hostsByIp?.get(ip);
-    const label = h?.name ? `${esc(h.name)} <span class="muted">${esc(ip)}</span>` : esc(ip);
-    return `<button type="button" class="device-link" data-device="${esc(ip)}" title="Show only this device's remotes">${label}</button>`;
-  });
-  row('Devices', devices.join(''));
-  return `<section class="remote" data-ip="${esc(m.ip)}"><h4 class="ip">${esc(m.ip)}</h4><dl>${rows.join('')}</dl></section>`;
 }
 
 /**
@@ -430,4 +390,3 @@ function arc(from, to, steps = 24) {
   return pts;
 }
 
-export { total };

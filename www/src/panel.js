@@ -3,7 +3,7 @@
 // optional online-tiles toggle. Re-rendered on every update while keeping focus and open
 // details in place.
 import * as fmt from './format.js';
-import { remoteDetails } from './map.js';
+import { remoteDetails } from './details.js';
 import { total, RECENCY_LABELS } from './model.js';
 
 const { esc } = fmt;
@@ -11,7 +11,7 @@ const UNLOCATED_LIMIT = 200;
 
 export class Panel {
   /**
-   * @param {object} handlers  onDevice(ip|null), onQuery(text), onSort(key), onTiles(bool), onShowRemote(ip)
+   * @param {object} handlers  onDevice(ip|null), onQuery(text), onSort(key), onTiles(bool)
    */
   constructor(handlers) {
     this.h = handlers;
