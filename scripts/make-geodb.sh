@@ -62,8 +62,9 @@ uses results from the database must include a link back to DB-IP.com:
 
 Modified: trimmed. This file is not the original database. connmap-geodb merged
 neighbouring networks (positions rounded and merged within an error bound, some small
-networks given a neighbour's position, city names and other fields removed) to make it
-fit a router's flash. The settings and the measured accuracy are in REPORT.txt.
+networks given a neighbour's position; fields connmap does not use removed: state,
+postcode, timezone, and city names unless built with them) to make it fit a router's
+flash. The settings and the measured accuracy are in REPORT.txt.
 No warranty: the data is provided as is; DB-IP does not endorse this product.
 LIC
 
