@@ -12,11 +12,12 @@
 #   CONNMAP_SRC       tree whose www/dist is packaged (default: this repository)
 #   CONNMAP_CROSS     built binaries (default <repo>/build/cross)
 #   CONNMAP_DIST      output (default <repo>/dist)
-#   CONNMAP_GEODB_DIR geo.mmdb (+ LICENSE-DB-IP.txt) for connmap-geodb (default <repo>/build/geodb)
+#   CONNMAP_GEODB_DIR geo.mmdb (+ LICENSE.txt) for connmap-geodb (default <repo>/build/geodb)
 #   CONNMAP_PACKAGES  which to make (default "connmap luci geodb")
 #   SOURCE_DATE_EPOCH timestamps (default: the source tree's last commit)
 # The generated scripts are literal text: their ${...} expand on the router.
 # shellcheck disable=SC2016,SC2001
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -260,7 +261,8 @@ stage_geodb() {
 	local i=$1
 	install -d -m0755 "$i/usr/share/connmap"
 	install -m0644 "$GEODB_DIR/geo.mmdb" "$i/usr/share/connmap/geo.mmdb"
-	[ ! -f "$GEODB_DIR/LICENSE-DB-IP.txt" ] || install -m0644 "$GEODB_DIR/LICENSE-DB-IP.txt" "$i/usr/share/connmap/"
+	# the DB-IP attribution / CC BY 4.0 notice that scripts/make-geodb.sh writes
+	[ ! -f "$GEODB_DIR/LICENSE.txt" ] || install -m0644 "$GEODB_DIR/LICENSE.txt" "$i/usr/share/connmap/geo.LICENSE.txt"
 }
 package_geodb() {
 	local i a

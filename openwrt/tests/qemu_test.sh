@@ -8,6 +8,7 @@
 # replay.pcap also with flat.mmdb (DB-IP flat schema, float32), with the flags in args.txt.
 # Without fixtures, only the smoke test runs (each binary starts and exits under qemu).
 # Prints ok/FAIL lines and "qemu: N passed, N failed".
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
