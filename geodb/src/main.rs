@@ -28,6 +28,7 @@ IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
                          default)
   --no-keep              forget the kept addresses given so far (and the default ones)
   --country-penalty X    cost of a country mismatch in lossy mode (default 4)
+  --country-penalty6 X   the same for IPv6 (default: same as --country-penalty)
   --addr-weight X        extra weight of a network per /24 (IPv4) or /48 (IPv6) (strict: 0)
   --addr-weight6 X       the same for IPv6 (default: same as --addr-weight)
   --precision DEG        coordinate precision in degrees (strict: 0.01)
@@ -102,6 +103,9 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("keep") => o.keep.push(num(&mut p, "--keep")?),
             Long("no-keep") => o.keep.clear(),
             Long("country-penalty") => o.params.country_penalty = num(&mut p, "--country-penalty")?,
+            Long("country-penalty6") => {
+                o.country_penalty6 = Some(num(&mut p, "--country-penalty6")?)
+            }
             Long("asn-penalty") => o.params.asn_penalty = num(&mut p, "--asn-penalty")?,
             Long("addr-weight") => o.params.addr_weight = num(&mut p, "--addr-weight")?,
             Long("addr-weight6") => o.addr_weight6 = Some(num(&mut p, "--addr-weight6")?),
@@ -132,6 +136,7 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
         || bad(o.params.addr_weight)
         || o.lambda6.is_some_and(bad)
         || o.addr_weight6.is_some_and(bad)
+        || o.country_penalty6.is_some_and(bad)
     {
         return Err(Failure::Usage(
             "trim: --bound, --lambda and the penalties/weights must be finite and >= 0".into(),

@@ -35,6 +35,8 @@ pub struct TrimOpts {
     pub lambda6: Option<f64>,
     /// `addr_weight` for IPv6 (default: the same as IPv4).
     pub addr_weight6: Option<f64>,
+    /// `country_penalty` for IPv6 (default: the same as IPv4).
+    pub country_penalty6: Option<f64>,
     /// Addresses whose networks keep their exact record.
     pub keep: Vec<std::net::IpAddr>,
     /// Attribution text (metadata description "en"); derived from the inputs if `None`.
@@ -55,6 +57,7 @@ impl Default for TrimOpts {
             params: MergeParams::default(),
             lambda6: None,
             addr_weight6: None,
+            country_penalty6: None,
             keep: crate::compare::WELL_KNOWN
                 .iter()
                 .filter_map(|a| a.parse().ok())
@@ -276,6 +279,7 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     let p6 = MergeParams {
         lambda: o.lambda6.unwrap_or(o.params.lambda),
         addr_weight: o.addr_weight6.unwrap_or(o.params.addr_weight),
+        country_penalty: o.country_penalty6.unwrap_or(o.params.country_penalty),
         ..o.params
     };
     let (in_v6, out6) = family(V6, v6, &mut a6, &mut table, p6, &keep6)?;
