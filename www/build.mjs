@@ -95,7 +95,8 @@ async function main() {
   const world = emit('world', 'json', worldData());
   const icon = emit('favicon', 'svg', fs.readFileSync(path.join(src, 'favicon.svg')));
 
-  let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8');
+  // the template's comments are for its readers, not for every page load
+  let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8').replace(/<!--[\s\S]*?-->\n?/g, '');
   const refs = { 'app.js': js, 'app.css': css, 'world.json': world, 'favicon.svg': icon };
   html = html.replace(/\{\{([\w.]+)\}\}/g, (m, key) => {
     if (!(key in refs)) throw new Error(`index.html: unknown placeholder ${m}`);
