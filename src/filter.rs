@@ -8,7 +8,7 @@
 //! reaches user space at all.
 
 use crate::packet::{LinkType, PacketInfo};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// Which way a counted packet went.
@@ -142,10 +142,9 @@ impl Networks {
 
     /// Special-purpose: never a remote unless `--remote` says so.
     pub fn is_special(ip: IpAddr) -> bool {
-        let s = special();
         match ip {
-            IpAddr::V4(v4) => s.v4.iter().any(|n| n.contains(&v4)),
-            IpAddr::V6(v6) => !is_global_unicast_v6(&v6) || s.v6.iter().any(|n| n.contains(&v6)),
+            IpAddr::V6(v6) if !is_global_unicast_v6(&v6) => true,
+            _ => special().contains(ip),
         }
     }
 
@@ -204,17 +203,16 @@ impl Networks {
     }
 }
 
-struct Special {
-    v4: Vec<Ipv4Net>,
-    v6: Vec<Ipv6Net>,
-}
-
 /// The tables above, parsed once (they are constants: a parse failure is a bug caught by tests).
-fn special() -> &'static Special {
-    static SPECIAL: std::sync::OnceLock<Special> = std::sync::OnceLock::new();
-    SPECIAL.get_or_init(|| Special {
-        v4: SPECIAL_V4.iter().filter_map(|s| s.parse().ok()).collect(),
-        v6: SPECIAL_V6.iter().filter_map(|s| s.parse().ok()).collect(),
+fn special() -> &'static PrefixSet {
+    static SPECIAL: std::sync::OnceLock<PrefixSet> = std::sync::OnceLock::new();
+    SPECIAL.get_or_init(|| {
+        let nets: Vec<IpNet> = SPECIAL_V4
+            .iter()
+            .chain(SPECIAL_V6)
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        PrefixSet::new(&nets)
     })
 }
 

@@ -102,9 +102,9 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
                 c: r.counters.into(),
                 first_seen: r.first_seen,
                 last_seen: r.last_seen,
-                hosts: r.hosts.clone(),
-                ports: r.ports.clone(),
-                protocols: r.protocols.clone(),
+                hosts: r.hosts.to_vec(),
+                ports: r.ports.to_vec(),
+                protocols: r.protocols.to_vec(),
             })
             .collect(),
     };
@@ -164,9 +164,9 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
                 counters: r.c.into(),
                 first_seen: r.first_seen.min(r.last_seen),
                 last_seen: r.last_seen,
-                hosts,
-                ports,
-                protocols,
+                hosts: hosts.into(),
+                ports: ports.into(),
+                protocols: protocols.into(),
                 geo: None,
             },
         );
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(decode_into(&encode(&t, 5), &mut u).unwrap(), (1, 1));
         let ip: IpAddr = "1.1.1.1".parse().unwrap();
         assert_eq!(u.remotes[&ip].counters, t.remotes[&ip].counters);
-        assert_eq!(u.remotes[&ip].ports, vec![443]);
+        assert_eq!(u.remotes[&ip].ports.as_slice(), &[443]);
         let h: IpAddr = "192.168.1.2".parse().unwrap();
         assert_eq!(u.hosts[&h].mac, Some([1, 2, 3, 4, 5, 6]));
         assert_eq!(u.hosts[&h].counters.bytes_in, 1500);

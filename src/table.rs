@@ -14,6 +14,7 @@ use crate::filter::{Direction, Flow, Networks};
 use crate::geo::{GeoDb, GeoInfo};
 use crate::packet::PacketInfo;
 use foldhash::fast::RandomState;
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -55,12 +56,12 @@ pub struct Remote {
     pub counters: Counters,
     pub first_seen: u64,
     pub last_seen: u64,
-    /// LAN addresses that sent to it, first seen first.
-    pub hosts: Vec<IpAddr>,
-    /// Remote ports of LAN-originated TCP/UDP, ascending.
-    pub ports: Vec<u16>,
+    /// LAN addresses that sent to it, first seen first. Most remotes have one: no allocation.
+    pub hosts: SmallVec<[IpAddr; 1]>,
+    /// Remote ports of LAN-originated TCP/UDP, ascending (a few inline, then on the heap).
+    pub ports: SmallVec<[u16; 4]>,
     /// IP protocol numbers seen, first seen first.
-    pub protocols: Vec<u8>,
+    pub protocols: SmallVec<[u8; 4]>,
     pub geo: Option<Box<GeoInfo>>,
 }
 
@@ -145,9 +146,9 @@ impl Tables {
                             counters: Counters::default(),
                             first_seen: now,
                             last_seen: now,
-                            hosts: Vec::new(),
-                            ports: Vec::new(),
-                            protocols: Vec::new(),
+                            hosts: SmallVec::new(),
+                            ports: SmallVec::new(),
+                            protocols: SmallVec::new(),
                             geo: info.map(Box::new),
                         })
                     }
@@ -384,7 +385,7 @@ mod tests {
             }
         );
         assert_eq!((r.first_seen, r.last_seen), (2, 3));
-        assert_eq!(r.ports, vec![443]);
+        assert_eq!(r.ports.as_slice(), &[443]);
         let h = &t.hosts[&"192.168.1.2".parse::<IpAddr>().unwrap()];
         assert_eq!(h.mac, Some([2; 6]));
         assert_eq!(h.counters.bytes_in, 1500);
