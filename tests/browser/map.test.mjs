@@ -56,20 +56,24 @@ async function openPage(server, options = {}, { allowErrors = [] } = {}) {
       problems.push(`request to another origin: ${req.method()} ${req.url()}`);
       return route.abort('blockedbyclient');
     }
-    if (url.pathname !== '/markers.json') return route.continue();
-    const response = await route.fetch();
-    if (response.status() === 200) {
-      let data = await response.json();
-      if (rec.transform) data = rec.transform(data);
-      rec.last = data;
-      rec.etag = response.headers().etag ?? null;
-      rec.count++;
-      const headers = { ...response.headers() };
-      delete headers['content-encoding'];
-      delete headers['content-length'];
-      return route.fulfill({ status: 200, headers, body: JSON.stringify(data) });
+    if (url.pathname !== '/markers.json') return route.continue().catch(() => {});
+    try {
+      const response = await route.fetch();
+      if (response.status() === 200) {
+        let data = await response.json();
+        if (rec.transform) data = rec.transform(data);
+        rec.last = data;
+        rec.etag = response.headers().etag ?? null;
+        rec.count++;
+        const headers = { ...response.headers() };
+        delete headers['content-encoding'];
+        delete headers['content-length'];
+        return await route.fulfill({ status: 200, headers, body: JSON.stringify(data) });
+      }
+      return await route.fulfill({ response });
+    } catch {
+      // the page went away, or gave up on the request: it sees that itself, no more to do here
     }
-    return route.fulfill({ response });
   });
   page.on('console', (msg) => {
     if (msg.type() === 'error' && !allowed(msg.text())) problems.push(`console error: ${msg.text()}`);
