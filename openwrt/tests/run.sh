@@ -84,6 +84,7 @@ done
 if command -v node > /dev/null; then
 	node --check openwrt/luci-app-connmap/htdocs/luci-static/resources/view/connmap/map.js > "$LOGDIR/node.log" 2>&1
 	result "JS syntax luci view connmap/map.js" $?
+	suite luci node "$T/luci_test.mjs"
 fi
 
 # 4. connmap-geodb from a stand-in database (the real one is not needed for this test)
