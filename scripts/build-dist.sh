@@ -7,6 +7,7 @@
 # usage: scripts/build-dist.sh [ARCH...]
 #   environment: as scripts/cross-build.sh and scripts/package.sh; CONNMAP_SKIP_DEPS=1 skips
 #   openwrt/tests/deps.sh (the installer of zig, cargo-zigbuild, qemu, ...)
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)

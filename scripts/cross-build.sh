@@ -19,6 +19,7 @@
 #   CONNMAP_PANIC_MESSAGES=1  build-std targets keep panic messages (default: immediate abort,
 #                   which is smaller)
 # Prerequisites: openwrt/tests/deps.sh
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
