@@ -16,9 +16,12 @@
 use maxminddb::Reader;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// What the map shows about one remote address.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,11 +49,17 @@ enum Source {
     Memory(Reader<Vec<u8>>),
 }
 
+/// Decoded records by their offset in the data section: neighbouring addresses share records,
+/// so most new remotes need only the tree walk. Bounded; cleared when full.
+const CACHE_ENTRIES: usize = 4096;
+type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>>>;
+
 /// An open database, or none.
 pub struct GeoDb {
     source: Option<Source>,
     path: Option<PathBuf>,
     description: Option<String>,
+    cache: RecordCache,
 }
 
 impl GeoDb {
@@ -60,6 +69,7 @@ impl GeoDb {
             source: None,
             path: None,
             description: None,
+            cache: RecordCache::default(),
         }
     }
 
@@ -81,6 +91,7 @@ impl GeoDb {
             source: Some(Source::Mapped(reader)),
             path: Some(path.to_path_buf()),
             description,
+            cache: RecordCache::default(),
         })
     }
 
@@ -93,6 +104,7 @@ impl GeoDb {
             source: Some(Source::Memory(reader)),
             path: None,
             description,
+            cache: RecordCache::default(),
         })
     }
 
@@ -110,14 +122,38 @@ impl GeoDb {
     }
 
     /// Looks one address up. `Ok(None)`: not in the database. `Err`: the record is corrupt.
-    pub fn lookup(&self, ip: IpAddr) -> Result<Option<GeoInfo>, String> {
-        let record: Option<Record> = match &self.source {
-            None => return Ok(None),
-            Some(Source::Mapped(r)) => decode(r, ip)?,
-            Some(Source::Memory(r)) => decode(r, ip)?,
-        };
-        Ok(record.map(Record::into_info))
+    /// Addresses that share a record share one `GeoInfo`.
+    pub fn lookup(&self, ip: IpAddr) -> Result<Option<Rc<GeoInfo>>, String> {
+        match &self.source {
+            None => Ok(None),
+            Some(Source::Mapped(r)) => cached_lookup(r, ip, &self.cache),
+            Some(Source::Memory(r)) => cached_lookup(r, ip, &self.cache),
+        }
     }
+}
+
+fn cached_lookup<S: AsRef<[u8]>>(
+    r: &Reader<S>,
+    ip: IpAddr,
+    cache: &RecordCache,
+) -> Result<Option<Rc<GeoInfo>>, String> {
+    let found = r.lookup(ip).map_err(|e| e.to_string())?;
+    let Some(offset) = found.offset() else {
+        return Ok(None);
+    };
+    if let Some(hit) = cache.borrow().get(&offset) {
+        return Ok(hit.clone());
+    }
+    let info = found
+        .decode::<Record>()
+        .map_err(|e| e.to_string())?
+        .map(|r| Rc::new(r.into_info()));
+    let mut c = cache.borrow_mut();
+    if c.len() >= CACHE_ENTRIES {
+        c.clear();
+    }
+    c.insert(offset, info.clone());
+    Ok(info)
 }
 
 fn decode<S: AsRef<[u8]>>(r: &Reader<S>, ip: IpAddr) -> Result<Option<Record>, String> {

@@ -17,6 +17,7 @@ use foldhash::fast::RandomState;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 pub const MAX_HOSTS_PER_REMOTE: usize = 32;
 pub const MAX_PORTS: usize = 24;
@@ -62,7 +63,8 @@ pub struct Remote {
     pub ports: SmallVec<[u16; 4]>,
     /// IP protocol numbers seen, first seen first.
     pub protocols: SmallVec<[u8; 4]>,
-    pub geo: Option<Box<GeoInfo>>,
+    /// Shared with other remotes of the same database record.
+    pub geo: Option<Rc<GeoInfo>>,
 }
 
 /// One LAN device.
@@ -149,7 +151,7 @@ impl Tables {
                             hosts: SmallVec::new(),
                             ports: SmallVec::new(),
                             protocols: SmallVec::new(),
-                            geo: info.map(Box::new),
+                            geo: info,
                         })
                     }
                 };
@@ -210,7 +212,7 @@ impl Tables {
         }
     }
 
-    fn locate(&mut self, geo: &GeoDb, ip: IpAddr) -> Option<GeoInfo> {
+    fn locate(&mut self, geo: &GeoDb, ip: IpAddr) -> Option<Rc<GeoInfo>> {
         if !geo.is_open() {
             return None;
         }
@@ -234,7 +236,7 @@ impl Tables {
     pub fn relocate_all(&mut self, geo: &GeoDb) {
         let ips: Vec<IpAddr> = self.remotes.keys().copied().collect();
         for ip in ips {
-            let info = self.locate(geo, ip).map(Box::new);
+            let info = self.locate(geo, ip);
             if let Some(r) = self.remotes.get_mut(&ip) {
                 r.geo = info;
             }

@@ -137,6 +137,7 @@ fn serves_page_markers_and_security_headers() {
         .starts_with("default-src 'self'"));
     assert_eq!(header(&head, "X-Content-Type-Options"), Some("nosniff"));
     assert_eq!(header(&head, "Referrer-Policy"), Some("no-referrer"));
+    assert_eq!(header(&head, "Connection"), Some("close"));
     assert_eq!(header(&head, "Cache-Control"), Some("no-cache"));
 
     let (code, head, _) = get(d.addr, "/js/app.0123abcd.js", "");

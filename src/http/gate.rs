@@ -225,6 +225,27 @@ async fn serve(mut client: TcpStream, backend: &Path, in_flight: &Semaphore) {
 async fn relay(client: &mut TcpStream, backend: &Path, head: &[u8]) -> std::io::Result<()> {
     let mut upstream = UnixStream::connect(backend).await?;
     upstream.write_all(head).await?;
+    // tiny_http will not send `Connection: close` itself; keep-alive clients need it, since
+    // the gate serves one request per connection. Our own backend's head is small and sane.
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = upstream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find_head_end(&buf) {
+            if buf[..end].ends_with(b"\r\n\r\n") {
+                buf.splice(end - 2..end - 2, b"Connection: close\r\n".iter().copied());
+            }
+            break;
+        }
+        if buf.len() > MAX_HEAD {
+            break;
+        }
+    }
+    client.write_all(&buf).await?;
     smol::io::copy(&mut upstream, &mut *client).await?;
     client.flush().await?;
     let _ = client.shutdown(std::net::Shutdown::Write);
