@@ -17,6 +17,10 @@ use std::path::Path;
 pub const SNAPLEN: i32 = 160;
 /// Kernel ring buffer for a live capture (libpcap's default is 2 MiB; routers are small).
 pub const BUFFER_BYTES: i32 = 1 << 20;
+/// The names handle (`learn`): whole DNS answers and first TLS/HTTP segments (an Ethernet
+/// frame with two VLAN tags), in a small buffer of its own.
+pub const NAMES_SNAPLEN: i32 = 1536;
+pub const NAMES_BUFFER_BYTES: i32 = 256 << 10;
 /// How long the kernel may hold packets before waking us (TPACKET_V3 block timeout).
 pub const TIMEOUT_MS: i32 = 250;
 
@@ -74,12 +78,22 @@ impl Source {
     /// Opens a live capture on `interface`.
     /// `filter` makes the BPF program text for the link type the interface turns out to have.
     pub fn live(interface: &str, filter: impl Fn(LinkType) -> String) -> Result<Source, String> {
+        Source::live_with(interface, SNAPLEN, BUFFER_BYTES, filter)
+    }
+
+    /// A live capture with its own snaplen and kernel buffer (the names handle).
+    pub fn live_with(
+        interface: &str,
+        snaplen: i32,
+        buffer: i32,
+        filter: impl Fn(LinkType) -> String,
+    ) -> Result<Source, String> {
         find_device(interface)?;
         let cap = Capture::from_device(interface)
             .map_err(|e| format!("{interface}: {e}"))?
             .promisc(false)
-            .snaplen(SNAPLEN)
-            .buffer_size(BUFFER_BYTES)
+            .snaplen(snaplen)
+            .buffer_size(buffer)
             .timeout(TIMEOUT_MS)
             .open()
             .map_err(|e| format!("cannot capture on {interface}: {e}"))?;

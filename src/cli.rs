@@ -35,6 +35,14 @@ Options:
       --save-interval SECS  how often to save --state (default 3600)
       --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
       --ethers FILE         MAC-to-name file (default /etc/ethers; '' for none)
+      --dhcp-config FILE    UCI dhcp config, its `config host` sections name devices
+                            (default /etc/config/dhcp; '' for none)
+      --odhcpd FILE         odhcpd's IPv6 leases/hosts file (default /tmp/hosts/odhcpd; '' for none)
+      --max-names N         bound of the table of learned remote names (default 20000)
+      --no-names            do not learn remote names (no second capture handle)
+      --firewall-config FILE  where to look for flow offloading (default /etc/config/firewall;
+                            '' for none)
+      --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none)
       --home LAT,LNG        where the lines on the map start
       --user USER           after opening the capture, drop root privileges to USER
       --tiles URL           offer an online tile layer (URL template) on the page; off by default
@@ -70,6 +78,12 @@ pub struct Config {
     pub save_interval: u64,
     pub leases: Option<PathBuf>,
     pub ethers: Option<PathBuf>,
+    pub dhcp_config: Option<PathBuf>,
+    pub odhcpd: Option<PathBuf>,
+    pub max_names: usize,
+    pub learn_names: bool,
+    pub firewall_config: Option<PathBuf>,
+    pub nft: Option<String>,
     pub home: Option<(f64, f64)>,
     pub user: Option<String>,
     pub tiles: Option<String>,
@@ -97,6 +111,12 @@ impl Default for Config {
             save_interval: 3600,
             leases: Some("/tmp/dhcp.leases".into()),
             ethers: Some("/etc/ethers".into()),
+            dhcp_config: Some("/etc/config/dhcp".into()),
+            odhcpd: Some("/tmp/hosts/odhcpd".into()),
+            max_names: crate::table::DEFAULT_MAX_NAMES,
+            learn_names: true,
+            firewall_config: Some("/etc/config/firewall".into()),
+            nft: Some("nft".into()),
             home: None,
             user: None,
             tiles: None,
@@ -255,6 +275,16 @@ where
             }
             Long("leases") => c.leases = optional_path(value(&mut p, "--leases")?),
             Long("ethers") => c.ethers = optional_path(value(&mut p, "--ethers")?),
+            Long("dhcp-config") => c.dhcp_config = optional_path(value(&mut p, "--dhcp-config")?),
+            Long("odhcpd") => c.odhcpd = optional_path(value(&mut p, "--odhcpd")?),
+            Long("max-names") => {
+                c.max_names = number(&value(&mut p, "--max-names")?, "--max-names", 1)?
+            }
+            Long("no-names") => c.learn_names = false,
+            Long("firewall-config") => {
+                c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
+            }
+            Long("nft") => c.nft = Some(value(&mut p, "--nft")?).filter(|s| !s.is_empty()),
             Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
             Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
             Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
@@ -349,6 +379,16 @@ mod tests {
             "",
             "--ethers",
             "e",
+            "--dhcp-config",
+            "",
+            "--odhcpd",
+            "o",
+            "--max-names",
+            "7",
+            "--firewall-config",
+            "",
+            "--nft",
+            "",
             "--home",
             "52.5,13.4",
             "--user",
@@ -362,6 +402,8 @@ mod tests {
         assert_eq!(c.exclude, vec!["192.168.1.1/32".parse::<IpNet>().unwrap()]);
         assert_eq!(c.listen, Some("127.0.0.1:9000".parse().unwrap()));
         assert_eq!(c.leases, None);
+        assert_eq!((c.dhcp_config, c.odhcpd), (None, Some("o".into())));
+        assert_eq!((c.max_names, c.firewall_config, c.nft), (7, None, None));
         assert_eq!(c.home, Some((52.5, 13.4)));
         assert_eq!(c.verbosity, 1);
         assert_eq!(

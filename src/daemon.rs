@@ -11,11 +11,12 @@ use crate::cli::{self, Config};
 use crate::filter::Networks;
 use crate::geo::GeoDb;
 use crate::http::{self, HttpOptions, HttpServer};
+use crate::learn::{self, HelloAssembler};
 use crate::names::NameSource;
 use crate::packet::{self, LinkType};
-use crate::snapshot::{self, Snapshot, SnapshotCell, SnapshotMeta};
+use crate::snapshot::{self, NamesCapture, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
-use crate::table::Tables;
+use crate::table::{NameKind, NameTable, Tables};
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
@@ -47,6 +48,10 @@ pub struct DataPath {
     pub names: NameSource,
     pub meta: SnapshotMeta,
     pub decode_errors: u64,
+    /// Learn names from the counted frames themselves (a replay: whole packets). A live
+    /// capture gets them from its second handle instead (`learn_frame`).
+    pub learn_inline: bool,
+    hellos: HelloAssembler,
     generation: u64,
 }
 
@@ -68,7 +73,71 @@ impl DataPath {
             names,
             meta,
             decode_errors: 0,
+            learn_inline: false,
+            hellos: HelloAssembler::default(),
             generation: 0,
+        }
+    }
+
+    /// A frame of the names handle: learn, never count.
+    pub fn learn_frame(&mut self, link: LinkType, frame: &Frame) {
+        if let Ok(Some(p)) = packet::decode(link, frame.data) {
+            if learn::wanted(&p) {
+                self.learn(link, frame, &p);
+            }
+        }
+    }
+
+    /// Names from one packet that may carry some (see `learn::wanted`).
+    fn learn(&mut self, link: LinkType, frame: &Frame, p: &packet::PacketInfo) {
+        let (Some(l4), Some((sport, dport))) = (packet::transport_bytes(link, frame.data), p.ports)
+        else {
+            return;
+        };
+        let ts = frame.ts;
+        if sport == 53 {
+            // A DNS answer to a LAN device.
+            if !self.nets.is_host(p.dst) {
+                return;
+            }
+            let (nets, tables, host) = (&self.nets, &mut self.tables, p.dst);
+            let mut each = |msg: &[u8]| {
+                if let Some(a) = learn::parse_dns(msg) {
+                    for (addr, ttl) in a.addrs {
+                        if nets.is_remote(addr) {
+                            let ttl = u64::from(ttl).clamp(learn::MIN_TTL, learn::MAX_TTL);
+                            tables.learn(host, addr, &a.qname, NameKind::Dns, ts + ttl);
+                        }
+                    }
+                }
+            };
+            if p.protocol == 17 {
+                if let Some(msg) = learn::udp_payload(l4) {
+                    each(msg);
+                }
+            } else if let Some((_, data)) = learn::tcp_payload(l4) {
+                learn::tcp_dns_messages(data, each);
+            }
+            return;
+        }
+        if p.protocol != 6 || !self.nets.is_host(p.src) || !self.nets.is_remote(p.dst) {
+            return;
+        }
+        let Some((seq, data)) = learn::tcp_payload(l4) else {
+            return;
+        };
+        let (name, kind) = match dport {
+            443 => (
+                self.hellos
+                    .segment((p.src, sport, p.dst, dport), seq, data, ts),
+                NameKind::Sni,
+            ),
+            80 => (learn::parse_http_host(data), NameKind::HttpHost),
+            _ => return,
+        };
+        if let Some(n) = name {
+            self.tables
+                .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
         }
     }
 
@@ -80,6 +149,9 @@ impl DataPath {
                 if let Some(flow) = self.nets.classify(&p) {
                     self.tables
                         .record(&flow, &p, frame.wire_len, frame.ts, &self.nets, &self.geo);
+                }
+                if self.learn_inline && learn::wanted(&p) {
+                    self.learn(link, frame, &p);
                 }
             }
             Ok(None) => {}
@@ -230,6 +302,7 @@ pub fn run(cfg: Config) -> i32 {
         log::info!("no --lan given: counting the private ranges {PRIVATE_NETWORKS:?} as the LAN");
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
+    tables.learned = NameTable::new(cfg.max_names);
     if let Some(path) = &cfg.state {
         match state::load(path, &mut tables) {
             Ok(Some((h, r))) => {
@@ -241,10 +314,13 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
     let mut names = NameSource::new(cfg.leases.clone(), cfg.ethers.clone());
+    names.dhcp_config = cfg.dhcp_config.clone();
+    names.odhcpd = cfg.odhcpd.clone();
     names.refresh();
     let meta = SnapshotMeta {
         home: cfg.home,
         tiles: cfg.tiles.clone(),
+        offload: crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref()),
         ..Default::default()
     };
     let mut dp = DataPath::new(
@@ -290,6 +366,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         }
     }
     let link = src.link;
+    dp.learn_inline = cfg.learn_names;
+    dp.meta.capture.source = src.description.clone();
     let mut clock = 0u64;
     let mut next_expiry = 0u64;
     let mut failed = false;
@@ -304,6 +382,10 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         }
         match src.next_frame() {
             Ok(Next::Frame(f)) => {
+                if dp.meta.capture.received == 0 {
+                    dp.meta.capture.started = f.ts;
+                }
+                dp.meta.capture.received += 1;
                 clock = clock.max(f.ts);
                 dp.process(link, &f);
                 if clock >= next_expiry {
@@ -345,6 +427,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         while !sig.term() {
             if sig.take_hup() {
                 dp.replace_geo(open_geo(&cfg.geoip));
+                dp.meta.offload =
+                    crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
                 let s = dp.snapshot(clock);
                 out.publish(s);
             }
@@ -374,6 +458,26 @@ impl AsFd for CaptureFd {
 struct LiveCapture {
     ready: smol::Async<CaptureFd>,
     source: Source,
+    names: Option<NamesHandle>,
+}
+
+/// The second handle: whole packets that may carry names, nothing else.
+struct NamesHandle {
+    ready: smol::Async<CaptureFd>,
+    source: Source,
+}
+
+fn open_names(cfg: &Config) -> Result<NamesHandle, String> {
+    let source = Source::live_with(
+        &cfg.interface,
+        capture::NAMES_SNAPLEN,
+        capture::NAMES_BUFFER_BYTES,
+        learn::bpf_filter,
+    )?;
+    let fd = source.fd().ok_or("capture has no descriptor")?;
+    let ready =
+        smol::Async::new(CaptureFd(fd)).map_err(|e| format!("cannot poll the capture: {e}"))?;
+    Ok(NamesHandle { ready, source })
 }
 
 fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
@@ -394,7 +498,34 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
     let fd = source.fd().ok_or("capture has no descriptor")?;
     let ready =
         smol::Async::new(CaptureFd(fd)).map_err(|e| format!("cannot poll the capture: {e}"))?;
-    Ok(LiveCapture { ready, source })
+    let names = if cfg.learn_names {
+        match open_names(cfg) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                log::warn!("no names of remotes: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    dp.meta.capture = snapshot::CaptureInfo {
+        source: source.description.clone(),
+        filter: Some(dp.nets.bpf_filter(source.link)),
+        snaplen: Some(capture::SNAPLEN as u32),
+        names: names.as_ref().map(|n| NamesCapture {
+            filter: learn::bpf_filter(n.source.link),
+            snaplen: capture::NAMES_SNAPLEN as u32,
+            ..Default::default()
+        }),
+        started: unix_now(),
+        ..Default::default()
+    };
+    Ok(LiveCapture {
+        ready,
+        source,
+        names,
+    })
 }
 
 fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
@@ -479,9 +610,19 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                     async {
                         let _ = c.ready.readable().await;
                     },
-                    async {
-                        smol::Timer::after(wait).await;
-                    },
+                    smol::future::or(
+                        async {
+                            match &c.names {
+                                Some(n) => {
+                                    let _ = n.ready.readable().await;
+                                }
+                                None => smol::future::pending::<()>().await,
+                            }
+                        },
+                        async {
+                            smol::Timer::after(wait).await;
+                        },
+                    ),
                 )
                 .await;
             } else {
@@ -498,6 +639,19 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         Err(e) => {
                             lost = Some(e);
                             break;
+                        }
+                    }
+                }
+                if let Some(n) = &mut c.names {
+                    let nlink = n.source.link;
+                    for _ in 0..MAX_BATCH {
+                        match n.source.next_frame() {
+                            Ok(Next::Frame(f)) => dp.learn_frame(nlink, &f),
+                            Ok(Next::Idle) | Ok(Next::End) => break,
+                            Err(e) => {
+                                lost = Some(e);
+                                break;
+                            }
                         }
                     }
                 }
@@ -519,6 +673,8 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                 log::info!("SIGHUP: reloading the geo database and device names");
                 dp.replace_geo(open_geo(&cfg.geoip));
                 dp.names.refresh();
+                dp.meta.offload =
+                    crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
             }
 
             let now_i = Instant::now();
@@ -540,6 +696,16 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                             last_stats_log = Instant::now();
                         }
                         stats = s;
+                    }
+                    let m = &mut dp.meta.capture;
+                    m.received = u64::from(stats.received);
+                    m.dropped = Some(u64::from(stats.dropped));
+                    m.if_dropped = Some(u64::from(stats.if_dropped));
+                    if let (Some(n), Some(nm)) = (&mut c.names, &mut m.names) {
+                        if let Some(s) = n.source.stats() {
+                            nm.received = u64::from(s.received);
+                            nm.dropped = u64::from(s.dropped);
+                        }
                     }
                 }
                 if dp.tables.dirty || names_changed {

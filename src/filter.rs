@@ -148,6 +148,11 @@ impl Networks {
         }
     }
 
+    /// A LAN device connmap counts: inside the LAN networks and not excluded.
+    pub fn is_host(&self, ip: IpAddr) -> bool {
+        self.is_lan(ip) && !self.is_excluded(ip)
+    }
+
     /// Could `ip` be a remote? Called once per new remote, not per packet.
     pub fn is_remote(&self, ip: IpAddr) -> bool {
         if self.is_lan(ip) {

@@ -3,7 +3,9 @@
 //! The modules follow the data path, in the order a packet meets them:
 //! `capture` (libpcap) → `packet` (decode) → `filter` (LAN side, remote side) → `geo`
 //! (MaxMind DB) → `table` (bounded counters) → `snapshot` (markers.json) → `http` (tiny_http
-//! behind a gate). Around them: `cli`, `logging`, `names` (leases), `state` (persistence),
+//! behind a gate). Beside it: `learn` (names of remotes from DNS answers, TLS SNI and HTTP
+//! Host, read from a second narrow capture). Around them: `cli`, `logging`, `names` (device
+//! names from lease files), `offload` (flow offloading detection), `state` (persistence),
 //! `privdrop`, `daemon` (the loops) and `demo`.
 
 pub mod capture;
@@ -14,8 +16,10 @@ pub mod demo;
 pub mod filter;
 pub mod geo;
 pub mod http;
+pub mod learn;
 pub mod logging;
 pub mod names;
+pub mod offload;
 pub mod packet;
 pub mod privdrop;
 pub mod snapshot;

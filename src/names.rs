@@ -1,4 +1,5 @@
-//! Device names: dnsmasq's DHCP leases and `/etc/ethers`, re-read when they change.
+//! Device names: dnsmasq's DHCP leases, `/etc/ethers`, the static hosts of `/etc/config/dhcp`
+//! and odhcpd's IPv6 leases, re-read when they change.
 //!
 //! Feeds the `name` (and a missing `mac`) of `hosts[]` in markers.json. Files are read whole
 //! (they are small), parsed leniently — a garbage line is skipped, never fatal — and bounded
@@ -112,10 +113,159 @@ pub fn parse_ethers(text: &str, into: &mut DeviceNames) {
     }
 }
 
+/// Splits a UCI config line into words, honouring '' and "" quotes.
+fn uci_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                any = true;
+            }
+            None if c == '#' => break,
+            None if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            None => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `config host` sections of `/etc/config/dhcp` (UCI): `option name`, `option mac` or
+/// `list mac` (several MACs, space-separated or repeated), `option ip`.
+pub fn parse_uci_hosts(text: &str, into: &mut DeviceNames) {
+    struct Host {
+        name: Option<String>,
+        macs: Vec<[u8; 6]>,
+        ips: Vec<IpAddr>,
+    }
+    fn flush(h: Option<Host>, into: &mut DeviceNames) {
+        let Some(h) = h else { return };
+        for mac in &h.macs {
+            if let Some(n) = &h.name {
+                into.by_mac.insert(*mac, n.clone());
+            }
+        }
+        for ip in &h.ips {
+            if let Some(mac) = h.macs.first() {
+                into.mac_by_ip.insert(*ip, *mac);
+            }
+            if let Some(n) = &h.name {
+                into.by_ip.insert(*ip, n.clone());
+            }
+        }
+    }
+    let mut cur: Option<Host> = None;
+    for line in text.lines() {
+        if into.by_ip.len() >= MAX_ENTRIES || into.by_mac.len() >= MAX_ENTRIES {
+            break;
+        }
+        let w = uci_words(line);
+        match w.first().map(String::as_str) {
+            Some("config") => {
+                flush(cur.take(), into);
+                if w.get(1).map(String::as_str) == Some("host") {
+                    cur = Some(Host {
+                        name: None,
+                        macs: vec![],
+                        ips: vec![],
+                    });
+                }
+            }
+            Some("option") | Some("list") => {
+                let (Some(h), Some(key), Some(val)) = (cur.as_mut(), w.get(1), w.get(2)) else {
+                    continue;
+                };
+                match key.as_str() {
+                    "name" => h.name = clean_name(val),
+                    "mac" => h.macs.extend(
+                        val.split_whitespace()
+                            .filter_map(parse_mac)
+                            .take(16 - h.macs.len().min(16)),
+                    ),
+                    "ip" => h
+                        .ips
+                        .extend(val.parse::<IpAddr>().ok().filter(|_| h.ips.len() < 16)),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    flush(cur, into);
+}
+
+/// The MAC inside a DHCPv6 DUID (hex), when it is DUID-LLT or DUID-LL over Ethernet.
+pub fn duid_mac(duid: &str) -> Option<[u8; 6]> {
+    if duid.len() % 2 != 0 || duid.len() > 260 || !duid.is_ascii() {
+        return None;
+    }
+    let b: Vec<u8> = (0..duid.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&duid[i..i + 2], 16).ok())
+        .collect::<Option<_>>()?;
+    let mac = match (b.get(0..4)?, b.len()) {
+        ([0, 1, 0, 1], 14) => &b[8..14],
+        ([0, 3, 0, 1], 10) => &b[4..10],
+        _ => return None,
+    };
+    mac.try_into().ok()
+}
+
+/// odhcpd's lease/hosts file (`/tmp/hosts/odhcpd`): `# iface duid iaid hostname ts id
+/// prefix addr/len ...` lines, and hosts-file lines `addr name`.
+pub fn parse_odhcpd(text: &str, into: &mut DeviceNames) {
+    for line in text.lines() {
+        if into.by_ip.len() >= MAX_ENTRIES {
+            break;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first() == Some(&"#") {
+            if f.len() < 9 {
+                continue;
+            }
+            let name = clean_name(f[4]);
+            let mac = duid_mac(f[2]);
+            for a in f[8..].iter().take(16) {
+                let Ok(ip) = a.split('/').next().unwrap_or("").parse::<IpAddr>() else {
+                    continue;
+                };
+                if let Some(m) = mac {
+                    into.mac_by_ip.insert(ip, m);
+                }
+                if let Some(n) = &name {
+                    into.by_ip.insert(ip, n.clone());
+                }
+            }
+            if let (Some(m), Some(n)) = (mac, name) {
+                into.by_mac.entry(m).or_insert(n);
+            }
+        } else if f.len() >= 2 && !f[0].starts_with('#') {
+            if let (Ok(ip), Some(n)) = (f[0].parse::<IpAddr>(), clean_name(f[1])) {
+                into.by_ip.entry(ip).or_insert(n);
+            }
+        }
+    }
+}
+
 /// Watches the lease files and re-reads them when their size or mtime changes.
 pub struct NameSource {
     leases: Option<PathBuf>,
     ethers: Option<PathBuf>,
+    pub dhcp_config: Option<PathBuf>,
+    pub odhcpd: Option<PathBuf>,
     seen: Vec<Option<(u64, SystemTime)>>,
     pub names: DeviceNames,
 }
@@ -125,7 +275,9 @@ impl NameSource {
         NameSource {
             leases,
             ethers,
-            seen: vec![None, None],
+            dhcp_config: None,
+            odhcpd: None,
+            seen: vec![None; 4],
             names: DeviceNames::default(),
         }
     }
@@ -135,20 +287,21 @@ impl NameSource {
         NameSource {
             leases: None,
             ethers: None,
-            seen: vec![None, None],
+            dhcp_config: None,
+            odhcpd: None,
+            seen: vec![None; 4],
             names,
         }
     }
 
     /// Re-reads the files if any changed. Returns true when the names changed.
     pub fn refresh(&mut self) -> bool {
-        if self.leases.is_none() && self.ethers.is_none() {
+        let files = [&self.leases, &self.ethers, &self.dhcp_config, &self.odhcpd];
+        if files.iter().all(|f| f.is_none()) {
             return false;
         }
-        let stamps: Vec<Option<(u64, SystemTime)>> = [&self.leases, &self.ethers]
-            .iter()
-            .map(|p| p.as_deref().and_then(stamp))
-            .collect();
+        let stamps: Vec<Option<(u64, SystemTime)>> =
+            files.iter().map(|p| p.as_deref().and_then(stamp)).collect();
         if stamps == self.seen {
             return false;
         }
@@ -159,6 +312,12 @@ impl NameSource {
         }
         if let Some(text) = self.ethers.as_deref().and_then(read_bounded) {
             parse_ethers(&text, &mut names);
+        }
+        if let Some(text) = self.dhcp_config.as_deref().and_then(read_bounded) {
+            parse_uci_hosts(&text, &mut names);
+        }
+        if let Some(text) = self.odhcpd.as_deref().and_then(read_bounded) {
+            parse_odhcpd(&text, &mut names);
         }
         let changed = names != self.names;
         if changed {
@@ -231,6 +390,59 @@ mod tests {
             n.mac(&"192.168.1.40".parse().unwrap()),
             Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 4])
         );
+    }
+
+    #[test]
+    fn uci_static_hosts() {
+        let text = "config dnsmasq\n\toption domain 'lan'\n\n\
+            config host\n\toption name 'nas'\n\toption mac '02:00:00:00:00:20 02:00:00:00:00:21'\n\toption ip '192.168.1.20'\n\n\
+            config host 'tv'\n\toption name \"tv\"\n\tlist mac 02:00:00:00:00:30\n\toption ip 192.168.1.30 # comment\n\n\
+            config host\n\toption name 'bad name!'\n\toption mac 'zz'\n\toption ip 'x'\n\
+            config domain\n\toption name 'notahost'\n\toption ip '192.168.1.99'\n\
+            option name 'orphan'\n garbage ' unterminated\n";
+        let mut n = DeviceNames::default();
+        parse_uci_hosts(text, &mut n);
+        let nas = "192.168.1.20".parse().unwrap();
+        assert_eq!(n.name(&nas, None), Some("nas"));
+        assert_eq!(n.mac(&nas), Some([2, 0, 0, 0, 0, 0x20]));
+        assert_eq!(
+            n.name(
+                &"192.168.1.3".parse().unwrap(),
+                Some(&[2, 0, 0, 0, 0, 0x21])
+            ),
+            Some("nas")
+        );
+        assert_eq!(n.name(&"192.168.1.30".parse().unwrap(), None), Some("tv"));
+        assert_eq!(n.name(&"192.168.1.99".parse().unwrap(), None), None);
+        assert_eq!(n.by_ip.len(), 2);
+    }
+
+    #[test]
+    fn odhcpd_leases() {
+        let text = "# br-lan 000100012c5f1a2b020000000010 1 laptop 1764003600 7 128 fd00:1::10/128 fd00:1::1234/128\n\
+            fd00:1::10 laptop.lan\n\
+            # br-lan 00030001020000000011 2 phone 1764003600 8 128 fd00:1::11/128\n\
+            # br-lan 0002abcd 3 * 1764003600 9 128 fd00:1::12/128\n\
+            # short line\n\
+            fd00:1::99 printer\n\
+            not-an-ip name\n";
+        let mut n = DeviceNames::default();
+        parse_odhcpd(text, &mut n);
+        let l6: IpAddr = "fd00:1::10".parse().unwrap();
+        assert_eq!(n.name(&l6, None), Some("laptop"));
+        assert_eq!(n.mac(&l6), Some([2, 0, 0, 0, 0, 0x10]));
+        assert_eq!(
+            n.mac(&"fd00:1::11".parse().unwrap()),
+            Some([2, 0, 0, 0, 0, 0x11])
+        );
+        assert_eq!(n.mac(&"fd00:1::12".parse().unwrap()), None);
+        assert_eq!(n.name(&"fd00:1::12".parse().unwrap(), None), None);
+        assert_eq!(
+            n.name(&"fd00:1::99".parse().unwrap(), None),
+            Some("printer")
+        );
+        assert_eq!(duid_mac("0001"), None);
+        assert_eq!(duid_mac("zz"), None);
     }
 
     #[test]

@@ -281,6 +281,39 @@ fn fragment_offset(ip: &LaxIpSlice<'_>) -> u16 {
     }
 }
 
+/// The transport-layer bytes (from the TCP/UDP header on) of a frame's IP packet, bounded by
+/// the IP total length when the capture holds it all; `None` for non-IP frames, non-first
+/// fragments and undecodable headers. Used only by name learning (`learn`), for the few
+/// packets whose ports say they may carry a name, never on the counting path.
+pub fn transport_bytes(link: LinkType, frame: &[u8]) -> Option<&[u8]> {
+    let ip = match link {
+        LinkType::Ethernet => {
+            let mut ether_type = be16(frame, 12)?;
+            let mut at = 14;
+            for _ in 0..3 {
+                if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                    break;
+                }
+                ether_type = be16(frame, at + 2)?;
+                at += 4;
+            }
+            if !matches!(ether_type, 0x0800 | 0x86dd) {
+                return None;
+            }
+            frame.get(at..)?
+        }
+        LinkType::LinuxSll => frame.get(16..)?,
+        LinkType::LinuxSll2 => frame.get(20..)?,
+        LinkType::RawIp => frame,
+        LinkType::BsdNull | LinkType::BsdLoop => frame.get(4..)?,
+    };
+    let (ip, _) = LaxIpSlice::from_slice(ip).ok()?;
+    if ip.payload().fragmented && fragment_offset(&ip) != 0 {
+        return None;
+    }
+    Some(ip.payload().payload)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,36 @@ pub struct SnapshotMeta {
     pub tiles: Option<String>,
     pub attribution: Option<String>,
     pub geo_database: Option<String>,
+    pub capture: CaptureInfo,
+    pub offload: crate::offload::Offload,
+}
+
+/// The `capture` object: what the capture sees and misses.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureInfo {
+    /// "live on br-lan" or "file NAME".
+    pub source: String,
+    /// The kernel filter in force (null for a file: classified in user space).
+    pub filter: Option<String>,
+    pub snaplen: Option<u32>,
+    /// Live: libpcap's counters (`received` counts what the filter passed); file: frames read.
+    pub received: u64,
+    pub dropped: Option<u64>,
+    pub if_dropped: Option<u64>,
+    /// The second, narrow handle that sees whole packets for names (null when off or a file).
+    pub names: Option<NamesCapture>,
+    /// Seconds since the capture started (capture time for a file).
+    pub uptime: u64,
+    #[serde(skip)]
+    pub started: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NamesCapture {
+    pub filter: String,
+    pub snaplen: u32,
+    pub received: u64,
+    pub dropped: u64,
 }
 
 /// One rendered markers.json, immutable once published.
@@ -95,6 +125,8 @@ struct Doc<'a> {
     home: Option<LatLng>,
     tiles: Option<&'a str>,
     attribution: Option<&'a str>,
+    capture: CaptureInfo,
+    offload: &'a crate::offload::Offload,
     stats: Stats<'a>,
     hosts: Vec<HostOut<'a>>,
     markers: Markers<'a>,
@@ -121,6 +153,17 @@ struct Stats<'a> {
     geo_lookups: u64,
     geo_errors: u64,
     geo_database: Option<&'a str>,
+    names: usize,
+    max_names: usize,
+    names_evicted: u64,
+    names_learned: NamesLearned,
+}
+
+#[derive(Serialize)]
+struct NamesLearned {
+    dns: u64,
+    sni: u64,
+    http: u64,
 }
 
 #[derive(Serialize)]
@@ -149,6 +192,8 @@ struct MarkerOut<'a> {
     hosts: &'a [IpAddr],
     ports: &'a [u16],
     protocols: Protocols<'a>,
+    #[serde(skip_serializing_if = "Names::is_empty")]
+    names: Names<'a>,
     packets_out: u64,
     bytes_out: u64,
     packets_in: u64,
@@ -177,6 +222,7 @@ impl Serialize for Markers<'_> {
                 hosts: &r.hosts,
                 ports: &r.ports,
                 protocols: Protocols(&r.protocols),
+                names: Names(&r.names),
                 packets_out: r.counters.packets_out,
                 bytes_out: r.counters.bytes_out,
                 packets_in: r.counters.packets_in,
@@ -185,6 +231,21 @@ impl Serialize for Markers<'_> {
                 last_seen: r.last_seen,
             }
         }))
+    }
+}
+
+/// Learned names (shared `Rc<str>`s in the table).
+struct Names<'a>(&'a [std::rc::Rc<str>]);
+
+impl Names<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|n| &**n))
     }
 }
 
@@ -272,6 +333,11 @@ pub fn render(
         home: meta.home.map(|(lat, lng)| LatLng { lat, lng }),
         tiles: meta.tiles.as_deref(),
         attribution: meta.attribution.as_deref(),
+        capture: CaptureInfo {
+            uptime: now.saturating_sub(meta.capture.started),
+            ..meta.capture.clone()
+        },
+        offload: &meta.offload,
         stats: Stats {
             remotes: tables.remotes.len(),
             hosts: tables.hosts.len(),
@@ -286,6 +352,14 @@ pub fn render(
             geo_lookups: s.geo_lookups,
             geo_errors: s.geo_errors,
             geo_database: meta.geo_database.as_deref(),
+            names: tables.learned.len(),
+            max_names: tables.learned.max,
+            names_evicted: tables.learned.evicted,
+            names_learned: NamesLearned {
+                dns: tables.names_dns,
+                sni: tables.names_sni,
+                http: tables.names_http,
+            },
         },
         hosts,
         markers,

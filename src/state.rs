@@ -53,6 +53,9 @@ struct RemoteRec {
     hosts: Vec<IpAddr>,
     ports: Vec<u16>,
     protocols: Vec<u8>,
+    /// Learned names, most recent first (absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    names: Vec<String>,
 }
 
 impl From<Counters> for CountersRec {
@@ -105,6 +108,7 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
                 hosts: r.hosts.to_vec(),
                 ports: r.ports.to_vec(),
                 protocols: r.protocols.to_vec(),
+                names: r.names.iter().map(|n| n.to_string()).collect(),
             })
             .collect(),
     };
@@ -168,6 +172,13 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
                 ports: ports.into(),
                 protocols: protocols.into(),
                 geo: None,
+                names: r
+                    .names
+                    .iter()
+                    .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
+                    .take(crate::table::MAX_NAMES_PER_REMOTE)
+                    .map(std::rc::Rc::from)
+                    .collect(),
             },
         );
     }

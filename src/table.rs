@@ -19,9 +19,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
+/// Default bound of the name table (`--max-names`).
+pub const DEFAULT_MAX_NAMES: usize = 20_000;
+
 pub const MAX_HOSTS_PER_REMOTE: usize = 32;
 pub const MAX_PORTS: usize = 24;
 pub const MAX_PROTOCOLS: usize = 8;
+/// Names kept per remote (most recent first) and per (LAN host, remote) in the name table.
+pub const MAX_NAMES_PER_REMOTE: usize = 8;
+pub const MAX_NAMES_PER_KEY: usize = 4;
 
 /// Traffic totals of one direction pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +71,90 @@ pub struct Remote {
     pub protocols: SmallVec<[u8; 4]>,
     /// Shared with other remotes of the same database record.
     pub geo: Option<Rc<GeoInfo>>,
+    /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
+    /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
+    pub names: Box<[Rc<str>]>,
+}
+
+impl Remote {
+    /// Puts `name` first. Returns true when the list changed.
+    pub fn add_name(&mut self, name: &Rc<str>) -> bool {
+        if self.names.first().is_some_and(|n| n == name) {
+            return false;
+        }
+        let mut v: Vec<Rc<str>> =
+            Vec::with_capacity((self.names.len() + 1).min(MAX_NAMES_PER_REMOTE));
+        v.push(Rc::clone(name));
+        v.extend(self.names.iter().filter(|n| *n != name).cloned());
+        v.truncate(MAX_NAMES_PER_REMOTE);
+        self.names = v.into_boxed_slice();
+        true
+    }
+}
+
+/// Names learned for (LAN host, remote address) pairs, waiting for the host to talk to the
+/// address (DNS answers come first), with expiry (the DNS TTL, clamped). Bounded by `max`
+/// pairs; when full, the eighth that expires first goes.
+pub struct NameTable {
+    map: HashMap<(IpAddr, IpAddr), NameEntry, RandomState>,
+    pub max: usize,
+    pub evicted: u64,
+    pub learned: u64,
+}
+
+pub struct NameEntry {
+    pub names: SmallVec<[Rc<str>; 1]>,
+    pub expires: u64,
+}
+
+impl NameTable {
+    pub fn new(max: usize) -> NameTable {
+        NameTable {
+            map: HashMap::with_hasher(RandomState::default()),
+            max: max.max(1),
+            evicted: 0,
+            learned: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, host: IpAddr, remote: IpAddr) -> Option<&NameEntry> {
+        self.map.get(&(host, remote))
+    }
+
+    /// Remembers `name` for the pair until `expires`; returns the shared name.
+    pub fn insert(&mut self, host: IpAddr, remote: IpAddr, name: &str, expires: u64) -> Rc<str> {
+        self.learned += 1;
+        if !self.map.contains_key(&(host, remote)) && self.map.len() >= self.max {
+            let n = evict_oldest(&mut self.map, |e| e.expires);
+            self.evicted += n as u64;
+        }
+        let e = self.map.entry((host, remote)).or_insert(NameEntry {
+            names: SmallVec::new(),
+            expires,
+        });
+        e.expires = e.expires.max(expires);
+        if let Some(i) = e.names.iter().position(|n| &**n == name) {
+            let n = e.names.remove(i);
+            e.names.insert(0, Rc::clone(&n));
+            return n;
+        }
+        let n: Rc<str> = Rc::from(name);
+        e.names.insert(0, Rc::clone(&n));
+        e.names.truncate(MAX_NAMES_PER_KEY);
+        n
+    }
+
+    pub fn expire(&mut self, now: u64) {
+        self.map.retain(|_, e| e.expires > now);
+    }
 }
 
 /// One LAN device.
@@ -91,6 +181,14 @@ pub struct TableStats {
 
 pub type AddrMap<V> = HashMap<IpAddr, V, RandomState>;
 
+/// Where a learned name came from (counted in `stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Dns,
+    Sni,
+    HttpHost,
+}
+
 /// The two tables and their bounds.
 pub struct Tables {
     pub remotes: AddrMap<Remote>,
@@ -100,6 +198,12 @@ pub struct Tables {
     pub stats: TableStats,
     /// Set by every change; cleared when a snapshot is taken.
     pub dirty: bool,
+    /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
+    pub learned: NameTable,
+    /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
+    pub names_dns: u64,
+    pub names_sni: u64,
+    pub names_http: u64,
 }
 
 impl Tables {
@@ -117,6 +221,33 @@ impl Tables {
             max_hosts,
             stats: TableStats::default(),
             dirty: false,
+            learned: NameTable::new(DEFAULT_MAX_NAMES),
+            names_dns: 0,
+            names_sni: 0,
+            names_http: 0,
+        }
+    }
+
+    /// A name for what `host` talks (or will talk) to at `remote`: attached to the remote
+    /// now if the host already sent to it, and kept in the name table until `expires`.
+    pub fn learn(
+        &mut self,
+        host: IpAddr,
+        remote: IpAddr,
+        name: &str,
+        kind: NameKind,
+        expires: u64,
+    ) {
+        match kind {
+            NameKind::Dns => self.names_dns += 1,
+            NameKind::Sni => self.names_sni += 1,
+            NameKind::HttpHost => self.names_http += 1,
+        }
+        let shared = self.learned.insert(host, remote, name, expires);
+        if let Some(r) = self.remotes.get_mut(&remote) {
+            if r.hosts.contains(&host) && r.add_name(&shared) {
+                self.dirty = true;
+            }
         }
     }
 
@@ -152,6 +283,7 @@ impl Tables {
                             ports: SmallVec::new(),
                             protocols: SmallVec::new(),
                             geo: info,
+                            names: Box::default(),
                         })
                     }
                 };
@@ -162,6 +294,12 @@ impl Tables {
                     && remote.hosts.len() < MAX_HOSTS_PER_REMOTE
                 {
                     remote.hosts.push(flow.host);
+                    // A host new to this remote: names it learned for it (rare, not per packet).
+                    if let Some(e) = self.learned.get(flow.host, flow.remote) {
+                        for n in e.names.iter().rev() {
+                            remote.add_name(n);
+                        }
+                    }
                 }
                 if let Some(port) = flow.remote_port {
                     if let Err(at) = remote.ports.binary_search(&port) {
@@ -262,6 +400,7 @@ impl Tables {
         let before = self.remotes.len();
         self.remotes.retain(|_, r| r.last_seen >= cutoff);
         let removed = (before - self.remotes.len()) as u64;
+        self.learned.expire(now);
         let before_h = self.hosts.len();
         self.hosts.retain(|_, h| h.last_seen >= cutoff);
         let removed_h = (before_h - self.hosts.len()) as u64;
@@ -296,7 +435,10 @@ fn log_eviction(what: &str, n: usize, total: u64, bound: usize) {
 
 /// Removes the least recently seen eighth (at least one) of a full map. Exactly that many go,
 /// even when many entries share a timestamp (a flood inside one second).
-fn evict_oldest<V>(map: &mut AddrMap<V>, last_seen: impl Fn(&V) -> u64) -> usize {
+fn evict_oldest<K: Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V, RandomState>,
+    last_seen: impl Fn(&V) -> u64,
+) -> usize {
     let k = (map.len() / 8).max(1);
     let mut stamps: Vec<u64> = map.values().map(&last_seen).collect();
     if stamps.is_empty() {

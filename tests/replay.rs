@@ -97,6 +97,14 @@ fn scenario_field_by_field() {
     assert_eq!(v6["city"], "Mountain View");
     assert_eq!(v6["bytes_in"], 14 + 40 + 20 + 900);
 
+    // Names from the resolver's answers (LAN to LAN: they change no count).
+    assert_eq!(m["names"], serde_json::json!(["www.cloudflare.example"]));
+    assert_eq!(g["names"], serde_json::json!(["dns.google"]));
+    assert_eq!(v6["names"], serde_json::json!(["dns.google"]));
+    assert!(q.get("names").is_none());
+    assert_eq!(doc["capture"]["received"], 23);
+    assert!(doc["capture"]["filter"].is_null());
+
     let unknown = marker(&doc, "203.0.114.1").unwrap();
     assert!(unknown["lat"].is_null() && unknown["lng"].is_null() && unknown["country"].is_null());
     assert_eq!(unknown["ports"], serde_json::json!([8443]));
@@ -536,7 +544,7 @@ fn device_names_from_leases_and_ethers() {
     let pcap = d.path().join("s.pcap");
     write_pcap(&pcap, 1, &scenario_recs());
     let mut args = scenario_args();
-    args.truncate(args.len() - 4);
+    // Later flags win over the scenario's `--leases ''` and `--ethers ''`.
     args.extend([
         "--leases".into(),
         leases.display().to_string(),
@@ -574,4 +582,272 @@ fn bad_flags_exit_2_with_a_message() {
     let out = connmap().arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-remotes"));
+}
+
+/// Names of remotes from DNS answers (UDP, TCP, CNAME chains, many, truncated, malformed),
+/// TLS ClientHellos (with and without SNI, split over two segments) and HTTP requests.
+#[test]
+fn names_from_dns_tls_and_http() {
+    let d = tmp();
+    let (l, p, r) = (MAC_LAPTOP, MAC_PHONE, MAC_ROUTER);
+    let chain = dns_response(
+        "www.shop.example",
+        1,
+        &[
+            ("www.shop.example", 5, dns_name("shop.cdn.example")),
+            ("shop.cdn.example", 5, dns_name("e1.edge.example")),
+            ("e1.edge.example", 1, addr_bytes("151.101.1.140")),
+            ("unrelated.example", 1, addr_bytes("151.101.1.141")),
+        ],
+    );
+    let hello = client_hello(Some("CDN.shop.example"), 1800);
+    let tcp_dns = {
+        let m = dns_response("dns.quad9.example", 1, &[("@", 1, addr_bytes("9.9.9.9"))]);
+        let mut s = (m.len() as u16).to_be_bytes().to_vec();
+        s.extend_from_slice(&m);
+        s
+    };
+    let many: Vec<(&str, u16, Vec<u8>)> = (0..100u8).map(|i| ("@", 1, vec![8, 8, 4, i])).collect();
+    let many = dns_response("many.example", 1, &many);
+    let cut = dns_response(
+        "cut.example",
+        1,
+        &[
+            ("@", 1, addr_bytes("203.0.114.1")),
+            ("@", 1, addr_bytes("203.0.114.2")),
+        ],
+    );
+    let mut looped = dns_response("loop.example", 1, &[("@", 1, addr_bytes("1.0.0.1"))]);
+    looped[12] = 0xc0;
+    looped[13] = 12;
+    let v6 = dns_response("v6.example", 28, &[("@", 28, addr_bytes("2a00:1450::1"))]);
+    let frames: Vec<Rec> = vec![
+        rec(
+            T0,
+            eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41000, 0, &chain),
+            9999,
+        ),
+        rec(
+            T0 + 1,
+            eth_data(
+                l,
+                r,
+                LAPTOP,
+                "151.101.1.140",
+                6,
+                50000,
+                443,
+                1000,
+                &hello[..1400],
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 1,
+            eth_data(
+                l,
+                r,
+                LAPTOP,
+                "151.101.1.140",
+                6,
+                50000,
+                443,
+                2400,
+                &hello[1400..],
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 2,
+            eth_data(
+                l,
+                r,
+                LAPTOP,
+                "1.1.1.1",
+                6,
+                50001,
+                443,
+                1,
+                &client_hello(None, 0),
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 3,
+            eth_data(
+                p,
+                r,
+                PHONE,
+                "8.8.8.8",
+                6,
+                50002,
+                80,
+                1,
+                b"GET / HTTP/1.1\r\nHost: Plain.Example:8080\r\nAccept: */*\r\n\r\n",
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 4,
+            eth_data(r, p, ROUTER, PHONE, 6, 53, 41001, 1, &tcp_dns),
+            9999,
+        ),
+        rec(T0 + 5, eth(p, r, PHONE, "9.9.9.9", 1, 0, 0, 56), 9999),
+        rec(
+            T0 + 6,
+            eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41002, 0, &many),
+            9999,
+        ),
+        {
+            // Cut inside the second answer record: the first still names its address.
+            let f = eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41003, 0, &cut);
+            let n = f.len() - 3;
+            rec(T0 + 7, f, n)
+        },
+        rec(
+            T0 + 8,
+            eth(l, r, LAPTOP, "203.0.114.1", 6, 50003, 8443, 10),
+            9999,
+        ),
+        rec(
+            T0 + 8,
+            eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41004, 0, &looped),
+            9999,
+        ),
+        rec(
+            T0 + 8,
+            eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41005, 0, &[0xff; 40]),
+            9999,
+        ),
+        rec(
+            T0 + 8,
+            eth_data(
+                l,
+                r,
+                LAPTOP,
+                "1.0.0.1",
+                6,
+                50004,
+                443,
+                1,
+                &[0x16, 3, 1, 0xff, 0xff, 1],
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 8,
+            eth_data(
+                l,
+                r,
+                LAPTOP,
+                "1.0.0.1",
+                6,
+                50005,
+                80,
+                1,
+                b"\x00GET / HTTP/1.1\r\nHost: x.example\r\n",
+            ),
+            9999,
+        ),
+        rec(
+            T0 + 9,
+            eth_data(r, l, ROUTER6, LAPTOP6, 17, 53, 41006, 0, &v6),
+            9999,
+        ),
+        rec(
+            T0 + 10,
+            eth_data(
+                l,
+                r,
+                LAPTOP6,
+                "2a00:1450::1",
+                6,
+                50006,
+                443,
+                1,
+                &client_hello(Some("v6.example"), 0),
+            ),
+            9999,
+        ),
+    ];
+    let pcap = d.path().join("names.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let (out, json) = replay(d.path(), &pcap, None, &scenario_args());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json.unwrap();
+    let names = |ip: &str| marker(&doc, ip).unwrap_or_else(|| panic!("no {ip}"))["names"].clone();
+    assert_eq!(
+        names("151.101.1.140"),
+        serde_json::json!(["cdn.shop.example", "www.shop.example"])
+    );
+    assert!(names("1.1.1.1").is_null(), "no SNI, no names");
+    assert_eq!(names("8.8.8.8"), serde_json::json!(["plain.example"]));
+    assert_eq!(names("9.9.9.9"), serde_json::json!(["dns.quad9.example"]));
+    assert_eq!(names("203.0.114.1"), serde_json::json!(["cut.example"]));
+    assert_eq!(names("2a00:1450::1"), serde_json::json!(["v6.example"]));
+    assert!(names("1.0.0.1").is_null());
+    assert!(marker(&doc, "151.101.1.141").is_none());
+    assert!(
+        marker(&doc, "8.8.4.1").is_none(),
+        "answers alone make no marker"
+    );
+    let s = &doc["stats"];
+    assert_eq!(s["decode_errors"], 0);
+    // chain 1 + many (bounded at 64 records) + cut 1 + tcp 1 + v6 1 = 68 DNS names learned.
+    assert_eq!(s["names_learned"]["dns"], 68, "{s}");
+    assert_eq!(s["names_learned"]["sni"], 2);
+    assert_eq!(s["names_learned"]["http"], 1);
+    assert_eq!(s["max_names"], 20_000);
+    assert_eq!(doc["capture"]["received"], frames.len());
+    assert!(doc["capture"]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("file "));
+    assert_eq!(doc["capture"]["uptime"], 10);
+    assert_eq!(
+        doc["offload"],
+        serde_json::json!({"detected": false, "hardware": false, "source": null})
+    );
+
+    // Bounded name table; and --no-names learns nothing.
+    let mut args = scenario_args();
+    args.extend(["--max-names".into(), "8".into()]);
+    let (_, json) = replay(d.path(), &pcap, None, &args);
+    let doc = json.unwrap();
+    assert!(doc["stats"]["names"].as_u64().unwrap() <= 8);
+    assert!(doc["stats"]["names_evicted"].as_u64().unwrap() > 0);
+    let mut args = scenario_args();
+    args.push("--no-names".into());
+    let (_, json) = replay(d.path(), &pcap, None, &args);
+    let doc = json.unwrap();
+    assert!(doc["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m.get("names").is_none()));
+}
+
+#[test]
+fn offload_from_the_firewall_config() {
+    let d = tmp();
+    let fw = d.path().join("firewall");
+    std::fs::write(
+        &fw,
+        "config defaults\n\toption flow_offloading '1'\n\toption flow_offloading_hw '1'\n",
+    )
+    .unwrap();
+    let mut args = scenario_args();
+    args.extend(["--firewall-config".into(), fw.display().to_string()]);
+    let pcap = d.path().join("s.pcap");
+    write_pcap(&pcap, 1, &scenario_recs());
+    let (out, json) = replay(d.path(), &pcap, None, &args);
+    assert!(out.status.success());
+    let o = &json.unwrap()["offload"];
+    assert_eq!(o["detected"], true);
+    assert_eq!(o["hardware"], true);
+    assert_eq!(o["source"], fw.display().to_string());
 }

@@ -72,6 +72,143 @@ pub fn eth(
     out
 }
 
+/// An Ethernet frame carrying `payload` (kept whole): a UDP datagram, or a TCP segment with
+/// sequence number `seq`.
+#[allow(clippy::too_many_arguments)]
+pub fn eth_data(
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    src: &str,
+    dst: &str,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(smac, dmac);
+    let mut out = Vec::new();
+    let ipb = match (ip(src), ip(dst)) {
+        (IpAddr::V4(a), IpAddr::V4(b2)) => b.ipv4(a.octets(), b2.octets(), 64),
+        (IpAddr::V6(a), IpAddr::V6(b2)) => b.ipv6(a.octets(), b2.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    match proto {
+        6 => ipb
+            .tcp(sport, dport, seq, 1000)
+            .psh()
+            .ack(1)
+            .write(&mut out, payload)
+            .unwrap(),
+        _ => ipb.udp(sport, dport).write(&mut out, payload).unwrap(),
+    }
+    out
+}
+
+/// A DNS name in wire form (no compression).
+pub fn dns_name(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in s.split('.').filter(|l| !l.is_empty()) {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// A DNS response to question `q` (type `qtype`) with records (owner, type, rdata); owner
+/// "@" is a compression pointer to the question.
+pub fn dns_response(q: &str, qtype: u16, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1];
+    m.extend_from_slice(&(records.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(&dns_name(q));
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    for (owner, t, rdata) in records {
+        if *owner == "@" {
+            m.extend_from_slice(&[0xc0, 12]);
+        } else {
+            m.extend_from_slice(&dns_name(owner));
+        }
+        m.extend_from_slice(&t.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(rdata);
+    }
+    m
+}
+
+/// The bytes of an address (A/AAAA rdata).
+pub fn addr_bytes(s: &str) -> Vec<u8> {
+    match ip(s) {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// A TLS ClientHello record with an optional server name, after `pad` bytes of padding
+/// extension (a big one spans segments, like a post-quantum key share).
+pub fn client_hello(sni: Option<&str>, pad: usize) -> Vec<u8> {
+    let mut exts = vec![0x00, 0x15];
+    exts.extend_from_slice(&(pad as u16).to_be_bytes());
+    exts.extend(std::iter::repeat_n(0u8, pad));
+    if let Some(n) = sni {
+        let n = n.as_bytes();
+        exts.extend_from_slice(&[0, 0]);
+        exts.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
+        exts.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
+        exts.push(0);
+        exts.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        exts.extend_from_slice(n);
+    }
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(32);
+    body.extend_from_slice(&[9; 32]);
+    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0]);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+pub const ROUTER6: &str = "fd00:1::1";
+
+/// DNS answers from the router's resolver to the scenario's devices, for remotes of the
+/// scenario; LAN-to-LAN, so they name markers without changing any count. Kept whole.
+pub fn scenario_names() -> Vec<(u64, Vec<u8>)> {
+    let (l, p, r) = (MAC_LAPTOP, MAC_PHONE, MAC_ROUTER);
+    let cf = dns_response(
+        "www.cloudflare.example",
+        1,
+        &[
+            (
+                "www.cloudflare.example",
+                5,
+                dns_name("cdn.cloudflare.example"),
+            ),
+            ("cdn.cloudflare.example", 1, addr_bytes("1.1.1.1")),
+        ],
+    );
+    let g = dns_response("dns.google", 1, &[("@", 1, addr_bytes("8.8.8.8"))]);
+    let g6 = dns_response(
+        "dns.google",
+        28,
+        &[("@", 28, addr_bytes("2001:4860:4860::8888"))],
+    );
+    vec![
+        (T0, eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41000, 0, &cf)),
+        (T0, eth_data(r, p, ROUTER, PHONE, 17, 53, 41001, 0, &g)),
+        (T0, eth_data(r, l, ROUTER6, LAPTOP6, 17, 53, 41002, 0, &g6)),
+    ]
+}
+
 /// A record whose wire length is the full frame and whose captured bytes are cut at `snap`.
 pub fn rec(ts: u64, frame: Vec<u8>, snap: usize) -> Rec {
     let wire_len = frame.len() as u32;
@@ -340,11 +477,13 @@ pub fn scenario() -> Vec<(u64, Vec<u8>)> {
     ]
 }
 
-/// The scenario cut at a 96-byte snaplen, as records.
+/// The scenario cut at a 96-byte snaplen, as records, with the DNS answers of
+/// `scenario_names` kept whole (what the names handle of a live capture sees) first.
 pub fn scenario_recs() -> Vec<Rec> {
-    scenario()
+    scenario_names()
         .into_iter()
-        .map(|(ts, f)| rec(ts, f, 96))
+        .map(|(ts, f)| rec(ts, f, 65535))
+        .chain(scenario().into_iter().map(|(ts, f)| rec(ts, f, 96)))
         .collect()
 }
 
@@ -359,6 +498,22 @@ pub fn plan_args() -> Vec<String> {
 /// Args that replay the scenario (no lease files: the test machine's own must not matter).
 pub fn scenario_args() -> Vec<String> {
     let mut a = plan_args();
-    a.extend(["--leases", "", "--ethers", ""].map(String::from));
+    a.extend(
+        [
+            "--leases",
+            "",
+            "--ethers",
+            "",
+            "--dhcp-config",
+            "",
+            "--odhcpd",
+            "",
+            "--firewall-config",
+            "",
+            "--nft",
+            "",
+        ]
+        .map(String::from),
+    );
     a
 }
