@@ -88,7 +88,9 @@ impl DataPath {
         }
     }
 
-    /// Names from one packet that may carry some (see `learn::wanted`).
+    /// Names from one packet that may carry some (see `learn::wanted`). Kept out of line:
+    /// `process` stays small enough for its hash lookups to be inlined.
+    #[inline(never)]
     fn learn(&mut self, link: LinkType, frame: &Frame, p: &packet::PacketInfo) {
         let (Some(l4), Some((sport, dport))) = (packet::transport_bytes(link, frame.data), p.ports)
         else {
@@ -120,24 +122,32 @@ impl DataPath {
             }
             return;
         }
-        if p.protocol != 6 || !self.nets.is_host(p.src) || !self.nets.is_remote(p.dst) {
+        if p.protocol != 6 {
             return;
         }
         let Some((seq, data)) = learn::tcp_payload(l4) else {
             return;
         };
-        let (name, kind) = match dport {
-            443 => (
-                self.hellos
-                    .segment((p.src, sport, p.dst, dport), seq, data, ts),
-                NameKind::Sni,
-            ),
-            80 => (learn::parse_http_host(data), NameKind::HttpHost),
+        // Most segments to these ports carry no name: the cheap tests on the payload first.
+        let (name, kind) = match (dport, data.first()) {
+            (443, Some(&b)) => {
+                if b != 22 && self.hellos.is_empty() {
+                    return;
+                }
+                if !self.nets.is_host(p.src) || !self.nets.is_remote(p.dst) {
+                    return;
+                }
+                let key = (p.src, sport, p.dst, dport);
+                (self.hellos.segment(key, seq, data, ts), NameKind::Sni)
+            }
+            (80, Some(b'A'..=b'Z')) => (learn::parse_http_host(data), NameKind::HttpHost),
             _ => return,
         };
         if let Some(n) = name {
-            self.tables
-                .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
+            if self.nets.is_host(p.src) && self.nets.is_remote(p.dst) {
+                self.tables
+                    .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
+            }
         }
     }
 

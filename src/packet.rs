@@ -307,6 +307,29 @@ pub fn transport_bytes(link: LinkType, frame: &[u8]) -> Option<&[u8]> {
         LinkType::RawIp => frame,
         LinkType::BsdNull | LinkType::BsdLoop => frame.get(4..)?,
     };
+    // The common cases by hand: IPv4 (not a later fragment), IPv6 without extension headers.
+    match ip.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let total = usize::from(be16(ip, 2)?);
+            if be16(ip, 6)? & 0x1fff != 0 {
+                return None;
+            }
+            if ihl >= 20 {
+                let end = if total >= ihl {
+                    total.min(ip.len())
+                } else {
+                    ip.len()
+                };
+                return ip.get(ihl..end);
+            }
+        }
+        Some(6) if matches!(ip.get(6), Some(6 | 17)) => {
+            let end = (40 + usize::from(be16(ip, 4)?)).min(ip.len());
+            return ip.get(40..end);
+        }
+        _ => {}
+    }
     let (ip, _) = LaxIpSlice::from_slice(ip).ok()?;
     if ip.payload().fragmented && fragment_offset(&ip) != 0 {
         return None;
@@ -406,6 +429,24 @@ mod tests {
             let p = decode(LinkType::BsdNull, &f).unwrap().unwrap();
             assert_eq!(p.ports, Some((40000, 443)));
         }
+    }
+
+    #[test]
+    fn transport_bytes_of_frames() {
+        let f = tcp4();
+        let l4 = transport_bytes(LinkType::Ethernet, &f).unwrap();
+        assert_eq!(&l4[..4], &[0x9c, 0x40, 0x01, 0xbb]);
+        // Ethernet padding after the IP packet is not payload.
+        let mut padded = f.clone();
+        padded.extend_from_slice(&[0; 8]);
+        assert_eq!(
+            transport_bytes(LinkType::Ethernet, &padded).unwrap().len(),
+            l4.len()
+        );
+        for cut in 0..f.len() {
+            let _ = transport_bytes(LinkType::Ethernet, &f[..cut]);
+        }
+        assert_eq!(transport_bytes(LinkType::Ethernet, &[0u8; 60]), None);
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::names::{format_mac, DeviceNames};
 use crate::table::{Remote, Tables};
 use ipnet::IpNet;
 use serde::Serialize;
+use smallvec::SmallVec;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -169,6 +171,8 @@ struct NamesLearned {
 #[derive(Serialize)]
 struct HostOut<'a> {
     ip: IpAddr,
+    /// Every address of the device (`ip` first): IPv4 and IPv6 addresses with one MAC.
+    ips: Vec<IpAddr>,
     name: Option<&'a str>,
     mac: Option<String>,
     packets_out: u64,
@@ -286,6 +290,73 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
     })
 }
 
+/// One entry per device: addresses that share a MAC (seen in frames, or in the lease files)
+/// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
+/// addresses is a router or repeater in front of other devices: those stay separate.
+fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
+    let mut ips: Vec<&IpAddr> = tables.hosts.keys().collect();
+    ips.sort_unstable();
+    let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
+    let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
+    let mut index: HashMap<IpAddr, usize> = HashMap::with_capacity(ips.len());
+    for ip in ips {
+        let h = &tables.hosts[ip];
+        let mac = h.mac.or_else(|| names.mac(ip));
+        let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
+            // an IPv6 address joins; a second IPv4 address does not
+            ip.is_ipv6() || !out[i].ips.iter().any(IpAddr::is_ipv4)
+        });
+        let c = &h.counters;
+        match joined {
+            Some(i) => {
+                let d = &mut out[i];
+                d.ips.push(*ip);
+                d.name = d.name.or_else(|| names.name(ip, mac.as_ref()));
+                d.packets_out += c.packets_out;
+                d.bytes_out += c.bytes_out;
+                d.packets_in += c.packets_in;
+                d.bytes_in += c.bytes_in;
+                d.first_seen = d.first_seen.min(h.first_seen);
+                d.last_seen = d.last_seen.max(h.last_seen);
+                index.insert(*ip, i);
+            }
+            None => {
+                if let Some(m) = mac {
+                    by_mac.entry(m).or_insert(out.len());
+                }
+                index.insert(*ip, out.len());
+                out.push(HostOut {
+                    ip: *ip,
+                    ips: vec![*ip],
+                    name: names.name(ip, mac.as_ref()),
+                    mac: mac.as_ref().map(format_mac),
+                    packets_out: c.packets_out,
+                    bytes_out: c.bytes_out,
+                    packets_in: c.packets_in,
+                    bytes_in: c.bytes_in,
+                    remotes: 0,
+                    first_seen: h.first_seen,
+                    last_seen: h.last_seen,
+                });
+            }
+        }
+    }
+    // Distinct remotes per device.
+    let mut seen: SmallVec<[usize; 4]> = SmallVec::new();
+    for r in tables.remotes.values() {
+        seen.clear();
+        for h in &r.hosts {
+            if let Some(&i) = index.get(h) {
+                if !seen.contains(&i) {
+                    seen.push(i);
+                    out[i].remotes += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Renders the document. `decode_errors` comes from the capture side.
 pub fn render(
     tables: &Tables,
@@ -294,27 +365,7 @@ pub fn render(
     decode_errors: u64,
     now: u64,
 ) -> Vec<u8> {
-    let per_host = tables.remotes_per_host();
-    let mut hosts: Vec<HostOut> = tables
-        .hosts
-        .iter()
-        .map(|(ip, h)| {
-            let mac = h.mac.or_else(|| names.mac(ip));
-            HostOut {
-                ip: *ip,
-                name: names.name(ip, mac.as_ref()),
-                mac: mac.as_ref().map(format_mac),
-                packets_out: h.counters.packets_out,
-                bytes_out: h.counters.bytes_out,
-                packets_in: h.counters.packets_in,
-                bytes_in: h.counters.bytes_in,
-                remotes: per_host.get(ip).copied().unwrap_or(0),
-                first_seen: h.first_seen,
-                last_seen: h.last_seen,
-            }
-        })
-        .collect();
-    hosts.sort_unstable_by_key(|h| h.ip);
+    let hosts = devices(tables, names);
 
     let mut remotes: Vec<_> = tables.remotes.iter().collect();
     remotes.sort_unstable_by(|a, b| {
@@ -422,6 +473,61 @@ mod tests {
         assert_eq!(v["stats"]["decode_errors"], 3);
         assert!(v["tiles"].is_null());
         assert_eq!(v["markers"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn devices_merge_by_mac_across_families_only() {
+        use crate::filter::{Direction, Flow, Networks};
+        use crate::geo::GeoDb;
+        use crate::packet::PacketInfo;
+        let nets = Networks::new(
+            vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "fd00::/64".parse().unwrap(),
+            ],
+            vec![],
+            vec![],
+        );
+        let mut t = Tables::new(10, 10);
+        let send = |t: &mut Tables, host: &str, remote: &str, mac: u8| {
+            let p = PacketInfo {
+                src: host.parse().unwrap(),
+                dst: remote.parse().unwrap(),
+                protocol: 6,
+                ports: None,
+                src_mac: Some([2, 0, 0, 0, 0, mac]),
+            };
+            let f = Flow {
+                direction: Direction::Out,
+                host: p.src,
+                remote: p.dst,
+                remote_port: None,
+            };
+            t.record(&f, &p, 100, 1, &nets, &GeoDb::none());
+        };
+        send(&mut t, "192.168.1.2", "1.1.1.1", 1);
+        send(&mut t, "fd00::2", "2001:4860::1", 1);
+        send(&mut t, "fd00::3", "2001:4860::1", 1);
+        // A second IPv4 address behind the same MAC: a repeater, not one device.
+        send(&mut t, "192.168.1.3", "1.1.1.1", 1);
+        send(&mut t, "192.168.1.4", "1.1.1.1", 4);
+        let names = DeviceNames::default();
+        let d = devices(&t, &names);
+        let ips: Vec<Vec<String>> = d
+            .iter()
+            .map(|h| h.ips.iter().map(|i| i.to_string()).collect())
+            .collect();
+        assert_eq!(
+            ips,
+            vec![
+                vec!["192.168.1.2", "fd00::2", "fd00::3"],
+                vec!["192.168.1.3"],
+                vec!["192.168.1.4"],
+            ]
+        );
+        assert_eq!(d[0].remotes, 2);
+        assert_eq!(d[0].packets_out, 3);
+        assert_eq!(d[1].remotes, 1);
     }
 
     #[test]

@@ -295,10 +295,8 @@ impl Tables {
                 {
                     remote.hosts.push(flow.host);
                     // A host new to this remote: names it learned for it (rare, not per packet).
-                    if let Some(e) = self.learned.get(flow.host, flow.remote) {
-                        for n in e.names.iter().rev() {
-                            remote.add_name(n);
-                        }
+                    if !self.learned.is_empty() {
+                        attach_learned(remote, &self.learned, flow.host, flow.remote);
                     }
                 }
                 if let Some(port) = flow.remote_port {
@@ -421,6 +419,16 @@ impl Tables {
             }
         }
         counts
+    }
+}
+
+/// Gives `remote` the names its new host `host` learned for it (out of line: rare).
+#[inline(never)]
+fn attach_learned(remote: &mut Remote, learned: &NameTable, host: IpAddr, ip: IpAddr) {
+    if let Some(e) = learned.get(host, ip) {
+        for n in e.names.iter().rev() {
+            remote.add_name(n);
+        }
     }
 }
 

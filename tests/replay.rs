@@ -120,15 +120,22 @@ fn scenario_field_by_field() {
         .iter()
         .map(|h| h["ip"].as_str().unwrap())
         .collect();
-    assert_eq!(hosts, vec![LAPTOP, PHONE, LAPTOP6]);
+    // The laptop's IPv4 and IPv6 addresses share its MAC: one device.
+    assert_eq!(hosts, vec![LAPTOP, PHONE]);
     let laptop = host(&doc, LAPTOP).unwrap();
-    assert_eq!(laptop["mac"], "02:00:00:00:00:10");
-    assert_eq!(laptop["remotes"], 3);
-    assert_eq!(laptop["packets_out"], 3);
+    assert_eq!(laptop["ips"], serde_json::json!([LAPTOP, LAPTOP6]));
     assert_eq!(
-        laptop["packets_in"], 2,
+        host(&doc, PHONE).unwrap()["ips"],
+        serde_json::json!([PHONE])
+    );
+    assert_eq!(laptop["mac"], "02:00:00:00:00:10");
+    assert_eq!(laptop["remotes"], 4);
+    assert_eq!(laptop["packets_out"], 4);
+    assert_eq!(
+        laptop["packets_in"], 3,
         "the unsolicited packet must not count"
     );
+    assert_eq!(laptop["bytes_in"], 1454 + 162 + 974);
     assert!(laptop["name"].is_null());
     assert_eq!(laptop["first_seen"], T0);
     assert_eq!(doc["stats"]["remotes"], 5);
@@ -556,8 +563,12 @@ fn device_names_from_leases_and_ethers() {
     let doc = json.unwrap();
     assert_eq!(host(&doc, LAPTOP).unwrap()["name"], "laptop");
     assert_eq!(host(&doc, PHONE).unwrap()["name"], "phone");
-    // Same MAC as the laptop: the IPv6 address is named after it too.
-    assert_eq!(host(&doc, LAPTOP6).unwrap()["name"], "laptop");
+    // Same MAC as the laptop: the IPv6 address is part of the named device.
+    assert!(host(&doc, LAPTOP6).is_none());
+    assert_eq!(
+        host(&doc, LAPTOP).unwrap()["ips"],
+        serde_json::json!([LAPTOP, LAPTOP6])
+    );
 }
 
 #[test]

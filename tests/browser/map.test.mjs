@@ -233,7 +233,7 @@ describe('map page against replayed data', () => {
     const data = p.rec.last;
     // the device with the fewest located remotes, but some
     const counts = data.hosts
-      .map((h) => [h.ip, data.markers.filter((m) => located(m) && m.hosts.includes(h.ip)).length])
+      .map((h) => [h.ip, data.markers.filter((m) => located(m) && ofDevice(m, h)).length])
       .filter(([, n]) => n > 0)
       .sort((a, b) => a[1] - b[1]);
     assert.ok(counts.length > 0, 'some device has located remotes');
@@ -242,7 +242,8 @@ describe('map page against replayed data', () => {
     await button.click();
     await assertPressed(p.page, ip, 'true');
     await eventually(p.page, p.rec, async (d) => {
-      const want = d.markers.filter((m) => located(m) && m.hosts.includes(ip)).length;
+      const dev = d.hosts.find((h) => h.ip === ip);
+      const want = d.markers.filter((m) => located(m) && ofDevice(m, dev)).length;
       assert.equal(await mapCountIn(p.page), want, `remotes of ${ip} on the map`);
       assert.ok(want < d.markers.filter(located).length || d.hosts.length === 1, 'the filter hides something');
     }, 'device filter');
@@ -276,6 +277,27 @@ describe('map page against replayed data', () => {
     assert.match(text, /packets?\)/);
     const host = data.hosts.find((h) => remote.hosts.includes(h.ip));
     if (host) assert.ok(text.includes(host.name || host.ip), 'a LAN device');
+    await p.close();
+  });
+
+  test('names learned from DNS and TLS are in popups and found by search', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const data = p.rec.last;
+    const remote = data.markers.find((m) => located(m) && m.names?.length);
+    if (!process.env.CONNMAP_PCAP) {
+      if (!remote) return; // the demo and the stand-in may have no names
+    }
+    assert.ok(remote, 'the fixture capture names a located remote');
+    const name = remote.names[0];
+    const section = await openPopupOf(p.page, remote);
+    assert.ok((await section.textContent()).includes(name), `popup shows ${name}`);
+    await p.page.fill('#search', name);
+    await eventually(p.page, p.rec, async (d) => {
+      const want = d.markers.filter((m) => located(m) && (m.names || []).some((n) => n.includes(name))).length;
+      assert.ok(want >= 1);
+      assert.equal(await mapCountIn(p.page), want, `remotes named ${name} on the map`);
+    }, `search for ${name}`);
     await p.close();
   });
 
@@ -518,6 +540,12 @@ function matchesCountry(m, data, name) {
     ...(m.names || []), ...m.hosts.flatMap((ip) => [ip, data.hosts.find((h) => h.ip === ip)?.name])]
     .filter(Boolean).join('\n').toLowerCase();
   return q.split(/\s+/).every((t) => hay.includes(t));
+}
+
+/** Whether a LAN device (all its addresses, `ips`) sent to a remote. */
+function ofDevice(m, h) {
+  const ips = h?.ips?.length ? h.ips : [h?.ip];
+  return m.hosts.some((ip) => ips.includes(ip));
 }
 
 async function assertPressed(page, ip, value) {

@@ -62,6 +62,28 @@ test('a device shows only its remotes; an unknown device is dropped', () => {
   assert.equal(deriveView(sample, ui({ device: '10.9.9.9' })).device, null);
 });
 
+test('a device with IPv4 and IPv6 addresses (ips) shows the remotes of all of them', () => {
+  const data = {
+    hosts: [
+      { ip: '192.168.1.10', ips: ['192.168.1.10', 'fd00:1::10'], name: 'laptop' },
+      { ip: '192.168.1.11', name: 'phone' },
+    ],
+    markers: [
+      { ip: '1.1.1.1', hosts: ['192.168.1.10'], lat: 1, lng: 1, names: ['one.example'] },
+      { ip: '2001:db8::1', hosts: ['fd00:1::10'], lat: 2, lng: 2 },
+      { ip: '8.8.8.8', hosts: ['192.168.1.11'], lat: 3, lng: 3 },
+    ],
+  };
+  const v = deriveView(data, ui({ device: '192.168.1.10' }));
+  assert.deepEqual(v.located.map((m) => m.ip).sort(), ['1.1.1.1', '2001:db8::1']);
+  assert.equal(v.device, '192.168.1.10');
+  // an address of the device selects it too; search by the other address finds the device
+  assert.equal(deriveView(data, ui({ device: 'fd00:1::10' })).device, '192.168.1.10');
+  assert.deepEqual(deriveView(data, ui({ query: 'fd00:1::10' })).devices.map((h) => h.ip), ['192.168.1.10']);
+  assert.deepEqual(deriveView(data, ui({ query: 'laptop' })).located.map((m) => m.ip).sort(), ['1.1.1.1', '2001:db8::1']);
+  assert.deepEqual(deriveView(data, ui({ query: 'one.example' })).located.map((m) => m.ip), ['1.1.1.1']);
+});
+
 test('search: IP, domain name, country name and code, device name, several words', () => {
   const ips = (q) => [...deriveView(sample, ui({ query: q })).located, ...deriveView(sample, ui({ query: q })).unlocated].map((m) => m.ip).sort();
   assert.deepEqual(ips('1.1.1.1'), ['1.1.1.1']);

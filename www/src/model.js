@@ -24,7 +24,17 @@ function remoteHaystack(m, hostsByIp) {
 }
 
 function hostHaystack(h) {
-  return [h.ip, h.name, h.mac].filter(Boolean).join('\n').toLowerCase();
+  return [h.ip, ...(h.ips || []), h.name, h.mac].filter(Boolean).join('\n').toLowerCase();
+}
+
+/** Every address of every device → the device (a device may have IPv4 and IPv6 addresses: `ips`). */
+function indexHosts(hosts) {
+  const byIp = new Map();
+  for (const h of hosts) {
+    for (const ip of Array.isArray(h.ips) && h.ips.length ? h.ips : [h.ip]) byIp.set(ip, h);
+    byIp.set(h.ip, h);
+  }
+  return byIp;
 }
 
 /**
@@ -34,13 +44,14 @@ function hostHaystack(h) {
 export function deriveView(data, ui) {
   const hosts = data.hosts || [];
   const markers = data.markers || [];
-  const hostsByIp = new Map(hosts.map((h) => [h.ip, h]));
+  const hostsByIp = indexHosts(hosts);
   const terms = ui.query.trim().toLowerCase().split(/\s+/).filter(Boolean);
   const sort = SORTS[ui.sort] || SORTS.traffic;
-  const device = ui.device && hostsByIp.has(ui.device) ? ui.device : null;
+  const deviceHost = ui.device ? hostsByIp.get(ui.device) : null;
+  const device = deviceHost ? deviceHost.ip : null;
 
   const matchRemote = (m) => {
-    if (device && !(m.hosts || []).includes(device)) return false;
+    if (device && !(m.hosts || []).some((ip) => hostsByIp.get(ip) === deviceHost)) return false;
     if (!terms.length) return true;
     const hay = remoteHaystack(m, hostsByIp);
     return terms.every((t) => hay.includes(t));
@@ -50,8 +61,8 @@ export function deriveView(data, ui) {
   // A device is listed when it matches the search itself or talked to a matching remote.
   let devices = hosts;
   if (terms.length) {
-    const viaRemotes = new Set(remotes.flatMap((m) => m.hosts || []));
-    devices = hosts.filter((h) => viaRemotes.has(h.ip) || terms.every((t) => hostHaystack(h).includes(t)));
+    const viaRemotes = new Set(remotes.flatMap((m) => (m.hosts || []).map((ip) => hostsByIp.get(ip))));
+    devices = hosts.filter((h) => viaRemotes.has(h) || terms.every((t) => hostHaystack(h).includes(t)));
   }
 
   const located = remotes.filter(isLocated).sort(sort);
