@@ -146,12 +146,12 @@ check "default config -> command line" "mkdir -p /var/lib/connmap
 chown connmap:connmap /var/lib/connmap
 open_instance
 $COMMON_PARAMS
-jail connmap log
+jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000
 close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
@@ -186,6 +186,8 @@ out=$(run full "config connmap 'main'
 	option home_lng '13.40'
 	option log_level 'verbose'
 	option tiles 'https://tile.example/{z}/{x}/{y}.png'
+	option names '0'
+	option max_names '500'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
@@ -194,13 +196,13 @@ check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=br-guest/')
-jail connmap log
+jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"
@@ -221,7 +223,7 @@ out=$(run device "config connmap 'main'
 	option log_level 'quiet'" "lan:br-lan:192.168.1.1" "lan")
 check "device name, IPv6 listen, no state" "open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=eth1/')
-jail connmap log
+jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 $JAILED
@@ -237,7 +239,7 @@ out=$(run half-home "config connmap 'main'
 	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
 check "home needs both coordinates" "open_instance
 $COMMON_PARAMS
-jail connmap log
+jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 $JAILED
