@@ -49,12 +49,12 @@ deps_test() {
 	# chromium + fonts: the browser test; iproute2: the live-capture namespace test.
 	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
-	sh openwrt/tests/deps.sh
+	bash openwrt/tests/deps.sh
 }
 
 build_page() {
 	say "building the map page (www/dist)"
-	sh www/build.sh
+	bash www/build.sh
 }
 
 case "${1:-}" in
@@ -80,17 +80,17 @@ test)
 	cargo build
 	if [ "${CONNMAP_SKIP_BROWSER:-0}" != 1 ]; then
 		say "browser test (headless chromium)"
-		sh tests/browser/run.sh
+		bash tests/browser/run.sh
 	fi
 	say "geo database tool"
-	sh scripts/test-geodb.sh
+	bash scripts/test-geodb.sh
 	say "OpenWrt packages, init script, cross builds"
-	sh openwrt/tests/run.sh
+	bash openwrt/tests/run.sh
 	say "all tests passed"
 	;;
 dist)
 	deps_test
-	sh scripts/build-dist.sh
+	bash scripts/build-dist.sh
 	;;
 *)
 	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
