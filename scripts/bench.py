@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Replay benchmark for connmap (see BENCHMARKS.md). Not a test: it measures and prints.
 
-    python3 scripts/bench.py [--runs 3] [--db FILE.mmdb] [--callgrind]
+    python3 scripts/bench.py [--runs 3] [--db FILE.mmdb] [--callgrind] [--known] [--rss]
+                             [--render] [--http] [--qemu] [--all]
 
 Builds the release binary and the capture generator, writes 1M-packet captures with 100k
 distinct remotes (patterns `flows` and `uniform`, see examples/bench_capture.rs) into
@@ -12,10 +13,31 @@ and reports the median wall time, packets/s, the time ratio connmap/tcpdump, and
 peak RSS (from wait4). With --callgrind it also counts instructions with valgrind (stable on
 a busy machine): tcpdump's and connmap's totals on the 1M-packet `flows` capture, and the
 per-packet cost of `DataPath::process` (decode, classify, count).
+
+More, each on its own flag (--all: every one):
+  --known   callgrind per-packet cost for packets of *known* remotes (1M packets, 50 remotes
+            already in the table after their first packet: the steady-state path)
+  --rss     peak RSS by --max-remotes 1k/10k/100k on a capture of 1M distinct remotes from 50k
+            LAN sources
+  --render  markers.json at 10k remotes: size, gzip size, callgrind instructions of one render
+            and the time that is at the measured instructions/s of this machine
+  --http    /markers.json requests/s from 50 clients (examples/http_load.rs, one loopback
+            address each) while a 10M-packet replay runs with --listen (the 1M capture 10 times
+            through a FIFO), and the replay's packets/s with and without that load
+  --qemu    the replay (200k packets) under qemu-user: the mipsel_24kc build against the x86_64
+            musl build, both from scripts/cross-build.sh (build/cross/ARCH/connmap), wall time
+
+Peak RSS is measured with GNU time (`/usr/bin/time -f %M`) when it is installed: wait4's
+ru_maxrss of a child spawned by this script includes the RSS of Python itself at spawn time
+(the child shares it until exec, and the high-water mark survives the exec).
 """
 import argparse
+import gzip
 import os
 import re
+import shutil
+import socket
+import threading
 import statistics
 import subprocess
 import sys
@@ -30,23 +52,209 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, cwd=ROOT, **kw)
 
 
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
 def timed(cmd):
     """Runs cmd; returns (seconds, peak RSS in KiB)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        if GNU_TIME:
+            cmd = [GNU_TIME, "-f", "%M", "-o", rss_file.name] + cmd
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"failed: {' '.join(cmd)}")
+        rss = int(rss_file.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+    return elapsed, rss
 
 
-def capture(name, packets, remotes, pattern):
+def capture(name, packets, remotes, pattern, hosts=200):
     path = os.path.join(BENCH, f"{name}.pcap")
     if not os.path.exists(path):
         run(["cargo", "run", "-q", "--release", "--example", "bench_capture", "--",
-             path, str(packets), str(remotes), "200", pattern])
+             path, str(packets), str(remotes), str(hosts), pattern])
     return path
+
+
+def connmap_args(path, db, out, max_remotes=10000):
+    return ["-q", "-r", path, "--lan", "192.168.0.0/16", "--geoip", db, "--json-out", out,
+            "--leases", "", "--ethers", "", "--max-remotes", str(max_remotes)]
+
+
+def callgrind(cmd, tmp):
+    cg = os.path.join(tmp, "cg.out")
+    run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}"] + cmd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(["callgrind_annotate", "--inclusive=yes", cg],
+                          capture_output=True, text=True).stdout
+
+
+def total(ann):
+    return int(re.search(r"^\s*([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", ann, re.M).group(1).replace(",", ""))
+
+
+def inclusive(ann, fn):
+    m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(fn) + r"[ <]", ann, re.M)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def profiling_binary():
+    run(["cargo", "build", "-q", "--profile", "profiling"])
+    return os.path.join(ROOT, "target", "profiling", "connmap")
+
+
+def bench_known(db):
+    """Per-packet instructions when every packet belongs to a remote already in the table."""
+    prof = profiling_binary()
+    path = capture("1m-known50", 1_000_000, 50, "uniform")
+    with tempfile.TemporaryDirectory() as tmp:
+        ann = callgrind([prof] + connmap_args(path, db, os.path.join(tmp, "m.json")), tmp)
+    n = inclusive(ann, "DataPath::process")
+    print(f"\ncallgrind, 1M packets to 50 known remotes: DataPath::process {n:,} instructions, "
+          f"{n / 1_000_000:.0f} per packet (goal <= 300); whole run {total(ann) / 1_000_000:.0f} per packet")
+
+
+def bench_rss(binary, db):
+    """Peak RSS by table bound on 1M distinct remotes from 50k sources."""
+    path = capture("1m-1mremotes-50k", 1_000_000, 1_000_000, "flows", hosts=50_000)
+    print(f"\npeak RSS, 1M packets, 1M distinct remotes, 50k LAN sources (max-hosts 1024 default):")
+    print(f"{'--max-remotes':>14} {'peak RSS':>10} {'seconds':>8} {'evicted remotes':>16} {'evicted hosts':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m.json")
+        for bound in [1000, 10_000, 100_000]:
+            t, rss = timed([binary] + connmap_args(path, db, out, bound))
+            import json
+            st = json.load(open(out))["stats"]
+            print(f"{bound:>14,} {rss / 1024:>8.1f} MB {t:>8.2f} {st['evicted_remotes']:>16,} {st['evicted_hosts']:>14,}")
+
+
+def bench_render(binary, db):
+    """markers.json at 10k remotes: size and the cost of one render."""
+    prof = profiling_binary()
+    path = capture("200k-10k", 200_000, 10_000, "flows")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m.json")
+        t, _ = timed([binary] + connmap_args(path, db, out))
+        data = open(out, "rb").read()
+        ann = callgrind([prof] + connmap_args(path, db, out), tmp)
+        # Instructions per second of this machine, from the same run natively.
+        ips = total(ann) / t
+        r = inclusive(ann, "snapshot::render")
+        snaps = inclusive(ann, "DataPath::snapshot")
+    print(f"\nmarkers.json at 10k remotes: {len(data):,} bytes, gzip -6 {len(gzip.compress(data, 6)):,} bytes")
+    if r:
+        print(f"render: {r / 2:,.0f} instructions per render (2 renders in the run: start and end; "
+              f"DataPath::snapshot {snaps:,} in all), ~{r / 2 / ips * 1000:.1f} ms at this machine's "
+              f"{ips / 1e9:.2f} G instructions/s (whole replay: {t:.2f} s native)")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fifo_replay(binary, path, db, loops, listen, log):
+    """Starts connmap replaying `path` `loops` times through a FIFO; returns (proc, writer)."""
+    tmp = tempfile.mkdtemp()
+    fifo = os.path.join(tmp, "replay.pcap")
+    os.mkfifo(fifo)
+    body = open(path, "rb").read()
+
+    def feed():
+        with open(fifo, "wb") as f:
+            f.write(body)
+            for _ in range(loops - 1):
+                f.write(memoryview(body)[24:])
+
+    cmd = [binary, "-r", fifo, "--lan", "192.168.0.0/16", "--geoip", db, "--leases", "",
+           "--ethers", "", "--www", tmp]
+    if listen:
+        cmd += ["--listen", listen]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                         env=dict(os.environ, CONNMAP_LOG="stderr"))
+    w = threading.Thread(target=feed)
+    w.start()
+    return p, w, tmp
+
+
+def replay_seconds(log_path):
+    m = re.search(r"replayed .* in ([\d.]+) s: (\d+) packets", open(log_path).read())
+    return float(m.group(1)), int(m.group(2))
+
+
+def bench_http(binary, db, clients=50):
+    run(["cargo", "build", "-q", "--release", "--example", "http_load"])
+    load = os.path.join(ROOT, "target", "release", "examples", "http_load")
+    path = capture("1m-flows", 1_000_000, 100_000, "flows")
+    loops = 10
+    print(f"\nHTTP while replaying 1m-flows x{loops} through a FIFO (--listen; --max-remotes 10000):")
+    with tempfile.TemporaryDirectory() as tmp:
+        # Without HTTP load.
+        log = os.path.join(tmp, "quiet.log")
+        with open(log, "w") as lf:
+            p, w, _ = fifo_replay(binary, path, db, loops, None, lf)
+            w.join()
+            p.wait()
+        secs, pk = replay_seconds(log)
+        print(f"  replay alone: {pk:,} packets in {secs:.2f} s, {pk / secs:,.0f} packets/s")
+        for mode in ["gzip", "etag"]:
+            port = free_port()
+            log = os.path.join(tmp, f"{mode}.log")
+            with open(log, "w") as lf:
+                p, w, _ = fifo_replay(binary, path, db, loops, f"127.0.0.1:{port}", lf)
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), 0.2).close()
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                # A fixed 8 s of load, which must fall inside the replay (checked below).
+                started = time.time()
+                fixed = subprocess.run([load, f"127.0.0.1:{port}", str(clients), "8", mode],
+                                       capture_output=True, text=True).stdout.strip()
+                load_end = time.time() - started
+                w.join()
+                while "replayed" not in open(log).read():
+                    time.sleep(0.1)
+                p.terminate()
+                p.wait()
+            secs, pk = replay_seconds(log)
+            inside = "inside the replay" if load_end < secs else "NOT inside the replay: use more loops"
+            print(f"  replay under {clients} clients ({mode}): {pk:,} packets in {secs:.2f} s, "
+                  f"{pk / secs:,.0f} packets/s")
+            print(f"    {fixed} ({inside})")
+
+
+def bench_qemu():
+    mips = os.path.join(ROOT, "build", "cross", "mipsel_24kc", "connmap")
+    x86 = os.path.join(ROOT, "build", "cross", "x86_64", "connmap")
+    if not (os.path.exists(mips) and os.path.exists(x86) and shutil.which("qemu-mipsel-static")
+            and shutil.which("qemu-x86_64-static")):
+        print("\nqemu: needs build/cross/{mipsel_24kc,x86_64}/connmap (scripts/cross-build.sh) "
+              "and qemu-user-static")
+        return
+    path = capture("200k-flows", 200_000, 20_000, "flows")
+    db = fixtures_db()
+    print(f"\nqemu-user, 200k-flows (20k remotes), wall time, median of 3:")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m.json")
+        res = {}
+        for name, cmd in [("x86_64 musl, native", [x86]),
+                          ("x86_64 musl, qemu-x86_64", ["qemu-x86_64-static", x86]),
+                          ("mipsel_24kc, qemu-mipsel", ["qemu-mipsel-static", mips])]:
+            ts = [timed(cmd + connmap_args(path, db, out))[0] for _ in range(3)]
+            res[name] = statistics.median(ts)
+            print(f"  {name:<28} {res[name]:.3f} s")
+        print(f"  ratio mipsel/x86_64 under qemu: "
+              f"{res['mipsel_24kc, qemu-mipsel'] / res['x86_64 musl, qemu-x86_64']:.2f}; "
+              f"mipsel under qemu / native x86_64: "
+              f"{res['mipsel_24kc, qemu-mipsel'] / res['x86_64 musl, native']:.1f}")
 
 
 def fixtures_db():
@@ -62,7 +270,16 @@ def main():
     ap.add_argument("--db", help="mmdb to geolocate with (default: the small test database)")
     ap.add_argument("--max-remotes", type=int, default=10000)
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--known", action="store_true")
+    ap.add_argument("--rss", action="store_true")
+    ap.add_argument("--render", action="store_true")
+    ap.add_argument("--http", action="store_true")
+    ap.add_argument("--qemu", action="store_true")
+    ap.add_argument("--all", action="store_true")
+    ap.add_argument("--no-replay", action="store_true", help="skip the replay/tcpdump table")
     args = ap.parse_args()
+    if args.all:
+        args.callgrind = args.known = args.rss = args.render = args.http = args.qemu = True
 
     os.makedirs(BENCH, exist_ok=True)
     run(["cargo", "build", "-q", "--release"])
@@ -71,6 +288,23 @@ def main():
     print(f"machine: {os.cpu_count()} cores; {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
     print(f"binary: {os.path.getsize(binary)} bytes; database: {db} ({os.path.getsize(db)} bytes)")
     print(f"connmap --max-remotes {args.max_remotes}; median of {args.runs} runs\n")
+    if not args.no_replay:
+        replay_table(args, binary, db)
+    if args.callgrind:
+        bench_callgrind(db)
+    if args.known:
+        bench_known(db)
+    if args.rss:
+        bench_rss(binary, db)
+    if args.render:
+        bench_render(binary, db)
+    if args.http:
+        bench_http(binary, db)
+    if args.qemu:
+        bench_qemu()
+
+
+def replay_table(args, binary, db):
     print(f"{'capture':<10} {'packets':>9} {'tcpdump s':>10} {'connmap s':>10} {'pkts/s':>11} {'ratio':>6} {'peak RSS':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "markers.json")
@@ -87,33 +321,21 @@ def main():
             a, b = statistics.median(t_ref), statistics.median(t_cm)
             print(f"{pattern:<10} {1_000_000:>9} {a:>10.3f} {b:>10.3f} {1_000_000 / b:>11,.0f} {b / a:>6.2f} {max(rss) / 1024:>8.1f} MB")
 
-    if args.callgrind:
-        # Instruction counts do not depend on what else the machine is doing: the same ratio,
-        # measured without noise, and the per-packet path on its own.
-        run(["cargo", "build", "-q", "--profile", "profiling"])
-        prof = os.path.join(ROOT, "target", "profiling", "connmap")
-        path = capture("1m-flows", 1_000_000, 100_000, "flows")
-        with tempfile.TemporaryDirectory() as tmp:
-            def callgrind(cmd):
-                cg = os.path.join(tmp, "cg.out")
-                run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}"] + cmd,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                return subprocess.run(["callgrind_annotate", "--inclusive=yes", cg],
-                                      capture_output=True, text=True).stdout
 
-            def total(ann):
-                return int(re.search(r"^\s*([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", ann, re.M).group(1).replace(",", ""))
-
-            ref = total(callgrind(["tcpdump", "-Z", "root", "-n", "-r", path, "-w", "/dev/null"]))
-            ann = callgrind([prof, "-q", "-r", path, "--lan", "192.168.0.0/16", "--geoip", db,
-                             "--json-out", os.path.join(tmp, "m.json"), "--leases", "", "--ethers", ""])
-            mine = total(ann)
-            print(f"\ncallgrind, 1m-flows: tcpdump {ref:,} instructions, connmap {mine:,}: ratio {mine / ref:.2f}")
-            for fn in ["DataPath::process", "Source::next_frame", "DataPath::snapshot"]:
-                m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*" + re.escape(fn) + r" ", ann, re.M)
-                if m:
-                    n = int(m.group(1).replace(",", ""))
-                    print(f"callgrind: {fn}: {n:,} instructions, {n / 1_000_000:.0f} per packet")
+def bench_callgrind(db):
+    # Instruction counts do not depend on what else the machine is doing: the same ratio,
+    # measured without noise, and the per-packet path on its own.
+    prof = profiling_binary()
+    path = capture("1m-flows", 1_000_000, 100_000, "flows")
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = total(callgrind(["tcpdump", "-Z", "root", "-n", "-r", path, "-w", "/dev/null"], tmp))
+        ann = callgrind([prof] + connmap_args(path, db, os.path.join(tmp, "m.json")), tmp)
+    mine = total(ann)
+    print(f"\ncallgrind, 1m-flows: tcpdump {ref:,} instructions, connmap {mine:,}: ratio {mine / ref:.2f}")
+    for fn in ["DataPath::process", "Source::next_frame", "DataPath::snapshot"]:
+        n = inclusive(ann, fn)
+        if n:
+            print(f"callgrind: {fn}: {n:,} instructions, {n / 1_000_000:.0f} per packet")
 
 
 if __name__ == "__main__":
