@@ -95,6 +95,16 @@ return view.extend({
 		o.datatype = 'range(1,3600)';
 		o.placeholder = '5';
 
+		o = s.option(form.Flag, 'names', _('Learn remote names'),
+			_('Names of remote addresses from DNS answers, TLS SNI and HTTP Host.'));
+		o.rmempty = false;
+		o.default = '1';
+
+		o = s.option(form.Value, 'max_names', _('Maximum learned names'));
+		o.datatype = 'uinteger';
+		o.placeholder = '20000';
+		o.depends('names', '1');
+
 		o = s.option(form.DynamicList, 'exclude', _('Ignore LAN hosts'),
 			_('Addresses or networks whose traffic is not shown.'));
 		o.datatype = 'or(ipaddr,cidr)';
