@@ -17,9 +17,10 @@ use std::path::Path;
 pub const SNAPLEN: i32 = 160;
 /// Kernel ring buffer for a live capture (libpcap's default is 2 MiB; routers are small).
 pub const BUFFER_BYTES: i32 = 1 << 20;
-/// The names handle (`learn`): whole DNS answers and first TLS/HTTP segments (an Ethernet
-/// frame with two VLAN tags), in a small buffer of its own.
-pub const NAMES_SNAPLEN: i32 = 1536;
+/// The names handle (`learn`): whole DNS answers and ClientHellos up to 4 KiB. More than an
+/// Ethernet frame: with GRO/GSO the bridge sees segments merged into one bigger packet (a
+/// ClientHello of two segments arrives whole). Only the few packets the filter passes use it.
+pub const NAMES_SNAPLEN: i32 = 4352;
 pub const NAMES_BUFFER_BYTES: i32 = 256 << 10;
 /// How long the kernel may hold packets before waking us (TPACKET_V3 block timeout).
 pub const TIMEOUT_MS: i32 = 250;

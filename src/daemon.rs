@@ -421,6 +421,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     }
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
+    // Published before it is logged: whoever waits for the log line gets the final snapshot.
+    out.publish(s);
     log::info!(
         "replayed {} in {:.2} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
         src.description,
@@ -430,7 +432,6 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         dp.tables.hosts.len(),
         dp.decode_errors
     );
-    out.publish(s);
     save_state(cfg, dp, clock);
     if http.is_some() {
         // Keep serving what was read until told to stop.

@@ -363,6 +363,13 @@ pub fn tcp_dns_messages(mut p: &[u8], mut each: impl FnMut(&[u8])) {
 }
 
 type FlowKey = (IpAddr, u16, IpAddr, u16);
+/// The same as integers (see `table::addr_key`).
+type FlowKeyInt = (u128, u16, u128, u16);
+
+fn flow_key(k: FlowKey) -> FlowKeyInt {
+    use crate::table::addr_key;
+    (addr_key(k.0), k.1, addr_key(k.2), k.3)
+}
 
 struct Pending {
     buf: Vec<u8>,
@@ -375,7 +382,7 @@ struct Pending {
 /// and `MAX_HELLO_SEGMENTS` each, in order only (a gap drops the flow).
 #[derive(Default)]
 pub struct HelloAssembler {
-    pending: HashMap<FlowKey, Pending, RandomState>,
+    pending: HashMap<FlowKeyInt, Pending, RandomState>,
     pub dropped: u64,
 }
 
@@ -385,6 +392,7 @@ impl HelloAssembler {
         if data.is_empty() {
             return None;
         }
+        let key = flow_key(key);
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);

@@ -294,13 +294,12 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
 fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
-    let mut ips: Vec<&IpAddr> = tables.hosts.keys().collect();
-    ips.sort_unstable();
+    let mut ips: Vec<(&IpAddr, &crate::table::Host)> = tables.hosts.iter().collect();
+    ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
     let mut index: HashMap<IpAddr, usize> = HashMap::with_capacity(ips.len());
-    for ip in ips {
-        let h = &tables.hosts[ip];
+    for (ip, h) in ips {
         let mac = h.mac.or_else(|| names.mac(ip));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
             // an IPv6 address joins; a second IPv4 address does not

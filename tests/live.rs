@@ -270,8 +270,16 @@ fn live_capture_in_namespaces() {
             .unwrap(),
     );
 
-    // The remote server: TCP echo on 8080, UDP echo on 9999.
+    // The remote server: TCP echo on 8080, UDP echo on 9999, a TLS stand-in on 443.
     let server = in_ns(&w, || {
+        let tls = TcpListener::bind("198.18.5.5:443").unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut c, _)) = tls.accept() {
+                c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let mut b = vec![0u8; 8192];
+                let _ = c.read(&mut b);
+            }
+        });
         let tcp = TcpListener::bind("198.18.5.5:8080").unwrap();
         let udp = UdpSocket::bind("198.18.5.5:9999").unwrap();
         udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -311,6 +319,10 @@ fn live_capture_in_namespaces() {
             let mut b = [0u8; 5];
             s.read_exact(&mut b).map_err(|e| e.to_string())?;
         }
+        // A ClientHello bigger than one segment (like one with a post-quantum key share).
+        let mut t = TcpStream::connect("198.18.5.5:443").map_err(|e| e.to_string())?;
+        t.write_all(&client_hello(Some("tls.lisbon.example"), 1800))
+            .map_err(|e| e.to_string())?;
         let u = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
         u.set_read_timeout(Some(Duration::from_secs(2))).ok();
         for _ in 0..3 {
@@ -324,7 +336,25 @@ fn live_capture_in_namespaces() {
         let page = http_get(http, "/markers.json")?;
         Ok((pinged, page))
     });
+    // The router's resolver answers the host (no one needs to listen for it).
+    let resolver = in_ns(&r, move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&http, Duration::from_millis(300)).is_err()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        let s = UdpSocket::bind("192.168.77.1:53").unwrap();
+        let answer = dns_response(
+            "www.lisbon.example",
+            1,
+            &[("@", 1, addr_bytes("198.18.5.5"))],
+        );
+        let _ = s.send_to(&answer, "192.168.77.10:40053");
+    });
     let result = client.join().unwrap();
+    let _ = resolver.join();
     let _ = server.join();
     let log = std::fs::read_to_string(d.path().join("connmap.log")).unwrap_or_default();
     let (pinged, page) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
@@ -343,6 +373,19 @@ fn live_capture_in_namespaces() {
         assert!(protocols.contains(&"icmp".into()), "{m}");
     }
     assert!(m["ports"].as_array().unwrap().contains(&8080.into()), "{m}");
+    // Names from the second capture handle: the resolver's answer and the split ClientHello.
+    let names = m["names"].as_array().cloned().unwrap_or_default();
+    for n in ["www.lisbon.example", "tls.lisbon.example"] {
+        assert!(names.contains(&n.into()), "{n} not in {m}\n{log}");
+    }
+    let cap = &doc["capture"];
+    assert_eq!(cap["source"], "live on br-lan");
+    assert_eq!(cap["snaplen"], 160);
+    assert!(
+        cap["names"]["filter"].as_str().unwrap().contains("port 53"),
+        "{cap}"
+    );
+    assert!(cap["received"].as_u64().unwrap() > 0, "{cap}");
     assert!(m["ports"].as_array().unwrap().contains(&9999.into()), "{m}");
     assert!(m["packets_out"].as_u64().unwrap() >= 9);
     assert!(
