@@ -20,6 +20,7 @@ const LINKS: [LinkType; 6] = [
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame)) = data.split_first() else { return };
     let link = LINKS[usize::from(selector) % LINKS.len()];
+    let _ = connmap::packet::transport_bytes(link, frame);
     if let Ok(Some(p)) = decode(link, frame) {
         let nets = Networks::new(
             vec!["192.168.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
