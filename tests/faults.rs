@@ -460,3 +460,26 @@ fn database_truncated_in_place_is_survived() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// A `kill -9` (or a power cut) in the middle of a save leaves the temporary file
+/// `.state.json.tmp<PID>` next to the state file (`snapshot::write_atomically` names it after
+/// the process id and removes it only when the write fails). The next daemon has another pid,
+/// so nothing ever removes it: on a router each crash during a save leaves a state-sized file
+/// (megabytes at 10k remotes) on flash. kill_9_during_saves_leaves_a_readable_state sees them
+/// in about half of its rounds. Fix: at start, remove `.NAME.tmp*` next to `--state` and
+/// `--json-out`, or use a fixed temporary name.
+#[test]
+#[ignore = "bug: temporary files of interrupted saves are never removed"]
+fn stale_temporary_files_of_interrupted_saves_are_removed() {
+    let d = tmp();
+    let pcap = scenario_pcap(d.path());
+    let state = d.path().join("state.json");
+    let stale = d.path().join(".state.json.tmp999999");
+    std::fs::write(&stale, vec![b'{'; 1 << 20]).unwrap();
+    let mut args = scenario_args();
+    args.extend(["--state".into(), state.display().to_string()]);
+    let (out, _) = replay(d.path(), &pcap, None, &args);
+    assert!(out.status.success());
+    assert!(state.exists());
+    assert!(!stale.exists(), "stale temporary file left behind");
+}
