@@ -134,6 +134,14 @@ fn stats_of(json: &std::path::Path) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// libpcap's drop counter as markers.json reports it (`capture.dropped`; null for a file).
+fn capture_dropped(json: &std::path::Path) -> Option<u64> {
+    std::fs::read(json)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|d| d["capture"]["dropped"].as_u64())
+}
+
 /// Waits until markers.json has counted at least `packets` (or `secs` pass); returns stats.
 fn settle(json: &std::path::Path, packets: u64, secs: u64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -220,6 +228,7 @@ fn live_flood_in_namespaces() {
         .unwrap();
     let s1 = settle(&json, sent1, 10);
     let counted1 = s1["packets"].as_u64().unwrap_or(0);
+    let dropped1 = capture_dropped(&json);
 
     // Phase 2: the same flood to new addresses while 4 LAN clients fetch /markers.json.
     let stop = Arc::new(AtomicBool::new(false));
@@ -258,11 +267,12 @@ fn live_flood_in_namespaces() {
     let fetched: u32 = fetchers.into_iter().map(|f| f.join().unwrap()).sum();
     let s2 = settle(&json, counted1 + sent2, 10);
     let counted2 = s2["packets"].as_u64().unwrap_or(0) - counted1;
+    let dropped2 = capture_dropped(&json);
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     println!(
         "live flood: phase 1 sent {sent1}, counted {counted1} ({:.1} %); phase 2 with {fetched} \
          HTTP fetches: sent {sent2}, counted {counted2} ({:.1} %); VmRSS peak {peak_rss} KiB; \
-         stats {s2}",
+         libpcap dropped {dropped1:?} after phase 1, {dropped2:?} after phase 2; stats {s2}",
         100.0 * counted1 as f64 / sent1 as f64,
         100.0 * counted2 as f64 / sent2 as f64
     );
@@ -281,6 +291,16 @@ fn live_flood_in_namespaces() {
     assert!(
         counted2 * 2 > sent2,
         "phase 2 counted {counted2} of {sent2}"
+    );
+    // HTTP work must not make the capture fall behind: the share counted while clients fetch
+    // is not more than 10 points below the share counted without them.
+    let (share1, share2) = (
+        counted1 as f64 / sent1 as f64,
+        counted2 as f64 / sent2 as f64,
+    );
+    assert!(
+        share2 >= share1 - 0.10,
+        "capture fell behind during HTTP: {share1:.3} then {share2:.3}"
     );
     assert!(peak_rss < 64 * 1024, "VmRSS {peak_rss} KiB");
     assert!(ns.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
