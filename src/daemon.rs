@@ -483,6 +483,7 @@ fn open_names(cfg: &Config) -> Result<NamesHandle, String> {
         &cfg.interface,
         capture::NAMES_SNAPLEN,
         capture::NAMES_BUFFER_BYTES,
+        capture::NAMES_TIMEOUT_MS,
         learn::bpf_filter,
     )?;
     let fd = source.fd().ok_or("capture has no descriptor")?;

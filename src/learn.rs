@@ -45,14 +45,17 @@ pub fn wanted(p: &PacketInfo) -> bool {
 }
 
 /// The kernel filter of the names handle: DNS answers (UDP and TCP from port 53), TLS
-/// segments to port 443 that start a handshake record (0x16) or end a write (PSH: the last
-/// segment of a split ClientHello), and HTTP segments to port 80 with PSH. IPv6 with the
-/// transport header right after the fixed header (no extension headers). On Ethernet, the
-/// same inside one VLAN tag.
+/// segments to port 443 that start a handshake record (0x16) or are a small segment ending a
+/// write (PSH, at most one Ethernet frame: the last segment of a split ClientHello; a bulk
+/// upload's merged GSO/GRO packets are bigger and stay out), and HTTP segments to port 80
+/// with PSH. IPv6 with the transport header right after the fixed header (no extension
+/// headers). On Ethernet, the same inside one VLAN tag.
 pub fn bpf_filter(link: crate::packet::LinkType) -> String {
     let one = "(udp src port 53 or tcp src port 53 \
-        or (ip and tcp dst port 443 and (tcp[13] & 8 != 0 or tcp[((tcp[12] & 0xf0) >> 2)] = 0x16)) \
-        or (ip6 and tcp dst port 443 and (ip6[53] & 8 != 0 or ip6[40 + ((ip6[52] & 0xf0) >> 2)] = 0x16)) \
+        or (ip and tcp dst port 443 and ((tcp[13] & 8 != 0 and ip[2:2] <= 1500) \
+            or tcp[((tcp[12] & 0xf0) >> 2)] = 0x16)) \
+        or (ip6 and tcp dst port 443 and ((ip6[53] & 8 != 0 and ip6[4:2] <= 1460) \
+            or ip6[40 + ((ip6[52] & 0xf0) >> 2)] = 0x16)) \
         or (ip and tcp dst port 80 and tcp[13] & 8 != 0) \
         or (ip6 and tcp dst port 80 and ip6[53] & 8 != 0))";
     if link == crate::packet::LinkType::Ethernet {
