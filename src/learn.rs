@@ -35,7 +35,7 @@ pub const MAX_TTL: u64 = 86_400;
 
 /// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443,
 /// HTTP to port 80. Two compares for everything else.
-#[inline]
+#[inline(always)]
 pub fn wanted(p: &PacketInfo) -> bool {
     match (p.protocol, p.ports) {
         (17, Some((53, _))) => true,
@@ -85,10 +85,12 @@ pub fn clean_name(raw: &[u8]) -> Option<String> {
     Some(s)
 }
 
+#[inline(always)]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
+#[inline(always)]
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -340,6 +342,7 @@ pub fn parse_http_host(p: &[u8]) -> Option<String> {
 }
 
 /// A TCP segment's sequence number and payload.
+#[inline]
 pub fn tcp_payload(l4: &[u8]) -> Option<(u32, &[u8])> {
     let seq = be32(l4, 4)?;
     let off = usize::from(*l4.get(12)? >> 4) * 4;

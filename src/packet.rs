@@ -127,6 +127,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<PacketInfo>, Decode
     }
 }
 
+#[inline(always)]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
