@@ -302,6 +302,9 @@ fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<H
 /// Runs the daemon; returns the process exit status.
 pub fn run(cfg: Config) -> i32 {
     let signals = Signals::install();
+    for path in [&cfg.state, &cfg.json_out].into_iter().flatten() {
+        snapshot::remove_stale_temporaries(path);
+    }
     let geo = open_geo(&cfg.geoip);
     let mut lan = cfg.lan.clone();
     if lan.is_empty() && cfg.read.is_some() {

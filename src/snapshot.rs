@@ -421,6 +421,36 @@ pub fn render(
     out
 }
 
+/// Removes temporary files that an interrupted `write_atomically` of `path` left behind (a
+/// crash or kill -9 between create and rename). Called once at start.
+pub fn remove_stale_temporaries(path: &std::path::Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n[prefix.len()..].bytes().all(|b| b.is_ascii_digit()) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!(
+                    "removed {} (left by an interrupted save)",
+                    e.path().display()
+                ),
+                Err(err) => log::warn!("cannot remove {}: {err}", e.path().display()),
+            }
+        }
+    }
+}
+
 /// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename, fsync dir.
 /// A crash at any point leaves either the old file or the new one, never a torn one.
 pub fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {

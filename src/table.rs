@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// An address as a plain integer key (IPv4 as IPv4-mapped IPv6). Keys made of several
 /// addresses hash these, not `IpAddr`: `IpAddr`'s hash then has the per-packet table lookups
@@ -210,6 +211,8 @@ pub struct Tables {
     pub stats: TableStats,
     /// Set by every change; cleared when a snapshot is taken.
     pub dirty: bool,
+    /// When each table last logged an eviction (remotes, hosts).
+    logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
     pub learned: NameTable,
     /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
@@ -233,6 +236,7 @@ impl Tables {
             max_hosts,
             stats: TableStats::default(),
             dirty: false,
+            logged: [None; 2],
             learned: NameTable::new(DEFAULT_MAX_NAMES),
             names_dns: 0,
             names_sni: 0,
@@ -398,13 +402,25 @@ impl Tables {
     fn evict_remotes(&mut self) {
         let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
         self.stats.evicted_remotes += n as u64;
-        log_eviction("remotes", n, self.stats.evicted_remotes, self.max_remotes);
+        log_eviction(
+            &mut self.logged[0],
+            "remotes",
+            n,
+            self.stats.evicted_remotes,
+            self.max_remotes,
+        );
     }
 
     fn evict_hosts(&mut self) {
         let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
         self.stats.evicted_hosts += n as u64;
-        log_eviction("hosts", n, self.stats.evicted_hosts, self.max_hosts);
+        log_eviction(
+            &mut self.logged[1],
+            "hosts",
+            n,
+            self.stats.evicted_hosts,
+            self.max_hosts,
+        );
     }
 
     /// Forgets entries idle for longer than `retention` seconds.
@@ -448,13 +464,14 @@ fn attach_learned(remote: &mut Remote, learned: &NameTable, host: IpAddr, ip: Ip
     }
 }
 
-fn log_eviction(what: &str, n: usize, total: u64, bound: usize) {
-    // First time loudly, then rarely: a flood must not flood the log too.
-    if total == n as u64 || total.is_power_of_two() || (total / n.max(1) as u64) % 64 == 0 {
-        log::warn!(
-            "{what} table full ({bound}): evicted the {n} least recently seen ({total} so far)"
-        );
+/// The first time, then at most once a minute per table: a flood must not flood the router's
+/// small in-memory log too. The running totals are always in markers.json (`stats`).
+fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bound: usize) {
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+        return;
     }
+    *last = Some(Instant::now());
+    log::warn!("{what} table full ({bound}): evicted the {n} least recently seen ({total} so far)");
 }
 
 /// Removes the least recently seen eighth (at least one) of a full map. Exactly that many go,

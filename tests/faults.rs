@@ -469,7 +469,6 @@ fn database_truncated_in_place_is_survived() {
 /// in about half of its rounds. Fix: at start, remove `.NAME.tmp*` next to `--state` and
 /// `--json-out`, or use a fixed temporary name.
 #[test]
-#[ignore = "bug: temporary files of interrupted saves are never removed"]
 fn stale_temporary_files_of_interrupted_saves_are_removed() {
     let d = tmp();
     let pcap = scenario_pcap(d.path());

@@ -308,7 +308,10 @@ fn find_head_end(b: &[u8]) -> Option<usize> {
 
 /// Checks a request head and rewrites it for tiny_http. Pure: unit-tested and fuzzed.
 pub fn sanitize(head: &[u8]) -> Result<Vec<u8>, HeadError> {
-    if head.len() > MAX_HEAD || !head.is_ascii() {
+    if head.len() > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    if !head.is_ascii() {
         return Err(HeadError::Bad);
     }
     let text = std::str::from_utf8(head).map_err(|_| HeadError::Bad)?;

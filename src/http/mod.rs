@@ -222,7 +222,13 @@ fn accepts_gzip(rq: &Request) -> bool {
         .any(|tok| {
             let mut parts = tok.split(';').map(str::trim);
             let name = parts.next().unwrap_or("");
-            let zero_q = parts.any(|p| p.replace(' ', "") == "q=0" || p == "q=0.0");
+            // `q=0`, `q=0.000`, `Q = 0.0`: any weight of zero refuses the coding.
+            let zero_q = parts.any(|p| {
+                let p = p.replace(' ', "").to_ascii_lowercase();
+                p.strip_prefix("q=")
+                    .and_then(|v| v.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero_q
         })
 }
