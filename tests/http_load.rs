@@ -207,13 +207,10 @@ fn slow_readers_do_not_stall_others() {
 
 /// With a markers.json larger than what the kernel buffers for a connection (loopback here:
 /// tcp_wmem max 4 MB; a router with little RAM has far smaller buffers), a slow reader keeps
-/// the gate's task in `relay` writing to it, and `serve` (src/http/gate.rs) holds one of the
-/// `MAX_IN_FLIGHT` (8) permits for the whole relay, up to `RESPONSE_TIMEOUT` (30 s). Eight slow
-/// readers (from one LAN address: the per-client limit is 32) then stall every other client,
-/// the map page included, for 30 s at a time. Fix: release the permit once tiny_http's answer
-/// is read (buffer it, or hold the permit only while reading from the backend).
+/// one responder busy until its answer is delivered or `RESPONSE_TIMEOUT` (30 s) ends it. Twelve
+/// slow readers from two addresses hold at most `MAX_IN_FLIGHT_PER_CLIENT` (2) responders
+/// each, so another client is still answered at once.
 #[test]
-#[ignore = "bug: 8 slow readers of a large markers.json hold all 8 responder permits for 30 s"]
 fn slow_readers_of_a_large_document_do_not_stall_others() {
     slow_readers(40_000);
 }

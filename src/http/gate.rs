@@ -36,6 +36,9 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_PER_CLIENT: usize = 32;
 /// Requests being answered by tiny_http at once (= its responder threads).
 pub const MAX_IN_FLIGHT: usize = 8;
+/// Of those, at most this many for one client address (a slow reader holds its responder
+/// until its answer is delivered or `RESPONSE_TIMEOUT` ends it).
+pub const MAX_IN_FLIGHT_PER_CLIENT: usize = 2;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,27 +57,37 @@ const DROPPED_HEADERS: &[&str] = &[
 
 struct Limits {
     total: usize,
-    per_client: HashMap<IpAddr, usize>,
+    /// Open connections and the in-flight allowance of each client address.
+    per_client: HashMap<IpAddr, (usize, Rc<Semaphore>)>,
 }
 
 /// Counts a connection for as long as it lives.
 struct Slot {
     limits: Rc<RefCell<Limits>>,
     ip: IpAddr,
+    /// This client's share of the responders: a few slow readers on one address cannot hold
+    /// all of them.
+    client_in_flight: Rc<Semaphore>,
 }
 
 impl Slot {
     fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<Slot> {
         let mut l = limits.borrow_mut();
-        let mine = l.per_client.get(&ip).copied().unwrap_or(0);
+        let mine = l.per_client.get(&ip).map(|c| c.0).unwrap_or(0);
         if l.total >= MAX_CONNECTIONS || mine >= MAX_PER_CLIENT {
             return None;
         }
         l.total += 1;
-        *l.per_client.entry(ip).or_default() += 1;
+        let entry = l
+            .per_client
+            .entry(ip)
+            .or_insert_with(|| (0, Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CLIENT))));
+        entry.0 += 1;
+        let client_in_flight = Rc::clone(&entry.1);
         Some(Slot {
             limits: Rc::clone(limits),
             ip,
+            client_in_flight,
         })
     }
 }
@@ -83,9 +96,9 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut l = self.limits.borrow_mut();
         l.total -= 1;
-        if let Some(n) = l.per_client.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(c) = l.per_client.get_mut(&self.ip) {
+            c.0 -= 1;
+            if c.0 == 0 {
                 l.per_client.remove(&self.ip);
             }
         }
@@ -163,7 +176,7 @@ pub fn run(listener: std::net::TcpListener, backend: PathBuf, stop: Arc<AtomicBo
             let backend = backend.clone();
             let in_flight = Rc::clone(&in_flight);
             ex.spawn(async move {
-                serve(stream, &backend, &in_flight).await;
+                serve(stream, &backend, &slot.client_in_flight, &in_flight).await;
                 drop(slot);
             })
             .detach();
@@ -181,7 +194,12 @@ pub fn simple(code: u16, reason: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn serve(mut client: TcpStream, backend: &Path, in_flight: &Semaphore) {
+async fn serve(
+    mut client: TcpStream,
+    backend: &Path,
+    client_in_flight: &Semaphore,
+    in_flight: &Semaphore,
+) {
     let head = match future::or(read_head(&mut client), async {
         Timer::after(HEAD_TIMEOUT).await;
         Err(HeadError::Timeout)
@@ -208,6 +226,8 @@ async fn serve(mut client: TcpStream, backend: &Path, in_flight: &Semaphore) {
             return;
         }
     };
+    // Waiting here happens before the response timer starts; the head timer bounded the rest.
+    let _mine = client_in_flight.acquire().await;
     let _permit = in_flight.acquire().await;
     let relayed = future::or(relay(&mut client, backend, &forwarded), async {
         Timer::after(RESPONSE_TIMEOUT).await;
