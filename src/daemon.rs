@@ -299,6 +299,20 @@ fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<H
     }
 }
 
+/// `--user`: drops root once the capture (and HTTP) are open, handing the HTTP backend's
+/// private socket to the user. False (after logging why) when that failed.
+fn drop_privileges(cfg: &Config, http: Option<&HttpServer>) -> bool {
+    let Some(user) = &cfg.user else { return true };
+    let own = http.map(HttpServer::private_paths).unwrap_or_default();
+    match crate::privdrop::drop_to(user, &own) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!("{e}");
+            false
+        }
+    }
+}
+
 /// Runs the daemon; returns the process exit status.
 pub fn run(cfg: Config) -> i32 {
     let signals = Signals::install();
@@ -368,15 +382,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
-    if let Some(user) = &cfg.user {
-        let own = http
-            .as_ref()
-            .map(HttpServer::private_paths)
-            .unwrap_or_default();
-        if let Err(e) = crate::privdrop::drop_to(user, &own) {
-            log::error!("{e}");
-            return 1;
-        }
+    if !drop_privileges(cfg, http.as_ref()) {
+        return 1;
     }
     let link = src.link;
     dp.learn_inline = cfg.learn_names;
@@ -596,15 +603,8 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         }
                         if !dropped_privileges {
                             dropped_privileges = true;
-                            if let Some(user) = &cfg.user {
-                                let own = http
-                                    .as_ref()
-                                    .map(HttpServer::private_paths)
-                                    .unwrap_or_default();
-                                if let Err(e) = crate::privdrop::drop_to(user, &own) {
-                                    log::error!("{e}");
-                                    return 1;
-                                }
+                            if !drop_privileges(cfg, http.as_ref()) {
+                                return 1;
                             }
                         }
                     }

@@ -266,20 +266,31 @@ impl Handler {
         r
     }
 
-    fn status(&self, code: u16, text: &str) -> Response<Body> {
-        let body = format!("{text}\n").into_bytes();
-        let len = body.len();
-        let mut r: Response<Body> = Response::new(
-            StatusCode(code),
-            vec![],
-            Box::new(std::io::Cursor::new(body)),
-            Some(len),
-            None,
-        );
-        if let Some(h) = header("Content-Type", "text/plain; charset=utf-8") {
+    /// A response with its headers (unbuildable ones dropped) and the common security headers.
+    fn build(
+        &self,
+        code: u16,
+        body: Body,
+        len: usize,
+        headers: Vec<Option<Header>>,
+    ) -> Response<Body> {
+        let mut r: Response<Body> = Response::new(StatusCode(code), vec![], body, Some(len), None);
+        for h in headers.into_iter().flatten() {
             r.add_header(h);
         }
         self.common(r)
+    }
+
+    fn status(&self, code: u16, text: &str) -> Response<Body> {
+        let body = format!("{text}\n").into_bytes();
+        let len = body.len();
+        let content_type = header("Content-Type", "text/plain; charset=utf-8");
+        self.build(
+            code,
+            Box::new(std::io::Cursor::new(body)),
+            len,
+            vec![content_type],
+        )
     }
 
     fn route(&self, rq: &Request) -> Response<Body> {
@@ -296,25 +307,16 @@ impl Handler {
         match path.as_str() {
             "/markers.json" => self.markers(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
-                let body = PLACEHOLDER.as_bytes().to_vec();
-                let len = body.len();
-                let mut r: Response<Body> = Response::new(
-                    StatusCode(200),
-                    vec![],
-                    Box::new(std::io::Cursor::new(body)),
-                    Some(len),
-                    None,
-                );
-                for h in [
-                    header("Content-Type", "text/html; charset=utf-8"),
-                    header("Cache-Control", "no-cache"),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    r.add_header(h);
-                }
-                self.common(r)
+                let body = PLACEHOLDER.as_bytes();
+                self.build(
+                    200,
+                    Box::new(body),
+                    body.len(),
+                    vec![
+                        header("Content-Type", "text/html; charset=utf-8"),
+                        header("Cache-Control", "no-cache"),
+                    ],
+                )
             }
             "/" => self.file(rq, "/index.html"),
             p => self.file(rq, p),
@@ -329,17 +331,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &snap.etag) {
-            let mut r: Response<Body> = Response::new(
-                StatusCode(304),
-                vec![],
-                Box::new(std::io::empty()),
-                Some(0),
-                None,
-            );
-            for h in headers.into_iter().flatten() {
-                r.add_header(h);
-            }
-            return self.common(r);
+            return self.build(304, Box::new(std::io::empty()), 0, headers);
         }
         let gzip = accepts_gzip(rq);
         let len = if gzip {
@@ -351,17 +343,12 @@ impl Handler {
         if gzip {
             headers.push(header("Content-Encoding", "gzip"));
         }
-        let mut r: Response<Body> = Response::new(
-            StatusCode(200),
-            vec![],
+        self.build(
+            200,
             Box::new(SnapshotBody { snap, gzip, pos: 0 }),
-            Some(len),
-            None,
-        );
-        for h in headers.into_iter().flatten() {
-            r.add_header(h);
-        }
-        self.common(r)
+            len,
+            headers,
+        )
     }
 
     fn file(&self, rq: &Request, path: &str) -> Response<Body> {
@@ -404,34 +391,14 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &etag) {
-            let mut r: Response<Body> = Response::new(
-                StatusCode(304),
-                vec![],
-                Box::new(std::io::empty()),
-                Some(0),
-                None,
-            );
-            for h in headers.into_iter().flatten() {
-                r.add_header(h);
-            }
-            return self.common(r);
+            return self.build(304, Box::new(std::io::empty()), 0, headers);
         }
         headers.push(header("Content-Type", f.content_type));
         if gzip {
             headers.push(header("Content-Encoding", "gzip"));
         }
         let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-        let mut r: Response<Body> = Response::new(
-            StatusCode(200),
-            vec![],
-            Box::new(file.take(meta.len())),
-            Some(len),
-            None,
-        );
-        for h in headers.into_iter().flatten() {
-            r.add_header(h);
-        }
-        self.common(r)
+        self.build(200, Box::new(file.take(meta.len())), len, headers)
     }
 }
 
