@@ -13,7 +13,7 @@ use crate::geo::GeoDb;
 use crate::http::{self, HttpOptions, HttpServer};
 use crate::learn::{self, HelloAssembler};
 use crate::names::NameSource;
-use crate::packet::{self, LinkType};
+use crate::packet::{self, Addr, LinkType};
 use crate::snapshot::{self, NamesCapture, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
 use crate::table::{NameKind, NameTable, Tables};
@@ -82,7 +82,7 @@ impl DataPath {
     /// A frame of the names handle: learn, never count.
     pub fn learn_frame(&mut self, link: LinkType, frame: &Frame) {
         if let Ok(Some(p)) = packet::decode(link, frame.data) {
-            if learn::wanted(&p) {
+            if learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
                 self.learn(link, frame, &p);
             }
         }
@@ -106,6 +106,7 @@ impl DataPath {
             let mut each = |msg: &[u8]| {
                 if let Some(a) = learn::parse_dns(msg) {
                     for (addr, ttl) in a.addrs {
+                        let addr = Addr::from(addr);
                         if nets.is_remote(addr) {
                             let ttl = u64::from(ttl).clamp(learn::MIN_TTL, learn::MAX_TTL);
                             tables.learn(host, addr, &a.qname, NameKind::Dns, ts + ttl);
@@ -160,7 +161,7 @@ impl DataPath {
                     self.tables
                         .record(&flow, &p, frame.wire_len, frame.ts, &self.nets, &self.geo);
                 }
-                if self.learn_inline && learn::wanted(&p) {
+                if self.learn_inline && learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
                     self.learn(link, frame, &p);
                 }
             }

@@ -7,7 +7,7 @@
 //! kernel BPF filter (`bpf_filter`), so that on a live capture most LAN↔LAN traffic never
 //! reaches user space at all.
 
-use crate::packet::{LinkType, PacketInfo};
+use crate::packet::{Addr, LinkType, PacketInfo};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -24,8 +24,8 @@ pub enum Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub direction: Direction,
-    pub host: IpAddr,
-    pub remote: IpAddr,
+    pub host: Addr,
+    pub remote: Addr,
     /// Port on the remote side (destination port of outbound TCP/UDP).
     pub remote_port: Option<u16>,
 }
@@ -68,40 +68,43 @@ fn is_global_unicast_v6(ip: &std::net::Ipv6Addr) -> bool {
     ip.segments()[0] & 0xe000 == 0x2000
 }
 
-/// A set of networks as (address, mask) integers: the per-packet membership test is one AND
-/// and one compare per network, with no enum matching or mask computation.
+/// A set of networks as (address, mask) integers over [`Addr`] (IPv4 networks in their
+/// IPv4-mapped form): the per-packet membership test is one AND and one compare per network,
+/// with no enum matching or mask computation, and one loop for both families.
 #[derive(Debug, Clone, Default)]
 struct PrefixSet {
-    v4: Vec<(u32, u32)>,
-    v6: Vec<(u128, u128)>,
+    nets: Vec<(u128, u128)>,
 }
 
 impl PrefixSet {
     fn new(nets: &[IpNet]) -> PrefixSet {
-        let mut s = PrefixSet::default();
-        for n in nets {
-            match n {
-                IpNet::V4(n) => s.v4.push((u32::from(n.network()), u32::from(n.netmask()))),
-                IpNet::V6(n) => {
-                    s.v6.push((u128::from(n.network()), u128::from(n.netmask())))
-                }
-            }
-        }
-        s
+        let nets = nets
+            .iter()
+            .map(|n| {
+                // IPv4 /len is ::ffff:0:0/(96 + len) in the mapped space.
+                let (bits, len) = match n {
+                    IpNet::V4(n) => (
+                        Addr::from(IpAddr::V4(n.network())).bits(),
+                        96 + n.prefix_len(),
+                    ),
+                    IpNet::V6(n) => (u128::from(n.network()), n.prefix_len()),
+                };
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                (bits & mask, mask)
+            })
+            .collect();
+        PrefixSet { nets }
     }
 
-    #[inline]
-    fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.v4.iter().any(|&(net, mask)| a & mask == net)
-            }
-            IpAddr::V6(a) => {
-                let a = u128::from(a);
-                self.v6.iter().any(|&(net, mask)| a & mask == net)
+    #[inline(always)]
+    fn contains(&self, a: Addr) -> bool {
+        let a = a.bits();
+        for &(net, mask) in &self.nets {
+            if a & mask == net {
+                return true;
             }
         }
+        false
     }
 }
 
@@ -131,12 +134,12 @@ impl Networks {
     }
 
     #[inline]
-    pub fn is_lan(&self, ip: IpAddr) -> bool {
+    pub fn is_lan(&self, ip: Addr) -> bool {
         self.lan_set.contains(ip)
     }
 
     #[inline]
-    fn is_excluded(&self, ip: IpAddr) -> bool {
+    fn is_excluded(&self, ip: Addr) -> bool {
         self.exclude.contains(ip)
     }
 
@@ -144,21 +147,21 @@ impl Networks {
     pub fn is_special(ip: IpAddr) -> bool {
         match ip {
             IpAddr::V6(v6) if !is_global_unicast_v6(&v6) => true,
-            _ => special().contains(ip),
+            _ => special().contains(Addr::from(ip)),
         }
     }
 
     /// A LAN device connmap counts: inside the LAN networks and not excluded.
-    pub fn is_host(&self, ip: IpAddr) -> bool {
+    pub fn is_host(&self, ip: Addr) -> bool {
         self.is_lan(ip) && !self.is_excluded(ip)
     }
 
     /// Could `ip` be a remote? Called once per new remote, not per packet.
-    pub fn is_remote(&self, ip: IpAddr) -> bool {
+    pub fn is_remote(&self, ip: Addr) -> bool {
         if self.is_lan(ip) {
             return false;
         }
-        self.remote.contains(ip) || !Networks::is_special(ip)
+        self.remote.contains(ip) || !Networks::is_special(ip.ip())
     }
 
     /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
@@ -243,6 +246,7 @@ mod tests {
             protocol: 6,
             ports: Some((50000, 443)),
             src_mac: None,
+            l4_at: 0,
         }
     }
 
@@ -325,7 +329,6 @@ mod tests {
 
     #[test]
     fn special_tables_parse() {
-        assert_eq!(special().v4.len(), SPECIAL_V4.len());
-        assert_eq!(special().v6.len(), SPECIAL_V6.len());
+        assert_eq!(special().nets.len(), SPECIAL_V4.len() + SPECIAL_V6.len());
     }
 }

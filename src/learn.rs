@@ -10,7 +10,7 @@
 //! `MAX_NAME_LEN`, `MAX_JUMPS`), and never panic whatever the bytes: the fuzz targets `dns`
 //! and `tls_sni` hold them to that.
 
-use crate::packet::PacketInfo;
+use crate::packet::{Addr, PacketInfo};
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,15 +33,28 @@ pub const MAX_PENDING_HELLOS: usize = 64;
 pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 86_400;
 
-/// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443,
-/// HTTP to port 80. Two compares for everything else.
+/// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443
+/// whose payload starts a handshake record (or continues a ClientHello being reassembled,
+/// `hello_pending`), HTTP to port 80 whose payload starts with a method. Two compares for
+/// most packets, and a look at one payload byte (through `PacketInfo::l4_at`, no second
+/// decode) for the many acknowledgements and data segments to port 443.
 #[inline(always)]
-pub fn wanted(p: &PacketInfo) -> bool {
+pub fn wanted(p: &PacketInfo, frame: &[u8], hello_pending: bool) -> bool {
     match (p.protocol, p.ports) {
-        (17, Some((53, _))) => true,
-        (6, Some((s, d))) => s == 53 || d == 443 || d == 80,
+        (17 | 6, Some((53, _))) => true,
+        (6, Some((_, 443))) => hello_pending || first_payload_byte(p, frame) == Some(22),
+        (6, Some((_, 80))) => matches!(first_payload_byte(p, frame), Some(b'A'..=b'Z')),
         _ => false,
     }
+}
+
+/// The first byte after the TCP header (Ethernet padding may stand in for a missing payload:
+/// `learn` bounds it by the IP length before it reads anything).
+#[inline(always)]
+fn first_payload_byte(p: &PacketInfo, frame: &[u8]) -> Option<u8> {
+    let at = usize::from(p.l4_at);
+    let data_offset = usize::from(*frame.get(at + 12)? >> 4) * 4;
+    frame.get(at + data_offset).copied()
 }
 
 /// The kernel filter of the names handle: DNS answers (UDP and TCP from port 53), TLS
@@ -368,14 +381,7 @@ pub fn tcp_dns_messages(mut p: &[u8], mut each: impl FnMut(&[u8])) {
     }
 }
 
-type FlowKey = (IpAddr, u16, IpAddr, u16);
-/// The same as integers (see `table::addr_key`).
-type FlowKeyInt = (u128, u16, u128, u16);
-
-fn flow_key(k: FlowKey) -> FlowKeyInt {
-    use crate::table::addr_key;
-    (addr_key(k.0), k.1, addr_key(k.2), k.3)
-}
+type FlowKey = (Addr, u16, Addr, u16);
 
 struct Pending {
     buf: Vec<u8>,
@@ -388,7 +394,7 @@ struct Pending {
 /// and `MAX_HELLO_SEGMENTS` each, in order only (a gap drops the flow).
 #[derive(Default)]
 pub struct HelloAssembler {
-    pending: HashMap<FlowKeyInt, Pending, RandomState>,
+    pending: HashMap<FlowKey, Pending, RandomState>,
     pub dropped: u64,
 }
 
@@ -398,7 +404,6 @@ impl HelloAssembler {
         if data.is_empty() {
             return None;
         }
-        let key = flow_key(key);
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);
@@ -533,6 +538,10 @@ pub mod tests {
         rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
         rec.extend_from_slice(&hs);
         rec
+    }
+
+    fn addr(s: &str) -> Addr {
+        s.parse().unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -670,7 +679,7 @@ pub mod tests {
         for cut in 0..big.len() {
             let _ = parse_client_hello(&big[..cut]);
         }
-        let key = (ip("192.168.1.10"), 50000, ip("1.1.1.1"), 443);
+        let key = (addr("192.168.1.10"), 50000, addr("1.1.1.1"), 443);
         let mut asm = HelloAssembler::default();
         assert_eq!(asm.segment(key, 1000, &big[..1400], 1), None);
         assert_eq!(asm.len(), 1);
@@ -685,7 +694,7 @@ pub mod tests {
         assert!(asm.is_empty());
         // Bounded.
         for i in 0..1000u16 {
-            let k = (ip("192.168.1.10"), i, ip("1.1.1.1"), 443);
+            let k = (addr("192.168.1.10"), i, addr("1.1.1.1"), 443);
             asm.segment(k, 0, &big[..1400], u64::from(i));
         }
         assert!(asm.len() <= MAX_PENDING_HELLOS);

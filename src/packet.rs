@@ -1,18 +1,17 @@
 //! Packet: one captured frame → the few fields connmap counts.
 //!
 //! Second step of the data path (capture → **packet** → filter → geo → table → snapshot → http).
-//! Each supported link type is peeled here by hand (it is a few bytes), then etherparse's
-//! zero-copy `LaxIpSlice` reads the IPv4/IPv6 header, extension headers included. "Lax" matters:
-//! the capture keeps only the first bytes of each packet (a small snaplen), so the IP payload is
-//! almost always cut short and a strict parser would refuse it.
+//! Each supported link type is peeled here by hand (it is a few bytes). The common IP headers
+//! (IPv4; IPv6 without extension headers) are read at fixed offsets; everything else goes to
+//! etherparse's zero-copy `LaxIpSlice`, extension headers included. "Lax" matters: the capture
+//! keeps only the first bytes of each packet (a small snaplen), so the IP payload is almost
+//! always cut short and a strict parser would refuse it. Addresses come out as [`Addr`], one
+//! integer, which is what the filter and the tables work with.
 //!
 //! Nothing here allocates or panics, whatever the bytes: every length is checked by etherparse or
 //! by `slice::get`. The fuzz target `fuzz/fuzz_targets/decode.rs` holds it to that.
 
-use etherparse::{
-    EtherType, Ethernet2HeaderSlice, IpNumber, Ipv6ExtensionSlice, LaxIpSlice,
-    SingleVlanHeaderSlice,
-};
+use etherparse::{EtherType, IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -49,11 +48,127 @@ impl LinkType {
     }
 }
 
+/// An IP address as one integer: IPv6 as is, IPv4 as its IPv4-mapped form (`::ffff:a.b.c.d`).
+///
+/// The tables are keyed by it and the filter matches it: hashing and comparing one `u128`
+/// costs a few instructions, where `IpAddr` (an enum) hashes its discriminant and bytes through
+/// the hasher's byte path and compares by variant. The mapped range cannot collide with a real
+/// IPv6 address: an IPv6 header carrying one is malformed (RFC 4291 2.5.5.2) and the decoder
+/// refuses it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Addr(u128);
+
+impl std::hash::Hash for Addr {
+    #[inline(always)]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.0);
+    }
+}
+
+/// The order of `IpAddr`: IPv4 before IPv6, then by address.
+impl Ord for Addr {
+    fn cmp(&self, other: &Addr) -> std::cmp::Ordering {
+        (self.is_ipv6(), self.0).cmp(&(other.is_ipv6(), other.0))
+    }
+}
+
+impl PartialOrd for Addr {
+    fn partial_cmp(&self, other: &Addr) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+const V4_MAPPED: u128 = 0xffff_0000_0000;
+
+impl Addr {
+    #[inline(always)]
+    pub fn from_v4_bytes(b: [u8; 4]) -> Addr {
+        Addr(V4_MAPPED | u128::from(u32::from_be_bytes(b)))
+    }
+
+    /// `None` for an IPv4-mapped IPv6 address, which never appears in a valid IPv6 header.
+    #[inline(always)]
+    pub fn from_v6_bytes(b: [u8; 16]) -> Option<Addr> {
+        let a = u128::from_be_bytes(b);
+        (a >> 32 != 0xffff).then_some(Addr(a))
+    }
+
+    /// The integer (IPv4 mapped into IPv6).
+    #[inline(always)]
+    pub fn bits(self) -> u128 {
+        self.0
+    }
+
+    #[inline(always)]
+    pub fn is_ipv4(self) -> bool {
+        self.0 >> 32 == 0xffff
+    }
+
+    pub fn is_ipv6(self) -> bool {
+        !self.is_ipv4()
+    }
+
+    pub fn ip(self) -> IpAddr {
+        if self.is_ipv4() {
+            IpAddr::V4(std::net::Ipv4Addr::from(self.0 as u32))
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::from(self.0))
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    /// An IPv4-mapped IPv6 address becomes the IPv4 address it maps.
+    fn from(ip: IpAddr) -> Addr {
+        match ip {
+            IpAddr::V4(a) => Addr::from_v4_bytes(a.octets()),
+            IpAddr::V6(a) => Addr(u128::from(a)),
+        }
+    }
+}
+
+impl PartialEq<IpAddr> for Addr {
+    fn eq(&self, other: &IpAddr) -> bool {
+        *self == Addr::from(*other)
+    }
+}
+
+impl std::str::FromStr for Addr {
+    type Err = std::net::AddrParseError;
+    fn from_str(s: &str) -> Result<Addr, Self::Err> {
+        s.parse::<IpAddr>().map(Addr::from)
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.ip().fmt(f)
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.ip().fmt(f)
+    }
+}
+
+impl serde::Serialize for Addr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.ip())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Addr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Addr, D::Error> {
+        IpAddr::deserialize(d).map(Addr::from)
+    }
+}
+
 /// What the data path needs to know about one IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketInfo {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub src: Addr,
+    pub dst: Addr,
     /// Upper-layer protocol number (for IPv6 the one after the extension headers).
     pub protocol: u8,
     /// Source and destination ports of TCP/UDP/SCTP/UDP-Lite; `None` for other protocols,
@@ -61,6 +176,9 @@ pub struct PacketInfo {
     pub ports: Option<(u16, u16)>,
     /// Ethernet source address, when the link layer has one.
     pub src_mac: Option<[u8; 6]>,
+    /// Where the upper-layer header starts in the frame, when `ports` is known (else 0): name
+    /// learning looks there without decoding the frame again.
+    pub l4_at: u16,
 }
 
 /// Why a frame could not be decoded. Counted, never fatal.
@@ -82,6 +200,7 @@ impl fmt::Display for DecodeError {
 }
 
 /// Decodes one frame. `Ok(None)` means "not IP" (ARP, LLDP, ...), which is simply not counted.
+#[inline(always)]
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<PacketInfo>, DecodeError> {
     match link {
         LinkType::Ethernet => decode_ethernet(frame),
@@ -89,7 +208,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<PacketInfo>, Decode
             // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
             let proto = be16(frame, 14).ok_or(DecodeError::Truncated)?;
             let mac = sll_mac(frame, 4, 2, 6);
-            decode_ether_type(EtherType(proto), &frame[16..], mac)
+            decode_ether_type(proto, frame, 16, mac)
         }
         LinkType::LinuxSll2 => {
             // 20 bytes: protocol, reserved, ifindex, ARPHRD, packet type, address length, address.
@@ -98,9 +217,9 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<PacketInfo>, Decode
             }
             let proto = be16(frame, 0).ok_or(DecodeError::Truncated)?;
             let mac = sll_mac(frame, 8, 11, 12);
-            decode_ether_type(EtherType(proto), &frame[20..], mac)
+            decode_ether_type(proto, frame, 20, mac)
         }
-        LinkType::RawIp => decode_ip(frame, None).map(Some),
+        LinkType::RawIp => decode_ip(frame, 0, None).map(Some),
         LinkType::BsdNull | LinkType::BsdLoop => {
             let family: [u8; 4] = frame
                 .get(..4)
@@ -120,7 +239,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<PacketInfo>, Decode
             };
             match family {
                 // AF_INET everywhere; AF_INET6 is 10 on Linux, 24/28/30 on the BSDs and macOS.
-                2 | 10 | 24 | 28 | 30 => decode_ip(&frame[4..], None).map(Some),
+                2 | 10 | 24 | 28 | 30 => decode_ip(frame, 4, None).map(Some),
                 _ => Ok(None),
             }
         }
@@ -143,98 +262,126 @@ fn sll_mac(frame: &[u8], hatype_at: usize, len_at: usize, addr_at: usize) -> Opt
     frame.get(addr_at..addr_at + 6)?.try_into().ok()
 }
 
+#[inline(always)]
 fn decode_ethernet(frame: &[u8]) -> Result<Option<PacketInfo>, DecodeError> {
-    let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| DecodeError::Truncated)?;
-    let mac = Some(eth.source());
-    let mut ether_type = eth.ether_type();
-    let mut rest = &frame[eth.slice().len()..];
+    if frame.len() < 14 {
+        return Err(DecodeError::Truncated);
+    }
+    let f = frame;
+    let mac = [f[6], f[7], f[8], f[9], f[10], f[11]];
+    let mut ether_type = u16::from_be_bytes([f[12], f[13]]);
+    let mut at = 14;
     // 802.1Q, 802.1ad (QinQ) and the old 0x9100 tag; three deep is more than any home network.
     for _ in 0..3 {
-        if !matches!(
-            ether_type,
-            EtherType::VLAN_TAGGED_FRAME
-                | EtherType::PROVIDER_BRIDGING
-                | EtherType::VLAN_DOUBLE_TAGGED_FRAME
-        ) {
+        if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
             break;
         }
-        let vlan = SingleVlanHeaderSlice::from_slice(rest).map_err(|_| DecodeError::Truncated)?;
-        ether_type = vlan.ether_type();
-        rest = &rest[4..];
+        ether_type = be16(frame, at + 2).ok_or(DecodeError::Truncated)?;
+        at += 4;
     }
-    decode_ether_type(ether_type, rest, mac)
+    decode_ether_type(ether_type, frame, at, Some(mac))
 }
 
+#[inline(always)]
 fn decode_ether_type(
-    ether_type: EtherType,
-    rest: &[u8],
+    ether_type: u16,
+    frame: &[u8],
+    at: usize,
     mac: Option<[u8; 6]>,
 ) -> Result<Option<PacketInfo>, DecodeError> {
-    match ether_type {
-        EtherType::IPV4 | EtherType::IPV6 => decode_ip(rest, mac).map(Some),
+    match EtherType(ether_type) {
+        EtherType::IPV4 | EtherType::IPV6 => decode_ip(frame, at, mac).map(Some),
         _ => Ok(None),
     }
 }
 
-/// Reads the ports at the start of an upper-layer header, if the protocol has them.
-#[inline]
-fn ports_at(protocol: IpNumber, l4: Option<&[u8]>) -> Option<(u16, u16)> {
-    if !has_ports(protocol) {
+/// The ports at `at`, if the protocol has them and the capture holds them.
+#[inline(always)]
+fn ports_at(protocol: u8, f: &[u8], at: usize) -> Option<(u16, u16)> {
+    if !has_ports(IpNumber(protocol)) || f.len() < at + 4 {
         return None;
     }
-    match l4? {
-        [a, b, c, d, ..] => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
-        _ => None,
-    }
+    Some((
+        u16::from_be_bytes([f[at], f[at + 1]]),
+        u16::from_be_bytes([f[at + 2], f[at + 3]]),
+    ))
 }
 
 /// IPv6 next-header values that are extension headers (the general path handles them).
-fn is_ipv6_extension(p: IpNumber) -> bool {
-    matches!(p.0, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
+#[inline(always)]
+fn is_ipv6_extension(p: u8) -> bool {
+    matches!(p, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
 }
 
-/// The common cases — an IPv4 header, or an IPv6 header followed directly by the upper
-/// layer — read with etherparse's plain header slices; everything else (IPv6 extension
-/// headers, IPv4 with total length 0 from segmentation offload, invalid headers) takes the
-/// general `LaxIpSlice` path below.
-#[inline]
-fn decode_ip(bytes: &[u8], src_mac: Option<[u8; 6]>) -> Result<PacketInfo, DecodeError> {
-    match bytes.first().map(|b| b >> 4) {
-        Some(4) => {
-            if let Ok(h) = etherparse::Ipv4HeaderSlice::from_slice(bytes) {
-                let protocol = h.protocol();
-                let first = h.fragments_offset().value() == 0;
-                let l4 = bytes.get(h.slice().len()..);
-                return Ok(PacketInfo {
-                    src: IpAddr::V4(h.source_addr()),
-                    dst: IpAddr::V4(h.destination_addr()),
-                    protocol: protocol.0,
-                    ports: if first { ports_at(protocol, l4) } else { None },
-                    src_mac,
-                });
-            }
+#[inline(always)]
+fn v4_at(f: &[u8], at: usize) -> Addr {
+    Addr::from_v4_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]])
+}
+
+#[inline(always)]
+fn v6_at(f: &[u8], at: usize) -> Result<Addr, DecodeError> {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&f[at..at + 16]);
+    Addr::from_v6_bytes(b).ok_or(DecodeError::Malformed)
+}
+
+/// The IP packet starting at `frame[at..]`. The common cases — an IPv4 header, or an IPv6
+/// header followed directly by the upper layer — are read at their fixed offsets (as
+/// smoltcp's `wire` views do), after one length check each; everything else (IPv6 extension
+/// headers, headers shorter than they claim, wrong versions) takes etherparse's general
+/// `LaxIpSlice` path, which also says what is wrong. BENCHMARKS.md has the measured cost.
+#[inline(always)]
+fn decode_ip(frame: &[u8], at: usize, src_mac: Option<[u8; 6]>) -> Result<PacketInfo, DecodeError> {
+    let f = frame;
+    if f.len() >= at + 20 {
+        let b0 = f[at];
+        let ihl = usize::from(b0 & 0x0f) * 4;
+        if b0 >> 4 == 4 && ihl >= 20 && f.len() >= at + ihl {
+            let protocol = f[at + 9];
+            // not a later fragment: fragment offset 0
+            let first = (f[at + 6] & 0x1f) | f[at + 7] == 0;
+            let ports = if first {
+                ports_at(protocol, f, at + ihl)
+            } else {
+                None
+            };
+            return Ok(PacketInfo {
+                src: v4_at(f, at + 12),
+                dst: v4_at(f, at + 16),
+                protocol,
+                ports,
+                src_mac,
+                l4_at: if ports.is_some() {
+                    (at + ihl) as u16
+                } else {
+                    0
+                },
+            });
         }
-        Some(6) => {
-            if let Ok(h) = etherparse::Ipv6HeaderSlice::from_slice(bytes) {
-                let protocol = h.next_header();
-                if !is_ipv6_extension(protocol) {
-                    return Ok(PacketInfo {
-                        src: IpAddr::V6(h.source_addr()),
-                        dst: IpAddr::V6(h.destination_addr()),
-                        protocol: protocol.0,
-                        ports: ports_at(protocol, bytes.get(40..)),
-                        src_mac,
-                    });
-                }
-            }
+        if b0 >> 4 == 6 && f.len() >= at + 40 && !is_ipv6_extension(f[at + 6]) {
+            let protocol = f[at + 6];
+            let ports = ports_at(protocol, f, at + 40);
+            return Ok(PacketInfo {
+                src: v6_at(f, at + 8)?,
+                dst: v6_at(f, at + 24)?,
+                protocol,
+                ports,
+                src_mac,
+                l4_at: if ports.is_some() { (at + 40) as u16 } else { 0 },
+            });
         }
-        _ => {}
     }
-    decode_ip_general(bytes, src_mac)
+    decode_ip_general(frame, at, src_mac)
 }
 
-fn decode_ip_general(bytes: &[u8], src_mac: Option<[u8; 6]>) -> Result<PacketInfo, DecodeError> {
+#[cold]
+fn decode_ip_general(
+    frame: &[u8],
+    at: usize,
+    src_mac: Option<[u8; 6]>,
+) -> Result<PacketInfo, DecodeError> {
     use etherparse::err::ip::LaxHeaderSliceError;
+    let bytes = frame.get(at..).ok_or(DecodeError::Truncated)?;
     let (ip, _ext_error) = LaxIpSlice::from_slice(bytes).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => DecodeError::Truncated,
         LaxHeaderSliceError::Content(_) => DecodeError::Malformed,
@@ -250,15 +397,26 @@ fn decode_ip_general(bytes: &[u8], src_mac: Option<[u8; 6]>) -> Result<PacketInf
     } else {
         None
     };
+    let addr = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => Ok(Addr::from_v4_bytes(a.octets())),
+        IpAddr::V6(a) => Addr::from_v6_bytes(a.octets()).ok_or(DecodeError::Malformed),
+    };
+    // where the payload starts in the frame (it is a subslice of it)
+    let l4 = payload.payload.as_ptr() as usize - frame.as_ptr() as usize;
     Ok(PacketInfo {
-        src: ip.source_addr(),
-        dst: ip.destination_addr(),
+        src: addr(ip.source_addr())?,
+        dst: addr(ip.destination_addr())?,
         protocol: protocol.0,
         ports,
         src_mac,
+        l4_at: match (ports, u16::try_from(l4)) {
+            (Some(_), Ok(l4)) => l4,
+            _ => 0,
+        },
     })
 }
 
+#[inline(always)]
 fn has_ports(p: IpNumber) -> bool {
     matches!(
         p,
@@ -448,6 +606,60 @@ mod tests {
             let _ = transport_bytes(LinkType::Ethernet, &f[..cut]);
         }
         assert_eq!(transport_bytes(LinkType::Ethernet, &[0u8; 60]), None);
+    }
+
+    #[test]
+    fn l4_at_points_at_the_ports() {
+        // Ethernet, VLAN-tagged, raw IP, IPv6 with and without an extension header
+        let f = tcp4();
+        let p = decode(LinkType::Ethernet, &f).unwrap().unwrap();
+        assert_eq!(p.l4_at, 14 + 20);
+        let mut tagged = f[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        tagged.extend_from_slice(&f[12..]);
+        let p = decode(LinkType::Ethernet, &tagged).unwrap().unwrap();
+        assert_eq!(p.l4_at, 18 + 20);
+        let p = decode(LinkType::RawIp, &f[14..]).unwrap().unwrap();
+        assert_eq!(p.l4_at, 20);
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0x20; 16], [0x26; 16], 64)
+            .udp(5353, 53)
+            .write_to_vec(&mut v6, &[1, 2, 3, 4])
+            .unwrap();
+        let p = decode(LinkType::RawIp, &v6).unwrap().unwrap();
+        assert_eq!((p.l4_at, p.ports), (40, Some((5353, 53))));
+        // a hop-by-hop options header (8 bytes) before UDP: the general path
+        let mut ext = v6[..40].to_vec();
+        ext[6] = 0;
+        ext.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
+        ext.extend_from_slice(&v6[40..]);
+        let p = decode(LinkType::RawIp, &ext).unwrap().unwrap();
+        assert_eq!((p.l4_at, p.ports, p.protocol), (48, Some((5353, 53)), 17));
+        // no ports, no offset
+        let mut icmp = f.clone();
+        icmp[14 + 9] = 1;
+        assert_eq!(decode(LinkType::Ethernet, &icmp).unwrap().unwrap().l4_at, 0);
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_header_is_malformed() {
+        // ::ffff:192.168.1.10 would alias the IPv4 host in the tables
+        let mut src = [0u8; 16];
+        src[10] = 0xff;
+        src[11] = 0xff;
+        src[12..].copy_from_slice(&[192, 168, 1, 10]);
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6(src, [0x26; 16], 64)
+            .udp(5353, 53)
+            .write_to_vec(&mut v6, &[])
+            .unwrap();
+        assert_eq!(decode(LinkType::RawIp, &v6), Err(DecodeError::Malformed));
+        let a: Addr = "::ffff:192.168.1.10".parse().unwrap();
+        assert_eq!(a, "192.168.1.10".parse::<IpAddr>().unwrap());
+        assert!(a.is_ipv4());
+        let b: Addr = "2001:db8::1".parse().unwrap();
+        assert!(b.is_ipv6() && a < b);
+        assert_eq!(b.to_string(), "2001:db8::1");
     }
 
     #[test]

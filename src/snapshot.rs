@@ -8,13 +8,13 @@
 
 use crate::geo::GeoInfo;
 use crate::names::{format_mac, DeviceNames};
+use crate::packet::Addr;
 use crate::table::{Remote, Tables};
 use ipnet::IpNet;
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Version of the markers.json layout (`version` field).
@@ -170,9 +170,9 @@ struct NamesLearned {
 
 #[derive(Serialize)]
 struct HostOut<'a> {
-    ip: IpAddr,
+    ip: Addr,
     /// Every address of the device (`ip` first): IPv4 and IPv6 addresses with one MAC.
-    ips: Vec<IpAddr>,
+    ips: Vec<Addr>,
     name: Option<&'a str>,
     mac: Option<String>,
     packets_out: u64,
@@ -186,14 +186,14 @@ struct HostOut<'a> {
 
 #[derive(Serialize)]
 struct MarkerOut<'a> {
-    ip: IpAddr,
+    ip: Addr,
     lat: Option<f32>,
     lng: Option<f32>,
     country: Option<&'a str>,
     city: Option<&'a str>,
     asn: Option<u32>,
     org: Option<&'a str>,
-    hosts: &'a [IpAddr],
+    hosts: &'a [Addr],
     ports: &'a [u16],
     protocols: Protocols<'a>,
     #[serde(skip_serializing_if = "Names::is_empty")]
@@ -208,7 +208,7 @@ struct MarkerOut<'a> {
 
 /// The markers, serialised one by one from the sorted table entries: no second copy of the
 /// table is built in memory while the document is written.
-struct Markers<'a>(&'a [(&'a IpAddr, &'a Remote)]);
+struct Markers<'a>(&'a [(&'a Addr, &'a Remote)]);
 
 impl Serialize for Markers<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -294,23 +294,23 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
 fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
-    let mut ips: Vec<(&IpAddr, &crate::table::Host)> = tables.hosts.iter().collect();
+    let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
-    let mut index: HashMap<IpAddr, usize> = HashMap::with_capacity(ips.len());
+    let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
     for (ip, h) in ips {
-        let mac = h.mac.or_else(|| names.mac(ip));
+        let mac = h.mac.or_else(|| names.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
             // an IPv6 address joins; a second IPv4 address does not
-            ip.is_ipv6() || !out[i].ips.iter().any(IpAddr::is_ipv4)
+            ip.is_ipv6() || !out[i].ips.iter().any(|a| a.is_ipv4())
         });
         let c = &h.counters;
         match joined {
             Some(i) => {
                 let d = &mut out[i];
                 d.ips.push(*ip);
-                d.name = d.name.or_else(|| names.name(ip, mac.as_ref()));
+                d.name = d.name.or_else(|| names.name(&ip.ip(), mac.as_ref()));
                 d.packets_out += c.packets_out;
                 d.bytes_out += c.bytes_out;
                 d.packets_in += c.packets_in;
@@ -327,7 +327,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
-                    name: names.name(ip, mac.as_ref()),
+                    name: names.name(&ip.ip(), mac.as_ref()),
                     mac: mac.as_ref().map(format_mac),
                     packets_out: c.packets_out,
                     bytes_out: c.bytes_out,
@@ -525,6 +525,7 @@ mod tests {
                 protocol: 6,
                 ports: None,
                 src_mac: Some([2, 0, 0, 0, 0, mac]),
+                l4_at: 0,
             };
             let f = Flow {
                 direction: Direction::Out,

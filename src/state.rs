@@ -5,12 +5,12 @@
 //! against whatever database is installed then. Loading never trusts the file: bounds are
 //! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
 
+use crate::packet::Addr;
 use crate::snapshot::write_atomically;
 use crate::table::{
     Counters, Host, Remote, Tables, MAX_HOSTS_PER_REMOTE, MAX_PORTS, MAX_PROTOCOLS,
 };
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use std::path::Path;
 
 const FORMAT: &str = "connmap-state";
@@ -37,7 +37,7 @@ struct CountersRec {
 
 #[derive(Serialize, Deserialize)]
 struct HostRec {
-    ip: IpAddr,
+    ip: Addr,
     mac: Option<[u8; 6]>,
     c: CountersRec,
     first_seen: u64,
@@ -46,11 +46,11 @@ struct HostRec {
 
 #[derive(Serialize, Deserialize)]
 struct RemoteRec {
-    ip: IpAddr,
+    ip: Addr,
     c: CountersRec,
     first_seen: u64,
     last_seen: u64,
-    hosts: Vec<IpAddr>,
+    hosts: Vec<Addr>,
     ports: Vec<u16>,
     protocols: Vec<u8>,
     /// Learned names, most recent first (absent in older files).
@@ -225,6 +225,7 @@ mod tests {
             protocol: 6,
             ports: Some((5000, 443)),
             src_mac: Some([1, 2, 3, 4, 5, 6]),
+            l4_at: 0,
         };
         let f = n.classify(&p).unwrap();
         t.record(&f, &p, 120, 1000, &n, &GeoDb::none());
@@ -241,10 +242,10 @@ mod tests {
         let t = filled();
         let mut u = Tables::new(100, 10);
         assert_eq!(decode_into(&encode(&t, 5), &mut u).unwrap(), (1, 1));
-        let ip: IpAddr = "1.1.1.1".parse().unwrap();
+        let ip: Addr = "1.1.1.1".parse().unwrap();
         assert_eq!(u.remotes[&ip].counters, t.remotes[&ip].counters);
         assert_eq!(u.remotes[&ip].ports.as_slice(), &[443]);
-        let h: IpAddr = "192.168.1.2".parse().unwrap();
+        let h: Addr = "192.168.1.2".parse().unwrap();
         assert_eq!(u.hosts[&h].mac, Some([1, 2, 3, 4, 5, 6]));
         assert_eq!(u.hosts[&h].counters.bytes_in, 1500);
     }

@@ -12,22 +12,34 @@
 
 use crate::filter::{Direction, Flow, Networks};
 use crate::geo::{GeoDb, GeoInfo};
-use crate::packet::PacketInfo;
-use foldhash::fast::RandomState;
+use crate::packet::{Addr, PacketInfo};
 use smallvec::SmallVec;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// An address as a plain integer key (IPv4 as IPv4-mapped IPv6). Keys made of several
-/// addresses hash these, not `IpAddr`: `IpAddr`'s hash then has the per-packet table lookups
-/// as its only users, and stays inlined there.
-#[inline]
-pub fn addr_key(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-        IpAddr::V6(a) => u128::from(a),
+/// foldhash with its `hash_one` forced inline: the release build optimises for size
+/// (opt-level "z"), where the standard `BuildHasher::hash_one` stays an out-of-line call
+/// around a one-multiply hash on every table lookup. Same hash, same random seeds.
+#[derive(Clone, Default)]
+pub struct RandomState(foldhash::fast::RandomState);
+
+impl std::hash::BuildHasher for RandomState {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+
+    #[inline(always)]
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+
+    // the point of this impl: the provided method, spelled out so it can be forced inline
+    #[allow(clippy::manual_hash_one)]
+    #[inline(always)]
+    fn hash_one<T: std::hash::Hash>(&self, x: T) -> u64 {
+        use std::hash::Hasher;
+        let mut h = self.build_hasher();
+        x.hash(&mut h);
+        h.finish()
     }
 }
 
@@ -76,7 +88,7 @@ pub struct Remote {
     pub first_seen: u64,
     pub last_seen: u64,
     /// LAN addresses that sent to it, first seen first. Most remotes have one: no allocation.
-    pub hosts: SmallVec<[IpAddr; 1]>,
+    pub hosts: SmallVec<[Addr; 1]>,
     /// Remote ports of LAN-originated TCP/UDP, ascending (a few inline, then on the heap).
     pub ports: SmallVec<[u16; 4]>,
     /// IP protocol numbers seen, first seen first.
@@ -108,7 +120,7 @@ impl Remote {
 /// address (DNS answers come first), with expiry (the DNS TTL, clamped). Bounded by `max`
 /// pairs; when full, the eighth that expires first goes.
 pub struct NameTable {
-    map: HashMap<(u128, u128), NameEntry, RandomState>,
+    map: HashMap<(Addr, Addr), NameEntry, RandomState>,
     pub max: usize,
     pub evicted: u64,
     pub learned: u64,
@@ -137,14 +149,14 @@ impl NameTable {
         self.map.is_empty()
     }
 
-    pub fn get(&self, host: IpAddr, remote: IpAddr) -> Option<&NameEntry> {
-        self.map.get(&(addr_key(host), addr_key(remote)))
+    pub fn get(&self, host: Addr, remote: Addr) -> Option<&NameEntry> {
+        self.map.get(&(host, remote))
     }
 
     /// Remembers `name` for the pair until `expires`; returns the shared name.
-    pub fn insert(&mut self, host: IpAddr, remote: IpAddr, name: &str, expires: u64) -> Rc<str> {
+    pub fn insert(&mut self, host: Addr, remote: Addr, name: &str, expires: u64) -> Rc<str> {
         self.learned += 1;
-        let key = (addr_key(host), addr_key(remote));
+        let key = (host, remote);
         if !self.map.contains_key(&key) && self.map.len() >= self.max {
             let n = evict_oldest(&mut self.map, |e| e.expires);
             self.evicted += n as u64;
@@ -192,7 +204,8 @@ pub struct TableStats {
     pub geo_errors: u64,
 }
 
-pub type AddrMap<V> = HashMap<IpAddr, V, RandomState>;
+/// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
+pub type AddrMap<V> = HashMap<Addr, V, RandomState>;
 
 /// Where a learned name came from (counted in `stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,14 +262,7 @@ impl Tables {
     /// Out of line and cold: names are rare next to packets.
     #[inline(never)]
     #[cold]
-    pub fn learn(
-        &mut self,
-        host: IpAddr,
-        remote: IpAddr,
-        name: &str,
-        kind: NameKind,
-        expires: u64,
-    ) {
+    pub fn learn(&mut self, host: Addr, remote: Addr, name: &str, kind: NameKind, expires: u64) {
         match kind {
             NameKind::Dns => self.names_dns += 1,
             NameKind::Sni => self.names_sni += 1,
@@ -367,12 +373,12 @@ impl Tables {
         }
     }
 
-    fn locate(&mut self, geo: &GeoDb, ip: IpAddr) -> Option<Rc<GeoInfo>> {
+    fn locate(&mut self, geo: &GeoDb, ip: Addr) -> Option<Rc<GeoInfo>> {
         if !geo.is_open() {
             return None;
         }
         self.stats.geo_lookups += 1;
-        match geo.lookup(ip) {
+        match geo.lookup(ip.ip()) {
             Ok(info) => info,
             Err(e) => {
                 self.stats.geo_errors += 1;
@@ -389,7 +395,7 @@ impl Tables {
 
     /// Looks every remote up again (after the database was reloaded or the state restored).
     pub fn relocate_all(&mut self, geo: &GeoDb) {
-        let ips: Vec<IpAddr> = self.remotes.keys().copied().collect();
+        let ips: Vec<Addr> = self.remotes.keys().copied().collect();
         for ip in ips {
             let info = self.locate(geo, ip);
             if let Some(r) = self.remotes.get_mut(&ip) {
@@ -456,7 +462,7 @@ impl Tables {
 /// Gives `remote` the names its new host `host` learned for it (out of line: rare).
 #[inline(never)]
 #[cold]
-fn attach_learned(remote: &mut Remote, learned: &NameTable, host: IpAddr, ip: IpAddr) {
+fn attach_learned(remote: &mut Remote, learned: &NameTable, host: Addr, ip: Addr) {
     if let Some(e) = learned.get(host, ip) {
         for n in e.names.iter().rev() {
             remote.add_name(n);
@@ -513,11 +519,12 @@ mod tests {
 
     fn pkt(protocol: u8, src_mac: Option<[u8; 6]>) -> PacketInfo {
         PacketInfo {
-            src: IpAddr::from([0, 0, 0, 0]),
-            dst: IpAddr::from([0, 0, 0, 0]),
+            src: Addr::from_v4_bytes([0, 0, 0, 0]),
+            dst: Addr::from_v4_bytes([0, 0, 0, 0]),
             protocol,
             ports: None,
             src_mac,
+            l4_at: 0,
         }
     }
 
@@ -559,7 +566,7 @@ mod tests {
             &n,
             &g,
         );
-        let r = &t.remotes[&"1.1.1.1".parse::<IpAddr>().unwrap()];
+        let r = &t.remotes[&"1.1.1.1".parse::<Addr>().unwrap()];
         assert_eq!(
             r.counters,
             Counters {
@@ -571,7 +578,7 @@ mod tests {
         );
         assert_eq!((r.first_seen, r.last_seen), (2, 3));
         assert_eq!(r.ports.as_slice(), &[443]);
-        let h = &t.hosts[&"192.168.1.2".parse::<IpAddr>().unwrap()];
+        let h = &t.hosts[&"192.168.1.2".parse::<Addr>().unwrap()];
         assert_eq!(h.mac, Some([2; 6]));
         assert_eq!(h.counters.bytes_in, 1500);
     }
@@ -599,7 +606,7 @@ mod tests {
         let (n, g) = (nets(), GeoDb::none());
         let mut t = Tables::new(64, 4);
         for i in 0..10_000u32 {
-            let ip = IpAddr::from((0x0101_0000u32 + i).to_be_bytes());
+            let ip = Addr::from_v4_bytes((0x0101_0000u32 + i).to_be_bytes());
             let host = format!("192.168.1.{}", i % 7 + 1);
             let f = Flow {
                 direction: Direction::Out,
@@ -613,10 +620,10 @@ mod tests {
         // The newest remote survives, the oldest went first.
         assert!(t
             .remotes
-            .contains_key(&IpAddr::from((0x0101_0000u32 + 9_999).to_be_bytes())));
+            .contains_key(&Addr::from_v4_bytes((0x0101_0000u32 + 9_999).to_be_bytes())));
         assert!(!t
             .remotes
-            .contains_key(&IpAddr::from(0x0101_0000u32.to_be_bytes())));
+            .contains_key(&Addr::from_v4_bytes(0x0101_0000u32.to_be_bytes())));
         assert!(t.stats.evicted_remotes >= 10_000 - 64);
         assert!(t.stats.evicted_hosts > 0);
     }
@@ -625,7 +632,7 @@ mod tests {
     fn eviction_with_equal_timestamps_removes_an_eighth() {
         let mut m: AddrMap<u64> = HashMap::with_hasher(RandomState::default());
         for i in 0..80u32 {
-            m.insert(IpAddr::from(i.to_be_bytes()), 7);
+            m.insert(Addr::from_v4_bytes(i.to_be_bytes()), 7);
         }
         assert_eq!(evict_oldest(&mut m, |v| *v), 10);
         assert_eq!(m.len(), 70);
@@ -646,7 +653,7 @@ mod tests {
                 &g,
             );
         }
-        let r = &t.remotes[&"9.9.9.9".parse::<IpAddr>().unwrap()];
+        let r = &t.remotes[&"9.9.9.9".parse::<Addr>().unwrap()];
         assert_eq!(r.hosts.len(), MAX_HOSTS_PER_REMOTE);
         assert_eq!(r.ports.len(), MAX_PORTS);
         assert_eq!(r.protocols.len(), MAX_PROTOCOLS);

@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
     let link = LINKS[usize::from(selector) % LINKS.len()];
     let _ = connmap::packet::transport_bytes(link, frame);
     if let Ok(Some(p)) = decode(link, frame) {
+        // the offset name learning reads from is inside the frame, and the look is safe
+        assert!(usize::from(p.l4_at) <= frame.len());
+        let _ = connmap::learn::wanted(&p, frame, selector & 0x80 != 0);
         let nets = Networks::new(
             vec!["192.168.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
             vec![],
