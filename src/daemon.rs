@@ -32,6 +32,8 @@ pub const PRIVATE_NETWORKS: &[&str] =
 /// Most frames handled per wake-up before the timers get a look in.
 const MAX_BATCH: usize = 4096;
 const RETRY_CAPTURE: Duration = Duration::from_secs(5);
+/// How often a database that was truncated under its mapping is tried again.
+const RETRY_GEO: Duration = Duration::from_secs(5);
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -53,6 +55,8 @@ pub struct DataPath {
     pub learn_inline: bool,
     hellos: HelloAssembler,
     generation: u64,
+    /// When to try reopening a database that faulted (`check_geo`).
+    geo_retry: Option<Instant>,
 }
 
 impl DataPath {
@@ -76,6 +80,7 @@ impl DataPath {
             learn_inline: false,
             hellos: HelloAssembler::default(),
             generation: 0,
+            geo_retry: None,
         }
     }
 
@@ -189,8 +194,36 @@ impl DataPath {
         Snapshot::new(json, self.generation, now)
     }
 
+    /// After the mapped database was truncated in place (`sigbus` kept the daemon alive):
+    /// reopen it now, and until that works, again at most once per `RETRY_GEO`. Cheap when
+    /// nothing happened: one atomic swap.
+    pub fn check_geo(&mut self, path: &Path) {
+        if crate::sigbus::take_fault() {
+            log::error!(
+                "geo database {} changed size under its mapping (written in place instead of \
+                 replaced by rename?): reopening it",
+                path.display()
+            );
+            self.geo_retry = Some(Instant::now());
+        }
+        let Some(at) = self.geo_retry else { return };
+        if Instant::now() < at {
+            return;
+        }
+        let geo = open_geo(path);
+        self.geo_retry = if geo.is_open() {
+            None
+        } else {
+            Some(Instant::now() + RETRY_GEO)
+        };
+        self.replace_geo(geo);
+    }
+
     /// Swaps in another database (SIGHUP) and locates every remote again.
     pub fn replace_geo(&mut self, geo: GeoDb) {
+        if geo.is_open() {
+            self.geo_retry = None;
+        }
         self.geo = geo;
         self.meta.attribution = self.geo.description().map(str::to_string);
         self.meta.geo_database = self.geo.path().map(|p| p.display().to_string());
@@ -423,6 +456,9 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
                 break;
             }
         }
+        if dp.meta.capture.received % 1024 == 0 {
+            dp.check_geo(&cfg.geoip);
+        }
         if http.is_some() && dp.tables.stats.packets % 1024 == 0 && Instant::now() >= next_snapshot
         {
             next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
@@ -447,6 +483,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     if http.is_some() {
         // Keep serving what was read until told to stop.
         while !sig.term() {
+            dp.check_geo(&cfg.geoip);
             if sig.take_hup() {
                 dp.replace_geo(open_geo(&cfg.geoip));
                 dp.meta.offload =
@@ -685,6 +722,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                 }
             }
 
+            dp.check_geo(&cfg.geoip);
             if sig.take_hup() {
                 log::info!("SIGHUP: reloading the geo database and device names");
                 dp.replace_geo(open_geo(&cfg.geoip));

@@ -10,8 +10,9 @@
 //!   float32 (the `maxminddb` crate will not decode a float32 into an f64, hence `Coord`).
 //!
 //! A missing or corrupt database is not fatal: lookups then answer "unknown" and the markers
-//! have no position. `Reader::open_mmap` maps the file read-only, so the pages stay shared with
-//! the page cache and the kernel may drop them under memory pressure.
+//! have no position. The file is mapped read-only, so the pages stay shared with the page cache
+//! and the kernel may drop them under memory pressure; a file truncated in place under the
+//! mapping is survived (`sigbus`) and reopened by the daemon's loops.
 
 use maxminddb::Reader;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -60,6 +61,9 @@ pub struct GeoDb {
     path: Option<PathBuf>,
     description: Option<String>,
     cache: RecordCache,
+    /// Keeps a truncation of the mapped file from killing the daemon (`sigbus`); declared
+    /// after `source`, so it is dropped after the mapping.
+    _guard: Option<crate::sigbus::Guard>,
 }
 
 impl GeoDb {
@@ -70,6 +74,7 @@ impl GeoDb {
             path: None,
             description: None,
             cache: RecordCache::default(),
+            _guard: None,
         }
     }
 
@@ -83,7 +88,14 @@ impl GeoDb {
         // SAFETY: the map is read-only. If another process truncates the file while it is
         // mapped, reads past the new end fault (SIGBUS); connmap's package replaces the
         // database by rename (a new inode), never in place, and SIGHUP reopens it.
-        let reader = unsafe { Reader::open_mmap(path) }
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: the mapping is read-only; the file shrinking under it is handled by `sigbus`
+        // (registered before the first read), other writers in place are documented as
+        // unsupported (replace the file by rename, as the package does).
+        let map = unsafe { maxminddb::Mmap::map(&file) }
+            .map_err(|e| format!("{}: cannot map ({e})", path.display()))?;
+        let guard = crate::sigbus::protect(map.as_ptr(), map.len());
+        let reader = Reader::from_source(map)
             .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))?;
         check(&reader).map_err(|e| format!("{}: {e}", path.display()))?;
         let description = describe(reader.metadata());
@@ -92,6 +104,7 @@ impl GeoDb {
             path: Some(path.to_path_buf()),
             description,
             cache: RecordCache::default(),
+            _guard: Some(guard),
         })
     }
 
@@ -105,6 +118,7 @@ impl GeoDb {
             path: None,
             description,
             cache: RecordCache::default(),
+            _guard: None,
         })
     }
 

@@ -6,7 +6,8 @@
 //! behind a gate). Beside it: `learn` (names of remotes from DNS answers, TLS SNI and HTTP
 //! Host, read from a second narrow capture). Around them: `cli`, `logging`, `names` (device
 //! names from lease files), `offload` (flow offloading detection), `state` (persistence),
-//! `privdrop`, `daemon` (the loops) and `demo`.
+//! `privdrop`, `sigbus` (a mapped database truncated in place), `daemon` (the loops) and
+//! `demo`.
 
 pub mod capture;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod names;
 pub mod offload;
 pub mod packet;
 pub mod privdrop;
+pub mod sigbus;
 pub mod snapshot;
 pub mod state;
 pub mod table;
