@@ -4,12 +4,13 @@
 #   ./dev.sh demo   install what the build needs, build the map page, serve the demo map
 #                   on http://127.0.0.1:8090/ (synthetic traffic; Ctrl-C to stop)
 #   ./dev.sh test   install what the tests need, then run every test: formatting and lints,
-#                   cargo tests, the browser test, the geo database tool, the OpenWrt packages
-#                   (cross builds under qemu-user)
+#                   cargo tests, a short fuzzing run, the browser test, the geo database tool,
+#                   the OpenWrt packages (cross builds under qemu-user)
 #
 # Also: `./dev.sh deps` (install only), `./dev.sh dist` (router packages into dist/).
 # Environment: CONNMAP_SKIP_CROSS=1 skips the cross builds and their qemu tests;
-# CONNMAP_SKIP_BROWSER=1 the browser test; CONNMAP_SKIP_GEODB=1 the real-data geodb trim.
+# CONNMAP_SKIP_BROWSER=1 the browser test; CONNMAP_SKIP_GEODB=1 the real-data geodb trim;
+# CONNMAP_SKIP_FUZZ=1 the fuzzing run (CONNMAP_FUZZ_SECONDS per target, default 10).
 set -eu
 cd "$(dirname "$0")"
 
@@ -78,6 +79,10 @@ test)
 	say "cargo test (unit and end-to-end)"
 	cargo test --workspace
 	cargo build
+	if [ "${CONNMAP_SKIP_FUZZ:-0}" != 1 ]; then
+		say "fuzzing: a short run of every cargo-fuzz target"
+		FUZZ_SECONDS="${CONNMAP_FUZZ_SECONDS:-10}" bash scripts/fuzz-ci.sh
+	fi
 	if [ "${CONNMAP_SKIP_BROWSER:-0}" != 1 ]; then
 		say "browser test (headless chromium)"
 		bash tests/browser/run.sh
@@ -93,7 +98,7 @@ dist)
 	bash scripts/build-dist.sh
 	;;
 *)
-	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -7,7 +7,7 @@ use connmap::learn::{
     MAX_PENDING_HELLOS,
 };
 use libfuzzer_sys::fuzz_target;
-use std::net::IpAddr;
+use connmap::packet::Addr;
 
 fuzz_target!(|data: &[u8]| {
     if let Hello::Name(n) = parse_client_hello(data) {
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = tcp_payload(data);
     // The input as up to 8 segments (split at bytes of value 0xAA), on a few flows.
     let mut asm = HelloAssembler::default();
-    let host: IpAddr = [192, 168, 1, 2].into();
-    let remote: IpAddr = [1, 1, 1, 1].into();
+    let host = Addr::from_v4_bytes([192, 168, 1, 2]);
+    let remote = Addr::from_v4_bytes([1, 1, 1, 1]);
     let mut seq = 0u32;
     for (i, seg) in data.split(|&b| b == 0xaa).take(8).enumerate() {
         let key = (host, (i % 3) as u16, remote, 443);
