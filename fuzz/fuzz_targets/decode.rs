@@ -18,7 +18,9 @@ const LINKS: [LinkType; 6] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, frame)) = data.split_first() else { return };
+    let Some((&selector, frame)) = data.split_first() else {
+        return;
+    };
     let link = LINKS[usize::from(selector) % LINKS.len()];
     let _ = connmap::packet::transport_bytes(link, frame);
     if let Ok(Some(p)) = decode(link, frame) {
@@ -26,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(usize::from(p.l4_at) <= frame.len());
         let _ = connmap::learn::wanted(&p, frame, selector & 0x80 != 0);
         let nets = Networks::new(
-            vec!["192.168.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            vec![
+                "192.168.0.0/16".parse().unwrap(),
+                "fd00::/8".parse().unwrap(),
+            ],
             vec![],
             vec![],
         );

@@ -9,7 +9,10 @@ fn check(msg: &[u8]) {
     if let Some(a) = parse_dns(msg) {
         assert!(a.addrs.len() <= MAX_ANSWERS);
         assert!(!a.qname.is_empty() && a.qname.len() <= MAX_NAME_LEN);
-        assert_eq!(clean_name(a.qname.as_bytes()).as_deref(), Some(a.qname.as_str()));
+        assert_eq!(
+            clean_name(a.qname.as_bytes()).as_deref(),
+            Some(a.qname.as_str())
+        );
     }
 }
 

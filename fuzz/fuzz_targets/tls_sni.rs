@@ -6,8 +6,8 @@ use connmap::learn::{
     parse_client_hello, parse_http_host, tcp_payload, Hello, HelloAssembler, MAX_NAME_LEN,
     MAX_PENDING_HELLOS,
 };
-use libfuzzer_sys::fuzz_target;
 use connmap::packet::Addr;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Hello::Name(n) = parse_client_hello(data) {
