@@ -2,7 +2,7 @@
 """Replay benchmark for connmap (see BENCHMARKS.md). Not a test: it measures and prints.
 
     python3 scripts/bench.py [--runs 3] [--db FILE.mmdb] [--callgrind] [--known] [--rss]
-                             [--render] [--http] [--qemu] [--all]
+                             [--render] [--http] [--qemu] [--live-flood] [--all]
 
 Builds the release binary and the capture generator, writes 1M-packet captures with 100k
 distinct remotes (patterns `flows` and `uniform`, see examples/bench_capture.rs) into
@@ -26,6 +26,8 @@ More, each on its own flag (--all: every one):
             through a FIFO), and the replay's packets/s with and without that load
   --qemu    the replay (200k packets) under qemu-user: the mipsel_24kc build against the x86_64
             musl build, both from scripts/cross-build.sh (build/cross/ARCH/connmap), wall time
+  --live-flood  tests/flood.rs's live flood in network namespaces with the release build:
+            1M distinct remotes at 50k packets/s, --max-remotes 1k/10k/100k (needs root)
 
 Peak RSS is measured with GNU time (`/usr/bin/time -f %M`) when it is installed: wait4's
 ru_maxrss of a child spawned by this script includes the RSS of Python itself at spawn time
@@ -258,6 +260,23 @@ def bench_qemu():
               f"{res['mipsel_24kc, qemu-mipsel'] / res['x86_64 musl, native']:.1f}")
 
 
+def bench_live_flood(binary):
+    """The live flood of tests/flood.rs at 1M distinct remotes, with the release build."""
+    if os.geteuid() != 0:
+        print("\nlive flood: needs root (network namespaces); skipped")
+        return
+    print("\nlive flood in namespaces: 2 x 500k distinct remotes at 50k packets/s (release build), "
+          "--interval 1; phase 2 while 4 LAN clients fetch /markers.json:")
+    for bound in [1000, 10_000, 100_000]:
+        env = dict(os.environ, CONNMAP_FLOOD_BIN=binary, CONNMAP_FLOOD_REMOTES="500000",
+                   CONNMAP_FLOOD_PPS="50000", CONNMAP_FLOOD_MAX_REMOTES=str(bound))
+        p = subprocess.run(["cargo", "test", "-q", "--test", "flood", "live_flood", "--",
+                            "--nocapture"], cwd=ROOT, env=env, capture_output=True, text=True)
+        line = next((l for l in p.stdout.splitlines() if l.startswith("live flood")), p.stdout[-400:])
+        print(f"  --max-remotes {bound:>7,}: {line.split('; stats')[0]}"
+              + ("" if p.returncode == 0 else "  [test assertions failed]"))
+
+
 def fixtures_db():
     fx = os.path.join(BENCH, "fixtures")
     if not os.path.exists(os.path.join(fx, "geo.mmdb")):
@@ -276,11 +295,13 @@ def main():
     ap.add_argument("--render", action="store_true")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--qemu", action="store_true")
+    ap.add_argument("--live-flood", action="store_true")
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--no-replay", action="store_true", help="skip the replay/tcpdump table")
     args = ap.parse_args()
     if args.all:
         args.callgrind = args.known = args.rss = args.render = args.http = args.qemu = True
+        args.live_flood = True
 
     os.makedirs(BENCH, exist_ok=True)
     run(["cargo", "build", "-q", "--release"])
@@ -303,6 +324,8 @@ def main():
         bench_http(binary, db)
     if args.qemu:
         bench_qemu()
+    if args.live_flood:
+        bench_live_flood(binary)
 
 
 def replay_table(args, binary, db):
