@@ -152,9 +152,43 @@ impl fmt::Debug for Addr {
     }
 }
 
+impl Addr {
+    /// The text form, written into `buf` (45 bytes hold any IPv6 text): IPv4 by hand, since
+    /// markers.json writes two or more addresses per remote and `fmt` is the costly part of a
+    /// render (BENCHMARKS.md); IPv6 (rarer) through `Display`.
+    pub fn text<'b>(&self, buf: &'b mut [u8; 45]) -> &'b str {
+        use std::io::Write;
+        let n = if self.is_ipv4() {
+            let mut n = 0;
+            for (i, o) in (self.0 as u32).to_be_bytes().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                if o >= 100 {
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    buf[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + o % 10;
+                n += 1;
+            }
+            n
+        } else {
+            let mut w = &mut buf[..];
+            let _ = write!(w, "{}", self.ip());
+            45 - w.len()
+        };
+        std::str::from_utf8(&buf[..n]).unwrap_or_default()
+    }
+}
+
 impl serde::Serialize for Addr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.ip())
+        s.serialize_str(self.text(&mut [0; 45]))
     }
 }
 
@@ -660,6 +694,29 @@ mod tests {
         let b: Addr = "2001:db8::1".parse().unwrap();
         assert!(b.is_ipv6() && a < b);
         assert_eq!(b.to_string(), "2001:db8::1");
+    }
+
+    #[test]
+    fn address_text_is_the_display_form() {
+        let mut buf = [0; 45];
+        for s in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.100.200.255",
+            "255.255.255.255",
+            "192.168.1.9",
+            "2001:db8::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "fd00::10",
+        ] {
+            let a: Addr = s.parse().unwrap();
+            assert_eq!(a.text(&mut buf), s);
+            assert_eq!(a.text(&mut buf), a.ip().to_string());
+        }
+        for i in 0..=255u8 {
+            let a = Addr::from_v4_bytes([i, 255 - i, i / 3, 7]);
+            assert_eq!(a.text(&mut buf), a.ip().to_string());
+        }
     }
 
     #[test]

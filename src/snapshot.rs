@@ -366,13 +366,18 @@ pub fn render(
 ) -> Vec<u8> {
     let hosts = devices(tables, names);
 
-    let mut remotes: Vec<_> = tables.remotes.iter().collect();
-    remotes.sort_unstable_by(|a, b| {
-        b.1.counters
-            .total_bytes()
-            .cmp(&a.1.counters.total_bytes())
-            .then(a.0.cmp(b.0))
-    });
+    // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
+    // comparisons stay inline, where a closure over the entries did not (opt-level "z").
+    let mut order: Vec<(std::cmp::Reverse<u64>, bool, u128, &Addr, &Remote)> = tables
+        .remotes
+        .iter()
+        .map(|(ip, r)| {
+            let total = std::cmp::Reverse(r.counters.total_bytes());
+            (total, ip.is_ipv6(), ip.bits(), ip, r)
+        })
+        .collect();
+    order.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+    let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
     let markers = Markers(&remotes);
 
     let s = &tables.stats;

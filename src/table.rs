@@ -482,7 +482,7 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
 
 /// Removes the least recently seen eighth (at least one) of a full map. Exactly that many go,
 /// even when many entries share a timestamp (a flood inside one second).
-fn evict_oldest<K: Eq + std::hash::Hash, V>(
+fn evict_oldest<K: Eq + std::hash::Hash + Ord + Copy, V>(
     map: &mut HashMap<K, V, RandomState>,
     last_seen: impl Fn(&V) -> u64,
 ) -> usize {
@@ -494,17 +494,22 @@ fn evict_oldest<K: Eq + std::hash::Hash, V>(
     let (_, cutoff, _) = stamps.select_nth_unstable(k - 1);
     let cutoff = *cutoff;
     let older = stamps.iter().filter(|&&s| s < cutoff).count();
-    let mut equal_to_remove = k - older;
-    map.retain(|_, v| {
+    drop(stamps);
+    // Among entries last seen in the cutoff second, the lowest keys go: the same ones in
+    // every run (the maps' iteration order is randomly seeded), so replays are reproducible.
+    let mut ties: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| last_seen(v) == cutoff)
+        .map(|(k, _)| *k)
+        .collect();
+    let last_tie = {
+        let (_, t, _) = ties.select_nth_unstable(k - older - 1);
+        *t
+    };
+    drop(ties);
+    map.retain(|key, v| {
         let s = last_seen(v);
-        if s < cutoff {
-            false
-        } else if s == cutoff && equal_to_remove > 0 {
-            equal_to_remove -= 1;
-            false
-        } else {
-            true
-        }
+        s > cutoff || (s == cutoff && *key > last_tie)
     });
     k
 }
