@@ -47,6 +47,9 @@ compare: sample addresses and compare the trimmed database's answers with the fu
   --samples N            addresses per sample set (default 200000)
   --seed N               random seed (default 1)
   --extra IP             one more well-known address to check (repeatable)
+  --asn FILE             reference ASN data (mmdb or CSV, as for trim; repeatable):
+                         reports ASN agreement when the trimmed database has ASNs
+                         (without it: the full database's own ASN fields, if any)
   --min-country PCT      fail unless country agreement >= PCT in every set
   --min-100km PCT        fail unless the share within 100 km >= PCT in every set
   --well-known-km KM     fail unless every well-known address is within KM
@@ -160,6 +163,7 @@ fn cmd_compare(mut p: lexopt::Parser) -> Result<(), Failure> {
         samples: 200_000,
         seed: 1,
         extra: Vec::new(),
+        asn: Vec::new(),
         quiet: false,
     };
     let (mut min_country, mut min_100, mut wk_km) = (None, None, None);
@@ -168,6 +172,7 @@ fn cmd_compare(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("samples") => o.samples = num(&mut p, "--samples")?,
             Long("seed") => o.seed = num(&mut p, "--seed")?,
             Long("extra") => o.extra.push(num(&mut p, "--extra")?),
+            Long("asn") => o.asn.push(p.value()?.into()),
             Long("min-country") => min_country = Some(num(&mut p, "--min-country")?),
             Long("min-100km") => min_100 = Some(num(&mut p, "--min-100km")?),
             Long("well-known-km") => wk_km = Some(num(&mut p, "--well-known-km")?),
