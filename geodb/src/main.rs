@@ -39,6 +39,8 @@ IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   --asn-penalty X        cost of an ASN mismatch (default 1)
   --ipv4-only            leave IPv6 out
   --no-fill-gaps         never let a merged network cover addresses without data
+  --heavy-reps           for a merged prefix, also try the records holding the most
+                         weight inside it as its representative (not only the halves')
   --attribution TEXT     metadata description (default: derived from the inputs)
   --report FILE          also write the trim report to FILE
   -q, --quiet            no progress display
@@ -118,6 +120,7 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("asn") => o.asn.push(p.value()?.into()),
             Long("ipv4-only") => o.ipv4_only = true,
             Long("no-fill-gaps") => o.params.fill_gaps = false,
+            Long("heavy-reps") => o.params.heavy_candidates = true,
             Long("attribution") => o.attribution = Some(p.value()?.to_string_lossy().to_string()),
             Long("report") => report = Some(p.value()?.into()),
             Short('q') | Long("quiet") => o.quiet = true,

@@ -350,7 +350,7 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
     let _ = writeln!(s, "  output:         {}", o.output.display());
     let _ = writeln!(
         s,
-        "  settings:       bound {} km, lambda {} (IPv6 {}), precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, addr weight {} (IPv6 {}), {} kept addresses",
+        "  settings:       bound {} km, lambda {} (IPv6 {}), precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, heavy reps {}, addr weight {} (IPv6 {}), {} kept addresses",
         p.bound_km,
         p.lambda,
         o.lambda6.unwrap_or(p.lambda),
@@ -359,6 +359,7 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
         if o.asn.is_empty() { "off" } else { "on" },
         o.ipv4_only,
         p.fill_gaps,
+        p.heavy_candidates,
         p.addr_weight,
         o.addr_weight6.unwrap_or(p.addr_weight),
         o.keep.len()
