@@ -17,7 +17,7 @@ usage: connmap-geodb trim [OPTIONS] INPUT.mmdb [INPUT.mmdb] -o OUTPUT.mmdb
 trim: merge a full city database (DB-IP flat schema or GeoIP2 City; give the IPv4 and
 IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   -o, --output FILE      output database (required)
-  --preset NAME          router (default: <= 4 MB, no city names), city (<= 30 MB),
+  --preset NAME          router (default: <= 4 MB on flash, no city names), city (<= 30 MB),
                          strict (lossless within the bound); options below refine it
   --bound KM             distance bound for merging networks (strict: 25)
   --lambda X             price of one output network in misplaced networks; 0 = strict,
