@@ -43,7 +43,7 @@ pub struct MergeParams {
     pub fill_gaps: bool,
     /// Also try the records holding the most weight inside a prefix as its
     /// representative (not only the halves' representatives). Off by default: on
-    /// DB-IP it changes the `router` figures by < 0.2 points (docs/geodb.md).
+    /// DB-IP it changes the `router` figures by < 0.4 points (docs/geodb.md).
     pub heavy_candidates: bool,
 }
 
