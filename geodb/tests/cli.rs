@@ -289,6 +289,88 @@ fn mmdblookup_reads_the_output() {
 }
 
 #[test]
+fn compare_reports_ipv6_by_address_and_asn_agreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p4, p6) = dbip_pair(dir.path());
+    let csv = dir.path().join("asn.csv");
+    std::fs::write(
+        &csv,
+        "1.1.0.0,1.1.3.255,13335,Cloudflare\n8.8.0.0,8.8.255.255,15169,Google\n2a00::,2a00:ffff:ffff:ffff:ffff:ffff:ffff:ffff,3303,Swisscom\n",
+    )
+    .unwrap();
+    let out = dir.path().join("geo.mmdb");
+    run_ok(
+        bin()
+            .args(["trim", "-q", "--preset=strict", "--asn"])
+            .arg(&csv)
+            .arg(&p4)
+            .arg(&p6)
+            .arg("-o")
+            .arg(&out),
+    );
+    let compare = |reference: &Path| {
+        run_ok(
+            bin()
+                .args(["compare", "-q", "--samples", "3000", "--asn"])
+                .arg(reference)
+                .arg(&p4)
+                .arg(&p6)
+                .arg(&out),
+        )
+    };
+    let text = compare(&csv);
+    let row = |name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    // Every set has the ASN column; the strict trim agrees everywhere.
+    for name in [
+        "IPv4, uniform over networks",
+        "IPv6, uniform over addresses",
+    ] {
+        let r = row(name);
+        assert_eq!(r.last().unwrap(), "100.00%", "{text}");
+        assert_eq!(r[5], "100.00%", "located: {text}");
+    }
+    // Another reference: AS 15169 only in 8.8.0.0/17, 8.8.128.0/17 is now AS 1.
+    let other = dir.path().join("asn2.csv");
+    std::fs::write(
+        &other,
+        "1.1.0.0,1.1.3.255,13335,Cloudflare\n8.8.0.0,8.8.127.255,15169,Google\n8.8.128.0,8.8.255.255,1,Other\n",
+    )
+    .unwrap();
+    let text = compare(&other);
+    let r: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("IPv4, uniform over networks"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let pct: f64 = r.last().unwrap().trim_end_matches('%').parse().unwrap();
+    assert!(pct > 50.0 && pct < 90.0, "{text}");
+    // IPv6 has no reference ASN in this file: no figure.
+    assert!(text
+        .lines()
+        .find(|l| l.starts_with("IPv6, uniform over addresses"))
+        .unwrap()
+        .ends_with(" -"));
+    // Without ASN data on the trimmed side there is no ASN column.
+    run_ok(
+        bin()
+            .args(["trim", "-q", "--preset=strict"])
+            .arg(&p4)
+            .arg(&p6)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(!compare(&csv).contains("ASN"));
+}
+
+#[test]
 fn reads_geoip2_schema() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Writer::new();
