@@ -133,12 +133,12 @@ impl Networks {
         &self.lan
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_lan(&self, ip: Addr) -> bool {
         self.lan_set.contains(ip)
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_excluded(&self, ip: Addr) -> bool {
         self.exclude.contains(ip)
     }
@@ -166,7 +166,7 @@ impl Networks {
 
     /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
     /// remote side is only *checked* for being remote by the caller, when it is new.
-    #[inline]
+    #[inline(always)]
     pub fn classify(&self, p: &PacketInfo) -> Option<Flow> {
         let src_lan = self.is_lan(p.src);
         let dst_lan = self.is_lan(p.dst);
