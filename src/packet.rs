@@ -56,19 +56,23 @@ impl LinkType {
 /// IPv6 address: an IPv6 header carrying one is malformed (RFC 4291 2.5.5.2) and the decoder
 /// refuses it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Addr(u128);
+pub struct Addr {
+    // two halves rather than one `u128`: 8-byte alignment keeps `PacketInfo` at 48 bytes
+    hi: u64,
+    lo: u64,
+}
 
 impl std::hash::Hash for Addr {
     #[inline(always)]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.0);
+        state.write_u128(self.bits());
     }
 }
 
 /// The order of `IpAddr`: IPv4 before IPv6, then by address.
 impl Ord for Addr {
     fn cmp(&self, other: &Addr) -> std::cmp::Ordering {
-        (self.is_ipv6(), self.0).cmp(&(other.is_ipv6(), other.0))
+        (self.is_ipv6(), self.bits()).cmp(&(other.is_ipv6(), other.bits()))
     }
 }
 
@@ -83,25 +87,33 @@ const V4_MAPPED: u128 = 0xffff_0000_0000;
 impl Addr {
     #[inline(always)]
     pub fn from_v4_bytes(b: [u8; 4]) -> Addr {
-        Addr(V4_MAPPED | u128::from(u32::from_be_bytes(b)))
+        Addr::from_bits(V4_MAPPED | u128::from(u32::from_be_bytes(b)))
     }
 
     /// `None` for an IPv4-mapped IPv6 address, which never appears in a valid IPv6 header.
     #[inline(always)]
     pub fn from_v6_bytes(b: [u8; 16]) -> Option<Addr> {
         let a = u128::from_be_bytes(b);
-        (a >> 32 != 0xffff).then_some(Addr(a))
+        (a >> 32 != 0xffff).then_some(Addr::from_bits(a))
     }
 
     /// The integer (IPv4 mapped into IPv6).
     #[inline(always)]
     pub fn bits(self) -> u128 {
-        self.0
+        (u128::from(self.hi) << 64) | u128::from(self.lo)
+    }
+
+    #[inline(always)]
+    fn from_bits(a: u128) -> Addr {
+        Addr {
+            hi: (a >> 64) as u64,
+            lo: a as u64,
+        }
     }
 
     #[inline(always)]
     pub fn is_ipv4(self) -> bool {
-        self.0 >> 32 == 0xffff
+        self.hi == 0 && self.lo >> 32 == 0xffff
     }
 
     pub fn is_ipv6(self) -> bool {
@@ -110,9 +122,9 @@ impl Addr {
 
     pub fn ip(self) -> IpAddr {
         if self.is_ipv4() {
-            IpAddr::V4(std::net::Ipv4Addr::from(self.0 as u32))
+            IpAddr::V4(std::net::Ipv4Addr::from(self.lo as u32))
         } else {
-            IpAddr::V6(std::net::Ipv6Addr::from(self.0))
+            IpAddr::V6(std::net::Ipv6Addr::from(self.bits()))
         }
     }
 }
@@ -122,7 +134,7 @@ impl From<IpAddr> for Addr {
     fn from(ip: IpAddr) -> Addr {
         match ip {
             IpAddr::V4(a) => Addr::from_v4_bytes(a.octets()),
-            IpAddr::V6(a) => Addr(u128::from(a)),
+            IpAddr::V6(a) => Addr::from_bits(u128::from(a)),
         }
     }
 }
@@ -160,7 +172,7 @@ impl Addr {
         use std::io::Write;
         let n = if self.is_ipv4() {
             let mut n = 0;
-            for (i, o) in (self.0 as u32).to_be_bytes().into_iter().enumerate() {
+            for (i, o) in (self.lo as u32).to_be_bytes().into_iter().enumerate() {
                 if i > 0 {
                     buf[n] = b'.';
                     n += 1;
