@@ -140,16 +140,9 @@ const OCTET_STREAM: &str = "application/octet-stream";
 pub fn inflate(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
-        .take(MAX_INFLATED + 1)
-        .read_to_end(&mut out)?;
-    if out.len() as u64 > MAX_INFLATED {
-        return Err(std::io::Error::other(format!(
-            "inflates to more than {MAX_INFLATED} bytes"
-        )));
-    }
-    Ok((out, meta))
+    let mut gz = Vec::new();
+    file.take(MAX_INFLATED).read_to_end(&mut gz)?;
+    Ok((crate::gz::gunzip(&gz, MAX_INFLATED)?, meta))
 }
 
 pub fn content_type(url: &str) -> &'static str {
