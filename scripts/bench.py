@@ -242,15 +242,28 @@ def bench_qemu():
         print("\nqemu: needs build/cross/{mipsel_24kc,x86_64}/connmap (scripts/cross-build.sh) "
               "and qemu-user-static")
         return
+    # dynamically linked builds (the default) run against the sysroot their build used: under
+    # qemu with -L, natively through that sysroot's musl loader
+    def sysroot(arch):
+        try:
+            with open(os.path.join(ROOT, "build", "cross", arch, "info")) as f:
+                return next((ln.split("=", 1)[1].strip() for ln in f if ln.startswith("sysroot=")), "")
+        except OSError:
+            return ""
+    mroot, xroot = sysroot("mipsel_24kc"), sysroot("x86_64")
+    qm = ["qemu-mipsel-static"] + (["-L", mroot] if mroot else [])
+    qx = ["qemu-x86_64-static"] + (["-L", xroot] if xroot else [])
+    native = ([os.path.join(xroot, "lib", "ld-musl-x86_64.so.1"), "--library-path",
+               os.path.join(xroot, "usr", "lib")] if xroot else [])
     path = capture("200k-flows", 200_000, 20_000, "flows")
     db = fixtures_db()
     print(f"\nqemu-user, 200k-flows (20k remotes), wall time, median of 3:")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "m.json")
         res = {}
-        for name, cmd in [("x86_64 musl, native", [x86]),
-                          ("x86_64 musl, qemu-x86_64", ["qemu-x86_64-static", x86]),
-                          ("mipsel_24kc, qemu-mipsel", ["qemu-mipsel-static", mips])]:
+        for name, cmd in [("x86_64 musl, native", native + [x86]),
+                          ("x86_64 musl, qemu-x86_64", qx + [x86]),
+                          ("mipsel_24kc, qemu-mipsel", qm + [mips])]:
             ts = [timed(cmd + connmap_args(path, db, out))[0] for _ in range(3)]
             res[name] = statistics.median(ts)
             print(f"  {name:<28} {res[name]:.3f} s")

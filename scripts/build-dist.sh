@@ -2,7 +2,8 @@
 # scripts/build-dist.sh — the one command that builds every OpenWrt artifact into dist/:
 # cross-compiles connmap for all five OpenWrt architectures (scripts/cross-build.sh), packages
 # them as .ipk and .apk with luci-app-connmap and connmap-geodb (scripts/package.sh), and
-# writes dist/SIZES.txt (binary / .ipk / .apk bytes per architecture).
+# writes dist/SIZES.txt (binary / .ipk / .apk bytes per architecture, how each binary was
+# built and linked, and whether the mipsel_24kc package meets its 400 KB goal).
 #
 # usage: scripts/build-dist.sh [ARCH...]
 #   environment: as scripts/cross-build.sh and scripts/package.sh; CONNMAP_SKIP_DEPS=1 skips
@@ -39,6 +40,12 @@ rm -f "$DIST"/*.ipk "$DIST"/*/*.apk
 	done
 	for f in "$DIST"/*_all.ipk "$DIST"/all/*.apk; do
 		[ -f "$f" ] && printf '%-26s %10s %s\n' all "$(wc -c < "$f")" "$(basename "$f")"
+	done
+	for ipk in "$DIST"/connmap_*_mipsel_24kc.ipk; do
+		[ -f "$ipk" ] || continue
+		n=$(wc -c < "$ipk")
+		printf 'goal: the mipsel_24kc connmap .ipk <= 400 KB (409600 bytes): %s bytes, %s\n' "$n" \
+			"$([ "$n" -le 409600 ] && echo met || echo "not met")"
 	done
 } > "$DIST/SIZES.txt"
 cat "$DIST/SIZES.txt"

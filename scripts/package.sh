@@ -183,6 +183,9 @@ stage_connmap() { # arch idir
 	install -m0644 "$OW/connmap/files/connmap.capabilities" "$i/etc/capabilities/connmap.json"
 	if [ -d "$WWW" ]; then
 		cp -R "$WWW/." "$i/usr/share/connmap/www/"
+		# the page pre-compressed only: FILE.gz without FILE (the daemon inflates it for the
+		# rare client without gzip)
+		find "$i/usr/share/connmap/www" -type f -name '*.gz' -exec sh -c 'for g; do rm -f "${g%.gz}"; done' sh {} +
 		find "$i/usr/share/connmap/www" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 	fi
 }
@@ -191,13 +194,15 @@ CONNMAP_DESC="connmap captures LAN traffic on br-lan with libpcap, geolocates re
 addresses offline and serves a live world map page and /markers.json."
 
 package_connmap() { # arch
-	local arch=$1 i a
+	local arch=$1 i a deps="libc"
 	[ -x "$CROSS/$arch/connmap" ] || die "no binary $CROSS/$arch/connmap (run scripts/cross-build.sh $arch)"
+	# linked as OpenWrt links its packages (DEPENDS:=+libpcap): the firmware's musl and libpcap1
+	grep -qx 'link=static' "$CROSS/$arch/info" 2>/dev/null || deps="libc, libpcap1"
 	# ipk
 	i="$WORK/connmap-$arch-ipk"
 	stage_connmap "$arch" "$i"
 	mkdir -p "$i/CONTROL"
-	LICENSE=MIT control connmap "$VERSION" "libc" feeds/connmap/connmap net "$arch" "$CONNMAP_DESC" \
+	LICENSE=MIT control connmap "$VERSION" "$deps" feeds/connmap/connmap net "$arch" "$CONNMAP_DESC" \
 		"connmap:connmap" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	echo /etc/config/connmap > "$i/CONTROL/conffiles"
@@ -213,7 +218,7 @@ package_connmap() { # arch
 	echo /etc/config/connmap > "$a/conffiles"
 	makefile_define "$OW/connmap/Makefile" Package/connmap/postinst > "$a/postinst-pkg"
 	write_apk_scripts "$a" connmap "$a/postinst-pkg"
-	build_apk "$i" "$a" connmap "$VERSION" "$arch" "libc" "${CONNMAP_DESC//$'\n'/ }" MIT \
+	build_apk "$i" "$a" connmap "$VERSION" "$arch" "${deps//,/}" "${CONNMAP_DESC//$'\n'/ }" MIT \
 		feeds/connmap/connmap "$DIST/$arch" "connmap:connmap"
 }
 

@@ -6,8 +6,8 @@
 //! behind a gate). Beside it: `learn` (names of remotes from DNS answers, TLS SNI and HTTP
 //! Host, read from a second narrow capture). Around them: `cli`, `logging`, `names` (device
 //! names from lease files), `offload` (flow offloading detection), `state` (persistence),
-//! `privdrop`, `sigbus` (a mapped database truncated in place), `daemon` (the loops) and
-//! `demo`.
+//! `privdrop`, `sigbus` (a mapped database truncated in place), `daemon` (the loops), `gz`
+//! (gzip without crc32fast) and `demo`.
 
 pub mod capture;
 pub mod cli;
@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod demo;
 pub mod filter;
 pub mod geo;
+pub mod gz;
 pub mod http;
 pub mod learn;
 pub mod logging;

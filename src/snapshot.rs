@@ -85,13 +85,7 @@ impl Snapshot {
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4 + 64),
-        flate2::Compression::new(6),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
+    crate::gz::gzip(data, 6)
 }
 
 /// The latest snapshot, swapped in by the data path, read by HTTP threads.

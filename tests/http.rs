@@ -53,6 +53,12 @@ fn start_with(extra: &[&str]) -> Daemon {
     )
     .unwrap();
     std::fs::write(www.join("js/app.0123abcd.js"), "console.log(1)").unwrap();
+    // only the compressed copy, as the OpenWrt package installs the page
+    std::fs::write(
+        www.join("world.0123abcd.json.gz"),
+        connmap::snapshot::gzip(WORLD.as_bytes()),
+    )
+    .unwrap();
     std::fs::write(d.path().join("secret.txt"), "do not serve").unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -201,6 +207,65 @@ fn etag_304_gzip_and_head() {
             > 100
     );
     assert!(body.is_empty());
+}
+
+const WORLD: &str = "{\"type\":\"Topology\",\"arcs\":[[0,0],[1,1]]}";
+
+#[test]
+fn gzip_only_file_is_sent_compressed_or_inflated() {
+    let d = start();
+    let gz_on_disk = connmap::snapshot::gzip(WORLD.as_bytes());
+    let path = "/world.0123abcd.json";
+    // a client that accepts gzip gets the file as it is on disk
+    let (code, head, body) = get(d.addr, path, "Accept-Encoding: gzip\r\n");
+    assert_eq!(code, 200);
+    assert_eq!(header(&head, "Content-Encoding"), Some("gzip"));
+    assert_eq!(header(&head, "Content-Type"), Some("application/json"));
+    assert_eq!(body, gz_on_disk);
+    let gz_etag = header(&head, "ETag").unwrap().to_string();
+    assert!(gz_etag.ends_with("-gz\""), "{gz_etag}");
+    // the others get it inflated, with their own ETag and the plain length
+    for refuses in [
+        "",
+        "Accept-Encoding: identity\r\n",
+        "Accept-Encoding: gzip;q=0\r\n",
+    ] {
+        let (code, head, body) = get(d.addr, path, refuses);
+        assert_eq!(code, 200, "{refuses}");
+        assert_eq!(header(&head, "Content-Encoding"), None, "{refuses}");
+        assert_eq!(body, WORLD.as_bytes(), "{refuses}");
+        assert_eq!(
+            header(&head, "Content-Length"),
+            Some(WORLD.len().to_string().as_str())
+        );
+        assert_eq!(header(&head, "Vary"), Some("Accept-Encoding"));
+        assert!(header(&head, "Cache-Control")
+            .unwrap()
+            .contains("immutable"));
+        let etag = header(&head, "ETag").unwrap().to_string();
+        assert!(etag != gz_etag && etag.ends_with(&format!("-{:x}\"", WORLD.len())));
+        let (code, _, empty) = get(d.addr, path, &format!("If-None-Match: {etag}\r\n"));
+        assert_eq!((code, empty.len()), (304, 0));
+    }
+    let (code, _, empty) = get(
+        d.addr,
+        path,
+        &format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_etag}\r\n"),
+    );
+    assert_eq!((code, empty.len()), (304, 0));
+    // HEAD of the inflated form: its length, no body
+    let (code, head, body) = raw(
+        d.addr,
+        format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        header(&head, "Content-Length"),
+        Some(WORLD.len().to_string().as_str())
+    );
+    assert!(body.is_empty());
+    // the .gz name itself is not a separate resource
+    assert_eq!(get(d.addr, &format!("{path}.gz"), "").0, 404);
 }
 
 #[test]

@@ -5,7 +5,10 @@
 control fields in ipkg-build's order and values (Version X.Y.Z-rN, Architecture = file name,
 Depends, Require-User, Installed-Size = uncompressed data tar size, Description continuation
 lines); conffiles; postinst/prerm calling default_postinst/default_prerm; data tar in
-`tar --sort=name` order, owners 0:0, modes; the binary is a static ELF of the right machine.
+`tar --sort=name` order, owners 0:0, modes; the binary is an ELF of the right machine, linked
+as OpenWrt links its packages (interpreter /lib/ld-musl-<arch>.so.1, NEEDED libc.so and
+libpcap.so.1, hence Depends: libc, libpcap1) or, for a static build, with no interpreter and
+Depends: libc; the page only pre-compressed (FILE.gz, no FILE).
 .apk: APKv3 read with openwrt/tools/apkv3.py (data blocks vs. sha256, unique id), info fields,
 scripts, the /lib/apk/packages/<pkg>.{list,conffiles,conffiles_static,rusers} files, and the same
 files/modes/contents as the .ipk.
@@ -34,10 +37,15 @@ VERSION_RE = re.compile(r"^\d+\.\d+\.\d+-r\d+$")
 ELF = {"mipsel_24kc": (8, 1, 1), "mips_24kc": (8, 2, 1), "arm_cortex-a7_neon-vfpv4": (40, 1, 1),
        "aarch64_cortex-a53": (183, 1, 2), "x86_64": (62, 1, 2)}
 SIZE_GOAL = {"mipsel_24kc": 400 * 1024}  # the connmap package as a file, bytes
+# musl's loader names (`ld-musl-$(ARCH)$(SUBARCH).so.1`, as OpenWrt installs musl)
+LOADER = {"mipsel_24kc": "/lib/ld-musl-mipsel-sf.so.1", "mips_24kc": "/lib/ld-musl-mips-sf.so.1",
+          "arm_cortex-a7_neon-vfpv4": "/lib/ld-musl-armhf.so.1",
+          "aarch64_cortex-a53": "/lib/ld-musl-aarch64.so.1", "x86_64": "/lib/ld-musl-x86_64.so.1"}
+DYNAMIC_DEPENDS = "libc, libpcap1"
 
 EXPECT = {
     "connmap": {
-        "depends": "libc", "section": "net", "user": "connmap:connmap",
+        "depends": DYNAMIC_DEPENDS, "section": "net", "user": "connmap:connmap",
         "files": {"./usr/sbin/connmap": 0o755, "./etc/init.d/connmap": 0o755,
                   "./etc/config/connmap": 0o600, "./etc/capabilities/connmap.json": 0o644},
         "dirs": ["./usr/share/connmap/www"],
@@ -98,21 +106,52 @@ def tar_members(data):
 
 
 def elf_info(b):
+    """(machine, endianness, class, interpreter or None, [NEEDED...]) from the program headers
+    only (the binaries are sstripped: no section headers)."""
     if b[:4] != b"\x7fELF":
         return None
     cls, endian = b[4], b[5]
     fmt = "<" if endian == 1 else ">"
     machine = struct.unpack_from(fmt + "H", b, 18)[0]
-    # program headers: is there a PT_INTERP (dynamic)?
     if cls == 1:
         phoff, = struct.unpack_from(fmt + "I", b, 28)
         phentsize, phnum = struct.unpack_from(fmt + "HH", b, 42)
+        ph = "IIIIIIII"  # type offset vaddr paddr filesz memsz flags align
+        dyn, word = fmt + "ii", 8
     else:
         phoff, = struct.unpack_from(fmt + "Q", b, 32)
         phentsize, phnum = struct.unpack_from(fmt + "HH", b, 54)
-    interp = any(struct.unpack_from(fmt + "I", b, phoff + i * phentsize)[0] == 3
-                 for i in range(phnum))
-    return machine, endian, cls, interp
+        ph = "IIQQQQQQ"  # type flags offset vaddr paddr filesz memsz align
+        dyn, word = fmt + "qq", 16
+    segs = []
+    for i in range(phnum):
+        f = struct.unpack_from(fmt + ph, b, phoff + i * phentsize)
+        if cls == 1:
+            typ, off, vaddr, filesz = f[0], f[1], f[2], f[4]
+        else:
+            typ, off, vaddr, filesz = f[0], f[2], f[3], f[5]
+        segs.append((typ, off, vaddr, filesz))
+    interp, needed = None, []
+    for typ, off, _, filesz in segs:
+        if typ == 3:  # PT_INTERP
+            interp = b[off:off + filesz].split(b"\0")[0].decode()
+    for typ, off, _, filesz in segs:
+        if typ != 2:  # PT_DYNAMIC
+            continue
+        entries = []
+        for j in range(0, filesz, word):
+            tag, val = struct.unpack_from(dyn, b, off + j)
+            if tag == 0:
+                break
+            entries.append((tag, val))
+        strtab = next((v for t, v in entries if t == 5), None)  # DT_STRTAB (an address)
+        base = next((o + strtab - va for t, o, va, sz in segs
+                     if t == 1 and strtab is not None and va <= strtab < va + sz), None)
+        if base is not None:
+            for t, v in entries:
+                if t == 1:  # DT_NEEDED
+                    needed.append(b[base + v:b.index(b"\0", base + v)].decode())
+    return machine, endian, cls, interp, needed
 
 
 def check_ipk(c, path, pkg, arch):
@@ -156,7 +195,13 @@ def check_ipk(c, path, pkg, arch):
             fields.get("Architecture"))
     c.check(base + ": file name <Package>_<Version>_<Architecture>.ipk",
             base == "%s_%s_%s.ipk" % (pkg, fields.get("Version"), fields.get("Architecture")))
-    c.check(base + ": Depends %s" % exp["depends"], fields.get("Depends") == exp["depends"],
+    depends = exp["depends"]
+    if pkg == "connmap":
+        # a static build (CONNMAP_LINK=static) needs nothing but the libc package
+        dtf0, _ = tar_members(data)
+        if elf_info(dtf0.extractfile("./usr/sbin/connmap").read())[3] is None:
+            depends = "libc"
+    c.check(base + ": Depends %s" % depends, fields.get("Depends") == depends,
             fields.get("Depends"))
     c.check(base + ": Section %s" % exp["section"], fields.get("Section") == exp["section"])
     c.check(base + ": Require-User %s" % exp["user"], fields.get("Require-User") == exp["user"],
@@ -200,8 +245,18 @@ def check_ipk(c, path, pkg, arch):
         b = dtf.extractfile("./usr/sbin/connmap").read()
         info = elf_info(b)
         m, e, cl = ELF[arch]
-        c.check(base + ": /usr/sbin/connmap is a static ELF for %s" % arch,
-                info is not None and info[:3] == (m, e, cl) and not info[3], str(info))
+        c.check(base + ": /usr/sbin/connmap is an ELF for %s" % arch,
+                info is not None and info[:3] == (m, e, cl), str(info))
+        if info is not None and info[3] is not None:
+            c.check(base + ": interpreter %s, NEEDED libc.so + libpcap.so.1" % LOADER[arch],
+                    info[3] == LOADER[arch] and sorted(info[4]) == ["libc.so", "libpcap.so.1"],
+                    str(info[3:]))
+        else:
+            c.check(base + ": static: no NEEDED", info is not None and not info[4], str(info))
+        www = sorted(n for n in dm if n.startswith("./usr/share/connmap/www/") and dm[n].isfile())
+        c.check(base + ": the page only pre-compressed (index.html.gz; no FILE beside FILE.gz)",
+                "./usr/share/connmap/www/index.html.gz" in www and
+                not any(n + ".gz" in dm for n in www), str(www))
         if arch in SIZE_GOAL:
             # a goal, reported, not a failure: the size is mostly the daemon's code and the page
             print("%s pkg: %s: package %d bytes, goal <= %d" % (

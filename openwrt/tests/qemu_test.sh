@@ -2,6 +2,9 @@
 # openwrt/tests/qemu_test.sh — runs every cross-built connmap (build/cross/<arch>/connmap) under
 # qemu-user with the router's CPU model (24Kc, cortex-a7, cortex-a53) and checks that replaying
 # the host tests' captures writes markers.json byte-identical to the host build's.
+# Dynamically linked binaries (as OpenWrt links them) run against the target sysroot their build
+# used (`sysroot=` in build/cross/<arch>/info: musl's loader + libc.so, libpcap.so.1), with
+# `qemu-<arch>-static -L SYSROOT`; x86_64 too, so that the host's libraries are never used.
 #
 # Captures (every link type) and the test databases come from `cargo run --example fixtures --
 # DIR` (or CONNMAP_FIXTURES=DIR): each capture is replayed with geo.mmdb (GeoIP2-City schema),
@@ -21,15 +24,17 @@ pass=0 fail=0 skip=""
 ok() { echo "ok   qemu: $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL qemu: $*"; fail=$((fail + 1)); }
 
-# arch -> qemu runner and CPU model of the OpenWrt target
+# arch -> qemu runner and CPU model of the OpenWrt target (+ -L sysroot when dynamic)
 runner() {
+	local root
+	root=$(sed -n 's/^sysroot=//p' "$CROSS/$1/info" 2>/dev/null)
 	case "$1" in
 	mipsel_24kc) echo "qemu-mipsel-static -cpu 24Kc" ;;
 	mips_24kc) echo "qemu-mips-static -cpu 24Kc" ;;
 	arm_cortex-a7_neon-vfpv4) echo "qemu-arm-static -cpu cortex-a7" ;;
 	aarch64_cortex-a53) echo "qemu-aarch64-static -cpu cortex-a53" ;;
-	x86_64) echo "" ;;
-	esac
+	x86_64) [ -z "$root" ] || echo "qemu-x86_64-static" ;;
+	esac | sed "s|\$|${root:+ -L $root}|"
 }
 
 arches=()
@@ -38,12 +43,37 @@ for d in "$CROSS"/*/; do
 done
 [ ${#arches[@]} -gt 0 ] || { bad "no cross-built binaries in $CROSS"; echo "qemu: $pass passed, $fail failed"; exit 1; }
 
-# 1. smoke: each binary starts and exits normally under emulation (no SIGILL/SIGSEGV)
+# 0. dynamic builds: the ELF interpreter is OpenWrt's musl loader, the NEEDED entries are
+# libpcap.so.1 and libc.so only, and the sysroot has them (else qemu would fall back to nothing)
+loader() {
+	case "$1" in
+	mipsel_24kc) echo /lib/ld-musl-mipsel-sf.so.1 ;;
+	mips_24kc) echo /lib/ld-musl-mips-sf.so.1 ;;
+	arm_cortex-a7_neon-vfpv4) echo /lib/ld-musl-armhf.so.1 ;;
+	aarch64_cortex-a53) echo /lib/ld-musl-aarch64.so.1 ;;
+	x86_64) echo /lib/ld-musl-x86_64.so.1 ;;
+	esac
+}
+for a in "${arches[@]}"; do
+	root=$(sed -n 's/^sysroot=//p' "$CROSS/$a/info" 2>/dev/null)
+	[ -n "$root" ] || continue
+	interp=$(llvm-readelf -l "$CROSS/$a/connmap" 2>&1 | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+	needed=$(llvm-readelf -d "$CROSS/$a/connmap" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+	if [ "$interp" = "$(loader "$a")" ] && [ "$needed" = "libc.so libpcap.so.1 " ] &&
+		[ -e "$root$interp" ] && [ -e "$root/usr/lib/libpcap.so.1" ]; then
+		ok "$a: dynamic, interpreter $interp, NEEDED $needed(in $root)"
+	else
+		bad "$a: interpreter '$interp' (want $(loader "$a")), NEEDED '$needed' (want libc.so libpcap.so.1), sysroot $root"
+	fi
+done
+
+# 1. smoke: each binary starts, resolves every symbol and exits normally under emulation
 for a in "${arches[@]}"; do
 	# shellcheck disable=SC2046
 	timeout 60 $(runner "$a") "$CROSS/$a/connmap" --help > "$TMP/$a.help" 2>&1
 	rc=$?
-	if [ $rc -lt 128 ] && [ $rc -ne 124 ]; then ok "$a: runs (exit $rc)"; else bad "$a: exit status $rc"; fi
+	# 0: --help printed; 127 would be the loader failing to resolve a symbol
+	if [ $rc -eq 0 ]; then ok "$a: runs (exit $rc)"; else bad "$a: exit status $rc: $(tail -3 "$TMP/$a.help")"; fi
 done
 
 # 2. replay comparison against the host build

@@ -1,18 +1,28 @@
 //! Static files of the map page: an index made once at start, so only files that were in
 //! `--www` then can ever be served — no path from a request is ever joined onto the disk path.
+//!
+//! `FILE.gz` beside `FILE` is sent to clients that accept gzip. A `FILE.gz` alone (the OpenWrt
+//! package installs only the compressed copies of the page) is served as `FILE`: as it is to
+//! clients that accept gzip, inflated for the others.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const MAX_FILES: usize = 2000;
 const MAX_DEPTH: usize = 8;
+/// Largest file inflated for a client that does not accept gzip.
+pub const MAX_INFLATED: u64 = 16 << 20;
 
 /// One servable file.
 #[derive(Debug, Clone)]
 pub struct StaticFile {
+    /// The file on disk; the `.gz` itself when `inflate` is set.
     pub path: PathBuf,
     /// `FILE.gz` beside it, to send when the client accepts gzip.
     pub gz: Option<PathBuf>,
+    /// Only the gzip form exists (`path` = `gz`): inflate it for clients without gzip.
+    pub inflate: bool,
     pub content_type: &'static str,
     /// Content-hashed names (`app.3f9a1c2b.js`) never change: cache them for a year.
     pub immutable: bool,
@@ -37,6 +47,20 @@ impl StaticFiles {
                 if names.contains(base) {
                     continue; // served as the gzip form of `base`
                 }
+                // alone: the compressed copy of a page file, served under its own name
+                if content_type(base) != OCTET_STREAM {
+                    files.insert(
+                        base.to_string(),
+                        StaticFile {
+                            gz: Some(path.clone()),
+                            path,
+                            inflate: true,
+                            content_type: content_type(base),
+                            immutable: is_hashed(base),
+                        },
+                    );
+                    continue;
+                }
             }
             let gz_url = format!("{url}.gz");
             let gz = names.contains(&gz_url).then(|| {
@@ -54,6 +78,7 @@ impl StaticFiles {
                 StaticFile {
                     path,
                     gz,
+                    inflate: false,
                     content_type,
                     immutable,
                 },
@@ -108,6 +133,18 @@ fn walk(
     Ok(())
 }
 
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Inflates a gzip file (every member), at most `MAX_INFLATED` bytes. Returns the contents and
+/// the file's metadata (for the ETag: the same as the plain file with that mtime would have).
+pub fn inflate(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mut gz = Vec::new();
+    file.take(MAX_INFLATED).read_to_end(&mut gz)?;
+    Ok((crate::gz::gunzip(&gz, MAX_INFLATED)?, meta))
+}
+
 pub fn content_type(url: &str) -> &'static str {
     let ext = url.rsplit('.').next().unwrap_or("");
     match ext {
@@ -122,7 +159,7 @@ pub fn content_type(url: &str) -> &'static str {
         "woff2" => "font/woff2",
         "txt" | "md" => "text/plain; charset=utf-8",
         "map" => "application/json",
-        _ => "application/octet-stream",
+        _ => OCTET_STREAM,
     }
 }
 
@@ -157,6 +194,51 @@ mod tests {
         assert!(f.get("/index.html.gz").is_none());
         assert!(f.get("/.hidden").is_none());
         assert!(f.get("/etc/passwd").is_none());
+    }
+
+    #[test]
+    fn gzip_only_files_are_served_under_their_own_name() {
+        let d = tempfile::tempdir().unwrap();
+        let js = "console.log('map');\n".repeat(100);
+        std::fs::write(d.path().join("app.0123abcd.js.gz"), gz(js.as_bytes())).unwrap();
+        std::fs::write(d.path().join("index.html"), "<html>").unwrap();
+        std::fs::write(d.path().join("index.html.gz"), gz(b"<html>")).unwrap();
+        // not a page file: served as it is, under its own name
+        std::fs::write(d.path().join("data.bin.gz"), gz(b"x")).unwrap();
+        let f = StaticFiles::scan(d.path()).unwrap();
+        assert_eq!(f.len(), 3);
+        let app = f.get("/app.0123abcd.js").unwrap();
+        assert!(app.inflate && app.immutable);
+        assert_eq!(app.gz.as_deref(), Some(app.path.as_path()));
+        assert_eq!(app.content_type, "text/javascript; charset=utf-8");
+        assert!(f.get("/app.0123abcd.js.gz").is_none());
+        let (plain, meta) = inflate(&app.path).unwrap();
+        assert_eq!(plain, js.as_bytes());
+        assert_eq!(meta.len(), std::fs::metadata(&app.path).unwrap().len());
+        let idx = f.get("/index.html").unwrap();
+        assert!(!idx.inflate && idx.path.ends_with("index.html") && idx.gz.is_some());
+        let bin = f.get("/data.bin.gz").unwrap();
+        assert!(!bin.inflate && bin.gz.is_none());
+        assert!(f.get("/data.bin").is_none());
+    }
+
+    #[test]
+    fn inflate_reads_every_member_and_refuses_garbage() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("two.json.gz");
+        let mut two = gz(b"[1,");
+        two.extend(gz(b"2]"));
+        std::fs::write(&p, two).unwrap();
+        assert_eq!(inflate(&p).unwrap().0, b"[1,2]");
+        std::fs::write(&p, b"not gzip").unwrap();
+        assert!(inflate(&p).is_err());
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
     }
 
     #[test]

@@ -356,6 +356,9 @@ impl Handler {
             return self.status(404, "Not Found");
         };
         let gzip = f.gz.is_some() && accepts_gzip(rq);
+        if f.inflate && !gzip {
+            return self.inflated(rq, f);
+        }
         let disk = if gzip {
             f.gz.as_ref().unwrap_or(&f.path)
         } else {
@@ -368,6 +371,46 @@ impl Handler {
                 return self.status(404, "Not Found");
             }
         };
+        let len = meta.len();
+        self.file_response(rq, f, &meta, gzip, Box::new(file.take(len)), len)
+    }
+
+    /// A file of which only the gzip form is on disk, for a client that does not accept gzip:
+    /// inflated in memory. Its ETag is the one the plain file (same mtime) would have.
+    fn inflated(&self, rq: &Request, f: &files::StaticFile) -> Response<Body> {
+        match files::inflate(&f.path) {
+            Ok((plain, meta)) => {
+                let len = plain.len() as u64;
+                self.file_response(
+                    rq,
+                    f,
+                    &meta,
+                    false,
+                    Box::new(std::io::Cursor::new(plain)),
+                    len,
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::warn!("www: {}: {e}", f.path.display());
+                self.status(404, "Not Found")
+            }
+            Err(e) => {
+                log::warn!("www: {}: {e}", f.path.display());
+                self.status(500, "Internal Server Error")
+            }
+        }
+    }
+
+    /// 304 or 200 for a static file: `meta` is the file's on disk (mtime), `len` the bytes sent.
+    fn file_response(
+        &self,
+        rq: &Request,
+        f: &files::StaticFile,
+        meta: &std::fs::Metadata,
+        gzip: bool,
+        body: Body,
+        len: u64,
+    ) -> Response<Body> {
         let mtime = meta
             .modified()
             .ok()
@@ -377,7 +420,7 @@ impl Handler {
         let etag = format!(
             "\"f{:x}-{:x}{}\"",
             mtime,
-            meta.len(),
+            len,
             if gzip { "-gz" } else { "" }
         );
         let cache = if f.immutable {
@@ -397,8 +440,8 @@ impl Handler {
         if gzip {
             headers.push(header("Content-Encoding", "gzip"));
         }
-        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-        self.build(200, Box::new(file.take(meta.len())), len, headers)
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        self.build(200, body, len, headers)
     }
 }
 
