@@ -171,6 +171,7 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
                 hosts: hosts.into(),
                 ports: ports.into(),
                 protocols: protocols.into(),
+                last_proto_port: 0,
                 geo: None,
                 names: r
                     .names

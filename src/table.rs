@@ -43,6 +43,15 @@ impl std::hash::BuildHasher for RandomState {
     }
 }
 
+/// Protocol and port as one nonzero number (bit 31: with a port, bit 30: without).
+#[inline(always)]
+fn proto_port_key(protocol: u8, port: Option<u16>) -> u32 {
+    match port {
+        Some(p) => 1 << 31 | u32::from(protocol) << 16 | u32::from(p),
+        None => 1 << 30 | u32::from(protocol) << 16,
+    }
+}
+
 /// Default bound of the name table (`--max-names`).
 pub const DEFAULT_MAX_NAMES: usize = 20_000;
 
@@ -93,6 +102,9 @@ pub struct Remote {
     pub ports: SmallVec<[u16; 4]>,
     /// IP protocol numbers seen, first seen first.
     pub protocols: SmallVec<[u8; 4]>,
+    /// Protocol and remote port of the last outbound packet (`proto_port_key`; 0: none yet):
+    /// packets of a flow repeat them, and the lists above are only searched when they change.
+    pub last_proto_port: u32,
     /// Shared with other remotes of the same database record.
     pub geo: Option<Rc<GeoInfo>>,
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
@@ -307,6 +319,7 @@ impl Tables {
                             hosts: SmallVec::new(),
                             ports: SmallVec::new(),
                             protocols: SmallVec::new(),
+                            last_proto_port: 0,
                             geo: info,
                             names: Box::default(),
                         })
@@ -324,15 +337,21 @@ impl Tables {
                         attach_learned(remote, &self.learned, flow.host, flow.remote);
                     }
                 }
-                if let Some(port) = flow.remote_port {
-                    if let Err(at) = remote.ports.binary_search(&port) {
-                        if remote.ports.len() < MAX_PORTS {
-                            remote.ports.insert(at, port);
+                let key = proto_port_key(protocol, flow.remote_port);
+                if remote.last_proto_port != key {
+                    remote.last_proto_port = key;
+                    if let Some(port) = flow.remote_port {
+                        if let Err(at) = remote.ports.binary_search(&port) {
+                            if remote.ports.len() < MAX_PORTS {
+                                remote.ports.insert(at, port);
+                            }
                         }
                     }
-                }
-                if !remote.protocols.contains(&protocol) && remote.protocols.len() < MAX_PROTOCOLS {
-                    remote.protocols.push(protocol);
+                    if !remote.protocols.contains(&protocol)
+                        && remote.protocols.len() < MAX_PROTOCOLS
+                    {
+                        remote.protocols.push(protocol);
+                    }
                 }
             }
             Direction::In => {
@@ -540,6 +559,33 @@ mod tests {
             remote: remote.parse().unwrap(),
             remote_port: port,
         }
+    }
+
+    #[test]
+    fn ports_and_protocols_when_flows_interleave() {
+        // the last (protocol, port) shortcut must not hide a change
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(100, 10);
+        let out = |t: &mut Tables, proto: u8, port: Option<u16>| {
+            let f = flow(Direction::Out, "192.168.1.2", "1.1.1.1", port);
+            t.record(&f, &pkt(proto, None), 60, 1, &n, &g);
+        };
+        for (proto, port) in [
+            (6, Some(443)),
+            (6, Some(443)),
+            (17, Some(443)),
+            (6, Some(80)),
+            (6, Some(443)),
+            (1, None),
+            (1, None),
+            (17, Some(53)),
+        ] {
+            out(&mut t, proto, port);
+        }
+        let r = &t.remotes[&"1.1.1.1".parse::<Addr>().unwrap()];
+        assert_eq!(r.ports.as_slice(), &[53, 80, 443]);
+        assert_eq!(r.protocols.as_slice(), &[6, 17, 1]);
+        assert_eq!(r.counters.packets_out, 8);
     }
 
     #[test]
