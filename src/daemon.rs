@@ -160,8 +160,9 @@ impl DataPath {
     /// The per-packet path: decode, classify, count.
     #[inline]
     pub fn process(&mut self, link: LinkType, frame: &Frame) {
-        match packet::decode(link, frame.data) {
-            Ok(Some(p)) => {
+        let mut p = packet::PacketInfo::default();
+        match packet::decode_into(link, frame.data, &mut p) {
+            Ok(true) => {
                 if let Some(flow) = self.nets.classify(&p) {
                     self.tables
                         .record(&flow, &p, frame.wire_len, frame.ts, &self.nets, &self.geo);
@@ -170,7 +171,7 @@ impl DataPath {
                     self.learn(link, frame, &p);
                 }
             }
-            Ok(None) => {}
+            Ok(false) => {}
             Err(e) => {
                 self.decode_errors += 1;
                 if self.decode_errors <= 5 || self.decode_errors.is_power_of_two() {
