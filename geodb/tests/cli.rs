@@ -245,16 +245,7 @@ fn mmdblookup_reads_the_output() {
     let (p4, p6) = dbip_pair(dir.path());
     let csv = dir.path().join("asn.csv");
     std::fs::write(&csv, "8.8.8.0,8.8.8.255,15169,\"Google, LLC\"\n2001:4860::,2001:4860:ffff:ffff:ffff:ffff:ffff:ffff,15169,Google LLC\n").unwrap();
-    let out = dir.path().join("geo.mmdb");
-    run_ok(
-        bin()
-            .args(["trim", "-q", "--preset=strict", "--asn"])
-            .arg(&csv)
-            .arg(&p4)
-            .arg(&p6)
-            .arg("-o")
-            .arg(&out),
-    );
+    let out = trim_strict_with_asn(dir.path(), &csv, &p4, &p6);
     let q = |ip: &str, path: &[&str]| {
         let o = Command::new("mmdblookup")
             .arg("-f")
@@ -298,16 +289,7 @@ fn compare_reports_ipv6_by_address_and_asn_agreement() {
         "1.1.0.0,1.1.3.255,13335,Cloudflare\n8.8.0.0,8.8.255.255,15169,Google\n2a00::,2a00:ffff:ffff:ffff:ffff:ffff:ffff:ffff,3303,Swisscom\n",
     )
     .unwrap();
-    let out = dir.path().join("geo.mmdb");
-    run_ok(
-        bin()
-            .args(["trim", "-q", "--preset=strict", "--asn"])
-            .arg(&csv)
-            .arg(&p4)
-            .arg(&p6)
-            .arg("-o")
-            .arg(&out),
-    );
+    let out = trim_strict_with_asn(dir.path(), &csv, &p4, &p6);
     let compare = |reference: &Path| {
         run_ok(
             bin()
@@ -486,4 +468,19 @@ fn corrupt_and_truncated_inputs_give_clear_errors() {
     let o = bin().args(["trim", "--bound", "x"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(!out.exists());
+}
+
+/// `trim --preset=strict --asn CSV P4 P6` into DIR/geo.mmdb.
+fn trim_strict_with_asn(dir: &Path, csv: &Path, p4: &Path, p6: &Path) -> PathBuf {
+    let out = dir.join("geo.mmdb");
+    run_ok(
+        bin()
+            .args(["trim", "-q", "--preset=strict", "--asn"])
+            .arg(csv)
+            .arg(p4)
+            .arg(p6)
+            .arg("-o")
+            .arg(&out),
+    );
+    out
 }
