@@ -132,25 +132,9 @@ fn live_capture_in_namespaces() {
             .arg(&db)
             .arg("--json-out")
             .arg(&json)
-            .args([
-                "--interval",
-                "1",
-                "--leases",
-                "",
-                "--ethers",
-                "",
-                "--dhcp-config",
-                "",
-                "--odhcpd",
-                "",
-                "--firewall-config",
-                "",
-                "--nft",
-                "",
-                "--exclude",
-                "192.168.77.1",
-                "-v",
-            ])
+            .args(["--interval", "1"])
+            .args(NO_HOST_FILES)
+            .args(["--exclude", "192.168.77.1", "-v"])
             .env("CONNMAP_LOG", "stderr")
             .stdout(Stdio::null())
             .stderr(log)
@@ -385,24 +369,9 @@ fn interface_missing_at_start_then_gone_then_back() {
             ])
             .arg("--json-out")
             .arg(&json)
-            .args([
-                "--interval",
-                "1",
-                "--leases",
-                "",
-                "--ethers",
-                "",
-                "--dhcp-config",
-                "",
-                "--odhcpd",
-                "",
-                "--firewall-config",
-                "",
-                "--nft",
-                "",
-                "--geoip",
-                "",
-            ])
+            .args(["--interval", "1"])
+            .args(NO_HOST_FILES)
+            .args(["--geoip", ""])
             .env("CONNMAP_LOG", "stderr")
             .stdout(Stdio::null())
             .stderr(log)

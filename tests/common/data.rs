@@ -495,25 +495,25 @@ pub fn plan_args() -> Vec<String> {
         .collect()
 }
 
+/// Options that keep the test machine's own lease, DHCP and firewall files out of a run.
+pub const NO_HOST_FILES: [&str; 12] = [
+    "--leases",
+    "",
+    "--ethers",
+    "",
+    "--dhcp-config",
+    "",
+    "--odhcpd",
+    "",
+    "--firewall-config",
+    "",
+    "--nft",
+    "",
+];
+
 /// Args that replay the scenario (no lease files: the test machine's own must not matter).
 pub fn scenario_args() -> Vec<String> {
     let mut a = plan_args();
-    a.extend(
-        [
-            "--leases",
-            "",
-            "--ethers",
-            "",
-            "--dhcp-config",
-            "",
-            "--odhcpd",
-            "",
-            "--firewall-config",
-            "",
-            "--nft",
-            "",
-        ]
-        .map(String::from),
-    );
+    a.extend(NO_HOST_FILES.map(String::from));
     a
 }
