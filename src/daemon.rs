@@ -163,10 +163,8 @@ impl DataPath {
         let mut p = packet::PacketInfo::default();
         match packet::decode_into(link, frame.data, &mut p) {
             Ok(true) => {
-                if let Some(flow) = self.nets.classify(&p) {
-                    self.tables
-                        .record(&flow, &p, frame.wire_len, frame.ts, &self.nets, &self.geo);
-                }
+                self.tables
+                    .count(&p, frame.wire_len, frame.ts, &self.nets, &self.geo);
                 if self.learn_inline && learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
                     self.learn(link, frame, &p);
                 }

@@ -111,6 +111,12 @@ impl Addr {
         }
     }
 
+    /// Both halves folded into one word: cheap input for a small direct-mapped cache.
+    #[inline(always)]
+    pub fn fold(self) -> u64 {
+        self.hi.rotate_left(29) ^ self.lo
+    }
+
     #[inline(always)]
     pub fn is_ipv4(self) -> bool {
         self.hi == 0 && self.lo >> 32 == 0xffff

@@ -6,15 +6,24 @@
 //! pass (amortised O(1) per insert, and no per-packet bookkeeping such as an LRU list). Lists
 //! inside an entry are bounded too (`MAX_HOSTS_PER_REMOTE`, `MAX_PORTS`, `MAX_PROTOCOLS`).
 //!
-//! Per packet: one or two hash lookups, four counter updates, and for outbound packets a check
-//! of the (short) host/port lists. Everything else — geolocation, classification of a new
-//! remote — happens once per new entry.
+//! Entries live in dense vectors with a hash index beside them ([`AddrTable`]), so that a
+//! packet's place in both tables can be remembered per flow: a small direct-mapped *flow
+//! cache* maps (source, destination) to the direction and the two slots. A packet of a flow
+//! seen before costs one cache probe instead of classification and two hash lookups
+//! ([`Tables::count`]); slots stay valid until something is removed (an eviction, expiry),
+//! which starts a new cache epoch.
+//!
+//! Per packet: one cache probe (or, on a miss, classification and one or two hash lookups),
+//! four counter updates, and for outbound packets a check of the (short) host/port lists.
+//! Everything else — geolocation, classification of a new remote — happens once per new
+//! entry.
 
 use crate::filter::{Direction, Flow, Networks};
 use crate::geo::{GeoDb, GeoInfo};
 use crate::packet::{Addr, PacketInfo};
 use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::ops::Index;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -72,6 +81,7 @@ pub struct Counters {
 }
 
 impl Counters {
+    #[inline(always)]
     fn add(&mut self, dir: Direction, bytes: u32) {
         match dir {
             Direction::Out => {
@@ -170,8 +180,10 @@ impl NameTable {
         self.learned += 1;
         let key = (host, remote);
         if !self.map.contains_key(&key) && self.map.len() >= self.max {
-            let n = evict_oldest(&mut self.map, |e| e.expires);
-            self.evicted += n as u64;
+            if let Some(cut) = EvictionCut::of(self.map.iter().map(|(k, e)| (*k, e.expires))) {
+                self.map.retain(|k, e| cut.keeps(k, e.expires));
+                self.evicted += cut.evicted as u64;
+            }
         }
         let e = self.map.entry(key).or_insert(NameEntry {
             names: SmallVec::new(),
@@ -219,6 +231,153 @@ pub struct TableStats {
 /// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
 pub type AddrMap<V> = HashMap<Addr, V, RandomState>;
 
+/// Entries keyed by address in one dense vector, found through a hash index (address → slot).
+/// A slot number stays valid until an entry is removed ([`AddrTable::retain`] moves the last
+/// entry into the gap), which is what lets the flow cache hold slots. Iteration order is the
+/// slot order: insertion order, changed by removals, the same in every run (unlike a hash
+/// map's, which is randomly seeded). The vector never grows beyond `bound` entries of capacity.
+pub struct AddrTable<V> {
+    index: AddrMap<u32>,
+    entries: Vec<(Addr, V)>,
+    bound: usize,
+}
+
+impl<V> AddrTable<V> {
+    fn new(bound: usize, initial: usize) -> AddrTable<V> {
+        AddrTable {
+            index: HashMap::with_capacity_and_hasher(initial, RandomState::default()),
+            entries: Vec::with_capacity(initial),
+            bound,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    #[inline(always)]
+    fn slot(&self, a: &Addr) -> Option<u32> {
+        self.index.get(a).copied()
+    }
+
+    pub fn get(&self, a: &Addr) -> Option<&V> {
+        let i = self.slot(a)?;
+        Some(&self.entries[i as usize].1)
+    }
+
+    pub fn get_mut(&mut self, a: &Addr) -> Option<&mut V> {
+        let i = self.slot(a)?;
+        Some(&mut self.entries[i as usize].1)
+    }
+
+    pub fn contains_key(&self, a: &Addr) -> bool {
+        self.index.contains_key(a)
+    }
+
+    /// Adds or replaces the entry of `a`; returns its slot. One hash probe.
+    pub fn insert(&mut self, a: Addr, v: V) -> u32 {
+        use std::collections::hash_map::Entry;
+        let i = self.entries.len() as u32;
+        match self.index.entry(a) {
+            Entry::Occupied(e) => {
+                let i = *e.get();
+                self.entries[i as usize].1 = v;
+                return i;
+            }
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+        if self.entries.len() == self.entries.capacity() {
+            // doubling, but never past the bound: a full table wastes no capacity
+            let room = self.bound.saturating_sub(self.entries.len());
+            self.entries
+                .reserve_exact(self.entries.capacity().clamp(16, room.max(1)));
+        }
+        self.entries.push((a, v));
+        i
+    }
+
+    /// Keeps the entries `keep` says yes to. A removed entry's slot is taken by the last
+    /// entry (one index update), so removing k entries costs O(k) moves, not O(n); every
+    /// entry is offered to `keep` once.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) {
+        let mut i = 0;
+        while i < self.entries.len() {
+            let (a, v) = &mut self.entries[i];
+            if keep(a, v) {
+                i += 1;
+                continue;
+            }
+            let gone = *a;
+            self.index.remove(&gone);
+            self.entries.swap_remove(i);
+            if let Some((moved, _)) = self.entries.get(i) {
+                self.index.insert(*moved, i as u32);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Addr, &V)> + Clone {
+        self.entries.iter().map(|(a, v)| (a, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Addr> {
+        self.entries.iter().map(|(a, _)| a)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    /// The entry in `slot` (one the caller got from this table in the current epoch).
+    #[inline(always)]
+    fn at(&mut self, slot: u32) -> &mut V {
+        // built-in slice indexing: no out-of-line `Vec` index call at opt-level "z"
+        let entries: &mut [(Addr, V)] = &mut self.entries;
+        &mut entries[slot as usize].1
+    }
+}
+
+impl<V> Index<&Addr> for AddrTable<V> {
+    type Output = V;
+
+    fn index(&self, a: &Addr) -> &V {
+        self.get(a).expect("no entry for this address")
+    }
+}
+
+/// Flow cache size (slots, a power of two): 1024 × 48 bytes. A home network has a few hundred
+/// active flows; a miss (or two flows in one slot) only costs the uncached path. Measured on
+/// 1M packets of 200 hosts × 50 remotes: 1.6 % misses at 1024 slots, 2.9 % at 512.
+const FLOW_SLOTS: usize = 1024;
+
+/// One flow cache slot: the packets from `src` to `dst` count for `remote` and `host`, in
+/// `direction`, while `epoch` is the tables' epoch.
+#[derive(Clone, Copy, Default)]
+struct FlowSlot {
+    src: Addr,
+    dst: Addr,
+    remote: u32,
+    host: u32,
+    epoch: u32,
+    outbound: bool,
+}
+
+#[inline(always)]
+fn flow_slot(src: Addr, dst: Addr) -> usize {
+    let x = src.fold() ^ dst.fold().rotate_left(32);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_SLOTS.trailing_zeros())) as usize
+}
+
 /// Where a learned name came from (counted in `stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
@@ -229,8 +388,13 @@ pub enum NameKind {
 
 /// The two tables and their bounds.
 pub struct Tables {
-    pub remotes: AddrMap<Remote>,
-    pub hosts: AddrMap<Host>,
+    pub remotes: AddrTable<Remote>,
+    pub hosts: AddrTable<Host>,
+    /// Direct-mapped by (source, destination): see the module comment.
+    flows: Box<[FlowSlot; FLOW_SLOTS]>,
+    /// Slots of the flow cache are valid while this is their epoch; moves on with every
+    /// removal from either table (slots renumbered). Never 0 (the empty slots' epoch).
+    epoch: u32,
     pub max_remotes: usize,
     pub max_hosts: usize,
     pub stats: TableStats,
@@ -251,12 +415,11 @@ impl Tables {
         let max_remotes = max_remotes.max(1);
         let max_hosts = max_hosts.max(1);
         Tables {
-            // Pre-size modestly: the map grows as needed, up to the bound.
-            remotes: HashMap::with_capacity_and_hasher(
-                max_remotes.min(1024),
-                RandomState::default(),
-            ),
-            hosts: HashMap::with_capacity_and_hasher(max_hosts.min(64), RandomState::default()),
+            // Pre-size modestly: the tables grow as needed, up to the bound.
+            remotes: AddrTable::new(max_remotes, max_remotes.min(1024)),
+            hosts: AddrTable::new(max_hosts, max_hosts.min(64)),
+            flows: Box::new([FlowSlot::default(); FLOW_SLOTS]),
+            epoch: 1,
             max_remotes,
             max_hosts,
             stats: TableStats::default(),
@@ -288,7 +451,68 @@ impl Tables {
         }
     }
 
-    /// Counts one packet of a flow. `now` is the capture timestamp in unix seconds.
+    /// Counts one decoded packet, if it is between a LAN host and a remote. `now` is the
+    /// capture timestamp in unix seconds. A packet of a flow counted before takes the flow
+    /// cache: no classification, no hash lookup.
+    #[inline(always)]
+    pub fn count(
+        &mut self,
+        packet: &PacketInfo,
+        wire_len: u32,
+        now: u64,
+        nets: &Networks,
+        geo: &GeoDb,
+    ) {
+        let i = flow_slot(packet.src, packet.dst);
+        let s = self.flows[i];
+        if s.epoch == self.epoch && s.src == packet.src && s.dst == packet.dst {
+            let (direction, host, remote_port) = if s.outbound {
+                (Direction::Out, packet.src, packet.ports.map(|(_, d)| d))
+            } else {
+                (Direction::In, packet.dst, packet.ports.map(|(s, _)| s))
+            };
+            let hit = Hit {
+                direction,
+                host,
+                remote_port,
+                remote: s.remote,
+                host_slot: s.host,
+            };
+            self.add(&hit, packet, wire_len, now);
+        } else {
+            self.count_uncached(i, packet, wire_len, now, nets, geo);
+        }
+    }
+
+    /// A flow cache miss: classification and the hash tables, then the slot is filled.
+    #[inline(never)]
+    fn count_uncached(
+        &mut self,
+        i: usize,
+        packet: &PacketInfo,
+        wire_len: u32,
+        now: u64,
+        nets: &Networks,
+        geo: &GeoDb,
+    ) {
+        let Some(flow) = nets.classify(packet) else {
+            return;
+        };
+        if let Some(hit) = self.record(&flow, packet, wire_len, now, nets, geo) {
+            self.flows[i] = FlowSlot {
+                src: packet.src,
+                dst: packet.dst,
+                remote: hit.remote,
+                host: hit.host_slot,
+                epoch: self.epoch,
+                outbound: flow.direction == Direction::Out,
+            };
+        }
+    }
+
+    /// Counts one packet of a classified flow (no flow cache). Returns where it was counted,
+    /// or `None` when it was not (a reply from a remote the LAN never talked to, or a
+    /// destination that cannot be remote).
     pub fn record(
         &mut self,
         flow: &Flow,
@@ -297,98 +521,108 @@ impl Tables {
         now: u64,
         nets: &Networks,
         geo: &GeoDb,
-    ) {
-        let protocol = packet.protocol;
-        match flow.direction {
-            Direction::Out => {
-                let remote = match self.remotes.get_mut(&flow.remote) {
-                    Some(r) => r,
-                    None => {
-                        // A new remote: the only place where classification and geolocation run.
-                        if !nets.is_remote(flow.remote) {
-                            return;
-                        }
-                        if self.remotes.len() >= self.max_remotes {
-                            self.evict_remotes();
-                        }
-                        let info = self.locate(geo, flow.remote);
-                        self.remotes.entry(flow.remote).or_insert(Remote {
-                            counters: Counters::default(),
-                            first_seen: now,
-                            last_seen: now,
-                            hosts: SmallVec::new(),
-                            ports: SmallVec::new(),
-                            protocols: SmallVec::new(),
-                            last_proto_port: 0,
-                            geo: info,
-                            names: Box::default(),
-                        })
-                    }
-                };
-                remote.counters.add(Direction::Out, wire_len);
-                remote.last_seen = now;
-                if remote.hosts.first() != Some(&flow.host)
-                    && !remote.hosts.contains(&flow.host)
-                    && remote.hosts.len() < MAX_HOSTS_PER_REMOTE
-                {
-                    remote.hosts.push(flow.host);
-                    // A host new to this remote: names it learned for it (rare, not per packet).
-                    if !self.learned.is_empty() {
-                        attach_learned(remote, &self.learned, flow.host, flow.remote);
-                    }
+    ) -> Option<Hit> {
+        let remote = match self.remotes.slot(&flow.remote) {
+            Some(r) => r,
+            // Replies count only for remotes the LAN already talked to.
+            None if flow.direction == Direction::In => return None,
+            None => {
+                // A new remote: the only place where classification and geolocation run.
+                if !nets.is_remote(flow.remote) {
+                    return None;
                 }
-                let key = proto_port_key(protocol, flow.remote_port);
-                if remote.last_proto_port != key {
-                    remote.last_proto_port = key;
-                    if let Some(port) = flow.remote_port {
-                        if let Err(at) = remote.ports.binary_search(&port) {
-                            if remote.ports.len() < MAX_PORTS {
-                                remote.ports.insert(at, port);
-                            }
-                        }
-                    }
-                    if !remote.protocols.contains(&protocol)
-                        && remote.protocols.len() < MAX_PROTOCOLS
-                    {
-                        remote.protocols.push(protocol);
-                    }
+                if self.remotes.len() >= self.max_remotes {
+                    self.evict_remotes();
                 }
+                let info = self.locate(geo, flow.remote);
+                self.remotes.insert(
+                    flow.remote,
+                    Remote {
+                        counters: Counters::default(),
+                        first_seen: now,
+                        last_seen: now,
+                        hosts: SmallVec::new(),
+                        ports: SmallVec::new(),
+                        protocols: SmallVec::new(),
+                        last_proto_port: 0,
+                        geo: info,
+                        names: Box::default(),
+                    },
+                )
             }
-            Direction::In => {
-                // Replies count only for remotes the LAN already talked to.
-                let Some(remote) = self.remotes.get_mut(&flow.remote) else {
-                    return;
-                };
-                remote.counters.add(Direction::In, wire_len);
-                remote.last_seen = now;
-            }
-        }
-        self.count_host(flow, wire_len, packet.src_mac, now);
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len);
-        self.dirty = true;
-    }
-
-    fn count_host(&mut self, flow: &Flow, wire_len: u32, src_mac: Option<[u8; 6]>, now: u64) {
-        let host = match self.hosts.get_mut(&flow.host) {
+        };
+        let host_slot = match self.hosts.slot(&flow.host) {
             Some(h) => h,
             None => {
                 if self.hosts.len() >= self.max_hosts {
                     self.evict_hosts();
                 }
-                self.hosts.entry(flow.host).or_insert(Host {
-                    counters: Counters::default(),
-                    first_seen: now,
-                    last_seen: now,
-                    mac: None,
-                })
+                self.hosts.insert(
+                    flow.host,
+                    Host {
+                        counters: Counters::default(),
+                        first_seen: now,
+                        last_seen: now,
+                        mac: None,
+                    },
+                )
             }
         };
-        host.counters.add(flow.direction, wire_len);
+        let hit = Hit {
+            direction: flow.direction,
+            host: flow.host,
+            remote_port: flow.remote_port,
+            remote,
+            host_slot,
+        };
+        self.add(&hit, packet, wire_len, now);
+        Some(hit)
+    }
+
+    /// The counting itself, shared by the cached and the uncached path.
+    #[inline(always)]
+    fn add(&mut self, hit: &Hit, packet: &PacketInfo, wire_len: u32, now: u64) {
+        let remote = self.remotes.at(hit.remote);
+        remote.counters.add(hit.direction, wire_len);
+        remote.last_seen = now;
+        if hit.direction == Direction::Out {
+            if remote.hosts.first() != Some(&hit.host)
+                && !remote.hosts.contains(&hit.host)
+                && remote.hosts.len() < MAX_HOSTS_PER_REMOTE
+            {
+                remote.hosts.push(hit.host);
+                // A host new to this remote: names it learned for it (rare, not per packet).
+                if !self.learned.is_empty() {
+                    let ip = self.remotes.entries[hit.remote as usize].0;
+                    attach_learned(self.remotes.at(hit.remote), &self.learned, hit.host, ip);
+                }
+            }
+            let remote = self.remotes.at(hit.remote);
+            let key = proto_port_key(packet.protocol, hit.remote_port);
+            if remote.last_proto_port != key {
+                remote.last_proto_port = key;
+                note_proto_port(remote, packet.protocol, hit.remote_port);
+            }
+        }
+        let host = self.hosts.at(hit.host_slot);
+        host.counters.add(hit.direction, wire_len);
         host.last_seen = now;
         // The frame's source MAC is the device's own only when the device sent it.
-        if flow.direction == Direction::Out && host.mac.is_none() {
-            host.mac = src_mac;
+        if hit.direction == Direction::Out && host.mac.is_none() {
+            host.mac = packet.src_mac;
+        }
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
+        self.dirty = true;
+    }
+
+    /// Slots of the flow cache are stale from now on (entries were removed).
+    fn new_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // after 2^32 epochs: no slot may look valid again by accident
+            self.flows.fill(FlowSlot::default());
+            self.epoch = 1;
         }
     }
 
@@ -414,18 +648,17 @@ impl Tables {
 
     /// Looks every remote up again (after the database was reloaded or the state restored).
     pub fn relocate_all(&mut self, geo: &GeoDb) {
-        let ips: Vec<Addr> = self.remotes.keys().copied().collect();
-        for ip in ips {
+        for i in 0..self.remotes.len() {
+            let ip = self.remotes.entries[i].0;
             let info = self.locate(geo, ip);
-            if let Some(r) = self.remotes.get_mut(&ip) {
-                r.geo = info;
-            }
+            self.remotes.entries[i].1.geo = info;
         }
         self.dirty = true;
     }
 
     fn evict_remotes(&mut self) {
         let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        self.new_epoch();
         self.stats.evicted_remotes += n as u64;
         log_eviction(
             &mut self.logged[0],
@@ -438,6 +671,7 @@ impl Tables {
 
     fn evict_hosts(&mut self) {
         let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        self.new_epoch();
         self.stats.evicted_hosts += n as u64;
         log_eviction(
             &mut self.logged[1],
@@ -459,6 +693,7 @@ impl Tables {
         self.hosts.retain(|_, h| h.last_seen >= cutoff);
         let removed_h = (before_h - self.hosts.len()) as u64;
         if removed + removed_h > 0 {
+            self.new_epoch();
             self.stats.expired_remotes += removed;
             self.stats.expired_hosts += removed_h;
             self.dirty = true;
@@ -475,6 +710,31 @@ impl Tables {
             }
         }
         counts
+    }
+}
+
+/// Where a packet was counted: direction, LAN host, remote port, and the two table slots.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    pub direction: Direction,
+    pub host: Addr,
+    pub remote_port: Option<u16>,
+    remote: u32,
+    host_slot: u32,
+}
+
+/// A (protocol, port) the remote had not shown last time: into its bounded lists.
+#[inline(never)]
+fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
+    if let Some(port) = port {
+        if let Err(at) = remote.ports.binary_search(&port) {
+            if remote.ports.len() < MAX_PORTS {
+                remote.ports.insert(at, port);
+            }
+        }
+    }
+    if !remote.protocols.contains(&protocol) && remote.protocols.len() < MAX_PROTOCOLS {
+        remote.protocols.push(protocol);
     }
 }
 
@@ -499,38 +759,53 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
     log::warn!("{what} table full ({bound}): evicted the {n} least recently seen ({total} so far)");
 }
 
-/// Removes the least recently seen eighth (at least one) of a full map. Exactly that many go,
-/// even when many entries share a timestamp (a flood inside one second).
-fn evict_oldest<K: Eq + std::hash::Hash + Ord + Copy, V>(
-    map: &mut HashMap<K, V, RandomState>,
-    last_seen: impl Fn(&V) -> u64,
-) -> usize {
-    let k = (map.len() / 8).max(1);
-    let mut stamps: Vec<u64> = map.values().map(&last_seen).collect();
-    if stamps.is_empty() {
+/// Removes the least recently seen eighth (at least one) of a full table. Exactly that many go,
+/// even when many entries share a timestamp (a flood inside one second). Returns how many.
+fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> usize {
+    let Some(cut) = EvictionCut::of(table.iter().map(|(a, v)| (*a, last_seen(v)))) else {
         return 0;
-    }
-    let (_, cutoff, _) = stamps.select_nth_unstable(k - 1);
-    let cutoff = *cutoff;
-    let older = stamps.iter().filter(|&&s| s < cutoff).count();
-    drop(stamps);
-    // Among entries last seen in the cutoff second, the lowest keys go: the same ones in
-    // every run (the maps' iteration order is randomly seeded), so replays are reproducible.
-    let mut ties: Vec<K> = map
-        .iter()
-        .filter(|(_, v)| last_seen(v) == cutoff)
-        .map(|(k, _)| *k)
-        .collect();
-    let last_tie = {
-        let (_, t, _) = ties.select_nth_unstable(k - older - 1);
-        *t
     };
-    drop(ties);
-    map.retain(|key, v| {
-        let s = last_seen(v);
-        s > cutoff || (s == cutoff && *key > last_tie)
-    });
-    k
+    table.retain(|a, v| cut.keeps(a, last_seen(v)));
+    cut.evicted
+}
+
+/// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
+/// those stamped exactly `cutoff`, the keys above `last_tie` — the lowest keys go, the same
+/// ones in every run, so replays are reproducible.
+struct EvictionCut<K> {
+    cutoff: u64,
+    last_tie: K,
+    evicted: usize,
+}
+
+impl<K: Ord + Copy> EvictionCut<K> {
+    /// The cut for (key, stamp) pairs; `None` when there are none.
+    fn of(entries: impl Iterator<Item = (K, u64)> + Clone) -> Option<EvictionCut<K>> {
+        let mut stamps: Vec<u64> = entries.clone().map(|(_, s)| s).collect();
+        if stamps.is_empty() {
+            return None;
+        }
+        let k = (stamps.len() / 8).max(1);
+        let (_, cutoff, _) = stamps.select_nth_unstable(k - 1);
+        let cutoff = *cutoff;
+        let older = stamps.iter().filter(|&&s| s < cutoff).count();
+        drop(stamps);
+        let mut ties: Vec<K> = entries
+            .filter(|&(_, s)| s == cutoff)
+            .map(|(key, _)| key)
+            .collect();
+        let (_, last_tie, _) = ties.select_nth_unstable(k - older - 1);
+        Some(EvictionCut {
+            cutoff,
+            last_tie: *last_tie,
+            evicted: k,
+        })
+    }
+
+    #[inline]
+    fn keeps(&self, key: &K, stamp: u64) -> bool {
+        stamp > self.cutoff || (stamp == self.cutoff && *key > self.last_tie)
+    }
 }
 
 #[cfg(test)]
@@ -681,12 +956,17 @@ mod tests {
 
     #[test]
     fn eviction_with_equal_timestamps_removes_an_eighth() {
-        let mut m: AddrMap<u64> = HashMap::with_hasher(RandomState::default());
+        let mut m: AddrTable<u64> = AddrTable::new(100, 0);
         for i in 0..80u32 {
             m.insert(Addr::from_v4_bytes(i.to_be_bytes()), 7);
         }
         assert_eq!(evict_oldest(&mut m, |v| *v), 10);
         assert_eq!(m.len(), 70);
+        // the lowest addresses went, and the index still finds every survivor
+        assert!(!m.contains_key(&Addr::from_v4_bytes(9u32.to_be_bytes())));
+        for i in 10..80u32 {
+            assert_eq!(m.get(&Addr::from_v4_bytes(i.to_be_bytes())), Some(&7));
+        }
     }
 
     #[test]
@@ -709,6 +989,135 @@ mod tests {
         assert_eq!(r.ports.len(), MAX_PORTS);
         assert_eq!(r.protocols.len(), MAX_PROTOCOLS);
         assert_eq!(r.counters.packets_out, 200);
+    }
+
+    /// A small deterministic generator (xorshift), so the test needs no crate.
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    fn sorted<V: Clone>(t: &AddrTable<V>) -> Vec<(Addr, V)> {
+        let mut v: Vec<(Addr, V)> = t.iter().map(|(a, v)| (*a, v.clone())).collect();
+        v.sort_by_key(|(a, _)| *a);
+        v
+    }
+
+    #[test]
+    fn flow_cache_counts_exactly_as_the_uncached_path() {
+        // Random traffic (both directions, both families, replies before requests, excluded
+        // and LAN-to-LAN packets) into tiny tables, so that evictions and expiry renumber
+        // slots all the time: the cached path must leave the same tables as the uncached one.
+        let n = Networks::new(
+            vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "fd00::/64".parse().unwrap(),
+            ],
+            vec![],
+            vec!["192.168.1.250/32".parse().unwrap()],
+        );
+        let g = GeoDb::none();
+        let hosts: Vec<Addr> = [
+            "192.168.1.2",
+            "192.168.1.3",
+            "192.168.1.250",
+            "fd00::2",
+            "fd00::3",
+        ]
+        .iter()
+        .map(|h| h.parse().unwrap())
+        .collect();
+        let mut remotes: Vec<Addr> = (0..40u8)
+            .map(|i| Addr::from_v4_bytes([1, 1, i, 1]))
+            .collect();
+        remotes.extend((0..20u16).map(|i| format!("2001:4860::{i:x}").parse::<Addr>().unwrap()));
+        remotes.push("192.168.1.9".parse().unwrap()); // LAN to LAN: not counted
+        let (mut cached, mut plain) = (Tables::new(24, 3), Tables::new(24, 3));
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for i in 0..20_000u64 {
+            let r = rng(&mut seed);
+            let host = hosts[(r % 5) as usize];
+            let mut remote = remotes[(r >> 8) as usize % remotes.len()];
+            if host.is_ipv4() != remote.is_ipv4() {
+                remote = if host.is_ipv4() {
+                    remotes[0]
+                } else {
+                    remotes[45]
+                };
+            }
+            let ports = Some((
+                40_000 + (r >> 20) as u16 % 4,
+                [443, 53, 80][(r >> 30) as usize % 3],
+            ));
+            let mac = Some([(r >> 40) as u8; 6]);
+            let (src, dst, ports) = if r >> 50 & 1 == 0 {
+                (host, remote, ports)
+            } else {
+                (remote, host, ports.map(|(a, b)| (b, a)))
+            };
+            let p = PacketInfo {
+                src,
+                dst,
+                protocol: [6, 17, 1][(r >> 33) as usize % 3],
+                ports,
+                src_mac: mac,
+                l4_at: 0,
+            };
+            let now = i / 50;
+            cached.count(&p, 60 + (r >> 55) as u32, now, &n, &g);
+            if let Some(f) = n.classify(&p) {
+                plain.record(&f, &p, 60 + (r >> 55) as u32, now, &n, &g);
+            }
+            if i % 3_000 == 2_999 {
+                cached.expire(now, 20);
+                plain.expire(now, 20);
+            }
+        }
+        assert!(cached.stats.evicted_remotes > 100 && cached.stats.evicted_hosts > 10);
+        assert_eq!(cached.stats.packets, plain.stats.packets);
+        assert_eq!(cached.stats.bytes, plain.stats.bytes);
+        assert_eq!(cached.stats.evicted_remotes, plain.stats.evicted_remotes);
+        assert_eq!(cached.stats.expired_remotes, plain.stats.expired_remotes);
+        let key = |r: &Remote| {
+            (
+                r.counters,
+                r.first_seen,
+                r.last_seen,
+                r.hosts.to_vec(),
+                r.ports.to_vec(),
+                r.protocols.to_vec(),
+            )
+        };
+        let (a, b) = (sorted(&cached.remotes), sorted(&plain.remotes));
+        assert_eq!(a.len(), b.len());
+        for ((ia, ra), (ib, rb)) in a.iter().zip(&b) {
+            assert_eq!((ia, key(ra)), (ib, key(rb)));
+        }
+        let key = |h: &Host| (h.counters, h.first_seen, h.last_seen, h.mac);
+        let (a, b) = (sorted(&cached.hosts), sorted(&plain.hosts));
+        assert_eq!(
+            a.iter().map(|(i, h)| (*i, key(h))).collect::<Vec<_>>(),
+            b.iter().map(|(i, h)| (*i, key(h))).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn flow_cache_epoch_wraps_to_an_empty_cache() {
+        let (n, g) = (nets(), GeoDb::none());
+        let mut t = Tables::new(10, 10);
+        let mut p = pkt(6, None);
+        p.src = "192.168.1.2".parse().unwrap();
+        p.dst = "1.1.1.1".parse().unwrap();
+        t.count(&p, 60, 1, &n, &g);
+        t.epoch = u32::MAX;
+        t.flows.iter_mut().for_each(|s| s.epoch = t.epoch);
+        t.new_epoch();
+        assert_eq!(t.epoch, 1);
+        assert!(t.flows.iter().all(|s| s.epoch == 0));
+        t.count(&p, 60, 2, &n, &g);
+        assert_eq!(t.remotes[&p.dst].counters.packets_out, 2);
     }
 
     #[test]
