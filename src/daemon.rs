@@ -163,8 +163,7 @@ impl DataPath {
         let mut p = packet::PacketInfo::default();
         match packet::decode_into(link, frame.data, &mut p) {
             Ok(true) => {
-                self.tables
-                    .count(&p, frame.wire_len, frame.ts, &self.nets, &self.geo);
+                self.tables.count(&p, frame.wire_len, frame.ts, &self.nets);
                 if self.learn_inline && learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
                     self.learn(link, frame, &p);
                 }
@@ -181,6 +180,12 @@ impl DataPath {
 
     /// Renders markers.json now.
     pub fn snapshot(&mut self, now: u64) -> Snapshot {
+        self.tables.locate_new(&self.geo);
+        if crate::sigbus::take_fault() {
+            // The lookups read zero pages, not the database: locate again once it is back.
+            self.geo_faulted();
+            self.tables.relocate_all();
+        }
         self.generation += 1;
         self.tables.dirty = false;
         let json = snapshot::render(
@@ -198,12 +203,7 @@ impl DataPath {
     /// nothing happened: one atomic swap.
     pub fn check_geo(&mut self, path: &Path) {
         if crate::sigbus::take_fault() {
-            log::error!(
-                "geo database {} changed size under its mapping (written in place instead of \
-                 replaced by rename?): reopening it",
-                path.display()
-            );
-            self.geo_retry = Some(Instant::now());
+            self.geo_faulted();
         }
         let Some(at) = self.geo_retry else { return };
         if Instant::now() < at {
@@ -218,7 +218,18 @@ impl DataPath {
         self.replace_geo(geo);
     }
 
-    /// Swaps in another database (SIGHUP) and locates every remote again.
+    /// A read of the mapped database faulted (`sigbus`): reopen it at the next `check_geo`.
+    fn geo_faulted(&mut self) {
+        log::error!(
+            "geo database {} changed size under its mapping (written in place instead of \
+             replaced by rename?): reopening it",
+            self.geo.path().unwrap_or(Path::new("")).display()
+        );
+        self.geo_retry = Some(Instant::now());
+    }
+
+    /// Swaps in another database (SIGHUP) and locates every remote again (at the next
+    /// snapshot).
     pub fn replace_geo(&mut self, geo: GeoDb) {
         if geo.is_open() {
             self.geo_retry = None;
@@ -226,7 +237,7 @@ impl DataPath {
         self.geo = geo;
         self.meta.attribution = self.geo.description().map(str::to_string);
         self.meta.geo_database = self.geo.path().map(|p| p.display().to_string());
-        self.tables.relocate_all(&self.geo);
+        self.tables.relocate_all();
     }
 }
 
@@ -367,7 +378,7 @@ pub fn run(cfg: Config) -> i32 {
         match state::load(path, &mut tables) {
             Ok(Some((h, r))) => {
                 log::info!("restored {h} hosts and {r} remotes from {}", path.display());
-                tables.relocate_all(&geo);
+                tables.relocate_all();
             }
             Ok(None) => {}
             Err(e) => log::error!("state file ignored: {e}"),

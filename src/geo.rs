@@ -1,8 +1,9 @@
 //! Geo: where a remote address is, from a MaxMind-format database (memory-mapped).
 //!
 //! Fourth step of the data path (capture → packet → filter → **geo** → table → snapshot →
-//! http). Called once per *new* remote; the answer is stored in the table, never looked up per
-//! packet. Two schemas are understood:
+//! http). Called once per remote, by the first snapshot after it appeared (a remote that a
+//! flood evicts before then is never looked up); the answer is stored in the table, never
+//! looked up per packet. Two schemas are understood:
 //! - GeoIP2/GeoLite2-City (and connmap-geodb's trimmed output): `country.iso_code`,
 //!   `city.names.en`, `location.latitude/longitude` as doubles, and the GeoLite2-ASN fields
 //!   `autonomous_system_number` / `autonomous_system_organization` when present;
@@ -53,7 +54,7 @@ enum Source {
 /// Decoded records by their offset in the data section: neighbouring addresses share records,
 /// so most new remotes need only the tree walk. Bounded; cleared when full.
 const CACHE_ENTRIES: usize = 4096;
-type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>>>;
+type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::table::RandomState>>;
 
 /// An open database, or none.
 pub struct GeoDb {

@@ -506,7 +506,6 @@ mod tests {
     #[test]
     fn devices_merge_by_mac_across_families_only() {
         use crate::filter::{Direction, Flow, Networks};
-        use crate::geo::GeoDb;
         use crate::packet::PacketInfo;
         let nets = Networks::new(
             vec![
@@ -532,7 +531,7 @@ mod tests {
                 remote: p.dst,
                 remote_port: None,
             };
-            t.record(&f, &p, 100, 1, &nets, &GeoDb::none());
+            t.record(&f, &p, 100, 1, &nets);
         };
         send(&mut t, "192.168.1.2", "1.1.1.1", 1);
         send(&mut t, "fd00::2", "2001:4860::1", 1);

@@ -173,6 +173,7 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
                 protocols: protocols.into(),
                 last_proto_port: 0,
                 geo: None,
+                located: false,
                 names: r
                     .names
                     .iter()
@@ -214,7 +215,6 @@ pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, Strin
 mod tests {
     use super::*;
     use crate::filter::{Direction, Flow, Networks};
-    use crate::geo::GeoDb;
     use crate::packet::PacketInfo;
 
     fn filled() -> Tables {
@@ -229,12 +229,12 @@ mod tests {
             l4_at: 0,
         };
         let f = n.classify(&p).unwrap();
-        t.record(&f, &p, 120, 1000, &n, &GeoDb::none());
+        t.record(&f, &p, 120, 1000, &n);
         let back = Flow {
             direction: Direction::In,
             ..f
         };
-        t.record(&back, &p, 1500, 1001, &n, &GeoDb::none());
+        t.record(&back, &p, 1500, 1001, &n);
         t
     }
 

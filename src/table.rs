@@ -115,8 +115,12 @@ pub struct Remote {
     /// Protocol and remote port of the last outbound packet (`proto_port_key`; 0: none yet):
     /// packets of a flow repeat them, and the lists above are only searched when they change.
     pub last_proto_port: u32,
-    /// Shared with other remotes of the same database record.
+    /// Shared with other remotes of the same database record. Filled at the next snapshot
+    /// ([`Tables::locate_new`]), not when the remote is first seen.
     pub geo: Option<Rc<GeoInfo>>,
+    /// `geo` is the answer of the current database (false: not looked up yet, or looked up
+    /// in a database since replaced).
+    pub located: bool,
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
     /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
     pub names: Box<[Rc<str>]>,
@@ -395,6 +399,8 @@ pub struct Tables {
     /// Slots of the flow cache are valid while this is their epoch; moves on with every
     /// removal from either table (slots renumbered). Never 0 (the empty slots' epoch).
     epoch: u32,
+    /// Some remote is not located yet.
+    geo_pending: bool,
     pub max_remotes: usize,
     pub max_hosts: usize,
     pub stats: TableStats,
@@ -420,6 +426,7 @@ impl Tables {
             hosts: AddrTable::new(max_hosts, max_hosts.min(64)),
             flows: Box::new([FlowSlot::default(); FLOW_SLOTS]),
             epoch: 1,
+            geo_pending: false,
             max_remotes,
             max_hosts,
             stats: TableStats::default(),
@@ -455,14 +462,7 @@ impl Tables {
     /// capture timestamp in unix seconds. A packet of a flow counted before takes the flow
     /// cache: no classification, no hash lookup.
     #[inline(always)]
-    pub fn count(
-        &mut self,
-        packet: &PacketInfo,
-        wire_len: u32,
-        now: u64,
-        nets: &Networks,
-        geo: &GeoDb,
-    ) {
+    pub fn count(&mut self, packet: &PacketInfo, wire_len: u32, now: u64, nets: &Networks) {
         let i = flow_slot(packet.src, packet.dst);
         let s = self.flows[i];
         if s.epoch == self.epoch && s.src == packet.src && s.dst == packet.dst {
@@ -480,7 +480,7 @@ impl Tables {
             };
             self.add(&hit, packet, wire_len, now);
         } else {
-            self.count_uncached(i, packet, wire_len, now, nets, geo);
+            self.count_uncached(i, packet, wire_len, now, nets);
         }
     }
 
@@ -493,12 +493,11 @@ impl Tables {
         wire_len: u32,
         now: u64,
         nets: &Networks,
-        geo: &GeoDb,
     ) {
         let Some(flow) = nets.classify(packet) else {
             return;
         };
-        if let Some(hit) = self.record(&flow, packet, wire_len, now, nets, geo) {
+        if let Some(hit) = self.record(&flow, packet, wire_len, now, nets) {
             self.flows[i] = FlowSlot {
                 src: packet.src,
                 dst: packet.dst,
@@ -520,21 +519,22 @@ impl Tables {
         wire_len: u32,
         now: u64,
         nets: &Networks,
-        geo: &GeoDb,
     ) -> Option<Hit> {
         let remote = match self.remotes.slot(&flow.remote) {
             Some(r) => r,
             // Replies count only for remotes the LAN already talked to.
             None if flow.direction == Direction::In => return None,
             None => {
-                // A new remote: the only place where classification and geolocation run.
+                // A new remote: the only place where it is checked for being one. It is
+                // located at the next snapshot: one that a flood evicts before then costs
+                // no lookup at all.
                 if !nets.is_remote(flow.remote) {
                     return None;
                 }
                 if self.remotes.len() >= self.max_remotes {
                     self.evict_remotes();
                 }
-                let info = self.locate(geo, flow.remote);
+                self.geo_pending = true;
                 self.remotes.insert(
                     flow.remote,
                     Remote {
@@ -545,7 +545,8 @@ impl Tables {
                         ports: SmallVec::new(),
                         protocols: SmallVec::new(),
                         last_proto_port: 0,
-                        geo: info,
+                        geo: None,
+                        located: false,
                         names: Box::default(),
                     },
                 )
@@ -646,13 +647,29 @@ impl Tables {
         }
     }
 
-    /// Looks every remote up again (after the database was reloaded or the state restored).
-    pub fn relocate_all(&mut self, geo: &GeoDb) {
+    /// Locates the remotes that are not yet: once per snapshot, before it is rendered.
+    pub fn locate_new(&mut self, geo: &GeoDb) {
+        if !self.geo_pending {
+            return;
+        }
+        self.geo_pending = false;
         for i in 0..self.remotes.len() {
+            if self.remotes.entries[i].1.located {
+                continue;
+            }
             let ip = self.remotes.entries[i].0;
             let info = self.locate(geo, ip);
-            self.remotes.entries[i].1.geo = info;
+            let r = &mut self.remotes.entries[i].1;
+            r.geo = info;
+            r.located = true;
         }
+    }
+
+    /// Every remote is to be looked up again, at the next snapshot (the database was
+    /// replaced, or the state restored). Until then a remote keeps its old position.
+    pub fn relocate_all(&mut self) {
+        self.remotes.values_mut().for_each(|r| r.located = false);
+        self.geo_pending = true;
         self.dirty = true;
     }
 
@@ -839,11 +856,11 @@ mod tests {
     #[test]
     fn ports_and_protocols_when_flows_interleave() {
         // the last (protocol, port) shortcut must not hide a change
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(100, 10);
         let out = |t: &mut Tables, proto: u8, port: Option<u16>| {
             let f = flow(Direction::Out, "192.168.1.2", "1.1.1.1", port);
-            t.record(&f, &pkt(proto, None), 60, 1, &n, &g);
+            t.record(&f, &pkt(proto, None), 60, 1, &n);
         };
         for (proto, port) in [
             (6, Some(443)),
@@ -865,7 +882,7 @@ mod tests {
 
     #[test]
     fn inbound_only_after_outbound() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(100, 10);
         t.record(
             &flow(Direction::In, "192.168.1.2", "1.1.1.1", Some(443)),
@@ -873,7 +890,6 @@ mod tests {
             60,
             1,
             &n,
-            &g,
         );
         assert!(t.remotes.is_empty() && t.hosts.is_empty());
         t.record(
@@ -882,7 +898,6 @@ mod tests {
             100,
             2,
             &n,
-            &g,
         );
         t.record(
             &flow(Direction::In, "192.168.1.2", "1.1.1.1", Some(443)),
@@ -890,7 +905,6 @@ mod tests {
             1500,
             3,
             &n,
-            &g,
         );
         let r = &t.remotes[&"1.1.1.1".parse::<Addr>().unwrap()];
         assert_eq!(
@@ -911,7 +925,7 @@ mod tests {
 
     #[test]
     fn special_destinations_make_no_remote() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(100, 10);
         for dst in ["224.0.0.251", "10.0.0.1", "255.255.255.255", "100.64.1.1"] {
             t.record(
@@ -920,7 +934,6 @@ mod tests {
                 60,
                 1,
                 &n,
-                &g,
             );
         }
         assert!(t.remotes.is_empty());
@@ -929,7 +942,7 @@ mod tests {
 
     #[test]
     fn bounded_and_lru_eviction() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(64, 4);
         for i in 0..10_000u32 {
             let ip = Addr::from_v4_bytes((0x0101_0000u32 + i).to_be_bytes());
@@ -940,7 +953,7 @@ mod tests {
                 remote: ip,
                 remote_port: Some((i % 1000) as u16),
             };
-            t.record(&f, &pkt(6, None), 60, u64::from(i), &n, &g);
+            t.record(&f, &pkt(6, None), 60, u64::from(i), &n);
             assert!(t.remotes.len() <= 64 && t.hosts.len() <= 4);
         }
         // The newest remote survives, the oldest went first.
@@ -971,7 +984,7 @@ mod tests {
 
     #[test]
     fn lists_are_bounded() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(10, 300);
         for i in 0..200u16 {
             let host = format!("192.168.1.{}", i + 1);
@@ -981,7 +994,6 @@ mod tests {
                 60,
                 1,
                 &n,
-                &g,
             );
         }
         let r = &t.remotes[&"9.9.9.9".parse::<Addr>().unwrap()];
@@ -1018,7 +1030,6 @@ mod tests {
             vec![],
             vec!["192.168.1.250/32".parse().unwrap()],
         );
-        let g = GeoDb::none();
         let hosts: Vec<Addr> = [
             "192.168.1.2",
             "192.168.1.3",
@@ -1066,9 +1077,9 @@ mod tests {
                 l4_at: 0,
             };
             let now = i / 50;
-            cached.count(&p, 60 + (r >> 55) as u32, now, &n, &g);
+            cached.count(&p, 60 + (r >> 55) as u32, now, &n);
             if let Some(f) = n.classify(&p) {
-                plain.record(&f, &p, 60 + (r >> 55) as u32, now, &n, &g);
+                plain.record(&f, &p, 60 + (r >> 55) as u32, now, &n);
             }
             if i % 3_000 == 2_999 {
                 cached.expire(now, 20);
@@ -1105,24 +1116,65 @@ mod tests {
 
     #[test]
     fn flow_cache_epoch_wraps_to_an_empty_cache() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(10, 10);
         let mut p = pkt(6, None);
         p.src = "192.168.1.2".parse().unwrap();
         p.dst = "1.1.1.1".parse().unwrap();
-        t.count(&p, 60, 1, &n, &g);
+        t.count(&p, 60, 1, &n);
         t.epoch = u32::MAX;
         t.flows.iter_mut().for_each(|s| s.epoch = t.epoch);
         t.new_epoch();
         assert_eq!(t.epoch, 1);
         assert!(t.flows.iter().all(|s| s.epoch == 0));
-        t.count(&p, 60, 2, &n, &g);
+        t.count(&p, 60, 2, &n);
         assert_eq!(t.remotes[&p.dst].counters.packets_out, 2);
+    }
+
+    #[cfg(feature = "demo")]
+    #[test]
+    fn remotes_are_located_at_the_snapshot_and_only_those_still_there() {
+        let geo = GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
+        let n = Networks::new(
+            vec!["192.168.1.0/24".parse().unwrap()],
+            vec![
+                "203.0.113.0/24".parse().unwrap(),
+                "198.51.100.0/24".parse().unwrap(),
+            ],
+            vec![],
+        );
+        let ips: Vec<Addr> = crate::demo::remotes()
+            .into_iter()
+            .filter(|(ip, city)| ip.is_ipv4() && *city != usize::MAX)
+            .map(|(ip, _)| Addr::from(ip))
+            .collect();
+        assert!(ips.len() > 16);
+        // more remotes than the table holds: the first ones go before any snapshot
+        let mut t = Tables::new(8, 10);
+        for (i, ip) in ips.iter().enumerate() {
+            let f = flow(Direction::Out, "192.168.1.2", &ip.to_string(), None);
+            t.record(&f, &pkt(1, None), 60, i as u64, &n);
+        }
+        assert!(t.stats.evicted_remotes > 0);
+        assert_eq!(t.stats.geo_lookups, 0);
+        t.locate_new(&geo);
+        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        assert!(t
+            .remotes
+            .values()
+            .all(|r| r.located && r.geo.as_ref().is_some_and(|g| g.position.is_some())));
+        // nothing new: no lookup; after a database reload: every remote again
+        t.locate_new(&geo);
+        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        t.relocate_all();
+        assert!(t.remotes.values().all(|r| !r.located && r.geo.is_some()));
+        t.locate_new(&geo);
+        assert_eq!(t.stats.geo_lookups, 2 * t.remotes.len() as u64);
     }
 
     #[test]
     fn expiry() {
-        let (n, g) = (nets(), GeoDb::none());
+        let n = nets();
         let mut t = Tables::new(10, 10);
         t.record(
             &flow(Direction::Out, "192.168.1.2", "1.1.1.1", None),
@@ -1130,7 +1182,6 @@ mod tests {
             60,
             100,
             &n,
-            &g,
         );
         t.record(
             &flow(Direction::Out, "192.168.1.3", "8.8.8.8", None),
@@ -1138,7 +1189,6 @@ mod tests {
             60,
             5000,
             &n,
-            &g,
         );
         t.expire(5000, 1000);
         assert_eq!(t.remotes.len(), 1);
