@@ -161,7 +161,13 @@ impl Networks {
         if self.is_lan(ip) {
             return false;
         }
-        self.remote.contains(ip) || !Networks::is_special(ip.ip())
+        // (an `Addr` that is IPv6 is never IPv4-mapped: IPv6 outside 2000::/3 is special)
+        let special = if ip.is_ipv6() {
+            ip.bits() >> 125 != 1 || special().contains(ip)
+        } else {
+            special().contains(ip)
+        };
+        self.remote.contains(ip) || !special
     }
 
     /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
@@ -211,16 +217,49 @@ impl Networks {
     }
 }
 
+/// The special-purpose blocks as one prefix set, and the first octets that begin an IPv4
+/// block: most IPv4 addresses are cleared by one bit test instead of a walk over all blocks.
+struct Special {
+    set: PrefixSet,
+    v4_first_octets: [u64; 4],
+}
+
+impl Special {
+    fn contains(&self, a: Addr) -> bool {
+        if a.is_ipv4() {
+            let first = (a.bits() >> 24) as u8;
+            if self.v4_first_octets[usize::from(first >> 6)] & (1 << (first & 63)) == 0 {
+                return false;
+            }
+        }
+        self.set.contains(a)
+    }
+}
+
 /// The tables above, parsed once (they are constants: a parse failure is a bug caught by tests).
-fn special() -> &'static PrefixSet {
-    static SPECIAL: std::sync::OnceLock<PrefixSet> = std::sync::OnceLock::new();
+fn special() -> &'static Special {
+    static SPECIAL: std::sync::OnceLock<Special> = std::sync::OnceLock::new();
     SPECIAL.get_or_init(|| {
         let nets: Vec<IpNet> = SPECIAL_V4
             .iter()
             .chain(SPECIAL_V6)
             .filter_map(|s| s.parse().ok())
             .collect();
-        PrefixSet::new(&nets)
+        let mut v4_first_octets = [0u64; 4];
+        for n in &nets {
+            if let IpNet::V4(n) = n {
+                // a /len with len < 8 spans several first octets
+                let lo = n.network().octets()[0];
+                let hi = n.broadcast().octets()[0];
+                for o in lo..=hi {
+                    v4_first_octets[usize::from(o >> 6)] |= 1 << (o & 63);
+                }
+            }
+        }
+        Special {
+            set: PrefixSet::new(&nets),
+            v4_first_octets,
+        }
     })
 }
 
@@ -279,6 +318,7 @@ mod tests {
         ] {
             assert!(Networks::is_special(ip.parse().unwrap()), "{ip}");
         }
+        let plain = Networks::new(vec!["192.168.1.0/24".parse().unwrap()], vec![], vec![]);
         for ip in [
             "1.1.1.1",
             "8.8.8.8",
@@ -287,6 +327,28 @@ mod tests {
             "2a00::1",
         ] {
             assert!(!Networks::is_special(ip.parse().unwrap()), "{ip}");
+            assert!(plain.is_remote(ip.parse().unwrap()), "{ip}");
+        }
+        // is_remote's own test on `Addr`s agrees (an IPv4-mapped address is no `Addr`)
+        for ip in [
+            "10.1.2.3",
+            "224.0.0.251",
+            "240.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+        ] {
+            assert!(!plain.is_remote(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "ff02::fb",
+            "2001:db8::1",
+            "2002:c000:0204::1",
+            "2001::1",
+            "3fff::1",
+            "::",
+        ] {
+            assert!(!plain.is_remote(ip.parse().unwrap()), "{ip}");
         }
     }
 
@@ -329,6 +391,26 @@ mod tests {
 
     #[test]
     fn special_tables_parse() {
-        assert_eq!(special().nets.len(), SPECIAL_V4.len() + SPECIAL_V6.len());
+        assert_eq!(
+            special().set.nets.len(),
+            SPECIAL_V4.len() + SPECIAL_V6.len()
+        );
+    }
+
+    #[test]
+    fn the_first_octet_test_agrees_with_the_prefix_walk() {
+        let s = special();
+        for first in 0..=255u8 {
+            for rest in [
+                [0, 0, 0],
+                [1, 2, 3],
+                [255, 255, 255],
+                [88, 99, 0],
+                [18, 0, 1],
+            ] {
+                let a = Addr::from_v4_bytes([first, rest[0], rest[1], rest[2]]);
+                assert_eq!(s.contains(a), s.set.contains(a), "{a}");
+            }
+        }
     }
 }
