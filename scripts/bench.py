@@ -194,7 +194,7 @@ def bench_http(binary, db, clients=50):
     run(["cargo", "build", "-q", "--release", "--example", "http_load"])
     load = os.path.join(ROOT, "target", "release", "examples", "http_load")
     path = capture("1m-flows", 1_000_000, 100_000, "flows")
-    loops = 10
+    loops = 30
     print(f"\nHTTP while replaying 1m-flows x{loops} through a FIFO (--listen; --max-remotes 10000):")
     with tempfile.TemporaryDirectory() as tmp:
         # Without HTTP load.

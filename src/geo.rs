@@ -200,43 +200,30 @@ fn describe(meta: &maxminddb::Metadata) -> Option<String> {
         .or_else(|| Some(meta.database_type.clone()).filter(|s| !s.is_empty()))
 }
 
-/// The union of both schemas' fields; unknown fields are skipped without being expanded.
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// One database record, read in a single pass by one visitor ([`Walk`]) whatever the schema:
+/// one set of generic decoder code in the binary instead of one per nested struct (the
+/// derived version cost ~50 KB on MIPS), and no `String` for a field that is not kept.
+/// Unknown fields are skipped without being expanded.
+#[derive(Default)]
 struct Record {
-    // GeoIP2 schema
-    country: Option<IsoCode>,
-    city: Option<CityName>,
-    location: Option<Location>,
-    autonomous_system_number: Option<u32>,
-    autonomous_system_organization: Option<String>,
-    // ip-location-db flat schema
-    country_code: Option<String>,
-    latitude: Option<Coord>,
-    longitude: Option<Coord>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct IsoCode {
-    iso_code: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Location {
-    latitude: Option<Coord>,
-    longitude: Option<Coord>,
+    /// `country.iso_code` (GeoIP2) or `country_code` (flat)
+    country: Option<[u8; 2]>,
+    flat_country: Option<[u8; 2]>,
+    /// `city.names.en` (GeoIP2) or `city` (flat)
+    city: Option<Box<str>>,
+    /// `location.latitude/longitude` (GeoIP2, doubles)
+    location: (Option<f64>, Option<f64>),
+    /// `latitude`/`longitude` (flat, floats)
+    flat: (Option<f64>, Option<f64>),
+    asn: Option<u32>,
+    org: Option<Box<str>>,
 }
 
 impl Record {
     fn into_info(self) -> GeoInfo {
         let (lat, lng) = match self.location {
-            Some(Location {
-                latitude: Some(a),
-                longitude: Some(b),
-            }) => (Some(a.0), Some(b.0)),
-            _ => (self.latitude.map(|c| c.0), self.longitude.map(|c| c.0)),
+            (Some(a), Some(b)) => (Some(a), Some(b)),
+            _ => self.flat,
         };
         let position = match (lat, lng) {
             (Some(a), Some(b))
@@ -246,83 +233,179 @@ impl Record {
             }
             _ => None,
         };
-        let code = self.country.and_then(|c| c.iso_code).or(self.country_code);
-        let country = code.and_then(|c| match c.as_bytes() {
-            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-                Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
-            }
-            _ => None,
-        });
         GeoInfo {
             position,
-            country,
-            city: self.city.and_then(|c| c.0).map(String::into_boxed_str),
-            asn: self.autonomous_system_number,
-            org: self
-                .autonomous_system_organization
-                .filter(|s| !s.is_empty())
-                .map(String::into_boxed_str),
+            country: self.country.or(self.flat_country),
+            city: self.city,
+            asn: self.asn,
+            org: self.org,
         }
     }
 }
 
-/// A coordinate stored as a double (GeoIP2) or a float (DB-IP flat files).
-struct Coord(f64);
-
-impl<'de> Deserialize<'de> for Coord {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Coord, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Coord;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a float or double")
-            }
-            fn visit_f32<E: de::Error>(self, v: f32) -> Result<Coord, E> {
-                Ok(Coord(v as f64))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Coord, E> {
-                Ok(Coord(v))
-            }
-        }
-        d.deserialize_any(V)
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Record, D::Error> {
+        let mut r = Record::default();
+        d.deserialize_any(Walk {
+            out: &mut r,
+            at: At::Root,
+        })?;
+        Ok(r)
     }
 }
 
-/// `city` is `{"names": {"en": ...}}` in GeoIP2 and a plain string in the flat schema.
-struct CityName(Option<String>);
+/// Where in a record a value sits (the fields connmap reads, and their parents).
+#[derive(Clone, Copy, PartialEq)]
+enum At {
+    Root,
+    Country,
+    IsoCode,
+    FlatCountry,
+    City,
+    CityNames,
+    CityNameEn,
+    Location,
+    Latitude,
+    Longitude,
+    FlatLatitude,
+    FlatLongitude,
+    Asn,
+    Org,
+    /// anything else: skipped
+    Other,
+}
 
-impl<'de> Deserialize<'de> for CityName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CityName, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CityName;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a city name or a GeoIP2 city map")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<CityName, E> {
-                Ok(CityName(Some(v.to_string()).filter(|s| !s.is_empty())))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CityName, A::Error> {
-                let mut name = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "names" {
-                        let names: Names = map.next_value()?;
-                        name = names.en;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(CityName(name))
-            }
+impl At {
+    /// The position of `key` inside a map at `self`.
+    fn child(self, key: &str) -> At {
+        match (self, key) {
+            (At::Root, "country") => At::Country,
+            (At::Root, "country_code") => At::FlatCountry,
+            (At::Root, "city") => At::City,
+            (At::Root, "location") => At::Location,
+            (At::Root, "latitude") => At::FlatLatitude,
+            (At::Root, "longitude") => At::FlatLongitude,
+            (At::Root, "autonomous_system_number") => At::Asn,
+            (At::Root, "autonomous_system_organization") => At::Org,
+            (At::Country, "iso_code") => At::IsoCode,
+            (At::City, "names") => At::CityNames,
+            (At::CityNames, "en") => At::CityNameEn,
+            (At::Location, "latitude") => At::Latitude,
+            (At::Location, "longitude") => At::Longitude,
+            _ => At::Other,
         }
-        d.deserialize_any(V)
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Names {
-    en: Option<String>,
+/// A map key, as the position it leads to (no allocation for the key).
+struct KeyIn(At);
+
+impl<'de> de::DeserializeSeed<'de> for KeyIn {
+    type Value = At;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<At, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIn {
+    type Value = At;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<At, E> {
+        Ok(self.0.child(key))
+    }
+}
+
+/// The value at `at`, written into `out`.
+struct Walk<'a> {
+    out: &'a mut Record,
+    at: At,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.at == At::Other {
+            d.deserialize_ignored_any(IgnoredAny).map(|_| ())
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+fn country_code(s: &str) -> Option<[u8; 2]> {
+    match s.as_bytes() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+        }
+        _ => None,
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a GeoIP2-City, GeoLite2-ASN or DB-IP flat record")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(child) = map.next_key_seed(KeyIn(self.at))? {
+            map.next_value_seed(Walk {
+                out: &mut *self.out,
+                at: child,
+            })?;
+        }
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        let text = || (!v.is_empty()).then(|| Box::from(v));
+        match self.at {
+            At::IsoCode => self.out.country = country_code(v),
+            At::FlatCountry => self.out.flat_country = country_code(v),
+            // `city` is a plain string in the flat schema
+            At::City | At::CityNameEn => self.out.city = text(),
+            At::Org => self.out.org = text(),
+            _ => {}
+        }
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        match self.at {
+            At::Latitude => self.out.location.0 = Some(v),
+            At::Longitude => self.out.location.1 = Some(v),
+            At::FlatLatitude => self.out.flat.0 = Some(v),
+            At::FlatLongitude => self.out.flat.1 = Some(v),
+            _ => {}
+        }
+        Ok(())
+    }
+    // the flat DB-IP files store coordinates as float32
+    fn visit_f32<E: de::Error>(self, v: f32) -> Result<(), E> {
+        self.visit_f64(f64::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        if self.at == At::Asn {
+            self.out.asn = u32::try_from(v).ok();
+        }
+        Ok(())
+    }
+    // a known field of an unexpected type is not the record's fault: it is left empty
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +473,78 @@ mod tests {
         assert_eq!(g.city.as_deref(), Some("Mountain View"));
         assert!(g.position.is_some());
         assert_eq!(g.asn, None);
+    }
+
+    #[test]
+    fn whole_geoip2_records_and_odd_types() {
+        // a record as GeoIP2-City has them (every type the format knows somewhere), and one
+        // whose known fields have the wrong types: read what is there, skip the rest
+        let names = |en: &str| Value::map([("en", Value::from(en)), ("de", Value::from("x"))]);
+        let full = Value::map([
+            (
+                "continent",
+                Value::map([("code", Value::from("EU")), ("names", names("Europe"))]),
+            ),
+            (
+                "country",
+                Value::map([
+                    ("geoname_id", Value::U32(2921044)),
+                    ("is_in_european_union", Value::Bool(true)),
+                    ("iso_code", Value::from("de")),
+                    ("names", names("Germany")),
+                ]),
+            ),
+            (
+                "subdivisions",
+                Value::Array(vec![Value::map([("iso_code", Value::from("BE"))])]),
+            ),
+            (
+                "city",
+                Value::map([("geoname_id", Value::U32(1)), ("names", names("Berlin"))]),
+            ),
+            (
+                "location",
+                Value::map([
+                    ("accuracy_radius", Value::U16(20)),
+                    ("latitude", Value::Double(52.52)),
+                    ("longitude", Value::Double(13.405)),
+                    ("time_zone", Value::from("Europe/Berlin")),
+                ]),
+            ),
+            ("postal", Value::map([("code", Value::from("10115"))])),
+            ("traits", Value::map([("big", Value::U128(u128::MAX))])),
+            ("blob", Value::Bytes(vec![1, 2, 3])),
+            ("signed", Value::I32(-5)),
+            ("wide", Value::U64(u64::MAX)),
+            ("autonomous_system_number", Value::U32(3320)),
+        ]);
+        let odd = Value::map([
+            ("city", Value::Array(vec![Value::from("Berlin")])),
+            (
+                "location",
+                Value::map([
+                    ("latitude", Value::from("52.5")),
+                    ("longitude", Value::Double(13.4)),
+                ]),
+            ),
+            ("country", Value::from("DE")),
+            ("autonomous_system_number", Value::U64(1 << 40)),
+            ("autonomous_system_organization", Value::Bool(true)),
+        ]);
+        let mut w = Writer::new("GeoIP2-City");
+        w.insert_value("5.5.5.0/24".parse::<ipnet::IpNet>().unwrap(), full)
+            .unwrap();
+        w.insert_value("6.6.6.0/24".parse::<ipnet::IpNet>().unwrap(), odd)
+            .unwrap();
+        let db = GeoDb::from_bytes(w.to_bytes().unwrap()).unwrap();
+        let g = db.lookup("5.5.5.5".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(g.country_str(), Some("DE"));
+        assert_eq!(g.city.as_deref(), Some("Berlin"));
+        assert_eq!(g.asn, Some(3320));
+        assert_eq!(g.org, None);
+        assert_eq!(g.position, Some((52.52, 13.405)));
+        let g = db.lookup("6.6.6.6".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(*g, GeoInfo::default());
     }
 
     #[test]
