@@ -580,7 +580,13 @@ mod tests {
         use crate::geo::GeoInfo;
         use crate::table::Counters;
         use std::rc::Rc;
-        let odd = ["Zürich", "quote \" back\\slash", "tab\tnew\nline\u{1}\u{7f}", "", "東京"];
+        let odd = [
+            "Zürich",
+            "quote \" back\\slash",
+            "tab\tnew\nline\u{1}\u{7f}",
+            "",
+            "東京",
+        ];
         let positions = [
             (52.52, 13.405),
             (-33.8688, 151.2093),
@@ -614,13 +620,17 @@ mod tests {
                 },
                 first_seen: 1_700_000_000 + i as u64,
                 last_seen: 1_800_000_000,
-                hosts: (0..i % 3).map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8])).collect(),
+                hosts: (0..i % 3)
+                    .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
+                    .collect(),
                 ports: (0..i % 4).map(|p| (p * 1000 + i) as u16).collect(),
                 protocols: [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect(),
                 last_proto_port: 0,
                 geo,
                 located: true,
-                names: (0..i % 3).map(|n| Rc::from(odd[(n + i) % odd.len()])).collect(),
+                names: (0..i % 3)
+                    .map(|n| Rc::from(odd[(n + i) % odd.len()]))
+                    .collect(),
             };
             remotes.push((ip, r));
         }
@@ -727,7 +737,9 @@ mod tests {
         r.protocols.clear();
         out.clear();
         write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
-        assert!(String::from_utf8(out).unwrap().contains(r#""protocols":[],"packets_out""#));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(r#""protocols":[],"packets_out""#));
     }
 
     #[test]
