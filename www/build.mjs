@@ -12,6 +12,7 @@
 // Hashes are hex (the daemon marks `name.<8+ hex>.ext` immutable); esbuild's own base32
 // hashes are not, so files are hashed here. Prints the first-load size (gzipped).
 import { build } from 'esbuild';
+import { quantize } from 'topojson-client';
 import { createHash } from 'node:crypto';
 import { gzipSync, constants } from 'node:zlib';
 import fs from 'node:fs';
@@ -51,6 +52,10 @@ async function bundle(entry, extra = {}) {
 // Country shapes: world-atlas 1:110m TopoJSON without the `land` object, the names and
 // Antarctica (not useful on a Web Mercator map of where traffic goes). Converted to
 // GeoJSON in the browser by topojson-client: TopoJSON is much smaller on the wire.
+// Re-quantized from world-atlas's 1e5 steps per axis to 1e4 (0.036° of longitude, ~4 km,
+// where the 1:110m shapes have ~10 km between points): 35.8 -> 26.0 KB gzipped, on every
+// router's flash and every first page load, with no visible difference at the map's zooms.
+const WORLD_QUANTIZATION = 1e4;
 function worldData() {
   const topo = JSON.parse(fs.readFileSync(path.join(nm, 'world-atlas/countries-110m.json'), 'utf8'));
   delete topo.objects.land;
@@ -58,7 +63,20 @@ function worldData() {
   countries.geometries = countries.geometries
     .filter((g) => g.id !== '010')
     .map((g) => ({ type: g.type, arcs: g.arcs, id: g.id }));
-  return JSON.stringify(topo);
+  // back to degrees (the arcs are delta-encoded steps of `transform`), then quantized again
+  const [sx, sy] = topo.transform.scale;
+  const [tx, ty] = topo.transform.translate;
+  const arcs = topo.arcs.map((arc) => {
+    let x = 0;
+    let y = 0;
+    return arc.map(([dx, dy]) => {
+      x += dx;
+      y += dy;
+      return [x * sx + tx, y * sy + ty];
+    });
+  });
+  const degrees = { type: 'Topology', bbox: topo.bbox, objects: topo.objects, arcs };
+  return JSON.stringify(quantize(degrees, WORLD_QUANTIZATION));
 }
 
 // Third-party licences, read from the installed packages so they match what was bundled.
