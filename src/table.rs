@@ -658,13 +658,16 @@ impl Tables {
             return;
         }
         self.geo_pending = false;
-        for i in 0..self.remotes.len() {
-            if self.remotes.entries[i].1.located {
-                continue;
-            }
-            let ip = self.remotes.entries[i].0;
+        // In address order: neighbouring lookups walk the same upper tree nodes and touch
+        // the same pages of the mapped file, instead of jumping all over it.
+        let mut todo: Vec<(Addr, u32)> = (self.remotes.entries.iter().enumerate())
+            .filter(|(_, (_, r))| !r.located)
+            .map(|(i, (ip, _))| (*ip, i as u32))
+            .collect();
+        todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
+        for (ip, i) in todo {
             let info = self.locate(geo, ip);
-            let r = &mut self.remotes.entries[i].1;
+            let r = self.remotes.at(i);
             r.geo = info;
             r.located = true;
         }
