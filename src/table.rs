@@ -16,15 +16,14 @@
 //!
 //! Per packet: one cache probe (or, on a miss, classification and one or two hash lookups),
 //! four counter updates, and for outbound packets a check of the (short) host/port lists.
-//! Everything else — geolocation, classification of a new remote — happens once per new
-//! entry.
+//! Checking that a new remote can be one happens once per new entry, geolocation once per
+//! remote at the next snapshot ([`Tables::locate_new`]).
 
 use crate::filter::{Direction, Flow, Networks};
 use crate::geo::{GeoDb, GeoInfo};
 use crate::packet::{Addr, PacketInfo};
 use smallvec::SmallVec;
 use std::collections::HashMap;
-use std::ops::Index;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -298,10 +297,11 @@ impl<V> AddrTable<V> {
             }
         }
         if self.entries.len() == self.entries.capacity() {
-            // doubling, but never past the bound: a full table wastes no capacity
-            let room = self.bound.saturating_sub(self.entries.len());
-            self.entries
-                .reserve_exact(self.entries.capacity().clamp(16, room.max(1)));
+            // doubling, but never past the bound: a full table wastes no capacity (the
+            // caller keeps the bound; past it, this grows one entry at a time)
+            let room = self.bound.saturating_sub(self.entries.len()).max(1);
+            let grow = self.entries.capacity().max(16).min(room);
+            self.entries.reserve_exact(grow);
         }
         self.entries.push((a, v));
         i
@@ -359,7 +359,9 @@ impl<V> AddrTable<V> {
     }
 }
 
-impl<V> Index<&Addr> for AddrTable<V> {
+/// For tests: `table[&addr]`, panicking when absent (the daemon uses `get`).
+#[cfg(test)]
+impl<V> std::ops::Index<&Addr> for AddrTable<V> {
     type Output = V;
 
     fn index(&self, a: &Addr) -> &V {
@@ -970,6 +972,30 @@ mod tests {
             .contains_key(&Addr::from_v4_bytes(0x0101_0000u32.to_be_bytes())));
         assert!(t.stats.evicted_remotes >= 10_000 - 64);
         assert!(t.stats.evicted_hosts > 0);
+    }
+
+    #[test]
+    fn tables_grow_to_any_bound_and_no_further_by_themselves() {
+        // bounds just past a power of two, and past the initial capacity by less than the
+        // growth step
+        for (bound, initial) in [(1030, 1024), (70, 64), (17, 16), (1, 1), (5000, 1024)] {
+            let mut t: AddrTable<u32> = AddrTable::new(bound, initial);
+            for i in 0..bound as u32 {
+                t.insert(Addr::from_v4_bytes(i.to_be_bytes()), i);
+            }
+            assert_eq!(t.len(), bound);
+            assert!(
+                t.entries.capacity() <= bound.max(16),
+                "{bound}: {}",
+                t.entries.capacity()
+            );
+            // past the bound (the caller evicts first, but an insert must not fail)
+            t.insert(Addr::from_v4_bytes([255; 4]), 0);
+            assert_eq!(t.len(), bound + 1);
+            for i in 0..bound as u32 {
+                assert_eq!(t.get(&Addr::from_v4_bytes(i.to_be_bytes())), Some(&i));
+            }
+        }
     }
 
     #[test]
