@@ -516,6 +516,11 @@ impl Writer {
     }
 }
 
+/// True for a slot that holds a node index (not a data offset, not empty).
+fn is_node(v: u32) -> bool {
+    v != EMPTY && v & DATA_FLAG == 0
+}
+
 /// Most networks (root-to-leaf paths, empty ones included) per node a shared tree may hold.
 const MAX_NETWORKS_PER_NODE: u64 = 2;
 
@@ -528,13 +533,7 @@ const MAX_NETWORKS_PER_NODE: u64 = 2;
 fn share_subtrees(nodes: &[[u32; 2]]) -> Option<Vec<[u32; 2]>> {
     let mut canon = vec![0u32; nodes.len()]; // node → its representative node
     let mut seen: HashMap<[u32; 2], u32> = HashMap::with_capacity(nodes.len());
-    let slot = |canon: &[u32], v: u32| {
-        if v == EMPTY || v & DATA_FLAG != 0 {
-            v
-        } else {
-            canon[v as usize]
-        }
-    };
+    let slot = |canon: &[u32], v: u32| if is_node(v) { canon[v as usize] } else { v };
     // Networks below each representative (its children's representatives are above it).
     let mut paths = vec![0u64; nodes.len()];
     for i in (0..nodes.len()).rev() {
@@ -543,13 +542,7 @@ fn share_subtrees(nodes: &[[u32; 2]]) -> Option<Vec<[u32; 2]>> {
         if canon[i] == i as u32 {
             paths[i] = key
                 .iter()
-                .map(|&k| {
-                    if k == EMPTY || k & DATA_FLAG != 0 {
-                        1
-                    } else {
-                        paths[k as usize]
-                    }
-                })
+                .map(|&k| if is_node(k) { paths[k as usize] } else { 1 })
                 .fold(0u64, u64::saturating_add);
         }
     }
@@ -572,14 +565,14 @@ fn share_subtrees(nodes: &[[u32; 2]]) -> Option<Vec<[u32; 2]>> {
         ];
         out.push(kids);
         for &k in kids.iter().rev() {
-            if k != EMPTY && k & DATA_FLAG == 0 && number[k as usize] == UNSET {
+            if is_node(k) && number[k as usize] == UNSET {
                 stack.push(k);
             }
         }
     }
     for n in &mut out {
         for k in n.iter_mut() {
-            if *k != EMPTY && *k & DATA_FLAG == 0 {
+            if is_node(*k) {
                 *k = number[*k as usize];
             }
         }
