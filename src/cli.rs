@@ -42,7 +42,8 @@ Options:
       --no-names            do not learn remote names (no second capture handle)
       --firewall-config FILE  where to look for flow offloading (default /etc/config/firewall;
                             '' for none)
-      --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none)
+      --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none;
+                            builds without the `nft` feature, such as the OpenWrt package: none)
       --home LAT,LNG        where the lines on the map start
       --user USER           after opening the capture, drop root privileges to USER
       --tiles URL           offer an online tile layer (URL template) on the page; off by default
@@ -116,7 +117,7 @@ impl Default for Config {
             max_names: crate::table::DEFAULT_MAX_NAMES,
             learn_names: true,
             firewall_config: Some("/etc/config/firewall".into()),
-            nft: Some("nft".into()),
+            nft: cfg!(feature = "nft").then(|| "nft".into()),
             home: None,
             user: None,
             tiles: None,
@@ -173,6 +174,17 @@ fn socket(s: &str, flag: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>().map_err(|_| {
         format!("{flag}: {s:?} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)")
     })
+}
+
+/// `--nft CMD`: '' for none; a command only where the `nft` feature is built in.
+fn nft(cmd: String) -> Result<Option<String>, String> {
+    if cmd.is_empty() {
+        Ok(None)
+    } else if cfg!(feature = "nft") {
+        Ok(Some(cmd))
+    } else {
+        Err("--nft: this connmap is built without the `nft` feature; only '' is accepted".into())
+    }
 }
 
 fn home(s: &str) -> Result<(f64, f64), String> {
@@ -284,7 +296,7 @@ where
             Long("firewall-config") => {
                 c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
             }
-            Long("nft") => c.nft = Some(value(&mut p, "--nft")?).filter(|s| !s.is_empty()),
+            Long("nft") => c.nft = nft(value(&mut p, "--nft")?)?,
             Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
             Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
             Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
@@ -328,6 +340,27 @@ mod tests {
         match parse(args.iter().copied())? {
             Command::Run(c) => Ok(*c),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nft_needs_the_feature() {
+        let c = |args: &[&str]| {
+            parse(args.iter().copied()).map(|c| match c {
+                Command::Run(c) => c.nft,
+                _ => unreachable!(),
+            })
+        };
+        assert_eq!(c(&["--nft", ""]), Ok(None));
+        if cfg!(feature = "nft") {
+            assert_eq!(c(&[]), Ok(Some("nft".into())));
+            assert_eq!(
+                c(&["--nft", "/usr/sbin/nft"]),
+                Ok(Some("/usr/sbin/nft".into()))
+            );
+        } else {
+            assert_eq!(c(&[]), Ok(None));
+            assert!(c(&["--nft", "nft"]).unwrap_err().contains("`nft` feature"));
         }
     }
 

@@ -5,10 +5,13 @@
 //! connection take the normal path that the capture sees; the rest bypass it. Connections
 //! are still all seen, byte and packet counts are then partial. Detected at start and on
 //! SIGHUP from the firewall config and `nft list flowtables`, and reported in markers.json.
+//!
+//! Running `nft` takes the cargo feature `nft` (default). Router builds leave it out: on
+//! OpenWrt the daemon has no `CAP_NET_ADMIN`, which listing flowtables needs, and `std`'s
+//! process spawning is 27 KB of the MIPS binary; there the firewall config is the source.
 
 use serde::Serialize;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// What markers.json says about offloading.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -73,22 +76,15 @@ pub fn detect(firewall_config: Option<&Path>, nft: Option<&str>) -> Offload {
             }
         }
     }
-    if let Some(cmd) = nft {
-        let out = Command::new(cmd)
-            .args(["list", "flowtables"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            let (present, hw) = parse_nft_flowtables(&String::from_utf8_lossy(&out.stdout));
-            if present {
-                o.detected = true;
-                o.hardware |= hw;
-                o.source = Some(match o.source.take() {
-                    Some(s) => format!("{s}, nft"),
-                    None => "nft".into(),
-                });
-            }
+    if let Some(out) = nft.and_then(list_flowtables) {
+        let (present, hw) = parse_nft_flowtables(&String::from_utf8_lossy(&out));
+        if present {
+            o.detected = true;
+            o.hardware |= hw;
+            o.source = Some(match o.source.take() {
+                Some(s) => format!("{s}, nft"),
+                None => "nft".into(),
+            });
         }
     }
     if o.detected {
@@ -100,6 +96,24 @@ pub fn detect(firewall_config: Option<&Path>, nft: Option<&str>) -> Offload {
         );
     }
     o
+}
+
+/// The standard output of `CMD list flowtables`, or None if it could not run.
+#[cfg(feature = "nft")]
+fn list_flowtables(cmd: &str) -> Option<Vec<u8>> {
+    use std::process::{Command, Stdio};
+    let out = Command::new(cmd)
+        .args(["list", "flowtables"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    out.ok().map(|o| o.stdout)
+}
+
+/// Built without the `nft` feature: `cli` refuses a non-empty `--nft`, so this never runs.
+#[cfg(not(feature = "nft"))]
+fn list_flowtables(_cmd: &str) -> Option<Vec<u8>> {
+    None
 }
 
 #[cfg(test)]
@@ -137,13 +151,23 @@ mod tests {
     }
 
     #[test]
-    fn detect_from_files_and_commands() {
+    fn detect_from_files() {
         let d = tempfile::tempdir().unwrap();
         let fw = d.path().join("firewall");
         std::fs::write(&fw, "config defaults\n\toption flow_offloading '1'\n").unwrap();
         let o = detect(Some(&fw), None);
         assert!(o.detected && !o.hardware);
         assert_eq!(o.source.as_deref(), Some(fw.to_str().unwrap()));
+        assert_eq!(
+            detect(Some(&d.path().join("none")), None),
+            Offload::default()
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "nft")]
+    fn detect_from_commands() {
+        let d = tempfile::tempdir().unwrap();
         // A command that runs and prints no flowtable (the parsing is tested above).
         assert_eq!(detect(None, Some("true")), Offload::default());
         assert_eq!(
