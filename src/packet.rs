@@ -206,7 +206,11 @@ impl Addr {
 
 impl serde::Serialize for Addr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.text(&mut [0; 45]))
+        if s.is_human_readable() {
+            s.serialize_str(self.text(&mut [0; 45]))
+        } else {
+            self.ip().serialize(s) // binary formats (the state file): as `IpAddr`, 5 or 17 bytes
+        }
     }
 }
 

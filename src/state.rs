@@ -1,7 +1,11 @@
 //! State: the tables saved to a file and restored at start, so a restart loses nothing.
 //!
-//! The file is JSON with a format tag and a version; it is written atomically (see
-//! `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
+//! The file is [postcard](https://docs.rs/postcard) (a compact, documented serde format):
+//! a header (format tag, version) and then the body, so that a file of another version is
+//! named as such rather than misread. Binary, because a state file is for connmap alone: it is
+//! a sixth the size of the same tables in JSON (336 KB against 1.99 MB for 10,000 remotes:
+//! less to write to flash), and reading it takes far less code than serde_json's deserializer
+//! (the MIPS binary is 48 KB smaller). It is written atomically (see `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
 //! against whatever database is installed then. Loading never trusts the file: bounds are
 //! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
 
@@ -14,14 +18,19 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const FORMAT: &str = "connmap-state";
-pub const VERSION: u32 = 1;
+/// 1 was JSON (before release); 2 is postcard.
+pub const VERSION: u32 = 2;
 /// Larger files are refused unread: a state file of the largest tables is far smaller.
 const MAX_STATE_BYTES: u64 = 256 << 20;
 
 #[derive(Serialize, Deserialize)]
-struct StateFile {
+struct Header {
     format: String,
     version: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
     saved: u64,
     hosts: Vec<HostRec>,
     remotes: Vec<RemoteRec>,
@@ -53,8 +62,7 @@ struct RemoteRec {
     hosts: Vec<Addr>,
     ports: Vec<u16>,
     protocols: Vec<u8>,
-    /// Learned names, most recent first (absent in older files).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Learned names, most recent first.
     names: Vec<String>,
 }
 
@@ -82,9 +90,11 @@ impl From<CountersRec> for Counters {
 
 /// Serialises the tables.
 pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
-    let file = StateFile {
+    let header = Header {
         format: FORMAT.to_string(),
         version: VERSION,
+    };
+    let file = StateFile {
         saved: now,
         hosts: t
             .hosts
@@ -112,7 +122,9 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
             })
             .collect(),
     };
-    serde_json::to_vec(&file).unwrap_or_default()
+    // Writing to a Vec fails only if a length does not fit in a u32, which bounded tables never reach.
+    let out = postcard::to_extend(&header, Vec::new()).unwrap_or_default();
+    postcard::to_extend(&file, out).unwrap_or_default()
 }
 
 /// Saves the tables to `path` atomically.
@@ -123,20 +135,19 @@ pub fn save(path: &Path, t: &Tables, now: u64) -> Result<(), String> {
 /// Fills `t` from a state file's bytes, keeping the tables' bounds. Returns (hosts, remotes)
 /// restored.
 pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), String> {
-    let file: StateFile =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a connmap state file ({e})"))?;
-    if file.format != FORMAT {
-        return Err(format!(
-            "not a connmap state file (format {:?})",
-            file.format
-        ));
+    let not_state = || "not a connmap state file".to_string();
+    let (header, body) = postcard::take_from_bytes::<Header>(bytes).map_err(|_| not_state())?;
+    if header.format != FORMAT {
+        return Err(not_state());
     }
-    if file.version != VERSION {
+    if header.version != VERSION {
         return Err(format!(
             "state file version {} is not supported (this connmap reads {VERSION})",
-            file.version
+            header.version
         ));
     }
+    let file: StateFile = postcard::from_bytes(body)
+        .map_err(|e| format!("the state file is damaged ({e}); it is ignored"))?;
     // Newest first, so that the bounds keep the most recent entries.
     let mut hosts = file.hosts;
     hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
@@ -255,21 +266,50 @@ mod tests {
     fn corrupt_files_are_refused() {
         let mut u = Tables::new(100, 10);
         assert!(decode_into(b"", &mut u).is_err());
-        assert!(decode_into(b"{\"format\":\"x\"}", &mut u).is_err());
-        let mut good = encode(&filled(), 5);
-        good.truncate(good.len() - 7);
-        assert!(decode_into(&good, &mut u).is_err());
-        let other = String::from_utf8(encode(&filled(), 5))
-            .unwrap()
-            .replace("\"version\":1", "\"version\":99");
-        let e = decode_into(other.as_bytes(), &mut u).unwrap_err();
+        // a JSON file of the first format, and other files
+        let json = br#"{"format":"connmap-state","version":1,"saved":5,"hosts":[],"remotes":[]}"#;
+        assert_eq!(
+            decode_into(json, &mut u).unwrap_err(),
+            "not a connmap state file"
+        );
+        assert!(decode_into(b"\x0dconnmap-stat", &mut u).is_err());
+        let good = encode(&filled(), 5);
+        for cut in 1..good.len() {
+            assert!(decode_into(&good[..cut], &mut u).is_err(), "cut at {cut}");
+        }
+        // the header names the version: 13 + "connmap-state" + varint 2
+        assert_eq!(good[..15], *b"\x0dconnmap-state\x02");
+        let mut other = good.clone();
+        other[14] = 99;
+        let e = decode_into(&other, &mut u).unwrap_err();
         assert!(e.contains("version 99"), "{e}");
+        assert!(u.hosts.is_empty() && u.remotes.is_empty());
+    }
+
+    #[test]
+    fn damaged_files_are_refused_or_read_within_bounds() {
+        let good = encode(&filled(), 5);
+        let mut x: u32 = 1;
+        for round in 0..4000 {
+            let mut bad = good.clone();
+            for _ in 0..1 + round % 4 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let at = 15 + x as usize % (bad.len() - 15);
+                bad[at] = (x >> 8) as u8;
+            }
+            let mut u = Tables::new(3, 2);
+            if decode_into(&bad, &mut u).is_ok() {
+                assert!(u.remotes.len() <= 3 && u.hosts.len() <= 2);
+            }
+        }
     }
 
     #[test]
     fn load_missing_is_fine_and_bounds_apply() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("state.json");
+        let p = d.path().join("state");
         let mut t = Tables::new(100, 10);
         assert_eq!(load(&p, &mut t).unwrap(), None);
         save(&p, &filled(), 9).unwrap();
