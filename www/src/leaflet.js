@@ -1,6 +1,7 @@
-// Loads Leaflet and then Leaflet.markercluster, which extends the global `L` that Leaflet's
-// UMD build sets; the rest of the page imports `L` from here.
-import L from 'leaflet';
+// Loads Leaflet (the parts this page uses, see leaflet-core.js) and then
+// Leaflet.markercluster, which extends the global `L`; the rest of the page imports `L` from
+// here. The order of the imports is the order they run in.
+import L from './leaflet-core.js';
 import 'leaflet.markercluster';
 
 export default L;
