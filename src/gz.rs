@@ -1,8 +1,9 @@
 //! gzip members (RFC 1952) around flate2's raw deflate, with a small CRC-32 (a 1 KB table made
 //! at compile time): flate2's own gzip types pull in crc32fast and its 16 KB table, which is
-//! ~4% of the router binary. Used for markers.json and for the pre-compressed page files.
+//! ~4% of the router binary. Used for markers.json. Nothing here inflates: the daemon never
+//! needs to (the page's files are sent to clients as they are stored).
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
 const fn crc_table() -> [u32; 256] {
     let mut t = [0u32; 256];
@@ -53,76 +54,10 @@ pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
     out
 }
 
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("gzip: {what}"))
-}
-
-/// Length of the member header at the start of `b`.
-fn header_len(b: &[u8]) -> io::Result<usize> {
-    if b.len() < 10 || b[..3] != [0x1f, 0x8b, 8] {
-        return Err(bad("not a gzip member"));
-    }
-    let flags = b[3];
-    if flags & 0xe0 != 0 {
-        return Err(bad("reserved header flags"));
-    }
-    let mut i = 10;
-    if flags & 4 != 0 {
-        // FEXTRA
-        let xlen = b.get(i..i + 2).ok_or_else(|| bad("truncated header"))?;
-        i += 2 + usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
-    }
-    for flag in [8, 16] {
-        // FNAME, FCOMMENT: NUL-terminated
-        if flags & flag != 0 {
-            let end = b.get(i..).and_then(|r| r.iter().position(|&c| c == 0));
-            i += end.ok_or_else(|| bad("truncated header"))? + 1;
-        }
-    }
-    if flags & 2 != 0 {
-        i += 2; // FHCRC
-    }
-    if i > b.len() {
-        return Err(bad("truncated header"));
-    }
-    Ok(i)
-}
-
-/// Inflates every member of `input` (as `gzip -d` does), checking each one's CRC-32 and
-/// length; more than `limit` bytes of output is an error.
-pub fn gunzip(input: &[u8], limit: u64) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    loop {
-        let body = &rest[header_len(rest)?..];
-        let start = out.len();
-        let mut dec = flate2::bufread::DeflateDecoder::new(body);
-        (&mut dec)
-            .take(limit + 1 - start as u64)
-            .read_to_end(&mut out)?;
-        if out.len() as u64 > limit {
-            return Err(io::Error::other(format!(
-                "inflates to more than {limit} bytes"
-            )));
-        }
-        let after = dec.into_inner();
-        let trailer = after.get(..8).ok_or_else(|| bad("truncated member"))?;
-        let member = &out[start..];
-        if trailer[..4] != crc32(0, member).to_le_bytes()
-            || trailer[4..] != (member.len() as u32).to_le_bytes()
-        {
-            return Err(bad("CRC or length mismatch"));
-        }
-        rest = &after[8..];
-        if rest.is_empty() {
-            return Ok(out);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn crc_of_known_strings() {
@@ -144,42 +79,5 @@ mod tests {
             .read_to_end(&mut plain)
             .unwrap();
         assert_eq!(plain, data);
-        assert_eq!(gunzip(&gzip(b"", 6), 10).unwrap(), b"");
-    }
-
-    #[test]
-    fn gunzip_reads_headers_with_every_field_and_every_member() {
-        let mut e = flate2::GzBuilder::new()
-            .filename("world.json")
-            .comment("c")
-            .extra(vec![1, 2, 3])
-            .mtime(7)
-            .write(Vec::new(), flate2::Compression::best());
-        e.write_all(b"[1,").unwrap();
-        let mut two = e.finish().unwrap();
-        two.extend(gzip(b"2]", 9));
-        assert_eq!(gunzip(&two, 100).unwrap(), b"[1,2]");
-        // header CRC (FHCRC) present
-        let mut h = gzip(b"x", 6);
-        h[3] |= 2;
-        h.splice(10..10, [0xaa, 0xbb]);
-        assert_eq!(gunzip(&h, 10).unwrap(), b"x");
-    }
-
-    #[test]
-    fn gunzip_refuses_damage_and_too_much() {
-        let good = gzip(&b"abc".repeat(1000), 6);
-        assert!(gunzip(&good, 3000).is_ok());
-        assert!(gunzip(&good, 2999).is_err());
-        let mut crc = good.clone();
-        let n = crc.len();
-        crc[n - 8] ^= 1;
-        assert!(gunzip(&crc, 3000).is_err());
-        assert!(gunzip(&good[..good.len() - 3], 3000).is_err());
-        assert!(gunzip(&good[..5], 3000).is_err());
-        assert!(gunzip(b"not gzip at all", 3000).is_err());
-        let mut trailing = good.clone();
-        trailing.push(0);
-        assert!(gunzip(&trailing, 3000).is_err());
     }
 }

@@ -2,27 +2,25 @@
 //! `--www` then can ever be served — no path from a request is ever joined onto the disk path.
 //!
 //! `FILE.gz` beside `FILE` is sent to clients that accept gzip. A `FILE.gz` alone (the OpenWrt
-//! package installs only the compressed copies of the page) is served as `FILE`: as it is to
-//! clients that accept gzip, inflated for the others.
+//! package installs only the compressed copies of the page) is served as `FILE`, compressed:
+//! to clients that accept gzip or name no coding; the few that refuse gzip get 406. (Inflating
+//! it for them took 17 KB of the MIPS binary, for clients that are not browsers.)
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const MAX_FILES: usize = 2000;
 const MAX_DEPTH: usize = 8;
-/// Largest file inflated for a client that does not accept gzip.
-pub const MAX_INFLATED: u64 = 16 << 20;
 
 /// One servable file.
 #[derive(Debug, Clone)]
 pub struct StaticFile {
-    /// The file on disk; the `.gz` itself when `inflate` is set.
+    /// The file on disk; the `.gz` itself when `gz_only` is set.
     pub path: PathBuf,
     /// `FILE.gz` beside it, to send when the client accepts gzip.
     pub gz: Option<PathBuf>,
-    /// Only the gzip form exists (`path` = `gz`): inflate it for clients without gzip.
-    pub inflate: bool,
+    /// Only the gzip form exists (`path` = `gz`).
+    pub gz_only: bool,
     pub content_type: &'static str,
     /// Content-hashed names (`app.3f9a1c2b.js`) never change: cache them for a year.
     pub immutable: bool,
@@ -54,7 +52,7 @@ impl StaticFiles {
                         StaticFile {
                             gz: Some(path.clone()),
                             path,
-                            inflate: true,
+                            gz_only: true,
                             content_type: content_type(base),
                             immutable: is_hashed(base),
                         },
@@ -78,7 +76,7 @@ impl StaticFiles {
                 StaticFile {
                     path,
                     gz,
-                    inflate: false,
+                    gz_only: false,
                     content_type,
                     immutable,
                 },
@@ -134,16 +132,6 @@ fn walk(
 }
 
 const OCTET_STREAM: &str = "application/octet-stream";
-
-/// Inflates a gzip file (every member), at most `MAX_INFLATED` bytes. Returns the contents and
-/// the file's metadata (for the ETag: the same as the plain file with that mtime would have).
-pub fn inflate(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    let mut gz = Vec::new();
-    file.take(MAX_INFLATED).read_to_end(&mut gz)?;
-    Ok((crate::gz::gunzip(&gz, MAX_INFLATED)?, meta))
-}
 
 pub fn content_type(url: &str) -> &'static str {
     let ext = url.rsplit('.').next().unwrap_or("");
@@ -208,30 +196,15 @@ mod tests {
         let f = StaticFiles::scan(d.path()).unwrap();
         assert_eq!(f.len(), 3);
         let app = f.get("/app.0123abcd.js").unwrap();
-        assert!(app.inflate && app.immutable);
+        assert!(app.gz_only && app.immutable);
         assert_eq!(app.gz.as_deref(), Some(app.path.as_path()));
         assert_eq!(app.content_type, "text/javascript; charset=utf-8");
         assert!(f.get("/app.0123abcd.js.gz").is_none());
-        let (plain, meta) = inflate(&app.path).unwrap();
-        assert_eq!(plain, js.as_bytes());
-        assert_eq!(meta.len(), std::fs::metadata(&app.path).unwrap().len());
         let idx = f.get("/index.html").unwrap();
-        assert!(!idx.inflate && idx.path.ends_with("index.html") && idx.gz.is_some());
+        assert!(!idx.gz_only && idx.path.ends_with("index.html") && idx.gz.is_some());
         let bin = f.get("/data.bin.gz").unwrap();
-        assert!(!bin.inflate && bin.gz.is_none());
+        assert!(!bin.gz_only && bin.gz.is_none());
         assert!(f.get("/data.bin").is_none());
-    }
-
-    #[test]
-    fn inflate_reads_every_member_and_refuses_garbage() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("two.json.gz");
-        let mut two = gz(b"[1,");
-        two.extend(gz(b"2]"));
-        std::fs::write(&p, two).unwrap();
-        assert_eq!(inflate(&p).unwrap().0, b"[1,2]");
-        std::fs::write(&p, b"not gzip").unwrap();
-        assert!(inflate(&p).is_err());
     }
 
     fn gz(data: &[u8]) -> Vec<u8> {

@@ -233,6 +233,13 @@ fn accepts_gzip(rq: &Request) -> bool {
         })
 }
 
+/// Whether the request has an Accept-Encoding header at all.
+fn names_codings(rq: &Request) -> bool {
+    rq.headers()
+        .iter()
+        .any(|h| h.field.equiv("Accept-Encoding"))
+}
+
 fn if_none_match(rq: &Request, etag: &str) -> bool {
     rq.headers()
         .iter()
@@ -355,9 +362,16 @@ impl Handler {
         let Some(f) = self.files.get(path) else {
             return self.status(404, "Not Found");
         };
-        let gzip = f.gz.is_some() && accepts_gzip(rq);
-        if f.inflate && !gzip {
-            return self.inflated(rq, f);
+        // A file kept only gzipped (the OpenWrt package installs the page so) goes as it is to
+        // every client that accepts gzip or names no coding at all (RFC 9110, 12.5.3: then any
+        // coding is acceptable); a client that refuses gzip gets 406.
+        let gzip = f.gz.is_some() && (accepts_gzip(rq) || f.gz_only && !names_codings(rq));
+        if f.gz_only && !gzip {
+            return self.status(
+                406,
+                "Not Acceptable: this file is stored gzip-compressed only \
+                 (send Accept-Encoding: gzip, e.g. curl --compressed)",
+            );
         }
         let disk = if gzip {
             f.gz.as_ref().unwrap_or(&f.path)
@@ -373,32 +387,6 @@ impl Handler {
         };
         let len = meta.len();
         self.file_response(rq, f, &meta, gzip, Box::new(file.take(len)), len)
-    }
-
-    /// A file of which only the gzip form is on disk, for a client that does not accept gzip:
-    /// inflated in memory. Its ETag is the one the plain file (same mtime) would have.
-    fn inflated(&self, rq: &Request, f: &files::StaticFile) -> Response<Body> {
-        match files::inflate(&f.path) {
-            Ok((plain, meta)) => {
-                let len = plain.len() as u64;
-                self.file_response(
-                    rq,
-                    f,
-                    &meta,
-                    false,
-                    Box::new(std::io::Cursor::new(plain)),
-                    len,
-                )
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::warn!("www: {}: {e}", f.path.display());
-                self.status(404, "Not Found")
-            }
-            Err(e) => {
-                log::warn!("www: {}: {e}", f.path.display());
-                self.status(500, "Internal Server Error")
-            }
-        }
     }
 
     /// 304 or 200 for a static file: `meta` is the file's on disk (mtime), `len` the bytes sent.
