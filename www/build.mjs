@@ -5,7 +5,8 @@
 //   index.html                    references the hashed files below (no inline script or style)
 //   app.<hash>.js / app.<hash>.css   our src/ plus Leaflet, Leaflet.markercluster and
 //                                 topojson-client, bundled and minified by esbuild
-//   world.<hash>.json             Natural Earth 1:110m country shapes (world-atlas TopoJSON, trimmed)
+//   world.<hash>.bin              Natural Earth 1:110m country shapes (world-atlas TopoJSON, trimmed,
+//                                 its arcs in binary: src/world.js)
 //   favicon.<hash>.svg
 //   licenses.txt                  licences of everything third-party that dist/ contains
 //   FILE.gz beside every FILE     gzip -9, served when the client accepts gzip
@@ -13,6 +14,7 @@
 // hashes are not, so files are hashed here. Prints the first-load size (gzipped).
 import { build } from 'esbuild';
 import { quantize } from 'topojson-client';
+import { encodeWorld } from './src/world.js';
 import { createHash } from 'node:crypto';
 import { gzipSync, constants } from 'node:zlib';
 import fs from 'node:fs';
@@ -76,7 +78,7 @@ function worldData() {
     });
   });
   const degrees = { type: 'Topology', bbox: topo.bbox, objects: topo.objects, arcs };
-  return JSON.stringify(quantize(degrees, WORLD_QUANTIZATION));
+  return encodeWorld(quantize(degrees, WORLD_QUANTIZATION));
 }
 
 // Third-party licences, read from the installed packages so they match what was bundled.
@@ -92,7 +94,7 @@ function licenses() {
     '================================================\n\n' +
     'connmap\'s own page code (index.html, app.*.js/css) is MIT licensed; it bundles the\n' +
     'packages below, whose licences follow.\n\n' +
-    'Map data: world.*.json is derived from Natural Earth (https://www.naturalearthdata.com/),\n' +
+    'Map data: world.*.bin is derived from Natural Earth (https://www.naturalearthdata.com/),\n' +
     '1:110m Admin 0 country boundaries, which are in the public domain, as redistributed in\n' +
     'TopoJSON form by the world-atlas package (ISC licence below).\n\n' +
     'IP geolocation (served by the daemon, not in this directory): IP Geolocation by DB-IP\n' +
@@ -110,12 +112,12 @@ async function main() {
   // Leaflet's CSS names images only for controls and default markers this page does not
   // use; leave those URLs alone rather than shipping the images.
   const css = emit('app', 'css', await bundle('style.css', { external: ['*.png'] }));
-  const world = emit('world', 'json', worldData());
+  const world = emit('world', 'bin', worldData());
   const icon = emit('favicon', 'svg', fs.readFileSync(path.join(src, 'favicon.svg')));
 
   // the template's comments are for its readers, not for every page load
   let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8').replace(/<!--[\s\S]*?-->\n?/g, '');
-  const refs = { 'app.js': js, 'app.css': css, 'world.json': world, 'favicon.svg': icon };
+  const refs = { 'app.js': js, 'app.css': css, 'world.bin': world, 'favicon.svg': icon };
   html = html.replace(/\{\{([\w.]+)\}\}/g, (m, key) => {
     if (!(key in refs)) throw new Error(`index.html: unknown placeholder ${m}`);
     return refs[key];

@@ -46,7 +46,7 @@ impl StaticFiles {
                     continue; // served as the gzip form of `base`
                 }
                 // alone: the compressed copy of a page file, served under its own name
-                if content_type(base) != OCTET_STREAM {
+                if known_type(base).is_some() {
                     files.insert(
                         base.to_string(),
                         StaticFile {
@@ -134,8 +134,13 @@ fn walk(
 const OCTET_STREAM: &str = "application/octet-stream";
 
 pub fn content_type(url: &str) -> &'static str {
+    known_type(url).unwrap_or(OCTET_STREAM)
+}
+
+/// The type of a file the page is made of, by extension; None for other files.
+fn known_type(url: &str) -> Option<&'static str> {
     let ext = url.rsplit('.').next().unwrap_or("");
-    match ext {
+    Some(match ext {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -147,8 +152,9 @@ pub fn content_type(url: &str) -> &'static str {
         "woff2" => "font/woff2",
         "txt" | "md" => "text/plain; charset=utf-8",
         "map" => "application/json",
-        _ => OCTET_STREAM,
-    }
+        "bin" => OCTET_STREAM, // the map data (www/src/world.js)
+        _ => return None,
+    })
 }
 
 /// `name.<8+ hex>.ext`
@@ -192,7 +198,7 @@ mod tests {
         std::fs::write(d.path().join("index.html"), "<html>").unwrap();
         std::fs::write(d.path().join("index.html.gz"), gz(b"<html>")).unwrap();
         // not a page file: served as it is, under its own name
-        std::fs::write(d.path().join("data.bin.gz"), gz(b"x")).unwrap();
+        std::fs::write(d.path().join("data.dat.gz"), gz(b"x")).unwrap();
         let f = StaticFiles::scan(d.path()).unwrap();
         assert_eq!(f.len(), 3);
         let app = f.get("/app.0123abcd.js").unwrap();
@@ -202,9 +208,9 @@ mod tests {
         assert!(f.get("/app.0123abcd.js.gz").is_none());
         let idx = f.get("/index.html").unwrap();
         assert!(!idx.gz_only && idx.path.ends_with("index.html") && idx.gz.is_some());
-        let bin = f.get("/data.bin.gz").unwrap();
+        let bin = f.get("/data.dat.gz").unwrap();
         assert!(!bin.gz_only && bin.gz.is_none());
-        assert!(f.get("/data.bin").is_none());
+        assert!(f.get("/data.dat").is_none());
     }
 
     fn gz(data: &[u8]) -> Vec<u8> {

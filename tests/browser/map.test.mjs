@@ -189,7 +189,7 @@ describe('map page against replayed data', () => {
     ].map((m) => m[1]);
     assert.ok(assets.some((a) => /^app\.[0-9a-f]{8,}\.js$/.test(a)), 'hashed JS');
     assert.ok(assets.some((a) => /^app\.[0-9a-f]{8,}\.css$/.test(a)), 'hashed CSS');
-    assert.ok(assets.some((a) => /^world\.[0-9a-f]{8,}\.json$/.test(a)), 'hashed map data');
+    assert.ok(assets.some((a) => /^world\.[0-9a-f]{8,}\.bin$/.test(a)), 'hashed map data');
     let total = index.body.length;
     const lines = [`index.html ${index.body.length} B`];
     for (const a of new Set(assets)) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as fmt from '../../www/src/format.js';
 import { deriveView, groupByPlace, sizeClass, recencyClass } from '../../www/src/model.js';
+import { encodeWorld, decodeWorld } from '../../www/src/world.js';
 
 const sample = JSON.parse(fs.readFileSync(new URL('./fixtures/sample-markers.json', import.meta.url), 'utf8'));
 const ui = (o = {}) => ({ device: null, query: '', sort: 'traffic', ...o });
@@ -112,4 +113,21 @@ test('size and recency classes', () => {
   assert.deepEqual([0, 9e5, 2e6, 2e7, 1e8, 5e8, 1e9, 2e9].map((b) => sizeClass(b, 1e9)), [1, 1, 2, 3, 4, 5, 5, 5]);
   assert.equal(sizeClass(100, 0), 5);
   assert.deepEqual([10000, 9990, 9700, 9100, 0].map((t) => recencyClass(t, 10000)), [0, 0, 1, 2, 3]);
+});
+
+test('map data: binary arcs round-trip, damage is an error', () => {
+  const topo = {
+    type: 'Topology',
+    bbox: [-180, -85, 180, 83],
+    transform: { scale: [0.036, 0.0168], translate: [-180, -85] },
+    objects: { countries: { type: 'GeometryCollection', geometries: [{ type: 'Polygon', arcs: [[0, -2]], id: '250' }] } },
+    arcs: [[[5959, 4377], [-7, 80], [0, 0], [-70000, 9999]], [[1, 2]], []],
+  };
+  const bytes = encodeWorld(topo);
+  assert.deepEqual(decodeWorld(bytes), topo);
+  assert.deepEqual(decodeWorld(bytes.slice().buffer), topo);
+  assert.throws(() => decodeWorld(bytes.subarray(0, bytes.length - 1)), /truncated/);
+  assert.throws(() => decodeWorld(new Uint8Array([...bytes, 0])), /trailing/);
+  assert.throws(() => decodeWorld(new Uint8Array([255, 0, 0, 0, 1])), /header/);
+  assert.throws(() => encodeWorld({ arcs: [[[0.5, 1]]] }), /step/);
 });

@@ -4,6 +4,7 @@
 // that the map does not flicker and an open popup stays open.
 import L from './leaflet.js';
 import { feature } from 'topojson-client';
+import { decodeWorld } from './world.js';
 import * as fmt from './format.js';
 import { remoteDetails } from './details.js';
 import { groupByPlace, sizeClass, recencyClass, SORTS } from './model.js';
@@ -63,7 +64,7 @@ export class MapView {
     try {
       const res = await fetch(url);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const topo = await res.json();
+      const topo = decodeWorld(await res.arrayBuffer());
       const shapes = feature(topo, topo.objects.countries);
       for (const f of shapes.features) unwrapAntimeridian(f.geometry);
       this.countries = L.geoJSON(shapes, {
