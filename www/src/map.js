@@ -267,8 +267,8 @@ export class MapView {
     if (!this.homeMarker) {
       this.homeMarker = L.marker([home.lat, home.lng], {
         icon: L.divIcon({ className: 'cm-home', html: '<span></span>', iconSize: [18, 18] }),
-        title: 'Home', alt: 'Home', keyboard: false, pane: 'home',
-      }).bindTooltip('Home (this network)', { direction: 'top', offset: [0, -10] });
+        title: 'Home (this network)', alt: 'Home', keyboard: false, pane: 'home',
+      });
       this.homeMarker.addTo(this.map);
     } else {
       this.homeMarker.setLatLng([home.lat, home.lng]);
