@@ -81,6 +81,19 @@ function worldData() {
   return encodeWorld(quantize(degrees, WORLD_QUANTIZATION));
 }
 
+// Leaflet's stylesheet also styles what this page leaves out (leaflet-core.js): tooltips, the
+// layers and scale controls, image and video overlays, default marker icons and IE fallbacks.
+// Rules whose every selector names one of those go (about 4 KB of the minified CSS).
+const UNUSED_SELECTOR = /\.leaflet-(tooltip|control-layers|control-scale|oldie|image-layer|video|marker-shadow|default-icon-path|retina)/;
+function dropUnusedRules(cssBytes) {
+  const css = Buffer.from(cssBytes).toString('utf8');
+  // esbuild's minified output: `selectors{declarations}`, at-rules with nested blocks aside
+  const out = css.replace(/(?<=^|[{}])([^{}@]+)\{[^{}]*\}/g, (rule, selectors) =>
+    selectors.split(',').every((sel) => UNUSED_SELECTOR.test(sel)) ? '' : rule,
+  );
+  return Buffer.from(out);
+}
+
 // Third-party licences, read from the installed packages so they match what was bundled.
 function licenses() {
   const pkgs = [
@@ -111,7 +124,7 @@ async function main() {
   const js = emit('app', 'js', await bundle('main.js', { format: 'iife' }));
   // Leaflet's CSS names images only for controls and default markers this page does not
   // use; leave those URLs alone rather than shipping the images.
-  const css = emit('app', 'css', await bundle('style.css', { external: ['*.png'] }));
+  const css = emit('app', 'css', dropUnusedRules(await bundle('style.css', { external: ['*.png'] })));
   const world = emit('world', 'bin', worldData());
   const icon = emit('favicon', 'svg', fs.readFileSync(path.join(src, 'favicon.svg')));
 
