@@ -272,7 +272,8 @@ build_arch() {
 		feats=$(build_std_features)
 		# size: no panic messages/backtrace code, no unwind tables (measured on mipsel: -80 KB
 		# gzipped); CONNMAP_PANIC_MESSAGES=1 keeps plain panic=abort with messages
-		local size_flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+		# and no panic locations (nothing prints them without panic messages)
+		local size_flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none"
 		[ "${CONNMAP_PANIC_MESSAGES:-0}" = 1 ] && size_flags=""
 		(cd "$SRC" && RUSTFLAGS="$abi $link_flags -C link-self-contained=no $size_flags ${RUSTFLAGS:-}" \
 			cargo +nightly zigbuild -q --release --locked -j "$JOBS" \
