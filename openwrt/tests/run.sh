@@ -51,7 +51,7 @@ suite() { # name command...
 if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
-		scripts/build-dist.sh openwrt/tools/cross-prebuild-libpcap.sh; do
+		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
