@@ -200,8 +200,8 @@ stage_connmap() { # arch idir
 	install -m0644 "$OW/connmap/files/connmap.capabilities" "$i/etc/capabilities/connmap.json"
 	if [ -d "$WWW" ]; then
 		cp -R "$WWW/." "$i/usr/share/connmap/www/"
-		# the page pre-compressed only: FILE.gz without FILE (the daemon inflates it for the
-		# rare client without gzip)
+		# the page pre-compressed only: FILE.gz without FILE (a client refusing gzip gets
+		# 406: the daemon has no inflate code)
 		find "$i/usr/share/connmap/www" -type f -name '*.gz' -exec sh -c 'for g; do rm -f "${g%.gz}"; done' sh {} +
 		# and those the smallest gzip can make them (the page build uses zlib -9)
 		local g

@@ -395,7 +395,6 @@ struct Pending {
 #[derive(Default)]
 pub struct HelloAssembler {
     pending: HashMap<FlowKey, Pending, RandomState>,
-    pub dropped: u64,
 }
 
 impl HelloAssembler {
@@ -407,7 +406,6 @@ impl HelloAssembler {
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);
-                self.dropped += 1;
                 return None;
             }
             let room = MAX_HELLO_BYTES.saturating_sub(p.buf.len());
@@ -443,7 +441,6 @@ impl HelloAssembler {
                             self.pending.remove(&k);
                         }
                     }
-                    self.dropped += 1;
                 }
                 let keep = data.len().min(MAX_HELLO_BYTES);
                 self.pending.insert(

@@ -149,7 +149,6 @@ pub struct NameTable {
     map: HashMap<(Addr, Addr), NameEntry, RandomState>,
     pub max: usize,
     pub evicted: u64,
-    pub learned: u64,
 }
 
 pub struct NameEntry {
@@ -163,7 +162,6 @@ impl NameTable {
             map: HashMap::with_hasher(RandomState::default()),
             max: max.max(1),
             evicted: 0,
-            learned: 0,
         }
     }
 
@@ -181,7 +179,6 @@ impl NameTable {
 
     /// Remembers `name` for the pair until `expires`; returns the shared name.
     pub fn insert(&mut self, host: Addr, remote: Addr, name: &str, expires: u64) -> Rc<str> {
-        self.learned += 1;
         let key = (host, remote);
         if !self.map.contains_key(&key) && self.map.len() >= self.max {
             if let Some(cut) = EvictionCut::of(self.map.iter().map(|(k, e)| (*k, e.expires))) {
@@ -225,7 +222,6 @@ pub struct TableStats {
     pub evicted_remotes: u64,
     pub evicted_hosts: u64,
     pub expired_remotes: u64,
-    pub expired_hosts: u64,
     pub packets: u64,
     pub bytes: u64,
     pub geo_lookups: u64,
@@ -719,22 +715,11 @@ impl Tables {
         let removed_h = (before_h - self.hosts.len()) as u64;
         if removed + removed_h > 0 {
             self.stats.expired_remotes += removed;
-            self.stats.expired_hosts += removed_h;
             self.dirty = true;
             log::debug!("expired {removed} remotes and {removed_h} hosts idle for {retention} s");
         }
     }
 
-    /// Number of distinct remotes each host talked to (computed per snapshot, not per packet).
-    pub fn remotes_per_host(&self) -> AddrMap<u32> {
-        let mut counts: AddrMap<u32> = HashMap::with_hasher(RandomState::default());
-        for r in self.remotes.values() {
-            for h in &r.hosts {
-                *counts.entry(*h).or_default() += 1;
-            }
-        }
-        counts
-    }
 }
 
 /// Where a packet was counted: direction, LAN host, remote port, and the two table slots.
