@@ -14,7 +14,7 @@ use crate::http::{self, HttpOptions, HttpServer};
 use crate::learn::{self, HelloAssembler};
 use crate::names::NameSource;
 use crate::packet::{self, Addr, LinkType};
-use crate::snapshot::{self, NamesCapture, Snapshot, SnapshotCell, SnapshotMeta};
+use crate::snapshot::{self, NamesCapture, PathStats, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
 use crate::table::{NameKind, NameTable, Tables};
 use ipnet::IpNet;
@@ -49,7 +49,8 @@ pub struct DataPath {
     pub tables: Tables,
     pub names: NameSource,
     pub meta: SnapshotMeta,
-    pub decode_errors: u64,
+    /// Undecodable frames, database lookups and their errors.
+    pub stats: PathStats,
     /// Learn names from the counted frames themselves (a replay: whole packets). A live
     /// capture gets them from its second handle instead (`learn_frame`).
     pub learn_inline: bool,
@@ -76,7 +77,7 @@ impl DataPath {
             tables,
             names,
             meta,
-            decode_errors: 0,
+            stats: PathStats::default(),
             learn_inline: false,
             hellos: HelloAssembler::default(),
             generation: 0,
@@ -170,9 +171,10 @@ impl DataPath {
             }
             Ok(false) => {}
             Err(e) => {
-                self.decode_errors += 1;
-                if self.decode_errors <= 5 || self.decode_errors.is_power_of_two() {
-                    log::info!("undecodable frame ({e}); {} so far", self.decode_errors);
+                let n = &mut self.stats.decode_errors;
+                *n += 1;
+                if *n <= 5 || n.is_power_of_two() {
+                    log::info!("undecodable frame ({e}); {n} so far");
                 }
             }
         }
@@ -180,7 +182,7 @@ impl DataPath {
 
     /// Renders markers.json now.
     pub fn snapshot(&mut self, now: u64) -> Snapshot {
-        self.tables.locate_new(&self.geo);
+        self.locate_new();
         if crate::sigbus::take_fault() {
             // The lookups read zero pages, not the database: locate again once it is back.
             self.geo_faulted();
@@ -192,10 +194,33 @@ impl DataPath {
             &self.tables,
             &self.names.names,
             &self.meta,
-            self.decode_errors,
+            &self.stats,
             now,
         );
         Snapshot::new(json, self.generation, now)
+    }
+
+    /// Looks up the remotes not located yet (once per snapshot): the daemon drives the
+    /// database, the table only keeps the answers.
+    fn locate_new(&mut self) {
+        let (geo, stats) = (&self.geo, &mut self.stats);
+        if !geo.is_open() {
+            self.tables.locate_new(|_| None);
+            return;
+        }
+        self.tables.locate_new(|ip| {
+            stats.geo_lookups += 1;
+            geo.lookup(ip.ip()).unwrap_or_else(|e| {
+                stats.geo_errors += 1;
+                if stats.geo_errors <= 10 || stats.geo_errors.is_power_of_two() {
+                    log::warn!(
+                        "geo lookup of {ip} failed: {e} ({} so far)",
+                        stats.geo_errors
+                    );
+                }
+                None
+            })
+        });
     }
 
     /// After the mapped database was truncated in place (`sigbus` kept the daemon alive):
@@ -487,7 +512,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         dp.tables.stats.packets,
         dp.tables.remotes.len(),
         dp.tables.hosts.len(),
-        dp.decode_errors
+        dp.stats.decode_errors
     );
     save_state(cfg, dp, clock);
     if http.is_some() {

@@ -521,6 +521,6 @@ mod tests {
             .unwrap()
             .iter()
             .any(|h| h["name"] == "laptop"));
-        assert_eq!(dp.decode_errors, 0);
+        assert_eq!(dp.stats.decode_errors, 0);
     }
 }

@@ -55,7 +55,7 @@ enum Source {
 /// Decoded records by their offset in the data section: neighbouring addresses share records,
 /// so most new remotes need only the tree walk. Bounded; cleared when full.
 const CACHE_ENTRIES: usize = 4096;
-type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::table::RandomState>>;
+type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::hash::RandomState>>;
 
 /// An open database, or none.
 pub struct GeoDb {

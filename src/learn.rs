@@ -10,8 +10,8 @@
 //! `MAX_NAME_LEN`, `MAX_JUMPS`), and never panic whatever the bytes: the fuzz targets `dns`
 //! and `tls_sni` hold them to that.
 
+use crate::hash::RandomState;
 use crate::packet::{Addr, PacketInfo};
-use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::net::IpAddr;
 

@@ -380,12 +380,20 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
     out
 }
 
-/// Renders the document. `decode_errors` comes from the capture side.
+/// What the daemon counts outside the tables: frames it could not decode, database lookups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathStats {
+    pub decode_errors: u64,
+    pub geo_lookups: u64,
+    pub geo_errors: u64,
+}
+
+/// Renders the document.
 pub fn render(
     tables: &Tables,
     names: &DeviceNames,
     meta: &SnapshotMeta,
-    decode_errors: u64,
+    path: &PathStats,
     now: u64,
 ) -> Vec<u8> {
     let hosts = devices(tables, names);
@@ -426,9 +434,9 @@ pub fn render(
             expired_remotes: s.expired_remotes,
             packets: s.packets,
             bytes: s.bytes,
-            decode_errors,
-            geo_lookups: s.geo_lookups,
-            geo_errors: s.geo_errors,
+            decode_errors: path.decode_errors,
+            geo_lookups: path.geo_lookups,
+            geo_errors: path.geo_errors,
             geo_database: meta.geo_database.as_deref(),
             names: tables.learned.len(),
             max_names: tables.learned.max,
@@ -651,8 +659,12 @@ mod tests {
             home: Some((52.5, 13.4)),
             ..Default::default()
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&render(&t, &DeviceNames::default(), &meta, 3, 42)).unwrap();
+        let stats = PathStats {
+            decode_errors: 3,
+            ..Default::default()
+        };
+        let doc = render(&t, &DeviceNames::default(), &meta, &stats, 42);
+        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
         assert_eq!(v["generated"], 42);
         assert_eq!(v["lan"][0], "192.168.1.0/24");
         assert_eq!(v["home"]["lat"], 52.5);

@@ -20,37 +20,13 @@
 //! remote at the next snapshot ([`Tables::locate_new`]).
 
 use crate::filter::{Direction, Flow, Networks};
-use crate::geo::{GeoDb, GeoInfo};
+use crate::geo::GeoInfo;
+use crate::hash::RandomState;
 use crate::packet::{Addr, PacketInfo};
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// foldhash with its `hash_one` forced inline: the release build optimises for size
-/// (opt-level "z"), where the standard `BuildHasher::hash_one` stays an out-of-line call
-/// around a one-multiply hash on every table lookup. Same hash, same random seeds.
-#[derive(Clone, Default)]
-pub struct RandomState(foldhash::fast::RandomState);
-
-impl std::hash::BuildHasher for RandomState {
-    type Hasher = foldhash::fast::FoldHasher<'static>;
-
-    #[inline(always)]
-    fn build_hasher(&self) -> Self::Hasher {
-        self.0.build_hasher()
-    }
-
-    // the point of this impl: the provided method, spelled out so it can be forced inline
-    #[allow(clippy::manual_hash_one)]
-    #[inline(always)]
-    fn hash_one<T: std::hash::Hash>(&self, x: T) -> u64 {
-        use std::hash::Hasher;
-        let mut h = self.build_hasher();
-        x.hash(&mut h);
-        h.finish()
-    }
-}
 
 /// Protocol and port as one nonzero number (bit 31: with a port, bit 30: without).
 #[inline(always)]
@@ -224,8 +200,6 @@ pub struct TableStats {
     pub expired_remotes: u64,
     pub packets: u64,
     pub bytes: u64,
-    pub geo_lookups: u64,
-    pub geo_errors: u64,
 }
 
 /// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
@@ -630,28 +604,10 @@ impl Tables {
         self.dirty = true;
     }
 
-    fn locate(&mut self, geo: &GeoDb, ip: Addr) -> Option<Rc<GeoInfo>> {
-        if !geo.is_open() {
-            return None;
-        }
-        self.stats.geo_lookups += 1;
-        match geo.lookup(ip.ip()) {
-            Ok(info) => info,
-            Err(e) => {
-                self.stats.geo_errors += 1;
-                if self.stats.geo_errors <= 10 || self.stats.geo_errors.is_power_of_two() {
-                    log::warn!(
-                        "geo lookup of {ip} failed: {e} ({} so far)",
-                        self.stats.geo_errors
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// Locates the remotes that are not yet: once per snapshot, before it is rendered.
-    pub fn locate_new(&mut self, geo: &GeoDb) {
+    /// Gives the remotes that are not located yet their place, from `locate` (the daemon's
+    /// database lookup): once per snapshot, before it is rendered. The table knows nothing of
+    /// the database.
+    pub fn locate_new(&mut self, mut locate: impl FnMut(Addr) -> Option<Rc<GeoInfo>>) {
         if !self.geo_pending {
             return;
         }
@@ -664,7 +620,7 @@ impl Tables {
             .collect();
         todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
         for (ip, i) in todo {
-            let info = self.locate(geo, ip);
+            let info = locate(ip);
             let r = self.remotes.at(i);
             r.geo = info;
             r.located = true;
@@ -719,7 +675,6 @@ impl Tables {
             log::debug!("expired {removed} remotes and {removed_h} hosts idle for {retention} s");
         }
     }
-
 }
 
 /// Where a packet was counted: direction, LAN host, remote port, and the two table slots.
@@ -1164,7 +1119,7 @@ mod tests {
 
     #[test]
     fn remotes_are_located_at_the_snapshot_and_only_those_still_there() {
-        let geo = GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
+        let geo = crate::geo::GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
         let n = Networks::new(
             vec!["192.168.1.0/24".parse().unwrap()],
             vec![
@@ -1186,20 +1141,22 @@ mod tests {
             t.record(&f, &pkt(1, None), 60, i as u64, &n);
         }
         assert!(t.stats.evicted_remotes > 0);
-        assert_eq!(t.stats.geo_lookups, 0);
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        let mut lookups = 0;
+        let mut locate = |ip: Addr| {
+            lookups += 1;
+            geo.lookup(ip.ip()).unwrap()
+        };
+        t.locate_new(&mut locate);
         assert!(t
             .remotes
             .values()
             .all(|r| r.located && r.geo.as_ref().is_some_and(|g| g.position.is_some())));
         // nothing new: no lookup; after a database reload: every remote again
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        t.locate_new(&mut locate);
         t.relocate_all();
         assert!(t.remotes.values().all(|r| !r.located && r.geo.is_some()));
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, 2 * t.remotes.len() as u64);
+        t.locate_new(&mut locate);
+        assert_eq!(lookups, 2 * t.remotes.len());
     }
 
     #[test]
