@@ -16,7 +16,7 @@ use crate::names::NameSource;
 use crate::packet::{self, Addr, LinkType};
 use crate::snapshot::{self, NamesCapture, PathStats, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
-use crate::table::{NameKind, NameTable, Tables};
+use crate::table::{NameKind, Tables};
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
@@ -189,7 +189,7 @@ impl DataPath {
             self.tables.relocate_all();
         }
         self.generation += 1;
-        self.tables.dirty = false;
+        self.tables.published();
         let json = snapshot::render(
             &self.tables,
             &self.names.names,
@@ -398,12 +398,11 @@ pub fn run(cfg: Config) -> i32 {
         log::info!("no --lan given: counting the private ranges {PRIVATE_NETWORKS:?} as the LAN");
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
-    tables.learned = NameTable::new(cfg.max_names);
+    tables.set_max_names(cfg.max_names);
     if let Some(path) = &cfg.state {
         match state::load(path, &mut tables) {
             Ok(Some((h, r))) => {
                 log::info!("restored {h} hosts and {r} remotes from {}", path.display());
-                tables.relocate_all();
             }
             Ok(None) => {}
             Err(e) => log::error!("state file ignored: {e}"),
@@ -798,7 +797,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         }
                     }
                 }
-                if dp.tables.dirty || names_changed {
+                if dp.tables.changed() || names_changed {
                     let s = dp.snapshot(now);
                     out.publish(s);
                     // The render runs on the capture's thread: keep it under ~1/10 of the time,

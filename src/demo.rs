@@ -512,7 +512,7 @@ mod tests {
             .tables
             .remotes
             .values()
-            .filter(|r| r.geo.as_ref().and_then(|g| g.position).is_some())
+            .filter(|r| r.geo().and_then(|g| g.position).is_some())
             .count();
         assert!(located + 1 >= dp.tables.remotes.len());
         // IPv4 and IPv6 addresses of the laptop both carry its name (through its MAC).

@@ -194,7 +194,7 @@ fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)]) {
 }
 
 fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
-    let geo: Option<&GeoInfo> = r.geo.as_deref();
+    let geo: Option<&GeoInfo> = r.geo();
     let pos = geo.and_then(|g| g.position);
     out.extend_from_slice(b"{\"ip\":");
     json_addr(out, ip);
@@ -412,6 +412,7 @@ pub fn render(
     let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
 
     let s = &tables.stats;
+    let n = tables.name_stats();
     let doc = Doc {
         version: SCHEMA_VERSION,
         generated: now,
@@ -438,13 +439,13 @@ pub fn render(
             geo_lookups: path.geo_lookups,
             geo_errors: path.geo_errors,
             geo_database: meta.geo_database.as_deref(),
-            names: tables.learned.len(),
-            max_names: tables.learned.max,
-            names_evicted: tables.learned.evicted,
+            names: n.pairs,
+            max_names: n.max_pairs,
+            names_evicted: n.evicted,
             names_learned: NamesLearned {
-                dns: tables.names_dns,
-                sni: tables.names_sni,
-                http: tables.names_http,
+                dns: n.dns,
+                sni: n.sni,
+                http: n.http,
             },
         },
         hosts,
@@ -553,7 +554,7 @@ mod tests {
         let v: Vec<MarkerRef> = remotes
             .iter()
             .map(|(ip, r)| {
-                let geo = r.geo.as_deref();
+                let geo = r.geo();
                 let pos = geo.and_then(|g| g.position);
                 MarkerRef {
                     ip: **ip,
@@ -619,27 +620,22 @@ mod tests {
             } else {
                 format!("2001:db8::{i:x}").parse().unwrap()
             };
-            let r = Remote {
-                counters: Counters {
-                    packets_out: i as u64,
-                    bytes_out: u64::MAX - i as u64,
-                    packets_in: 0,
-                    bytes_in: 10u64.pow((i % 20) as u32),
-                },
-                first_seen: 1_700_000_000 + i as u64,
-                last_seen: 1_800_000_000,
-                hosts: (0..i % 3)
-                    .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
-                    .collect(),
-                ports: (0..i % 4).map(|p| (p * 1000 + i) as u16).collect(),
-                protocols: [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect(),
-                last_proto_port: 0,
-                geo,
-                located: true,
-                names: (0..i % 3)
-                    .map(|n| Rc::from(odd[(n + i) % odd.len()]))
-                    .collect(),
+            let mut r = Remote::new(1_700_000_000 + i as u64, 1_800_000_000);
+            r.counters = Counters {
+                packets_out: i as u64,
+                bytes_out: u64::MAX - i as u64,
+                packets_in: 0,
+                bytes_in: 10u64.pow((i % 20) as u32),
             };
+            r.hosts = (0..i % 3)
+                .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
+                .collect();
+            r.ports = (0..i % 4).map(|p| (p * 1000 + i) as u16).collect();
+            r.protocols = [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect();
+            r.set_location(geo);
+            r.names = (0..i % 3)
+                .map(|n| Rc::from(odd[(n + i) % odd.len()]))
+                .collect();
             remotes.push((ip, r));
         }
         let refs: Vec<(&Addr, &Remote)> = remotes.iter().map(|(a, r)| (a, r)).collect();
@@ -730,18 +726,8 @@ mod tests {
 
     #[test]
     fn protocol_names() {
-        let mut r = Remote {
-            counters: Default::default(),
-            first_seen: 0,
-            last_seen: 0,
-            hosts: Default::default(),
-            ports: Default::default(),
-            protocols: [6, 58, 99].into_iter().collect(),
-            last_proto_port: 0,
-            geo: None,
-            located: false,
-            names: Box::default(),
-        };
+        let mut r = Remote::new(0, 0);
+        r.protocols = [6, 58, 99].into_iter().collect();
         let mut out = Vec::new();
         write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

@@ -90,19 +90,52 @@ pub struct Remote {
     pub protocols: SmallVec<[u8; 4]>,
     /// Protocol and remote port of the last outbound packet (`proto_port_key`; 0: none yet):
     /// packets of a flow repeat them, and the lists above are only searched when they change.
-    pub last_proto_port: u32,
+    last_proto_port: u32,
     /// Shared with other remotes of the same database record. Filled at the next snapshot
     /// ([`Tables::locate_new`]), not when the remote is first seen.
-    pub geo: Option<Rc<GeoInfo>>,
+    geo: Option<Rc<GeoInfo>>,
     /// `geo` is the answer of the current database (false: not looked up yet, or looked up
     /// in a database since replaced).
-    pub located: bool,
+    located: bool,
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
     /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
     pub names: Box<[Rc<str>]>,
 }
 
 impl Remote {
+    /// A remote first and last seen at these times, with no traffic, lists or place yet.
+    pub fn new(first_seen: u64, last_seen: u64) -> Remote {
+        Remote {
+            counters: Counters::default(),
+            first_seen,
+            last_seen,
+            hosts: SmallVec::new(),
+            ports: SmallVec::new(),
+            protocols: SmallVec::new(),
+            last_proto_port: 0,
+            geo: None,
+            located: false,
+            names: Box::default(),
+        }
+    }
+
+    /// Where it is, as far as the database knows (until the next snapshot after a database
+    /// change: the old database's answer).
+    pub fn geo(&self) -> Option<&GeoInfo> {
+        self.geo.as_deref()
+    }
+
+    /// Whether `geo` is the current database's answer.
+    pub fn is_located(&self) -> bool {
+        self.located
+    }
+
+    /// Sets the database's answer.
+    pub fn set_location(&mut self, geo: Option<Rc<GeoInfo>>) {
+        self.geo = geo;
+        self.located = true;
+    }
+
     /// Puts `name` first. Returns true when the list changed.
     pub fn add_name(&mut self, name: &Rc<str>) -> bool {
         if self.names.first().is_some_and(|n| n == name) {
@@ -190,6 +223,31 @@ pub struct Host {
     pub first_seen: u64,
     pub last_seen: u64,
     pub mac: Option<[u8; 6]>,
+}
+
+impl Host {
+    /// A device first and last seen at these times, with no traffic and no MAC yet.
+    pub fn new(first_seen: u64, last_seen: u64) -> Host {
+        Host {
+            counters: Counters::default(),
+            first_seen,
+            last_seen,
+            mac: None,
+        }
+    }
+}
+
+/// The name table's figures, for `stats` in markers.json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameStats {
+    /// (LAN host, remote) pairs with names, and their bound.
+    pub pairs: usize,
+    pub max_pairs: usize,
+    pub evicted: u64,
+    /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
+    pub dns: u64,
+    pub sni: u64,
+    pub http: u64,
 }
 
 /// Counts of what the tables had to drop or could not do, for `stats` in markers.json.
@@ -370,9 +428,9 @@ fn flow_slot(src: Addr, dst: Addr) -> usize {
 /// Where a learned name came from (counted in `stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
-    Dns,
-    Sni,
-    HttpHost,
+    Dns = 0,
+    Sni = 1,
+    HttpHost = 2,
 }
 
 /// The two tables and their bounds.
@@ -386,16 +444,14 @@ pub struct Tables {
     pub max_remotes: usize,
     pub max_hosts: usize,
     pub stats: TableStats,
-    /// Set by every change; cleared when a snapshot is taken.
-    pub dirty: bool,
+    /// Set by every change; cleared when a snapshot is taken (`published`).
+    dirty: bool,
     /// When each table last logged an eviction (remotes, hosts).
     logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
-    pub learned: NameTable,
+    learned: NameTable,
     /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
-    pub names_dns: u64,
-    pub names_sni: u64,
-    pub names_http: u64,
+    names_by_kind: [u64; 3],
 }
 
 impl Tables {
@@ -414,10 +470,57 @@ impl Tables {
             dirty: false,
             logged: [None; 2],
             learned: NameTable::new(DEFAULT_MAX_NAMES),
-            names_dns: 0,
-            names_sni: 0,
-            names_http: 0,
+            names_by_kind: [0; 3],
         }
+    }
+
+    /// Sets the bound of the name table (`--max-names`), emptying it.
+    pub fn set_max_names(&mut self, max: usize) {
+        self.learned = NameTable::new(max);
+    }
+
+    /// Empty tables with the same bounds (remotes, hosts, names).
+    pub fn empty_like(&self) -> Tables {
+        let mut t = Tables::new(self.max_remotes, self.max_hosts);
+        t.set_max_names(self.learned.max);
+        t
+    }
+
+    /// Something changed since the last snapshot (`published`).
+    pub fn changed(&self) -> bool {
+        self.dirty
+    }
+
+    /// A snapshot of the tables as they are now was taken.
+    pub fn published(&mut self) {
+        self.dirty = false;
+    }
+
+    /// The name table's figures.
+    pub fn name_stats(&self) -> NameStats {
+        let [dns, sni, http] = self.names_by_kind;
+        NameStats {
+            pairs: self.learned.len(),
+            max_pairs: self.learned.max,
+            evicted: self.learned.evicted,
+            dns,
+            sni,
+            http,
+        }
+    }
+
+    /// A device read back from a state file (the caller keeps the bound).
+    pub fn restore_host(&mut self, ip: Addr, h: Host) {
+        self.hosts.insert(ip, h);
+        self.dirty = true;
+    }
+
+    /// A remote read back from a state file (the caller keeps the bound), located at the
+    /// next snapshot.
+    pub fn restore_remote(&mut self, ip: Addr, r: Remote) {
+        self.remotes.insert(ip, r);
+        self.geo_pending = true;
+        self.dirty = true;
     }
 
     /// A name for what `host` talks (or will talk) to at `remote`: attached to the remote
@@ -426,11 +529,7 @@ impl Tables {
     #[inline(never)]
     #[cold]
     pub fn learn(&mut self, host: Addr, remote: Addr, name: &str, kind: NameKind, expires: u64) {
-        match kind {
-            NameKind::Dns => self.names_dns += 1,
-            NameKind::Sni => self.names_sni += 1,
-            NameKind::HttpHost => self.names_http += 1,
-        }
+        self.names_by_kind[kind as usize] += 1;
         let shared = self.learned.insert(host, remote, name, expires);
         if let Some(r) = self.remotes.get_mut(&remote) {
             if r.hosts.contains(&host) && r.add_name(&shared) {
@@ -522,21 +621,7 @@ impl Tables {
                     self.evict_remotes();
                 }
                 self.geo_pending = true;
-                self.remotes.insert(
-                    flow.remote,
-                    Remote {
-                        counters: Counters::default(),
-                        first_seen: now,
-                        last_seen: now,
-                        hosts: SmallVec::new(),
-                        ports: SmallVec::new(),
-                        protocols: SmallVec::new(),
-                        last_proto_port: 0,
-                        geo: None,
-                        located: false,
-                        names: Box::default(),
-                    },
-                )
+                self.remotes.insert(flow.remote, Remote::new(now, now))
             }
         };
         let host_slot = match self.hosts.slot(&flow.host) {
@@ -545,15 +630,7 @@ impl Tables {
                 if self.hosts.len() >= self.max_hosts {
                     self.evict_hosts();
                 }
-                self.hosts.insert(
-                    flow.host,
-                    Host {
-                        counters: Counters::default(),
-                        first_seen: now,
-                        last_seen: now,
-                        mac: None,
-                    },
-                )
+                self.hosts.insert(flow.host, Host::new(now, now))
             }
         };
         let hit = Hit {
@@ -621,9 +698,7 @@ impl Tables {
         todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
         for (ip, i) in todo {
             let info = locate(ip);
-            let r = self.remotes.at(i);
-            r.geo = info;
-            r.located = true;
+            self.remotes.at(i).set_location(info);
         }
     }
 
