@@ -11,12 +11,12 @@ use crate::cli::{self, Config};
 use crate::filter::Networks;
 use crate::geo::GeoDb;
 use crate::http::{self, HttpOptions, HttpServer};
-use crate::learn::{self, HelloAssembler};
+use crate::learn::{self, Learner};
 use crate::names::NameSource;
-use crate::packet::{self, Addr, LinkType};
+use crate::packet::{self, LinkType};
 use crate::snapshot::{self, NamesCapture, PathStats, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
-use crate::table::{NameKind, Tables};
+use crate::table::Tables;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
@@ -54,7 +54,7 @@ pub struct DataPath {
     /// Learn names from the counted frames themselves (a replay: whole packets). A live
     /// capture gets them from its second handle instead (`learn_frame`).
     pub learn_inline: bool,
-    hellos: HelloAssembler,
+    learner: Learner,
     generation: u64,
     /// When to try reopening a database that faulted (`check_geo`).
     geo_retry: Option<Instant>,
@@ -79,7 +79,7 @@ impl DataPath {
             meta,
             stats: PathStats::default(),
             learn_inline: false,
-            hellos: HelloAssembler::default(),
+            learner: Learner::default(),
             generation: 0,
             geo_retry: None,
         }
@@ -87,74 +87,11 @@ impl DataPath {
 
     /// A frame of the names handle: learn, never count.
     pub fn learn_frame(&mut self, link: LinkType, frame: &Frame) {
-        if let Ok(Some(p)) = packet::decode(link, frame.data) {
-            if learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
-                self.learn(link, frame, &p);
-            }
-        }
-    }
-
-    /// Names from one packet that may carry some (see `learn::wanted`). Kept out of line:
-    /// `process` stays small enough for its hash lookups to be inlined.
-    #[inline(never)]
-    fn learn(&mut self, link: LinkType, frame: &Frame, p: &packet::PacketInfo) {
-        let (Some(l4), Some((sport, dport))) = (packet::transport_bytes(link, frame.data), p.ports)
-        else {
-            return;
-        };
-        let ts = frame.ts;
-        if sport == 53 {
-            // A DNS answer to a LAN device.
-            if !self.nets.is_host(p.dst) {
-                return;
-            }
-            let (nets, tables, host) = (&self.nets, &mut self.tables, p.dst);
-            let mut each = |msg: &[u8]| {
-                if let Some(a) = learn::parse_dns(msg) {
-                    for (addr, ttl) in a.addrs {
-                        let addr = Addr::from(addr);
-                        if nets.is_remote(addr) {
-                            let ttl = u64::from(ttl).clamp(learn::MIN_TTL, learn::MAX_TTL);
-                            tables.learn(host, addr, &a.qname, NameKind::Dns, ts + ttl);
-                        }
-                    }
-                }
-            };
-            if p.protocol == 17 {
-                if let Some(msg) = learn::udp_payload(l4) {
-                    each(msg);
-                }
-            } else if let Some((_, data)) = learn::tcp_payload(l4) {
-                learn::tcp_dns_messages(data, each);
-            }
-            return;
-        }
-        if p.protocol != 6 {
-            return;
-        }
-        let Some((seq, data)) = learn::tcp_payload(l4) else {
-            return;
-        };
-        // Most segments to these ports carry no name: the cheap tests on the payload first.
-        let (name, kind) = match (dport, data.first()) {
-            (443, Some(&b)) => {
-                if b != 22 && self.hellos.is_empty() {
-                    return;
-                }
-                if !self.nets.is_host(p.src) || !self.nets.is_remote(p.dst) {
-                    return;
-                }
-                let key = (p.src, sport, p.dst, dport);
-                (self.hellos.segment(key, seq, data, ts), NameKind::Sni)
-            }
-            (80, Some(b'A'..=b'Z')) => (learn::parse_http_host(data), NameKind::HttpHost),
-            _ => return,
-        };
-        if let Some(n) = name {
-            if self.nets.is_host(p.src) && self.nets.is_remote(p.dst) {
-                self.tables
-                    .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
-            }
+        let mut p = packet::PacketInfo::default();
+        if packet::decode_into(link, frame.data, &mut p) == Ok(true)
+            && self.learner.wants(&p, frame.data)
+        {
+            (self.learner).packet(frame.data, frame.ts, &p, &self.nets, &mut self.tables);
         }
     }
 
@@ -165,8 +102,8 @@ impl DataPath {
         match packet::decode_into(link, frame.data, &mut p) {
             Ok(true) => {
                 self.tables.count(&p, frame.wire_len, frame.ts, &self.nets);
-                if self.learn_inline && learn::wanted(&p, frame.data, !self.hellos.is_empty()) {
-                    self.learn(link, frame, &p);
+                if self.learn_inline && self.learner.wants(&p, frame.data) {
+                    (self.learner).packet(frame.data, frame.ts, &p, &self.nets, &mut self.tables);
                 }
             }
             Ok(false) => {}

@@ -286,6 +286,7 @@ mod tests {
             ports: Some((50000, 443)),
             src_mac: None,
             l4_at: 0,
+            ip_at: 0,
         }
     }
 

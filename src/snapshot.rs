@@ -690,6 +690,7 @@ mod tests {
                 ports: None,
                 src_mac: Some([2, 0, 0, 0, 0, mac]),
                 l4_at: 0,
+                ip_at: 0,
             };
             let f = Flow {
                 direction: Direction::Out,

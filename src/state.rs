@@ -222,6 +222,7 @@ mod tests {
             ports: Some((5000, 443)),
             src_mac: Some([1, 2, 3, 4, 5, 6]),
             l4_at: 0,
+            ip_at: 0,
         };
         let f = n.classify(&p).unwrap();
         t.record(&f, &p, 120, 1000, &n);

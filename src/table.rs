@@ -863,6 +863,7 @@ mod tests {
             ports: None,
             src_mac,
             l4_at: 0,
+            ip_at: 0,
         }
     }
 
@@ -1121,6 +1122,7 @@ mod tests {
                 ports,
                 src_mac: mac,
                 l4_at: 0,
+                ip_at: 0,
             };
             let now = i / 50;
             cached.count(&p, 60 + (r >> 55) as u32, now, &n);

@@ -21,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let link = LINKS[usize::from(selector) % LINKS.len()];
-    let _ = connmap::packet::transport_bytes(link, frame);
     if let Ok(Some(p)) = decode(link, frame) {
+        let _ = connmap::packet::transport(frame, &p);
         // the offset name learning reads from is inside the frame, and the look is safe
         assert!(usize::from(p.l4_at) <= frame.len());
         let _ = connmap::learn::wanted(&p, frame, selector & 0x80 != 0);
