@@ -30,6 +30,28 @@ pub struct Flow {
     pub remote_port: Option<u16>,
 }
 
+impl Flow {
+    /// The packet seen in `direction`: outbound, the source is the LAN host; inbound, the
+    /// destination.
+    #[inline(always)]
+    pub fn of(p: &PacketInfo, direction: Direction) -> Flow {
+        match direction {
+            Direction::Out => Flow {
+                direction,
+                host: p.src,
+                remote: p.dst,
+                remote_port: p.ports.map(|(_, d)| d),
+            },
+            Direction::In => Flow {
+                direction,
+                host: p.dst,
+                remote: p.src,
+                remote_port: p.ports.map(|(s, _)| s),
+            },
+        }
+    }
+}
+
 /// The special-purpose IPv4 blocks (IANA IPv4 Special-Purpose Address Registry, RFC 6890 and
 /// successors, plus multicast, class E and the limited broadcast).
 const SPECIAL_V4: &[&str] = &[
@@ -174,22 +196,13 @@ impl Networks {
     /// remote side is only *checked* for being remote by the caller, when it is new.
     #[inline(always)]
     pub fn classify(&self, p: &PacketInfo) -> Option<Flow> {
-        let src_lan = self.is_lan(p.src);
-        let dst_lan = self.is_lan(p.dst);
-        let (direction, host, remote, remote_port) = match (src_lan, dst_lan) {
-            (true, false) => (Direction::Out, p.src, p.dst, p.ports.map(|(_, d)| d)),
-            (false, true) => (Direction::In, p.dst, p.src, p.ports.map(|(s, _)| s)),
+        let direction = match (self.is_lan(p.src), self.is_lan(p.dst)) {
+            (true, false) => Direction::Out,
+            (false, true) => Direction::In,
             _ => return None,
         };
-        if self.is_excluded(host) {
-            return None;
-        }
-        Some(Flow {
-            direction,
-            host,
-            remote,
-            remote_port,
-        })
+        let flow = Flow::of(p, direction);
+        (!self.is_excluded(flow.host)).then_some(flow)
     }
 
     /// The kernel filter: IP packets with exactly one end inside the LAN networks (and, on

@@ -545,25 +545,21 @@ impl Tables {
     pub fn count(&mut self, packet: &PacketInfo, wire_len: u32, now: u64, nets: &Networks) {
         let i = flow_slot(packet.src, packet.dst);
         let s = self.flows[i];
-        let (direction, host, remote, remote_port) = if s.outbound {
-            let port = packet.ports.map(|(_, d)| d);
-            (Direction::Out, packet.src, packet.dst, port)
+        let dir = if s.outbound {
+            Direction::Out
         } else {
-            (
-                Direction::In,
-                packet.dst,
-                packet.src,
-                packet.ports.map(|(s, _)| s),
-            )
+            Direction::In
         };
+        let flow = Flow::of(packet, dir);
         // Classification depends on the two addresses only: the slots holding exactly this
         // (host, remote) pair mean this packet was classified the same way before.
-        if self.remotes.key_at(s.remote) == Some(remote) && self.hosts.key_at(s.host) == Some(host)
+        if self.remotes.key_at(s.remote) == Some(flow.remote)
+            && self.hosts.key_at(s.host) == Some(flow.host)
         {
             let hit = Hit {
-                direction,
-                host,
-                remote_port,
+                direction: dir,
+                host: flow.host,
+                remote_port: flow.remote_port,
                 remote: s.remote,
                 host_slot: s.host,
             };
