@@ -1,10 +1,10 @@
 //! The daemon: wires the data path together and runs it.
 //!
 //! `DataPath` owns everything the packets touch (networks, database, tables, names) and is
-//! driven by one thread: a replay loop for `--read`, or a single-threaded smol loop for a live
-//! capture that waits on the capture's descriptor and a housekeeping timer (snapshots, expiry,
-//! lease reloads, state saves, signals). HTTP runs on its own threads (see `http`), reading only
-//! the published snapshots.
+//! driven by one thread: a replay loop for `--read` (`replay`), or for a live capture the
+//! steps of [`Live`], which sleeps in one `poll` on the capture handles and a signal socket
+//! until frames, a signal or its next timer (snapshots, expiry, lease reloads, state saves)
+//! are due. HTTP runs on its own threads (see `http`), reading only the published snapshots.
 
 use crate::capture::{self, CaptureStats, Frame, Next, Source};
 use crate::cli::{self, Config};
@@ -18,8 +18,11 @@ use crate::snapshot::{self, NamesCapture, PathStats, Snapshot, SnapshotCell, Sna
 use crate::state;
 use crate::table::Tables;
 use ipnet::IpNet;
+use smallvec::SmallVec;
+use std::io::Read;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -160,6 +163,11 @@ impl DataPath {
         });
     }
 
+    /// When `check_geo` will next try to reopen a database that faulted.
+    pub fn geo_retry_at(&self) -> Option<Instant> {
+        self.geo_retry
+    }
+
     /// After the mapped database was truncated in place (`sigbus` kept the daemon alive):
     /// reopen it now, and until that works, again at most once per `RETRY_GEO`. Cheap when
     /// nothing happened: one atomic swap.
@@ -227,10 +235,15 @@ pub fn open_geo(path: &Path) -> GeoDb {
     }
 }
 
-/// Signals seen since the last look.
+/// Signals seen since the last look. Each also writes a byte into a socket pair (the
+/// self-pipe pattern), so that a loop asleep in `poll` wakes for it: no periodic tick needed
+/// to notice a SIGTERM.
 struct Signals {
     term: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
+    /// The read end, non-blocking; `None` if the pair could not be made (then a sleeping loop
+    /// notices a signal at its next timer).
+    wake: Option<UnixStream>,
 }
 
 impl Signals {
@@ -245,7 +258,23 @@ impl Signals {
         if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)) {
             log::warn!("cannot handle SIGHUP: {e}");
         }
-        Signals { term, hup }
+        // after the flags: a handler sets its flag first, then wakes the loop
+        let wake = UnixStream::pair().and_then(|(read, write)| {
+            read.set_nonblocking(true)?;
+            write.set_nonblocking(true)?;
+            for sig in [
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGHUP,
+            ] {
+                signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
+            }
+            Ok(read)
+        });
+        let wake = wake
+            .map_err(|e| log::warn!("signals will be noticed late: {e}"))
+            .ok();
+        Signals { term, hup, wake }
     }
 
     fn term(&self) -> bool {
@@ -255,6 +284,36 @@ impl Signals {
     fn take_hup(&self) -> bool {
         self.hup.swap(false, Ordering::Relaxed)
     }
+
+    /// Empties the wake-up socket (before the flags are read: a signal arriving meanwhile
+    /// wakes the next `poll` again).
+    fn drain(&self) {
+        if let Some(mut w) = self.wake.as_ref() {
+            let mut buf = [0u8; 64];
+            while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        self.wake.as_ref().map(AsRawFd::as_raw_fd)
+    }
+}
+
+/// Sleeps until one of `fds` is readable or `deadline` passes (a signal interrupting the
+/// sleep also ends it). One `poll` system call: no reactor registrations to renew per wake-up.
+fn wait_readable(fds: &[RawFd], deadline: Instant) {
+    let mut pfds: SmallVec<[libc::pollfd; 4]> = (fds.iter())
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // rounded up: waking a little early would only find nothing due and sleep again
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structures for the whole call.
+    unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
 }
 
 /// The outputs of snapshots: the HTTP cell and `--json-out`.
@@ -370,11 +429,13 @@ pub fn run(cfg: Config) -> i32 {
     };
     match cfg.read.clone() {
         Some(path) => replay(&cfg, &path, &mut dp, &mut out, &signals),
-        None => live(&cfg, &mut dp, &mut out, &signals),
+        None => Live::new(&cfg, &mut dp, &mut out, &signals).run(),
     }
 }
 
-/// `--read`: the capture's timestamps are the clock.
+/// `--read`: the capture's timestamps are the clock. Steps: `replay_frames` (the whole file,
+/// with expiry and snapshots on the way), the final snapshot, then, with `--listen`,
+/// `serve_replayed` until told to stop.
 fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
     let mut src = match Source::file(path) {
         Ok(s) => s,
@@ -390,20 +451,52 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     if !drop_privileges(cfg, http.as_ref()) {
         return 1;
     }
-    let link = src.link;
     dp.learn_inline = cfg.learn_names;
     dp.meta.capture.source = src.description.clone();
-    let mut clock = 0u64;
-    let mut next_expiry = 0u64;
-    let mut failed = false;
     let started = Instant::now();
     // While a file replays, a page watching it gets a snapshot per wall-clock interval; without
     // --listen nobody is watching and markers.json is written once, at the end.
+    let watched = http.is_some().then_some(&mut *out);
+    let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
+    dp.tables.expire(clock, cfg.retention);
+    let s = dp.snapshot(clock);
+    // Published before it is logged: whoever waits for the log line gets the final snapshot.
+    out.publish(s);
+    log::info!(
+        "replayed {} in {:.2} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
+        src.description,
+        started.elapsed().as_secs_f64(),
+        dp.tables.stats.packets,
+        dp.tables.remotes.len(),
+        dp.tables.hosts.len(),
+        dp.stats.decode_errors
+    );
+    save_state(cfg, dp, clock);
+    if http.is_some() {
+        serve_replayed(cfg, dp, out, sig, clock);
+        drop(http);
+    }
+    i32::from(failed)
+}
+
+/// Reads the whole file (or up to a signal): counts every frame, expires by capture time, and
+/// publishes a snapshot per wall-clock interval to `watched` (HTTP clients). Returns the
+/// capture clock at the end and whether the file failed.
+fn replay_frames(
+    cfg: &Config,
+    src: &mut Source,
+    dp: &mut DataPath,
+    mut watched: Option<&mut Outputs>,
+    sig: &Signals,
+) -> (u64, bool) {
+    let link = src.link;
+    let mut clock = 0u64;
+    let mut next_expiry = 0u64;
     let mut next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
     loop {
         if sig.term() {
             log::info!("stopping the replay early (signal)");
-            break;
+            return (clock, false);
         }
         match src.next_frame() {
             Ok(Next::Frame(f)) => {
@@ -420,84 +513,58 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
                 }
             }
             Ok(Next::Idle) => continue,
-            Ok(Next::End) => break,
+            Ok(Next::End) => return (clock, false),
             Err(e) => {
                 log::error!("{e}; keeping what was read");
-                failed = true;
-                break;
+                return (clock, true);
             }
         }
-        if dp.meta.capture.received % 1024 == 0 {
-            dp.check_geo(&cfg.geoip);
+        if dp.meta.capture.received % 1024 != 0 {
+            continue;
         }
-        if http.is_some() && dp.tables.stats.packets % 1024 == 0 && Instant::now() >= next_snapshot
-        {
-            next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
-            let s = dp.snapshot(clock);
-            out.publish(s);
-        }
-    }
-    dp.tables.expire(clock, cfg.retention);
-    let s = dp.snapshot(clock);
-    // Published before it is logged: whoever waits for the log line gets the final snapshot.
-    out.publish(s);
-    log::info!(
-        "replayed {} in {:.2} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
-        src.description,
-        started.elapsed().as_secs_f64(),
-        dp.tables.stats.packets,
-        dp.tables.remotes.len(),
-        dp.tables.hosts.len(),
-        dp.stats.decode_errors
-    );
-    save_state(cfg, dp, clock);
-    if http.is_some() {
-        // Keep serving what was read until told to stop.
-        while !sig.term() {
-            dp.check_geo(&cfg.geoip);
-            if sig.take_hup() {
-                dp.replace_geo(open_geo(&cfg.geoip));
-                dp.meta.offload =
-                    crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
+        dp.check_geo(&cfg.geoip);
+        if let Some(out) = watched.as_deref_mut() {
+            if Instant::now() >= next_snapshot {
+                next_snapshot = Instant::now() + Duration::from_secs(cfg.interval);
                 let s = dp.snapshot(clock);
                 out.publish(s);
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
-        let s = dp.snapshot(clock);
-        out.publish(s);
-        save_state(cfg, dp, clock);
-        drop(http);
-    }
-    i32::from(failed)
-}
-
-/// The capture's descriptor, registered with smol's reactor.
-struct CaptureFd(RawFd);
-
-impl AsFd for CaptureFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the `Source` that outlives this wrapper (see
-        // `LiveCapture`'s field order: the registration is dropped first).
-        unsafe { BorrowedFd::borrow_raw(self.0) }
     }
 }
 
-/// A live capture and its reactor registration. Field order matters: `ready` is dropped
-/// (deregistered) before `source` closes the descriptor.
+/// After a replay with `--listen`: keeps serving what was read until told to stop, asleep
+/// except for signals (SIGHUP reloads the database) and a database being reopened.
+fn serve_replayed(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals, clock: u64) {
+    loop {
+        sig.drain();
+        if sig.term() {
+            break;
+        }
+        dp.check_geo(&cfg.geoip);
+        if sig.take_hup() {
+            dp.replace_geo(open_geo(&cfg.geoip));
+            dp.meta.offload =
+                crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
+            let s = dp.snapshot(clock);
+            out.publish(s);
+        }
+        let idle = Instant::now() + Duration::from_secs(3600);
+        let deadline = dp.geo_retry_at().map_or(idle, |at| at.min(idle));
+        wait_readable(sig.fd().as_slice(), deadline);
+    }
+    let s = dp.snapshot(clock);
+    out.publish(s);
+    save_state(cfg, dp, clock);
+}
+
+/// A live capture: the counting handle and, when names are learned, the second one.
 struct LiveCapture {
-    ready: smol::Async<CaptureFd>,
     source: Source,
-    names: Option<NamesHandle>,
+    names: Option<Source>,
 }
 
-/// The second handle: whole packets that may carry names, nothing else.
-struct NamesHandle {
-    ready: smol::Async<CaptureFd>,
-    source: Source,
-}
-
-fn open_names(cfg: &Config) -> Result<NamesHandle, String> {
+fn open_names(cfg: &Config) -> Result<Source, String> {
     let source = Source::live_with(
         &cfg.interface,
         capture::NAMES_SNAPLEN,
@@ -505,10 +572,8 @@ fn open_names(cfg: &Config) -> Result<NamesHandle, String> {
         capture::NAMES_TIMEOUT_MS,
         learn::bpf_filter,
     )?;
-    let fd = source.fd().ok_or("capture has no descriptor")?;
-    let ready =
-        smol::Async::new(CaptureFd(fd)).map_err(|e| format!("cannot poll the capture: {e}"))?;
-    Ok(NamesHandle { ready, source })
+    source.fd().ok_or("capture has no descriptor")?;
+    Ok(source)
 }
 
 fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
@@ -526,9 +591,7 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
         dp.meta.lan = dp.nets.lan().to_vec();
     }
     let source = Source::live(&cfg.interface, |link| dp.nets.bpf_filter(link))?;
-    let fd = source.fd().ok_or("capture has no descriptor")?;
-    let ready =
-        smol::Async::new(CaptureFd(fd)).map_err(|e| format!("cannot poll the capture: {e}"))?;
+    source.fd().ok_or("capture has no descriptor")?;
     let names = if cfg.learn_names {
         match open_names(cfg) {
             Ok(n) => Some(n),
@@ -545,18 +608,14 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
         filter: Some(dp.nets.bpf_filter(source.link)),
         snaplen: Some(capture::SNAPLEN as u32),
         names: names.as_ref().map(|n| NamesCapture {
-            filter: learn::bpf_filter(n.source.link),
+            filter: learn::bpf_filter(n.link),
             snaplen: capture::NAMES_SNAPLEN as u32,
             ..Default::default()
         }),
         started: unix_now(),
         ..Default::default()
     };
-    Ok(LiveCapture {
-        ready,
-        source,
-        names,
-    })
+    Ok(LiveCapture { source, names })
 }
 
 fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
@@ -569,212 +628,293 @@ fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
     }
 }
 
-fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
-    let mut http: Option<HttpServer> = None;
-    if let Some(l) = cfg.listen {
-        http = start_http(l, cfg, &out.cell);
-        if http.is_none() {
-            return 1;
+/// Up to `MAX_BATCH` frames of `source`, each handed to `each`; the capture's error if it
+/// failed (the interface went away).
+fn drain(source: &mut Source, mut each: impl FnMut(LinkType, &Frame)) -> Result<(), String> {
+    let link = source.link;
+    for _ in 0..MAX_BATCH {
+        match source.next_frame()? {
+            Next::Frame(f) => each(link, &f),
+            Next::Idle | Next::End => break,
         }
     }
-    let mut dropped_privileges = false;
-    let mut capture: Option<LiveCapture> = None;
-    let mut last_error = String::new();
-    let mut next_attempt = Instant::now();
-    let interval = Duration::from_secs(cfg.interval);
-    let save_every = Duration::from_secs(cfg.save_interval);
-    let mut next_snapshot = Instant::now() + interval;
-    let mut render_throttled = false;
-    let mut next_save = Instant::now() + save_every;
-    let mut stats = CaptureStats::default();
-    let mut last_stats_log = Instant::now();
+    Ok(())
+}
 
-    let code = smol::block_on(async {
+/// The live loop's state, shared by its steps. `run` calls the steps in order, once per
+/// wake-up, the way smoltcp splits `Interface::poll`: [`Live::open_capture`] →
+/// [`Live::wait`] → [`Live::drain_capture`] → [`Live::drain_names`] → [`Live::signals`] →
+/// [`Live::timers`] (snapshot and publish, state save). Each step does one thing and can be
+/// called on its own. Another source (a socket, an exporter's timer) is one more step, and,
+/// for a timer, one more deadline in [`Live::next_deadline`]: the loop sleeps until the
+/// earliest, never on a fixed tick.
+struct Live<'a> {
+    cfg: &'a Config,
+    dp: &'a mut DataPath,
+    out: &'a mut Outputs,
+    sig: &'a Signals,
+    http: Option<HttpServer>,
+    capture: Option<LiveCapture>,
+    /// Root was dropped (once, after the first capture opened).
+    privileges_dropped: bool,
+    /// The last capture error logged: each distinct one is logged once.
+    last_error: String,
+    /// When to try opening the capture again.
+    next_attempt: Instant,
+    interval: Duration,
+    next_snapshot: Instant,
+    /// Snapshots are spaced out because rendering is slow (logged once per episode).
+    render_throttled: bool,
+    next_save: Instant,
+    /// libpcap's counters at the last look, and when a drop was last logged.
+    stats: CaptureStats,
+    last_drop_log: Instant,
+}
+
+impl<'a> Live<'a> {
+    fn new(cfg: &'a Config, dp: &'a mut DataPath, out: &'a mut Outputs, sig: &'a Signals) -> Self {
+        let now = Instant::now();
+        let interval = Duration::from_secs(cfg.interval);
+        Live {
+            cfg,
+            dp,
+            out,
+            sig,
+            http: None,
+            capture: None,
+            privileges_dropped: false,
+            last_error: String::new(),
+            next_attempt: now,
+            interval,
+            next_snapshot: now + interval,
+            render_throttled: false,
+            next_save: now + Duration::from_secs(cfg.save_interval),
+            stats: CaptureStats::default(),
+            last_drop_log: now,
+        }
+    }
+
+    /// Runs until a signal says stop; returns the exit status.
+    fn run(mut self) -> i32 {
+        if let Some(l) = self.cfg.listen {
+            self.http = start_http(l, self.cfg, &self.out.cell);
+            if self.http.is_none() {
+                return 1;
+            }
+        }
         loop {
-            if sig.term() {
+            if let Err(code) = self.open_capture() {
+                return code;
+            }
+            self.wait();
+            self.drain_capture();
+            self.drain_names();
+            if self.signals() {
                 log::info!("stopping (signal)");
                 break;
             }
-            if capture.is_none() && Instant::now() >= next_attempt {
-                match open_live(cfg, dp) {
-                    Ok(c) => {
-                        log::info!(
-                            "capturing on {} (filter: {})",
-                            cfg.interface,
-                            dp.nets.bpf_filter(c.source.link)
-                        );
-                        capture = Some(c);
-                        last_error.clear();
-                        if http.is_none() {
-                            match cfg.listen.map(Ok).unwrap_or_else(|| default_listen(cfg)) {
-                                Ok(l) => http = start_http(l, cfg, &out.cell),
-                                Err(e) => log::error!("http: {e}"),
-                            }
-                        }
-                        if !dropped_privileges {
-                            dropped_privileges = true;
-                            if !drop_privileges(cfg, http.as_ref()) {
-                                return 1;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if e != last_error {
-                            log::error!("{e}; retrying every {} s", RETRY_CAPTURE.as_secs());
-                            last_error = e;
-                        }
-                        next_attempt = Instant::now() + RETRY_CAPTURE;
-                    }
-                }
-            }
+            self.timers(Instant::now());
+        }
+        let now = unix_now();
+        let s = self.dp.snapshot(now);
+        self.out.publish(s);
+        save_state(self.cfg, self.dp, now);
+        0
+    }
 
-            // Wait for packets or the next housekeeping moment (at most half a second).
-            let wait = Duration::from_millis(500);
-            if let Some(c) = &capture {
-                let _ = smol::future::or(
-                    async {
-                        let _ = c.ready.readable().await;
-                    },
-                    smol::future::or(
-                        async {
-                            match &c.names {
-                                Some(n) => {
-                                    let _ = n.ready.readable().await;
-                                }
-                                None => smol::future::pending::<()>().await,
-                            }
-                        },
-                        async {
-                            smol::Timer::after(wait).await;
-                        },
-                    ),
-                )
-                .await;
-            } else {
-                smol::Timer::after(wait).await;
+    /// Step: opens the capture when there is none and the retry time has come, then (the
+    /// first time) HTTP on the interface's address and the drop of root. `Err`: give up.
+    fn open_capture(&mut self) -> Result<(), i32> {
+        if self.capture.is_some() || Instant::now() < self.next_attempt {
+            return Ok(());
+        }
+        let c = match open_live(self.cfg, self.dp) {
+            Ok(c) => c,
+            Err(e) => {
+                if e != self.last_error {
+                    log::error!("{e}; retrying every {} s", RETRY_CAPTURE.as_secs());
+                    self.last_error = e;
+                }
+                self.next_attempt = Instant::now() + RETRY_CAPTURE;
+                return Ok(());
             }
-
-            if let Some(c) = &mut capture {
-                let link = c.source.link;
-                let mut lost = None;
-                for _ in 0..MAX_BATCH {
-                    match c.source.next_frame() {
-                        Ok(Next::Frame(f)) => dp.process(link, &f),
-                        Ok(Next::Idle) | Ok(Next::End) => break,
-                        Err(e) => {
-                            lost = Some(e);
-                            break;
-                        }
-                    }
-                }
-                if let Some(n) = &mut c.names {
-                    let nlink = n.source.link;
-                    for _ in 0..MAX_BATCH {
-                        match n.source.next_frame() {
-                            Ok(Next::Frame(f)) => dp.learn_frame(nlink, &f),
-                            Ok(Next::Idle) | Ok(Next::End) => break,
-                            Err(e) => {
-                                lost = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                }
-                if let Some(e) = lost {
-                    log::error!(
-                        "capture lost ({e}); waiting for {} to come back",
-                        cfg.interface
-                    );
-                    if let Some(s) = c.source.stats() {
-                        stats = s;
-                    }
-                    capture = None;
-                    next_attempt = Instant::now() + RETRY_CAPTURE;
-                    last_error.clear();
-                }
-            }
-
-            dp.check_geo(&cfg.geoip);
-            if sig.take_hup() {
-                log::info!("SIGHUP: reloading the geo database and device names");
-                dp.replace_geo(open_geo(&cfg.geoip));
-                dp.names.refresh();
-                dp.meta.offload =
-                    crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
-            }
-
-            let now_i = Instant::now();
-            if now_i >= next_snapshot {
-                next_snapshot = now_i + interval;
-                let now = unix_now();
-                dp.tables.expire(now, cfg.retention);
-                let names_changed = dp.names.refresh();
-                if let Some(c) = &mut capture {
-                    if let Some(s) = c.source.stats() {
-                        if s.dropped > stats.dropped
-                            && last_stats_log.elapsed() > Duration::from_secs(60)
-                        {
-                            log::warn!(
-                                "the kernel dropped {} packets (received {})",
-                                s.dropped - stats.dropped,
-                                s.received
-                            );
-                            last_stats_log = Instant::now();
-                        }
-                        stats = s;
-                    }
-                    let m = &mut dp.meta.capture;
-                    m.received = u64::from(stats.received);
-                    m.dropped = Some(u64::from(stats.dropped));
-                    m.if_dropped = Some(u64::from(stats.if_dropped));
-                    if let (Some(n), Some(nm)) = (&mut c.names, &mut m.names) {
-                        if let Some(s) = n.source.stats() {
-                            nm.received = u64::from(s.received);
-                            nm.dropped = u64::from(s.dropped);
-                        }
-                    }
-                }
-                if dp.tables.changed() || names_changed {
-                    let s = dp.snapshot(now);
-                    out.publish(s);
-                    // The render runs on the capture's thread: keep it under ~1/10 of the time,
-                    // whatever the table bound and the interval, so that a big table on a slow
-                    // core cannot make the kernel drop packets (measured: 100k remotes at a
-                    // 1 s interval lost 10-40 % of a 50k packets/s flood before this).
-                    let took = now_i.elapsed();
-                    if took * 9 > interval {
-                        next_snapshot = Instant::now() + took * 9;
-                        if !render_throttled {
-                            render_throttled = true;
-                            log::warn!(
-                                "markers.json takes {} ms to render ({} remotes): snapshots \
-                                 every {} s instead of {} s",
-                                took.as_millis(),
-                                dp.tables.remotes.len(),
-                                (took * 9).as_secs_f64().ceil(),
-                                interval.as_secs()
-                            );
-                        }
-                    } else {
-                        render_throttled = false;
-                    }
-                }
-            }
-            if cfg.state.is_some() && now_i >= next_save {
-                next_save = now_i + save_every;
-                save_state(cfg, dp, unix_now());
+        };
+        log::info!(
+            "capturing on {} (filter: {})",
+            self.cfg.interface,
+            self.dp.nets.bpf_filter(c.source.link)
+        );
+        self.capture = Some(c);
+        self.last_error.clear();
+        if self.http.is_none() {
+            let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
+            match listen {
+                Ok(l) => self.http = start_http(l, self.cfg, &self.out.cell),
+                Err(e) => log::error!("http: {e}"),
             }
         }
-        0
-    });
-    if code != 0 {
-        return code;
+        if !self.privileges_dropped {
+            self.privileges_dropped = true;
+            if !drop_privileges(self.cfg, self.http.as_ref()) {
+                return Err(1);
+            }
+        }
+        Ok(())
     }
-    let now = unix_now();
-    let s = dp.snapshot(now);
-    out.publish(s);
-    save_state(cfg, dp, now);
-    drop(capture);
-    drop(http);
-    0
+
+    /// When the loop must wake at the latest: the earliest timer.
+    fn next_deadline(&self) -> Instant {
+        let mut at = self.next_snapshot;
+        if self.cfg.state.is_some() {
+            at = at.min(self.next_save);
+        }
+        if self.capture.is_none() {
+            at = at.min(self.next_attempt);
+        }
+        if let Some(retry) = self.dp.geo_retry_at() {
+            at = at.min(retry);
+        }
+        at
+    }
+
+    /// Step: sleeps until a capture handle has a block of frames (libpcap's buffer timeout
+    /// batches them: the kernel wakes us per block, not per packet), a signal, or the next
+    /// timer.
+    fn wait(&self) {
+        let mut fds: SmallVec<[RawFd; 3]> = SmallVec::new();
+        if let Some(c) = &self.capture {
+            fds.extend(c.source.fd());
+            fds.extend(c.names.as_ref().and_then(Source::fd));
+        }
+        fds.extend(self.sig.fd());
+        wait_readable(&fds, self.next_deadline());
+    }
+
+    /// Step: counts what the counting handle holds (at most `MAX_BATCH` frames).
+    fn drain_capture(&mut self) {
+        let Some(c) = &mut self.capture else { return };
+        let dp = &mut *self.dp;
+        if let Err(e) = drain(&mut c.source, |link, f| dp.process(link, f)) {
+            self.capture_lost(e);
+        }
+    }
+
+    /// Step: learns names from what the names handle holds (at most `MAX_BATCH` frames).
+    fn drain_names(&mut self) {
+        let Some(n) = self.capture.as_mut().and_then(|c| c.names.as_mut()) else {
+            return;
+        };
+        let dp = &mut *self.dp;
+        if let Err(e) = drain(n, |link, f| dp.learn_frame(link, f)) {
+            self.capture_lost(e);
+        }
+    }
+
+    /// The interface went away: close the capture, try again every `RETRY_CAPTURE`.
+    fn capture_lost(&mut self, e: String) {
+        log::error!(
+            "capture lost ({e}); waiting for {} to come back",
+            self.cfg.interface
+        );
+        if let Some(s) = self.capture.as_mut().and_then(|c| c.source.stats()) {
+            self.stats = s;
+        }
+        self.capture = None;
+        self.next_attempt = Instant::now() + RETRY_CAPTURE;
+        self.last_error.clear();
+    }
+
+    /// Step: a database truncated under its mapping, SIGHUP (reload the database, the device
+    /// names and the offload state). True on SIGTERM/SIGINT: stop.
+    fn signals(&mut self) -> bool {
+        self.sig.drain();
+        if self.sig.term() {
+            return true;
+        }
+        let (cfg, dp) = (self.cfg, &mut *self.dp);
+        dp.check_geo(&cfg.geoip);
+        if self.sig.take_hup() {
+            log::info!("SIGHUP: reloading the geo database and device names");
+            dp.replace_geo(open_geo(&cfg.geoip));
+            dp.names.refresh();
+            dp.meta.offload =
+                crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
+        }
+        false
+    }
+
+    /// Step: whatever is due at `now`: the snapshot (expiry, lease files, capture counters,
+    /// render and publish when something changed) and the state save.
+    fn timers(&mut self, now: Instant) {
+        if now >= self.next_snapshot {
+            self.next_snapshot = now + self.interval;
+            let unix = unix_now();
+            self.dp.tables.expire(unix, self.cfg.retention);
+            let names_changed = self.dp.names.refresh();
+            self.capture_stats();
+            if self.dp.tables.changed() || names_changed {
+                self.publish(now, unix);
+            }
+        }
+        if self.cfg.state.is_some() && now >= self.next_save {
+            self.next_save = now + Duration::from_secs(self.cfg.save_interval);
+            save_state(self.cfg, self.dp, unix_now());
+        }
+    }
+
+    /// libpcap's counters into the snapshot's `capture`; kernel drops logged at most once a
+    /// minute.
+    fn capture_stats(&mut self) {
+        let Some(c) = &mut self.capture else { return };
+        if let Some(s) = c.source.stats() {
+            if s.dropped > self.stats.dropped
+                && self.last_drop_log.elapsed() > Duration::from_secs(60)
+            {
+                log::warn!(
+                    "the kernel dropped {} packets (received {})",
+                    s.dropped - self.stats.dropped,
+                    s.received
+                );
+                self.last_drop_log = Instant::now();
+            }
+            self.stats = s;
+        }
+        let m = &mut self.dp.meta.capture;
+        m.received = u64::from(self.stats.received);
+        m.dropped = Some(u64::from(self.stats.dropped));
+        m.if_dropped = Some(u64::from(self.stats.if_dropped));
+        if let (Some(n), Some(nm)) = (&mut c.names, &mut m.names) {
+            if let Some(s) = n.stats() {
+                nm.received = u64::from(s.received);
+                nm.dropped = u64::from(s.dropped);
+            }
+        }
+    }
+
+    /// Renders and publishes a snapshot (`started`: when this round of timers began). The
+    /// render runs on the capture's thread: it is kept under ~1/10 of the time, whatever the
+    /// table bound and the interval, so that a big table on a slow core cannot make the
+    /// kernel drop packets (measured: 100k remotes at a 1 s interval lost 10-40 % of a 50k
+    /// packets/s flood before this).
+    fn publish(&mut self, started: Instant, unix: u64) {
+        let s = self.dp.snapshot(unix);
+        self.out.publish(s);
+        let took = started.elapsed();
+        if took * 9 <= self.interval {
+            self.render_throttled = false;
+            return;
+        }
+        self.next_snapshot = Instant::now() + took * 9;
+        if !self.render_throttled {
+            self.render_throttled = true;
+            log::warn!(
+                "markers.json takes {} ms to render ({} remotes): snapshots every {} s instead \
+                 of {} s",
+                took.as_millis(),
+                self.dp.tables.remotes.len(),
+                (took * 9).as_secs_f64().ceil(),
+                self.interval.as_secs()
+            );
+        }
+    }
 }
