@@ -1,6 +1,6 @@
 //! The daemon: wires the data path together and runs it.
 //!
-//! `DataPath` owns everything the packets touch (networks, database, tables, names) and is
+//! `DataPath` owns everything the packets touch (networks, database, tables, device names) and is
 //! driven by one thread: a replay loop for `--read` (`replay`), or for a live capture the
 //! steps of [`Live`], which sleeps in one `poll` on the capture handles and a signal socket
 //! until frames, a signal or its next timer (snapshots, expiry, lease reloads, state saves)
@@ -8,11 +8,11 @@
 
 use crate::capture::{self, CaptureStats, Frame, Next, Source};
 use crate::cli::{self, Config};
+use crate::devnames::DevNameSource;
 use crate::filter::Networks;
 use crate::geo::GeoDb;
 use crate::http::{self, HttpOptions, HttpServer};
 use crate::learn::{self, Learner};
-use crate::names::NameSource;
 use crate::packet::{self, LinkType};
 use crate::snapshot::{self, NamesCapture, PathStats, Snapshot, SnapshotCell, SnapshotMeta};
 use crate::state;
@@ -50,7 +50,7 @@ pub struct DataPath {
     pub nets: Networks,
     pub geo: GeoDb,
     pub tables: Tables,
-    pub names: NameSource,
+    pub devnames: DevNameSource,
     pub meta: SnapshotMeta,
     /// Undecodable frames, database lookups and their errors.
     pub stats: PathStats,
@@ -68,7 +68,7 @@ impl DataPath {
         nets: Networks,
         geo: GeoDb,
         tables: Tables,
-        names: NameSource,
+        devnames: DevNameSource,
         mut meta: SnapshotMeta,
     ) -> DataPath {
         meta.lan = nets.lan().to_vec();
@@ -78,7 +78,7 @@ impl DataPath {
             nets,
             geo,
             tables,
-            names,
+            devnames,
             meta,
             stats: PathStats::default(),
             learn_inline: false,
@@ -132,7 +132,7 @@ impl DataPath {
         self.tables.published();
         let json = snapshot::render(
             &self.tables,
-            &self.names.names,
+            &self.devnames.current,
             &self.meta,
             &self.stats,
             now,
@@ -404,10 +404,10 @@ pub fn run(cfg: Config) -> i32 {
             Err(e) => log::error!("state file ignored: {e}"),
         }
     }
-    let mut names = NameSource::new(cfg.leases.clone(), cfg.ethers.clone());
-    names.dhcp_config = cfg.dhcp_config.clone();
-    names.odhcpd = cfg.odhcpd.clone();
-    names.refresh();
+    let mut devnames = DevNameSource::new(cfg.leases.clone(), cfg.ethers.clone());
+    devnames.dhcp_config = cfg.dhcp_config.clone();
+    devnames.odhcpd = cfg.odhcpd.clone();
+    devnames.refresh();
     let meta = SnapshotMeta {
         home: cfg.home,
         tiles: cfg.tiles.clone(),
@@ -418,7 +418,7 @@ pub fn run(cfg: Config) -> i32 {
         Networks::new(lan, cfg.remote.clone(), cfg.exclude.clone()),
         geo,
         tables,
-        names,
+        devnames,
         meta,
     );
     let now = unix_now();
@@ -836,7 +836,7 @@ impl<'a> Live<'a> {
         if self.sig.take_hup() {
             log::info!("SIGHUP: reloading the geo database and device names");
             dp.replace_geo(open_geo(&cfg.geoip));
-            dp.names.refresh();
+            dp.devnames.refresh();
             dp.meta.offload =
                 crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
         }
@@ -850,7 +850,7 @@ impl<'a> Live<'a> {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
             self.dp.tables.expire(unix, self.cfg.retention);
-            let names_changed = self.dp.names.refresh();
+            let names_changed = self.dp.devnames.refresh();
             self.capture_stats();
             if self.dp.tables.changed() || names_changed {
                 self.publish(now, unix);

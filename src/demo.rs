@@ -12,9 +12,9 @@
 use crate::capture::Frame;
 use crate::cli::DemoConfig;
 use crate::daemon::{unix_now, DataPath};
+use crate::devnames::{DevNameSource, DeviceNames};
 use crate::filter::Networks;
 use crate::geo::GeoDb;
-use crate::names::{DeviceNames, NameSource};
 use crate::packet::LinkType;
 use crate::snapshot::{SnapshotCell, SnapshotMeta};
 use crate::table::Tables;
@@ -409,7 +409,7 @@ pub fn data_path() -> Result<DataPath, String> {
         nets,
         geo,
         Tables::new(10_000, 1024),
-        NameSource::fixed(device_names()),
+        DevNameSource::fixed(device_names()),
         meta,
     ))
 }

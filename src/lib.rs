@@ -15,9 +15,9 @@ pub mod snapshot;
 pub mod http;
 
 // Beside it: names of remotes from DNS answers, TLS SNI and HTTP Host (a second, narrow
-// capture); names of devices from lease files.
+// capture); names of devices from lease files (devnames).
 pub mod learn;
-pub mod names;
+pub mod devnames;
 
 // The loops that drive it, and what they read and keep: the command line, persistence,
 // flow offloading detection.

@@ -6,8 +6,8 @@
 //! pointer copy under a mutex held for nanoseconds) and never touch the tables. The gzip body
 //! is made at most once per snapshot, by the first client that asks for it.
 
+use crate::devnames::{format_mac, DeviceNames};
 use crate::geo::GeoInfo;
-use crate::names::{format_mac, DeviceNames};
 use crate::packet::Addr;
 use crate::table::{Remote, Tables};
 use ipnet::IpNet;
@@ -317,14 +317,14 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// One entry per device: addresses that share a MAC (seen in frames, or in the lease files)
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
-fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
+fn devices<'a>(tables: &Tables, devnames: &'a DeviceNames) -> Vec<HostOut<'a>> {
     let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
     let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
     for (ip, h) in ips {
-        let mac = h.mac.or_else(|| names.mac(&ip.ip()));
+        let mac = h.mac.or_else(|| devnames.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
             // an IPv6 address joins; a second IPv4 address does not
             ip.is_ipv6() || !out[i].ips.iter().any(|a| a.is_ipv4())
@@ -334,7 +334,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
             Some(i) => {
                 let d = &mut out[i];
                 d.ips.push(*ip);
-                d.name = d.name.or_else(|| names.name(&ip.ip(), mac.as_ref()));
+                d.name = d.name.or_else(|| devnames.name(&ip.ip(), mac.as_ref()));
                 d.packets_out += c.packets_out;
                 d.bytes_out += c.bytes_out;
                 d.packets_in += c.packets_in;
@@ -351,7 +351,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
-                    name: names.name(&ip.ip(), mac.as_ref()),
+                    name: devnames.name(&ip.ip(), mac.as_ref()),
                     mac: mac.as_ref().map(format_mac),
                     packets_out: c.packets_out,
                     bytes_out: c.bytes_out,
@@ -391,12 +391,12 @@ pub struct PathStats {
 /// Renders the document.
 pub fn render(
     tables: &Tables,
-    names: &DeviceNames,
+    devnames: &DeviceNames,
     meta: &SnapshotMeta,
     path: &PathStats,
     now: u64,
 ) -> Vec<u8> {
-    let hosts = devices(tables, names);
+    let hosts = devices(tables, devnames);
 
     // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
     // comparisons stay inline, where a closure over the entries did not (opt-level "z").

@@ -154,7 +154,7 @@ impl Remote {
 /// Names learned for (LAN host, remote address) pairs, waiting for the host to talk to the
 /// address (DNS answers come first), with expiry (the DNS TTL, clamped). Bounded by `max`
 /// pairs; when full, the eighth that expires first goes.
-pub struct NameTable {
+pub struct RemoteNameTable {
     map: HashMap<(Addr, Addr), NameEntry, RandomState>,
     pub max: usize,
     pub evicted: u64,
@@ -165,9 +165,9 @@ pub struct NameEntry {
     pub expires: u64,
 }
 
-impl NameTable {
-    pub fn new(max: usize) -> NameTable {
-        NameTable {
+impl RemoteNameTable {
+    pub fn new(max: usize) -> RemoteNameTable {
+        RemoteNameTable {
             map: HashMap::with_hasher(RandomState::default()),
             max: max.max(1),
             evicted: 0,
@@ -449,7 +449,7 @@ pub struct Tables {
     /// When each table last logged an eviction (remotes, hosts).
     logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
-    learned: NameTable,
+    learned: RemoteNameTable,
     /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
     names_by_kind: [u64; 3],
 }
@@ -469,14 +469,14 @@ impl Tables {
             stats: TableStats::default(),
             dirty: false,
             logged: [None; 2],
-            learned: NameTable::new(DEFAULT_MAX_NAMES),
+            learned: RemoteNameTable::new(DEFAULT_MAX_NAMES),
             names_by_kind: [0; 3],
         }
     }
 
     /// Sets the bound of the name table (`--max-names`), emptying it.
     pub fn set_max_names(&mut self, max: usize) {
-        self.learned = NameTable::new(max);
+        self.learned = RemoteNameTable::new(max);
     }
 
     /// Empty tables with the same bounds (remotes, hosts, names).
@@ -776,7 +776,7 @@ fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
 /// Gives `remote` the names its new host `host` learned for it (out of line: rare).
 #[inline(never)]
 #[cold]
-fn attach_learned(remote: &mut Remote, learned: &NameTable, host: Addr, ip: Addr) {
+fn attach_learned(remote: &mut Remote, learned: &RemoteNameTable, host: Addr, ip: Addr) {
     if let Some(e) = learned.get(host, ip) {
         for n in e.names.iter().rev() {
             remote.add_name(n);
