@@ -918,3 +918,140 @@ impl<'a> Live<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnames::DevNameSource;
+
+    fn data_path() -> DataPath {
+        DataPath::new(
+            Networks::new(vec!["192.168.1.0/24".parse().unwrap()], vec![], vec![]),
+            GeoDb::none(),
+            Tables::new(100, 10),
+            DevNameSource::new(None, None),
+            SnapshotMeta::default(),
+        )
+    }
+
+    fn quiet_signals() -> Signals {
+        Signals {
+            term: Arc::default(),
+            hup: Arc::default(),
+            wake: None,
+        }
+    }
+
+    fn outputs(dp: &mut DataPath) -> Outputs {
+        Outputs {
+            cell: SnapshotCell::new(dp.snapshot(0)),
+            json_out: None,
+            json_errors: 0,
+        }
+    }
+
+    /// An Ethernet frame from a LAN host to a remote.
+    fn frame_out() -> Vec<u8> {
+        let mut f = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([192, 168, 1, 2], [1, 1, 1, 1], 64)
+            .udp(40000, 443)
+            .write(&mut f, &[0; 8])
+            .unwrap();
+        f
+    }
+
+    fn no_files() -> Config {
+        Config {
+            leases: None,
+            ethers: None,
+            dhcp_config: None,
+            odhcpd: None,
+            firewall_config: None,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn timers_publish_when_something_changed_and_only_then() {
+        let cfg = no_files();
+        let (mut dp, sig) = (data_path(), quiet_signals());
+        let mut out = outputs(&mut dp);
+        let first = out.cell.get().etag.clone();
+        let mut live = Live::new(&cfg, &mut dp, &mut out, &sig);
+        // not due yet: nothing happens
+        let t0 = Instant::now();
+        live.timers(t0);
+        assert_eq!(live.out.cell.get().etag, first);
+        // due, nothing changed: no new document, the next one is an interval away
+        live.next_snapshot = t0;
+        live.timers(t0);
+        assert_eq!(live.out.cell.get().etag, first);
+        assert_eq!(live.next_snapshot, t0 + live.interval);
+        // a packet counted, due: a new document
+        let f = frame_out();
+        let frame = Frame {
+            ts: unix_now(),
+            wire_len: f.len() as u32,
+            data: &f,
+        };
+        live.dp.process(LinkType::Ethernet, &frame);
+        live.next_snapshot = t0;
+        live.timers(t0);
+        let doc = live.out.cell.get();
+        assert_ne!(doc.etag, first);
+        assert!(String::from_utf8_lossy(&doc.json).contains("\"1.1.1.1\""));
+    }
+
+    #[test]
+    fn the_loop_sleeps_until_its_earliest_timer() {
+        let mut cfg = no_files();
+        let (mut dp, sig) = (data_path(), quiet_signals());
+        let mut out = outputs(&mut dp);
+        let mut live = Live::new(&cfg, &mut dp, &mut out, &sig);
+        let t0 = Instant::now();
+        live.next_snapshot = t0 + Duration::from_secs(5);
+        live.next_save = t0 + Duration::from_secs(1);
+        live.next_attempt = t0 + Duration::from_secs(3);
+        // no capture: the retry; no state file: never the save
+        assert_eq!(live.next_deadline(), t0 + Duration::from_secs(3));
+        live.next_attempt = t0 + Duration::from_secs(9);
+        assert_eq!(live.next_deadline(), t0 + Duration::from_secs(5));
+        drop(live);
+        cfg.state = Some("/nonexistent/state".into());
+        let mut live = Live::new(&cfg, &mut dp, &mut out, &sig);
+        live.next_save = t0 + Duration::from_secs(1);
+        live.next_attempt = t0 + Duration::from_secs(9);
+        assert_eq!(live.next_deadline(), t0 + Duration::from_secs(1));
+        // waiting on nothing but the deadline returns at it, not before
+        let start = Instant::now();
+        wait_readable(&[], start + Duration::from_millis(30));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn signals_step_stops_on_term_and_wakes_a_sleeping_poll() {
+        let cfg = no_files();
+        let (mut dp, sig) = (data_path(), quiet_signals());
+        let mut out = outputs(&mut dp);
+        let mut live = Live::new(&cfg, &mut dp, &mut out, &sig);
+        assert!(!live.signals());
+        sig.term.store(true, Ordering::Relaxed);
+        assert!(live.signals());
+        // the self-pipe: a byte in it ends the sleep at once, and `drain` empties it
+        let (read, mut write) = UnixStream::pair().unwrap();
+        read.set_nonblocking(true).unwrap();
+        let sig = Signals {
+            wake: Some(read),
+            ..quiet_signals()
+        };
+        std::io::Write::write_all(&mut write, &[1]).unwrap();
+        let start = Instant::now();
+        wait_readable(sig.fd().as_slice(), start + Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        sig.drain();
+        let start = Instant::now();
+        wait_readable(sig.fd().as_slice(), start + Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+}
