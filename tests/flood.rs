@@ -270,7 +270,8 @@ fn live_flood_in_namespaces() {
                 while !stop.load(Ordering::Relaxed) {
                     if let Ok(mut s) = TcpStream::connect_timeout(&http, Duration::from_secs(2)) {
                         s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                        let _ = s.write_all(b"GET /markers.json HTTP/1.1\r\nHost: r\r\n\r\n");
+                        let _ =
+                            s.write_all(b"GET /markers.json HTTP/1.1\r\nHost: localhost\r\n\r\n");
                         let mut b = Vec::new();
                         if s.read_to_end(&mut b).is_ok() && b.starts_with(b"HTTP/1.1 200") {
                             ok += 1;
