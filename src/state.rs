@@ -218,6 +218,9 @@ pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, Strin
     let mut fresh = Tables::new(t.max_remotes, t.max_hosts);
     let counts = decode_into(&bytes, &mut fresh).map_err(|e| format!("{}: {e}", path.display()))?;
     fresh.stats = t.stats;
+    // What the file does not hold keeps its settings: the learned-names table and its
+    // `--max-names` bound (set after `Tables::new`).
+    std::mem::swap(&mut fresh.learned, &mut t.learned);
     *t = fresh;
     Ok(Some(counts))
 }
@@ -304,6 +307,17 @@ mod tests {
                 assert!(u.remotes.len() <= 3 && u.hosts.len() <= 2);
             }
         }
+    }
+
+    #[test]
+    fn load_keeps_the_max_names_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        save(&p, &filled(), 9).unwrap();
+        let mut t = Tables::new(100, 10);
+        t.learned = crate::table::NameTable::new(7);
+        assert!(load(&p, &mut t).unwrap().is_some());
+        assert_eq!(t.learned.max, 7, "--max-names lost when the state was restored");
     }
 
     #[test]
