@@ -317,7 +317,10 @@ mod tests {
         let mut t = Tables::new(100, 10);
         t.learned = crate::table::NameTable::new(7);
         assert!(load(&p, &mut t).unwrap().is_some());
-        assert_eq!(t.learned.max, 7, "--max-names lost when the state was restored");
+        assert_eq!(
+            t.learned.max, 7,
+            "--max-names lost when the state was restored"
+        );
     }
 
     #[test]

@@ -599,11 +599,9 @@ fn sighup_reloads_a_replaced_database() {
 }
 
 #[test]
+#[ignore = "needs root: drops root to another user; ./dev.sh test runs it with --include-ignored as root"]
 fn drops_root_to_the_given_user() {
-    if unsafe { libc::geteuid() } != 0 {
-        println!("SKIPPED drops_root_to_the_given_user: not running as root");
-        return;
-    }
+    assert_eq!(unsafe { libc::geteuid() }, 0, "needs root");
     let d = start_with(&["--user", "nobody"]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
     let uid = status
