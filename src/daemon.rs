@@ -351,6 +351,7 @@ fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<H
         listen,
         www: Some(cfg.www.clone()),
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
+        allow_hosts: cfg.allow_hosts.clone(),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {

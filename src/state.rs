@@ -292,6 +292,21 @@ mod tests {
     }
 
     #[test]
+    fn load_keeps_the_max_names_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        save(&p, &filled(), 9).unwrap();
+        let mut t = Tables::new(100, 10);
+        t.set_max_names(7);
+        assert!(load(&p, &mut t).unwrap().is_some());
+        assert_eq!(
+            t.name_stats().max_pairs,
+            7,
+            "--max-names lost when the state was restored"
+        );
+    }
+
+    #[test]
     fn load_missing_is_fine_and_bounds_apply() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("state");

@@ -481,49 +481,26 @@ pub fn clean_asn(ranges: &mut Vec<AsnRange>) {
     });
 }
 
-/// Special-purpose IPv4 ranges (RFC 6890 and successors): never public, never located.
-pub const V4_SPECIAL: &[(u32, u8)] = &[
-    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
-    (0x0a00_0000, 8),  // 10.0.0.0/8 private
-    (0x6440_0000, 10), // 100.64.0.0/10 shared (CGN)
-    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
-    (0xa9fe_0000, 16), // 169.254.0.0/16 link local
-    (0xac10_0000, 12), // 172.16.0.0/12 private
-    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
-    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
-    (0xc0a8_0000, 16), // 192.168.0.0/16 private
-    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
-    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
-    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
-    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
-    (0xf000_0000, 4),  // 240.0.0.0/4 reserved and broadcast
-];
-
-/// IPv6 ranges that are not global unicast or are documentation.
-pub const V6_SPECIAL: &[(u128, u8)] = &[
-    (0, 3),                      // outside 2000::/3 (first half)
-    (0x4000u128 << 112, 2),      // 4000::/2
-    (0x8000u128 << 112, 1),      // 8000::/1
-    (0x2001_0db8u128 << 96, 32), // 2001:db8::/32 documentation
-];
-
-/// The special-purpose ranges of a family as networks (`rec` = `u32::MAX`).
+/// The special-purpose ranges of a family as networks (`rec` = `u32::MAX`): the blocks of the
+/// IANA special-purpose registries (the `special-addrs` crate, the daemon's table too) and, for
+/// IPv6, everything outside global unicast.
 pub fn special_nets(bits: u8) -> Vec<Net> {
     let mut v: Vec<Net> = if bits == V4 {
-        V4_SPECIAL
+        special_addrs::V4
             .iter()
-            .map(|&(a, len)| Net {
-                start: u128::from(a),
-                len,
+            .map(|b| Net {
+                start: u128::from(b.addr),
+                len: b.len,
                 rec: u32::MAX,
             })
             .collect()
     } else {
-        V6_SPECIAL
+        special_addrs::V6_OUTSIDE_GLOBAL_UNICAST
             .iter()
-            .map(|&(a, len)| Net {
-                start: a,
-                len,
+            .chain(special_addrs::V6)
+            .map(|b| Net {
+                start: b.addr,
+                len: b.len,
                 rec: u32::MAX,
             })
             .collect()
@@ -649,6 +626,18 @@ mod tests {
         assert_eq!(t.recs[out[0].rec as usize].asn, 0);
         assert_eq!((out[1].start, out[1].len), (0x0101_0180, 25));
         assert_eq!(t.asns[t.recs[out[1].rec as usize].asn as usize].0, 13335);
+    }
+
+    #[test]
+    fn the_daemons_special_ranges_are_special_here_too() {
+        // these were missing from geodb's own copy of the table before it was shared
+        for a in [0xc01f_c401u32, 0xc034_c101, 0xc058_6301, 0xc0af_3001] {
+            assert!(is_special(V4, u128::from(a)), "{a:x}");
+        }
+        for a in [0x2001_0001u128 << 96, 0x2002u128 << 112, 0x3fffu128 << 112] {
+            assert!(is_special(128, a), "{a:x}");
+        }
+        assert!(!is_special(V4, 0x0808_0808));
     }
 
     #[test]

@@ -191,7 +191,8 @@ out=$(run full "config connmap 'main'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
-	list remote '100.64.0.0/10'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
+	list remote '100.64.0.0/10'
+	list allow_host 'map.home.arpa'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
 check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
@@ -202,7 +203,7 @@ jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"

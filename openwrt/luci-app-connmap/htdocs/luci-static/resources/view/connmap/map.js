@@ -79,6 +79,11 @@ return view.extend({
 		o.datatype = 'ipaddr';
 		o.optional = true;
 
+		o = s.option(form.DynamicList, 'allow_host', _('Other names of this router'),
+			_('Host names the map is reached by besides its address, localhost, the hostname and HOSTNAME.lan. Requests naming other hosts are refused (DNS rebinding).'));
+		o.datatype = 'hostname';
+		o.optional = true;
+
 		o = s.option(form.Value, 'geoip', _('Geolocation database'));
 		o.placeholder = '/usr/share/connmap/geo.mmdb';
 
