@@ -33,6 +33,16 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every link type connmap reads.
+    pub const ALL: [LinkType; 6] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::RawIp,
+        LinkType::BsdNull,
+        LinkType::BsdLoop,
+    ];
+
     /// Maps a libpcap data link type to a decoder, or `None` for an unsupported one.
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
         Some(match dlt {
@@ -770,14 +780,7 @@ mod tests {
                 buf[13] = 0x00;
                 buf[14] = 0x45;
             }
-            for link in [
-                LinkType::Ethernet,
-                LinkType::LinuxSll,
-                LinkType::LinuxSll2,
-                LinkType::RawIp,
-                LinkType::BsdNull,
-                LinkType::BsdLoop,
-            ] {
+            for link in LinkType::ALL {
                 let _ = decode(link, &buf);
             }
         }

@@ -255,7 +255,8 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// Reads ASN data: a GeoLite2-ASN style mmdb, or a CSV of `start,end,asn,org` lines.
+/// Reads ASN data: a GeoLite2-ASN style mmdb, or a CSV of `start,end,asn,org` lines. Returns
+/// how many ranges were read.
 pub fn read_asn(
     path: &Path,
     table: &mut RecTable,
@@ -268,60 +269,74 @@ pub fn read_asn(
         .rev()
         .take(128 * 1024)
         .any(|w| w == b"\xab\xcd\xefMaxMind.com");
-    let mut n = 0;
+    let before = v4.len() + v6.len();
+    let mut push = |r: AsnRange, is_v4: bool| if is_v4 { v4.push(r) } else { v6.push(r) };
     if is_mmdb || path.extension().is_some_and(|e| e == "mmdb") {
         drop(bytes);
-        let reader = open_mmdb(path)?;
-        let corrupt =
-            |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
-        let mut cache: HashMap<usize, u32> = HashMap::new();
-        for res in reader.networks(WithinOptions::default()).map_err(corrupt)? {
-            let lr = res.map_err(corrupt)?;
-            let Some(off) = lr.offset() else { continue };
-            let asn = match cache.get(&off) {
-                Some(a) => *a,
-                None => {
-                    let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
-                    let a = match r.asn {
-                        Some(num) => table.intern_asn(num, r.asn_org.as_deref().unwrap_or("")),
-                        None => 0,
-                    };
-                    cache.insert(off, a);
-                    a
-                }
-            };
-            if asn == 0 {
-                continue;
-            }
-            let (start, bits, len, is_v4) = match lr.network().map_err(corrupt)? {
-                IpNetwork::V4(net) => {
-                    (u128::from(u32::from(net.network())), V4, net.prefix(), true)
-                }
-                IpNetwork::V6(net) => (u128::from(net.network()), V6, net.prefix(), false),
-            };
-            if !is_v4 && is_v4_region(start) {
-                continue;
-            }
-            let r = AsnRange {
-                start,
-                end: start + (span(bits, len) - 1),
-                asn,
-            };
-            if is_v4 {
-                v4.push(r)
-            } else {
-                v6.push(r)
-            }
-            n += 1;
-        }
-        return Ok(n);
+        read_asn_mmdb(path, table, &mut push)?;
+    } else {
+        let text = String::from_utf8(bytes).map_err(|_| {
+            format!(
+                "{}: neither a MaxMind DB nor a UTF-8 CSV file",
+                path.display()
+            )
+        })?;
+        read_asn_csv(path, &text, table, &mut push)?;
     }
-    let text = String::from_utf8(bytes).map_err(|_| {
-        format!(
-            "{}: neither a MaxMind DB nor a UTF-8 CSV file",
-            path.display()
-        )
-    })?;
+    Ok(v4.len() + v6.len() - before)
+}
+
+/// The networks of a GeoLite2-ASN style mmdb that have an AS number, to `push(range, is_v4)`
+/// (IPv6 networks inside the IPv4 region left out: the IPv4 ones say the same).
+fn read_asn_mmdb(
+    path: &Path,
+    table: &mut RecTable,
+    push: &mut impl FnMut(AsnRange, bool),
+) -> Result<(), String> {
+    let reader = open_mmdb(path)?;
+    let corrupt =
+        |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
+    // interned AS by record offset: networks share records
+    let mut cache: HashMap<usize, u32> = HashMap::new();
+    for res in reader.networks(WithinOptions::default()).map_err(corrupt)? {
+        let lr = res.map_err(corrupt)?;
+        let Some(off) = lr.offset() else { continue };
+        let asn = match cache.get(&off) {
+            Some(a) => *a,
+            None => {
+                let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
+                let a = match r.asn {
+                    Some(num) => table.intern_asn(num, r.asn_org.as_deref().unwrap_or("")),
+                    None => 0,
+                };
+                cache.insert(off, a);
+                a
+            }
+        };
+        if asn == 0 {
+            continue;
+        }
+        let (start, bits, len, is_v4) = match lr.network().map_err(corrupt)? {
+            IpNetwork::V4(net) => (u128::from(u32::from(net.network())), V4, net.prefix(), true),
+            IpNetwork::V6(net) => (u128::from(net.network()), V6, net.prefix(), false),
+        };
+        if !is_v4 && is_v4_region(start) {
+            continue;
+        }
+        let end = start + (span(bits, len) - 1);
+        push(AsnRange { start, end, asn }, is_v4);
+    }
+    Ok(())
+}
+
+/// The `start,end,asn,org` lines of a CSV file's `text` to `push(range, is_v4)`. A first line
+/// that is not data is a header; any later one is an error naming its line.
+fn read_asn_csv(
+    path: &Path,
+    text: &str,
+    table: &mut RecTable,
+    push: &mut impl FnMut(AsnRange, bool),
+) -> Result<(), String> {
     for (lineno, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.is_empty() || line.starts_with('#') {
@@ -335,38 +350,25 @@ pub fn read_asn(
             )
         };
         let f = csv_fields(line);
-        if f.len() < 3 {
-            if lineno == 0 {
-                continue; // a header line
-            }
-            return Err(bad("too few fields"));
-        }
-        let (Ok(a), Ok(b)) = (f[0].trim().parse::<IpAddr>(), f[1].trim().parse::<IpAddr>()) else {
-            if lineno == 0 {
-                continue;
-            }
-            return Err(bad("not an IP address"));
+        let ends = f
+            .get(..2)
+            .map(|f| (f[0].trim().parse(), f[1].trim().parse()));
+        let (a, b): (IpAddr, IpAddr) = match ends {
+            Some((Ok(a), Ok(b))) if f.len() >= 3 => (a, b),
+            _ if lineno == 0 => continue, // a header line
+            _ if f.len() < 3 => return Err(bad("too few fields")),
+            _ => return Err(bad("not an IP address")),
         };
         let asn: u32 = f[2].trim().parse().map_err(|_| bad("bad AS number"))?;
         let org = f.get(3).map(|s| s.trim()).unwrap_or("");
-        let (s, e) = (ip_to_u128(a), ip_to_u128(b));
-        if s > e || a.is_ipv4() != b.is_ipv4() {
+        let (start, end) = (ip_to_u128(a), ip_to_u128(b));
+        if start > end || a.is_ipv4() != b.is_ipv4() {
             return Err(bad("start after end or mixed families"));
         }
-        let id = table.intern_asn(asn, org);
-        let r = AsnRange {
-            start: s,
-            end: e,
-            asn: id,
-        };
-        if a.is_ipv4() {
-            v4.push(r)
-        } else {
-            v6.push(r)
-        }
-        n += 1;
+        let asn = table.intern_asn(asn, org);
+        push(AsnRange { start, end, asn }, a.is_ipv4());
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Calls `f(start, len)` for the minimal list of prefixes covering `[a, b]`.
