@@ -25,6 +25,8 @@ Options:
       --remote CIDR         count these networks as remote even if special-purpose, repeatable
       --exclude IP|CIDR     ignore these LAN hosts (e.g. the router itself), repeatable
       --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
+      --no-http             open no port at all; the data goes to --json-out only (which it
+                            needs), e.g. for LuCI to show the map
       --www DIR             static files of the map page (default /usr/share/connmap/www)
       --json-out FILE       also write markers.json to FILE, atomically, every interval and on exit
       --interval SECS       snapshot interval (default 5)
@@ -69,6 +71,8 @@ pub struct Config {
     pub remote: Vec<IpNet>,
     pub exclude: Vec<IpNet>,
     pub listen: Option<SocketAddr>,
+    /// false (`--no-http`): no HTTP listener, the snapshots go to `json_out` only
+    pub http: bool,
     pub www: PathBuf,
     pub json_out: Option<PathBuf>,
     pub interval: u64,
@@ -102,6 +106,7 @@ impl Default for Config {
             remote: vec![],
             exclude: vec![],
             listen: None,
+            http: true,
             www: DEFAULT_WWW.into(),
             json_out: None,
             interval: 5,
@@ -267,6 +272,7 @@ where
                 .exclude
                 .push(net(&value(&mut p, "--exclude")?, "--exclude")?),
             Long("listen") => c.listen = Some(socket(&value(&mut p, "--listen")?, "--listen")?),
+            Long("no-http") => c.http = false,
             Long("www") => c.www = value(&mut p, "--www")?.into(),
             Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
             Long("interval") => {
@@ -304,6 +310,14 @@ where
             _ => return Err(arg.unexpected().to_string()),
         }
         first = false;
+    }
+    if !c.http {
+        if c.listen.is_some() {
+            return Err("--no-http and --listen contradict each other".into());
+        }
+        if c.json_out.is_none() {
+            return Err("--no-http needs --json-out (nothing else would show the data)".into());
+        }
     }
     Ok(Command::Run(Box::new(c)))
 }
@@ -461,9 +475,29 @@ mod tests {
             &["--tiles", "javascript:alert(1)"],
             &["-i", "../../etc"],
             &["--max-remotes", "-5"],
+            &["--no-http"],
+            &[
+                "--no-http",
+                "--json-out",
+                "m.json",
+                "--listen",
+                "127.0.0.1:1",
+            ],
         ] {
             assert!(parse(args.iter().copied()).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn no_http() {
+        let Command::Run(c) =
+            parse(["--no-http", "--json-out", "/var/run/connmap/markers.json"]).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert!(!c.http);
+        assert_eq!(c.listen, None);
+        assert!(Config::default().http);
     }
 
     #[test]

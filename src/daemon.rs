@@ -610,6 +610,9 @@ fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
 
 fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
     let mut http: Option<HttpServer> = None;
+    if !cfg.http {
+        log::info!("no HTTP listener (--no-http): markers go to --json-out only");
+    }
     if let Some(l) = cfg.listen {
         http = start_http(l, cfg, &out.cell);
         if http.is_none() {
@@ -644,7 +647,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         );
                         capture = Some(c);
                         last_error.clear();
-                        if http.is_none() {
+                        if http.is_none() && cfg.http {
                             match cfg.listen.map(Ok).unwrap_or_else(|| default_listen(cfg)) {
                                 Ok(l) => http = start_http(l, cfg, &out.cell),
                                 Err(e) => log::error!("http: {e}"),
