@@ -51,7 +51,8 @@ suite() { # name command...
 if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
-		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh; do
+		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
+		scripts/release.sh openwrt/tests/real/luci_https_test.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
@@ -128,6 +129,14 @@ else
 		suite packages python3 "$T/check_packages.py" dist
 		suite qemu "$T/qemu_test.sh"
 	fi
+fi
+
+# 6. luci-app-connmap in real LuCI over HTTPS in Chromium (OpenWrt's userland from
+#    openwrt/tests/real/build.sh; says "skip" when that build, Chromium or root is missing)
+if [ "${CONNMAP_SKIP_BROWSER:-0}" = 1 ]; then
+	note "skip luci_https: CONNMAP_SKIP_BROWSER=1"
+else
+	suite luci_https bash openwrt/tests/real/luci_https_test.sh
 fi
 
 note "openwrt tests took $(($(date +%s) - start)) s"
