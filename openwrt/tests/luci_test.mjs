@@ -177,6 +177,9 @@ check('settings form covers every UCI option', missing.length === 0, 'missing ' 
 const unknown = Object.keys(byName).filter((n) => !configured.includes(n));
 check('settings form has no option the config lacks', unknown.length === 0, unknown.join(','));
 check('interface is a widgets.NetworkSelect', byName.interface?.type === 'NetworkSelect');
+check('an interface the list cannot show (a device name) is kept on save, not refused or removed',
+  byName.interface?.rmempty === true && typeof byName.interface?.remove === 'function' && byName.interface.remove('main') === undefined &&
+  /remove = function\(section_id\) \{\}/.test(configSrc));
 check('port and listen only with the own page on', JSON.stringify(byName.port?.deps) === '[["http","1"]]' && JSON.stringify(byName.listen?.deps) === '[["http","1"]]');
 check('settings in two tabs (general, advanced), every option in one', tabs.length === 2 && options.every((o) => o.tab));
 

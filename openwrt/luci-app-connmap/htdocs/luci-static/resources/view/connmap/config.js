@@ -32,7 +32,10 @@ return view.extend({
 			_('The LAN side to watch (its device, e.g. br-lan, is captured). A device name can be set with uci.'));
 		o.nocreate = true;
 		o.default = 'lan';
-		o.rmempty = false;
+		// a device name set with uci is not among LuCI's networks, so the list shows nothing for
+		// it: an empty choice leaves the option as it is (instead of refusing to save)
+		o.rmempty = true;
+		o.remove = function(section_id) {};
 
 		o = s.taboption('general', form.Flag, 'http', _('Own web page'),
 			_('The daemon also serves the map on its own port (plain HTTP, reachable from the LAN). Off: it opens no port at all, and the map is shown in LuCI only.'));
