@@ -113,8 +113,9 @@ try {
   const pidBefore = instance().pid;
   await page.goto(`${BASE}/cgi-bin/luci/admin/status/connmap/config`, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector('[name="cbid.connmap.main.home_lat"]', { timeout: 30000 });
-  check('Settings tab: the interface is chosen from LuCI\'s networks (NetworkSelect)',
-    !!(await page.$('[data-name="interface"] .cbi-dropdown, #cbid\\.connmap\\.main\\.interface .cbi-dropdown, [id^="cbid.connmap.main.interface"]')));
+  check('Settings tab: the interface is chosen from LuCI\'s networks (NetworkSelect lists lan)',
+    !!(await page.$('#cbi-connmap-main-interface .cbi-dropdown [data-value="lan"]')),
+    await page.evaluate(() => document.querySelector('#cbi-connmap-main-interface')?.outerHTML.slice(0, 400)));
   await page.fill('[name="cbid.connmap.main.home_lat"]', '38.72');
   await page.fill('[name="cbid.connmap.main.home_lng"]', '-9.14');
   await page.click('.cbi-page-actions .cbi-button-apply');
@@ -123,7 +124,8 @@ try {
     await sleep(500);
     saved = fs.readFileSync(path.join(ROOTDIR, 'etc/config/connmap'), 'utf8');
   }
-  check('Save & Apply wrote /etc/config/connmap through rpcd/uci', /home_lat '38.72'/.test(saved) && /home_lng '-9.14'/.test(saved));
+  check('Save & Apply wrote /etc/config/connmap through rpcd/uci (and kept the device name)', /home_lat '38.72'/.test(saved) &&
+    /home_lng '-9.14'/.test(saved) && /option interface 'br-lan'/.test(saved), saved);
   let inst = {};
   for (let i = 0; i < 60; i++) {
     inst = instance();

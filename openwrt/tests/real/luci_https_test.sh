@@ -159,7 +159,8 @@ config login
 	list read 'luci-mod-status-index'
 	list write 'luci-base'
 EOF
-: > "$ROOT/etc/config/network"
+# a logical interface for LuCI's network list (connmap itself is configured with the device)
+printf "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\toption ipaddr '127.0.0.1'\n\nconfig interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.168.77.1'\n\toption netmask '255.255.255.0'\n" > "$ROOT/etc/config/network"
 : > "$ROOT/etc/config/system"
 
 # connmap: the package's files, the fixtures' test database, live capture on br-lan
