@@ -48,7 +48,7 @@ U=$(cat /tmp/openwrt-userland.path 2>/dev/null || true)
 [ -x "$CHROMIUM" ] || skip "no $CHROMIUM (apt-get install chromium)"
 [ -x "$BIN" ] || skip "no $BIN (cargo build)"
 [ -d "$NM/playwright-core" ] || skip "no $NM/playwright-core (tests/browser/run.sh installs it)"
-for t in ip unshare nsenter openssl busybox node; do
+for t in ip unshare nsenter openssl busybox node flock make cc; do
 	command -v "$t" > /dev/null || skip "$t missing"
 done
 
@@ -97,10 +97,16 @@ for a in $("$ROOT/bin/busybox" --list); do
 	[ -e "$ROOT/bin/$a" ] || [ -e "$ROOT/usr/bin/$a" ] || [ -e "$ROOT/sbin/$a" ] || [ -e "$ROOT/usr/sbin/$a" ] ||
 		ln -s busybox "$ROOT/bin/$a"
 done
-ln -sf ../usr/bin/jsonpath "$ROOT/usr/bin/jsonfilter" 2> /dev/null
+ln -sf jsonpath "$ROOT/usr/bin/jsonfilter"
+# where OpenWrt's scripts call them (uci.sh: /sbin/uci)
+[ -e "$ROOT/sbin/uci" ] || ln -s "/$(realpath --relative-to="$ROOT" "$(find_bin uci)")" "$ROOT/sbin/uci"
+[ -e "$ROOT/bin/ubus" ] || ln -s "/$(realpath --relative-to="$ROOT" "$(find_bin ubus)")" "$ROOT/bin/ubus"
+# procd.sh locks with flock(1), which this busybox lacks: util-linux's
+[ -e "$ROOT/bin/flock" ] || cp "$(command -v flock)" "$ROOT/usr/bin/flock"
 [ -e "$ROOT/sbin/procd" ] || ln -s "../$(realpath --relative-to="$ROOT" "$(find_bin procd)")" "$ROOT/sbin/procd"
-# OpenWrt's shell library, rc.common, procd.sh; rpcd's and uhttpd's files
+# OpenWrt's shell library (and uci.sh), rc.common, procd.sh
 cp -a "$OWF/package/base-files/files/lib/." "$ROOT/lib/"
+cp -a "$OWF/package/system/uci/files/." "$ROOT/"
 cp "$OWF/package/base-files/files/etc/rc.common" "$ROOT/etc/rc.common"
 mkdir -p "$ROOT/lib/functions"
 cp "$OWF/package/system/procd/files/procd.sh" "$ROOT/lib/functions/procd.sh"
@@ -112,9 +118,32 @@ for m in modules/luci-base modules/luci-mod-status modules/luci-mod-system modul
 	[ -d "$LUCI/$m/ucode" ] && mkdir -p "$ROOT/usr/share/ucode/luci" && cp -a "$LUCI/$m/ucode/." "$ROOT/usr/share/ucode/luci/"
 	[ -d "$LUCI/$m/root" ] && cp -a "$LUCI/$m/root/." "$ROOT/"
 done
-# luci.mk writes luci.version for luci-base
-[ -f "$ROOT/usr/share/ucode/luci/version.uc" ] ||
-	printf "export const revision = 'test', branch = 'connmap LuCI test';\n" > "$ROOT/usr/share/ucode/luci/version.uc"
+# luci-base's own ucode module (luci.core) and luci.version, built from its src/ as luci-base's
+# Makefile does, when the userland build does not have them (cached beside it)
+if [ ! -f "$ST/usr/lib/ucode/luci/core.so" ]; then
+	XC="${CONNMAP_CACHE:-$HOME/.cache/connmap}/luci-https-extra-$(printf '%s' "$U" | sha256sum | cut -c1-12)"
+	if [ ! -f "$XC/core.so" ]; then
+		rm -rf "$XC" && mkdir -p "$XC" && cp -a "$LUCI/modules/luci-base/src" "$XC/src"
+		make -C "$XC/src" CFLAGS="-O2 -I$ST/usr/include" FPIC=-fPIC LDFLAGS="-L$ST/usr/lib" \
+			LUCI_VERSION=test LUCI_GITBRANCH=connmap-test compile > "$XC/build.log" 2>&1 ||
+			fail_setup "luci-base's core.so: $(tail -5 "$XC/build.log")"
+		cp "$XC/src/core.so" "$XC/src/version.uc" "$XC/"
+	fi
+	mkdir -p "$ROOT/usr/lib/ucode/luci"
+	cp "$XC/core.so" "$ROOT/usr/lib/ucode/luci/core.so"
+	[ -f "$ROOT/usr/share/ucode/luci/version.uc" ] || cp "$XC/version.uc" "$ROOT/usr/share/ucode/luci/version.uc"
+fi
+# rpcd's own ACL (session access/login for everyone), as OpenWrt's rpcd package installs it
+mkdir -p "$ROOT/usr/share/rpcd/acl.d"
+tar -xzOf "${OPENWRT_SRC:-/work/shared/openwrt-src}/rpcd.tar.gz" --wildcards '*/unauthenticated.json' \
+	> "$ROOT/usr/share/rpcd/acl.d/unauthenticated.json" 2> /dev/null || fail_setup "rpcd's unauthenticated.json (OPENWRT_SRC)"
+# rpcd loads its plugins from /usr/lib/rpcd
+mkdir -p "$ROOT/usr/lib/rpcd"
+[ -e "$ROOT/usr/lib/rpcd/luci.so" ] || [ ! -e "$ROOT/usr/lib/luci.so" ] || cp "$ROOT/usr/lib/luci.so" "$ROOT/usr/lib/rpcd/luci.so"
+# procd preloads this for line-buffered service output
+[ -e "$ROOT/lib/libsetlbf.so" ] || [ ! -e "$ROOT/usr/lib/libsetlbf.so" ] || ln -s /usr/lib/libsetlbf.so "$ROOT/lib/libsetlbf.so"
+# ubusd and rpcd refuse ACL files others may write
+chmod -R go-w "$ROOT/usr/share"
 cgi=$(find_bin cgi-io)
 for c in cgi-download cgi-upload cgi-exec cgi-backup; do ln -sf "/${cgi#"$ROOT"/}" "$ROOT/www/cgi-bin/$c"; done
 # the host's shared libraries of every program in the root (the userland is built against them)
@@ -251,6 +280,7 @@ ip netns exec "$NS_R" unshare -m --propagation private sh -c '
 	mount -t tmpfs -o mode=0755 dev "$root/dev"
 	for n in null zero random urandom tty full; do : > "$root/dev/$n"; mount --bind "/dev/$n" "$root/dev/$n"; done
 	exec chroot "$root" /bin/sh /start.sh' sh "$ROOT" "$W/out" > /dev/null 2>&1 &
+disown
 for _ in $(seq 1 100); do
 	grep -q '^started' "$W/out/start.log" 2> /dev/null && break
 	sleep 0.2
