@@ -27,6 +27,8 @@ Options:
       --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
       --allow-host NAME     a name the page may be reached by besides the listen address,
                             localhost, the hostname and HOSTNAME.lan, repeatable (others: 421)
+      --no-http             open no port at all; the data goes to --json-out only (which it
+                            needs), e.g. for LuCI to show the map
       --www DIR             static files of the map page (default /usr/share/connmap/www)
       --json-out FILE       also write markers.json to FILE, atomically, every interval and on exit
       --interval SECS       snapshot interval (default 5)
@@ -73,6 +75,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Extra names the HTTP `Host` header may carry (DNS-rebinding defence).
     pub allow_hosts: Vec<String>,
+    /// false (`--no-http`): no HTTP listener, the snapshots go to `json_out` only
+    pub http: bool,
     pub www: PathBuf,
     pub json_out: Option<PathBuf>,
     pub interval: u64,
@@ -107,6 +111,7 @@ impl Default for Config {
             exclude: vec![],
             listen: None,
             allow_hosts: vec![],
+            http: true,
             www: DEFAULT_WWW.into(),
             json_out: None,
             interval: 5,
@@ -286,6 +291,7 @@ where
             Long("allow-host") => c
                 .allow_hosts
                 .push(allow_host(&value(&mut p, "--allow-host")?)?),
+            Long("no-http") => c.http = false,
             Long("www") => c.www = value(&mut p, "--www")?.into(),
             Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
             Long("interval") => {
@@ -323,6 +329,14 @@ where
             _ => return Err(arg.unexpected().to_string()),
         }
         first = false;
+    }
+    if !c.http {
+        if c.listen.is_some() {
+            return Err("--no-http and --listen contradict each other".into());
+        }
+        if c.json_out.is_none() {
+            return Err("--no-http needs --json-out (nothing else would show the data)".into());
+        }
     }
     Ok(Command::Run(Box::new(c)))
 }
@@ -488,9 +502,29 @@ mod tests {
             &["--allow-host", "a b"],
             &["--allow-host", "evil.example;frame-ancestors *"],
             &["--allow-host", ""],
+            &["--no-http"],
+            &[
+                "--no-http",
+                "--json-out",
+                "m.json",
+                "--listen",
+                "127.0.0.1:1",
+            ],
         ] {
             assert!(parse(args.iter().copied()).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn no_http() {
+        let Command::Run(c) =
+            parse(["--no-http", "--json-out", "/var/run/connmap/markers.json"]).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert!(!c.http);
+        assert_eq!(c.listen, None);
+        assert!(Config::default().http);
     }
 
     #[test]

@@ -697,6 +697,9 @@ impl<'a> Live<'a> {
 
     /// Runs until a signal says stop; returns the exit status.
     fn run(mut self) -> i32 {
+        if !self.cfg.http {
+            log::info!("no HTTP listener (--no-http): markers go to --json-out only");
+        }
         if let Some(l) = self.cfg.listen {
             self.http = start_http(l, self.cfg, &self.out.cell);
             if self.http.is_none() {
@@ -747,7 +750,7 @@ impl<'a> Live<'a> {
         );
         self.capture = Some(c);
         self.last_error.clear();
-        if self.http.is_none() {
+        if self.http.is_none() && self.cfg.http {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
                 Ok(l) => self.http = start_http(l, self.cfg, &self.out.cell),

@@ -401,3 +401,62 @@ fn interface_missing_at_start_then_gone_then_back() {
     // The process is still the first one: no restart happened.
     assert!(ns.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
 }
+
+/// `--no-http` (the LuCI-only setting of the OpenWrt package): markers.json is written, and
+/// the daemon has no listening socket at all in its namespace.
+#[test]
+fn no_http_listens_nowhere() {
+    let tag = format!("{}", (std::process::id() + 2) % 100_000);
+    let mut ns = match setup(&tag, true) {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("SKIPPED no_http_listens_nowhere: cannot build test namespaces ({e})");
+            return;
+        }
+    };
+    let (h, r, w) = (
+        ns.names[0].clone(),
+        ns.names[1].clone(),
+        ns.names[2].clone(),
+    );
+    let d = tmp();
+    let json = d.path().join("markers.json");
+    let log_path = d.path().join("connmap.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    ns.daemon = Some(
+        Command::new("ip")
+            .args(["netns", "exec", &r, env!("CARGO_BIN_EXE_connmap")])
+            .args(["-i", "br-lan", "--remote", "198.18.0.0/15", "--no-http"])
+            .arg("--json-out")
+            .arg(&json)
+            .args(["--interval", "1", "--geoip", ""])
+            .args(NO_HOST_FILES)
+            .env("CONNMAP_LOG", "stderr")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let listener = in_ns(&w, || TcpListener::bind("198.18.5.5:7003").unwrap())
+        .join()
+        .unwrap();
+    wait_log(&log_path, "capturing on br-lan", 1, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    tcp_hello(&h, 7003);
+    wait_ports(&json, &log_path, serde_json::json!([7003]));
+    drop(listener);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("no HTTP listener"), "{log}");
+    assert!(!log.contains("map on http"), "{log}");
+    // no socket of the router's namespace listens (st 0A = LISTEN), IPv4 or IPv6
+    let pid = ns.daemon.as_ref().unwrap().id();
+    for table in ["tcp", "tcp6"] {
+        let t = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        let listening: Vec<&str> = t
+            .lines()
+            .skip(1)
+            .filter(|l| l.split_whitespace().nth(3) == Some("0A"))
+            .collect();
+        assert!(listening.is_empty(), "{table}: {listening:?}");
+    }
+}

@@ -94,10 +94,12 @@ NET
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
+	-e 's|^LUCI_ACL=.*|LUCI_ACL=${LUCI_ACL_TEST:-/nonexistent}|' \
 	"$INIT" > "$TMP/connmap.init"
 # the leases file exists, /etc/ethers does not
 : > "$TMP/dhcp.leases"
 : > "$TMP/geo.mmdb"
+grep -q 'LUCI_ACL_TEST' "$TMP/connmap.init" || { echo "FAIL init: LUCI_ACL not found in the init script"; exit 1; }
 grep -q 'HAVE_UJAIL' "$TMP/connmap.init" || { echo "FAIL init: ujail test not found in the init script"; exit 1; }
 
 # run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
@@ -260,7 +262,46 @@ close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
 
-# 9. never root: every instance either runs as user connmap or gets --user connmap
+# 9. http 0 (LuCI only): no port, markers.json into /var/run/connmap (writable in the jail)
+out=$(run no-http "config connmap 'main'
+	option http '0'
+	option port '9000'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "http 0: --no-http, --json-out for LuCI" "mkdir -p /var/run/connmap
+chown connmap:connmap /var/run/connmap
+open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /var/run/connmap
+$JAILED
+command=/usr/sbin/connmap|-i|br-lan|--no-http|--json-out|/var/run/connmap/markers.json|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 10. luci-app-connmap installed (its ACL file exists): the page's port and markers.json too
+: > "$TMP/luci-acl.json"
+out=$(LUCI_ACL_TEST="$TMP/luci-acl.json" run luci "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "LuCI app installed: --json-out beside --listen" "mkdir -p /var/run/connmap
+chown connmap:connmap /var/run/connmap
+open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /var/run/connmap
+$JAILED
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--json-out|/var/run/connmap/markers.json|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 11. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&
 	! grep -q "user root" "$INIT"; then
 	echo "ok   init: runs as user connmap"; pass=$((pass + 1))

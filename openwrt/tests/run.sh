@@ -51,21 +51,25 @@ suite() { # name command...
 if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
-		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh; do
+		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
+		scripts/release.sh openwrt/tests/real/luci_https_test.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
 		[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
 	done
-	# the postinst-pkg scripts that go into the packages (router-side, POSIX sh)
-	for mk in openwrt/connmap/Makefile openwrt/connmap-geodb/Makefile; do
+	# the postinst-pkg/prerm-pkg scripts that go into the packages (router-side, POSIX sh)
+	for mk in openwrt/connmap/Makefile openwrt/connmap-geodb/Makefile openwrt/luci-app-connmap/Makefile; do
 		pkg=$(basename "$(dirname "$mk")")
-		awk -v d="define Package/$pkg/postinst" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$mk" |
-			sed 's/\$\$/$/g' > "$LOGDIR/$pkg.postinst"
-		shellcheck -s sh -e SC1091 "$LOGDIR/$pkg.postinst" > "$LOGDIR/sc.log" 2>&1
-		rc=$?
-		result "shellcheck $pkg postinst-pkg (POSIX sh)" $rc
-		[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
+		for kind in postinst prerm; do
+			awk -v d="define Package/$pkg/$kind" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$mk" |
+				sed 's/\$\$/$/g' > "$LOGDIR/$pkg.$kind"
+			[ -s "$LOGDIR/$pkg.$kind" ] || continue
+			shellcheck -s sh -e SC1091 "$LOGDIR/$pkg.$kind" > "$LOGDIR/sc.log" 2>&1
+			rc=$?
+			result "shellcheck $pkg $kind-pkg (POSIX sh)" $rc
+			[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
+		done
 	done
 else
 	result "shellcheck installed (openwrt/tests/deps.sh)" 1
@@ -82,14 +86,21 @@ for j in openwrt/luci-app-connmap/root/usr/share/luci/menu.d/luci-app-connmap.js
 	result "valid JSON $j" $?
 done
 if command -v node > /dev/null; then
-	node --check openwrt/luci-app-connmap/htdocs/luci-static/resources/view/connmap/map.js > "$LOGDIR/node.log" 2>&1
-	result "JS syntax luci view connmap/map.js" $?
+	for v in map config; do
+		node --check "openwrt/luci-app-connmap/htdocs/luci-static/resources/view/connmap/$v.js" > "$LOGDIR/node.log" 2>&1
+		result "JS syntax luci view connmap/$v.js" $?
+	done
 	suite luci node "$T/luci_test.mjs"
 fi
+# the translation template is what LuCI's i18n-scan would write from the views and JSON files
+python3 openwrt/tools/i18n-scan.py openwrt/luci-app-connmap --check \
+	openwrt/luci-app-connmap/po/templates/connmap.pot > "$LOGDIR/pot.log" 2>&1
+result "po/templates/connmap.pot up to date ($(cat "$LOGDIR/pot.log"))" $?
 
 # 4. connmap-geodb from a stand-in database (the real one is not needed for this test)
 mkdir -p "$LOGDIR/geodb" "$LOGDIR/geodist"
 printf 'stand-in database\n\xab\xcd\xefMaxMind.com' > "$LOGDIR/geodb/geo.mmdb"
+echo 'stand-in licence notice' > "$LOGDIR/geodb/LICENSE.txt"
 CONNMAP_PACKAGES=geodb CONNMAP_DIST="$LOGDIR/geodist" CONNMAP_GEODB_DIR="$LOGDIR/geodb" \
 	scripts/package.sh > "$LOGDIR/geopkg.log" 2>&1
 result "package connmap-geodb (stand-in mmdb)" $?
@@ -100,6 +111,7 @@ if [ "${CONNMAP_SKIP_CROSS:-0}" = 1 ]; then
 	note "skip cross builds, package read-back of connmap and qemu tests (CONNMAP_SKIP_CROSS=1)"
 	CONNMAP_PACKAGES=luci CONNMAP_DIST="$LOGDIR/geodist" scripts/package.sh > "$LOGDIR/lucipkg.log" 2>&1
 	result "package luci-app-connmap" $?
+	suite lucipkg python3 "$T/check_packages.py" --luci "$LOGDIR/geodist"
 else
 	t0=$(date +%s)
 	"$T/deps.sh" > "$LOGDIR/deps.log" 2>&1
@@ -117,6 +129,14 @@ else
 		suite packages python3 "$T/check_packages.py" dist
 		suite qemu "$T/qemu_test.sh"
 	fi
+fi
+
+# 6. luci-app-connmap in real LuCI over HTTPS in Chromium (OpenWrt's userland from
+#    openwrt/tests/real/build.sh; says "skip" when that build, Chromium or root is missing)
+if [ "${CONNMAP_SKIP_BROWSER:-0}" = 1 ]; then
+	note "skip luci_https: CONNMAP_SKIP_BROWSER=1"
+else
+	suite luci_https bash openwrt/tests/real/luci_https_test.sh
 fi
 
 note "openwrt tests took $(($(date +%s) - start)) s"

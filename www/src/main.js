@@ -2,6 +2,7 @@
 // (model.js), the map (map.js) and the side panel (panel.js) together, and shows the
 // connection state in the header.
 import { startPolling } from './poll.js';
+import { luciRequest } from './luci.js';
 import { deriveView } from './model.js';
 import { MapView } from './map.js';
 import { Panel } from './panel.js';
@@ -112,4 +113,4 @@ function onState(s) {
   if (dataTime.textContent !== time) dataTime.textContent = time;
 }
 
-startPolling({ onData, onState });
+startPolling({ onData, onState, request: luciRequest() });
