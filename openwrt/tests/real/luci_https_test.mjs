@@ -20,11 +20,12 @@ const BASE = `https://${HOST}`;
 const MARKERS = '/var/run/connmap/markers.json';
 const ROOTDIR = process.env.ROOTDIR;
 const ARTIFACTS = process.env.ARTIFACTS || '/tmp';
+const TAG = `luci_https (${process.env.PM || 'opkg'})`;
 
 let passed = 0, failed = 0;
 function check(name, cond, detail) {
-  if (cond) { passed++; console.log('ok   luci_https: ' + name); }
-  else { failed++; console.log('FAIL luci_https: ' + name + (detail ? ': ' + String(detail).slice(0, 600) : '')); }
+  if (cond) { passed++; console.log(`ok   ${TAG}: ` + name); }
+  else { failed++; console.log(`FAIL ${TAG}: ` + name + (detail ? ': ' + String(detail).slice(0, 600) : '')); }
   return cond;
 }
 /** A shell command in the router's root (its mount and network namespaces). */
@@ -100,7 +101,7 @@ try {
     panel.replace(/\s+/g, ' ').slice(0, 300));
   check('the page\'s state is live', (await frame.getAttribute('#status', 'data-state')) === 'live', await frame.textContent('#status'));
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, 'luci-https-map.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `luci-https-map-${process.env.PM || 'opkg'}.png`), fullPage: true });
   const foreign = requests.filter((u) => { try { return new URL(u).hostname !== HOST; } catch { return !/^(data|blob|about):/.test(u); } });
   check('no request to any other host', foreign.length === 0, foreign.join(' '));
   const own = errors.filter((e) => /connmap/.test(e));
@@ -129,7 +130,8 @@ try {
   let inst = {};
   for (let i = 0; i < 60; i++) {
     inst = instance();
-    if (inst.running && (inst.command || []).includes('--home')) break;
+    // (procd shows the new command line before the old process has gone)
+    if (inst.running && (inst.command || []).includes('--home') && inst.pid !== pidBefore) break;
     await sleep(500);
   }
   check('procd restarted the daemon with the new setting (reload trigger)', inst.running && (inst.command || []).join(' ').includes('--home 38.72,-9.14') &&

@@ -33,8 +33,12 @@
 # "luci_https: N passed, N failed". Environment: CONNMAP_BIN (default target/debug/connmap; a
 # host build is fine: the root gets the host's libraries), CHROMIUM (default /usr/bin/chromium),
 # KEEP=1 keeps the work directory.
+# usage: luci_https_test.sh [opkg|apk]   which package manager installs (default opkg: the .ipk
+#        files, as on OpenWrt 24.10; apk: the .apk files with apk-tools 3, as on 25.12)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -uo pipefail
+PM=${1:-opkg}
+case $PM in opkg | apk) ;; *) echo "usage: $0 [opkg|apk]" >&2; exit 2 ;; esac
 
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 HERE=$REPO/openwrt/tests/real
@@ -217,6 +221,14 @@ for p in libc libpcap1 luci-base; do
 		"$p" "$([ "$p" = luci-base ] && echo all || echo x86_64)"
 done > "$ROOT/usr/lib/opkg/status"
 for p in libc libpcap1 luci-base; do : > "$ROOT/usr/lib/opkg/info/$p.list"; done
+# apk as on a router, the same stand-ins as empty packages (apk mkpkg of the userland build)
+mkdir -p "$ROOT/etc/apk" "$ROOT/pkgs/stubs" "$W/empty"
+echo x86_64 > "$ROOT/etc/apk/arch"
+for p in libc libpcap1 luci-base; do
+	"$ST/usr/bin/apk" mkpkg --info "name:$p" --info version:1.0-r1 --info "arch:$([ "$p" = luci-base ] && echo noarch || echo x86_64)" \
+		--info "description:stand-in" --info license:MIT --files "$W/empty" --output "$ROOT/pkgs/stubs/$p-1.0-r1.apk" ||
+		fail_setup "apk mkpkg $p"
+done
 # OpenWrt's busybox has `lock` (functions.sh's user_add/group_add take /var/lock/passwd with
 # it); Debian's does not: a stand-in that takes no real lock (one installer at a time here)
 cat > "$ROOT/bin/lock" << 'SH'
@@ -321,10 +333,10 @@ SPID=$(cat "$W/out/start.pid")
 rexec() { nsenter -t "$SPID" -m -n -- chroot "$ROOT" /bin/sh -c "PATH=/usr/sbin:/usr/bin:/sbin:/bin; $1"; }
 result() { # name status [detail]
 	if [ "$2" -eq 0 ]; then
-		echo "ok   luci_https: $1"
+		echo "ok   luci_https ($PM): $1"
 		passed=$((passed + 1))
 	else
-		echo "FAIL luci_https: $1"
+		echo "FAIL luci_https ($PM): $1"
 		[ -z "${3:-}" ] || printf '%s\n' "$3" | head -20 | sed 's/^/     /'
 		failed=$((failed + 1))
 	fi
@@ -340,11 +352,22 @@ wait_running() { # [text the command line must have]
 }
 clean_output() { ! grep -Eiq 'unknown user|unknown group|command failed|not found|error' "$1"; }
 
-# --- install: all three in one opkg command, the database first --------------------------------
-rexec "opkg install /pkgs/connmap-geodb_*_all.ipk /pkgs/connmap_*_x86_64.ipk /pkgs/luci-app-connmap_*_all.ipk" > "$W/opkg1.log" 2>&1
+# --- install: all three in one command, the database first ------------------------------------
+if [ "$PM" = opkg ]; then
+	install_cmd="opkg install /pkgs/connmap-geodb_*_all.ipk /pkgs/connmap_*_x86_64.ipk /pkgs/luci-app-connmap_*_all.ipk"
+	remove_geodb="opkg remove connmap-geodb"
+	install_geodb="opkg install /pkgs/connmap-geodb_*_all.ipk"
+else
+	rexec "apk add --initdb --allow-untrusted --no-network /pkgs/stubs/*.apk" > "$W/apk0.log" 2>&1 ||
+		fail_setup "apk: the stand-in packages: $(cat "$W/apk0.log")"
+	install_cmd="apk add --allow-untrusted --no-network /pkgs/all/connmap-geodb-*.apk /pkgs/x86_64/connmap-*.apk /pkgs/all/luci-app-connmap-*.apk"
+	remove_geodb="apk del --no-network connmap-geodb"
+	install_geodb="apk add --allow-untrusted --no-network /pkgs/all/connmap-geodb-*.apk"
+fi
+rexec "$install_cmd" > "$W/install1.log" 2>&1
 rc=$?
-clean_output "$W/opkg1.log"
-result "opkg installs connmap-geodb, connmap and luci-app-connmap in one command, output clean" $((rc | $?)) "$(cat "$W/opkg1.log")"
+clean_output "$W/install1.log"
+result "$PM installs connmap-geodb, connmap and luci-app-connmap in one command, output clean" $((rc | $?)) "$(cat "$W/install1.log")"
 wait_running "/var/run/connmap/markers.json"
 ok=1
 grep -q '^connmap:' "$ROOT/etc/passwd" && [ -e "$ROOT/etc/rc.d/S95connmap" ] && svc | grep -q '"--user"' && ok=0
@@ -356,20 +379,20 @@ wait_running 198.18.0.0/15
 result "uci commit + reload: procd restarts the daemon with the new arguments" $? "$(svc; cat "$W/reload.log")"
 
 # --- the database installed after the daemon: the running daemon is restarted to use it --------
-rexec "opkg remove connmap-geodb" > "$W/opkg2.log" 2>&1
+rexec "$remove_geodb" > "$W/install2.log" 2>&1
 pid1=$(pid_of)
-rexec "opkg install /pkgs/connmap-geodb_*_all.ipk" >> "$W/opkg2.log" 2>&1
+rexec "$install_geodb" >> "$W/install2.log" 2>&1
 rc=$?
 sleep 1
 wait_running
 pid2=$(pid_of)
 ok=1
-[ "$rc" = 0 ] && [ -n "$pid2" ] && [ "$pid1" != "$pid2" ] && clean_output "$W/opkg2.log" && ok=0
-result "connmap-geodb installed after connmap restarts the running daemon (pid $pid1 -> $pid2), output clean" $ok "$(cat "$W/opkg2.log")"
+[ "$rc" = 0 ] && [ -n "$pid2" ] && [ "$pid1" != "$pid2" ] && clean_output "$W/install2.log" && ok=0
+result "$PM: connmap-geodb installed after connmap restarts the running daemon (pid $pid1 -> $pid2), output clean" $ok "$(cat "$W/install2.log")"
 
 # --- the browser --------------------------------------------------------------------------------
 export NODE_PATH=$NM
-RPID=$SPID ROOTDIR=$ROOT OUT=$W/out CHROMIUM=$CHROMIUM ARTIFACTS=$REPO/tests/artifacts \
+PM=$PM RPID=$SPID ROOTDIR=$ROOT OUT=$W/out CHROMIUM=$CHROMIUM ARTIFACTS=$REPO/tests/artifacts \
 	ip netns exec "$NS_C" node "$HERE/luci_https_test.mjs" 2>&1 | tee "$W/browser.log" | grep -E '^(ok|FAIL|skip|     )'
 res=$(sed -nE 's/^luci_https: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$W/browser.log" | tail -1)
 if [ -z "$res" ]; then
