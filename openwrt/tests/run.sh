@@ -136,7 +136,8 @@ fi
 if [ "${CONNMAP_SKIP_BROWSER:-0}" = 1 ]; then
 	note "skip luci_https: CONNMAP_SKIP_BROWSER=1"
 else
-	suite luci_https bash openwrt/tests/real/luci_https_test.sh
+	suite luci_https_opkg bash openwrt/tests/real/luci_https_test.sh opkg
+	suite luci_https_apk bash openwrt/tests/real/luci_https_test.sh apk
 fi
 
 note "openwrt tests took $(($(date +%s) - start)) s"

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,11 +21,12 @@ const BASE = `https://${HOST}`;
 const MARKERS = '/var/run/connmap/markers.json';
 const ROOTDIR = process.env.ROOTDIR;
 const ARTIFACTS = process.env.ARTIFACTS || '/tmp';
+const TAG = `luci_https (${process.env.PM || 'opkg'})`;
 
 let passed = 0, failed = 0;
 function check(name, cond, detail) {
-  if (cond) { passed++; console.log('ok   luci_https: ' + name); }
-  else { failed++; console.log('FAIL luci_https: ' + name + (detail ? ': ' + String(detail).slice(0, 600) : '')); }
+  if (cond) { passed++; console.log(`ok   ${TAG}: ` + name); }
+  else { failed++; console.log(`FAIL ${TAG}: ` + name + (detail ? ': ' + String(detail).slice(0, 600) : '')); }
   return cond;
 }
 /** A shell command in the router's root (its mount and network namespaces). */
@@ -100,7 +102,7 @@ try {
     panel.replace(/\s+/g, ' ').slice(0, 300));
   check('the page\'s state is live', (await frame.getAttribute('#status', 'data-state')) === 'live', await frame.textContent('#status'));
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, 'luci-https-map.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `luci-https-map-${process.env.PM || 'opkg'}.png`), fullPage: true });
   const foreign = requests.filter((u) => { try { return new URL(u).hostname !== HOST; } catch { return !/^(data|blob|about):/.test(u); } });
   check('no request to any other host', foreign.length === 0, foreign.join(' '));
   const own = errors.filter((e) => /connmap/.test(e));
@@ -124,12 +126,13 @@ try {
     await sleep(500);
     saved = fs.readFileSync(path.join(ROOTDIR, 'etc/config/connmap'), 'utf8');
   }
-  check('Save & Apply wrote /etc/config/connmap through rpcd/uci (and kept the device name)', /home_lat '38.72'/.test(saved) &&
-    /home_lng '-9.14'/.test(saved) && /option interface 'br-lan'/.test(saved), saved);
+  check('Save & Apply wrote /etc/config/connmap through rpcd/uci (interface lan kept)', /home_lat '38.72'/.test(saved) &&
+    /home_lng '-9.14'/.test(saved) && /option interface 'lan'/.test(saved), saved);
   let inst = {};
   for (let i = 0; i < 60; i++) {
     inst = instance();
-    if (inst.running && (inst.command || []).includes('--home')) break;
+    // (procd shows the new command line before the old process has gone)
+    if (inst.running && (inst.command || []).includes('--home') && inst.pid !== pidBefore) break;
     await sleep(500);
   }
   check('procd restarted the daemon with the new setting (reload trigger)', inst.running && (inst.command || []).join(' ').includes('--home 38.72,-9.14') &&
@@ -149,6 +152,37 @@ try {
   router('/etc/init.d/connmap start');
   await page.waitForSelector('#connmap-frame', { timeout: 30000 }).catch(() => {});
   check('service started again: the map comes back without a reload (poll)', !!(await page.$('#connmap-frame')));
+
+  // --- LuCI only: "Own web page" off, the daemon opens no port, the map is still in LuCI ------
+  await sleep(2000);
+  const pidHttp = instance().pid;
+  await page.goto(`${BASE}/cgi-bin/luci/admin/status/connmap/config`, { waitUntil: 'domcontentloaded' });
+  const httpBox = 'input[data-widget-id="widget.cbid.connmap.main.http"]';
+  await page.waitForSelector(httpBox, { state: 'attached', timeout: 30000 });
+  await page.$eval(httpBox, (el) => { if (el.checked) el.click(); });
+  await page.click('.cbi-page-actions .cbi-button-apply');
+  for (let i = 0; i < 60; i++) {
+    inst = instance();
+    if (inst.running && (inst.command || []).includes('--no-http') && inst.pid !== pidHttp) break;
+    await sleep(500);
+  }
+  check('Own web page off: saved as http 0, procd restarts the daemon with --no-http', inst.running &&
+    (inst.command || []).includes('--no-http') && !(inst.command || []).includes('--listen') &&
+    /option http '0'/.test(fs.readFileSync(path.join(ROOTDIR, 'etc/config/connmap'), 'utf8')), JSON.stringify(inst.command));
+  await page.waitForSelector('text=Configuration changes applied', { timeout: 30000 }).catch(() => {});
+  const refused = await new Promise((resolve) => {
+    const c = net.connect({ host: HOST, port: 8090, timeout: 3000 });
+    c.on('connect', () => { c.destroy(); resolve('connected'); });
+    c.on('error', (e) => resolve(e.code));
+    c.on('timeout', () => { c.destroy(); resolve('timeout'); });
+  });
+  check('the daemon\'s port 8090 is closed', refused === 'ECONNREFUSED', refused);
+  await page.goto(`${BASE}/cgi-bin/luci/admin/status/connmap/map`, { waitUntil: 'domcontentloaded' });
+  const frame2 = await (await page.waitForSelector('#connmap-frame', { timeout: 30000 })).contentFrame();
+  const shown = await frame2.waitForSelector('.leaflet-marker-pane .cm-marker, .leaflet-marker-pane .cm-cluster', { timeout: 45000 })
+    .then(() => true, (e) => String(e).split('\n')[0]);
+  check('LuCI only: the map with its marker still in LuCI, no link to a port', shown === true &&
+    !(await page.$('#connmap-view a[target="_blank"]')), shown);
   await ctx.close();
 
   // --- a user without the app's ACL ------------------------------------------------------------

@@ -12,10 +12,15 @@
 #   ns C (LAN client, Chromium)       ns R (router: the root below)        ns W
 #   eth0 192.168.77.10 ─── veth ─── br-lan 192.168.77.1   wan 198.18.5.1 ── eth0 198.18.5.5
 #
-# connmap is installed into that root from its package files (init script, UCI config, the page)
-# and luci-app-connmap from its .ipk (scripts/package.sh), started by its real init script through
-# real rc.common and procd (no ujail in this root: the --user fallback), capturing live on br-lan
-# with the fixtures' test database (198.18.0.0/15 is in Lisbon) and `list remote 198.18.0.0/15`.
+# The packages go in as on a router: connmap (the host build; the root has the host's libraries),
+# connmap-geodb (the fixtures' test database: 198.18.0.0/15 is in Lisbon) and luci-app-connmap,
+# the .ipk files of scripts/package.sh, installed by the real opkg in one command, the database
+# first: the output must be clean (no unknown user, no failed ubus call), the postinst creates the
+# user and starts the service through the real init script, rc.common and procd (no ujail in this
+# root: the --user fallback), capturing live on br-lan (lan's status comes from a few lines of
+# ucode on ubus, as netifd would publish it). Then `uci commit` + reload restarts it with
+# `list remote 198.18.0.0/15`, and connmap-geodb removed and installed again restarts the running
+# daemon.
 # luci_https_test.mjs then drives Chromium from ns C: log in over HTTPS, Status > Connection Map
 # shows "running" and the map inside LuCI with the marker of the client's traffic (read through
 # cgi-io from the daemon's --json-out), no request to another origin; the service stopped, the
@@ -28,8 +33,12 @@
 # "luci_https: N passed, N failed". Environment: CONNMAP_BIN (default target/debug/connmap; a
 # host build is fine: the root gets the host's libraries), CHROMIUM (default /usr/bin/chromium),
 # KEEP=1 keeps the work directory.
+# usage: luci_https_test.sh [opkg|apk]   which package manager installs (default opkg: the .ipk
+#        files, as on OpenWrt 24.10; apk: the .apk files with apk-tools 3, as on 25.12)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -uo pipefail
+PM=${1:-opkg}
+case $PM in opkg | apk) ;; *) echo "usage: $0 [opkg|apk]" >&2; exit 2 ;; esac
 
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 HERE=$REPO/openwrt/tests/real
@@ -192,24 +201,57 @@ EOF
 printf "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\toption ipaddr '127.0.0.1'\n\nconfig interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.168.77.1'\n\toption netmask '255.255.255.0'\n" > "$ROOT/etc/config/network"
 : > "$ROOT/etc/config/system"
 
-# connmap: the package's files, the fixtures' test database, live capture on br-lan
-mkdir -p "$ROOT/usr/share/connmap/www" "$ROOT/etc/capabilities"
-cp "$BIN" "$ROOT/usr/sbin/connmap"
-cp "$REPO/openwrt/connmap/files/connmap.init" "$ROOT/etc/init.d/connmap"
-cp "$REPO/openwrt/connmap/files/connmap.capabilities" "$ROOT/etc/capabilities/connmap.json"
-chmod 0755 "$ROOT/etc/init.d/connmap"
+# the three packages, as scripts/package.sh makes them: connmap from the host build (its
+# libraries are in the root), connmap-geodb with the fixtures' test database (198.18.0.0/15 is in
+# Lisbon), luci-app-connmap
 (cd "$REPO" && cargo run --quiet --example fixtures -- "$W/fixtures") > /dev/null 2>&1 || fail_setup "cargo run --example fixtures"
-cp "$W/fixtures/geo.mmdb" "$ROOT/usr/share/connmap/geo.mmdb"
+mkdir -p "$W/cross/x86_64" "$W/geodb" "$ROOT/pkgs"
+cp "$BIN" "$W/cross/x86_64/connmap"
+cp "$W/fixtures/geo.mmdb" "$W/geodb/geo.mmdb"
+echo "connmap test database" > "$W/geodb/LICENSE.txt"
 [ -d "$REPO/www/dist-luci" ] || (cd "$REPO" && sh www/build.sh > /dev/null 2>&1) || fail_setup "www/build.sh"
-cp -R "$REPO/www/dist/." "$ROOT/usr/share/connmap/www/"
-sed -e "s/option interface 'lan'/option interface 'br-lan'/" -e "s/option interval '5'/option interval '1'/" \
-	-e "s|^\t#list remote .*|\tlist remote '198.18.0.0/15'|" \
-	"$REPO/openwrt/connmap/files/connmap.config" > "$ROOT/etc/config/connmap"
-grep -q "list remote '198.18.0.0/15'" "$ROOT/etc/config/connmap" || fail_setup "could not configure connmap"
-# luci-app-connmap from its package
-CONNMAP_PACKAGES=luci CONNMAP_DIST="$W/dist" CONNMAP_ZOPFLI=0 "$REPO/scripts/package.sh" > "$W/package.log" 2>&1 ||
-	fail_setup "scripts/package.sh luci: $(tail -3 "$W/package.log")"
-tar -xzOf "$W"/dist/luci-app-connmap_*_all.ipk ./data.tar.gz | tar -xz -C "$ROOT" || fail_setup "unpack luci-app-connmap"
+CONNMAP_CROSS="$W/cross" CONNMAP_GEODB_DIR="$W/geodb" CONNMAP_DIST="$ROOT/pkgs" CONNMAP_ZOPFLI=0 \
+	"$REPO/scripts/package.sh" x86_64 > "$W/package.log" 2>&1 || fail_setup "scripts/package.sh: $(tail -3 "$W/package.log")"
+# opkg as on a router, with the packages a firmware has as installed stand-ins
+ln -sf "/$(realpath --relative-to="$ROOT" "$(find_bin opkg-cl)")" "$ROOT/bin/opkg"
+printf 'dest root /\nlists_dir ext /var/opkg-lists\noption overlay_root /overlay\narch all 1\narch noarch 1\narch x86_64 10\n' > "$ROOT/etc/opkg.conf"
+mkdir -p "$ROOT/usr/lib/opkg/info"
+for p in libc libpcap1 luci-base; do
+	printf 'Package: %s\nVersion: 1-r1\nStatus: install user installed\nArchitecture: %s\nInstalled-Time: 1700000000\n\n' \
+		"$p" "$([ "$p" = luci-base ] && echo all || echo x86_64)"
+done > "$ROOT/usr/lib/opkg/status"
+for p in libc libpcap1 luci-base; do : > "$ROOT/usr/lib/opkg/info/$p.list"; done
+# apk as on a router, the same stand-ins as empty packages (apk mkpkg of the userland build)
+mkdir -p "$ROOT/etc/apk" "$ROOT/pkgs/stubs" "$W/empty"
+echo x86_64 > "$ROOT/etc/apk/arch"
+for p in libc libpcap1 luci-base; do
+	"$ST/usr/bin/apk" mkpkg --info "name:$p" --info version:1.0-r1 --info "arch:$([ "$p" = luci-base ] && echo noarch || echo x86_64)" \
+		--info "description:stand-in" --info license:MIT --files "$W/empty" --output "$ROOT/pkgs/stubs/$p-1.0-r1.apk" ||
+		fail_setup "apk mkpkg $p"
+done
+# OpenWrt's busybox has `lock` (functions.sh's user_add/group_add take /var/lock/passwd with
+# it); Debian's does not: a stand-in that takes no real lock (one installer at a time here)
+cat > "$ROOT/bin/lock" << 'SH'
+#!/bin/sh
+# lock [-u] FILE: stand-in for OpenWrt busybox's applet (no lock is held)
+[ "$1" = -u ] || : > "$1"
+SH
+chmod 0755 "$ROOT/bin/lock"
+# netifd's ubus status of the lan interface, as network.sh reads it (netifd itself is not needed)
+cat > "$ROOT/netifd-lan.uc" << 'UC'
+'use strict';
+import * as ubus from 'ubus';
+import * as uloop from 'uloop';
+uloop.init();
+const conn = ubus.connect();
+const lan = { interface: 'lan', up: true, pending: false, available: true, proto: 'static',
+	device: 'br-lan', l3_device: 'br-lan', 'ipv4-address': [ { address: '192.168.77.1', mask: 24 } ],
+	'ipv6-address': [], 'ipv6-prefix': [], 'ipv6-prefix-assignment': [], route: [], 'dns-server': [],
+	'dns-search': [], data: {} };
+conn.publish('network.interface', { dump: { call: () => ({ interface: [ lan ] }), args: {} } });
+conn.publish('network.interface.lan', { status: { call: () => lan, args: {} } });
+uloop.run();
+UC
 
 # TLS: a self-signed certificate for the router
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=router.lan \
@@ -229,6 +271,7 @@ syslogd -n -O /out/messages &
 ubusd -s /var/run/ubus/ubus.sock &
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -S /var/run/ubus/ubus.sock ] && break; sleep 0.2; done
 procd -S &
+ucode /netifd-lan.uc &
 rpcd -s /var/run/ubus/ubus.sock &
 sleep 1
 # LuCI's and the theme's uci-defaults, once, as base-files runs them at first boot
@@ -237,7 +280,6 @@ uhttpd -f -h /www -r router -x /cgi-bin -u /ubus -t 60 -T 30 -n 3 -N 100 -q \
 	-p 192.168.77.1:80 -s 192.168.77.1:443 -C /etc/uhttpd.crt -K /etc/uhttpd.key \
 	-o /cgi-bin/luci -O /usr/share/ucode/luci/uhttpd.uc &
 sleep 1
-/etc/init.d/connmap start
 echo started
 wait
 EOF
@@ -289,16 +331,68 @@ grep -q '^started' "$W/out/start.log" 2> /dev/null || fail_setup "the router's u
 SPID=$(cat "$W/out/start.pid")
 # a shell command inside the router's root (its mount and network namespaces)
 rexec() { nsenter -t "$SPID" -m -n -- chroot "$ROOT" /bin/sh -c "PATH=/usr/sbin:/usr/bin:/sbin:/bin; $1"; }
-for _ in $(seq 1 50); do
-	rexec "ubus call service list '{\"name\":\"connmap\"}'" 2> /dev/null | grep -q '"running": true' && break
-	sleep 0.2
-done
-rexec "ubus call service list '{\"name\":\"connmap\"}'" 2> /dev/null | grep -q '"running": true' ||
-	fail_setup "connmap not running under procd: $(rexec "ubus call service list" 2>&1 | head -20; tail -20 "$W/out/messages" 2> /dev/null)"
+result() { # name status [detail]
+	if [ "$2" -eq 0 ]; then
+		echo "ok   luci_https ($PM): $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL luci_https ($PM): $1"
+		[ -z "${3:-}" ] || printf '%s\n' "$3" | head -20 | sed 's/^/     /'
+		failed=$((failed + 1))
+	fi
+}
+svc() { rexec "ubus call service list '{\"name\":\"connmap\"}'" 2> /dev/null; }
+pid_of() { svc | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -1; }
+wait_running() { # [text the command line must have]
+	for _ in $(seq 1 60); do
+		svc | grep -q '"running": true' && svc | grep -q -- "${1:-connmap}" && return 0
+		sleep 0.25
+	done
+	return 1
+}
+clean_output() { ! grep -Eiq 'unknown user|unknown group|command failed|not found|error' "$1"; }
+
+# --- install: all three in one command, the database first ------------------------------------
+if [ "$PM" = opkg ]; then
+	install_cmd="opkg install /pkgs/connmap-geodb_*_all.ipk /pkgs/connmap_*_x86_64.ipk /pkgs/luci-app-connmap_*_all.ipk"
+	remove_geodb="opkg remove connmap-geodb"
+	install_geodb="opkg install /pkgs/connmap-geodb_*_all.ipk"
+else
+	rexec "apk add --initdb --allow-untrusted --no-network /pkgs/stubs/*.apk" > "$W/apk0.log" 2>&1 ||
+		fail_setup "apk: the stand-in packages: $(cat "$W/apk0.log")"
+	install_cmd="apk add --allow-untrusted --no-network /pkgs/all/connmap-geodb-*.apk /pkgs/x86_64/connmap-*.apk /pkgs/all/luci-app-connmap-*.apk"
+	remove_geodb="apk del --no-network connmap-geodb"
+	install_geodb="apk add --allow-untrusted --no-network /pkgs/all/connmap-geodb-*.apk"
+fi
+rexec "$install_cmd" > "$W/install1.log" 2>&1
+rc=$?
+clean_output "$W/install1.log"
+result "$PM installs connmap-geodb, connmap and luci-app-connmap in one command, output clean" $((rc | $?)) "$(cat "$W/install1.log")"
+wait_running "/var/run/connmap/markers.json"
+ok=1
+grep -q '^connmap:' "$ROOT/etc/passwd" && [ -e "$ROOT/etc/rc.d/S95connmap" ] && svc | grep -q '"--user"' && ok=0
+result "postinst: user connmap created, service enabled and running under procd (--user: no ujail here), --json-out for LuCI" \
+	$ok "$(svc; ls "$ROOT/etc/rc.d")"
+# the test's network: count the "WAN" benchmark range as remote, snapshots every second
+rexec "uci set connmap.main.interval=1; uci add_list connmap.main.remote=198.18.0.0/15; uci commit connmap; /etc/init.d/connmap reload" > "$W/reload.log" 2>&1
+wait_running 198.18.0.0/15
+result "uci commit + reload: procd restarts the daemon with the new arguments" $? "$(svc; cat "$W/reload.log")"
+
+# --- the database installed after the daemon: the running daemon is restarted to use it --------
+rexec "$remove_geodb" > "$W/install2.log" 2>&1
+pid1=$(pid_of)
+rexec "$install_geodb" >> "$W/install2.log" 2>&1
+rc=$?
+sleep 1
+wait_running
+pid2=$(pid_of)
+ok=1
+[ "$rc" = 0 ] && [ -n "$pid2" ] && [ "$pid1" != "$pid2" ] && clean_output "$W/install2.log" && ok=0
+result "$PM: connmap-geodb installed after connmap restarts the running daemon (pid $pid1 -> $pid2), output clean" $ok "$(cat "$W/install2.log")"
 
 # --- the browser --------------------------------------------------------------------------------
 export NODE_PATH=$NM
-RPID=$SPID ROOTDIR=$ROOT OUT=$W/out CHROMIUM=$CHROMIUM ARTIFACTS=$REPO/tests/artifacts \
+PM=$PM RPID=$SPID ROOTDIR=$ROOT OUT=$W/out CHROMIUM=$CHROMIUM ARTIFACTS=$REPO/tests/artifacts \
 	ip netns exec "$NS_C" node "$HERE/luci_https_test.mjs" 2>&1 | tee "$W/browser.log" | grep -E '^(ok|FAIL|skip|     )'
 res=$(sed -nE 's/^luci_https: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$W/browser.log" | tail -1)
 if [ -z "$res" ]; then
