@@ -56,13 +56,15 @@ checked=0
 for d in "$CROSS"/*/; do
 	bin="$d/connmap" arch=$(basename "$d")
 	[ -f "$bin" ] || continue
-	llvm-readelf -h "$bin" 2>/dev/null | grep -q 'Class: *ELF32' || continue
+	hdr=$(llvm-readelf -h "$bin" 2>/dev/null)
+	grep -q 'Class: *ELF32' <<<"$hdr" || continue
 	checked=$((checked + 1))
 	# undefined dynamic symbols (Ndx UND), version suffix off
 	imports=$(llvm-readelf --dyn-syms "$bin" 2>/dev/null |
 		awk '$7 == "UND" && $8 != "" { sub(/@.*/, "", $8); print $8 }' | sort -u)
 	if [ -z "$imports" ]; then
-		if llvm-readelf -l "$bin" 2>/dev/null | grep -q INTERP; then
+		phdrs=$(llvm-readelf -l "$bin" 2>/dev/null)
+		if grep -q INTERP <<<"$phdrs"; then
 			bad "$arch: dynamically linked, but no imported symbol could be read"
 		else
 			echo "skip time64: $arch: statically linked (imports nothing; CONNMAP_LINK=static)"
