@@ -26,7 +26,8 @@ show() { # name file
 
 # a process holding a new network namespace (busybox unshare execs sleep in it)
 newns() {
-	unshare -n sleep 100000 &
+	# (no output: it would hold the pipe of $(newns) open)
+	unshare -n sleep 100000 < /dev/null > /dev/null 2>&1 &
 	p=$!
 	while [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
 	echo "$p"
@@ -35,20 +36,24 @@ in_lan() { nsenter -t "$LAN" -n "$@"; }
 in_wan() { nsenter -t "$WAN" -n "$@"; }
 
 setup_net() {
+	say "note init at $(cut -d' ' -f1 /proc/uptime) s"
 	for m in llc stp bridge veth; do insmod "/modules/$m.ko" || say "FAIL insmod $m"; done
 	ip link set lo up
 	LAN=$(newns)
 	WAN=$(newns)
-	ip link add lan0 type veth peer name lan1 || say "FAIL ip link add veth (busybox)"
+	say "note namespaces LAN (pid $LAN) and WAN (pid $WAN)"
+	# busybox's ip takes no "peer name": the kernel names the peer veth0; rename it
+	{ ip link add lan0 type veth && ip link set veth0 name lan1; } || say "FAIL ip link add veth (busybox)"
 	ip link set lan1 netns "$LAN"
 	brctl addbr br-lan
-	brctl stp br-lan off
-	brctl setfd br-lan 0
+	# no STP, no forward delay (busybox's brctl has no stp/setfd: sysfs)
+	echo 0 > /sys/class/net/br-lan/bridge/stp_state
+	echo 0 > /sys/class/net/br-lan/bridge/forward_delay
 	brctl addif br-lan lan0
 	ip addr add 192.168.77.1/24 dev br-lan
 	ip link set lan0 up
 	ip link set br-lan up
-	ip link add wan0 type veth peer name wan1
+	{ ip link add wan0 type veth && ip link set veth0 name wan1; } || say "FAIL ip link add veth (busybox)"
 	ip link set wan1 netns "$WAN"
 	ip addr add 198.18.5.1/24 dev wan0
 	ip link set wan0 up
@@ -64,6 +69,7 @@ setup_net() {
 	in_wan ip link set wan1 up
 	in_wan ip route add default via 198.18.5.1
 	in_wan /test/guest-tool sink 198.18.5.5 9 &
+	say "note links up at $(cut -d' ' -f1 /proc/uptime) s"
 	# the bridge port forwards at once (no STP, forward delay 0); wait for the path
 	i=0
 	until in_lan ping -c 1 -W 1 198.18.5.5 > /dev/null 2>&1; do
@@ -73,8 +79,8 @@ setup_net() {
 }
 
 # options that keep connmap away from host files the guest does not have
-ARGS="--remote 198.18.0.0/15 --geoip $T/geo.mmdb --interval 1 --exclude 192.168.77.1
-	--leases '' --ethers '' --dhcp-config '' --odhcpd '' --firewall-config '' --nft ''"
+ARGS="--remote 198.18.0.0/15 --geoip $T/geo.mmdb --interval 1 --exclude 192.168.77.1"
+ARGS="$ARGS --leases '' --ethers '' --dhcp-config '' --odhcpd '' --firewall-config '' --nft ''"
 
 # connmap live on br-lan in the background (pid in CM): json-out log
 live() {
@@ -89,6 +95,12 @@ cpu_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
+wait_log() { # file text seconds
+	i=0
+	while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt $(($3 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q "$2" "$1" 2>/dev/null
+}
+
 wait_file() { # file seconds
 	i=0
 	while [ ! -s "$1" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
@@ -98,14 +110,16 @@ wait_file() { # file seconds
 check() {
 	say "uname $(uname -r -m); $(grep -m1 'cpu model' /proc/cpuinfo)"
 	live /tmp/markers.json /tmp/connmap.log
-	if wait_file /tmp/markers.json 60; then say "ok connmap runs live on br-lan (pid $CM)"; else
-		say "FAIL connmap wrote no markers.json"
+	if wait_log /tmp/connmap.log "capturing on br-lan" 60; then say "ok connmap capturing live on br-lan (pid $CM)"; else
+		say "FAIL connmap did not start capturing"
 		show connmap.log /tmp/connmap.log
 		return
 	fi
+	say "note connmap started at $(cut -d' ' -f1 /proc/uptime) s"
 	in_lan ping -c 3 -i 0.2 198.18.5.5 > /tmp/ping.log 2>&1 || say "FAIL ping LAN -> WAN: $(tail -2 /tmp/ping.log)"
 	in_lan /test/guest-tool send 198.18.5.5 9 0 "$BURST" | sed 's/^/GUEST note /'
 	sleep 3
+	wait_file /tmp/markers.json 30 || say "FAIL no markers.json written"
 	show markers-live /tmp/markers.json
 	in_lan wget -q -O /tmp/http.json http://192.168.77.1:8090/markers.json || say "FAIL HTTP GET from the LAN"
 	show markers-http /tmp/http.json
@@ -113,7 +127,7 @@ check() {
 	# past 2038: the running daemon must go on; then a replay
 	before=$(/test/guest-tool now)
 	/test/guest-tool settime 2208988800 || say "FAIL settime"
-	say "note clock $before -> $(/test/guest-tool now) ($(date -u 2>&1))"
+	say "note clock $before -> $(/test/guest-tool now)"
 	sleep 2
 	in_lan ping -c 3 -i 0.2 198.18.5.5 > /tmp/ping.log 2>&1 || say "FAIL ping after 2038: $(tail -2 /tmp/ping.log)"
 	in_lan /test/guest-tool send 198.18.5.5 9 0 100 > /dev/null
@@ -144,7 +158,7 @@ bench() {
 			if [ $tool = connmap ]; then
 				live /tmp/b.json /tmp/b.log
 				P=$CM
-				wait_file /tmp/b.json 60 || say "FAIL connmap did not start"
+				wait_log /tmp/b.log "capturing on br-lan" 60 || say "FAIL connmap did not start"
 			else
 				/usr/sbin/tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
 				P=$!
@@ -181,7 +195,7 @@ bench() {
 mode=$(cat "$T/mode")
 BURST=$(cat "$T/burst" 2>/dev/null || echo 20000)
 setup_net
-say "note network up: $(ip -o addr show br-lan | awk '{print $4}')"
+say "note network up: $(ip -o -4 addr show br-lan | awk '{print $4}')"
 case $mode in
 check) check ;;
 bench) bench ;;
