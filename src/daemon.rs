@@ -54,6 +54,8 @@ pub struct DataPath {
     /// capture gets them from its second handle instead (`learn_frame`).
     pub learn_inline: bool,
     hellos: HelloAssembler,
+    /// QUIC Initials being put together (`quic`).
+    pub quic: crate::quic::QuicAssembler,
     generation: u64,
     /// When to try reopening a database that faulted (`check_geo`).
     geo_retry: Option<Instant>,
@@ -79,6 +81,7 @@ impl DataPath {
             decode_errors: 0,
             learn_inline: false,
             hellos: HelloAssembler::default(),
+            quic: crate::quic::QuicAssembler::default(),
             generation: 0,
             geo_retry: None,
         }
@@ -128,6 +131,24 @@ impl DataPath {
             }
             return;
         }
+        if p.protocol == 17 {
+            // QUIC: `wanted` let only client Initials to 443/8443 through.
+            if self.nets.is_host(p.src) && self.nets.is_remote(p.dst) {
+                if let Some(data) = learn::udp_payload(l4) {
+                    let key = (p.src, sport, p.dst, dport);
+                    if let Some((n, ech)) = self.quic.datagram(key, data, ts).named() {
+                        let kind = if ech {
+                            NameKind::EchOuter
+                        } else {
+                            NameKind::Quic
+                        };
+                        self.tables
+                            .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
+                    }
+                }
+            }
+            return;
+        }
         if p.protocol != 6 {
             return;
         }
@@ -144,7 +165,11 @@ impl DataPath {
                     return;
                 }
                 let key = (p.src, sport, p.dst, dport);
-                (self.hellos.segment(key, seq, data, ts), NameKind::Sni)
+                match self.hellos.segment(key, seq, data, ts).named() {
+                    Some((n, true)) => (Some(n), NameKind::EchOuter),
+                    Some((n, false)) => (Some(n), NameKind::Sni),
+                    None => (None, NameKind::Sni),
+                }
             }
             (80, Some(b'A'..=b'Z')) => (learn::parse_http_host(data), NameKind::HttpHost),
             _ => return,

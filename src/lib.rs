@@ -24,6 +24,7 @@ pub mod names;
 pub mod offload;
 pub mod packet;
 pub mod privdrop;
+pub mod quic;
 pub mod sigbus;
 pub mod snapshot;
 pub mod state;

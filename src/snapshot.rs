@@ -631,6 +631,7 @@ mod tests {
                 names: (0..i % 3)
                     .map(|n| Rc::from(odd[(n + i) % odd.len()]))
                     .collect(),
+                name_kinds: (i % 32) as u8,
             };
             remotes.push((ip, r));
         }
@@ -729,6 +730,7 @@ mod tests {
             geo: None,
             located: false,
             names: Box::default(),
+            name_kinds: 0,
         };
         let mut out = Vec::new();
         write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);

@@ -192,6 +192,8 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
                     .take(crate::table::MAX_NAMES_PER_REMOTE)
                     .map(std::rc::Rc::from)
                     .collect(),
+                // the state file keeps names, not their sources
+                name_kinds: 0,
             },
         );
     }

@@ -61,6 +61,8 @@ fn proto_port_key(protocol: u8, port: Option<u16>) -> u32 {
     }
 }
 
+/// Bound of the table of ECH outer names (few fronts, but one entry per device and remote).
+pub const MAX_ECH_OUTER: usize = 4096;
 /// Default bound of the name table (`--max-names`).
 pub const DEFAULT_MAX_NAMES: usize = 20_000;
 
@@ -124,6 +126,9 @@ pub struct Remote {
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
     /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
     pub names: Box<[Rc<str>]>,
+    /// `NameKind::bit`s of the sources that named it (for `names_coverage`); the ECH bit
+    /// means an outer name is in `Tables::ech_outer`.
+    pub name_kinds: u8,
 }
 
 impl Remote {
@@ -155,6 +160,8 @@ pub struct NameTable {
 pub struct NameEntry {
     pub names: SmallVec<[Rc<str>; 1]>,
     pub expires: u64,
+    /// `NameKind::bit`s of the sources that gave them.
+    pub kinds: u8,
 }
 
 impl NameTable {
@@ -192,6 +199,7 @@ impl NameTable {
         let e = self.map.entry(key).or_insert(NameEntry {
             names: SmallVec::new(),
             expires,
+            kinds: 0,
         });
         e.expires = e.expires.max(expires);
         if let Some(i) = e.names.iter().position(|n| &**n == name) {
@@ -207,6 +215,13 @@ impl NameTable {
 
     pub fn expire(&mut self, now: u64) {
         self.map.retain(|_, e| e.expires > now);
+    }
+
+    /// Notes the source of the pair's latest name.
+    pub fn add_kind(&mut self, host: Addr, remote: Addr, bit: u8) {
+        if let Some(e) = self.map.get_mut(&(host, remote)) {
+            e.kinds |= bit;
+        }
     }
 }
 
@@ -397,12 +412,49 @@ fn flow_slot(src: Addr, dst: Addr) -> usize {
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_SLOTS.trailing_zeros())) as usize
 }
 
-/// Where a learned name came from (counted in `stats`).
+/// Where a learned name came from (counted in `stats`, kept per remote as `name_kinds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
     Dns,
     Sni,
     HttpHost,
+    /// The SNI of a QUIC Initial (`quic`).
+    Quic,
+    /// The outer server name of an ECH ClientHello (TLS or QUIC): the provider's front, not
+    /// the site. Kept apart (`Tables::ech_outer`), never among the remote's `names`.
+    EchOuter,
+}
+
+impl NameKind {
+    pub const ALL: [NameKind; 5] = [
+        NameKind::Dns,
+        NameKind::Sni,
+        NameKind::Quic,
+        NameKind::HttpHost,
+        NameKind::EchOuter,
+    ];
+
+    /// Its bit in `Remote::name_kinds` and `NameEntry::kinds`.
+    pub fn bit(self) -> u8 {
+        match self {
+            NameKind::Dns => 1,
+            NameKind::Sni => 2,
+            NameKind::HttpHost => 4,
+            NameKind::Quic => 8,
+            NameKind::EchOuter => 16,
+        }
+    }
+
+    /// As markers.json names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            NameKind::Dns => "dns",
+            NameKind::Sni => "sni",
+            NameKind::HttpHost => "host",
+            NameKind::Quic => "quic",
+            NameKind::EchOuter => "ech-outer",
+        }
+    }
 }
 
 /// The two tables and their bounds.
@@ -426,6 +478,10 @@ pub struct Tables {
     pub names_dns: u64,
     pub names_sni: u64,
     pub names_http: u64,
+    pub names_quic: u64,
+    pub names_ech_outer: u64,
+    /// ECH outer names by (LAN host, remote), apart from `learned`: never a site's name.
+    pub ech_outer: NameTable,
 }
 
 impl Tables {
@@ -447,6 +503,9 @@ impl Tables {
             names_dns: 0,
             names_sni: 0,
             names_http: 0,
+            names_quic: 0,
+            names_ech_outer: 0,
+            ech_outer: NameTable::new(MAX_ECH_OUTER),
         }
     }
 
@@ -460,11 +519,23 @@ impl Tables {
             NameKind::Dns => self.names_dns += 1,
             NameKind::Sni => self.names_sni += 1,
             NameKind::HttpHost => self.names_http += 1,
+            NameKind::Quic => self.names_quic += 1,
+            NameKind::EchOuter => self.names_ech_outer += 1,
         }
-        let shared = self.learned.insert(host, remote, name, expires);
+        let table = if kind == NameKind::EchOuter {
+            &mut self.ech_outer
+        } else {
+            &mut self.learned
+        };
+        let shared = table.insert(host, remote, name, expires);
+        table.add_kind(host, remote, kind.bit());
         if let Some(r) = self.remotes.get_mut(&remote) {
-            if r.hosts.contains(&host) && r.add_name(&shared) {
-                self.dirty = true;
+            if r.hosts.contains(&host) {
+                let bits = r.name_kinds | kind.bit();
+                let changed =
+                    bits != r.name_kinds || (kind != NameKind::EchOuter && r.add_name(&shared));
+                r.name_kinds = bits;
+                self.dirty |= changed;
             }
         }
     }
@@ -565,6 +636,7 @@ impl Tables {
                         geo: None,
                         located: false,
                         names: Box::default(),
+                        name_kinds: 0,
                     },
                 )
             }
@@ -610,9 +682,11 @@ impl Tables {
             {
                 remote.hosts.push(hit.host);
                 // A host new to this remote: names it learned for it (rare, not per packet).
-                if !self.learned.is_empty() {
+                if !self.learned.is_empty() || !self.ech_outer.is_empty() {
                     let ip = self.remotes.entries[hit.remote as usize].0;
-                    attach_learned(self.remotes.at(hit.remote), &self.learned, hit.host, ip);
+                    let r = self.remotes.at(hit.remote);
+                    attach_learned(r, &self.learned, hit.host, ip);
+                    attach_learned(r, &self.ech_outer, hit.host, ip);
                 }
             }
             let remote = self.remotes.at(hit.remote);
@@ -714,6 +788,7 @@ impl Tables {
         self.remotes.retain(|_, r| r.last_seen >= cutoff);
         let removed = (before - self.remotes.len()) as u64;
         self.learned.expire(now);
+        self.ech_outer.expire(now);
         let before_h = self.hosts.len();
         self.hosts.retain(|_, h| h.last_seen >= cutoff);
         let removed_h = (before_h - self.hosts.len()) as u64;
@@ -767,9 +842,12 @@ fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
 #[cold]
 fn attach_learned(remote: &mut Remote, learned: &NameTable, host: Addr, ip: Addr) {
     if let Some(e) = learned.get(host, ip) {
-        for n in e.names.iter().rev() {
-            remote.add_name(n);
+        if e.kinds & NameKind::EchOuter.bit() == 0 {
+            for n in e.names.iter().rev() {
+                remote.add_name(n);
+            }
         }
+        remote.name_kinds |= e.kinds;
     }
 }
 
