@@ -413,7 +413,15 @@ pub fn run(cfg: Config) -> i32 {
     names.dhcp_config = cfg.dhcp_config.clone();
     names.odhcpd = cfg.odhcpd.clone();
     names.refresh();
+    let doh = match &cfg.doh_list {
+        Some(path) => crate::coverage::DohList::load(path).unwrap_or_else(|e| {
+            log::error!("{e}; using the built-in list of DNS-over-HTTPS resolvers");
+            Default::default()
+        }),
+        None => Default::default(),
+    };
     let meta = SnapshotMeta {
+        doh,
         home: cfg.home,
         tiles: cfg.tiles.clone(),
         offload: crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref()),

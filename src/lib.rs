@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod coverage;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
