@@ -532,8 +532,8 @@ impl Tables {
         if let Some(r) = self.remotes.get_mut(&remote) {
             if r.hosts.contains(&host) {
                 let bits = r.name_kinds | kind.bit();
-                let changed =
-                    bits != r.name_kinds || (kind != NameKind::EchOuter && r.add_name(&shared));
+                let added = kind != NameKind::EchOuter && r.add_name(&shared);
+                let changed = added || bits != r.name_kinds;
                 r.name_kinds = bits;
                 self.dirty |= changed;
             }
