@@ -280,6 +280,16 @@ pub fn datagram_hello(d: &[u8]) -> Hello {
 
 type FlowKey = (Addr, u16, Addr, u16);
 
+/// Where one Initial packet of a datagram is: its version and DCID, its bytes, its packet
+/// number's offset in them.
+struct Span {
+    version: u32,
+    id: [u8; 20],
+    id_len: u8,
+    range: std::ops::Range<usize>,
+    pn_at: usize,
+}
+
 /// One flow's ClientHello being put together.
 struct Flow {
     version: u32,
@@ -387,14 +397,26 @@ impl QuicAssembler {
         scratch.clear();
         scratch.extend_from_slice(d);
         let mut found = Hello::None;
-        let mut spans: smallvec::SmallVec<[(u32, [u8; 20], u8, usize, usize, usize); 2]> =
-            smallvec::SmallVec::new();
+        let mut spans: smallvec::SmallVec<[Span; 2]> = smallvec::SmallVec::new();
         initials(&scratch, |version, dcid, range, pn_at| {
             let mut id = [0u8; 20];
             id[..dcid.len()].copy_from_slice(dcid);
-            spans.push((version, id, dcid.len() as u8, range.start, range.end, pn_at));
+            spans.push(Span {
+                version,
+                id,
+                id_len: dcid.len() as u8,
+                range,
+                pn_at,
+            });
         });
-        for (version, id, id_len, start, end, pn_at) in spans {
+        for Span {
+            version,
+            id,
+            id_len,
+            range,
+            pn_at,
+        } in spans
+        {
             let dcid = &id[..usize::from(id_len)];
             let fresh = !matches!(&self.last, Some((v, i, l, _)) if *v == version && i == &id && *l == id_len);
             if fresh {
@@ -403,7 +425,7 @@ impl QuicAssembler {
             let Some((_, _, _, keys)) = &self.last else {
                 continue;
             };
-            let Some(plain) = open(keys, &mut scratch[start..end], pn_at) else {
+            let Some(plain) = open(keys, &mut scratch[range], pn_at) else {
                 self.undecryptable += 1;
                 continue;
             };
