@@ -6,7 +6,7 @@
 #
 # Installs what it needs when missing: the nightly toolchain (minimal profile) and cargo-fuzz
 # (`cargo install --locked cargo-fuzz`). Corpora live in fuzz/corpus/TARGET (not in git) and
-# grow from run to run; crashes land in fuzz/artifacts/TARGET and fail the script. For each
+# grow from run to run, starting from the seeds in fuzz/seeds/TARGET where there are some; crashes land in fuzz/artifacts/TARGET and fail the script. For each
 # target it prints libFuzzer's last status line (executions, cov, ft, corpus) and a summary.
 # Exit status: 0 when no target crashed, 1 otherwise.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -48,8 +48,11 @@ failed=()
 summary=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
+    # a target's seed inputs in git (fuzz/seeds/TARGET) join its corpus
+    corpus=("fuzz/corpus/$t")
+    [ -d "fuzz/seeds/$t" ] && corpus+=("fuzz/seeds/$t")
     echo "fuzz-ci: $t for ${SECONDS_PER_TARGET} s"
-    if cargo +nightly fuzz run "$t" -- -max_total_time="$SECONDS_PER_TARGET" \
+    if cargo +nightly fuzz run "$t" "${corpus[@]}" -- -max_total_time="$SECONDS_PER_TARGET" \
         -print_final_stats=1 >"$logdir/$t.log" 2>&1; then
         status=ok
     else

@@ -520,6 +520,74 @@ impl QuicAssembler {
     }
 }
 
+/// Builds a client Initial packet (v1 or v2) around `frames`, as a client would: padded
+/// to `pad_to` bytes, packet number `pn` (2 bytes), protected. For the tests and the fuzz
+/// target (the daemon never sends anything); the RFC vectors check it against real packets.
+#[doc(hidden)]
+pub fn seal_initial(
+    version: u32,
+    dcid: &[u8],
+    token: &[u8],
+    pn: u32,
+    frames: &[u8],
+    pad_to: usize,
+) -> Vec<u8> {
+    let Some(keys) = client_keys(version, dcid) else {
+        return Vec::new();
+    };
+    let kind = if version == V2 { 0x10 } else { 0x00 };
+    let mut h = vec![0xc0 | kind | 0x01]; // pn length 2
+    h.extend_from_slice(&version.to_be_bytes());
+    h.push(dcid.len() as u8);
+    h.extend_from_slice(dcid);
+    h.push(4);
+    h.extend_from_slice(&[1, 2, 3, 4]);
+    push_varint_to(&mut h, token.len() as u64);
+    h.extend_from_slice(token);
+    let mut payload = frames.to_vec();
+    let overhead = h.len() + 2 + 2 + 16;
+    if overhead + payload.len() < pad_to {
+        payload.resize(pad_to - overhead, 0);
+    }
+    if payload.len() < 4 {
+        payload.resize(4, 0); // room for the header protection sample
+    }
+    let len = payload.len() + 2 + 16;
+    h.push(0x40 | (len >> 8) as u8);
+    h.push(len as u8);
+    let pn_at = h.len();
+    h.extend_from_slice(&(pn as u16).to_be_bytes());
+    let mut nonce = keys.iv;
+    for (i, b) in u64::from(pn).to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    let Ok(tag) =
+        keys.aead
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &h, &mut payload)
+    else {
+        return Vec::new();
+    };
+    let mut pkt = h;
+    pkt.extend_from_slice(&payload);
+    pkt.extend_from_slice(&tag);
+    let mut mask = GenericArray::clone_from_slice(&pkt[pn_at + 4..pn_at + 20]);
+    keys.hp.encrypt_block(&mut mask);
+    pkt[0] ^= mask[0] & 0x0f;
+    pkt[pn_at] ^= mask[1];
+    pkt[pn_at + 1] ^= mask[2];
+    pkt
+}
+
+fn push_varint_to(v: &mut Vec<u8>, x: u64) {
+    if x < 64 {
+        v.push(x as u8);
+    } else if x < 16384 {
+        v.extend_from_slice(&((x as u16) | 0x4000).to_be_bytes());
+    } else {
+        v.extend_from_slice(&((x as u32) | 0x8000_0000).to_be_bytes());
+    }
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -530,56 +598,6 @@ pub mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
-    }
-
-    /// Builds a client Initial packet (v1 or v2) around `frames`, as a client would: padded
-    /// to `pad_to` bytes, packet number `pn` (2 bytes), protected. For the tests of coalescing,
-    /// splitting and Retry; the RFC vectors check the keys and protection against real ones.
-    pub fn seal_initial(
-        version: u32,
-        dcid: &[u8],
-        token: &[u8],
-        pn: u32,
-        frames: &[u8],
-        pad_to: usize,
-    ) -> Vec<u8> {
-        let keys = client_keys(version, dcid).unwrap();
-        let kind = if version == V2 { 0x10 } else { 0x00 };
-        let mut h = vec![0xc0 | kind | 0x01]; // pn length 2
-        h.extend_from_slice(&version.to_be_bytes());
-        h.push(dcid.len() as u8);
-        h.extend_from_slice(dcid);
-        h.push(4);
-        h.extend_from_slice(&[1, 2, 3, 4]);
-        push_varint(&mut h, token.len() as u64);
-        h.extend_from_slice(token);
-        let mut payload = frames.to_vec();
-        let overhead = h.len() + 2 + 2 + 16;
-        if overhead + payload.len() < pad_to {
-            payload.resize(pad_to - overhead, 0);
-        }
-        let len = payload.len() + 2 + 16;
-        h.push(0x40 | (len >> 8) as u8);
-        h.push(len as u8);
-        let pn_at = h.len();
-        h.extend_from_slice(&(pn as u16).to_be_bytes());
-        let mut nonce = keys.iv;
-        for (i, b) in u64::from(pn).to_be_bytes().iter().enumerate() {
-            nonce[4 + i] ^= b;
-        }
-        let tag = keys
-            .aead
-            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &h, &mut payload)
-            .unwrap();
-        let mut pkt = h;
-        pkt.extend_from_slice(&payload);
-        pkt.extend_from_slice(&tag);
-        let mut mask = GenericArray::clone_from_slice(&pkt[pn_at + 4..pn_at + 20]);
-        keys.hp.encrypt_block(&mut mask);
-        pkt[0] ^= mask[0] & 0x0f;
-        pkt[pn_at] ^= mask[1];
-        pkt[pn_at + 1] ^= mask[2];
-        pkt
     }
 
     pub fn push_varint(v: &mut Vec<u8>, x: u64) {
