@@ -105,6 +105,11 @@ return view.extend({
 		o.placeholder = '20000';
 		o.depends('names', '1');
 
+		o = s.option(form.Value, 'doh_list', _('More DNS-over-HTTPS resolvers'),
+			_('A file of resolver addresses (one per line) besides the built-in list; devices that talk to them, or to port 853, are shown as using encrypted DNS.'));
+		o.placeholder = '/etc/connmap/doh.txt';
+		o.optional = true;
+
 		o = s.option(form.DynamicList, 'exclude', _('Ignore LAN hosts'),
 			_('Addresses or networks whose traffic is not shown.'));
 		o.datatype = 'or(ipaddr,cidr)';
