@@ -393,6 +393,9 @@ impl QuicAssembler {
     /// destination, destination port). Returns the server name (`Hello::Name`, or
     /// `Hello::Ech` for the outer name of an ECH ClientHello) once the ClientHello is there.
     pub fn datagram(&mut self, key: FlowKey, d: &[u8], now: u64) -> Hello {
+        if !self.pending.is_empty() {
+            self.expire(now); // at most MAX_PENDING entries, and only when an Initial comes
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(d);
@@ -504,7 +507,7 @@ impl QuicAssembler {
         self.dropped += (before - self.pending.len()) as u64;
     }
 
-    /// Forgets flows that waited longer than `PENDING_SECONDS` (called now and then).
+    /// Forgets flows that waited longer than `PENDING_SECONDS` (done on every Initial).
     pub fn expire(&mut self, now: u64) {
         let before = self.pending.len();
         self.pending.retain(|_, f| f.since + PENDING_SECONDS >= now);
