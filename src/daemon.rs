@@ -166,7 +166,10 @@ impl DataPath {
                 }
                 let key = (p.src, sport, p.dst, dport);
                 match self.hellos.segment(key, seq, data, ts).named() {
-                    Some((n, true)) => (Some(n), NameKind::EchOuter),
+                    Some((n, true)) if !self.grease_ech(p.src, p.dst, &n) => {
+                        (Some(n), NameKind::EchOuter)
+                    }
+                    Some((n, true)) => (Some(n), NameKind::Sni),
                     Some((n, false)) => (Some(n), NameKind::Sni),
                     None => (None, NameKind::Sni),
                 }
@@ -180,6 +183,13 @@ impl DataPath {
                     .learn(p.src, p.dst, &n, kind, ts + learn::MAX_TTL);
             }
         }
+    }
+
+    /// An ECH ClientHello whose outer name is the very name the device looked up for this
+    /// address (a DNS answer): the site's own name, so a GREASE ECH extension (browsers send
+    /// one to sites without ECH), not a provider's front.
+    fn grease_ech(&self, host: Addr, remote: Addr, name: &str) -> bool {
+        self.tables.learned.has(host, remote, name)
     }
 
     /// The per-packet path: decode, classify, count.

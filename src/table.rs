@@ -217,6 +217,12 @@ impl NameTable {
         self.map.retain(|_, e| e.expires > now);
     }
 
+    /// Whether `name` is among the names learned for the pair.
+    pub fn has(&self, host: Addr, remote: Addr, name: &str) -> bool {
+        self.get(host, remote)
+            .is_some_and(|e| e.names.iter().any(|n| &**n == name))
+    }
+
     /// Notes the source of the pair's latest name.
     pub fn add_kind(&mut self, host: Addr, remote: Addr, bit: u8) {
         if let Some(e) = self.map.get_mut(&(host, remote)) {

@@ -256,7 +256,8 @@ fn tcpdump_quic_captures() {
 
 /// ECH ClientHellos (crafted: extension 0xfe0d, outer type; no ECH client runs here): the
 /// outer name is recorded as `ech_outer`, never among the site's `names`, and a DNS name for
-/// the same remote still names it.
+/// the same remote still names it. An outer name that is the name the device looked up for
+/// the address is the site's (a GREASE ECH extension): a plain SNI.
 #[test]
 fn ech_outer_names_are_kept_apart() {
     let d = tmp();
@@ -264,6 +265,9 @@ fn ech_outer_names_are_kept_apart() {
     let ech = client_hello_ech("cloudflare-ech.com");
     let plain = client_hello(Some("plain.example"), 0);
     let dns = dns_response("site.example", 1, &[("@", 1, addr_bytes("10.99.1.2"))]);
+    // GREASE ECH: the outer name is the name the laptop looked up for the address.
+    let grease_dns = dns_response("grease.example", 1, &[("@", 1, addr_bytes("10.99.1.4"))]);
+    let grease = client_hello_ech("grease.example");
     let recs = vec![
         rec(T0, eth(l, r, LAPTOP, "10.99.1.1", 6, 40001, 443, 0), 9999),
         rec(
@@ -288,6 +292,17 @@ fn ech_outer_names_are_kept_apart() {
             eth_data(l, r, LAPTOP, "10.99.1.3", 6, 40003, 443, 1, &plain),
             9999,
         ),
+        rec(
+            T0,
+            eth_data(r, l, ROUTER, LAPTOP, 17, 53, 41001, 0, &grease_dns),
+            9999,
+        ),
+        rec(T0, eth(l, r, LAPTOP, "10.99.1.4", 6, 40004, 443, 0), 9999),
+        rec(
+            T0,
+            eth_data(l, r, LAPTOP, "10.99.1.4", 6, 40004, 443, 1, &grease),
+            9999,
+        ),
     ];
     let pcap = d.path().join("ech.pcap");
     write_pcap(&pcap, 1, &recs);
@@ -305,10 +320,14 @@ fn ech_outer_names_are_kept_apart() {
     let m = marker(&doc, "10.99.1.3").unwrap();
     assert_eq!(m["names"], serde_json::json!(["plain.example"]));
     assert_eq!(m["name_kinds"], serde_json::json!(["sni"]));
+    let m = marker(&doc, "10.99.1.4").unwrap();
+    assert_eq!(m["names"], serde_json::json!(["grease.example"]), "{m}");
+    assert!(m.get("ech_outer").is_none(), "{m}");
+    assert_eq!(m["name_kinds"], serde_json::json!(["dns", "sni"]));
     let s = &doc["stats"];
     assert_eq!(s["names_learned"]["ech_outer"], 2);
     assert_eq!(s["names_coverage"]["ech_outer_only"]["remotes"], 1);
-    assert_eq!(s["names_coverage"]["named"]["remotes"], 2);
+    assert_eq!(s["names_coverage"]["named"]["remotes"], 3);
 }
 
 /// A ClientHello record with a server name and an outer ECH extension.
