@@ -8,7 +8,8 @@
 //! port 443, each opened by one client Initial (QUIC v1, its own DCID, a ClientHello with a
 //! server name, padded to 1200 bytes, sealed with the real Initial keys), followed by 99
 //! short-header data packets (1-RTT, as bulk QUIC traffic is), two thirds of them from the
-//! server. Ethernet, whole packets (a replay learns from what it counts). Deterministic.
+//! server. Ethernet; Initials whole (a replay learns from what it counts), data packets cut at
+//! 160 bytes (the counting handle's snaplen). Deterministic.
 //! `bench_quic --print-filter` prints the names handle's kernel filter (Ethernet).
 
 #[path = "../tests/common/data.rs"]
@@ -73,7 +74,8 @@ fn main() {
             } else {
                 eth_data(router, mac, &remote, &host, 17, 443, sport, 0, &short)
             };
-            recs.push(rec(ts, f, 65535));
+            // data packets cut at the counting handle's snaplen (their wire length stays)
+            recs.push(rec(ts, f, 160));
         }
     }
     write_pcap(std::path::Path::new(&out), 1, &recs);
