@@ -52,6 +52,8 @@ deps_test() {
 	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	bash openwrt/tests/deps.sh
+	# aioquic (PyPI, in a venv): the real QUIC stack of tests/quic.rs
+	sh tests/quic/deps.sh
 }
 
 build_page() {

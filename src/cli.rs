@@ -44,6 +44,8 @@ Options:
       --odhcpd FILE         odhcpd's IPv6 leases/hosts file (default /tmp/hosts/odhcpd; '' for none)
       --max-names N         bound of the table of learned remote names (default 20000)
       --no-names            do not learn remote names (no second capture handle)
+      --doh-list FILE       more DNS-over-HTTPS resolver addresses (one per line, # comments),
+                            besides the built-in list, for the encrypted-DNS device note
       --firewall-config FILE  where to look for flow offloading (default /etc/config/firewall;
                             '' for none)
       --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none;
@@ -91,6 +93,7 @@ pub struct Config {
     pub odhcpd: Option<PathBuf>,
     pub max_names: usize,
     pub learn_names: bool,
+    pub doh_list: Option<PathBuf>,
     pub firewall_config: Option<PathBuf>,
     pub nft: Option<String>,
     pub home: Option<(f64, f64)>,
@@ -126,6 +129,7 @@ impl Default for Config {
             odhcpd: Some("/tmp/hosts/odhcpd".into()),
             max_names: crate::table::DEFAULT_MAX_NAMES,
             learn_names: true,
+            doh_list: None,
             firewall_config: Some("/etc/config/firewall".into()),
             nft: cfg!(feature = "nft").then(|| "nft".into()),
             home: None,
@@ -318,6 +322,7 @@ where
                 c.max_names = number(&value(&mut p, "--max-names")?, "--max-names", 1)?
             }
             Long("no-names") => c.learn_names = false,
+            Long("doh-list") => c.doh_list = optional_path(value(&mut p, "--doh-list")?),
             Long("firewall-config") => {
                 c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
             }

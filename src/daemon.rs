@@ -409,7 +409,15 @@ pub fn run(cfg: Config) -> i32 {
     devnames.dhcp_config = cfg.dhcp_config.clone();
     devnames.odhcpd = cfg.odhcpd.clone();
     devnames.refresh();
+    let doh = match &cfg.doh_list {
+        Some(path) => crate::coverage::DohList::load(path).unwrap_or_else(|e| {
+            log::error!("{e}; using the built-in list of DNS-over-HTTPS resolvers");
+            Default::default()
+        }),
+        None => Default::default(),
+    };
     let meta = SnapshotMeta {
+        doh,
         home: cfg.home,
         tiles: cfg.tiles.clone(),
         offload: crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref()),

@@ -36,10 +36,12 @@ pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 86_400;
 
 /// Reads names from the packets that may carry some into the tables: the dispatch by port to
-/// the DNS, TLS and HTTP parsers, and the ClientHellos being put together.
+/// the DNS, TLS, QUIC and HTTP parsers, and the ClientHellos being put together.
 #[derive(Default)]
 pub struct Learner {
     hellos: HelloAssembler,
+    /// QUIC Initials being put together (`quic`).
+    pub quic: crate::quic::QuicAssembler,
 }
 
 impl Learner {
@@ -68,7 +70,25 @@ impl Learner {
             dns_answer(l4, ts, p, nets, tables);
             return;
         }
-        if p.protocol != 6 || !nets.is_host(p.src) || !nets.is_remote(p.dst) {
+        if !nets.is_host(p.src) || !nets.is_remote(p.dst) {
+            return;
+        }
+        let key = (p.src, sport, p.dst, dport);
+        if p.protocol == 17 {
+            // QUIC: `wanted` let only client Initials to 443/8443 through.
+            if let Some(data) = udp_payload(l4) {
+                if let Some((n, ech)) = self.quic.datagram(key, data, ts).named() {
+                    let kind = if ech {
+                        NameKind::EchOuter
+                    } else {
+                        NameKind::Quic
+                    };
+                    tables.learn(p.src, p.dst, &n, kind, ts + MAX_TTL);
+                }
+            }
+            return;
+        }
+        if p.protocol != 6 {
             return;
         }
         let Some((seq, data)) = tcp_payload(l4) else {
@@ -80,8 +100,16 @@ impl Learner {
                 if b != 22 && self.hellos.is_empty() {
                     return;
                 }
-                let key = (p.src, sport, p.dst, dport);
-                (self.hellos.segment(key, seq, data, ts), NameKind::Sni)
+                match self.hellos.segment(key, seq, data, ts).named() {
+                    // An ECH outer name that the device looked up for this address (a DNS
+                    // answer) is the site's own name: a GREASE ECH extension (browsers send
+                    // one to sites without ECH), not a provider's front.
+                    Some((n, true)) if !tables.has_learned(p.src, p.dst, &n) => {
+                        (Some(n), NameKind::EchOuter)
+                    }
+                    Some((n, _)) => (Some(n), NameKind::Sni),
+                    None => (None, NameKind::Sni),
+                }
             }
             (80, Some(b'A'..=b'Z')) => (parse_http_host(data), NameKind::HttpHost),
             _ => return,
@@ -121,15 +149,19 @@ fn dns_answer(l4: &[u8], ts: u64, p: &PacketInfo, nets: &Networks, tables: &mut 
 
 /// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443
 /// whose payload starts a handshake record (or continues a ClientHello being reassembled,
-/// `hello_pending`), HTTP to port 80 whose payload starts with a method. Two compares for
-/// most packets, and a look at one payload byte (through `PacketInfo::l4_at`, no second
-/// decode) for the many acknowledgements and data segments to port 443.
+/// `hello_pending`), HTTP to port 80 whose payload starts with a method, UDP to 443/8443
+/// whose first byte may start a QUIC Initial (`quic::maybe_initial`). Two compares for most
+/// packets, and a look at one payload byte (through `PacketInfo::l4_at`, no second decode)
+/// for the many acknowledgements and data segments to port 443 and QUIC's short-header data.
 #[inline(always)]
 pub fn wanted(p: &PacketInfo, frame: &[u8], hello_pending: bool) -> bool {
     match (p.protocol, p.ports) {
         (17 | 6, Some((53, _))) => true,
         (6, Some((_, 443))) => hello_pending || first_payload_byte(p, frame) == Some(22),
         (6, Some((_, 80))) => matches!(first_payload_byte(p, frame), Some(b'A'..=b'Z')),
+        (17, Some((_, 443 | 8443))) => frame
+            .get(usize::from(p.l4_at) + 8)
+            .is_some_and(|&b| crate::quic::maybe_initial(b)),
         _ => false,
     }
 }
@@ -147,7 +179,10 @@ fn first_payload_byte(p: &PacketInfo, frame: &[u8]) -> Option<u8> {
 /// segments to port 443 that start a handshake record (0x16) or are a small segment ending a
 /// write (PSH, at most one Ethernet frame: the last segment of a split ClientHello; a bulk
 /// upload's merged GSO/GRO packets are bigger and stay out), and HTTP segments to port 80
-/// with PSH. IPv6 with the transport header right after the fixed header (no extension
+/// with PSH; QUIC client Initials: UDP to 443/8443 of at least 1200 bytes (RFC 9000 §14.1)
+/// whose first byte is a long header of type Initial, with the version that gives that type
+/// code (v1: 0b00, v2: 0b01), so 1-RTT data (short header) and the other long-header packets
+/// stay out. IPv6 with the transport header right after the fixed header (no extension
 /// headers). On Ethernet, the same inside one VLAN tag.
 pub fn bpf_filter(link: crate::packet::LinkType) -> String {
     let one = "(udp src port 53 or tcp src port 53 \
@@ -156,7 +191,14 @@ pub fn bpf_filter(link: crate::packet::LinkType) -> String {
         or (ip6 and tcp dst port 443 and ((ip6[53] & 8 != 0 and ip6[4:2] <= 1460) \
             or ip6[40 + ((ip6[52] & 0xf0) >> 2)] = 0x16)) \
         or (ip and tcp dst port 80 and tcp[13] & 8 != 0) \
-        or (ip6 and tcp dst port 80 and ip6[53] & 8 != 0))";
+        or (ip6 and tcp dst port 80 and ip6[53] & 8 != 0) \
+        or (ip and (udp dst port 443 or udp dst port 8443) and udp[4:2] >= 1208 \
+            and ((udp[8] & 0xb0 = 0x80 and udp[9:4] = 1) \
+                or (udp[8] & 0xb0 = 0x90 and udp[9:4] = 0x6b3343cf))) \
+        or (ip6 and ip6[6] = 17 and (udp dst port 443 or udp dst port 8443) \
+            and ip6[44:2] >= 1208 \
+            and ((ip6[48] & 0xb0 = 0x80 and ip6[49:4] = 1) \
+                or (ip6[48] & 0xb0 = 0x90 and ip6[49:4] = 0x6b3343cf))))";
     if link == crate::packet::LinkType::Ethernet {
         format!("{one} or (vlan and {one})")
     } else {
@@ -326,10 +368,25 @@ pub fn parse_dns(msg: &[u8]) -> Option<DnsAnswer> {
 pub enum Hello {
     /// A ClientHello with this server name.
     Name(String),
+    /// A ClientHello with the `encrypted_client_hello` extension (ECH, outer form): its server
+    /// name is the provider's public front (or, for a GREASE ECH extension, the site: the two
+    /// look alike on the wire by design), never taken for the site's name.
+    Ech(String),
     /// A complete ClientHello without a (usable) server name, or not TLS at all.
     None,
     /// The start of a ClientHello whose server name is not in these bytes yet.
     NeedMore,
+}
+
+impl Hello {
+    /// The name and whether it is an ECH outer name.
+    pub fn named(self) -> Option<(String, bool)> {
+        match self {
+            Hello::Name(n) => Some((n, false)),
+            Hello::Ech(n) => Some((n, true)),
+            _ => None,
+        }
+    }
 }
 
 /// Looks for the server name in the first bytes a client sent (one TLS record, possibly
@@ -356,18 +413,24 @@ pub fn parse_client_hello(buf: &[u8]) -> Hello {
         Hello::NeedMore
     };
     match hello_sni(rec) {
-        Ok(Some(name)) => Hello::Name(name),
-        Ok(None) => Hello::None,
+        Ok((Some(name), false)) => Hello::Name(name),
+        Ok((Some(name), true)) => Hello::Ech(name),
+        Ok((None, _)) => Hello::None,
         Err(()) => short,
     }
 }
 
-/// `Err` when the bytes end before the answer is known.
-fn hello_sni(h: &[u8]) -> Result<Option<String>, ()> {
+/// The extension type of `encrypted_client_hello` (ECH).
+pub const EXT_ECH: u16 = 0xfe0d;
+
+/// The server name and whether an outer ECH extension is there. All extensions are read (the
+/// ECH extension may come after the server name). `Err` when the bytes end before the answer
+/// is known.
+fn hello_sni(h: &[u8]) -> Result<(Option<String>, bool), ()> {
     let get = |at: usize| h.get(at).copied().ok_or(());
     let get16 = |at: usize| be16(h, at).ok_or(());
     if get(0)? != 1 {
-        return Ok(None); // not a ClientHello
+        return Ok((None, false)); // not a ClientHello
     }
     // type(1) length(3) version(2) random(32)
     let mut at = 38;
@@ -376,30 +439,34 @@ fn hello_sni(h: &[u8]) -> Result<Option<String>, ()> {
     at += 1 + usize::from(get(at)?); // compression methods
     let ext_end = at + 2 + usize::from(get16(at)?);
     at += 2;
+    let (mut name, mut ech, mut seen_name) = (None, false, false);
     while at + 4 <= ext_end {
         let kind = get16(at)?;
         let len = usize::from(get16(at + 2)?);
-        if kind == 0 {
+        if kind == 0 && !seen_name {
+            seen_name = true;
             // server_name: list length, then entries of (type, length, name)
             let mut e = at + 6;
             let list_end = at + 4 + len;
             while e + 3 <= list_end {
                 let name_type = get(e)?;
                 let n = usize::from(get16(e + 1)?);
-                let name = h.get(e + 3..e + 3 + n).ok_or(())?;
+                let raw = h.get(e + 3..e + 3 + n).ok_or(())?;
                 if name_type == 0 {
-                    return Ok(clean_name(name));
+                    name = clean_name(raw);
+                    break;
                 }
                 e += 3 + n;
             }
-            return Ok(None);
+        } else if kind == EXT_ECH && len > 0 {
+            ech = get(at + 4)? == 0; // ECHClientHello type 0: outer
         }
         at += 4 + len;
     }
     if at > h.len() {
         return Err(());
     }
-    Ok(None)
+    Ok((name, ech))
 }
 
 /// The `Host` of a plain HTTP request (the first segment of it), without its port.
@@ -479,15 +546,16 @@ pub struct HelloAssembler {
 }
 
 impl HelloAssembler {
-    /// One data segment from a LAN host to port 443. Returns the server name when known.
-    pub fn segment(&mut self, key: FlowKey, seq: u32, data: &[u8], now: u64) -> Option<String> {
+    /// One data segment from a LAN host to port 443. Returns the server name (`Hello::Name`, or `Hello::Ech`) when
+    /// known; `Hello::None` or `Hello::NeedMore` otherwise.
+    pub fn segment(&mut self, key: FlowKey, seq: u32, data: &[u8], now: u64) -> Hello {
         if data.is_empty() {
-            return None;
+            return Hello::None;
         }
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);
-                return None;
+                return Hello::None;
             }
             let room = MAX_HELLO_BYTES.saturating_sub(p.buf.len());
             p.buf.extend_from_slice(&data[..data.len().min(room)]);
@@ -500,14 +568,9 @@ impl HelloAssembler {
             {
                 self.pending.remove(&key);
             }
-            return match r {
-                Hello::Name(n) => Some(n),
-                _ => None,
-            };
+            return r;
         }
         match parse_client_hello(data) {
-            Hello::Name(n) => Some(n),
-            Hello::None => None,
             Hello::NeedMore => {
                 if self.pending.len() >= MAX_PENDING_HELLOS {
                     // Forget the stale ones; if none is stale, the oldest.
@@ -533,8 +596,9 @@ impl HelloAssembler {
                         since: now,
                     },
                 );
-                None
+                Hello::NeedMore
             }
+            r => r,
         }
     }
 
@@ -695,16 +759,16 @@ mod tests {
         }
         let key = (addr("192.168.1.10"), 50000, addr("1.1.1.1"), 443);
         let mut asm = HelloAssembler::default();
-        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), None);
+        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), Hello::NeedMore);
         assert_eq!(asm.len(), 1);
         assert_eq!(
             asm.segment(key, 2400, &big[1400..], 1),
-            Some("big.example".into())
+            Hello::Name("big.example".into())
         );
         assert!(asm.is_empty());
         // Out of order: dropped, no name.
-        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), None);
-        assert_eq!(asm.segment(key, 9999, &big[1400..], 1), None);
+        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), Hello::NeedMore);
+        assert_eq!(asm.segment(key, 9999, &big[1400..], 1), Hello::None);
         assert!(asm.is_empty());
         // Bounded.
         for i in 0..1000u16 {
@@ -712,6 +776,34 @@ mod tests {
             asm.segment(k, 0, &big[..1400], u64::from(i));
         }
         assert!(asm.len() <= MAX_PENDING_HELLOS);
+    }
+
+    #[test]
+    fn ech_outer_is_not_the_name() {
+        let h = client_hello_with(Some("cloudflare-ech.com"), 0, true);
+        assert_eq!(
+            parse_client_hello(&h),
+            Hello::Ech("cloudflare-ech.com".into())
+        );
+        // The ECH extension after the name, in a second segment: the name waits for it.
+        let h = client_hello_with(Some("cloudflare-ech.com"), 0, true);
+        let cut = h.len() - 20;
+        assert_eq!(parse_client_hello(&h[..cut]), Hello::NeedMore);
+        let key = (addr("192.168.1.10"), 50001, addr("1.1.1.1"), 443);
+        let mut asm = HelloAssembler::default();
+        assert_eq!(asm.segment(key, 0, &h[..cut], 1), Hello::NeedMore);
+        assert_eq!(
+            asm.segment(key, cut as u32, &h[cut..], 1).named(),
+            Some(("cloudflare-ech.com".into(), true))
+        );
+        // An inner-type ECH extension (1) is no outer hello.
+        let mut inner = client_hello_with(Some("site.example"), 0, true);
+        let at = inner.windows(2).position(|w| w == [0xfe, 0x0d]).unwrap();
+        inner[at + 4] = 1;
+        assert_eq!(
+            parse_client_hello(&inner),
+            Hello::Name("site.example".into())
+        );
     }
 
     #[test]

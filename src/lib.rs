@@ -14,9 +14,11 @@ pub mod table;
 pub mod snapshot;
 pub mod http;
 
-// Beside it: names of remotes from DNS answers, TLS SNI and HTTP Host (a second, narrow
-// capture); names of devices from lease files (devnames).
+// Beside it: names of remotes from DNS answers, TLS SNI, QUIC Initials and HTTP Host (a
+// second, narrow capture), and how much of the traffic they name (coverage); names of devices from lease files (devnames).
 pub mod learn;
+pub mod quic;
+pub mod coverage;
 pub mod devnames;
 
 // The loops that drive it, and what they read and keep: the command line, persistence,

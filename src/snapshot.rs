@@ -9,7 +9,7 @@
 use crate::devnames::{format_mac, DeviceNames};
 use crate::geo::GeoInfo;
 use crate::packet::Addr;
-use crate::table::{Remote, Tables};
+use crate::table::{NameKind, Remote, RemoteNameTable, Tables};
 use ipnet::IpNet;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -30,6 +30,8 @@ pub struct SnapshotMeta {
     pub geo_database: Option<String>,
     pub capture: CaptureInfo,
     pub offload: crate::offload::Offload,
+    /// Well-known DNS-over-HTTPS resolvers (`--doh-list`).
+    pub doh: crate::coverage::DohList,
 }
 
 /// The `capture` object: what the capture sees and misses.
@@ -153,6 +155,7 @@ struct Stats<'a> {
     max_names: usize,
     names_evicted: u64,
     names_learned: NamesLearned,
+    names_coverage: crate::coverage::Coverage,
 }
 
 #[derive(Serialize)]
@@ -160,6 +163,8 @@ struct NamesLearned {
     dns: u64,
     sni: u64,
     http: u64,
+    quic: u64,
+    ech_outer: u64,
 }
 
 #[derive(Serialize)]
@@ -176,24 +181,27 @@ struct HostOut<'a> {
     remotes: u32,
     first_seen: u64,
     last_seen: u64,
+    /// Encrypted DNS seen, not read (`coverage`); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encrypted_dns: Option<crate::coverage::EncryptedDns>,
 }
 
 /// The `markers` array, written straight into the document: no per-field serde calls, no
 /// second copy of the table. The bulk of markers.json (10k remotes: ~3 MB); the layout is
 /// exactly what serde_json writes for the same fields (a test compares the two), documented
 /// in docs/markers-json.md.
-fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)]) {
+fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)], ech: &RemoteNameTable) {
     out.push(b'[');
     for (i, (ip, r)) in remotes.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_marker(out, ip, r);
+        write_marker(out, ip, r, ech);
     }
     out.push(b']');
 }
 
-fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
+fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable) {
     let geo: Option<&GeoInfo> = r.geo();
     let pos = geo.and_then(|g| g.position);
     out.extend_from_slice(b"{\"ip\":");
@@ -252,6 +260,9 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
         }
         out.push(b']');
     }
+    if r.name_kinds != 0 {
+        write_name_kinds(out, ip, r, ech);
+    }
     let c = &r.counters;
     for (key, v) in [
         (&b",\"packets_out\":"[..], c.packets_out),
@@ -265,6 +276,45 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
         json_u64(out, v);
     }
     out.push(b'}');
+}
+
+/// `name_kinds` (the sources that named the remote) and `ech_outer` (the outer names of its
+/// ECH ClientHellos, kept apart from `names`): out of line, most markers have neither.
+#[inline(never)]
+fn write_name_kinds(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable) {
+    out.extend_from_slice(b",\"name_kinds\":[");
+    let mut first = true;
+    for k in NameKind::ALL {
+        if r.name_kinds & k.bit() != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json_str(out, Some(k.label()));
+        }
+    }
+    out.push(b']');
+    if r.name_kinds & NameKind::EchOuter.bit() == 0 {
+        return;
+    }
+    let mut names: SmallVec<[&str; 2]> = SmallVec::new();
+    for h in &r.hosts {
+        for n in ech.get(*h, *ip).map(|e| &e.names[..]).unwrap_or_default() {
+            if !names.contains(&&**n) && names.len() < crate::table::MAX_NAMES_PER_REMOTE {
+                names.push(n);
+            }
+        }
+    }
+    if !names.is_empty() {
+        out.extend_from_slice(b",\"ech_outer\":[");
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, Some(n));
+        }
+        out.push(b']');
+    }
 }
 
 fn json_addr(out: &mut Vec<u8>, a: &Addr) {
@@ -317,7 +367,11 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// One entry per device: addresses that share a MAC (seen in frames, or in the lease files)
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
-fn devices<'a>(tables: &Tables, devnames: &'a DeviceNames) -> Vec<HostOut<'a>> {
+fn devices<'a>(
+    tables: &Tables,
+    devnames: &'a DeviceNames,
+    doh: &crate::coverage::DohList,
+) -> Vec<HostOut<'a>> {
     let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
@@ -360,19 +414,27 @@ fn devices<'a>(tables: &Tables, devnames: &'a DeviceNames) -> Vec<HostOut<'a>> {
                     remotes: 0,
                     first_seen: h.first_seen,
                     last_seen: h.last_seen,
+                    encrypted_dns: None,
                 });
             }
         }
     }
     // Distinct remotes per device.
     let mut seen: SmallVec<[usize; 4]> = SmallVec::new();
-    for r in tables.remotes.values() {
+    for (ip, r) in tables.remotes.iter() {
         seen.clear();
+        let (dot, doh) = crate::coverage::encrypted_dns(ip, r, doh);
         for h in &r.hosts {
             if let Some(&i) = index.get(h) {
                 if !seen.contains(&i) {
                     seen.push(i);
                     out[i].remotes += 1;
+                    if dot || doh {
+                        let e = out[i].encrypted_dns.get_or_insert_default();
+                        e.dot += u32::from(dot);
+                        e.doh += u32::from(doh);
+                        e.bytes += r.counters.total_bytes();
+                    }
                 }
             }
         }
@@ -396,7 +458,7 @@ pub fn render(
     path: &PathStats,
     now: u64,
 ) -> Vec<u8> {
-    let hosts = devices(tables, devnames);
+    let hosts = devices(tables, devnames, &meta.doh);
 
     // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
     // comparisons stay inline, where a closure over the entries did not (opt-level "z").
@@ -446,7 +508,10 @@ pub fn render(
                 dns: n.dns,
                 sni: n.sni,
                 http: n.http,
+                quic: n.quic,
+                ech_outer: n.ech_outer,
             },
+            names_coverage: crate::coverage::coverage(tables),
         },
         hosts,
     };
@@ -457,7 +522,7 @@ pub fn render(
     // the document so far ends with its closing brace: the markers go before it
     out.pop();
     out.extend_from_slice(b",\"markers\":");
-    write_markers(&mut out, &remotes);
+    write_markers(&mut out, &remotes, &tables.ech_outer);
     out.push(b'}');
     out
 }
@@ -542,6 +607,8 @@ mod tests {
         protocols: Vec<String>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         names: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name_kinds: Option<Vec<&'static str>>,
         packets_out: u64,
         bytes_out: u64,
         packets_in: u64,
@@ -572,6 +639,13 @@ mod tests {
                         .map(|p| protocol_name(*p).map_or(format!("ip-{p}"), str::to_string))
                         .collect(),
                     names: r.names.iter().map(|n| &**n).collect(),
+                    name_kinds: (r.name_kinds != 0).then(|| {
+                        NameKind::ALL
+                            .iter()
+                            .filter(|k| r.name_kinds & k.bit() != 0)
+                            .map(|k| k.label())
+                            .collect()
+                    }),
                     packets_out: r.counters.packets_out,
                     bytes_out: r.counters.bytes_out,
                     packets_in: r.counters.packets_in,
@@ -636,11 +710,12 @@ mod tests {
             r.names = (0..i % 3)
                 .map(|n| Rc::from(odd[(n + i) % odd.len()]))
                 .collect();
+            r.name_kinds = (i % 32) as u8;
             remotes.push((ip, r));
         }
         let refs: Vec<(&Addr, &Remote)> = remotes.iter().map(|(a, r)| (a, r)).collect();
         let mut mine = Vec::new();
-        write_markers(&mut mine, &refs);
+        write_markers(&mut mine, &refs, &RemoteNameTable::new(1));
         assert_eq!(
             String::from_utf8(mine).unwrap(),
             String::from_utf8(reference(&refs)).unwrap()
@@ -707,7 +782,7 @@ mod tests {
         send(&mut t, "192.168.1.3", "1.1.1.1", 1);
         send(&mut t, "192.168.1.4", "1.1.1.1", 4);
         let names = DeviceNames::default();
-        let d = devices(&t, &names);
+        let d = devices(&t, &names, &Default::default());
         let ips: Vec<Vec<String>> = d
             .iter()
             .map(|h| h.ips.iter().map(|i| i.to_string()).collect())
@@ -730,12 +805,22 @@ mod tests {
         let mut r = Remote::new(0, 0);
         r.protocols = [6, 58, 99].into_iter().collect();
         let mut out = Vec::new();
-        write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
+        write_marker(
+            &mut out,
+            &Addr::from_v4_bytes([1, 1, 1, 1]),
+            &r,
+            &RemoteNameTable::new(1),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["protocols"].to_string(), r#"["tcp","icmpv6","ip-99"]"#);
         r.protocols.clear();
         out.clear();
-        write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
+        write_marker(
+            &mut out,
+            &Addr::from_v4_bytes([1, 1, 1, 1]),
+            &r,
+            &RemoteNameTable::new(1),
+        );
         assert!(String::from_utf8(out)
             .unwrap()
             .contains(r#""protocols":[],"packets_out""#));

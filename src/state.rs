@@ -122,9 +122,13 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
             })
             .collect(),
     };
+    // The sources of the remotes' names (`Remote::name_kinds`), in the same order: a trailer
+    // after the body, so that files without it (earlier builds) still read.
+    let kinds: Vec<u8> = t.remotes.values().map(|r| r.name_kinds).collect();
     // Writing to a Vec fails only if a length does not fit in a u32, which bounded tables never reach.
     let out = postcard::to_extend(&header, Vec::new()).unwrap_or_default();
-    postcard::to_extend(&file, out).unwrap_or_default()
+    let out = postcard::to_extend(&file, out).unwrap_or_default();
+    postcard::to_extend(&kinds, out).unwrap_or_default()
 }
 
 /// Saves the tables to `path` atomically.
@@ -146,8 +150,9 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
             header.version
         ));
     }
-    let file: StateFile = postcard::from_bytes(body)
+    let (file, rest): (StateFile, &[u8]) = postcard::take_from_bytes(body)
         .map_err(|e| format!("the state file is damaged ({e}); it is ignored"))?;
+    let kinds: Vec<u8> = postcard::from_bytes(rest).unwrap_or_default();
     // Newest first, so that the bounds keep the most recent entries.
     let mut hosts = file.hosts;
     hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
@@ -157,11 +162,17 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
         host.mac = h.mac;
         t.restore_host(h.ip, host);
     }
-    let mut remotes = file.remotes;
-    remotes.sort_unstable_by_key(|r| std::cmp::Reverse(r.last_seen));
-    for r in remotes.into_iter().take(t.max_remotes) {
+    let mut remotes: Vec<(RemoteRec, u8)> = file
+        .remotes
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (r, kinds.get(i).copied().unwrap_or(0)))
+        .collect();
+    remotes.sort_unstable_by_key(|(r, _)| std::cmp::Reverse(r.last_seen));
+    for (r, name_kinds) in remotes.into_iter().take(t.max_remotes) {
         let mut remote = Remote::new(r.first_seen.min(r.last_seen), r.last_seen);
         remote.counters = r.c.into();
+        remote.name_kinds = name_kinds;
         let mut ports = r.ports;
         ports.sort_unstable();
         ports.dedup();
@@ -259,8 +270,14 @@ mod tests {
         );
         assert!(decode_into(b"\x0dconnmap-stat", &mut u).is_err());
         let good = encode(&filled(), 5);
-        for cut in 1..good.len() {
+        // the body; the trailer (names' sources: a length and a byte per remote) is optional
+        let body_end = good.len() - 1 - filled().remotes.len();
+        for cut in 1..body_end {
             assert!(decode_into(&good[..cut], &mut u).is_err(), "cut at {cut}");
+        }
+        for cut in body_end..good.len() {
+            let mut v = Tables::new(100, 10);
+            assert!(decode_into(&good[..cut], &mut v).is_ok(), "cut at {cut}");
         }
         // the header names the version: 13 + "connmap-state" + varint 2
         assert_eq!(good[..15], *b"\x0dconnmap-state\x02");

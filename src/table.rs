@@ -37,6 +37,8 @@ fn proto_port_key(protocol: u8, port: Option<u16>) -> u32 {
     }
 }
 
+/// Bound of the table of ECH outer names (few fronts, but one entry per device and remote).
+pub const MAX_ECH_OUTER: usize = 4096;
 /// Default bound of the name table (`--max-names`).
 pub const DEFAULT_MAX_NAMES: usize = 20_000;
 
@@ -100,6 +102,9 @@ pub struct Remote {
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
     /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
     pub names: Box<[Rc<str>]>,
+    /// `NameKind::bit`s of the sources that named it (for `names_coverage`); the ECH bit
+    /// means an outer name is in `Tables::ech_outer`.
+    pub name_kinds: u8,
 }
 
 impl Remote {
@@ -116,6 +121,7 @@ impl Remote {
             geo: None,
             located: false,
             names: Box::default(),
+            name_kinds: 0,
         }
     }
 
@@ -163,6 +169,8 @@ pub struct RemoteNameTable {
 pub struct NameEntry {
     pub names: SmallVec<[Rc<str>; 1]>,
     pub expires: u64,
+    /// `NameKind::bit`s of the sources that gave them.
+    pub kinds: u8,
 }
 
 impl RemoteNameTable {
@@ -198,6 +206,7 @@ impl RemoteNameTable {
         let e = self.map.entry(key).or_insert(NameEntry {
             names: SmallVec::new(),
             expires,
+            kinds: 0,
         });
         e.expires = e.expires.max(expires);
         if let Some(i) = e.names.iter().position(|n| &**n == name) {
@@ -213,6 +222,19 @@ impl RemoteNameTable {
 
     pub fn expire(&mut self, now: u64) {
         self.map.retain(|_, e| e.expires > now);
+    }
+
+    /// Whether `name` is among the names learned for the pair.
+    pub fn has(&self, host: Addr, remote: Addr, name: &str) -> bool {
+        self.get(host, remote)
+            .is_some_and(|e| e.names.iter().any(|n| &**n == name))
+    }
+
+    /// Notes the source of the pair's latest name.
+    pub fn add_kind(&mut self, host: Addr, remote: Addr, bit: u8) {
+        if let Some(e) = self.map.get_mut(&(host, remote)) {
+            e.kinds |= bit;
+        }
     }
 }
 
@@ -244,10 +266,12 @@ pub struct NameStats {
     pub pairs: usize,
     pub max_pairs: usize,
     pub evicted: u64,
-    /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
+    /// Names learned, by kind: DNS answer records, SNI, HTTP Host, QUIC SNI, ECH outer names.
     pub dns: u64,
     pub sni: u64,
     pub http: u64,
+    pub quic: u64,
+    pub ech_outer: u64,
 }
 
 /// Counts of what the tables had to drop or could not do, for `stats` in markers.json.
@@ -459,12 +483,49 @@ fn flow_slot(a: Addr, b: Addr) -> usize {
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_SLOTS.trailing_zeros())) as usize
 }
 
-/// Where a learned name came from (counted in `stats`).
+/// Where a learned name came from (counted in `stats`, kept per remote as `name_kinds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
     Dns = 0,
     Sni = 1,
     HttpHost = 2,
+    /// The SNI of a QUIC Initial (`quic`).
+    Quic = 3,
+    /// The outer server name of an ECH ClientHello (TLS or QUIC): the provider's front, not
+    /// the site. Kept apart (`Tables::ech_outer`), never among the remote's `names`.
+    EchOuter = 4,
+}
+
+impl NameKind {
+    pub const ALL: [NameKind; 5] = [
+        NameKind::Dns,
+        NameKind::Sni,
+        NameKind::Quic,
+        NameKind::HttpHost,
+        NameKind::EchOuter,
+    ];
+
+    /// Its bit in `Remote::name_kinds` and `NameEntry::kinds`.
+    pub fn bit(self) -> u8 {
+        match self {
+            NameKind::Dns => 1,
+            NameKind::Sni => 2,
+            NameKind::HttpHost => 4,
+            NameKind::Quic => 8,
+            NameKind::EchOuter => 16,
+        }
+    }
+
+    /// As markers.json names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            NameKind::Dns => "dns",
+            NameKind::Sni => "sni",
+            NameKind::HttpHost => "host",
+            NameKind::Quic => "quic",
+            NameKind::EchOuter => "ech-outer",
+        }
+    }
 }
 
 /// The two tables and their bounds.
@@ -485,7 +546,9 @@ pub struct Tables {
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
     learned: RemoteNameTable,
     /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
-    names_by_kind: [u64; 3],
+    names_by_kind: [u64; 5],
+    /// ECH outer names by (LAN host, remote), apart from `learned`: never a site's name.
+    pub ech_outer: RemoteNameTable,
 }
 
 impl Tables {
@@ -504,8 +567,14 @@ impl Tables {
             dirty: false,
             logged: [None; 2],
             learned: RemoteNameTable::new(DEFAULT_MAX_NAMES),
-            names_by_kind: [0; 3],
+            names_by_kind: [0; 5],
+            ech_outer: RemoteNameTable::new(MAX_ECH_OUTER),
         }
+    }
+
+    /// Whether `host` learned `name` for `remote` (DNS, SNI, HTTP Host or QUIC).
+    pub fn has_learned(&self, host: Addr, remote: Addr, name: &str) -> bool {
+        self.learned.has(host, remote, name)
     }
 
     /// Sets the bound of the name table (`--max-names`), emptying it.
@@ -532,7 +601,7 @@ impl Tables {
 
     /// The name table's figures.
     pub fn name_stats(&self) -> NameStats {
-        let [dns, sni, http] = self.names_by_kind;
+        let [dns, sni, http, quic, ech_outer] = self.names_by_kind;
         NameStats {
             pairs: self.learned.len(),
             max_pairs: self.learned.max,
@@ -540,6 +609,8 @@ impl Tables {
             dns,
             sni,
             http,
+            quic,
+            ech_outer,
         }
     }
 
@@ -564,10 +635,20 @@ impl Tables {
     #[cold]
     pub fn learn(&mut self, host: Addr, remote: Addr, name: &str, kind: NameKind, expires: u64) {
         self.names_by_kind[kind as usize] += 1;
-        let shared = self.learned.insert(host, remote, name, expires);
+        let table = if kind == NameKind::EchOuter {
+            &mut self.ech_outer
+        } else {
+            &mut self.learned
+        };
+        let shared = table.insert(host, remote, name, expires);
+        table.add_kind(host, remote, kind.bit());
         if let Some(r) = self.remotes.get_mut(&remote) {
-            if r.hosts.contains(&host) && r.add_name(&shared) {
-                self.dirty = true;
+            if r.hosts.contains(&host) {
+                let bits = r.name_kinds | kind.bit();
+                let added = kind != NameKind::EchOuter && r.add_name(&shared);
+                let changed = added || bits != r.name_kinds;
+                r.name_kinds = bits;
+                self.dirty |= changed;
             }
         }
     }
@@ -685,9 +766,11 @@ impl Tables {
             {
                 remote.hosts.push(hit.host);
                 // A host new to this remote: names it learned for it (rare, not per packet).
-                if !self.learned.is_empty() {
+                if !self.learned.is_empty() || !self.ech_outer.is_empty() {
                     let ip = self.remotes.entries[hit.remote as usize].0;
-                    attach_learned(self.remotes.at(hit.remote), &self.learned, hit.host, ip);
+                    let r = self.remotes.at(hit.remote);
+                    attach_learned(r, &self.learned, hit.host, ip);
+                    attach_learned(r, &self.ech_outer, hit.host, ip);
                 }
             }
             let remote = self.remotes.at(hit.remote);
@@ -787,6 +870,7 @@ impl Tables {
         self.follow_moves(&moved, true);
         let removed = (before - self.remotes.len()) as u64;
         self.learned.expire(now);
+        self.ech_outer.expire(now);
         let before_h = self.hosts.len();
         let moved = self.hosts.retain(|_, h| h.last_seen >= cutoff);
         self.follow_moves(&moved, false);
@@ -829,9 +913,12 @@ fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
 #[cold]
 fn attach_learned(remote: &mut Remote, learned: &RemoteNameTable, host: Addr, ip: Addr) {
     if let Some(e) = learned.get(host, ip) {
-        for n in e.names.iter().rev() {
-            remote.add_name(n);
+        if e.kinds & NameKind::EchOuter.bit() == 0 {
+            for n in e.names.iter().rev() {
+                remote.add_name(n);
+            }
         }
+        remote.name_kinds |= e.kinds;
     }
 }
 

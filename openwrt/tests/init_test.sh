@@ -100,6 +100,7 @@ sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 : > "$TMP/dhcp.leases"
 : > "$TMP/geo.mmdb"
 grep -q 'LUCI_ACL_TEST' "$TMP/connmap.init" || { echo "FAIL init: LUCI_ACL not found in the init script"; exit 1; }
+: > "$TMP/doh.txt"
 grep -q 'HAVE_UJAIL' "$TMP/connmap.init" || { echo "FAIL init: ujail test not found in the init script"; exit 1; }
 
 # run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
@@ -190,6 +191,7 @@ out=$(run full "config connmap 'main'
 	option tiles 'https://tile.example/{z}/{x}/{y}.png'
 	option names '0'
 	option max_names '500'
+	option doh_list '$TMP/doh.txt'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
@@ -203,9 +205,10 @@ jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
+jail_mount $TMP/doh.txt
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"

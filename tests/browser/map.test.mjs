@@ -340,6 +340,30 @@ describe('map page against replayed data', () => {
     await p.close();
   });
 
+  test('names coverage in the totals, the encrypted-DNS note on devices', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    await eventually(p.page, p.rec, async (data) => {
+      const cov = data.stats?.names_coverage;
+      if (!cov) return; // the stand-in server sends none
+      const totals = await p.page.textContent('#totals');
+      const pct = (a, b) => `${Math.round((100 * a) / b)} %`;
+      assert.ok(totals.includes(`${pct(cov.named.remotes, cov.remotes)} of remotes named`), totals);
+      assert.ok(totals.includes(`${pct(cov.named.bytes, cov.bytes)} of traffic`), totals);
+      const notes = await p.page.$$eval('#devices button[data-ip]', (els) => els.map((e) => [e.dataset.ip, e.querySelector('.enc-dns')?.textContent || null]));
+      for (const [ip, note] of notes) {
+        const h = data.hosts.find((x) => x.ip === ip);
+        if (h.encrypted_dns) assert.equal(note, 'uses encrypted DNS: names come from SNI only', ip);
+        else assert.equal(note, null, ip);
+      }
+      if (process.env.CONNMAP_PCAP) {
+        // the fixture's devices talk to well-known DoH resolvers (1.1.1.1, 8.8.8.8 on 443)
+        assert.ok(notes.some(([, n]) => n), 'a device with the encrypted-DNS note');
+      }
+    }, 'coverage and encrypted DNS shown');
+    await p.close();
+  });
+
   test('search finds remotes by country and shows only those', async () => {
     const p = await openPage(server);
     await p.goto();

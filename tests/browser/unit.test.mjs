@@ -161,3 +161,32 @@ test('map data: binary arcs round-trip, damage is an error', () => {
   assert.throws(() => decodeWorld(new Uint8Array([255, 0, 0, 0, 1])), /header/);
   assert.throws(() => encodeWorld({ arcs: [[[0.5, 1]]] }), /step/);
 });
+
+test('names where DNS is hidden: sources, ECH front, coverage, encrypted DNS', async () => {
+  const { remoteDetails } = await import('../../www/src/details.js');
+  assert.equal(fmt.nameSources({ name_kinds: ['dns', 'quic'] }), 'DNS, QUIC SNI');
+  assert.equal(fmt.nameSources({}), null);
+  const m = {
+    ip: '10.99.1.1', hosts: [], ports: [443], protocols: ['tcp'], names: [],
+    name_kinds: ['ech-outer'], ech_outer: ['cloudflare-ech.com'], first_seen: 1, last_seen: 2,
+  };
+  const html = remoteDetails(m, { now: 3, hostsByIp: new Map() });
+  assert.match(html, /ECH front<\/abbr><\/dt><dd><span class="name ech-outer">cloudflare-ech\.com/);
+  assert.doesNotMatch(html, /<dt>Names<\/dt>/, 'an ECH outer name is not among the names');
+  assert.match(html, /Named by.*ECH outer name/);
+  const c = fmt.coverage({
+    remotes: 4, bytes: 1000, named: { remotes: 3, bytes: 800 }, dns: { remotes: 2, bytes: 500 },
+    quic: { remotes: 1, bytes: 300 }, sni: { remotes: 0, bytes: 0 }, host: { remotes: 0, bytes: 0 },
+    ech_outer_only: { remotes: 1, bytes: 100 },
+  });
+  assert.deepEqual(c, {
+    remotes: '75 %', bytes: '80 %',
+    by: ['DNS: 50 % of remotes, 50 % of traffic', 'QUIC SNI: 25 % of remotes, 30 % of traffic',
+      'only an ECH outer name: 25 % of remotes, 10 % of traffic'],
+  });
+  assert.equal(fmt.coverage({ remotes: 0 }), null);
+  assert.equal(fmt.encryptedDns({}), null);
+  const n = fmt.encryptedDns({ encrypted_dns: { dot: 1, doh: 1, bytes: 10 } });
+  assert.equal(n.text, 'uses encrypted DNS: names come from SNI only');
+  assert.match(n.title, /DNS over TLS and DNS over HTTPS \(2 resolvers\)/);
+});

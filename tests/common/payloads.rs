@@ -49,6 +49,11 @@ pub fn addr_bytes(s: &str) -> Vec<u8> {
 /// A TLS ClientHello record with an optional server name, after `pad` bytes of padding
 /// extension (a big one spans segments, like a post-quantum key share).
 pub fn client_hello(sni: Option<&str>, pad: usize) -> Vec<u8> {
+    client_hello_with(sni, pad, false)
+}
+
+/// The same, with an outer ECH extension (type 0xfe0d) after the server name when `ech`.
+pub fn client_hello_with(sni: Option<&str>, pad: usize, ech: bool) -> Vec<u8> {
     let mut exts = vec![0x00, 0x15];
     exts.extend_from_slice(&(pad as u16).to_be_bytes());
     exts.extend(std::iter::repeat_n(0u8, pad));
@@ -60,6 +65,16 @@ pub fn client_hello(sni: Option<&str>, pad: usize) -> Vec<u8> {
         exts.push(0);
         exts.extend_from_slice(&(n.len() as u16).to_be_bytes());
         exts.extend_from_slice(n);
+    }
+    if ech {
+        // outer, HPKE suite (1, 1), config id, enc (32), payload (48)
+        let mut e = vec![0, 0, 1, 0, 1, 0x42, 0, 32];
+        e.extend_from_slice(&[5; 32]);
+        e.extend_from_slice(&[0, 48]);
+        e.extend_from_slice(&[6; 48]);
+        exts.extend_from_slice(&0xfe0du16.to_be_bytes());
+        exts.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        exts.extend_from_slice(&e);
     }
     let mut body = vec![3, 3];
     body.extend_from_slice(&[7; 32]);

@@ -34,6 +34,7 @@ export const matchesTerm = (s, term) => (PLAIN_WORD.test(term) ? s.words.has(ter
 function remoteSearchable(m, hostsByIp) {
   const parts = [m.ip, m.city, m.country, countryName(m.country), m.org, m.asn != null ? `as${m.asn}` : null];
   if (Array.isArray(m.names)) parts.push(...m.names);
+  if (Array.isArray(m.ech_outer)) parts.push(...m.ech_outer);
   for (const ip of m.hosts || []) {
     const h = hostsByIp.get(ip);
     parts.push(ip, h?.name);

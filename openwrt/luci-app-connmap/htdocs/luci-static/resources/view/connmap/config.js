@@ -73,6 +73,11 @@ return view.extend({
 		o.rmempty = false;
 		o.default = '1';
 
+		o = s.taboption('advanced', form.Value, 'doh_list', _('More DNS-over-HTTPS resolvers'),
+			_('A file of resolver addresses (one per line) besides the built-in list; devices that talk to them, or to port 853, are shown as using encrypted DNS.'));
+		o.placeholder = '/etc/connmap/doh.txt';
+		o.optional = true;
+
 		o = s.taboption('general', form.DynamicList, 'exclude', _('Ignore LAN hosts'),
 			_('Addresses or networks whose traffic is not shown.'));
 		o.datatype = 'or(ipaddr,cidr)';
