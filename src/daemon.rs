@@ -57,6 +57,8 @@ pub struct DataPath {
     generation: u64,
     /// When to try reopening a database that faulted (`check_geo`).
     geo_retry: Option<Instant>,
+    /// export hook: /metrics and IPFIX (src/export), fed per snapshot and per tick.
+    pub export: crate::export::Export,
 }
 
 impl DataPath {
@@ -81,6 +83,7 @@ impl DataPath {
             hellos: HelloAssembler::default(),
             generation: 0,
             geo_retry: None,
+            export: Default::default(),
         }
     }
 
@@ -180,6 +183,7 @@ impl DataPath {
 
     /// Renders markers.json now.
     pub fn snapshot(&mut self, now: u64) -> Snapshot {
+        let started = Instant::now(); // export hook (render time)
         self.tables.locate_new(&self.geo);
         if crate::sigbus::take_fault() {
             // The lookups read zero pages, not the database: locate again once it is back.
@@ -195,6 +199,14 @@ impl DataPath {
             self.decode_errors,
             now,
         );
+        // export hook: the /metrics aggregate of this snapshot
+        let (t, n, m, e) = (
+            &self.tables,
+            &self.names.names,
+            &self.meta,
+            self.decode_errors,
+        );
+        self.export.snapshot(t, n, m, e, now, started.elapsed());
         Snapshot::new(json, self.generation, now)
     }
 
@@ -325,11 +337,17 @@ fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     }
 }
 
-fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<HttpServer> {
+fn start_http(
+    listen: SocketAddr,
+    cfg: &Config,
+    cell: &SnapshotCell,
+    metrics: &crate::export::metrics::MetricsCell,
+) -> Option<HttpServer> {
     let opts = HttpOptions {
         listen,
         www: Some(cfg.www.clone()),
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
+        metrics: Some(metrics.clone()),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {
@@ -401,6 +419,7 @@ pub fn run(cfg: Config) -> i32 {
         names,
         meta,
     );
+    dp.export = crate::export::Export::new(&cfg); // export hook
     let now = unix_now();
     let mut out = Outputs {
         cell: SnapshotCell::new(dp.snapshot(now)),
@@ -422,7 +441,9 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let http = cfg.listen.and_then(|l| start_http(l, cfg, &out.cell));
+    let http = cfg
+        .listen
+        .and_then(|l| start_http(l, cfg, &out.cell, &dp.export.metrics));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -453,7 +474,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
                 clock = clock.max(f.ts);
                 dp.process(link, &f);
                 if clock >= next_expiry {
-                    // Retention is in capture time; checked once per capture-time interval.
+                    dp.export.tick(&dp.tables, clock, false); // export hook (IPFIX)
+                                                              // Retention is in capture time; checked once per capture-time interval.
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -476,6 +498,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             out.publish(s);
         }
     }
+    dp.export.tick(&dp.tables, clock, true); // export hook: every flow at the end of the file
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -611,7 +634,7 @@ fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
 fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i32 {
     let mut http: Option<HttpServer> = None;
     if let Some(l) = cfg.listen {
-        http = start_http(l, cfg, &out.cell);
+        http = start_http(l, cfg, &out.cell, &dp.export.metrics);
         if http.is_none() {
             return 1;
         }
@@ -646,7 +669,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         last_error.clear();
                         if http.is_none() {
                             match cfg.listen.map(Ok).unwrap_or_else(|| default_listen(cfg)) {
-                                Ok(l) => http = start_http(l, cfg, &out.cell),
+                                Ok(l) => http = start_http(l, cfg, &out.cell, &dp.export.metrics),
                                 Err(e) => log::error!("http: {e}"),
                             }
                         }
@@ -746,6 +769,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
             if now_i >= next_snapshot {
                 next_snapshot = now_i + interval;
                 let now = unix_now();
+                dp.export.tick(&dp.tables, now, false); // export hook (IPFIX)
                 dp.tables.expire(now, cfg.retention);
                 let names_changed = dp.names.refresh();
                 if let Some(c) = &mut capture {
@@ -810,6 +834,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
         return code;
     }
     let now = unix_now();
+    dp.export.tick(&dp.tables, now, true); // export hook: every open flow on exit
     let s = dp.snapshot(now);
     out.publish(s);
     save_state(cfg, dp, now);

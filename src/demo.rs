@@ -443,6 +443,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         listen: cfg.listen,
         www,
         tiles_origin: None,
+        metrics: Some(dp.export.metrics.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,

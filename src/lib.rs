@@ -7,13 +7,14 @@
 //! Host, read from a second narrow capture). Around them: `cli`, `logging`, `names` (device
 //! names from lease files), `offload` (flow offloading detection), `state` (persistence),
 //! `privdrop`, `sigbus` (a mapped database truncated in place), `daemon` (the loops), `gz`
-//! (gzip without crc32fast) and `demo`.
+//! (gzip without crc32fast) and `demo`. Beside the snapshots: `export` (/metrics, IPFIX).
 
 pub mod capture;
 pub mod cli;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod export;
 pub mod filter;
 pub mod geo;
 pub mod gz;
