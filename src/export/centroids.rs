@@ -4,6 +4,7 @@
 //! ISO 3166-1 codes from Debian's iso-codes. Countries without a shape there have no centroid.
 
 /// (ISO 3166-1 alpha-2, latitude, longitude), sorted by code.
+#[allow(clippy::approx_constant)] // coordinates, not constants
 const CENTROIDS: &[([u8; 2], f32, f32)] = &[
     (*b"AD", 42.54, 1.56),
     (*b"AE", 23.90, 54.31),
