@@ -210,6 +210,15 @@ impl DataPath {
         Snapshot::new(json, self.generation, now)
     }
 
+    /// export hook: IPFIX records due at `now` (src/export); remotes are located first, so
+    /// that records carry their AS and country even before the first snapshot.
+    pub fn export_tick(&mut self, now: u64, last: bool) {
+        if self.export.ipfix.is_some() {
+            self.tables.locate_new(&self.geo);
+            self.export.tick(&self.tables, now, last);
+        }
+    }
+
     /// After the mapped database was truncated in place (`sigbus` kept the daemon alive):
     /// reopen it now, and until that works, again at most once per `RETRY_GEO`. Cheap when
     /// nothing happened: one atomic swap.
@@ -474,8 +483,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
                 clock = clock.max(f.ts);
                 dp.process(link, &f);
                 if clock >= next_expiry {
-                    dp.export.tick(&dp.tables, clock, false); // export hook (IPFIX)
-                                                              // Retention is in capture time; checked once per capture-time interval.
+                    dp.export_tick(clock, false); // export hook (IPFIX)
+                                                  // Retention is in capture time; checked once per capture-time interval.
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -498,7 +507,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             out.publish(s);
         }
     }
-    dp.export.tick(&dp.tables, clock, true); // export hook: every flow at the end of the file
+    dp.export_tick(clock, true); // export hook: every flow at the end of the file
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -769,7 +778,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
             if now_i >= next_snapshot {
                 next_snapshot = now_i + interval;
                 let now = unix_now();
-                dp.export.tick(&dp.tables, now, false); // export hook (IPFIX)
+                dp.export_tick(now, false); // export hook (IPFIX)
                 dp.tables.expire(now, cfg.retention);
                 let names_changed = dp.names.refresh();
                 if let Some(c) = &mut capture {
@@ -834,7 +843,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
         return code;
     }
     let now = unix_now();
-    dp.export.tick(&dp.tables, now, true); // export hook: every open flow on exit
+    dp.export_tick(now, true); // export hook: every open flow on exit
     let s = dp.snapshot(now);
     out.publish(s);
     save_state(cfg, dp, now);

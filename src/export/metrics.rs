@@ -235,18 +235,27 @@ pub fn collect(
     limits: &Limits,
     ipfix: Option<IpfixStats>,
 ) -> MetricsData {
-    // Devices: one row per (label, MAC); addresses of one named device add up.
+    // Devices: one row per (label, MAC); addresses of one named device add up, and, as on
+    // the page, an unnamed device's IPv6 addresses join the IPv4 address of its MAC.
     let mut devices: Vec<DeviceRow> = Vec::with_capacity(tables.hosts.len());
+    let mut first_of_mac: HashMap<[u8; 6], String> = HashMap::new();
     let mut by_label: HashMap<(String, String), usize> = HashMap::new();
     let mut host_row: HashMap<Addr, usize> = HashMap::with_capacity(tables.hosts.len());
     let mut hosts: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     hosts.sort_unstable_by_key(|(a, _)| **a);
     for (ip, h) in hosts {
         let mac = h.mac.or_else(|| names.mac(&ip.ip()));
-        let device = names
-            .name(&ip.ip(), mac.as_ref())
-            .map(str::to_string)
-            .unwrap_or_else(|| ip.to_string());
+        let device = match (names.name(&ip.ip(), mac.as_ref()), mac) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(m)) if ip.is_ipv6() => first_of_mac
+                .get(&m)
+                .cloned()
+                .unwrap_or_else(|| ip.to_string()),
+            (None, _) => ip.to_string(),
+        };
+        if let Some(m) = mac {
+            first_of_mac.entry(m).or_insert_with(|| device.clone());
+        }
         let mac = mac.as_ref().map(format_mac).unwrap_or_default();
         let i = *by_label
             .entry((device.clone(), mac.clone()))
