@@ -125,6 +125,31 @@ return view.extend({
 		o.datatype = 'uinteger';
 		o.placeholder = '3600';
 
+		o = s.option(form.Value, 'metrics_top', _('Metrics: countries and ASNs'),
+			_('Prometheus /metrics: how many countries and networks (ASNs) get their own series; the rest are summed as "other".'));
+		o.datatype = 'uinteger';
+		o.placeholder = '50';
+
+		o = s.option(form.Value, 'metrics_remotes', _('Metrics: remote addresses'),
+			_('Series for the remote addresses with most traffic (0: none; each adds series to Prometheus).'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.option(form.Value, 'ipfix', _('IPFIX collector'),
+			_('Send flow records (IPFIX over UDP) to this address:port, e.g. a computer running nfcapd. Empty: none.'));
+		o.datatype = 'ipaddrport(1)';
+		o.optional = true;
+
+		o = s.option(form.Value, 'ipfix_active', _('IPFIX active timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '60';
+		o.depends({ ipfix: '', '!reverse': true });
+
+		o = s.option(form.Value, 'ipfix_idle', _('IPFIX idle timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '15';
+		o.depends({ ipfix: '', '!reverse': true });
+
 		return m.render().then(L.bind(function(formEl) {
 			return E([], [ this.renderMap(), formEl ]);
 		}, this));
