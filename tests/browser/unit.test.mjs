@@ -131,3 +131,20 @@ test('map data: binary arcs round-trip, damage is an error', () => {
   assert.throws(() => decodeWorld(new Uint8Array([255, 0, 0, 0, 1])), /header/);
   assert.throws(() => encodeWorld({ arcs: [[[0.5, 1]]] }), /step/);
 });
+
+test('downloads: CSV of the tables, safe in spreadsheets', async () => {
+  const dl = await import('../../www/src/download.js');
+  assert.equal(dl.csvField('a,b'), '"a,b"');
+  assert.equal(dl.csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(dl.csvField('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"');
+  assert.equal(dl.csvField('@cmd'), "'@cmd");
+  assert.equal(dl.csvField(-33.5), '-33.5');
+  assert.equal(dl.csvField(null), '');
+  assert.equal(dl.csvField(['a.example', 'b.example']), 'a.example b.example');
+  const csv = dl.remotesCsv(sample).split('\r\n');
+  assert.equal(csv[0].split(',')[0], 'ip');
+  assert.equal(csv.length, sample.markers.length + 2); // header, rows, final newline
+  assert.ok(csv[1].startsWith(`${sample.markers[0].ip},`));
+  assert.equal(dl.devicesCsv(sample).split('\r\n').length, sample.hosts.length + 2);
+  assert.equal(dl.baseName(0.5e9 + 1.2e9), 'connmap-2023-11-14T22-13-20');
+});
