@@ -184,9 +184,58 @@ fn metrics_text_and_openmetrics_pass_promtool() {
     assert!(head.contains("application/openmetrics-text; version=1.0.0"));
     assert!(String::from_utf8(om).unwrap().ends_with("# EOF\n"));
 
+    // The Grafana dashboard asks only for series that exist.
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/grafana/connmap.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let exprs = dashboard_exprs(&dash);
+    assert!(exprs.len() >= 8);
+    for e in &exprs {
+        for name in e
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("connmap_") || w.starts_with("process_"))
+        {
+            // libpcap's drop counters exist for a live capture only, not a replay
+            let live_only = [
+                "connmap_capture_dropped_total",
+                "connmap_capture_interface_dropped_total",
+            ];
+            assert!(
+                text.lines().any(|l| l.starts_with(name)) || live_only.contains(&name),
+                "the dashboard's {name} is not in /metrics"
+            );
+        }
+    }
+
     if !have("promtool") {
         return;
     }
+    // ... and in valid PromQL: promtool checks them as recording rules.
+    let rules = dir.path().join("dashboard-rules.yml");
+    let mut y = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        let e = e.replace("$instance", ".*").replace('\'', "''");
+        y.push_str(&format!(
+            "      - record: dashboard_{i}\n        expr: '{e}'\n"
+        ));
+    }
+    std::fs::write(&rules, y).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules (the dashboard's queries): {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut p = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -202,6 +251,24 @@ fn metrics_text_and_openmetrics_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every `expr` of the dashboard's panels.
+fn dashboard_exprs(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                    _ => out.extend(dashboard_exprs(x)),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| out.extend(dashboard_exprs(x))),
+        _ => {}
+    }
+    out
 }
 
 /// `q` URL-encoded for the query string.
