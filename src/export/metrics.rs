@@ -271,8 +271,9 @@ pub fn collect(
         host_row.insert(*ip, i);
     }
 
-    let mut countries: HashMap<String, GroupRow> = HashMap::new();
-    let mut asns: HashMap<String, GroupRow> = HashMap::new();
+    // keyed by code and number: no allocation per remote, only per country and ASN
+    let mut countries: HashMap<Option<[u8; 2]>, GroupRow> = HashMap::new();
+    let mut asns: HashMap<Option<u32>, GroupRow> = HashMap::new();
     let mut seen: Vec<usize> = Vec::new();
     for r in tables.remotes.values() {
         seen.clear();
@@ -285,26 +286,25 @@ pub fn collect(
             }
         }
         let geo = r.geo.as_deref();
-        let cc = geo.and_then(|g| g.country_str()).unwrap_or("unknown");
-        let c = countries.entry(cc.to_string()).or_insert_with(|| GroupRow {
-            key: cc.to_string(),
-            position: geo
-                .and_then(|g| g.country)
-                .and_then(|c| super::centroids::centroid(&c)),
+        let code = geo.and_then(|g| g.country);
+        let c = countries.entry(code).or_insert_with(|| GroupRow {
+            key: geo
+                .and_then(|g| g.country_str())
+                .unwrap_or("unknown")
+                .to_string(),
+            position: code.and_then(|c| super::centroids::centroid(&c)),
             ..Default::default()
         });
         add(&mut c.counters, &r.counters);
         c.remotes += 1;
-        let (asn, org) = match geo.and_then(|g| g.asn) {
-            Some(n) => (
-                n.to_string(),
-                geo.and_then(|g| g.org.as_deref()).unwrap_or(""),
-            ),
-            None => ("unknown".to_string(), ""),
-        };
-        let a = asns.entry(asn).or_insert_with_key(|k| GroupRow {
-            key: k.clone(),
-            org: org.to_string(),
+        let asn = geo.and_then(|g| g.asn);
+        let a = asns.entry(asn).or_insert_with(|| GroupRow {
+            key: asn.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+            org: geo
+                .and_then(|g| g.org.as_deref())
+                .filter(|_| asn.is_some())
+                .unwrap_or("")
+                .to_string(),
             ..Default::default()
         });
         add(&mut a.counters, &r.counters);
@@ -801,7 +801,7 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
     o.single(
         "connmap_render_seconds",
         Kind::Gauge,
-        "time the last snapshot took (markers.json and this aggregate)",
+        "time the last snapshot's markers.json took (with the geo lookups of new remotes)",
         Value::F(h.render_seconds),
     );
     o.single(
