@@ -590,6 +590,120 @@ mod tests {
         assert_eq!(u16::from_be_bytes([t[6], t[7]]), 13);
     }
 
+    /// IPv4 data records of the messages: (src, dst, octets, packets, start s, end s, AS).
+    fn v4_records(msgs: &[Vec<u8>]) -> Vec<(String, String, u64, u64, u64, u64, u32)> {
+        let mut out = Vec::new();
+        for m in msgs {
+            let (_, sets) = parse(m);
+            let mut at = 16;
+            for (id, len) in sets {
+                if id == TEMPLATE_V4 {
+                    let mut r = at + 4;
+                    while r < at + len {
+                        let b = &m[r..];
+                        let ip =
+                            |o: usize| std::net::Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+                        let u64at = |o: usize| u64::from_be_bytes(b[o..o + 8].try_into().unwrap());
+                        let asn = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());
+                        out.push((
+                            ip(0).to_string(),
+                            ip(4).to_string(),
+                            u64at(13),
+                            u64at(21),
+                            u64at(29) / 1000,
+                            u64at(37) / 1000,
+                            asn(45).max(asn(49)),
+                        ));
+                        r += 55 + 1 + b[55] as usize;
+                    }
+                }
+                at += len;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ticks_export_idle_and_active_flows_as_deltas() {
+        use crate::filter::{Direction, Flow, Networks};
+        use crate::packet::PacketInfo;
+        let nets = Networks::new(vec!["192.168.1.0/24".parse().unwrap()], vec![], vec![]);
+        let mut t = Tables::new(100, 10);
+        let send = |t: &mut Tables, dir: Direction, remote: &str, bytes: u32, now: u64| {
+            let p = PacketInfo {
+                src: "192.168.1.2".parse().unwrap(),
+                dst: remote.parse().unwrap(),
+                protocol: 6,
+                ports: None,
+                src_mac: None,
+                l4_at: 0,
+            };
+            let f = Flow {
+                direction: dir,
+                host: p.src,
+                remote: p.dst,
+                remote_port: Some(443),
+            };
+            t.record(&f, &p, bytes, now, &nets);
+        };
+        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        collector
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut x = Exporter::new(Options {
+            collector: collector.local_addr().unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut msgs = Vec::new();
+        let mut recv = |msgs: &mut Vec<Vec<u8>>| {
+            let mut buf = [0u8; 2048];
+            while let Ok(n) = collector.recv(&mut buf) {
+                msgs.push(buf[..n].to_vec());
+            }
+        };
+        // a short exchange with 1.1.1.1, then silence
+        send(&mut t, Direction::Out, "1.1.1.1", 100, 100);
+        send(&mut t, Direction::In, "1.1.1.1", 1000, 101);
+        // 8.8.8.8 busy for 150 s: records every active timeout
+        for now in (100..=250).step_by(5) {
+            send(&mut t, Direction::Out, "8.8.8.8", 10, now);
+            x.tick(&t, now, false);
+        }
+        recv(&mut msgs);
+        let r = v4_records(&msgs);
+        // 1.1.1.1: went idle at 101 + 15, both directions, once
+        let one: Vec<_> = r
+            .iter()
+            .filter(|r| r.1 == "1.1.1.1" || r.0 == "1.1.1.1")
+            .collect();
+        assert_eq!(one.len(), 2, "{r:?}");
+        assert_eq!((one[0].2, one[0].3, one[0].4, one[0].5), (100, 1, 100, 101));
+        assert_eq!((one[1].0.as_str(), one[1].2), ("1.1.1.1", 1000));
+        // 8.8.8.8: active records at 160 and 220 so far
+        let eight: Vec<_> = r.iter().filter(|r| r.1 == "8.8.8.8").collect();
+        assert_eq!(eight.len(), 2, "{r:?}");
+        assert_eq!(eight[0].4, 100);
+        assert_eq!(eight[1].4, eight[0].5);
+        // the end: the rest, and the sums are the table's
+        x.tick(&t, 250, true);
+        recv(&mut msgs);
+        let r = v4_records(&msgs);
+        let sum: u64 = r.iter().filter(|r| r.1 == "8.8.8.8").map(|r| r.2).sum();
+        assert_eq!(sum, 31 * 10);
+        assert_eq!(
+            r.iter().filter(|r| r.1 == "1.1.1.1").count(),
+            1,
+            "no second record"
+        );
+        assert_eq!(x.stats.records as usize, r.len());
+        assert_eq!(x.stats.dropped_records, 0);
+        // a remote forgotten by the table is forgotten here too
+        t.expire(10_000, 10);
+        x.tick(&t, 10_000, false);
+        assert!(x.sent.is_empty());
+    }
+
     #[test]
     fn an_absent_collector_never_blocks() {
         // a port nobody listens on: sends fail or vanish, tick returns
