@@ -656,7 +656,7 @@ mod tests {
         })
         .unwrap();
         let mut msgs = Vec::new();
-        let mut recv = |msgs: &mut Vec<Vec<u8>>| {
+        let recv = |msgs: &mut Vec<Vec<u8>>| {
             let mut buf = [0u8; 2048];
             while let Ok(n) = collector.recv(&mut buf) {
                 msgs.push(buf[..n].to_vec());
