@@ -12,7 +12,8 @@
 //! side's port is not kept (0). Counts are deltas (`octetDeltaCount`, `packetDeltaCount`)
 //! since the remote's previous record, so a collector's sums are the table's totals.
 //!
-//! **When.** Once per snapshot interval (`tick`), a remote with new traffic is exported when it
+//! **When.** Once per snapshot interval (`tick`, at most `MAX_RECORDS_PER_TICK` records, the
+//! rest at the next ones), a remote with new traffic is exported when it
 //! has been idle for `idle_timeout`, when its record has been open for `active_timeout`,
 //! and every one at the end of a replay and on exit (`last`). Start and end times are the
 //! remote's first and last packet where known, else the time of the previous record
@@ -63,6 +64,10 @@ pub const MAX_QUEUE: usize = 64;
 pub const TEMPLATE_REFRESH: u64 = 60;
 /// Longest learned name carried (octets; cut at a character boundary).
 pub const MAX_NAME: usize = 255;
+/// Records made per tick at most (about 170 messages): a burst of remotes going idle at once
+/// is spread over the next ticks instead of holding the data path (they stay due). The last
+/// tick (end of a replay, exit) has no limit.
+pub const MAX_RECORDS_PER_TICK: usize = 4096;
 
 /// Exporter settings.
 #[derive(Debug, Clone)]
@@ -168,6 +173,9 @@ impl Exporter {
         self.last_tick = now;
         let mut records = Vec::new();
         for (addr, r) in tables.remotes.iter() {
+            if !last && records.len() + 2 > MAX_RECORDS_PER_TICK {
+                break; // the rest stay due: next tick
+            }
             let s = self.sent.entry(*addr).or_insert(Sent {
                 first_seen: r.first_seen,
                 counters: Counters::default(),

@@ -15,7 +15,7 @@
 use crate::names::{format_mac, DeviceNames};
 use crate::packet::Addr;
 use crate::snapshot::SnapshotMeta;
-use crate::table::{Counters, Tables};
+use crate::table::{Counters, RandomState, Tables};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -240,7 +240,8 @@ pub fn collect(
     let mut devices: Vec<DeviceRow> = Vec::with_capacity(tables.hosts.len());
     let mut first_of_mac: HashMap<[u8; 6], String> = HashMap::new();
     let mut by_label: HashMap<(String, String), usize> = HashMap::new();
-    let mut host_row: HashMap<Addr, usize> = HashMap::with_capacity(tables.hosts.len());
+    let mut host_row: HashMap<Addr, usize, RandomState> =
+        HashMap::with_capacity_and_hasher(tables.hosts.len(), RandomState::default());
     let mut hosts: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     hosts.sort_unstable_by_key(|(a, _)| **a);
     for (ip, h) in hosts {
@@ -272,8 +273,8 @@ pub fn collect(
     }
 
     // keyed by code and number: no allocation per remote, only per country and ASN
-    let mut countries: HashMap<Option<[u8; 2]>, GroupRow> = HashMap::new();
-    let mut asns: HashMap<Option<u32>, GroupRow> = HashMap::new();
+    let mut countries: HashMap<Option<[u8; 2]>, GroupRow, RandomState> = HashMap::default();
+    let mut asns: HashMap<Option<u32>, GroupRow, RandomState> = HashMap::default();
     let mut seen: Vec<usize> = Vec::new();
     for r in tables.remotes.values() {
         seen.clear();
