@@ -428,7 +428,7 @@ pub fn run(cfg: Config) -> i32 {
         names,
         meta,
     );
-    dp.export = crate::export::Export::new(&cfg); // export hook
+    dp.export = crate::export::Export::new(&cfg, &dp.tables); // export hook
     let now = unix_now();
     let mut out = Outputs {
         cell: SnapshotCell::new(dp.snapshot(now)),

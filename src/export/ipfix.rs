@@ -162,6 +162,22 @@ impl Exporter {
         })
     }
 
+    /// The remotes of `tables` count as exported up to now (restored from `--state`: the
+    /// previous run sent their records).
+    pub fn already_counted(&mut self, tables: &Tables) {
+        for (addr, r) in tables.remotes.iter() {
+            self.sent.insert(
+                *addr,
+                Sent {
+                    first_seen: r.first_seen,
+                    counters: r.counters,
+                    start: r.last_seen,
+                    closed: true,
+                },
+            );
+        }
+    }
+
     /// Exports what is due (see the module comment); `last`: everything, and waits (at most
     /// a few seconds) for the socket to take it all.
     pub fn tick(&mut self, tables: &Tables, now: u64, last: bool) {
@@ -706,6 +722,20 @@ mod tests {
         );
         assert_eq!(x.stats.records as usize, r.len());
         assert_eq!(x.stats.dropped_records, 0);
+        // after a restart with --state: what was restored is not sent again, new traffic is
+        let mut y = Exporter::new(Options {
+            collector: collector.local_addr().unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        y.already_counted(&t);
+        y.tick(&t, 260, true);
+        assert_eq!(y.stats.records, 0);
+        send(&mut t, Direction::Out, "1.1.1.1", 77, 270);
+        y.tick(&t, 270, true);
+        assert_eq!(y.stats.records, 1);
+        recv(&mut msgs);
+        assert_eq!(v4_records(&msgs).last().unwrap().2, 77);
         // a remote forgotten by the table is forgotten here too
         t.expire(10_000, 10);
         x.tick(&t, 10_000, false);

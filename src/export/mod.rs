@@ -33,7 +33,9 @@ pub struct Export {
 
 impl Export {
     /// From the command line; an IPFIX socket that cannot be opened is logged and left out.
-    pub fn new(cfg: &Config) -> Export {
+    /// `tables`: as restored from `--state`; what they hold was counted before this start
+    /// and is not exported again.
+    pub fn new(cfg: &Config, tables: &Tables) -> Export {
         let ipfix = cfg.ipfix.and_then(|addr| {
             let opts = ipfix::Options {
                 collector: addr,
@@ -42,7 +44,8 @@ impl Export {
                 ..Default::default()
             };
             match ipfix::Exporter::new(opts) {
-                Ok(x) => {
+                Ok(mut x) => {
+                    x.already_counted(tables);
                     log::info!("IPFIX flow records to {addr} (UDP)");
                     Some(x)
                 }
