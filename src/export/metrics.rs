@@ -625,7 +625,7 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         "connmap_country",
         Kind::Gauge,
         "exchanged with the remotes of a country now in the table (top --metrics-top, the rest as \
-         country=\"other\"; lat/lng: the country's centroid)",
+         country other; lat, lng: the country's centroid)",
         country_labels,
         |r| &r.counters,
     );
@@ -643,7 +643,7 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         "connmap_asn",
         Kind::Gauge,
         "exchanged with the remotes of an autonomous system now in the table (top --metrics-top, \
-         the rest as asn=\"other\")",
+         the rest as asn other)",
         asn_labels,
         |r| &r.counters,
     );
@@ -973,6 +973,10 @@ mod tests {
         assert!(m.contains("# TYPE connmap_device_bytes counter\n"));
         assert!(m.contains("# TYPE connmap_build info\n"));
         assert!(m.ends_with("# EOF\n"));
+        // HELP texts need no escaping in either format (OpenMetrics forbids a bare quote)
+        for line in m.lines().filter(|l| l.starts_with("# HELP")) {
+            assert!(!line.contains('"') && !line.contains('\\'), "{line}");
+        }
         // every sample line belongs to the family declared last
         let mut family = String::new();
         for line in m.lines() {
