@@ -49,7 +49,9 @@ deps_test() {
 	# tcpdump: the benchmark's reference; mmdb-bin: mmdblookup reads our databases;
 	# chromium + fonts: the browser test; iproute2: the live-capture namespace test;
 	# mtd-utils: the geo database's size on JFFS2/UBIFS (geodb/flash-size.sh).
-	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils
+	# prometheus (promtool) + nfdump (nfcapd): the export tests scrape and collect for real.
+	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils \
+		prometheus nfdump
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	bash openwrt/tests/deps.sh
 	# aioquic (PyPI, in a venv): the real QUIC stack of tests/quic.rs

@@ -53,6 +53,12 @@ Options:
       --home LAT,LNG        where the lines on the map start
       --user USER           after opening the capture, drop root privileges to USER
       --tiles URL           offer an online tile layer (URL template) on the page; off by default
+      --metrics-top N       /metrics: countries and ASNs with their own series, the rest summed
+                            as `other` (default 50)
+      --metrics-remotes N   /metrics: also series for the N remotes with most traffic (default 0)
+      --ipfix ADDR:PORT     send IPFIX flow records over UDP to this collector (default: none)
+      --ipfix-active SECS   IPFIX active timeout: a busy remote's record every SECS (default 60)
+      --ipfix-idle SECS     IPFIX idle timeout: a remote silent this long ends its record (default 15)
   -v, --verbose             more log (repeat for debug)
   -q, --quiet               only warnings and errors
   -h, --help                this text
@@ -99,6 +105,12 @@ pub struct Config {
     pub home: Option<(f64, f64)>,
     pub user: Option<String>,
     pub tiles: Option<String>,
+    /// export (src/export): /metrics bounds and the IPFIX collector
+    pub metrics_top: usize,
+    pub metrics_remotes: usize,
+    pub ipfix: Option<SocketAddr>,
+    pub ipfix_active: u64,
+    pub ipfix_idle: u64,
     /// -1 quiet, 0 normal, 1 verbose, 2 debug
     pub verbosity: i8,
 }
@@ -135,6 +147,11 @@ impl Default for Config {
             home: None,
             user: None,
             tiles: None,
+            metrics_top: crate::export::metrics::DEFAULT_TOP,
+            metrics_remotes: 0,
+            ipfix: None,
+            ipfix_active: 60,
+            ipfix_idle: 15,
             verbosity: 0,
         }
     }
@@ -330,6 +347,24 @@ where
             Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
             Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
             Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
+            // export options (src/export)
+            Long("metrics-top") => {
+                c.metrics_top = number(&value(&mut p, "--metrics-top")?, "--metrics-top", 0)?
+            }
+            Long("metrics-remotes") => {
+                c.metrics_remotes =
+                    number(&value(&mut p, "--metrics-remotes")?, "--metrics-remotes", 0)?
+            }
+            Long("ipfix") => {
+                let v = value(&mut p, "--ipfix")?;
+                c.ipfix = (!v.is_empty()).then(|| socket(&v, "--ipfix")).transpose()?;
+            }
+            Long("ipfix-active") => {
+                c.ipfix_active = number(&value(&mut p, "--ipfix-active")?, "--ipfix-active", 1)?
+            }
+            Long("ipfix-idle") => {
+                c.ipfix_idle = number(&value(&mut p, "--ipfix-idle")?, "--ipfix-idle", 1)?
+            }
             Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -486,6 +521,31 @@ mod tests {
             origin_of(c.tiles.as_deref().unwrap()).as_deref(),
             Some("https://tile.openstreetmap.org")
         );
+    }
+
+    #[test]
+    fn export_flags() {
+        let c = run(&[]).unwrap();
+        assert_eq!((c.metrics_top, c.metrics_remotes, c.ipfix), (50, 0, None));
+        let c = run(&[
+            "--metrics-top",
+            "5",
+            "--metrics-remotes",
+            "100",
+            "--ipfix",
+            "[::1]:4739",
+            "--ipfix-active",
+            "30",
+            "--ipfix-idle",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!((c.metrics_top, c.metrics_remotes), (5, 100));
+        assert_eq!(c.ipfix, Some("[::1]:4739".parse().unwrap()));
+        assert_eq!((c.ipfix_active, c.ipfix_idle), (30, 5));
+        assert_eq!(run(&["--ipfix", ""]).unwrap().ipfix, None);
+        assert!(run(&["--ipfix", "collector"]).is_err());
+        assert!(run(&["--ipfix-idle", "0"]).is_err());
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct DataPath {
     generation: u64,
     /// When to try reopening a database that faulted (`check_geo`).
     geo_retry: Option<Instant>,
+    /// /metrics and IPFIX (src/export), fed per snapshot and per tick.
+    pub export: crate::export::Export,
 }
 
 impl DataPath {
@@ -85,6 +87,7 @@ impl DataPath {
             learner: Learner::default(),
             generation: 0,
             geo_retry: None,
+            export: Default::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl DataPath {
 
     /// Renders markers.json now.
     pub fn snapshot(&mut self, now: u64) -> Snapshot {
+        let started = Instant::now();
         self.locate_new();
         if crate::sigbus::take_fault() {
             // The lookups read zero pages, not the database: locate again once it is back.
@@ -137,7 +141,19 @@ impl DataPath {
             &self.stats,
             now,
         );
+        // the /metrics aggregate of this snapshot
+        let (t, n, m) = (&self.tables, &self.devnames.current, &self.meta);
+        (self.export).snapshot(t, n, m, &self.stats, now, started.elapsed());
         Snapshot::new(json, self.generation, now)
+    }
+
+    /// IPFIX records due at `now` (src/export); remotes are located first, so that records
+    /// carry their AS and country even before the first snapshot.
+    pub fn export_tick(&mut self, now: u64, last: bool) {
+        if self.export.ipfix.is_some() {
+            self.locate_new();
+            self.export.tick(&self.tables, now, last);
+        }
     }
 
     /// Looks up the remotes not located yet (once per snapshot): the daemon drives the
@@ -346,12 +362,18 @@ fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     }
 }
 
-fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<HttpServer> {
+fn start_http(
+    listen: SocketAddr,
+    cfg: &Config,
+    cell: &SnapshotCell,
+    metrics: &crate::export::metrics::MetricsCell,
+) -> Option<HttpServer> {
     let opts = HttpOptions {
         listen,
         www: Some(cfg.www.clone()),
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
         allow_hosts: cfg.allow_hosts.clone(),
+        metrics: Some(metrics.clone()),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {
@@ -430,6 +452,7 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
+    dp.export = crate::export::Export::new(&cfg, &dp.tables);
     let now = unix_now();
     let mut out = Outputs {
         cell: SnapshotCell::new(dp.snapshot(now)),
@@ -453,7 +476,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let http = cfg.listen.and_then(|l| start_http(l, cfg, &out.cell));
+    let metrics = &dp.export.metrics;
+    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -467,6 +491,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     // --listen nobody is watching and markers.json is written once, at the end.
     let watched = http.is_some().then_some(&mut *out);
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
+    dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -516,7 +541,9 @@ fn replay_frames(
                 clock = clock.max(f.ts);
                 dp.process(link, &f);
                 if clock >= next_expiry {
-                    // Retention is in capture time; checked once per capture-time interval.
+                    // Retention (and IPFIX's timeouts) are in capture time; checked once per
+                    // capture-time interval.
+                    dp.export_tick(clock, false);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -709,7 +736,7 @@ impl<'a> Live<'a> {
             log::info!("no HTTP listener (--no-http): markers go to --json-out only");
         }
         if let Some(l) = self.cfg.listen {
-            self.http = start_http(l, self.cfg, &self.out.cell);
+            self.http = start_http(l, self.cfg, &self.out.cell, &self.dp.export.metrics);
             if self.http.is_none() {
                 return 1;
             }
@@ -728,6 +755,7 @@ impl<'a> Live<'a> {
             self.timers(Instant::now());
         }
         let now = unix_now();
+        self.dp.export_tick(now, true); // IPFIX: every open flow on exit
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
@@ -761,7 +789,10 @@ impl<'a> Live<'a> {
         if self.http.is_none() && self.cfg.http {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
-                Ok(l) => self.http = start_http(l, self.cfg, &self.out.cell),
+                Ok(l) => {
+                    let metrics = &self.dp.export.metrics;
+                    self.http = start_http(l, self.cfg, &self.out.cell, metrics)
+                }
                 Err(e) => log::error!("http: {e}"),
             }
         }
@@ -861,6 +892,7 @@ impl<'a> Live<'a> {
         if now >= self.next_snapshot {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
+            self.dp.export_tick(unix, false); // IPFIX
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();
             self.capture_stats();

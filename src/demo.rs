@@ -444,6 +444,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         www,
         tiles_origin: None,
         allow_hosts: vec![],
+        metrics: Some(dp.export.metrics.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,

@@ -15,11 +15,15 @@ pub mod snapshot;
 pub mod http;
 
 // Beside it: names of remotes from DNS answers, TLS SNI, QUIC Initials and HTTP Host (a
-// second, narrow capture), and how much of the traffic they name (coverage); names of devices from lease files (devnames).
+// second, narrow capture), and how much of the traffic they name (coverage);
+// names of devices from lease files (devnames).
 pub mod learn;
 pub mod quic;
 pub mod coverage;
 pub mod devnames;
+
+// Beside the snapshots: /metrics for Prometheus and the IPFIX exporter, from the same tables.
+pub mod export;
 
 // The loops that drive it, and what they read and keep: the command line, persistence,
 // flow offloading detection.

@@ -280,6 +280,8 @@ pub struct TableStats {
     pub evicted_remotes: u64,
     pub evicted_hosts: u64,
     pub expired_remotes: u64,
+    /// Devices forgotten after `--retention` (for /metrics).
+    pub expired_hosts: u64,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -877,6 +879,7 @@ impl Tables {
         let removed_h = (before_h - self.hosts.len()) as u64;
         if removed + removed_h > 0 {
             self.stats.expired_remotes += removed;
+            self.stats.expired_hosts += removed_h;
             self.dirty = true;
             log::debug!("expired {removed} remotes and {removed_h} hosts idle for {retention} s");
         }

@@ -133,6 +133,8 @@ fn live_capture_in_namespaces() {
             .args(["--interval", "1"])
             .args(NO_HOST_FILES)
             .args(["--exclude", "192.168.77.1", "-v"])
+            // export: IPFIX to a collector on the router's loopback (below)
+            .args(["--ipfix", "127.0.0.1:47390", "--ipfix-idle", "2"])
             .env("CONNMAP_LOG", "stderr")
             .stdout(Stdio::null())
             .stderr(log)
@@ -204,7 +206,45 @@ fn live_capture_in_namespaces() {
         // Give connmap two snapshot intervals, then ask it over HTTP from the LAN.
         std::thread::sleep(Duration::from_millis(2500));
         let page = http_get(http, "/markers.json")?;
-        Ok((pinged, page))
+        let metrics = http_get(http, "/metrics")?;
+        Ok((pinged, (page, metrics)))
+    });
+    // export: an IPFIX collector on the router's loopback; returns the IPv4 data records to
+    // 198.18.5.5 as (octets, packets) once some came (the remote went idle for 2 s).
+    let collector = in_ns(&r, || {
+        let s = UdpSocket::bind("127.0.0.1:47390").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut records = vec![];
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline && records.is_empty() {
+            let Ok(n) = s.recv(&mut buf) else { continue };
+            let m = &buf[..n];
+            assert_eq!(u16::from_be_bytes([m[0], m[1]]), 10, "IPFIX version");
+            assert_eq!(
+                u16::from_be_bytes([m[2], m[3]]) as usize,
+                n,
+                "message length"
+            );
+            let mut at = 16;
+            while at + 4 <= n {
+                let id = u16::from_be_bytes([m[at], m[at + 1]]);
+                let len = u16::from_be_bytes([m[at + 2], m[at + 3]]) as usize;
+                let mut r = at + 4;
+                while id == 256 && r + 56 <= at + len {
+                    let b = &m[r..];
+                    if b[4..8] == [198, 18, 5, 5] {
+                        let octets = u64::from_be_bytes(b[13..21].try_into().unwrap());
+                        let packets = u64::from_be_bytes(b[21..29].try_into().unwrap());
+                        records.push((octets, packets));
+                    }
+                    r += 56 + b[55] as usize;
+                }
+                at += len.max(4);
+            }
+        }
+        records
     });
     // The router's resolver answers the host (no one needs to listen for it).
     let resolver = in_ns(&r, move || {
@@ -227,7 +267,7 @@ fn live_capture_in_namespaces() {
     let _ = resolver.join();
     let _ = server.join();
     let log = std::fs::read_to_string(d.path().join("connmap.log")).unwrap_or_default();
-    let (pinged, page) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
+    let (pinged, (page, metrics)) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
 
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json-out")).unwrap();
@@ -272,6 +312,19 @@ fn live_capture_in_namespaces() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("198.18.5.5"));
     assert!(log.contains("capturing on br-lan"), "{log}");
+    // export: /metrics from the LAN, and IPFIX records of the remote's outbound traffic
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("connmap_device_bytes_total{device=\"192.168.77.10\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("connmap_capture_dropped_total{handle=\"counting\"}"));
+    let records = collector.join().unwrap();
+    assert!(
+        !records.is_empty() && records.iter().all(|&(o, p)| o > 0 && p > 0),
+        "IPFIX records to 198.18.5.5: {records:?}\n{log}"
+    );
+    assert!(records.iter().map(|r| r.1).sum::<u64>() <= m["packets_out"].as_u64().unwrap());
     // The router itself (excluded) and LAN-local traffic are not markers.
     assert_eq!(doc["markers"].as_array().unwrap().len(), 1, "{doc}");
 }

@@ -154,7 +154,7 @@ jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--nft|
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
@@ -192,6 +192,11 @@ out=$(run full "config connmap 'main'
 	option names '0'
 	option max_names '500'
 	option doh_list '$TMP/doh.txt'
+	option metrics_top '10'
+	option metrics_remotes '5'
+	option ipfix '10.0.0.9:4739'
+	option ipfix_active '30'
+	option ipfix_idle '10'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
@@ -208,7 +213,7 @@ jail_mount $TMP/dhcp.leases
 jail_mount $TMP/doh.txt
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"

@@ -31,6 +31,8 @@ pub struct HttpOptions {
     pub tiles_origin: Option<String>,
     /// Names besides the router's own that `Host` may carry (`--allow-host`).
     pub allow_hosts: Vec<String>,
+    /// `/metrics` (src/export/metrics.rs); `None`: 404.
+    pub metrics: Option<crate::export::metrics::MetricsCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -53,6 +55,7 @@ impl HttpServer {
 struct Handler {
     files: StaticFiles,
     snapshots: SnapshotCell,
+    metrics: Option<crate::export::metrics::MetricsCell>,
     csp: String,
 }
 
@@ -88,6 +91,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     let handler = Arc::new(Handler {
         files,
         snapshots,
+        metrics: opts.metrics.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -315,6 +319,7 @@ impl Handler {
         };
         match path.as_str() {
             "/markers.json" => self.markers(rq),
+            "/metrics" => self.metrics(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
                 let body = PLACEHOLDER.as_bytes();
                 self.build(
@@ -357,6 +362,30 @@ impl Handler {
             Box::new(SnapshotBody { snap, gzip, pos: 0 }),
             len,
             headers,
+        )
+    }
+
+    /// `/metrics`: rendered per scrape from the last snapshot's aggregate (no ETag).
+    fn metrics(&self, rq: &Request) -> Response<Body> {
+        let Some(cell) = &self.metrics else {
+            return self.status(404, "Not Found");
+        };
+        let accept = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Accept"))
+            .map(|h| h.value.as_str());
+        let (content_type, text) = cell.scrape(accept);
+        let body = text.into_bytes();
+        let len = body.len();
+        self.build(
+            200,
+            Box::new(std::io::Cursor::new(body)),
+            len,
+            vec![
+                header("Content-Type", content_type),
+                header("Cache-Control", "no-store"),
+            ],
         )
     }
 

@@ -379,6 +379,28 @@ describe('map page against replayed data', () => {
     await p.close();
   });
 
+  test('download: the tables as CSV and JSON, made from the snapshot on screen', async () => {
+    const p = await openPage(server);
+    await p.goto();
+    const fetchDownload = async (id) => {
+      const [download] = await Promise.all([p.page.waitForEvent('download'), p.page.click(`#${id}`)]);
+      const file = await download.path();
+      return { name: download.suggestedFilename(), text: fs.readFileSync(file, 'utf8') };
+    };
+    const data = p.rec.last;
+    const remotes = await fetchDownload('dl-remotes');
+    assert.match(remotes.name, /^connmap-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-remotes\.csv$/);
+    const lines = remotes.text.trimEnd().split('\r\n');
+    assert.ok(lines[0].startsWith('ip,names,country,'));
+    assert.equal(lines.length, data.markers.length + 1);
+    for (const m of data.markers) assert.ok(lines.some((l) => l.startsWith(`${m.ip},`)), m.ip);
+    const devices = await fetchDownload('dl-devices');
+    assert.equal(devices.text.trimEnd().split('\r\n').length, data.hosts.length + 1);
+    const json = await fetchDownload('dl-json');
+    assert.equal(JSON.parse(json.text).markers.length, data.markers.length);
+    await p.close();
+  });
+
   test('an unreachable daemon is shown', async () => {
     const p = await openPage(server, {}, { allowErrors: [/markers\.json/, /Failed to load resource/] });
     await p.goto();

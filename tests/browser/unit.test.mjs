@@ -190,3 +190,20 @@ test('names where DNS is hidden: sources, ECH front, coverage, encrypted DNS', a
   assert.equal(n.text, 'uses encrypted DNS: names come from SNI only');
   assert.match(n.title, /DNS over TLS and DNS over HTTPS \(2 resolvers\)/);
 });
+
+test('downloads: CSV of the tables, safe in spreadsheets', async () => {
+  const dl = await import('../../www/src/download.js');
+  assert.equal(dl.csvField('a,b'), '"a,b"');
+  assert.equal(dl.csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(dl.csvField('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"');
+  assert.equal(dl.csvField('@cmd'), "'@cmd");
+  assert.equal(dl.csvField(-33.5), '-33.5');
+  assert.equal(dl.csvField(null), '');
+  assert.equal(dl.csvField(['a.example', 'b.example']), 'a.example b.example');
+  const csv = dl.remotesCsv(sample).split('\r\n');
+  assert.equal(csv[0].split(',')[0], 'ip');
+  assert.equal(csv.length, sample.markers.length + 2); // header, rows, final newline
+  assert.ok(csv[1].startsWith(`${sample.markers[0].ip},`));
+  assert.equal(dl.devicesCsv(sample).split('\r\n').length, sample.hosts.length + 2);
+  assert.equal(dl.baseName(0.5e9 + 1.2e9), 'connmap-2023-11-14T22-13-20');
+});

@@ -125,6 +125,31 @@ return view.extend({
 			_('Networks shown as remote even though they are special-purpose, e.g. 100.64.0.0/10 (carrier-grade NAT).'));
 		o.datatype = 'cidr';
 
+		o = s.taboption('advanced', form.Value, 'metrics_top', _('Metrics: countries and ASNs'),
+			_('Prometheus /metrics: how many countries and networks (ASNs) get their own series; the rest are summed as "other".'));
+		o.datatype = 'uinteger';
+		o.placeholder = '50';
+
+		o = s.taboption('advanced', form.Value, 'metrics_remotes', _('Metrics: remote addresses'),
+			_('Series for the remote addresses with most traffic (0: none; each adds series to Prometheus).'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.taboption('advanced', form.Value, 'ipfix', _('IPFIX collector'),
+			_('Send flow records (IPFIX over UDP) to this address:port, e.g. a computer running nfcapd. Empty: none.'));
+		o.datatype = 'ipaddrport(1)';
+		o.optional = true;
+
+		o = s.taboption('advanced', form.Value, 'ipfix_active', _('IPFIX active timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '60';
+		o.depends({ ipfix: '', '!reverse': true });
+
+		o = s.taboption('advanced', form.Value, 'ipfix_idle', _('IPFIX idle timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '15';
+		o.depends({ ipfix: '', '!reverse': true });
+
 		o = s.taboption('advanced', form.ListValue, 'log_level', _('Log level'));
 		o.value('quiet', _('Warnings and errors'));
 		o.value('normal', _('Normal'));
