@@ -27,6 +27,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// Counts from conntrack (`Tables::add_flow`).
+#[path = "conntrack/table.rs"]
+mod conntrack_counts;
+
 /// foldhash with its `hash_one` forced inline: the release build optimises for size
 /// (opt-level "z"), where the standard `BuildHasher::hash_one` stays an out-of-line call
 /// around a one-multiply hash on every table lookup. Same hash, same random seeds.
@@ -418,6 +422,9 @@ pub struct Tables {
     pub stats: TableStats,
     /// Set by every change; cleared when a snapshot is taken.
     pub dirty: bool,
+    /// The capture adds packets and bytes (true), or only notes remotes, hosts, ports and
+    /// times while conntrack counts (`--conntrack`, see `conntrack`).
+    pub capture_counts: bool,
     /// When each table last logged an eviction (remotes, hosts).
     logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
@@ -442,6 +449,7 @@ impl Tables {
             max_hosts,
             stats: TableStats::default(),
             dirty: false,
+            capture_counts: true,
             logged: [None; 2],
             learned: NameTable::new(DEFAULT_MAX_NAMES),
             names_dns: 0,
@@ -600,8 +608,11 @@ impl Tables {
     /// The counting itself, shared by the cached and the uncached path.
     #[inline(always)]
     fn add(&mut self, hit: &Hit, packet: &PacketInfo, wire_len: u32, now: u64) {
+        let counts = self.capture_counts;
         let remote = self.remotes.at(hit.remote);
-        remote.counters.add(hit.direction, wire_len);
+        if counts {
+            remote.counters.add(hit.direction, wire_len);
+        }
         remote.last_seen = now;
         if hit.direction == Direction::Out {
             if remote.hosts.first() != Some(&hit.host)
@@ -623,14 +634,18 @@ impl Tables {
             }
         }
         let host = self.hosts.at(hit.host_slot);
-        host.counters.add(hit.direction, wire_len);
+        if counts {
+            host.counters.add(hit.direction, wire_len);
+        }
         host.last_seen = now;
         // The frame's source MAC is the device's own only when the device sent it.
         if hit.direction == Direction::Out && host.mac.is_none() {
             host.mac = packet.src_mac;
         }
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len);
+        if counts {
+            self.stats.packets += 1;
+            self.stats.bytes += u64::from(wire_len);
+        }
         self.dirty = true;
     }
 
