@@ -48,8 +48,9 @@ deps_test() {
 	deps_build
 	# tcpdump: the benchmark's reference; mmdb-bin: mmdblookup reads our databases;
 	# chromium + fonts: the browser test; iproute2: the live-capture namespace test;
-	# mtd-utils: the geo database's size on JFFS2/UBIFS (geodb/flash-size.sh).
-	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils
+	# mtd-utils: the geo database's size on JFFS2/UBIFS (geodb/flash-size.sh);
+	# nftables: the conntrack test blinds the capture with marks and policy routing.
+	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils nftables
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	bash openwrt/tests/deps.sh
 }

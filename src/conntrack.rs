@@ -107,7 +107,9 @@ struct Seen {
 
 fn fingerprint(f: &CtFlow) -> u32 {
     let (s, d) = (f.src.map_or(0, Addr::fold), f.dst.map_or(0, Addr::fold));
-    let p = f.ports.map_or(0, |(a, b)| u64::from(a) << 16 | u64::from(b));
+    let p = f
+        .ports
+        .map_or(0, |(a, b)| u64::from(a) << 16 | u64::from(b));
     let x = (s ^ d.rotate_left(21) ^ p.rotate_left(42) ^ u64::from(f.protocol))
         .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (x >> 32) as u32
@@ -218,7 +220,10 @@ impl Conntrack {
     /// Stops counting from conntrack (the capture counts again) and says why.
     fn fail(&mut self, tables: &mut Tables, why: String) {
         if self.info.error.as_deref() != Some(&why) {
-            log::error!("{why}; the capture counts bytes (retrying every {} s)", RETRY.as_secs());
+            log::error!(
+                "{why}; the capture counts bytes (retrying every {} s)",
+                RETRY.as_secs()
+            );
         }
         self.info.error = Some(why);
         self.stop(tables);
@@ -358,8 +363,7 @@ impl Conntrack {
         // DESTROY events of connections that vanished during the dump come before the sweep
         self.drain_events(nets, tables, now)?;
         let g = self.generation;
-        self.flows
-            .retain(|_, f| g.wrapping_sub(f.generation) < 2);
+        self.flows.retain(|_, f| g.wrapping_sub(f.generation) < 2);
         self.info.flows = self.flows.len();
         if self.baseline {
             self.baseline = false;
@@ -375,11 +379,15 @@ impl Conntrack {
     }
 
     /// Reads all queued DESTROY events.
-    fn drain_events(&mut self, nets: &Networks, tables: &mut Tables, now: u64) -> Result<(), String> {
+    fn drain_events(
+        &mut self,
+        nets: &Networks,
+        tables: &mut Tables,
+        now: u64,
+    ) -> Result<(), String> {
         let mut buf = std::mem::take(&mut self.buf);
         let mut result = Ok(());
-        loop {
-            let Some(s) = &self.sockets else { break };
+        while let Some(s) = &self.sockets {
             match s.events.recv(&mut buf) {
                 Ok(n) => {
                     for (_, m) in parse::messages(&buf[..n]) {
@@ -398,6 +406,7 @@ impl Conntrack {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.info.enobufs += 1;
+                    tables.dirty = true; // (the next snapshot reports it)
                     if self.info.enobufs <= 3 || self.info.enobufs.is_power_of_two() {
                         log::warn!(
                             "conntrack: the kernel dropped events (ENOBUFS, {} times): resync dump",
@@ -434,7 +443,11 @@ impl Conntrack {
         };
         let tuple = fingerprint(f);
         let before = match self.flows.get(&f.id) {
-            Some(s) if s.tuple == tuple && s.orig.bytes <= orig.bytes && s.reply.bytes <= reply.bytes => {
+            Some(s)
+                if s.tuple == tuple
+                    && s.orig.bytes <= orig.bytes
+                    && s.reply.bytes <= reply.bytes =>
+            {
                 Some((s.orig, s.reply))
             }
             // another connection under a reused id: a new one
@@ -448,7 +461,10 @@ impl Conntrack {
                 return;
             }
             None if self.baseline => return,
-            None if !destroy && !self.flows.contains_key(&f.id) && self.flows.len() >= self.info.max_flows => {
+            None if !destroy
+                && !self.flows.contains_key(&f.id)
+                && self.flows.len() >= self.info.max_flows =>
+            {
                 self.info.untracked += 1;
                 return;
             }
@@ -582,21 +598,57 @@ mod tests {
     fn baseline_then_deltas_then_destroy() {
         let (n, mut t) = (nets(), Tables::new(100, 10));
         let mut c = Conntrack::detached(1000);
-        c.feed(&encode_flow(false, 1, &flow(1, 1000, 5000)), true, &n, &mut t, 10);
+        c.feed(
+            &encode_flow(false, 1, &flow(1, 1000, 5000)),
+            true,
+            &n,
+            &mut t,
+            10,
+        );
         assert_eq!(counted(&t), (0, 0), "the baseline is not counted");
         assert!(!t.capture_counts);
-        c.feed(&encode_flow(false, 2, &flow(1, 1500, 9000)), true, &n, &mut t, 11);
+        c.feed(
+            &encode_flow(false, 2, &flow(1, 1500, 9000)),
+            true,
+            &n,
+            &mut t,
+            11,
+        );
         assert_eq!(counted(&t), (500, 4000));
         // the same totals again: nothing more
-        c.feed(&encode_flow(false, 3, &flow(1, 1500, 9000)), true, &n, &mut t, 12);
+        c.feed(
+            &encode_flow(false, 3, &flow(1, 1500, 9000)),
+            true,
+            &n,
+            &mut t,
+            12,
+        );
         assert_eq!(counted(&t), (500, 4000));
         // a new connection after the baseline counts in full, its end too
-        c.feed(&encode_flow(false, 4, &flow(2, 100, 200)), true, &n, &mut t, 13);
+        c.feed(
+            &encode_flow(false, 4, &flow(2, 100, 200)),
+            true,
+            &n,
+            &mut t,
+            13,
+        );
         assert_eq!(counted(&t), (600, 4200));
-        c.feed(&encode_flow(true, 0, &flow(2, 150, 260)), false, &n, &mut t, 14);
+        c.feed(
+            &encode_flow(true, 0, &flow(2, 150, 260)),
+            false,
+            &n,
+            &mut t,
+            14,
+        );
         assert_eq!(counted(&t), (650, 4260));
         // a connection that began and ended between two dumps: its DESTROY counts it all
-        c.feed(&encode_flow(true, 0, &flow(3, 70, 80)), false, &n, &mut t, 15);
+        c.feed(
+            &encode_flow(true, 0, &flow(3, 70, 80)),
+            false,
+            &n,
+            &mut t,
+            15,
+        );
         assert_eq!(counted(&t), (720, 4340));
         let r = t.remotes.get(&Addr::from_v4_bytes([8, 8, 4, 4])).unwrap();
         assert_eq!(r.ports.as_slice(), &[443]);
@@ -608,7 +660,13 @@ mod tests {
     fn forgotten_after_two_dumps_and_reused_ids() {
         let (n, mut t) = (nets(), Tables::new(100, 10));
         let mut c = Conntrack::detached(1000);
-        c.feed(&encode_flow(false, 1, &flow(1, 1000, 1000)), true, &n, &mut t, 10);
+        c.feed(
+            &encode_flow(false, 1, &flow(1, 1000, 1000)),
+            true,
+            &n,
+            &mut t,
+            10,
+        );
         c.feed(&[], true, &n, &mut t, 11);
         assert_eq!(c.info.flows, 1, "one missed dump is not enough");
         c.feed(&[], true, &n, &mut t, 12);

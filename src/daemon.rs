@@ -57,6 +57,8 @@ pub struct DataPath {
     generation: u64,
     /// When to try reopening a database that faulted (`check_geo`).
     geo_retry: Option<Instant>,
+    /// `--conntrack`: the second counting source (see `conntrack`).
+    pub conntrack: Option<crate::conntrack::Conntrack>,
 }
 
 impl DataPath {
@@ -81,6 +83,14 @@ impl DataPath {
             hellos: HelloAssembler::default(),
             generation: 0,
             geo_retry: None,
+            conntrack: None,
+        }
+    }
+
+    /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
+    pub fn conntrack_step(&mut self) {
+        if let Some(ct) = &mut self.conntrack {
+            ct.step(&self.nets, &mut self.tables, unix_now());
         }
     }
 
@@ -188,6 +198,7 @@ impl DataPath {
         }
         self.generation += 1;
         self.tables.dirty = false;
+        self.meta.conntrack = self.conntrack.as_ref().map(|c| c.info.clone());
         let json = snapshot::render(
             &self.tables,
             &self.names.names,
@@ -348,7 +359,7 @@ fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<H
 fn drop_privileges(cfg: &Config, http: Option<&HttpServer>) -> bool {
     let Some(user) = &cfg.user else { return true };
     let own = http.map(HttpServer::private_paths).unwrap_or_default();
-    match crate::privdrop::drop_to(user, &own) {
+    match crate::privdrop::drop_to(user, &own, cfg.conntrack) {
         Ok(()) => true,
         Err(e) => {
             log::error!("{e}");
@@ -401,6 +412,11 @@ pub fn run(cfg: Config) -> i32 {
         names,
         meta,
     );
+    if cfg.conntrack {
+        dp.conntrack = Some(crate::conntrack::Conntrack::new(Duration::from_secs(
+            cfg.interval,
+        )));
+    }
     let now = unix_now();
     let mut out = Outputs {
         cell: SnapshotCell::new(dp.snapshot(now)),
@@ -644,6 +660,8 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         );
                         capture = Some(c);
                         last_error.clear();
+                        // (the conntrack sockets open before privileges are dropped)
+                        dp.conntrack_step();
                         if http.is_none() {
                             match cfg.listen.map(Ok).unwrap_or_else(|| default_listen(cfg)) {
                                 Ok(l) => http = start_http(l, cfg, &out.cell),
@@ -683,9 +701,17 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                                 None => smol::future::pending::<()>().await,
                             }
                         },
-                        async {
-                            smol::Timer::after(wait).await;
-                        },
+                        smol::future::or(
+                            async {
+                                match &dp.conntrack {
+                                    Some(ct) => ct.readable().await,
+                                    None => smol::future::pending::<()>().await,
+                                }
+                            },
+                            async {
+                                smol::Timer::after(wait).await;
+                            },
+                        ),
                     ),
                 )
                 .await;
@@ -733,6 +759,9 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                 }
             }
 
+            if capture.is_some() {
+                dp.conntrack_step();
+            }
             dp.check_geo(&cfg.geoip);
             if sig.take_hup() {
                 log::info!("SIGHUP: reloading the geo database and device names");

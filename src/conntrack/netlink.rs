@@ -49,7 +49,12 @@ impl Socket {
         Ok(Socket { fd })
     }
 
-    fn setsockopt_int(&self, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    fn setsockopt_int(
+        &self,
+        level: libc::c_int,
+        opt: libc::c_int,
+        v: libc::c_int,
+    ) -> io::Result<()> {
         // SAFETY: `v` lives across the call; the size matches.
         check(unsafe {
             libc::setsockopt(
@@ -121,9 +126,8 @@ impl Socket {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe {
-                libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-            };
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n >= 0 {
                 return Ok(n as usize);
             }

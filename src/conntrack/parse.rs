@@ -295,9 +295,7 @@ fn counters(v: &[u8]) -> Result<Count, ParseError> {
         let (t, v) = a?;
         let bad = ParseError::BadAttribute(t);
         match t {
-            CTA_COUNTERS_PACKETS | CTA_COUNTERS32_PACKETS => {
-                c.packets = be_number(v).ok_or(bad)?
-            }
+            CTA_COUNTERS_PACKETS | CTA_COUNTERS32_PACKETS => c.packets = be_number(v).ok_or(bad)?,
             CTA_COUNTERS_BYTES | CTA_COUNTERS32_BYTES => c.bytes = be_number(v).ok_or(bad)?,
             _ => {}
         }
@@ -368,10 +366,15 @@ pub fn encode_flow(destroy: bool, seq: u32, flow: &CtFlow) -> Vec<u8> {
     });
     // a reply tuple and a status, as the kernel sends them (skipped by the parser)
     nest(&mut body, 2, |o| {
-        nest(o, CTA_TUPLE_PROTO, |o| attr(o, CTA_PROTO_NUM, &[flow.protocol]))
+        nest(o, CTA_TUPLE_PROTO, |o| {
+            attr(o, CTA_PROTO_NUM, &[flow.protocol])
+        })
     });
     attr(&mut body, 3, &0x18eu32.to_be_bytes());
-    for (t, c) in [(CTA_COUNTERS_ORIG, flow.orig), (CTA_COUNTERS_REPLY, flow.reply)] {
+    for (t, c) in [
+        (CTA_COUNTERS_ORIG, flow.orig),
+        (CTA_COUNTERS_REPLY, flow.reply),
+    ] {
         if let Some(c) = c {
             nest(&mut body, t, |o| {
                 attr(o, CTA_COUNTERS_PACKETS, &c.packets.to_be_bytes());
@@ -423,7 +426,13 @@ mod tests {
     fn round_trip_v4_and_v6() {
         let f = flow();
         let m = encode_flow(false, 5, &f);
-        assert_eq!(message(&m), Ok(Msg::Flow { destroy: false, flow: f }));
+        assert_eq!(
+            message(&m),
+            Ok(Msg::Flow {
+                destroy: false,
+                flow: f
+            })
+        );
         let mut g = f;
         g.src = Addr::from_v6_bytes([0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]);
         g.dst = Addr::from_v6_bytes([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -432,7 +441,13 @@ mod tests {
         g.ports = None;
         g.protocol = 58;
         let m = encode_flow(true, 5, &g);
-        assert_eq!(message(&m), Ok(Msg::Flow { destroy: true, flow: g }));
+        assert_eq!(
+            message(&m),
+            Ok(Msg::Flow {
+                destroy: true,
+                flow: g
+            })
+        );
     }
 
     #[test]
