@@ -6,7 +6,7 @@
 #
 # Installs what it needs when missing: the nightly toolchain (minimal profile) and cargo-fuzz
 # (`cargo install --locked cargo-fuzz`). Corpora live in fuzz/corpus/TARGET (not in git) and
-# grow from run to run; crashes land in fuzz/artifacts/TARGET and fail the script. For each
+# grow from run to run, seeded from fuzz/seeds/TARGET where it exists (in git); crashes land in fuzz/artifacts/TARGET and fail the script. For each
 # target it prints libFuzzer's last status line (executions, cov, ft, corpus) and a summary.
 # Exit status: 0 when no target crashed, 1 otherwise.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -49,7 +49,10 @@ summary=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     echo "fuzz-ci: $t for ${SECONDS_PER_TARGET} s"
-    if cargo +nightly fuzz run "$t" -- -max_total_time="$SECONDS_PER_TARGET" \
+    # fuzz/seeds/TARGET (in git, where a target has one): a small seed corpus, read only
+    seeds=()
+    [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+    if cargo +nightly fuzz run "$t" "fuzz/corpus/$t" "${seeds[@]}" -- -max_total_time="$SECONDS_PER_TARGET" \
         -print_final_stats=1 >"$logdir/$t.log" 2>&1; then
         status=ok
     else

@@ -198,6 +198,7 @@ stage_connmap() { # arch idir
 	install -m0755 "$OW/connmap/files/connmap.init" "$i/etc/init.d/connmap"
 	install -m0600 "$OW/connmap/files/connmap.config" "$i/etc/config/connmap"
 	install -m0644 "$OW/connmap/files/connmap.capabilities" "$i/etc/capabilities/connmap.json"
+	install -m0644 "$OW/connmap/files/connmap-conntrack.capabilities" "$i/etc/capabilities/connmap-conntrack.json"
 	if [ -d "$WWW" ]; then
 		cp -R "$WWW/." "$i/usr/share/connmap/www/"
 		# the page pre-compressed only: FILE.gz without FILE (the daemon inflates it for the

@@ -539,9 +539,10 @@ impl Conntrack {
         c
     }
 
-    /// For benchmarks: one dump over the real socket (zeroing counters with `zero`), the
-    /// messages parsed and counted; returns the connections listed.
-    pub fn bench_dump(zero: bool) -> io::Result<(u64, usize)> {
+    /// For tests and benchmarks: one dump over the real socket (zeroing counters with
+    /// `zero`), the messages parsed and counted; returns the connections listed and the bytes
+    /// read, and appends the raw messages to `keep` if given.
+    pub fn bench_dump(zero: bool, mut keep: Option<&mut Vec<u8>>) -> io::Result<(u64, usize)> {
         let s = netlink::Socket::open(0, false)?;
         s.set_receive_timeout(Duration::from_secs(5))?;
         s.send(&parse::dump_request(1, zero))?;
@@ -550,6 +551,9 @@ impl Conntrack {
         loop {
             let n = s.recv(&mut buf)?;
             bytes += n;
+            if let Some(k) = keep.as_deref_mut() {
+                k.extend_from_slice(&buf[..n]);
+            }
             for (_, m) in parse::messages(&buf[..n]) {
                 match m {
                     Ok(Msg::Flow { .. }) => entries += 1,

@@ -369,7 +369,7 @@ fn signal(ns: &netns::Namespaces, sig: i32) {
 /// the table, which sends their DESTROY events.
 fn dump_in(r: &str) -> u64 {
     in_ns(r, || {
-        connmap::conntrack::Conntrack::bench_dump(false).map(|(n, _)| n)
+        connmap::conntrack::Conntrack::bench_dump(false, None).map(|(n, _)| n)
     })
     .join()
     .unwrap()

@@ -38,7 +38,7 @@ async function render(values, location) {
       constructor(config, title) { this.config = config; this.title = title; }
       section(type, name, stype) {
         this.sectionArgs = [type, name, stype];
-        return { option: (t, name) => { const o = { type: t, name, depends() {} }; options.push(o); return o; } };
+        return { option: (t, name) => { const o = { type: t, name, depends() {}, value() {} }; options.push(o); return o; } };
       }
       render() { return Promise.resolve(E('div', { id: 'form' }, [])); }
     },

@@ -105,6 +105,19 @@ return view.extend({
 		o.placeholder = '20000';
 		o.depends('names', '1');
 
+		o = s.option(form.ListValue, 'conntrack', _('Count from connection tracking'),
+			_('Read packet and byte counts from the kernel\'s connection tracking, so that flows sent past br-lan by flow offloading count in full. Needs kmod-nf-conntrack-netlink and gives the daemon CAP_NET_ADMIN. Automatic: on when flow offloading is on.'));
+		o.value('auto', _('Automatic'));
+		o.value('1', _('On'));
+		o.value('0', _('Off'));
+		o.default = 'auto';
+
+		o = s.option(form.Flag, 'conntrack_acct', _('Turn on conntrack accounting'),
+			_('Sets net.netfilter.nf_conntrack_acct=1 at start: the kernel then counts bytes per connection (a little memory per connection).'));
+		o.default = '0';
+		o.depends('conntrack', 'auto');
+		o.depends('conntrack', '1');
+
 		o = s.option(form.DynamicList, 'exclude', _('Ignore LAN hosts'),
 			_('Addresses or networks whose traffic is not shown.'));
 		o.datatype = 'or(ipaddr,cidr)';
