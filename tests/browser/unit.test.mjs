@@ -131,3 +131,18 @@ test('map data: binary arcs round-trip, damage is an error', () => {
   assert.throws(() => decodeWorld(new Uint8Array([255, 0, 0, 0, 1])), /header/);
   assert.throws(() => encodeWorld({ arcs: [[[0.5, 1]]] }), /step/);
 });
+
+test('where the counts come from: conntrack replaces the offload warning', () => {
+  assert.equal(fmt.countsNote({ source: 'capture', offload: { detected: false } }), null);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true, hardware: true } }),
+    /^Flow offloading is on \(hardware\): .* partial/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { active: false, accounting: false, error: null } }),
+    /Conntrack is not counting: nf_conntrack_acct is off\.$/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { error: 'conntrack: Operation not permitted (conntrack needs CAP_NET_ADMIN)' } }),
+    /CAP_NET_ADMIN/);
+  const on = fmt.countsNote({ source: 'conntrack', offload: { detected: true, hardware: false }, conntrack: { active: true } });
+  assert.match(on, /^Counts from conntrack \(flow offloading is on; IP-layer bytes/);
+  assert.doesNotMatch(on, /partial/);
+  assert.equal(fmt.countsNote({ source: 'conntrack', offload: { detected: false } }),
+    'Counts from conntrack (IP-layer bytes, every packet of each connection).');
+});

@@ -95,3 +95,16 @@ export function network(m) {
 export function deviceLabel(host) {
   return host.name || host.ip;
 }
+
+/** Where the traffic numbers come from, for the panel's notes (null: nothing to say).
+ * With `--conntrack` counting, offloading hides nothing: say that instead of a warning. */
+export function countsNote(data) {
+  const off = data.offload?.detected ? `flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}; ` : '';
+  if (data.source === 'conntrack') {
+    return `Counts from conntrack (${off}IP-layer bytes, every packet of each connection).`;
+  }
+  if (!data.offload?.detected) return null;
+  const ct = data.conntrack;
+  const why = ct ? ` Conntrack is not counting: ${ct.error || (ct.accounting === false ? 'nf_conntrack_acct is off' : 'starting')}.` : '';
+  return `Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).${why}`;
+}
