@@ -22,7 +22,8 @@ BIN=$REPO/target/release/examples/conntrack_bench
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-ip -n "$NS" link add d0 type dummy
+ip -n "$NS" link add d0 type veth peer name d1
+ip -n "$NS" link set d1 up
 ip -n "$NS" addr add 192.168.1.1/24 dev d0
 ip -n "$NS" link set d0 up
 ip -n "$NS" route add 198.18.0.0/15 dev d0
@@ -30,7 +31,7 @@ ip netns exec "$NS" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct;
 	echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout;
 	echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max'
 # a rule with a conntrack expression: conntrack runs in this namespace
-printf 'table inet ct {\n chain o {\n type filter hook output priority 0\n ct state new counter\n }\n}\n' |
+printf 'table inet cmct {\n chain o {\n type filter hook output priority 0\n ct state new counter\n }\n}\n' |
 	ip netns exec "$NS" nft -f -
 ip netns exec "$NS" "$BIN" fill "$N"
 echo "conntrack-bench: $N connections on $(nproc) cores, $(uname -m)"

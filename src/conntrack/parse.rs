@@ -488,6 +488,39 @@ mod tests {
         }
     }
 
+    /// A dump that the kernel really sent (fuzz/seeds/ctnetlink/dump: made in a network
+    /// namespace with three UDP and one TCP connection over IPv4, one TCP and one UDP over
+    /// IPv6, accounting on).
+    #[test]
+    fn a_real_kernel_dump() {
+        let dump = include_bytes!("../../fuzz/seeds/ctnetlink/dump");
+        let all: Vec<_> = messages(dump).map(|(_, m)| m.unwrap()).collect();
+        assert_eq!(all.last(), Some(&Msg::Done));
+        let flows: Vec<CtFlow> = all
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Flow {
+                    destroy: false,
+                    flow,
+                } => Some(*flow),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(flows.len(), 6);
+        for f in &flows {
+            assert!(f.id != 0 && f.src.is_some() && f.dst.is_some() && f.ports.is_some());
+            let o = f.orig.expect("accounting was on");
+            assert!(o.packets >= 1 && o.bytes >= 20, "{f:?}");
+        }
+        assert_eq!(flows.iter().filter(|f| f.src.unwrap().is_ipv6()).count(), 2);
+        assert!(flows
+            .iter()
+            .any(|f| f.protocol == 6 && f.ports.unwrap().1 == 443));
+        assert!(flows
+            .iter()
+            .any(|f| f.protocol == 17 && f.ports.unwrap().1 == 53));
+    }
+
     #[test]
     fn the_request() {
         let r = dump_request(7, false);
