@@ -30,7 +30,8 @@
 //! are not counted (baseline); (C) a UDP flow that starts and ends while the daemon is
 //! stopped (SIGSTOP) — it is never in any dump, only its DESTROY event counts it — is
 //! counted in full; (D) 20,000 DESTROY events while the daemon is stopped overflow its
-//! event socket: ENOBUFS is counted, a resync dump follows, and nothing is counted twice.
+//! event socket: ENOBUFS is counted, a resync dump follows, and nothing is counted twice;
+//! (E) with `--user nobody` the daemon keeps CAP_NET_ADMIN alone and still counts.
 //! Where `nft` accepts a flowtable, phase B runs again with a real flowtable on lan0 and wan
 //! (the bridge port, as fw4 before 2024-03) instead of the policy routing; on this kernel
 //! the test says it did not. Hardware offload cannot be tested here at all.
@@ -508,6 +509,25 @@ fn conntrack_counts_what_the_capture_cannot_see() {
         before,
         "a resync must not count anything again"
     );
+
+    // (E) --user: root is dropped after the capture opens, CAP_NET_ADMIN alone is kept, so
+    // dumps still work
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (json, log) = start(&mut ns, d.path(), "e", &["--conntrack", "--user", "nobody"]);
+    wait_log(&log, "running as nobody", 10);
+    wait_log(&log, "counting from conntrack", 10);
+    let (esent, egot) = udp_flow(&h, "198.18.5.6:9000", 100);
+    let doc = wait_json(&json, &log, 10, "counts after dropping root", |d| {
+        bytes(d, "198.18.5.6").1 >= egot as u64
+    });
+    let (eout, ein) = bytes(&doc, "198.18.5.6");
+    println!("as nobody: {eout} out / {ein} in (sent {esent} / {egot})");
+    assert!(
+        within(eout, esent, 5) && within(ein, egot, 5),
+        "{eout} / {ein}"
+    );
+    assert_eq!(doc["conntrack"]["error"], serde_json::Value::Null);
 
     match flowtable {
         Err(e) => println!(
