@@ -28,13 +28,12 @@ ip -n "$NS" addr add 192.168.1.1/24 dev d0
 ip -n "$NS" link set d0 up
 ip -n "$NS" route add 198.18.0.0/15 dev d0
 ip netns exec "$NS" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct;
-	echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout;
-	echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max'
+	echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout'
 # a rule with a conntrack expression: conntrack runs in this namespace
 printf 'table inet cmct {\n chain o {\n type filter hook output priority 0\n ct state new counter\n }\n}\n' |
 	ip netns exec "$NS" nft -f -
 ip netns exec "$NS" "$BIN" fill "$N"
-echo "conntrack-bench: $N connections on $(nproc) cores, $(uname -m)"
+echo "conntrack-bench: $N connections on $(nproc) cores, $(uname -m); hash table of $(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets (shared by all namespaces), $(ip netns exec "$NS" cat /proc/sys/net/netfilter/nf_conntrack_count) connections in this namespace"
 ip netns exec "$NS" "$BIN" dump 20 --save "$OUT/dump.bin"
 ip netns exec "$NS" "$BIN" dump 20
 ip netns exec "$NS" "$BIN" dump 20 --zero
