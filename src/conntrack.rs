@@ -145,6 +145,9 @@ pub struct Conntrack {
     next_open: Instant,
     throttled: bool,
     seq: u32,
+    /// LAN-originated connections with and without counters in the current dump.
+    counted_in_dump: (u64, u64),
+    warned_no_counters: bool,
     acct_path: PathBuf,
     buf: Vec<u8>,
     pub info: ConntrackInfo,
@@ -164,6 +167,8 @@ impl Conntrack {
             next_open: Instant::now(),
             throttled: false,
             seq: 1,
+            counted_in_dump: (0, 0),
+            warned_no_counters: false,
             acct_path: ACCT_SYSCTL.into(),
             buf: vec![0; RECV_BUFFER],
             info: ConntrackInfo::default(),
@@ -324,6 +329,7 @@ impl Conntrack {
         }
         .map_err(|e| format!("conntrack dump: {e}"))?;
         self.generation = self.generation.wrapping_add(1);
+        self.counted_in_dump = (0, 0);
         let mut entries = 0u64;
         let mut buf = std::mem::take(&mut self.buf);
         let result = 'read: loop {
@@ -365,6 +371,20 @@ impl Conntrack {
         let g = self.generation;
         self.flows.retain(|_, f| g.wrapping_sub(f.generation) < 2);
         self.info.flows = self.flows.len();
+        if self.counted_in_dump == (0, self.counted_in_dump.1) && self.counted_in_dump.1 > 0 {
+            // LAN connections, none with counters: accounting is off whatever the sysctl
+            // said (or it could not be read)
+            if !self.warned_no_counters {
+                self.warned_no_counters = true;
+                log::warn!(
+                    "conntrack: no connection has byte counters (nf_conntrack_acct off?): \
+                     the capture counts bytes"
+                );
+            }
+            self.info.accounting = Some(false);
+            self.stop(tables);
+            return Ok(entries);
+        }
         if self.baseline {
             self.baseline = false;
             self.info.active = true;
@@ -439,8 +459,10 @@ impl Conntrack {
         }
         let (Some(orig), Some(reply)) = (f.orig, f.reply) else {
             self.info.without_counters += 1;
+            self.counted_in_dump.1 += 1;
             return;
         };
+        self.counted_in_dump.0 += 1;
         let tuple = fingerprint(f);
         let before = match self.flows.get(&f.id) {
             Some(s)

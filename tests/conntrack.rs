@@ -31,7 +31,8 @@
 //! stopped (SIGSTOP) — it is never in any dump, only its DESTROY event counts it — is
 //! counted in full; (D) 20,000 DESTROY events while the daemon is stopped overflow its
 //! event socket: ENOBUFS is counted, a resync dump follows, and nothing is counted twice;
-//! (E) with `--user nobody` the daemon keeps CAP_NET_ADMIN alone and still counts.
+//! (E) with `--user nobody` the daemon keeps CAP_NET_ADMIN alone and still counts; (F) with
+//! `nf_conntrack_acct` off, that is reported (log, markers.json) and the capture counts.
 //! Where `nft` accepts a flowtable, phase B runs again with a real flowtable on lan0 and wan
 //! (the bridge port, as fw4 before 2024-03) instead of the policy routing; on this kernel
 //! the test says it did not. Hardware offload cannot be tested here at all.
@@ -529,6 +530,23 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     );
     assert_eq!(doc["conntrack"]["error"], serde_json::Value::Null);
 
+    // (F) accounting off: detected, reported, and the capture counts
+    sh(&r, "echo 0 > /proc/sys/net/netfilter/nf_conntrack_acct").unwrap();
+    let (json, log) = start(&mut ns, d.path(), "f", &["--conntrack"]);
+    wait_log(&log, "accounting is off", 10);
+    udp_flow(&h, "198.18.5.6:9000", 10);
+    let doc = wait_json(&json, &log, 10, "a snapshot", |d| {
+        marker(d, "198.18.5.6").is_some()
+    });
+    assert_eq!(doc["source"], "capture");
+    assert_eq!(doc["conntrack"]["accounting"], false);
+    assert_eq!(doc["conntrack"]["active"], false);
+    assert!(
+        bytes(&doc, "198.18.5.6").0 > 0,
+        "the capture counts the first datagram"
+    );
+    sh(&r, "echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct").unwrap();
+
     match flowtable {
         Err(e) => println!(
             "NOT RUN: the flowtable variant (nft refuses a flowtable here: {e}); this kernel \
@@ -545,7 +563,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
             );
             build(&h, &r, &w, true).unwrap();
             servers(&w);
-            let (json, log) = start(&mut ns, d.path(), "f", &["--conntrack"]);
+            let (json, log) = start(&mut ns, d.path(), "ft", &["--conntrack"]);
             wait_log(&log, "counting from conntrack", 10);
             assert_eq!(bulk_tcp(&h), DOWN);
             let doc = wait_json(&json, &log, 15, "flowtable counts", |d| {
