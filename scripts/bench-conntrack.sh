@@ -6,7 +6,8 @@
 # without zeroing the counters), and the saved dump replayed through the conntrack source
 # in user space (parse + deltas + tables), as dumps and as DESTROY events. With
 # CONNMAP_QEMU_MIPSEL=1 the replay also runs under qemu-mipsel (24Kc) with a mipsel build
-# of the example (scripts/cross-build.sh's toolchain and sysroot).
+# of the example (scripts/cross-build.sh's toolchain and sysroot; CONNMAP_CROSS_TARGET_DIR
+# for its cargo target directory). CONNMAP_SAVE_DUMP=FILE keeps the dump (for callgrind).
 #
 # usage: scripts/bench-conntrack.sh [N]
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -41,7 +42,7 @@ ip netns exec "$NS" "$BIN" dump 20 --zero
 if [ "${CONNMAP_QEMU_MIPSEL:-0}" = 1 ]; then
 	CACHE=${CONNMAP_CACHE:-$HOME/.cache/connmap}
 	export PATH="$CACHE/zig-0.17.1/bin:$CACHE/cargo-zigbuild-0.24.1/bin:$PATH"
-	export CARGO_TARGET_DIR="$CACHE/target" LIBPCAP_LIBDIR="$CACHE/sysroot/mipsel_24kc/usr/lib" LIBPCAP_VER=1.10.3
+	export CARGO_TARGET_DIR="${CONNMAP_CROSS_TARGET_DIR:-$CACHE/target}" LIBPCAP_LIBDIR="$CACHE/sysroot/mipsel_24kc/usr/lib" LIBPCAP_VER=1.10.3
 	RUSTFLAGS="--cfg libc_unstable_musl_v1_2 -C target-feature=-crt-static -C link-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none" \
 		cargo +nightly zigbuild -q --release -j 2 -Z build-std=std,panic_abort \
 		-Z build-std-features=optimize_for_size --no-default-features \
@@ -50,7 +51,7 @@ if [ "${CONNMAP_QEMU_MIPSEL:-0}" = 1 ]; then
 	qemu-mipsel-static -cpu 24Kc -L "$CACHE/sysroot/mipsel_24kc" \
 		"$CARGO_TARGET_DIR/mipsel-unknown-linux-musl/release/examples/conntrack_bench" replay "$OUT/dump.bin" 3
 fi
-# a small dump for the fuzzer's seeds (fuzz/seeds/ctnetlink), when asked
-if [ -n "${CONNMAP_SAVE_SEED:-}" ]; then
-	ip netns exec "$NS" "$BIN" dump 1 --save "$CONNMAP_SAVE_SEED"
+# the dump kept for other measurements (callgrind), when asked
+if [ -n "${CONNMAP_SAVE_DUMP:-}" ]; then
+	cp "$OUT/dump.bin" "$CONNMAP_SAVE_DUMP"
 fi
