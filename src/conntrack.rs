@@ -464,19 +464,28 @@ impl Conntrack {
         };
         self.counted_in_dump.0 += 1;
         let tuple = fingerprint(f);
-        let before = match self.flows.get(&f.id) {
+        let generation = self.generation;
+        // a known connection is updated in place: one hash lookup per dump entry
+        let known = match self.flows.get_mut(&f.id) {
             Some(s)
                 if s.tuple == tuple
                     && s.orig.bytes <= orig.bytes
                     && s.reply.bytes <= reply.bytes =>
             {
-                Some((s.orig, s.reply))
+                let b = (s.orig, s.reply);
+                (s.orig, s.reply, s.generation) = (orig, reply, generation);
+                Some(b)
             }
             // another connection under a reused id: a new one
             _ => None,
         };
-        let before = match before {
-            Some(b) => b,
+        let before = match known {
+            Some(b) => {
+                if destroy {
+                    self.flows.remove(&f.id);
+                }
+                b
+            }
             None if self.baseline && !destroy => {
                 // remembered, not counted: it began before conntrack became the source
                 self.remember(f.id, tuple, orig, reply);
@@ -490,13 +499,15 @@ impl Conntrack {
                 self.info.untracked += 1;
                 return;
             }
-            None => (Count::default(), Count::default()),
+            None => {
+                if destroy {
+                    self.flows.remove(&f.id);
+                } else {
+                    self.remember(f.id, tuple, orig, reply);
+                }
+                (Count::default(), Count::default())
+            }
         };
-        if destroy {
-            self.flows.remove(&f.id);
-        } else {
-            self.remember(f.id, tuple, orig, reply);
-        }
         if self.baseline {
             return;
         }
