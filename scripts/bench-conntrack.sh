@@ -43,7 +43,9 @@ if [ "${CONNMAP_QEMU_MIPSEL:-0}" = 1 ]; then
 	CACHE=${CONNMAP_CACHE:-$HOME/.cache/connmap}
 	export PATH="$CACHE/zig-0.17.1/bin:$CACHE/cargo-zigbuild-0.24.1/bin:$PATH"
 	export CARGO_TARGET_DIR="${CONNMAP_CROSS_TARGET_DIR:-$CACHE/target}" LIBPCAP_LIBDIR="$CACHE/sysroot/mipsel_24kc/usr/lib" LIBPCAP_VER=1.10.3
-	RUSTFLAGS="--cfg libc_unstable_musl_v1_2 -C target-feature=-crt-static -C link-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none" \
+	# the flags of scripts/cross-build.sh (so that its build of std is reused)
+	export CONNMAP_LINKER_VAR=CARGO_TARGET_MIPSEL_UNKNOWN_LINUX_MUSL_LINKER
+	RUSTFLAGS="--cfg libc_unstable_musl_v1_2 -C linker=$REPO/scripts/link-ordered.sh -C target-feature=-crt-static -C link-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none" \
 		cargo +nightly zigbuild -q --release -j 2 -Z build-std=std,panic_abort \
 		-Z build-std-features=optimize_for_size --no-default-features \
 		--example conntrack_bench --target mipsel-unknown-linux-musl
