@@ -406,7 +406,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     let (json, log) = start(&mut ns, d.path(), "a", &[]);
     let got = bulk_tcp(&h);
     assert_eq!(got, DOWN);
-    let doc = wait_json(&json, &log, 10, "the capture's marker", |d| {
+    let doc = wait_json(&json, &log, 30, "the capture's marker", |d| {
         marker(d, "198.18.5.5").is_some()
     });
     std::thread::sleep(Duration::from_millis(1500));
@@ -427,7 +427,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     assert_eq!(got, DOWN);
     let (usent, ugot) = udp_flow(&h, "198.18.5.6:9000", 2000);
     println!("udp: sent {usent}, answers {ugot}");
-    let doc = wait_json(&json, &log, 15, "conntrack's counts", |d| {
+    let doc = wait_json(&json, &log, 30, "conntrack's counts", |d| {
         within(bytes(d, "198.18.5.5").0, UP, 5) && within(bytes(d, "198.18.5.6").1, ugot, 5)
     });
     std::thread::sleep(Duration::from_millis(2500)); // more dumps: nothing is added twice
@@ -469,7 +469,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     std::thread::sleep(Duration::from_millis(2500));
     dump_in(&r);
     signal(&ns, libc::SIGCONT);
-    let doc = wait_json(&json, &log, 10, "the ended flow", |d| {
+    let doc = wait_json(&json, &log, 30, "the ended flow", |d| {
         bytes(d, "198.18.5.7").0 > 0
     });
     std::thread::sleep(Duration::from_millis(2000));
@@ -495,7 +495,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     std::thread::sleep(Duration::from_millis(2500));
     let listed = dump_in(&r);
     signal(&ns, libc::SIGCONT);
-    let doc = wait_json(&json, &log, 15, "ENOBUFS and a resync", |d| {
+    let doc = wait_json(&json, &log, 30, "ENOBUFS and a resync", |d| {
         d["conntrack"]["enobufs"].as_u64() >= Some(1)
             && d["conntrack"]["resyncs"].as_u64() >= Some(1)
     });
@@ -519,7 +519,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     wait_log(&log, "running as nobody", 10);
     wait_log(&log, "counting from conntrack", 10);
     let (esent, egot) = udp_flow(&h, "198.18.5.6:9000", 100);
-    let doc = wait_json(&json, &log, 10, "counts after dropping root", |d| {
+    let doc = wait_json(&json, &log, 30, "counts after dropping root", |d| {
         bytes(d, "198.18.5.6").1 >= egot as u64
     });
     let (eout, ein) = bytes(&doc, "198.18.5.6");
@@ -535,7 +535,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
     let (json, log) = start(&mut ns, d.path(), "f", &["--conntrack"]);
     wait_log(&log, "accounting is off", 10);
     udp_flow(&h, "198.18.5.6:9000", 10);
-    let doc = wait_json(&json, &log, 10, "a snapshot", |d| {
+    let doc = wait_json(&json, &log, 30, "a snapshot", |d| {
         marker(d, "198.18.5.6").is_some()
     });
     assert_eq!(doc["source"], "capture");
@@ -566,7 +566,7 @@ fn conntrack_counts_what_the_capture_cannot_see() {
             let (json, log) = start(&mut ns, d.path(), "ft", &["--conntrack"]);
             wait_log(&log, "counting from conntrack", 10);
             assert_eq!(bulk_tcp(&h), DOWN);
-            let doc = wait_json(&json, &log, 15, "flowtable counts", |d| {
+            let doc = wait_json(&json, &log, 30, "flowtable counts", |d| {
                 within(bytes(d, "198.18.5.5").0, UP, 5)
             });
             let (out, inb) = bytes(&doc, "198.18.5.5");
