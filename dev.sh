@@ -49,9 +49,10 @@ deps_test() {
 	# tcpdump: the benchmark's reference; mmdb-bin: mmdblookup reads our databases;
 	# chromium + fonts: the browser test; iproute2: the live-capture namespace test;
 	# mtd-utils: the geo database's size on JFFS2/UBIFS (geodb/flash-size.sh).
-	# prometheus (promtool) + nfdump (nfcapd): the export tests scrape and collect for real.
+	# prometheus (promtool) + nfdump (nfcapd): the export tests scrape and collect for real;
+	# nftables: the conntrack test blinds the capture with marks and policy routing.
 	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils \
-		prometheus nfdump
+		prometheus nfdump nftables
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	bash openwrt/tests/deps.sh
 	# aioquic (PyPI, in a venv): the real QUIC stack of tests/quic.rs

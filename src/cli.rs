@@ -50,6 +50,9 @@ Options:
                             '' for none)
       --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none;
                             builds without the `nft` feature, such as the OpenWrt package: none)
+      --conntrack           count packets and bytes from the kernel's connection tracking
+                            (ctnetlink: needs CAP_NET_ADMIN and nf_conntrack_acct=1), so that
+                            flows that flow offloading moves past br-lan count in full
       --home LAT,LNG        where the lines on the map start
       --user USER           after opening the capture, drop root privileges to USER
       --tiles URL           offer an online tile layer (URL template) on the page; off by default
@@ -102,6 +105,8 @@ pub struct Config {
     pub doh_list: Option<PathBuf>,
     pub firewall_config: Option<PathBuf>,
     pub nft: Option<String>,
+    /// `--conntrack`: counts from conntrack (see `conntrack`).
+    pub conntrack: bool,
     pub home: Option<(f64, f64)>,
     pub user: Option<String>,
     pub tiles: Option<String>,
@@ -144,6 +149,7 @@ impl Default for Config {
             doh_list: None,
             firewall_config: Some("/etc/config/firewall".into()),
             nft: cfg!(feature = "nft").then(|| "nft".into()),
+            conntrack: false,
             home: None,
             user: None,
             tiles: None,
@@ -344,6 +350,7 @@ where
                 c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
             }
             Long("nft") => c.nft = nft(value(&mut p, "--nft")?)?,
+            Long("conntrack") => c.conntrack = true,
             Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
             Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
             Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
@@ -377,6 +384,9 @@ where
         if c.json_out.is_none() {
             return Err("--no-http needs --json-out (nothing else would show the data)".into());
         }
+    }
+    if c.conntrack && c.read.is_some() {
+        return Err("--conntrack reads this machine's connection tracking: not with --read".into());
     }
     Ok(Command::Run(Box::new(c)))
 }
@@ -435,6 +445,15 @@ mod tests {
             assert_eq!(c(&[]), Ok(None));
             assert!(c(&["--nft", "nft"]).unwrap_err().contains("`nft` feature"));
         }
+    }
+
+    #[test]
+    fn conntrack_flag() {
+        assert!(!run(&[]).unwrap().conntrack);
+        assert!(run(&["--conntrack"]).unwrap().conntrack);
+        assert!(run(&["--conntrack", "-r", "x.pcap"])
+            .unwrap_err()
+            .contains("not with --read"));
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct DataPath {
     geo_retry: Option<Instant>,
     /// /metrics and IPFIX (src/export), fed per snapshot and per tick.
     pub export: crate::export::Export,
+    /// `--conntrack`: the second counting source (see `conntrack`).
+    pub conntrack: Option<crate::conntrack::Conntrack>,
 }
 
 impl DataPath {
@@ -88,6 +90,14 @@ impl DataPath {
             generation: 0,
             geo_retry: None,
             export: Default::default(),
+            conntrack: None,
+        }
+    }
+
+    /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
+    pub fn conntrack_step(&mut self) {
+        if let Some(ct) = &mut self.conntrack {
+            ct.step(&self.nets, &mut self.tables, unix_now());
         }
     }
 
@@ -134,6 +144,7 @@ impl DataPath {
         }
         self.generation += 1;
         self.tables.published();
+        self.meta.conntrack = self.conntrack.as_ref().map(|c| c.info.clone());
         let json = snapshot::render(
             &self.tables,
             &self.devnames.current,
@@ -392,7 +403,7 @@ fn start_http(
 fn drop_privileges(cfg: &Config, http: Option<&HttpServer>) -> bool {
     let Some(user) = &cfg.user else { return true };
     let own = http.map(HttpServer::private_paths).unwrap_or_default();
-    match crate::privdrop::drop_to(user, &own) {
+    match crate::privdrop::drop_to(user, &own, cfg.conntrack) {
         Ok(()) => true,
         Err(e) => {
             log::error!("{e}");
@@ -453,6 +464,10 @@ pub fn run(cfg: Config) -> i32 {
         meta,
     );
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
+    if cfg.conntrack {
+        let interval = Duration::from_secs(cfg.interval);
+        dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));
+    }
     let now = unix_now();
     let mut out = Outputs {
         cell: SnapshotCell::new(dp.snapshot(now)),
@@ -748,6 +763,7 @@ impl<'a> Live<'a> {
             self.wait();
             self.drain_capture();
             self.drain_names();
+            self.drain_conntrack();
             if self.signals() {
                 log::info!("stopping (signal)");
                 break;
@@ -786,6 +802,8 @@ impl<'a> Live<'a> {
         );
         self.capture = Some(c);
         self.last_error.clear();
+        // the conntrack sockets open before privileges are dropped
+        self.dp.conntrack_step();
         if self.http.is_none() && self.cfg.http {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
@@ -817,6 +835,9 @@ impl<'a> Live<'a> {
         if let Some(retry) = self.dp.geo_retry_at() {
             at = at.min(retry);
         }
+        if let (Some(ct), Some(_)) = (&self.dp.conntrack, &self.capture) {
+            at = at.min(ct.next_deadline());
+        }
         at
     }
 
@@ -824,10 +845,11 @@ impl<'a> Live<'a> {
     /// batches them: the kernel wakes us per block, not per packet), a signal, or the next
     /// timer.
     fn wait(&self) {
-        let mut fds: SmallVec<[RawFd; 3]> = SmallVec::new();
+        let mut fds: SmallVec<[RawFd; 4]> = SmallVec::new();
         if let Some(c) = &self.capture {
             fds.extend(c.source.fd());
             fds.extend(c.names.as_ref().and_then(Source::fd));
+            fds.extend(self.dp.conntrack.as_ref().and_then(|ct| ct.fd()));
         }
         fds.extend(self.sig.fd());
         wait_readable(&fds, self.next_deadline());
@@ -850,6 +872,14 @@ impl<'a> Live<'a> {
         let dp = &mut *self.dp;
         if let Err(e) = drain(n, |link, f| dp.learn_frame(link, f)) {
             self.capture_lost(e);
+        }
+    }
+
+    /// Step (`--conntrack`): DESTROY events queued and, when due, a dump, while the capture
+    /// runs (it finds the remotes that conntrack's counts go to).
+    fn drain_conntrack(&mut self) {
+        if self.capture.is_some() {
+            self.dp.conntrack_step();
         }
     }
 

@@ -26,11 +26,13 @@ pub mod devnames;
 pub mod export;
 
 // The loops that drive it, and what they read and keep: the command line, persistence,
-// flow offloading detection.
+// flow offloading detection, and counts from the kernel's connection tracking (conntrack:
+// flows that offloading moves past the capture).
 pub mod daemon;
 pub mod cli;
 pub mod state;
 pub mod offload;
+pub mod conntrack;
 
 // Support: the tables' hasher, gzip without crc32fast, a mapped database truncated in place,
 // dropping root, the log.

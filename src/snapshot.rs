@@ -32,6 +32,8 @@ pub struct SnapshotMeta {
     pub offload: crate::offload::Offload,
     /// Well-known DNS-over-HTTPS resolvers (`--doh-list`).
     pub doh: crate::coverage::DohList,
+    /// `--conntrack`'s state (null without it).
+    pub conntrack: Option<crate::conntrack::ConntrackInfo>,
 }
 
 /// The `capture` object: what the capture sees and misses.
@@ -125,6 +127,9 @@ struct Doc<'a> {
     attribution: Option<&'a str>,
     capture: CaptureInfo,
     offload: &'a crate::offload::Offload,
+    /// Where packets and bytes come from: "capture" (wire bytes) or "conntrack" (layer 3).
+    source: &'static str,
+    conntrack: Option<&'a crate::conntrack::ConntrackInfo>,
     stats: Stats<'a>,
     hosts: Vec<HostOut<'a>>,
     // `markers` follows, written by `write_markers`
@@ -487,6 +492,11 @@ pub fn render(
             ..meta.capture.clone()
         },
         offload: &meta.offload,
+        source: match &meta.conntrack {
+            Some(c) if c.active => "conntrack",
+            _ => "capture",
+        },
+        conntrack: meta.conntrack.as_ref(),
         stats: Stats {
             remotes: tables.remotes.len(),
             hosts: tables.hosts.len(),

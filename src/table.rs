@@ -28,6 +28,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// Counts from conntrack (`Tables::add_flow`).
+#[path = "conntrack/table.rs"]
+mod conntrack_counts;
+
 /// Protocol and port as one nonzero number (bit 31: with a port, bit 30: without).
 #[inline(always)]
 fn proto_port_key(protocol: u8, port: Option<u16>) -> u32 {
@@ -543,6 +547,9 @@ pub struct Tables {
     pub stats: TableStats,
     /// Set by every change; cleared when a snapshot is taken (`published`).
     dirty: bool,
+    /// The capture adds packets and bytes (true), or only notes remotes, hosts, ports and
+    /// times while conntrack counts (`--conntrack`, see `conntrack`).
+    pub capture_counts: bool,
     /// When each table last logged an eviction (remotes, hosts).
     logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
@@ -567,6 +574,7 @@ impl Tables {
             max_hosts,
             stats: TableStats::default(),
             dirty: false,
+            capture_counts: true,
             logged: [None; 2],
             learned: RemoteNameTable::new(DEFAULT_MAX_NAMES),
             names_by_kind: [0; 5],
@@ -594,6 +602,11 @@ impl Tables {
     /// Something changed since the last snapshot (`published`).
     pub fn changed(&self) -> bool {
         self.dirty
+    }
+
+    /// Something outside the packet path (conntrack's counts) changed them.
+    pub fn mark_changed(&mut self) {
+        self.dirty = true;
     }
 
     /// A snapshot of the tables as they are now was taken.
@@ -758,8 +771,11 @@ impl Tables {
     /// The counting itself, shared by the cached and the uncached path.
     #[inline(always)]
     fn add(&mut self, hit: &Hit, packet: &PacketInfo, wire_len: u32, now: u64) {
+        let counts = self.capture_counts;
         let remote = self.remotes.at(hit.remote);
-        remote.counters.add(hit.direction, wire_len);
+        if counts {
+            remote.counters.add(hit.direction, wire_len);
+        }
         remote.last_seen = now;
         if hit.direction == Direction::Out {
             if remote.hosts.first() != Some(&hit.host)
@@ -783,14 +799,18 @@ impl Tables {
             }
         }
         let host = self.hosts.at(hit.host_slot);
-        host.counters.add(hit.direction, wire_len);
+        if counts {
+            host.counters.add(hit.direction, wire_len);
+        }
         host.last_seen = now;
         // The frame's source MAC is the device's own only when the device sent it.
         if hit.direction == Direction::Out && host.mac.is_none() {
             host.mac = packet.src_mac;
         }
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len);
+        if counts {
+            self.stats.packets += 1;
+            self.stats.bytes += u64::from(wire_len);
+        }
         self.dirty = true;
     }
 

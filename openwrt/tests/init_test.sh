@@ -93,6 +93,7 @@ NET
 # shellcheck disable=SC2016
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
+	-e "s|^FIREWALL_CONFIG=.*|FIREWALL_CONFIG=$TMP/firewall|" -e "s|^ACCT=.*|ACCT=$TMP/acct|" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
 	-e 's|^LUCI_ACL=.*|LUCI_ACL=${LUCI_ACL_TEST:-/nonexistent}|' \
 	"$INIT" > "$TMP/connmap.init"
@@ -309,7 +310,47 @@ close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
 
-# 11. never root: every instance either runs as user connmap or gets --user connmap
+# 11. conntrack: '1' adds --conntrack and CAP_NET_ADMIN; conntrack_acct '1' turns accounting on
+echo 0 > "$TMP/acct"
+out=$(run conntrack-on "config connmap 'main'
+	option state_file ''
+	option geoip ''
+	option conntrack '1'
+	option conntrack_acct '1'" "lan:br-lan:192.168.1.1" "lan")
+check "conntrack 1, with consent to accounting" "open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+$(echo "$JAILED" | sed 's|connmap.json|connmap-conntrack.json|')
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--conntrack|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$(printf '%s\n' "$out" | grep -v '^logger')"
+check "accounting turned on with consent" "1" "$(cat "$TMP/acct")"
+if grep -q "logger -t connmap turned on net.netfilter.nf_conntrack_acct" "$TMP/conntrack-on/log"; then
+	echo "ok   init: says it turned accounting on"; pass=$((pass + 1))
+else
+	echo "FAIL init: says it turned accounting on"; fail=$((fail + 1))
+fi
+
+# 12. 'auto': on when the firewall offloads, without consent accounting stays off (logged)
+echo 0 > "$TMP/acct"
+printf "config defaults\n\toption flow_offloading '1'\n" > "$TMP/firewall"
+out=$(run conntrack-auto "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "auto with offloading: --conntrack, accounting left off" "1 0 1" \
+	"$(grep -c -- '|--conntrack|' "$TMP/conntrack-auto/log") $(cat "$TMP/acct") $(grep -c 'nf_conntrack_acct is off' "$TMP/conntrack-auto/log")"
+printf "config defaults\n\toption flow_offloading '0'\n" > "$TMP/firewall"
+out=$(run conntrack-auto-off "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "auto without offloading: capture only, CAP_NET_RAW only" "0 1" \
+	"$(grep -c -- '--conntrack' "$TMP/conntrack-auto-off/log") $(grep -c 'capabilities=/etc/capabilities/connmap.json' "$TMP/conntrack-auto-off/log")"
+rm -f "$TMP/firewall"
+
+# 13. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&
 	! grep -q "user root" "$INIT"; then
 	echo "ok   init: runs as user connmap"; pass=$((pass + 1))

@@ -85,7 +85,8 @@ suite init sh "$T/init_test.sh"
 # 3. LuCI files parse
 for j in openwrt/luci-app-connmap/root/usr/share/luci/menu.d/luci-app-connmap.json \
 	openwrt/luci-app-connmap/root/usr/share/rpcd/acl.d/luci-app-connmap.json \
-	openwrt/connmap/files/connmap.capabilities; do
+	openwrt/connmap/files/connmap.capabilities \
+	openwrt/connmap/files/connmap-conntrack.capabilities; do
 	python3 -m json.tool "$j" > /dev/null 2>&1
 	result "valid JSON $j" $?
 done

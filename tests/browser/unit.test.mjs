@@ -207,3 +207,18 @@ test('downloads: CSV of the tables, safe in spreadsheets', async () => {
   assert.equal(dl.devicesCsv(sample).split('\r\n').length, sample.hosts.length + 2);
   assert.equal(dl.baseName(0.5e9 + 1.2e9), 'connmap-2023-11-14T22-13-20');
 });
+
+test('where the counts come from: conntrack replaces the offload warning', () => {
+  assert.equal(fmt.countsNote({ source: 'capture', offload: { detected: false } }), null);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true, hardware: true } }),
+    /^Flow offloading is on \(hardware\): .* partial/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { active: false, accounting: false, error: null } }),
+    /Conntrack is not counting: nf_conntrack_acct is off\.$/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { error: 'conntrack: Operation not permitted (conntrack needs CAP_NET_ADMIN)' } }),
+    /CAP_NET_ADMIN/);
+  const on = fmt.countsNote({ source: 'conntrack', offload: { detected: true, hardware: false }, conntrack: { active: true } });
+  assert.match(on, /^Counts from conntrack \(flow offloading is on; IP-layer bytes/);
+  assert.doesNotMatch(on, /partial/);
+  assert.equal(fmt.countsNote({ source: 'conntrack', offload: { detected: false } }),
+    'Counts from conntrack (IP-layer bytes, every packet of each connection).');
+});

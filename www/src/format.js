@@ -129,4 +129,15 @@ export function encryptedDns(h) {
   if (!e || !(e.dot || e.doh)) return null;
   const how = [e.dot ? 'DNS over TLS' : null, e.doh ? 'DNS over HTTPS' : null].filter(Boolean).join(' and ');
   return { text: 'uses encrypted DNS: names come from SNI only', title: `${how} (${plural((e.dot || 0) + (e.doh || 0), 'resolver')}): the router cannot read its DNS answers` };
+/** Where the traffic numbers come from, for the panel's notes (null: nothing to say).
+ * With `--conntrack` counting, offloading hides nothing: say that instead of a warning. */
+export function countsNote(data) {
+  const off = data.offload?.detected ? `flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}; ` : '';
+  if (data.source === 'conntrack') {
+    return `Counts from conntrack (${off}IP-layer bytes, every packet of each connection).`;
+  }
+  if (!data.offload?.detected) return null;
+  const ct = data.conntrack;
+  const why = ct ? ` Conntrack is not counting: ${ct.error || (ct.accounting === false ? 'nf_conntrack_acct is off' : 'starting')}.` : '';
+  return `Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).${why}`;
 }

@@ -89,9 +89,8 @@ export class Panel {
     if (stats.evicted_remotes) notes.push(`${fmt.count(stats.evicted_remotes)} remotes dropped (table full).`);
     if (stats.geo_errors) notes.push(`${fmt.count(stats.geo_errors)} geolocation errors.`);
     if (stats.geo_database === null && view.totalLocated === 0) notes.push('No geolocation database loaded: no remote has a location.');
-    if (data.offload?.detected) {
-      notes.push(`Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).`);
-    }
+    const counts = fmt.countsNote(data);
+    if (counts) notes.push(counts);
     if (data.capture?.dropped) notes.push(`${fmt.count(data.capture.dropped)} packets dropped by the capture (not counted).`);
     this.el.filterNote.textContent = notes.join(' ');
     this.el.filterNote.hidden = notes.length === 0;

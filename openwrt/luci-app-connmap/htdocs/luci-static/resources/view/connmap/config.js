@@ -125,6 +125,19 @@ return view.extend({
 			_('Networks shown as remote even though they are special-purpose, e.g. 100.64.0.0/10 (carrier-grade NAT).'));
 		o.datatype = 'cidr';
 
+		o = s.taboption('advanced', form.ListValue, 'conntrack', _('Count from connection tracking'),
+			_('Read packet and byte counts from the kernel\'s connection tracking, so that flows sent past br-lan by flow offloading count in full. Needs kmod-nf-conntrack-netlink and gives the daemon CAP_NET_ADMIN. Automatic: on when flow offloading is on.'));
+		o.value('auto', _('Automatic'));
+		o.value('1', _('On'));
+		o.value('0', _('Off'));
+		o.default = 'auto';
+
+		o = s.taboption('advanced', form.Flag, 'conntrack_acct', _('Turn on conntrack accounting'),
+			_('Sets net.netfilter.nf_conntrack_acct=1 at start: the kernel then counts bytes per connection (a little memory per connection).'));
+		o.default = '0';
+		o.depends('conntrack', 'auto');
+		o.depends('conntrack', '1');
+
 		o = s.taboption('advanced', form.Value, 'metrics_top', _('Metrics: countries and ASNs'),
 			_('Prometheus /metrics: how many countries and networks (ASNs) get their own series; the rest are summed as "other".'));
 		o.datatype = 'uinteger';
