@@ -168,15 +168,22 @@ impl DataPath {
     }
 
     /// Looks up the remotes not located yet (once per snapshot): the daemon drives the
-    /// database, the table only keeps the answers.
+    /// database, the table only keeps the answers. The database's pages are let go of every
+    /// `RELEASE_EVERY` lookups and at the end (`GeoDb::release_pages`): a round of lookups
+    /// scattered over the whole file does not map all of it into the daemon at once.
     fn locate_new(&mut self) {
+        const RELEASE_EVERY: u64 = 1024;
         let (geo, stats) = (&self.geo, &mut self.stats);
         if !geo.is_open() {
             self.tables.locate_new(|_| None);
             return;
         }
+        let before = stats.geo_lookups;
         self.tables.locate_new(|ip| {
             stats.geo_lookups += 1;
+            if stats.geo_lookups % RELEASE_EVERY == 0 {
+                geo.release_pages();
+            }
             geo.lookup(ip.ip()).unwrap_or_else(|e| {
                 stats.geo_errors += 1;
                 if stats.geo_errors <= 10 || stats.geo_errors.is_power_of_two() {
@@ -188,6 +195,9 @@ impl DataPath {
                 None
             })
         });
+        if self.stats.geo_lookups != before {
+            self.geo.release_pages();
+        }
     }
 
     /// When `check_geo` will next try to reopen a database that faulted.

@@ -63,6 +63,8 @@ pub struct GeoDb {
     path: Option<PathBuf>,
     description: Option<String>,
     cache: RecordCache,
+    /// The mapping (address, length) of a mapped file, for `release_pages`.
+    mapped: Option<(usize, usize)>,
     /// Keeps a truncation of the mapped file from killing the daemon (`sigbus`); declared
     /// after `source`, so it is dropped after the mapping.
     _guard: Option<crate::sigbus::Guard>,
@@ -76,6 +78,7 @@ impl GeoDb {
             path: None,
             description: None,
             cache: RecordCache::default(),
+            mapped: None,
             _guard: None,
         }
     }
@@ -94,6 +97,7 @@ impl GeoDb {
         let map = unsafe { maxminddb::Mmap::map(&file) }
             .map_err(|e| format!("{}: cannot map ({e})", path.display()))?;
         let guard = crate::sigbus::protect(map.as_ptr(), map.len());
+        let mapped = (map.as_ptr() as usize, map.len());
         let reader = Reader::from_source(map)
             .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))?;
         check(&reader).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -103,6 +107,7 @@ impl GeoDb {
             path: Some(path.to_path_buf()),
             description,
             cache: RecordCache::default(),
+            mapped: Some(mapped),
             _guard: Some(guard),
         })
     }
@@ -117,6 +122,7 @@ impl GeoDb {
             path: None,
             description,
             cache: RecordCache::default(),
+            mapped: None,
             _guard: None,
         })
     }
@@ -132,6 +138,18 @@ impl GeoDb {
     /// The database's own description (its attribution, for a trimmed DB-IP file).
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// Drops the file's pages from this process's mappings (they stay in the page cache, and
+    /// the next lookup that needs one maps it again): called after a round of lookups, so that
+    /// the database's pages are not counted in the daemon's RSS between rounds, nor at its
+    /// peak (a snapshot's render comes right after its lookups).
+    pub fn release_pages(&self) {
+        if let Some((at, len)) = self.mapped {
+            // SAFETY: the range is exactly the live read-only file mapping; MADV_DONTNEED on
+            // it only drops page table entries: later reads fault the same bytes back in.
+            unsafe { libc::madvise(at as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+        }
     }
 
     /// Looks one address up. `Ok(None)`: not in the database. `Err`: the record is corrupt.

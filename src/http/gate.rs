@@ -158,7 +158,8 @@ pub fn bind_backend(dir: &Path) -> std::io::Result<(std::os::unix::net::UnixList
     Ok((std::os::unix::net::UnixListener::bind(&path)?, path))
 }
 
-/// Runs the gate until `stop` is set. Blocks: run it on its own thread.
+/// Runs the gate until `stop` is set (and a connection wakes it). Blocks: run it on its own
+/// thread.
 pub fn run(
     listener: std::net::TcpListener,
     backend: PathBuf,
@@ -177,17 +178,16 @@ pub fn run(
                 return;
             }
         };
+        // Asleep until a client connects: no timer ticks while idle. Whoever sets `stop`
+        // then connects once to wake this loop (`HttpServer`'s drop).
         while !stop.load(Ordering::Relaxed) {
-            // Wake up now and then to notice `stop`.
-            let accepted = future::or(async { Some(listener.accept().await) }, async {
-                Timer::after(Duration::from_millis(250)).await;
-                None
-            })
-            .await;
+            let accepted = listener.accept().await;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let (mut stream, peer) = match accepted {
-                None => continue,
-                Some(Ok(x)) => x,
-                Some(Err(e)) => {
+                Ok(x) => x,
+                Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     log::warn!("http: accept failed: {e}");
                     Timer::after(Duration::from_millis(100)).await;

@@ -13,7 +13,7 @@ pub mod host;
 use crate::snapshot::{Snapshot, SnapshotCell};
 use files::StaticFiles;
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -140,6 +140,15 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The gate sleeps in accept(): one connection wakes it to see `stop`.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = std::net::TcpStream::connect_timeout(&wake, std::time::Duration::from_secs(1));
         if let Some(server) = &self.server {
             for _ in 0..gate::MAX_IN_FLIGHT {
                 server.unblock();
