@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""What the threads of a running connmap cost in memory: its threads by name, and the resident
-and dirty pages of their stacks, told apart by size (/proc/PID/smaps): the HTTP responders'
-1 MiB stacks, the gate's 256 KiB, the 2 MiB of std's default (tiny_http's accept and
-connection threads, the names handle...). Thread stacks are anonymous mappings with a guard
-page just below; the main thread's is [stack].
+"""What the threads of a running connmap cost in memory: each thread by name with the resident
+(Rss) and dirty pages of its stack. A thread's stack is the mapping that holds its stack
+pointer, read from /proc/PID/task/TID/syscall while the thread waits in a system call (all of
+connmap's threads do when idle). Needs root or the same user.
 
     python3 scripts/thread-rss.py PID
 """
@@ -12,14 +11,6 @@ import os
 import sys
 
 pid = sys.argv[1]
-names = collections.Counter()
-for tid in os.listdir(f"/proc/{pid}/task"):
-    with open(f"/proc/{pid}/task/{tid}/comm") as f:
-        names[f.read().strip()] += 1
-print(f"threads: {sum(names.values())}: " + ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(names.items())))
-
-KIND = {1 << 20: "responder stack (1 MiB)", 256 << 10: "gate stack (256 KiB)",
-        2 << 20: "std default stack (2 MiB)", 128 << 10: "musl default stack (128 KiB)"}
 maps = []
 cur = None
 with open(f"/proc/{pid}/smaps") as f:
@@ -27,31 +18,44 @@ with open(f"/proc/{pid}/smaps") as f:
         parts = line.split()
         if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
             lo, hi = (int(x, 16) for x in parts[0].split("-"))
-            cur = {"lo": lo, "hi": hi, "perm": parts[1], "name": parts[5] if len(parts) > 5 else "", "rss": 0, "dirty": 0}
+            cur = {"lo": lo, "hi": hi, "name": parts[5] if len(parts) > 5 else "", "rss": 0, "dirty": 0}
             maps.append(cur)
         elif parts[0] == "Rss:":
             cur["rss"] = int(parts[1])
-        elif parts[0] in ("Private_Dirty:",):
+        elif parts[0] == "Private_Dirty:":
             cur["dirty"] = int(parts[1])
-sums = collections.defaultdict(lambda: [0, 0, 0])
-for i, m in enumerate(maps):
-    size = m["hi"] - m["lo"]
-    guard = i > 0 and maps[i - 1]["hi"] == m["lo"] and maps[i - 1]["perm"].startswith("---")
-    if m["name"] == "[stack]":
-        kind = "main thread stack"
-    elif m["name"] == "" and m["perm"].startswith("rw") and guard:
-        # musl puts the thread's TLS and descriptor on top of the stack mapping
-        kind = next((k for s, k in KIND.items() if 0 <= size - s <= 64 << 10), f"other thread stack ({size >> 10} KiB)")
+
+groups = collections.defaultdict(lambda: [0, 0, 0, 0])  # threads, stack size, rss, dirty
+for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+        name = f.read().strip()
+    # the same kind of thread under one name: http-0..http-7 are "http-N"
+    if tid == pid:
+        kind = "main (data path)"
+    elif name.startswith("http-") and name[5:].isdigit():
+        kind = "http-N (responders)"
+    elif name == "connmap":
+        kind = "unnamed (tiny_http's)"  # its accept thread and connection pool
     else:
+        kind = name
+    with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+        fields = f.read().split()
+    g = groups[kind]
+    g[0] += 1
+    if len(fields) < 3 or fields[0] == "running":
         continue
-    s = sums[kind]
-    s[0] += 1
-    s[1] += m["rss"]
-    s[2] += m["dirty"]
-total = 0
-for kind, (n, rss, dirty) in sorted(sums.items()):
-    total += rss
-    print(f"  {kind:32} x{n:<3} Rss {rss:6} KiB  Private_Dirty {dirty:6} KiB")
+    sp = int(fields[-2], 16)
+    m = next((m for m in maps if m["lo"] <= sp < m["hi"]), None)
+    if m:
+        g[1] += (m["hi"] - m["lo"]) >> 10
+        g[2] += m["rss"]
+        g[3] += m["dirty"]
+total = [0, 0]
+print(f"{'thread':24} {'n':>3} {'stack mapped':>13} {'Rss':>8} {'dirty':>8}")
+for kind, (n, size, rss, dirty) in sorted(groups.items()):
+    total[0] += rss
+    total[1] += n
+    print(f"{kind:24} {n:3} {size:10} KiB {rss:4} KiB {dirty:4} KiB")
 with open(f"/proc/{pid}/status") as f:
     vm = {l.split(":")[0]: l.split(":")[1].strip() for l in f}
-print(f"stacks in all: {total} KiB of VmRSS {vm['VmRSS']} (VmHWM {vm['VmHWM']})")
+print(f"{total[1]} threads, stacks resident {total[0]} KiB of VmRSS {vm['VmRSS']} (VmHWM {vm['VmHWM']})")

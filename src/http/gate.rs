@@ -23,14 +23,13 @@
 //! One request per connection: the page polls every few seconds, a new LAN connection is cheap.
 
 use super::host::HostPolicy;
-use smol::channel::{Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::lock::Semaphore;
 use smol::net::unix::UnixStream;
 use smol::net::{TcpListener, TcpStream};
 use smol::{future, Timer};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -69,9 +68,10 @@ struct Limits {
     total: usize,
     /// Open connections and the in-flight allowance of each client address.
     per_client: HashMap<IpAddr, (usize, Rc<Semaphore>)>,
-    /// Connections still reading their request head, oldest first (ids only grow); dropping
-    /// the sender tells that connection it was evicted.
-    reading_head: BTreeMap<u64, Sender<()>>,
+    /// Connections still reading their request head, oldest first (ids only grow), each with
+    /// the semaphore that tells it it was evicted (a permit added). At most `MAX_CONNECTIONS`:
+    /// a Vec, searched only when a head is complete, costs less code than a map (mipsel).
+    reading_head: Vec<(u64, Rc<Semaphore>)>,
     next_id: u64,
 }
 
@@ -86,16 +86,22 @@ struct Slot {
 }
 
 impl Slot {
-    /// A slot for a new connection from `ip`, and the receiver that ends when it is evicted.
+    /// A slot for a new connection from `ip`, and the semaphore that gets a permit when it is
+    /// evicted.
     /// At the total limit the oldest connection still reading its head is evicted for it
     /// (it ends on the next turn of the executor: until then the count is one over).
-    fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<(Slot, Receiver<()>)> {
+    fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<(Slot, Rc<Semaphore>)> {
         let mut l = limits.borrow_mut();
         let mine = l.per_client.get(&ip).map(|c| c.0).unwrap_or(0);
-        if mine >= MAX_PER_CLIENT
-            || l.total >= MAX_CONNECTIONS && l.reading_head.pop_first().is_none()
-        {
+        if mine >= MAX_PER_CLIENT {
             return None;
+        }
+        if l.total >= MAX_CONNECTIONS {
+            if l.reading_head.is_empty() {
+                return None;
+            }
+            let (_, oldest) = l.reading_head.remove(0);
+            oldest.add_permits(1);
         }
         l.total += 1;
         let entry = l
@@ -106,8 +112,8 @@ impl Slot {
         let client_in_flight = Rc::clone(&entry.1);
         let id = l.next_id;
         l.next_id += 1;
-        let (evict, evicted) = smol::channel::bounded(1);
-        l.reading_head.insert(id, evict);
+        let evicted = Rc::new(Semaphore::new(0));
+        l.reading_head.push((id, Rc::clone(&evicted)));
         Some((
             Slot {
                 limits: Rc::clone(limits),
@@ -121,7 +127,10 @@ impl Slot {
 
     /// The head is in: this connection can no longer be evicted.
     fn head_done(&self) {
-        self.limits.borrow_mut().reading_head.remove(&self.id);
+        self.limits
+            .borrow_mut()
+            .reading_head
+            .retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -129,7 +138,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut l = self.limits.borrow_mut();
         l.total -= 1;
-        l.reading_head.remove(&self.id);
+        l.reading_head.retain(|(id, _)| *id != self.id);
         if let Some(c) = l.per_client.get_mut(&self.ip) {
             c.0 -= 1;
             if c.0 == 0 {
@@ -243,7 +252,7 @@ async fn serve(
     mut client: TcpStream,
     backend: &Path,
     slot: &Slot,
-    evicted: Receiver<()>,
+    evicted: Rc<Semaphore>,
     in_flight: &Semaphore,
     hosts: &HostPolicy,
 ) {
@@ -252,8 +261,8 @@ async fn serve(
         Err(HeadError::Timeout)
     });
     let head = match future::or(head, async {
-        // the sender is dropped when this connection is evicted
-        let _ = evicted.recv().await;
+        // a permit appears when this connection is evicted
+        let _ = evicted.acquire().await;
         Err(HeadError::Closed)
     })
     .await
@@ -604,10 +613,11 @@ mod tests {
         slots[0].0.head_done();
         let (_new, _rx) = Slot::take(&limits, ip(1000)).expect("evicts one");
         assert!(
-            slots[1].1.is_closed(),
+            slots[1].1.try_acquire().is_some(),
             "the oldest one still reading is told"
         );
-        assert!(!slots[2].1.is_closed());
+        assert!(slots[0].1.try_acquire().is_none(), "past its head: stays");
+        assert!(slots[2].1.try_acquire().is_none());
         assert_eq!(limits.borrow().total, MAX_CONNECTIONS + 1);
         // the evicted one ends: its slot is freed
         slots.remove(1);
