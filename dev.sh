@@ -49,9 +49,14 @@ deps_test() {
 	# tcpdump: the benchmark's reference; mmdb-bin: mmdblookup reads our databases;
 	# chromium + fonts: the browser test; iproute2: the live-capture namespace test;
 	# mtd-utils: the geo database's size on JFFS2/UBIFS (geodb/flash-size.sh).
-	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils
+	# prometheus (promtool) + nfdump (nfcapd): the export tests scrape and collect for real;
+	# nftables: the conntrack test blinds the capture with marks and policy routing.
+	apt_install tcpdump mmdb-bin chromium fonts-dejavu-core iproute2 shellcheck mtd-utils \
+		prometheus nfdump nftables
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	bash openwrt/tests/deps.sh
+	# aioquic (PyPI, in a venv): the real QUIC stack of tests/quic.rs
+	sh tests/quic/deps.sh
 }
 
 build_page() {
@@ -78,7 +83,17 @@ test)
 	say "cargo clippy"
 	cargo clippy --workspace --all-targets -- -D warnings
 	say "cargo test (unit and end-to-end)"
-	cargo test --workspace
+	if [ "$(id -u)" = 0 ]; then
+		# the tests that need root (network and mount namespaces, dropping root) are
+		# #[ignore = "needs root: ..."]: run them too
+		cargo test --workspace -- --include-ignored
+	else
+		say "not root: the tests that need root are listed as ignored, not run"
+		cargo test --workspace
+	fi
+	say "router build (--no-default-features, what the packages ship): clippy and tests"
+	cargo clippy --all-targets --no-default-features -- -D warnings
+	cargo test --no-default-features
 	cargo build
 	if [ "${CONNMAP_SKIP_FUZZ:-0}" != 1 ]; then
 		say "fuzzing: a short run of every cargo-fuzz target"

@@ -25,6 +25,8 @@ Options:
       --remote CIDR         count these networks as remote even if special-purpose, repeatable
       --exclude IP|CIDR     ignore these LAN hosts (e.g. the router itself), repeatable
       --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
+      --allow-host NAME     a name the page may be reached by besides the listen address,
+                            localhost, the hostname and HOSTNAME.lan, repeatable (others: 421)
       --no-http             open no port at all; the data goes to --json-out only (which it
                             needs), e.g. for LuCI to show the map
       --www DIR             static files of the map page (default /usr/share/connmap/www)
@@ -42,13 +44,24 @@ Options:
       --odhcpd FILE         odhcpd's IPv6 leases/hosts file (default /tmp/hosts/odhcpd; '' for none)
       --max-names N         bound of the table of learned remote names (default 20000)
       --no-names            do not learn remote names (no second capture handle)
+      --doh-list FILE       more DNS-over-HTTPS resolver addresses (one per line, # comments),
+                            besides the built-in list, for the encrypted-DNS device note
       --firewall-config FILE  where to look for flow offloading (default /etc/config/firewall;
                             '' for none)
       --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none;
                             builds without the `nft` feature, such as the OpenWrt package: none)
+      --conntrack           count packets and bytes from the kernel's connection tracking
+                            (ctnetlink: needs CAP_NET_ADMIN and nf_conntrack_acct=1), so that
+                            flows that flow offloading moves past br-lan count in full
       --home LAT,LNG        where the lines on the map start
       --user USER           after opening the capture, drop root privileges to USER
       --tiles URL           offer an online tile layer (URL template) on the page; off by default
+      --metrics-top N       /metrics: countries and ASNs with their own series, the rest summed
+                            as `other` (default 50)
+      --metrics-remotes N   /metrics: also series for the N remotes with most traffic (default 0)
+      --ipfix ADDR:PORT     send IPFIX flow records over UDP to this collector (default: none)
+      --ipfix-active SECS   IPFIX active timeout: a busy remote's record every SECS (default 60)
+      --ipfix-idle SECS     IPFIX idle timeout: a remote silent this long ends its record (default 15)
   -v, --verbose             more log (repeat for debug)
   -q, --quiet               only warnings and errors
   -h, --help                this text
@@ -71,6 +84,8 @@ pub struct Config {
     pub remote: Vec<IpNet>,
     pub exclude: Vec<IpNet>,
     pub listen: Option<SocketAddr>,
+    /// Extra names the HTTP `Host` header may carry (DNS-rebinding defence).
+    pub allow_hosts: Vec<String>,
     /// false (`--no-http`): no HTTP listener, the snapshots go to `json_out` only
     pub http: bool,
     pub www: PathBuf,
@@ -87,11 +102,20 @@ pub struct Config {
     pub odhcpd: Option<PathBuf>,
     pub max_names: usize,
     pub learn_names: bool,
+    pub doh_list: Option<PathBuf>,
     pub firewall_config: Option<PathBuf>,
     pub nft: Option<String>,
+    /// `--conntrack`: counts from conntrack (see `conntrack`).
+    pub conntrack: bool,
     pub home: Option<(f64, f64)>,
     pub user: Option<String>,
     pub tiles: Option<String>,
+    /// export (src/export): /metrics bounds and the IPFIX collector
+    pub metrics_top: usize,
+    pub metrics_remotes: usize,
+    pub ipfix: Option<SocketAddr>,
+    pub ipfix_active: u64,
+    pub ipfix_idle: u64,
     /// -1 quiet, 0 normal, 1 verbose, 2 debug
     pub verbosity: i8,
 }
@@ -106,6 +130,7 @@ impl Default for Config {
             remote: vec![],
             exclude: vec![],
             listen: None,
+            allow_hosts: vec![],
             http: true,
             www: DEFAULT_WWW.into(),
             json_out: None,
@@ -121,11 +146,18 @@ impl Default for Config {
             odhcpd: Some("/tmp/hosts/odhcpd".into()),
             max_names: crate::table::DEFAULT_MAX_NAMES,
             learn_names: true,
+            doh_list: None,
             firewall_config: Some("/etc/config/firewall".into()),
             nft: cfg!(feature = "nft").then(|| "nft".into()),
+            conntrack: false,
             home: None,
             user: None,
             tiles: None,
+            metrics_top: crate::export::metrics::DEFAULT_TOP,
+            metrics_remotes: 0,
+            ipfix: None,
+            ipfix_active: 60,
+            ipfix_idle: 15,
             verbosity: 0,
         }
     }
@@ -203,6 +235,17 @@ fn home(s: &str) -> Result<(f64, f64), String> {
     Ok((lat, lng))
 }
 
+/// `--allow-host NAME`: a DNS name (an address is allowed by listening on it).
+fn allow_host(s: &str) -> Result<String, String> {
+    if crate::http::host::valid_name(s) {
+        Ok(s.trim_end_matches('.').to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "--allow-host: {s:?} is not a host name (letters, digits, '-', '.')"
+        ))
+    }
+}
+
 fn optional_path(s: String) -> Option<PathBuf> {
     (!s.is_empty()).then(|| PathBuf::from(s))
 }
@@ -272,6 +315,9 @@ where
                 .exclude
                 .push(net(&value(&mut p, "--exclude")?, "--exclude")?),
             Long("listen") => c.listen = Some(socket(&value(&mut p, "--listen")?, "--listen")?),
+            Long("allow-host") => c
+                .allow_hosts
+                .push(allow_host(&value(&mut p, "--allow-host")?)?),
             Long("no-http") => c.http = false,
             Long("www") => c.www = value(&mut p, "--www")?.into(),
             Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
@@ -299,13 +345,33 @@ where
                 c.max_names = number(&value(&mut p, "--max-names")?, "--max-names", 1)?
             }
             Long("no-names") => c.learn_names = false,
+            Long("doh-list") => c.doh_list = optional_path(value(&mut p, "--doh-list")?),
             Long("firewall-config") => {
                 c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
             }
             Long("nft") => c.nft = nft(value(&mut p, "--nft")?)?,
+            Long("conntrack") => c.conntrack = true,
             Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
             Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
             Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
+            // export options (src/export)
+            Long("metrics-top") => {
+                c.metrics_top = number(&value(&mut p, "--metrics-top")?, "--metrics-top", 0)?
+            }
+            Long("metrics-remotes") => {
+                c.metrics_remotes =
+                    number(&value(&mut p, "--metrics-remotes")?, "--metrics-remotes", 0)?
+            }
+            Long("ipfix") => {
+                let v = value(&mut p, "--ipfix")?;
+                c.ipfix = (!v.is_empty()).then(|| socket(&v, "--ipfix")).transpose()?;
+            }
+            Long("ipfix-active") => {
+                c.ipfix_active = number(&value(&mut p, "--ipfix-active")?, "--ipfix-active", 1)?
+            }
+            Long("ipfix-idle") => {
+                c.ipfix_idle = number(&value(&mut p, "--ipfix-idle")?, "--ipfix-idle", 1)?
+            }
             Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -318,6 +384,9 @@ where
         if c.json_out.is_none() {
             return Err("--no-http needs --json-out (nothing else would show the data)".into());
         }
+    }
+    if c.conntrack && c.read.is_some() {
+        return Err("--conntrack reads this machine's connection tracking: not with --read".into());
     }
     Ok(Command::Run(Box::new(c)))
 }
@@ -379,6 +448,15 @@ mod tests {
     }
 
     #[test]
+    fn conntrack_flag() {
+        assert!(!run(&[]).unwrap().conntrack);
+        assert!(run(&["--conntrack"]).unwrap().conntrack);
+        assert!(run(&["--conntrack", "-r", "x.pcap"])
+            .unwrap_err()
+            .contains("not with --read"));
+    }
+
+    #[test]
     fn defaults() {
         let c = run(&[]).unwrap();
         assert_eq!(c.interface, "br-lan");
@@ -406,6 +484,10 @@ mod tests {
             "192.168.1.1",
             "--listen",
             "127.0.0.1:9000",
+            "--allow-host",
+            "Map.Home.Arpa.",
+            "--allow-host",
+            "router",
             "--www",
             "w",
             "--json-out",
@@ -448,6 +530,7 @@ mod tests {
         assert_eq!(c.lan.len(), 2);
         assert_eq!(c.exclude, vec!["192.168.1.1/32".parse::<IpNet>().unwrap()]);
         assert_eq!(c.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(c.allow_hosts, ["map.home.arpa", "router"]);
         assert_eq!(c.leases, None);
         assert_eq!((c.dhcp_config, c.odhcpd), (None, Some("o".into())));
         assert_eq!((c.max_names, c.firewall_config, c.nft), (7, None, None));
@@ -457,6 +540,31 @@ mod tests {
             origin_of(c.tiles.as_deref().unwrap()).as_deref(),
             Some("https://tile.openstreetmap.org")
         );
+    }
+
+    #[test]
+    fn export_flags() {
+        let c = run(&[]).unwrap();
+        assert_eq!((c.metrics_top, c.metrics_remotes, c.ipfix), (50, 0, None));
+        let c = run(&[
+            "--metrics-top",
+            "5",
+            "--metrics-remotes",
+            "100",
+            "--ipfix",
+            "[::1]:4739",
+            "--ipfix-active",
+            "30",
+            "--ipfix-idle",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!((c.metrics_top, c.metrics_remotes), (5, 100));
+        assert_eq!(c.ipfix, Some("[::1]:4739".parse().unwrap()));
+        assert_eq!((c.ipfix_active, c.ipfix_idle), (30, 5));
+        assert_eq!(run(&["--ipfix", ""]).unwrap().ipfix, None);
+        assert!(run(&["--ipfix", "collector"]).is_err());
+        assert!(run(&["--ipfix-idle", "0"]).is_err());
     }
 
     #[test]
@@ -475,6 +583,9 @@ mod tests {
             &["--tiles", "javascript:alert(1)"],
             &["-i", "../../etc"],
             &["--max-remotes", "-5"],
+            &["--allow-host", "a b"],
+            &["--allow-host", "evil.example;frame-ancestors *"],
+            &["--allow-host", ""],
             &["--no-http"],
             &[
                 "--no-http",

@@ -10,8 +10,10 @@
 //! `MAX_NAME_LEN`, `MAX_JUMPS`), and never panic whatever the bytes: the fuzz targets `dns`
 //! and `tls_sni` hold them to that.
 
-use crate::packet::{Addr, PacketInfo};
-use foldhash::fast::RandomState;
+use crate::filter::Networks;
+use crate::hash::RandomState;
+use crate::packet::{self, be16, Addr, PacketInfo};
+use crate::table::{NameKind, Tables};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -33,17 +35,133 @@ pub const MAX_PENDING_HELLOS: usize = 64;
 pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 86_400;
 
+/// Reads names from the packets that may carry some into the tables: the dispatch by port to
+/// the DNS, TLS, QUIC and HTTP parsers, and the ClientHellos being put together.
+#[derive(Default)]
+pub struct Learner {
+    hellos: HelloAssembler,
+    /// QUIC Initials being put together (`quic`).
+    pub quic: crate::quic::QuicAssembler,
+}
+
+impl Learner {
+    /// Whether a decoded packet may carry a name (`wanted`).
+    #[inline(always)]
+    pub fn wants(&self, p: &PacketInfo, frame: &[u8]) -> bool {
+        wanted(p, frame, !self.hellos.is_empty())
+    }
+
+    /// Names from one packet that `wants` said may carry some, for the LAN hosts of `nets`.
+    /// `ts` is the capture time. Kept out of line: the per-packet path stays small enough for
+    /// its hash lookups to be inlined.
+    #[inline(never)]
+    pub fn packet(
+        &mut self,
+        frame: &[u8],
+        ts: u64,
+        p: &PacketInfo,
+        nets: &Networks,
+        tables: &mut Tables,
+    ) {
+        let (Some(l4), Some((sport, dport))) = (packet::transport(frame, p), p.ports) else {
+            return;
+        };
+        if sport == 53 {
+            dns_answer(l4, ts, p, nets, tables);
+            return;
+        }
+        if !nets.is_host(p.src) || !nets.is_remote(p.dst) {
+            return;
+        }
+        let key = (p.src, sport, p.dst, dport);
+        if p.protocol == 17 {
+            // QUIC: `wanted` let only client Initials to 443/8443 through.
+            if let Some(data) = udp_payload(l4) {
+                if let Some((n, ech)) = self.quic.datagram(key, data, ts).named() {
+                    let kind = if ech {
+                        NameKind::EchOuter
+                    } else {
+                        NameKind::Quic
+                    };
+                    tables.learn(p.src, p.dst, &n, kind, ts + MAX_TTL);
+                }
+            }
+            return;
+        }
+        if p.protocol != 6 {
+            return;
+        }
+        let Some((seq, data)) = tcp_payload(l4) else {
+            return;
+        };
+        // Most segments to these ports carry no name: the cheap tests on the payload first.
+        let (name, kind) = match (dport, data.first()) {
+            (443, Some(&b)) => {
+                if b != 22 && self.hellos.is_empty() {
+                    return;
+                }
+                match self.hellos.segment(key, seq, data, ts).named() {
+                    // An ECH outer name that the device looked up for this address (a DNS
+                    // answer) is the site's own name: a GREASE ECH extension (browsers send
+                    // one to sites without ECH), not a provider's front.
+                    Some((n, true)) if !tables.has_learned(p.src, p.dst, &n) => {
+                        (Some(n), NameKind::EchOuter)
+                    }
+                    Some((n, _)) => (Some(n), NameKind::Sni),
+                    None => (None, NameKind::Sni),
+                }
+            }
+            (80, Some(b'A'..=b'Z')) => (parse_http_host(data), NameKind::HttpHost),
+            _ => return,
+        };
+        if let Some(n) = name {
+            tables.learn(p.src, p.dst, &n, kind, ts + MAX_TTL);
+        }
+    }
+}
+
+/// A DNS answer (UDP, or TCP messages) to a LAN device: its addresses that are remotes get the
+/// question's name until the answer's TTL (clamped) runs out.
+fn dns_answer(l4: &[u8], ts: u64, p: &PacketInfo, nets: &Networks, tables: &mut Tables) {
+    if !nets.is_host(p.dst) {
+        return;
+    }
+    let host = p.dst;
+    let mut each = |msg: &[u8]| {
+        if let Some(a) = parse_dns(msg) {
+            for (addr, ttl) in a.addrs {
+                let addr = Addr::from(addr);
+                if nets.is_remote(addr) {
+                    let ttl = u64::from(ttl).clamp(MIN_TTL, MAX_TTL);
+                    tables.learn(host, addr, &a.qname, NameKind::Dns, ts + ttl);
+                }
+            }
+        }
+    };
+    if p.protocol == 17 {
+        if let Some(msg) = udp_payload(l4) {
+            each(msg);
+        }
+    } else if let Some((_, data)) = tcp_payload(l4) {
+        tcp_dns_messages(data, each);
+    }
+}
+
 /// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443
 /// whose payload starts a handshake record (or continues a ClientHello being reassembled,
-/// `hello_pending`), HTTP to port 80 whose payload starts with a method. Two compares for
-/// most packets, and a look at one payload byte (through `PacketInfo::l4_at`, no second
-/// decode) for the many acknowledgements and data segments to port 443.
+/// `hello_pending`), HTTP to port 80 whose payload starts with a method, UDP to 443/8443
+/// whose first byte may start a QUIC Initial (`quic::maybe_initial`). Two compares for most
+/// packets, and a look at one payload byte (through `PacketInfo::l4_at`, no second decode)
+/// for the many acknowledgements and data segments to port 443 and QUIC's short-header data.
 #[inline(always)]
 pub fn wanted(p: &PacketInfo, frame: &[u8], hello_pending: bool) -> bool {
     match (p.protocol, p.ports) {
         (17 | 6, Some((53, _))) => true,
         (6, Some((_, 443))) => hello_pending || first_payload_byte(p, frame) == Some(22),
         (6, Some((_, 80))) => matches!(first_payload_byte(p, frame), Some(b'A'..=b'Z')),
+        (17, Some((_, 443 | 8443))) => frame
+            .get(usize::from(p.l4_at) + 8)
+            .is_some_and(|&b| crate::quic::maybe_initial(b)),
         _ => false,
     }
 }
@@ -61,7 +179,10 @@ fn first_payload_byte(p: &PacketInfo, frame: &[u8]) -> Option<u8> {
 /// segments to port 443 that start a handshake record (0x16) or are a small segment ending a
 /// write (PSH, at most one Ethernet frame: the last segment of a split ClientHello; a bulk
 /// upload's merged GSO/GRO packets are bigger and stay out), and HTTP segments to port 80
-/// with PSH. IPv6 with the transport header right after the fixed header (no extension
+/// with PSH; QUIC client Initials: UDP to 443/8443 of at least 1200 bytes (RFC 9000 §14.1)
+/// whose first byte is a long header of type Initial, with the version that gives that type
+/// code (v1: 0b00, v2: 0b01), so 1-RTT data (short header) and the other long-header packets
+/// stay out. IPv6 with the transport header right after the fixed header (no extension
 /// headers). On Ethernet, the same inside one VLAN tag.
 pub fn bpf_filter(link: crate::packet::LinkType) -> String {
     let one = "(udp src port 53 or tcp src port 53 \
@@ -70,7 +191,14 @@ pub fn bpf_filter(link: crate::packet::LinkType) -> String {
         or (ip6 and tcp dst port 443 and ((ip6[53] & 8 != 0 and ip6[4:2] <= 1460) \
             or ip6[40 + ((ip6[52] & 0xf0) >> 2)] = 0x16)) \
         or (ip and tcp dst port 80 and tcp[13] & 8 != 0) \
-        or (ip6 and tcp dst port 80 and ip6[53] & 8 != 0))";
+        or (ip6 and tcp dst port 80 and ip6[53] & 8 != 0) \
+        or (ip and (udp dst port 443 or udp dst port 8443) and udp[4:2] >= 1208 \
+            and ((udp[8] & 0xb0 = 0x80 and udp[9:4] = 1) \
+                or (udp[8] & 0xb0 = 0x90 and udp[9:4] = 0x6b3343cf))) \
+        or (ip6 and ip6[6] = 17 and (udp dst port 443 or udp dst port 8443) \
+            and ip6[44:2] >= 1208 \
+            and ((ip6[48] & 0xb0 = 0x80 and ip6[49:4] = 1) \
+                or (ip6[48] & 0xb0 = 0x90 and ip6[49:4] = 0x6b3343cf))))";
     if link == crate::packet::LinkType::Ethernet {
         format!("{one} or (vlan and {one})")
     } else {
@@ -96,11 +224,6 @@ pub fn clean_name(raw: &[u8]) -> Option<String> {
         return None;
     }
     Some(s)
-}
-
-#[inline(always)]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 #[inline(always)]
@@ -245,10 +368,25 @@ pub fn parse_dns(msg: &[u8]) -> Option<DnsAnswer> {
 pub enum Hello {
     /// A ClientHello with this server name.
     Name(String),
+    /// A ClientHello with the `encrypted_client_hello` extension (ECH, outer form): its server
+    /// name is the provider's public front (or, for a GREASE ECH extension, the site: the two
+    /// look alike on the wire by design), never taken for the site's name.
+    Ech(String),
     /// A complete ClientHello without a (usable) server name, or not TLS at all.
     None,
     /// The start of a ClientHello whose server name is not in these bytes yet.
     NeedMore,
+}
+
+impl Hello {
+    /// The name and whether it is an ECH outer name.
+    pub fn named(self) -> Option<(String, bool)> {
+        match self {
+            Hello::Name(n) => Some((n, false)),
+            Hello::Ech(n) => Some((n, true)),
+            _ => None,
+        }
+    }
 }
 
 /// Looks for the server name in the first bytes a client sent (one TLS record, possibly
@@ -275,18 +413,24 @@ pub fn parse_client_hello(buf: &[u8]) -> Hello {
         Hello::NeedMore
     };
     match hello_sni(rec) {
-        Ok(Some(name)) => Hello::Name(name),
-        Ok(None) => Hello::None,
+        Ok((Some(name), false)) => Hello::Name(name),
+        Ok((Some(name), true)) => Hello::Ech(name),
+        Ok((None, _)) => Hello::None,
         Err(()) => short,
     }
 }
 
-/// `Err` when the bytes end before the answer is known.
-fn hello_sni(h: &[u8]) -> Result<Option<String>, ()> {
+/// The extension type of `encrypted_client_hello` (ECH).
+pub const EXT_ECH: u16 = 0xfe0d;
+
+/// The server name and whether an outer ECH extension is there. All extensions are read (the
+/// ECH extension may come after the server name). `Err` when the bytes end before the answer
+/// is known.
+fn hello_sni(h: &[u8]) -> Result<(Option<String>, bool), ()> {
     let get = |at: usize| h.get(at).copied().ok_or(());
     let get16 = |at: usize| be16(h, at).ok_or(());
     if get(0)? != 1 {
-        return Ok(None); // not a ClientHello
+        return Ok((None, false)); // not a ClientHello
     }
     // type(1) length(3) version(2) random(32)
     let mut at = 38;
@@ -295,30 +439,34 @@ fn hello_sni(h: &[u8]) -> Result<Option<String>, ()> {
     at += 1 + usize::from(get(at)?); // compression methods
     let ext_end = at + 2 + usize::from(get16(at)?);
     at += 2;
+    let (mut name, mut ech, mut seen_name) = (None, false, false);
     while at + 4 <= ext_end {
         let kind = get16(at)?;
         let len = usize::from(get16(at + 2)?);
-        if kind == 0 {
+        if kind == 0 && !seen_name {
+            seen_name = true;
             // server_name: list length, then entries of (type, length, name)
             let mut e = at + 6;
             let list_end = at + 4 + len;
             while e + 3 <= list_end {
                 let name_type = get(e)?;
                 let n = usize::from(get16(e + 1)?);
-                let name = h.get(e + 3..e + 3 + n).ok_or(())?;
+                let raw = h.get(e + 3..e + 3 + n).ok_or(())?;
                 if name_type == 0 {
-                    return Ok(clean_name(name));
+                    name = clean_name(raw);
+                    break;
                 }
                 e += 3 + n;
             }
-            return Ok(None);
+        } else if kind == EXT_ECH && len > 0 {
+            ech = get(at + 4)? == 0; // ECHClientHello type 0: outer
         }
         at += 4 + len;
     }
     if at > h.len() {
         return Err(());
     }
-    Ok(None)
+    Ok((name, ech))
 }
 
 /// The `Host` of a plain HTTP request (the first segment of it), without its port.
@@ -395,20 +543,19 @@ struct Pending {
 #[derive(Default)]
 pub struct HelloAssembler {
     pending: HashMap<FlowKey, Pending, RandomState>,
-    pub dropped: u64,
 }
 
 impl HelloAssembler {
-    /// One data segment from a LAN host to port 443. Returns the server name when known.
-    pub fn segment(&mut self, key: FlowKey, seq: u32, data: &[u8], now: u64) -> Option<String> {
+    /// One data segment from a LAN host to port 443. Returns the server name (`Hello::Name`, or `Hello::Ech`) when
+    /// known; `Hello::None` or `Hello::NeedMore` otherwise.
+    pub fn segment(&mut self, key: FlowKey, seq: u32, data: &[u8], now: u64) -> Hello {
         if data.is_empty() {
-            return None;
+            return Hello::None;
         }
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);
-                self.dropped += 1;
-                return None;
+                return Hello::None;
             }
             let room = MAX_HELLO_BYTES.saturating_sub(p.buf.len());
             p.buf.extend_from_slice(&data[..data.len().min(room)]);
@@ -421,14 +568,9 @@ impl HelloAssembler {
             {
                 self.pending.remove(&key);
             }
-            return match r {
-                Hello::Name(n) => Some(n),
-                _ => None,
-            };
+            return r;
         }
         match parse_client_hello(data) {
-            Hello::Name(n) => Some(n),
-            Hello::None => None,
             Hello::NeedMore => {
                 if self.pending.len() >= MAX_PENDING_HELLOS {
                     // Forget the stale ones; if none is stale, the oldest.
@@ -443,7 +585,6 @@ impl HelloAssembler {
                             self.pending.remove(&k);
                         }
                     }
-                    self.dropped += 1;
                 }
                 let keep = data.len().min(MAX_HELLO_BYTES);
                 self.pending.insert(
@@ -455,8 +596,9 @@ impl HelloAssembler {
                         since: now,
                     },
                 );
-                None
+                Hello::NeedMore
             }
+            r => r,
         }
     }
 
@@ -469,76 +611,15 @@ impl HelloAssembler {
     }
 }
 
+/// The test payload builders, shared with the end-to-end tests.
 #[cfg(test)]
-pub mod tests {
+#[path = "../tests/common/payloads.rs"]
+pub mod payloads;
+
+#[cfg(test)]
+mod tests {
+    use super::payloads::*;
     use super::*;
-
-    /// Builds a DNS response: question `q` (type `qtype`), then the records (owner, type,
-    /// rdata). Names are written without compression, except `ptr` records (owner = pointer
-    /// to the question at offset 12).
-    pub fn dns_response(q: &str, qtype: u16, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
-        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1];
-        m.extend_from_slice(&(records.len() as u16).to_be_bytes());
-        m.extend_from_slice(&[0, 0, 0, 0]);
-        m.extend_from_slice(&name(q));
-        m.extend_from_slice(&qtype.to_be_bytes());
-        m.extend_from_slice(&[0, 1]);
-        for (owner, t, rdata) in records {
-            if *owner == "@" {
-                m.extend_from_slice(&[0xc0, 12]);
-            } else {
-                m.extend_from_slice(&name(owner));
-            }
-            m.extend_from_slice(&t.to_be_bytes());
-            m.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]); // IN, TTL 3600
-            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            m.extend_from_slice(rdata);
-        }
-        m
-    }
-
-    pub fn name(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in s.split('.').filter(|l| !l.is_empty()) {
-            out.push(l.len() as u8);
-            out.extend_from_slice(l.as_bytes());
-        }
-        out.push(0);
-        out
-    }
-
-    /// A ClientHello (one record) with an optional server name and `pad` bytes of another
-    /// extension before it (to make it span segments).
-    pub fn client_hello(sni: Option<&str>, pad: usize) -> Vec<u8> {
-        let mut exts = Vec::new();
-        exts.extend_from_slice(&[0x00, 0x15]); // padding extension
-        exts.extend_from_slice(&(pad as u16).to_be_bytes());
-        exts.extend(std::iter::repeat_n(0u8, pad));
-        if let Some(n) = sni {
-            let n = n.as_bytes();
-            exts.extend_from_slice(&[0, 0]);
-            exts.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-            exts.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-            exts.push(0);
-            exts.extend_from_slice(&(n.len() as u16).to_be_bytes());
-            exts.extend_from_slice(n);
-        }
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[7; 32]);
-        body.push(32);
-        body.extend_from_slice(&[9; 32]);
-        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02]);
-        body.extend_from_slice(&[1, 0]);
-        body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
-        body.extend_from_slice(&exts);
-        let mut hs = vec![1];
-        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        hs.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
-    }
 
     fn addr(s: &str) -> Addr {
         s.parse().unwrap()
@@ -555,7 +636,7 @@ pub mod tests {
             1,
             &[
                 ("@", 1, vec![93, 184, 216, 34]),
-                ("example.com", 28, ip_bytes("2606:2800:220:1::1")),
+                ("example.com", 28, addr_bytes("2606:2800:220:1::1")),
             ],
         );
         let a = parse_dns(&m).unwrap();
@@ -569,21 +650,14 @@ pub mod tests {
         );
     }
 
-    fn ip_bytes(s: &str) -> Vec<u8> {
-        match ip(s) {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
-        }
-    }
-
     #[test]
     fn cname_chain_gives_the_question() {
         let m = dns_response(
             "www.shop.example",
             1,
             &[
-                ("www.shop.example", 5, name("shop.cdn.example")),
-                ("shop.cdn.example", 5, name("e1.edge.example")),
+                ("www.shop.example", 5, dns_name("shop.cdn.example")),
+                ("shop.cdn.example", 5, dns_name("e1.edge.example")),
                 ("e1.edge.example", 1, vec![151, 101, 1, 140]),
                 ("unrelated.example", 1, vec![1, 2, 3, 4]),
             ],
@@ -597,9 +671,9 @@ pub mod tests {
     fn chain_longer_than_the_bound_is_not_followed() {
         let names: Vec<String> = (0..12).map(|i| format!("c{i}.example")).collect();
         let mut recs: Vec<(&str, u16, Vec<u8>)> = Vec::new();
-        recs.push(("q.example", 5, name(&names[0])));
+        recs.push(("q.example", 5, dns_name(&names[0])));
         for i in 0..11 {
-            recs.push((&names[i], 5, name(&names[i + 1])));
+            recs.push((&names[i], 5, dns_name(&names[i + 1])));
         }
         recs.push((&names[11], 1, vec![8, 8, 4, 4]));
         assert_eq!(parse_dns(&dns_response("q.example", 1, &recs)), None);
@@ -645,7 +719,11 @@ pub mod tests {
         assert_eq!(parse_dns(&odd), None);
         let bad_name = dns_response("b<a>d.example", 1, &[("@", 1, vec![1, 2, 3, 4])]);
         assert_eq!(parse_dns(&bad_name), None);
-        let ptr = dns_response("4.3.2.1.in-addr.arpa", 12, &[("@", 12, name("x.example"))]);
+        let ptr = dns_response(
+            "4.3.2.1.in-addr.arpa",
+            12,
+            &[("@", 12, dns_name("x.example"))],
+        );
         assert_eq!(parse_dns(&ptr), None);
     }
 
@@ -681,16 +759,16 @@ pub mod tests {
         }
         let key = (addr("192.168.1.10"), 50000, addr("1.1.1.1"), 443);
         let mut asm = HelloAssembler::default();
-        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), None);
+        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), Hello::NeedMore);
         assert_eq!(asm.len(), 1);
         assert_eq!(
             asm.segment(key, 2400, &big[1400..], 1),
-            Some("big.example".into())
+            Hello::Name("big.example".into())
         );
         assert!(asm.is_empty());
         // Out of order: dropped, no name.
-        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), None);
-        assert_eq!(asm.segment(key, 9999, &big[1400..], 1), None);
+        assert_eq!(asm.segment(key, 1000, &big[..1400], 1), Hello::NeedMore);
+        assert_eq!(asm.segment(key, 9999, &big[1400..], 1), Hello::None);
         assert!(asm.is_empty());
         // Bounded.
         for i in 0..1000u16 {
@@ -698,6 +776,34 @@ pub mod tests {
             asm.segment(k, 0, &big[..1400], u64::from(i));
         }
         assert!(asm.len() <= MAX_PENDING_HELLOS);
+    }
+
+    #[test]
+    fn ech_outer_is_not_the_name() {
+        let h = client_hello_with(Some("cloudflare-ech.com"), 0, true);
+        assert_eq!(
+            parse_client_hello(&h),
+            Hello::Ech("cloudflare-ech.com".into())
+        );
+        // The ECH extension after the name, in a second segment: the name waits for it.
+        let h = client_hello_with(Some("cloudflare-ech.com"), 0, true);
+        let cut = h.len() - 20;
+        assert_eq!(parse_client_hello(&h[..cut]), Hello::NeedMore);
+        let key = (addr("192.168.1.10"), 50001, addr("1.1.1.1"), 443);
+        let mut asm = HelloAssembler::default();
+        assert_eq!(asm.segment(key, 0, &h[..cut], 1), Hello::NeedMore);
+        assert_eq!(
+            asm.segment(key, cut as u32, &h[cut..], 1).named(),
+            Some(("cloudflare-ech.com".into(), true))
+        );
+        // An inner-type ECH extension (1) is no outer hello.
+        let mut inner = client_hello_with(Some("site.example"), 0, true);
+        let at = inner.windows(2).position(|w| w == [0xfe, 0x0d]).unwrap();
+        inner[at + 4] = 1;
+        assert_eq!(
+            parse_client_hello(&inner),
+            Hello::Name("site.example".into())
+        );
     }
 
     #[test]

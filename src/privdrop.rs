@@ -2,14 +2,15 @@
 //!
 //! On OpenWrt the init script starts connmap as its own user with only CAP_NET_RAW (procd), so
 //! this is for other setups started as root: `--user NAME` switches the real, effective and
-//! saved user and group IDs and the supplementary groups, keeping nothing else.
+//! saved user and group IDs and the supplementary groups, keeping nothing else — except
+//! `CAP_NET_ADMIN` with `--conntrack`, which ctnetlink needs at every dump (`keep_net_admin`).
 
 use std::ffi::CString;
 
 /// Switches to `user` if running as root; a no-op (with a note) otherwise. `own` are paths made
 /// before the switch that the process must still use after it (the HTTP backend socket and its
 /// directory): they are handed to the user first.
-pub fn drop_to(user: &str, own: &[&std::path::Path]) -> Result<(), String> {
+pub fn drop_to(user: &str, own: &[&std::path::Path], keep_net_admin: bool) -> Result<(), String> {
     // SAFETY: plain libc calls; getpwnam's static result is copied out before anything else
     // can call it (no other thread uses the passwd database).
     unsafe {
@@ -49,8 +50,18 @@ pub fn drop_to(user: &str, own: &[&std::path::Path]) -> Result<(), String> {
         if libc::setresgid(gid, gid, gid) != 0 {
             return Err(err("setresgid"));
         }
+        if keep_net_admin && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
+            return Err(err("PR_SET_KEEPCAPS"));
+        }
         if libc::setresuid(uid, uid, uid) != 0 {
             return Err(err("setresuid"));
+        }
+        if keep_net_admin {
+            // of all that root had, only CAP_NET_ADMIN stays (effective and permitted)
+            let _ = libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
+            if !keep_only_net_admin() {
+                return Err(err("capset CAP_NET_ADMIN"));
+            }
         }
         if libc::setuid(0) == 0 || libc::geteuid() == 0 {
             return Err(
@@ -60,4 +71,31 @@ pub fn drop_to(user: &str, own: &[&std::path::Path]) -> Result<(), String> {
         log::info!("running as {user} (uid {uid}, gid {gid})");
     }
     Ok(())
+}
+
+/// capset(2): effective and permitted = CAP_NET_ADMIN, nothing inheritable.
+fn keep_only_net_admin() -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut h = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    d[0].effective = 1 << CAP_NET_ADMIN;
+    d[0].permitted = 1 << CAP_NET_ADMIN;
+    // SAFETY: header and two data structs as capset(2) expects for version 3.
+    unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_mut_ptr()) == 0 }
 }

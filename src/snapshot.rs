@@ -6,10 +6,10 @@
 //! pointer copy under a mutex held for nanoseconds) and never touch the tables. The gzip body
 //! is made at most once per snapshot, by the first client that asks for it.
 
+use crate::devnames::{format_mac, DeviceNames};
 use crate::geo::GeoInfo;
-use crate::names::{format_mac, DeviceNames};
 use crate::packet::Addr;
-use crate::table::{Remote, Tables};
+use crate::table::{NameKind, Remote, RemoteNameTable, Tables};
 use ipnet::IpNet;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -30,6 +30,10 @@ pub struct SnapshotMeta {
     pub geo_database: Option<String>,
     pub capture: CaptureInfo,
     pub offload: crate::offload::Offload,
+    /// Well-known DNS-over-HTTPS resolvers (`--doh-list`).
+    pub doh: crate::coverage::DohList,
+    /// `--conntrack`'s state (null without it).
+    pub conntrack: Option<crate::conntrack::ConntrackInfo>,
 }
 
 /// The `capture` object: what the capture sees and misses.
@@ -123,6 +127,9 @@ struct Doc<'a> {
     attribution: Option<&'a str>,
     capture: CaptureInfo,
     offload: &'a crate::offload::Offload,
+    /// Where packets and bytes come from: "capture" (wire bytes) or "conntrack" (layer 3).
+    source: &'static str,
+    conntrack: Option<&'a crate::conntrack::ConntrackInfo>,
     stats: Stats<'a>,
     hosts: Vec<HostOut<'a>>,
     // `markers` follows, written by `write_markers`
@@ -153,6 +160,7 @@ struct Stats<'a> {
     max_names: usize,
     names_evicted: u64,
     names_learned: NamesLearned,
+    names_coverage: crate::coverage::Coverage,
 }
 
 #[derive(Serialize)]
@@ -160,6 +168,8 @@ struct NamesLearned {
     dns: u64,
     sni: u64,
     http: u64,
+    quic: u64,
+    ech_outer: u64,
 }
 
 #[derive(Serialize)]
@@ -176,25 +186,28 @@ struct HostOut<'a> {
     remotes: u32,
     first_seen: u64,
     last_seen: u64,
+    /// Encrypted DNS seen, not read (`coverage`); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encrypted_dns: Option<crate::coverage::EncryptedDns>,
 }
 
 /// The `markers` array, written straight into the document: no per-field serde calls, no
 /// second copy of the table. The bulk of markers.json (10k remotes: ~3 MB); the layout is
 /// exactly what serde_json writes for the same fields (a test compares the two), documented
 /// in docs/markers-json.md.
-fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)]) {
+fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)], ech: &RemoteNameTable) {
     out.push(b'[');
     for (i, (ip, r)) in remotes.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_marker(out, ip, r);
+        write_marker(out, ip, r, ech);
     }
     out.push(b']');
 }
 
-fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
-    let geo: Option<&GeoInfo> = r.geo.as_deref();
+fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable) {
+    let geo: Option<&GeoInfo> = r.geo();
     let pos = geo.and_then(|g| g.position);
     out.extend_from_slice(b"{\"ip\":");
     json_addr(out, ip);
@@ -252,6 +265,9 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
         }
         out.push(b']');
     }
+    if r.name_kinds != 0 {
+        write_name_kinds(out, ip, r, ech);
+    }
     let c = &r.counters;
     for (key, v) in [
         (&b",\"packets_out\":"[..], c.packets_out),
@@ -265,6 +281,45 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
         json_u64(out, v);
     }
     out.push(b'}');
+}
+
+/// `name_kinds` (the sources that named the remote) and `ech_outer` (the outer names of its
+/// ECH ClientHellos, kept apart from `names`): out of line, most markers have neither.
+#[inline(never)]
+fn write_name_kinds(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable) {
+    out.extend_from_slice(b",\"name_kinds\":[");
+    let mut first = true;
+    for k in NameKind::ALL {
+        if r.name_kinds & k.bit() != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json_str(out, Some(k.label()));
+        }
+    }
+    out.push(b']');
+    if r.name_kinds & NameKind::EchOuter.bit() == 0 {
+        return;
+    }
+    let mut names: SmallVec<[&str; 2]> = SmallVec::new();
+    for h in &r.hosts {
+        for n in ech.get(*h, *ip).map(|e| &e.names[..]).unwrap_or_default() {
+            if !names.contains(&&**n) && names.len() < crate::table::MAX_NAMES_PER_REMOTE {
+                names.push(n);
+            }
+        }
+    }
+    if !names.is_empty() {
+        out.extend_from_slice(b",\"ech_outer\":[");
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, Some(n));
+        }
+        out.push(b']');
+    }
 }
 
 fn json_addr(out: &mut Vec<u8>, a: &Addr) {
@@ -317,14 +372,18 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// One entry per device: addresses that share a MAC (seen in frames, or in the lease files)
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
-fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
+fn devices<'a>(
+    tables: &Tables,
+    devnames: &'a DeviceNames,
+    doh: &crate::coverage::DohList,
+) -> Vec<HostOut<'a>> {
     let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
     let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
     for (ip, h) in ips {
-        let mac = h.mac.or_else(|| names.mac(&ip.ip()));
+        let mac = h.mac.or_else(|| devnames.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
             // an IPv6 address joins; a second IPv4 address does not
             ip.is_ipv6() || !out[i].ips.iter().any(|a| a.is_ipv4())
@@ -334,7 +393,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
             Some(i) => {
                 let d = &mut out[i];
                 d.ips.push(*ip);
-                d.name = d.name.or_else(|| names.name(&ip.ip(), mac.as_ref()));
+                d.name = d.name.or_else(|| devnames.name(&ip.ip(), mac.as_ref()));
                 d.packets_out += c.packets_out;
                 d.bytes_out += c.bytes_out;
                 d.packets_in += c.packets_in;
@@ -351,7 +410,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
-                    name: names.name(&ip.ip(), mac.as_ref()),
+                    name: devnames.name(&ip.ip(), mac.as_ref()),
                     mac: mac.as_ref().map(format_mac),
                     packets_out: c.packets_out,
                     bytes_out: c.bytes_out,
@@ -360,19 +419,27 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
                     remotes: 0,
                     first_seen: h.first_seen,
                     last_seen: h.last_seen,
+                    encrypted_dns: None,
                 });
             }
         }
     }
     // Distinct remotes per device.
     let mut seen: SmallVec<[usize; 4]> = SmallVec::new();
-    for r in tables.remotes.values() {
+    for (ip, r) in tables.remotes.iter() {
         seen.clear();
+        let (dot, doh) = crate::coverage::encrypted_dns(ip, r, doh);
         for h in &r.hosts {
             if let Some(&i) = index.get(h) {
                 if !seen.contains(&i) {
                     seen.push(i);
                     out[i].remotes += 1;
+                    if dot || doh {
+                        let e = out[i].encrypted_dns.get_or_insert_default();
+                        e.dot += u32::from(dot);
+                        e.doh += u32::from(doh);
+                        e.bytes += r.counters.total_bytes();
+                    }
                 }
             }
         }
@@ -380,15 +447,23 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
     out
 }
 
-/// Renders the document. `decode_errors` comes from the capture side.
+/// What the daemon counts outside the tables: frames it could not decode, database lookups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathStats {
+    pub decode_errors: u64,
+    pub geo_lookups: u64,
+    pub geo_errors: u64,
+}
+
+/// Renders the document.
 pub fn render(
     tables: &Tables,
-    names: &DeviceNames,
+    devnames: &DeviceNames,
     meta: &SnapshotMeta,
-    decode_errors: u64,
+    path: &PathStats,
     now: u64,
 ) -> Vec<u8> {
-    let hosts = devices(tables, names);
+    let hosts = devices(tables, devnames, &meta.doh);
 
     // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
     // comparisons stay inline, where a closure over the entries did not (opt-level "z").
@@ -404,6 +479,7 @@ pub fn render(
     let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
 
     let s = &tables.stats;
+    let n = tables.name_stats();
     let doc = Doc {
         version: SCHEMA_VERSION,
         generated: now,
@@ -416,6 +492,11 @@ pub fn render(
             ..meta.capture.clone()
         },
         offload: &meta.offload,
+        source: match &meta.conntrack {
+            Some(c) if c.active => "conntrack",
+            _ => "capture",
+        },
+        conntrack: meta.conntrack.as_ref(),
         stats: Stats {
             remotes: tables.remotes.len(),
             hosts: tables.hosts.len(),
@@ -426,18 +507,21 @@ pub fn render(
             expired_remotes: s.expired_remotes,
             packets: s.packets,
             bytes: s.bytes,
-            decode_errors,
-            geo_lookups: s.geo_lookups,
-            geo_errors: s.geo_errors,
+            decode_errors: path.decode_errors,
+            geo_lookups: path.geo_lookups,
+            geo_errors: path.geo_errors,
             geo_database: meta.geo_database.as_deref(),
-            names: tables.learned.len(),
-            max_names: tables.learned.max,
-            names_evicted: tables.learned.evicted,
+            names: n.pairs,
+            max_names: n.max_pairs,
+            names_evicted: n.evicted,
             names_learned: NamesLearned {
-                dns: tables.names_dns,
-                sni: tables.names_sni,
-                http: tables.names_http,
+                dns: n.dns,
+                sni: n.sni,
+                http: n.http,
+                quic: n.quic,
+                ech_outer: n.ech_outer,
             },
+            names_coverage: crate::coverage::coverage(tables),
         },
         hosts,
     };
@@ -448,7 +532,7 @@ pub fn render(
     // the document so far ends with its closing brace: the markers go before it
     out.pop();
     out.extend_from_slice(b",\"markers\":");
-    write_markers(&mut out, &remotes);
+    write_markers(&mut out, &remotes, &tables.ech_outer);
     out.push(b'}');
     out
 }
@@ -533,6 +617,8 @@ mod tests {
         protocols: Vec<String>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         names: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name_kinds: Option<Vec<&'static str>>,
         packets_out: u64,
         bytes_out: u64,
         packets_in: u64,
@@ -545,7 +631,7 @@ mod tests {
         let v: Vec<MarkerRef> = remotes
             .iter()
             .map(|(ip, r)| {
-                let geo = r.geo.as_deref();
+                let geo = r.geo();
                 let pos = geo.and_then(|g| g.position);
                 MarkerRef {
                     ip: **ip,
@@ -563,6 +649,13 @@ mod tests {
                         .map(|p| protocol_name(*p).map_or(format!("ip-{p}"), str::to_string))
                         .collect(),
                     names: r.names.iter().map(|n| &**n).collect(),
+                    name_kinds: (r.name_kinds != 0).then(|| {
+                        NameKind::ALL
+                            .iter()
+                            .filter(|k| r.name_kinds & k.bit() != 0)
+                            .map(|k| k.label())
+                            .collect()
+                    }),
                     packets_out: r.counters.packets_out,
                     bytes_out: r.counters.bytes_out,
                     packets_in: r.counters.packets_in,
@@ -611,32 +704,28 @@ mod tests {
             } else {
                 format!("2001:db8::{i:x}").parse().unwrap()
             };
-            let r = Remote {
-                counters: Counters {
-                    packets_out: i as u64,
-                    bytes_out: u64::MAX - i as u64,
-                    packets_in: 0,
-                    bytes_in: 10u64.pow((i % 20) as u32),
-                },
-                first_seen: 1_700_000_000 + i as u64,
-                last_seen: 1_800_000_000,
-                hosts: (0..i % 3)
-                    .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
-                    .collect(),
-                ports: (0..i % 4).map(|p| (p * 1000 + i) as u16).collect(),
-                protocols: [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect(),
-                last_proto_port: 0,
-                geo,
-                located: true,
-                names: (0..i % 3)
-                    .map(|n| Rc::from(odd[(n + i) % odd.len()]))
-                    .collect(),
+            let mut r = Remote::new(1_700_000_000 + i as u64, 1_800_000_000);
+            r.counters = Counters {
+                packets_out: i as u64,
+                bytes_out: u64::MAX - i as u64,
+                packets_in: 0,
+                bytes_in: 10u64.pow((i % 20) as u32),
             };
+            r.hosts = (0..i % 3)
+                .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
+                .collect();
+            r.ports = (0..i % 4).map(|p| (p * 1000 + i) as u16).collect();
+            r.protocols = [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect();
+            r.set_location(geo);
+            r.names = (0..i % 3)
+                .map(|n| Rc::from(odd[(n + i) % odd.len()]))
+                .collect();
+            r.name_kinds = (i % 32) as u8;
             remotes.push((ip, r));
         }
         let refs: Vec<(&Addr, &Remote)> = remotes.iter().map(|(a, r)| (a, r)).collect();
         let mut mine = Vec::new();
-        write_markers(&mut mine, &refs);
+        write_markers(&mut mine, &refs, &RemoteNameTable::new(1));
         assert_eq!(
             String::from_utf8(mine).unwrap(),
             String::from_utf8(reference(&refs)).unwrap()
@@ -651,8 +740,12 @@ mod tests {
             home: Some((52.5, 13.4)),
             ..Default::default()
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&render(&t, &DeviceNames::default(), &meta, 3, 42)).unwrap();
+        let stats = PathStats {
+            decode_errors: 3,
+            ..Default::default()
+        };
+        let doc = render(&t, &DeviceNames::default(), &meta, &stats, 42);
+        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
         assert_eq!(v["generated"], 42);
         assert_eq!(v["lan"][0], "192.168.1.0/24");
         assert_eq!(v["home"]["lat"], 52.5);
@@ -682,6 +775,7 @@ mod tests {
                 ports: None,
                 src_mac: Some([2, 0, 0, 0, 0, mac]),
                 l4_at: 0,
+                ip_at: 0,
             };
             let f = Flow {
                 direction: Direction::Out,
@@ -698,7 +792,7 @@ mod tests {
         send(&mut t, "192.168.1.3", "1.1.1.1", 1);
         send(&mut t, "192.168.1.4", "1.1.1.1", 4);
         let names = DeviceNames::default();
-        let d = devices(&t, &names);
+        let d = devices(&t, &names, &Default::default());
         let ips: Vec<Vec<String>> = d
             .iter()
             .map(|h| h.ips.iter().map(|i| i.to_string()).collect())
@@ -718,25 +812,25 @@ mod tests {
 
     #[test]
     fn protocol_names() {
-        let mut r = Remote {
-            counters: Default::default(),
-            first_seen: 0,
-            last_seen: 0,
-            hosts: Default::default(),
-            ports: Default::default(),
-            protocols: [6, 58, 99].into_iter().collect(),
-            last_proto_port: 0,
-            geo: None,
-            located: false,
-            names: Box::default(),
-        };
+        let mut r = Remote::new(0, 0);
+        r.protocols = [6, 58, 99].into_iter().collect();
         let mut out = Vec::new();
-        write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
+        write_marker(
+            &mut out,
+            &Addr::from_v4_bytes([1, 1, 1, 1]),
+            &r,
+            &RemoteNameTable::new(1),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["protocols"].to_string(), r#"["tcp","icmpv6","ip-99"]"#);
         r.protocols.clear();
         out.clear();
-        write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
+        write_marker(
+            &mut out,
+            &Addr::from_v4_bytes([1, 1, 1, 1]),
+            &r,
+            &RemoteNameTable::new(1),
+        );
         assert!(String::from_utf8(out)
             .unwrap()
             .contains(r#""protocols":[],"packets_out""#));

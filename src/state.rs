@@ -122,9 +122,13 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
             })
             .collect(),
     };
+    // The sources of the remotes' names (`Remote::name_kinds`), in the same order: a trailer
+    // after the body, so that files without it (earlier builds) still read.
+    let kinds: Vec<u8> = t.remotes.values().map(|r| r.name_kinds).collect();
     // Writing to a Vec fails only if a length does not fit in a u32, which bounded tables never reach.
     let out = postcard::to_extend(&header, Vec::new()).unwrap_or_default();
-    postcard::to_extend(&file, out).unwrap_or_default()
+    let out = postcard::to_extend(&file, out).unwrap_or_default();
+    postcard::to_extend(&kinds, out).unwrap_or_default()
 }
 
 /// Saves the tables to `path` atomically.
@@ -146,56 +150,47 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
             header.version
         ));
     }
-    let file: StateFile = postcard::from_bytes(body)
+    let (file, rest): (StateFile, &[u8]) = postcard::take_from_bytes(body)
         .map_err(|e| format!("the state file is damaged ({e}); it is ignored"))?;
+    let kinds: Vec<u8> = postcard::from_bytes(rest).unwrap_or_default();
     // Newest first, so that the bounds keep the most recent entries.
     let mut hosts = file.hosts;
     hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
     for h in hosts.into_iter().take(t.max_hosts) {
-        t.hosts.insert(
-            h.ip,
-            Host {
-                counters: h.c.into(),
-                first_seen: h.first_seen.min(h.last_seen),
-                last_seen: h.last_seen,
-                mac: h.mac,
-            },
-        );
+        let mut host = Host::new(h.first_seen.min(h.last_seen), h.last_seen);
+        host.counters = h.c.into();
+        host.mac = h.mac;
+        t.restore_host(h.ip, host);
     }
-    let mut remotes = file.remotes;
-    remotes.sort_unstable_by_key(|r| std::cmp::Reverse(r.last_seen));
-    for r in remotes.into_iter().take(t.max_remotes) {
+    let mut remotes: Vec<(RemoteRec, u8)> = file
+        .remotes
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (r, kinds.get(i).copied().unwrap_or(0)))
+        .collect();
+    remotes.sort_unstable_by_key(|(r, _)| std::cmp::Reverse(r.last_seen));
+    for (r, name_kinds) in remotes.into_iter().take(t.max_remotes) {
+        let mut remote = Remote::new(r.first_seen.min(r.last_seen), r.last_seen);
+        remote.counters = r.c.into();
+        remote.name_kinds = name_kinds;
         let mut ports = r.ports;
         ports.sort_unstable();
         ports.dedup();
         ports.truncate(MAX_PORTS);
+        remote.ports = ports.into();
         let mut hosts = r.hosts;
         hosts.truncate(MAX_HOSTS_PER_REMOTE);
+        remote.hosts = hosts.into();
         let mut protocols = r.protocols;
         protocols.truncate(MAX_PROTOCOLS);
-        t.remotes.insert(
-            r.ip,
-            Remote {
-                counters: r.c.into(),
-                first_seen: r.first_seen.min(r.last_seen),
-                last_seen: r.last_seen,
-                hosts: hosts.into(),
-                ports: ports.into(),
-                protocols: protocols.into(),
-                last_proto_port: 0,
-                geo: None,
-                located: false,
-                names: r
-                    .names
-                    .iter()
-                    .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
-                    .take(crate::table::MAX_NAMES_PER_REMOTE)
-                    .map(std::rc::Rc::from)
-                    .collect(),
-            },
-        );
+        remote.protocols = protocols.into();
+        remote.names = (r.names.iter())
+            .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
+            .take(crate::table::MAX_NAMES_PER_REMOTE)
+            .map(std::rc::Rc::from)
+            .collect();
+        t.restore_remote(r.ip, remote);
     }
-    t.dirty = true;
     Ok((t.hosts.len(), t.remotes.len()))
 }
 
@@ -215,7 +210,7 @@ pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, Strin
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut fresh = Tables::new(t.max_remotes, t.max_hosts);
+    let mut fresh = t.empty_like();
     let counts = decode_into(&bytes, &mut fresh).map_err(|e| format!("{}: {e}", path.display()))?;
     fresh.stats = t.stats;
     *t = fresh;
@@ -238,6 +233,7 @@ mod tests {
             ports: Some((5000, 443)),
             src_mac: Some([1, 2, 3, 4, 5, 6]),
             l4_at: 0,
+            ip_at: 0,
         };
         let f = n.classify(&p).unwrap();
         t.record(&f, &p, 120, 1000, &n);
@@ -274,8 +270,14 @@ mod tests {
         );
         assert!(decode_into(b"\x0dconnmap-stat", &mut u).is_err());
         let good = encode(&filled(), 5);
-        for cut in 1..good.len() {
+        // the body; the trailer (names' sources: a length and a byte per remote) is optional
+        let body_end = good.len() - 1 - filled().remotes.len();
+        for cut in 1..body_end {
             assert!(decode_into(&good[..cut], &mut u).is_err(), "cut at {cut}");
+        }
+        for cut in body_end..good.len() {
+            let mut v = Tables::new(100, 10);
+            assert!(decode_into(&good[..cut], &mut v).is_ok(), "cut at {cut}");
         }
         // the header names the version: 13 + "connmap-state" + varint 2
         assert_eq!(good[..15], *b"\x0dconnmap-state\x02");
@@ -304,6 +306,21 @@ mod tests {
                 assert!(u.remotes.len() <= 3 && u.hosts.len() <= 2);
             }
         }
+    }
+
+    #[test]
+    fn load_keeps_the_max_names_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        save(&p, &filled(), 9).unwrap();
+        let mut t = Tables::new(100, 10);
+        t.set_max_names(7);
+        assert!(load(&p, &mut t).unwrap().is_some());
+        assert_eq!(
+            t.name_stats().max_pairs,
+            7,
+            "--max-names lost when the state was restored"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! `--remote 198.18.0.0/15` so that the benchmark-range server counts as remote, and a test
 //! database that puts it in Lisbon. The host sends real TCP, UDP and ICMP to the server; the
 //! test checks markers.json on disk and over HTTP from the LAN host. Traffic never leaves the
-//! namespaces. Without root or `ip netns`, the test says SKIPPED and passes.
+//! namespaces. They need root and `ip netns`: `#[ignore]`d, run with `--include-ignored`
+//! (`./dev.sh test` does as root).
 
 mod common;
 
@@ -90,7 +91,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
     let mut s =
         TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: router\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(|e| e.to_string())?;
@@ -98,15 +99,12 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces (ip netns); ./dev.sh test runs it with --include-ignored as root"]
 fn live_capture_in_namespaces() {
     let tag = format!("{}", std::process::id() % 100_000);
-    let mut ns = match setup(&tag, true) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("SKIPPED live_capture_in_namespaces: cannot build test namespaces ({e}); run as root with iproute2");
-            return;
-        }
-    };
+    let mut ns = setup(&tag, true).unwrap_or_else(|e| {
+        panic!("cannot build test namespaces ({e}); run as root with iproute2")
+    });
     let (h, r, w) = (
         ns.names[0].clone(),
         ns.names[1].clone(),
@@ -135,6 +133,8 @@ fn live_capture_in_namespaces() {
             .args(["--interval", "1"])
             .args(NO_HOST_FILES)
             .args(["--exclude", "192.168.77.1", "-v"])
+            // export: IPFIX to a collector on the router's loopback (below)
+            .args(["--ipfix", "127.0.0.1:47390", "--ipfix-idle", "2"])
             .env("CONNMAP_LOG", "stderr")
             .stdout(Stdio::null())
             .stderr(log)
@@ -206,7 +206,45 @@ fn live_capture_in_namespaces() {
         // Give connmap two snapshot intervals, then ask it over HTTP from the LAN.
         std::thread::sleep(Duration::from_millis(2500));
         let page = http_get(http, "/markers.json")?;
-        Ok((pinged, page))
+        let metrics = http_get(http, "/metrics")?;
+        Ok((pinged, (page, metrics)))
+    });
+    // export: an IPFIX collector on the router's loopback; returns the IPv4 data records to
+    // 198.18.5.5 as (octets, packets) once some came (the remote went idle for 2 s).
+    let collector = in_ns(&r, || {
+        let s = UdpSocket::bind("127.0.0.1:47390").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut records = vec![];
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline && records.is_empty() {
+            let Ok(n) = s.recv(&mut buf) else { continue };
+            let m = &buf[..n];
+            assert_eq!(u16::from_be_bytes([m[0], m[1]]), 10, "IPFIX version");
+            assert_eq!(
+                u16::from_be_bytes([m[2], m[3]]) as usize,
+                n,
+                "message length"
+            );
+            let mut at = 16;
+            while at + 4 <= n {
+                let id = u16::from_be_bytes([m[at], m[at + 1]]);
+                let len = u16::from_be_bytes([m[at + 2], m[at + 3]]) as usize;
+                let mut r = at + 4;
+                while id == 256 && r + 56 <= at + len {
+                    let b = &m[r..];
+                    if b[4..8] == [198, 18, 5, 5] {
+                        let octets = u64::from_be_bytes(b[13..21].try_into().unwrap());
+                        let packets = u64::from_be_bytes(b[21..29].try_into().unwrap());
+                        records.push((octets, packets));
+                    }
+                    r += 56 + b[55] as usize;
+                }
+                at += len.max(4);
+            }
+        }
+        records
     });
     // The router's resolver answers the host (no one needs to listen for it).
     let resolver = in_ns(&r, move || {
@@ -229,7 +267,7 @@ fn live_capture_in_namespaces() {
     let _ = resolver.join();
     let _ = server.join();
     let log = std::fs::read_to_string(d.path().join("connmap.log")).unwrap_or_default();
-    let (pinged, page) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
+    let (pinged, (page, metrics)) = result.unwrap_or_else(|e| panic!("{e}\nconnmap log:\n{log}"));
 
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json-out")).unwrap();
@@ -274,6 +312,19 @@ fn live_capture_in_namespaces() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("198.18.5.5"));
     assert!(log.contains("capturing on br-lan"), "{log}");
+    // export: /metrics from the LAN, and IPFIX records of the remote's outbound traffic
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("connmap_device_bytes_total{device=\"192.168.77.10\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("connmap_capture_dropped_total{handle=\"counting\"}"));
+    let records = collector.join().unwrap();
+    assert!(
+        !records.is_empty() && records.iter().all(|&(o, p)| o > 0 && p > 0),
+        "IPFIX records to 198.18.5.5: {records:?}\n{log}"
+    );
+    assert!(records.iter().map(|r| r.1).sum::<u64>() <= m["packets_out"].as_u64().unwrap());
     // The router itself (excluded) and LAN-local traffic are not markers.
     assert_eq!(doc["markers"].as_array().unwrap().len(), 1, "{doc}");
 }
@@ -331,15 +382,12 @@ fn tcp_hello(h: &str, port: u16) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces (ip netns); ./dev.sh test runs it with --include-ignored as root"]
 fn interface_missing_at_start_then_gone_then_back() {
     let tag = format!("{}", (std::process::id() + 1) % 100_000);
-    let mut ns = match setup(&tag, false) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("SKIPPED interface_missing_at_start_then_gone_then_back: cannot build test namespaces ({e})");
-            return;
-        }
-    };
+    let mut ns = setup(&tag, false).unwrap_or_else(|e| {
+        panic!("cannot build test namespaces ({e}); run as root with iproute2")
+    });
     let (h, r, w) = (
         ns.names[0].clone(),
         ns.names[1].clone(),

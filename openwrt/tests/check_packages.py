@@ -48,7 +48,8 @@ EXPECT = {
     "connmap": {
         "depends": DYNAMIC_DEPENDS, "section": "net", "user": "connmap:connmap",
         "files": {"./usr/sbin/connmap": 0o755, "./etc/init.d/connmap": 0o755,
-                  "./etc/config/connmap": 0o600, "./etc/capabilities/connmap.json": 0o644},
+                  "./etc/config/connmap": 0o600, "./etc/capabilities/connmap.json": 0o644,
+                  "./etc/capabilities/connmap-conntrack.json": 0o644},
         "dirs": ["./usr/share/connmap/www"],
         "conffiles": ["/etc/config/connmap"],
     },

@@ -93,6 +93,7 @@ NET
 # shellcheck disable=SC2016
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
+	-e "s|^FIREWALL_CONFIG=.*|FIREWALL_CONFIG=$TMP/firewall|" -e "s|^ACCT=.*|ACCT=$TMP/acct|" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
 	-e 's|^LUCI_ACL=.*|LUCI_ACL=${LUCI_ACL_TEST:-/nonexistent}|' \
 	"$INIT" > "$TMP/connmap.init"
@@ -100,6 +101,7 @@ sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 : > "$TMP/dhcp.leases"
 : > "$TMP/geo.mmdb"
 grep -q 'LUCI_ACL_TEST' "$TMP/connmap.init" || { echo "FAIL init: LUCI_ACL not found in the init script"; exit 1; }
+: > "$TMP/doh.txt"
 grep -q 'HAVE_UJAIL' "$TMP/connmap.init" || { echo "FAIL init: ujail test not found in the init script"; exit 1; }
 
 # run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
@@ -153,7 +155,7 @@ jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--nft|
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
@@ -190,10 +192,17 @@ out=$(run full "config connmap 'main'
 	option tiles 'https://tile.example/{z}/{x}/{y}.png'
 	option names '0'
 	option max_names '500'
+	option doh_list '$TMP/doh.txt'
+	option metrics_top '10'
+	option metrics_remotes '5'
+	option ipfix '10.0.0.9:4739'
+	option ipfix_active '30'
+	option ipfix_idle '10'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
-	list remote '100.64.0.0/10'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
+	list remote '100.64.0.0/10'
+	list allow_host 'map.home.arpa'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
 check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
@@ -202,9 +211,10 @@ jail connmap log procfs sysfs
 jail_mount /usr/share/connmap
 jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
+jail_mount $TMP/doh.txt
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"
@@ -300,7 +310,47 @@ close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
 
-# 11. never root: every instance either runs as user connmap or gets --user connmap
+# 11. conntrack: '1' adds --conntrack and CAP_NET_ADMIN; conntrack_acct '1' turns accounting on
+echo 0 > "$TMP/acct"
+out=$(run conntrack-on "config connmap 'main'
+	option state_file ''
+	option geoip ''
+	option conntrack '1'
+	option conntrack_acct '1'" "lan:br-lan:192.168.1.1" "lan")
+check "conntrack 1, with consent to accounting" "open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+$(echo "$JAILED" | sed 's|connmap.json|connmap-conntrack.json|')
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--conntrack|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$(printf '%s\n' "$out" | grep -v '^logger')"
+check "accounting turned on with consent" "1" "$(cat "$TMP/acct")"
+if grep -q "logger -t connmap turned on net.netfilter.nf_conntrack_acct" "$TMP/conntrack-on/log"; then
+	echo "ok   init: says it turned accounting on"; pass=$((pass + 1))
+else
+	echo "FAIL init: says it turned accounting on"; fail=$((fail + 1))
+fi
+
+# 12. 'auto': on when the firewall offloads, without consent accounting stays off (logged)
+echo 0 > "$TMP/acct"
+printf "config defaults\n\toption flow_offloading '1'\n" > "$TMP/firewall"
+out=$(run conntrack-auto "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "auto with offloading: --conntrack, accounting left off" "1 0 1" \
+	"$(grep -c -- '|--conntrack|' "$TMP/conntrack-auto/log") $(cat "$TMP/acct") $(grep -c 'nf_conntrack_acct is off' "$TMP/conntrack-auto/log")"
+printf "config defaults\n\toption flow_offloading '0'\n" > "$TMP/firewall"
+out=$(run conntrack-auto-off "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "auto without offloading: capture only, CAP_NET_RAW only" "0 1" \
+	"$(grep -c -- '--conntrack' "$TMP/conntrack-auto-off/log") $(grep -c 'capabilities=/etc/capabilities/connmap.json' "$TMP/conntrack-auto-off/log")"
+rm -f "$TMP/firewall"
+
+# 13. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&
 	! grep -q "user root" "$INIT"; then
 	echo "ok   init: runs as user connmap"; pass=$((pass + 1))

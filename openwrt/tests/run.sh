@@ -3,8 +3,11 @@
 # `cargo build`) by the project's test command:
 #   ShellCheck of the router-side and build scripts, the init-script test against a procd/UCI
 #   shim, LuCI file syntax, the cross builds + packages (scripts/build-dist.sh, cached in
-#   ~/.cache/connmap), the packages read back, and every architecture's binary under qemu-user
-#   replaying the host tests' captures.
+#   ~/.cache/connmap), the mipsel package within the round's size budget, the packages read
+#   back, the 32-bit binaries' imports (time64_test.sh), every architecture's binary under
+#   qemu-user replaying the host tests' captures, and the mipsel package capturing live on a MIPS
+#   24Kc kernel under qemu-system, also past 2038 (mips-system/run.sh check;
+#   CONNMAP_SKIP_MIPS_SYSTEM=1 skips it).
 # CONNMAP_SKIP_CROSS=1 skips the cross builds and qemu (the arch-independent packages are still
 # built and checked). Ends with "N passed, N failed"; exit status 1 on any failure.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
@@ -52,7 +55,8 @@ if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
 		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
-		scripts/release.sh openwrt/tests/real/luci_https_test.sh; do
+		scripts/release.sh openwrt/tests/real/luci_https_test.sh \
+		openwrt/tests/time64_test.sh openwrt/tests/mips-system/run.sh openwrt/tests/mips-system/guest.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
@@ -81,7 +85,8 @@ suite init sh "$T/init_test.sh"
 # 3. LuCI files parse
 for j in openwrt/luci-app-connmap/root/usr/share/luci/menu.d/luci-app-connmap.json \
 	openwrt/luci-app-connmap/root/usr/share/rpcd/acl.d/luci-app-connmap.json \
-	openwrt/connmap/files/connmap.capabilities; do
+	openwrt/connmap/files/connmap.capabilities \
+	openwrt/connmap/files/connmap-conntrack.capabilities; do
 	python3 -m json.tool "$j" > /dev/null 2>&1
 	result "valid JSON $j" $?
 done
@@ -126,8 +131,21 @@ else
 		tail -30 "$LOGDIR/dist.log" | sed 's/^/     /'
 	else
 		sed 's/^/     /' dist/SIZES.txt
+		# the round's size budget for the mipsel package (scripts/build-dist.sh writes the line)
+		budget=$(sed -n 's/^budget: //p' dist/SIZES.txt)
+		case $budget in
+		*", within") result "size budget: $budget" 0 ;;
+		*) result "size budget: ${budget:-no budget line in dist/SIZES.txt}" 1 ;;
+		esac
 		suite packages python3 "$T/check_packages.py" dist
+		suite time64 "$T/time64_test.sh"
 		suite qemu "$T/qemu_test.sh"
+		# a live capture on a real MIPS 24Kc kernel (qemu-system, Debian's 4kc-malta kernel)
+		if [ "${CONNMAP_SKIP_MIPS_SYSTEM:-0}" = 1 ]; then
+			note "skip mips-system: live capture on a MIPS kernel (CONNMAP_SKIP_MIPS_SYSTEM=1)"
+		else
+			suite mips-system "$T/mips-system/run.sh" check
+		fi
 	fi
 fi
 

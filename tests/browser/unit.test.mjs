@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as fmt from '../../www/src/format.js';
-import { deriveView, groupByPlace, sizeClass, recencyClass } from '../../www/src/model.js';
+import { deriveView, groupByPlace, sizeClass, recencyClass, deviceAddresses } from '../../www/src/model.js';
 import { encodeWorld, decodeWorld } from '../../www/src/world.js';
 
 const sample = JSON.parse(fs.readFileSync(new URL('./fixtures/sample-markers.json', import.meta.url), 'utf8'));
@@ -100,6 +100,36 @@ test('search: IP, domain name, country name and code, device name, several words
   assert.ok(devs.includes('fd00:1::8'));
 });
 
+test('search: a country code matches the code, a name whole words', () => {
+  const data = {
+    hosts: [{ ip: '192.168.1.10', ips: ['192.168.1.10', 'fd00:1::10', '2001:db8:1::10'], name: 'laptop-anna' }],
+    markers: [
+      { ip: '1.0.0.1', country: 'US', city: 'Ashburn', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.2', country: 'RU', city: 'Moscow', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.3', country: 'AU', city: 'Sydney', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.4', country: 'BY', city: 'Minsk', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.5', country: 'DE', org: 'Hetzner Online', names: ['status.example'], hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+    ],
+  };
+  const ips = (q) => deriveView(data, ui({ query: q })).located.map((m) => m.ip).sort();
+  assert.deepEqual(ips('US'), ['1.0.0.1'], 'not Russia, Australia, Belarus');
+  assert.deepEqual(ips('us'), ['1.0.0.1']);
+  assert.deepEqual(ips('united states'), ['1.0.0.1']);
+  assert.deepEqual(ips('Russia'), ['1.0.0.2']);
+  assert.deepEqual(ips('australia'), ['1.0.0.3']);
+  assert.deepEqual(ips('austral'), [], 'whole words only');
+  assert.deepEqual(ips('hetzner'), ['1.0.0.5']);
+  assert.deepEqual(ips('status'), ['1.0.0.5'], 'a label of a domain name is a word');
+  assert.deepEqual(ips('status.example'), ['1.0.0.5']);
+  assert.deepEqual(ips('1.0.0.'), ['1.0.0.1', '1.0.0.2', '1.0.0.3', '1.0.0.4', '1.0.0.5']);
+  // a device is found by any of its addresses, its name or a word of it
+  for (const q of ['fd00:1::10', '2001:db8:1::10', '192.168.1.10', 'anna', 'laptop-anna']) {
+    assert.deepEqual(deriveView(data, ui({ query: q })).devices.map((h) => h.ip), ['192.168.1.10'], q);
+  }
+  assert.deepEqual(deviceAddresses(data.hosts[0]), ['192.168.1.10', 'fd00:1::10', '2001:db8:1::10']);
+  assert.deepEqual(deviceAddresses({ ip: '10.0.0.1' }), ['10.0.0.1']);
+});
+
 test('remotes at the same coordinates share a place', () => {
   const v = deriveView(sample, ui());
   const places = groupByPlace(v.located);
@@ -130,4 +160,65 @@ test('map data: binary arcs round-trip, damage is an error', () => {
   assert.throws(() => decodeWorld(new Uint8Array([...bytes, 0])), /trailing/);
   assert.throws(() => decodeWorld(new Uint8Array([255, 0, 0, 0, 1])), /header/);
   assert.throws(() => encodeWorld({ arcs: [[[0.5, 1]]] }), /step/);
+});
+
+test('names where DNS is hidden: sources, ECH front, coverage, encrypted DNS', async () => {
+  const { remoteDetails } = await import('../../www/src/details.js');
+  assert.equal(fmt.nameSources({ name_kinds: ['dns', 'quic'] }), 'DNS, QUIC SNI');
+  assert.equal(fmt.nameSources({}), null);
+  const m = {
+    ip: '10.99.1.1', hosts: [], ports: [443], protocols: ['tcp'], names: [],
+    name_kinds: ['ech-outer'], ech_outer: ['cloudflare-ech.com'], first_seen: 1, last_seen: 2,
+  };
+  const html = remoteDetails(m, { now: 3, hostsByIp: new Map() });
+  assert.match(html, /ECH front<\/abbr><\/dt><dd><span class="name ech-outer">cloudflare-ech\.com/);
+  assert.doesNotMatch(html, /<dt>Names<\/dt>/, 'an ECH outer name is not among the names');
+  assert.match(html, /Named by.*ECH outer name/);
+  const c = fmt.coverage({
+    remotes: 4, bytes: 1000, named: { remotes: 3, bytes: 800 }, dns: { remotes: 2, bytes: 500 },
+    quic: { remotes: 1, bytes: 300 }, sni: { remotes: 0, bytes: 0 }, host: { remotes: 0, bytes: 0 },
+    ech_outer_only: { remotes: 1, bytes: 100 },
+  });
+  assert.deepEqual(c, {
+    remotes: '75 %', bytes: '80 %',
+    by: ['DNS: 50 % of remotes, 50 % of traffic', 'QUIC SNI: 25 % of remotes, 30 % of traffic',
+      'only an ECH outer name: 25 % of remotes, 10 % of traffic'],
+  });
+  assert.equal(fmt.coverage({ remotes: 0 }), null);
+  assert.equal(fmt.encryptedDns({}), null);
+  const n = fmt.encryptedDns({ encrypted_dns: { dot: 1, doh: 1, bytes: 10 } });
+  assert.equal(n.text, 'uses encrypted DNS: names come from SNI only');
+  assert.match(n.title, /DNS over TLS and DNS over HTTPS \(2 resolvers\)/);
+});
+
+test('downloads: CSV of the tables, safe in spreadsheets', async () => {
+  const dl = await import('../../www/src/download.js');
+  assert.equal(dl.csvField('a,b'), '"a,b"');
+  assert.equal(dl.csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(dl.csvField('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"');
+  assert.equal(dl.csvField('@cmd'), "'@cmd");
+  assert.equal(dl.csvField(-33.5), '-33.5');
+  assert.equal(dl.csvField(null), '');
+  assert.equal(dl.csvField(['a.example', 'b.example']), 'a.example b.example');
+  const csv = dl.remotesCsv(sample).split('\r\n');
+  assert.equal(csv[0].split(',')[0], 'ip');
+  assert.equal(csv.length, sample.markers.length + 2); // header, rows, final newline
+  assert.ok(csv[1].startsWith(`${sample.markers[0].ip},`));
+  assert.equal(dl.devicesCsv(sample).split('\r\n').length, sample.hosts.length + 2);
+  assert.equal(dl.baseName(0.5e9 + 1.2e9), 'connmap-2023-11-14T22-13-20');
+});
+
+test('where the counts come from: conntrack replaces the offload warning', () => {
+  assert.equal(fmt.countsNote({ source: 'capture', offload: { detected: false } }), null);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true, hardware: true } }),
+    /^Flow offloading is on \(hardware\): .* partial/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { active: false, accounting: false, error: null } }),
+    /Conntrack is not counting: nf_conntrack_acct is off\.$/);
+  assert.match(fmt.countsNote({ source: 'capture', offload: { detected: true }, conntrack: { error: 'conntrack: Operation not permitted (conntrack needs CAP_NET_ADMIN)' } }),
+    /CAP_NET_ADMIN/);
+  const on = fmt.countsNote({ source: 'conntrack', offload: { detected: true, hardware: false }, conntrack: { active: true } });
+  assert.match(on, /^Counts from conntrack \(flow offloading is on; IP-layer bytes/);
+  assert.doesNotMatch(on, /partial/);
+  assert.equal(fmt.countsNote({ source: 'conntrack', offload: { detected: false } }),
+    'Counts from conntrack (IP-layer bytes, every packet of each connection).');
 });

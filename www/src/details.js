@@ -15,6 +15,13 @@ export function remoteDetails(m, ctx, { location = true } = {}) {
   if (Array.isArray(m.names) && m.names.length) {
     row('Names', m.names.map((n) => `<span class="name">${esc(n)}</span>`).join(' '));
   }
+  // The outer name of an encrypted ClientHello names the provider's front, not the site.
+  if (Array.isArray(m.ech_outer) && m.ech_outer.length) {
+    row('<abbr title="Encrypted Client Hello: the site\'s name is encrypted; this is the provider\'s public front (or, with GREASE ECH, the site)">ECH front</abbr>',
+      m.ech_outer.map((n) => `<span class="name ech-outer">${esc(n)}</span>`).join(' '));
+  }
+  const sources = fmt.nameSources(m);
+  if (sources) row('Named by', `<span class="muted">${esc(sources)}</span>`);
   if (location) row('Location', esc(fmt.place(m) || 'unknown'));
   row('Network', esc(fmt.network(m) || ''));
   const ports = (m.ports || []).join(', ');

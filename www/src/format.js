@@ -95,3 +95,49 @@ export function network(m) {
 export function deviceLabel(host) {
   return host.name || host.ip;
 }
+
+const SOURCES = { dns: 'DNS', sni: 'TLS SNI', quic: 'QUIC SNI', host: 'HTTP Host', 'ech-outer': 'ECH outer name' };
+
+/** Where a remote's names came from, e.g. "DNS, QUIC SNI" (markers' `name_kinds`), or null. */
+export function nameSources(m) {
+  const k = Array.isArray(m.name_kinds) ? m.name_kinds : [];
+  return k.length ? k.map((s) => SOURCES[s] || s).join(', ') : null;
+}
+
+/** Per cent, rounded, of `part` in `whole` ("–" when there is nothing). */
+export function share(part, whole) {
+  return whole > 0 ? `${Math.round((100 * (part || 0)) / whole)} %` : '–';
+}
+
+/**
+ * The names coverage of `stats.names_coverage`: the shares of remotes and of traffic with a
+ * name ("62 %", "80 %") and one line per source; null without it.
+ */
+export function coverage(c) {
+  if (!c || !c.remotes) return null;
+  const line = (s) => `${share(s?.remotes, c.remotes)} of remotes, ${share(s?.bytes, c.bytes)} of traffic`;
+  const by = ['dns', 'sni', 'quic', 'host']
+    .filter((k) => c[k]?.remotes)
+    .map((k) => `${SOURCES[k]}: ${line(c[k])}`);
+  if (c.ech_outer_only?.remotes) by.push(`only an ECH outer name: ${line(c.ech_outer_only)}`);
+  return { remotes: share(c.named?.remotes, c.remotes), bytes: share(c.named?.bytes, c.bytes), by };
+}
+
+/** The note of a device that uses encrypted DNS (`hosts[].encrypted_dns`), or null. */
+export function encryptedDns(h) {
+  const e = h.encrypted_dns;
+  if (!e || !(e.dot || e.doh)) return null;
+  const how = [e.dot ? 'DNS over TLS' : null, e.doh ? 'DNS over HTTPS' : null].filter(Boolean).join(' and ');
+  return { text: 'uses encrypted DNS: names come from SNI only', title: `${how} (${plural((e.dot || 0) + (e.doh || 0), 'resolver')}): the router cannot read its DNS answers` };
+/** Where the traffic numbers come from, for the panel's notes (null: nothing to say).
+ * With `--conntrack` counting, offloading hides nothing: say that instead of a warning. */
+export function countsNote(data) {
+  const off = data.offload?.detected ? `flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}; ` : '';
+  if (data.source === 'conntrack') {
+    return `Counts from conntrack (${off}IP-layer bytes, every packet of each connection).`;
+  }
+  if (!data.offload?.detected) return null;
+  const ct = data.conntrack;
+  const why = ct ? ` Conntrack is not counting: ${ct.error || (ct.accounting === false ? 'nf_conntrack_acct is off' : 'starting')}.` : '';
+  return `Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).${why}`;
+}

@@ -7,6 +7,7 @@ import { deriveView } from './model.js';
 import { MapView } from './map.js';
 import { Panel } from './panel.js';
 import * as fmt from './format.js';
+import { setupDownloads } from './download.js';
 
 const TILES_KEY = 'connmap.tiles';
 const ui = { device: null, query: '', sort: 'traffic', tiles: false };
@@ -113,4 +114,5 @@ function onState(s) {
   if (dataTime.textContent !== time) dataTime.textContent = time;
 }
 
+setupDownloads(() => data);
 startPolling({ onData, onState, request: luciRequest() });

@@ -4,7 +4,7 @@
 // details in place.
 import * as fmt from './format.js';
 import { remoteDetails } from './details.js';
-import { total, RECENCY_LABELS } from './model.js';
+import { total, deviceAddresses, RECENCY_LABELS } from './model.js';
 
 const { esc } = fmt;
 const UNLOCATED_LIMIT = 200;
@@ -66,7 +66,7 @@ export class Panel {
     const s = view.sums;
     const remotes = view.located.length + view.unlocated.length;
     const stats = data.stats || {};
-    const html = `
+    let html = `
       <div class="stat"><strong>${fmt.count(remotes)}</strong> remote${remotes === 1 ? '' : 's'}
         <span class="muted">${fmt.count(view.located.length)} on the map</span></div>
       <div class="stat"><strong>${fmt.count(view.devices.length)}</strong> device${view.devices.length === 1 ? '' : 's'}</div>
@@ -74,6 +74,12 @@ export class Panel {
         <span class="muted">${fmt.plural(s.packets_out, 'packet')}</span></div>
       <div class="stat"><strong>↓ ${fmt.bytes(s.bytes_in)}</strong> received
         <span class="muted">${fmt.plural(s.packets_in, 'packet')}</span></div>`;
+    const cov = fmt.coverage(stats.names_coverage);
+    const covHtml = cov
+      ? `<div class="stat names-coverage" title="${esc(cov.by.join('\n') || 'no names yet')}"><strong>${esc(cov.remotes)}</strong> of remotes named
+        <span class="muted">${esc(cov.bytes)} of traffic</span></div>`
+      : '';
+    html += covHtml;
     if (html !== this.lastTotals) {
       this.el.totals.innerHTML = html;
       this.lastTotals = html;
@@ -83,9 +89,8 @@ export class Panel {
     if (stats.evicted_remotes) notes.push(`${fmt.count(stats.evicted_remotes)} remotes dropped (table full).`);
     if (stats.geo_errors) notes.push(`${fmt.count(stats.geo_errors)} geolocation errors.`);
     if (stats.geo_database === null && view.totalLocated === 0) notes.push('No geolocation database loaded: no remote has a location.');
-    if (data.offload?.detected) {
-      notes.push(`Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).`);
-    }
+    const counts = fmt.countsNote(data);
+    if (counts) notes.push(counts);
     if (data.capture?.dropped) notes.push(`${fmt.count(data.capture.dropped)} packets dropped by the capture (not counted).`);
     this.el.filterNote.textContent = notes.join(' ');
     this.el.filterNote.hidden = notes.length === 0;
@@ -95,12 +100,15 @@ export class Panel {
     const focused = document.activeElement?.closest?.('#devices button[data-ip]')?.dataset.ip;
     const items = view.devices.map((h) => {
       const pressed = h.ip === view.device;
-      const sub = [h.name ? h.ip : null, h.mac].filter(Boolean).map(esc).join(' · ');
+      // every address of the device (IPv4 and IPv6), those not already its label
+      const addrs = deviceAddresses(h).filter((ip) => h.name || ip !== h.ip);
+      const sub = [...addrs, h.mac].filter(Boolean).map(esc).join(' · ');
       return `<li><button type="button" class="device-btn" data-ip="${esc(h.ip)}" aria-pressed="${pressed}">
         <span class="dev-name">${esc(fmt.deviceLabel(h))}</span>
         <span class="dev-traffic">${fmt.bytes(total(h))}</span>
         ${sub ? `<span class="dev-sub">${sub}</span>` : ''}
         <span class="dev-meta">↑ ${fmt.bytes(h.bytes_out)} ↓ ${fmt.bytes(h.bytes_in)} · ${fmt.plural(h.remotes ?? 0, 'remote')} · ${esc(fmt.ago(h.last_seen, ctx.now))}</span>
+        ${encDnsNote(h)}
       </button></li>`;
     });
     const html = items.join('') || '<li class="empty">No devices match.</li>';
@@ -118,7 +126,8 @@ export class Panel {
     const focused = document.activeElement?.closest?.('#unlocated details')?.dataset.ip;
     const list = view.unlocated.slice(0, UNLOCATED_LIMIT);
     const items = list.map((m) => {
-      const label = (Array.isArray(m.names) && m.names[0]) || fmt.network(m) || fmt.countryName(m.country) || '';
+      const ech = Array.isArray(m.ech_outer) && m.ech_outer[0] ? `ECH front ${m.ech_outer[0]}` : '';
+      const label = (Array.isArray(m.names) && m.names[0]) || ech || fmt.network(m) || fmt.countryName(m.country) || '';
       return `<li><details data-ip="${esc(m.ip)}"${open.has(m.ip) ? ' open' : ''}>
         <summary><span class="un-ip">${esc(m.ip)}</span><span class="un-traffic">${fmt.bytes(total(m))}</span>
         <span class="un-label">${esc(label)}</span></summary>
@@ -136,4 +145,10 @@ export class Panel {
     }
     this.el.unlocatedCount.textContent = `(${view.unlocated.length})`;
   }
+}
+
+/** A device's encrypted-DNS note (names of its remotes come from SNI only), or ''. */
+function encDnsNote(h) {
+  const n = fmt.encryptedDns(h);
+  return n ? `<span class="dev-note enc-dns" title="${esc(n.title)}">${esc(n.text)}</span>` : '';
 }

@@ -53,6 +53,12 @@ return view.extend({
 		o.optional = true;
 		o.depends('http', '1');
 
+		o = s.taboption('general', form.DynamicList, 'allow_host', _('Other names of this router'),
+			_('Host names the map is reached by besides its address, localhost, the hostname and HOSTNAME.lan. Requests naming other hosts are refused (DNS rebinding).'));
+		o.datatype = 'hostname';
+		o.optional = true;
+		o.depends('http', '1');
+
 		o = s.taboption('general', form.Value, 'home_lat', _('Home latitude'),
 			_('Where the lines on the map start, e.g. 52.52 (with the longitude).'));
 		o.datatype = 'range(-90,90)';
@@ -66,6 +72,11 @@ return view.extend({
 			_('Names of remote addresses from DNS answers, TLS SNI and HTTP Host, read passively.'));
 		o.rmempty = false;
 		o.default = '1';
+
+		o = s.taboption('advanced', form.Value, 'doh_list', _('More DNS-over-HTTPS resolvers'),
+			_('A file of resolver addresses (one per line) besides the built-in list; devices that talk to them, or to port 853, are shown as using encrypted DNS.'));
+		o.placeholder = '/etc/connmap/doh.txt';
+		o.optional = true;
 
 		o = s.taboption('general', form.DynamicList, 'exclude', _('Ignore LAN hosts'),
 			_('Addresses or networks whose traffic is not shown.'));
@@ -113,6 +124,44 @@ return view.extend({
 		o = s.taboption('advanced', form.DynamicList, 'remote', _('Count as remote'),
 			_('Networks shown as remote even though they are special-purpose, e.g. 100.64.0.0/10 (carrier-grade NAT).'));
 		o.datatype = 'cidr';
+
+		o = s.taboption('advanced', form.ListValue, 'conntrack', _('Count from connection tracking'),
+			_('Read packet and byte counts from the kernel\'s connection tracking, so that flows sent past br-lan by flow offloading count in full. Needs kmod-nf-conntrack-netlink and gives the daemon CAP_NET_ADMIN. Automatic: on when flow offloading is on.'));
+		o.value('auto', _('Automatic'));
+		o.value('1', _('On'));
+		o.value('0', _('Off'));
+		o.default = 'auto';
+
+		o = s.taboption('advanced', form.Flag, 'conntrack_acct', _('Turn on conntrack accounting'),
+			_('Sets net.netfilter.nf_conntrack_acct=1 at start: the kernel then counts bytes per connection (a little memory per connection).'));
+		o.default = '0';
+		o.depends('conntrack', 'auto');
+		o.depends('conntrack', '1');
+
+		o = s.taboption('advanced', form.Value, 'metrics_top', _('Metrics: countries and ASNs'),
+			_('Prometheus /metrics: how many countries and networks (ASNs) get their own series; the rest are summed as "other".'));
+		o.datatype = 'uinteger';
+		o.placeholder = '50';
+
+		o = s.taboption('advanced', form.Value, 'metrics_remotes', _('Metrics: remote addresses'),
+			_('Series for the remote addresses with most traffic (0: none; each adds series to Prometheus).'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.taboption('advanced', form.Value, 'ipfix', _('IPFIX collector'),
+			_('Send flow records (IPFIX over UDP) to this address:port, e.g. a computer running nfcapd. Empty: none.'));
+		o.datatype = 'ipaddrport(1)';
+		o.optional = true;
+
+		o = s.taboption('advanced', form.Value, 'ipfix_active', _('IPFIX active timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '60';
+		o.depends({ ipfix: '', '!reverse': true });
+
+		o = s.taboption('advanced', form.Value, 'ipfix_idle', _('IPFIX idle timeout (seconds)'));
+		o.datatype = 'range(1,86400)';
+		o.placeholder = '15';
+		o.depends({ ipfix: '', '!reverse': true });
 
 		o = s.taboption('advanced', form.ListValue, 'log_level', _('Log level'));
 		o.value('quiet', _('Warnings and errors'));

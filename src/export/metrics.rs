@@ -1,0 +1,991 @@
+//! `GET /metrics`: Prometheus text exposition format 0.0.4, or OpenMetrics 1.0.0 when the
+//! client asks for it in `Accept` (Prometheus itself does).
+//!
+//! Two halves, so that no scrape touches the tables and no packet pays for metrics:
+//! - `collect` runs on the data path at each snapshot: one pass over the tables into a small
+//!   `MetricsData` (per device; the top N countries and ASNs by traffic, the rest as
+//!   `other`; the opt-in top remotes; the health counters), swapped into a `MetricsCell`.
+//! - `render` runs on an HTTP thread per scrape, from the latest `MetricsData`, plus what the
+//!   process knows at that moment (RSS, CPU, uptime).
+//!
+//! Label cardinality is bounded by configuration, never by traffic: devices by
+//! `--max-hosts`, countries and ASNs by `--metrics-top` (+ `other` and `unknown`), remotes by
+//! `--metrics-remotes` (0, none, by default). No per-remote-address label otherwise.
+
+use crate::devnames::{format_mac, DeviceNames};
+use crate::hash::RandomState;
+use crate::packet::Addr;
+use crate::snapshot::{PathStats, SnapshotMeta};
+use crate::table::{Counters, Tables};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Default `--metrics-top`: countries and ASNs with their own series.
+pub const DEFAULT_TOP: usize = 50;
+
+/// Content types of the two formats.
+pub const TEXT_0_0_4: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The configured bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Countries and ASNs with their own series (the rest are summed as `other`).
+    pub top: usize,
+    /// Remotes with their own series (most traffic first); 0: none.
+    pub remotes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            top: DEFAULT_TOP,
+            remotes: 0,
+        }
+    }
+}
+
+/// One device's series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceRow {
+    /// Its name (leases, ethers, UCI) or, without one, its address.
+    pub device: String,
+    pub mac: String,
+    pub counters: Counters,
+    pub remotes: u32,
+}
+
+/// A country's or an ASN's series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupRow {
+    /// ISO 3166-1 alpha-2, or AS number; `other`, `unknown`.
+    pub key: String,
+    /// The AS organisation (ASN rows).
+    pub org: String,
+    /// The country's centroid (country rows with a known centroid).
+    pub position: Option<(f32, f32)>,
+    pub counters: Counters,
+    pub remotes: u32,
+}
+
+/// An opt-in per-remote series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteRow {
+    pub remote: String,
+    pub country: String,
+    pub asn: String,
+    pub name: String,
+    pub counters: Counters,
+}
+
+/// IPFIX exporter counters, when it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IpfixStats {
+    pub records: u64,
+    pub messages: u64,
+    pub dropped_records: u64,
+    pub send_errors: u64,
+}
+
+/// The daemon's own health, as of the snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub packets: u64,
+    pub bytes: u64,
+    pub received: u64,
+    pub dropped: Option<u64>,
+    pub if_dropped: Option<u64>,
+    /// The names handle: received, dropped.
+    pub names_handle: Option<(u64, u64)>,
+    pub decode_errors: u64,
+    pub remotes: usize,
+    pub hosts: usize,
+    pub names: usize,
+    pub max_remotes: usize,
+    pub max_hosts: usize,
+    pub max_names: usize,
+    pub evicted_remotes: u64,
+    pub evicted_hosts: u64,
+    pub evicted_names: u64,
+    pub expired_remotes: u64,
+    pub expired_hosts: u64,
+    pub names_dns: u64,
+    pub names_sni: u64,
+    pub names_http: u64,
+    pub geo_lookups: u64,
+    pub geo_errors: u64,
+    pub offload: bool,
+    pub render_seconds: f64,
+    pub ipfix: Option<IpfixStats>,
+}
+
+/// What a scrape renders: aggregated at the last snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsData {
+    /// When the snapshot was taken (unix s; capture time for a replay); 0: none yet.
+    pub generated: u64,
+    pub devices: Vec<DeviceRow>,
+    pub countries: Vec<GroupRow>,
+    pub asns: Vec<GroupRow>,
+    pub remotes: Vec<RemoteRow>,
+    pub health: Health,
+}
+
+/// The latest `MetricsData`, swapped in by the data path, read by HTTP threads.
+#[derive(Clone, Debug)]
+pub struct MetricsCell {
+    data: Arc<Mutex<Arc<MetricsData>>>,
+    /// Process start (unix s).
+    started: u64,
+}
+
+impl Default for MetricsCell {
+    fn default() -> MetricsCell {
+        MetricsCell {
+            data: Arc::default(),
+            started: crate::daemon::unix_now(),
+        }
+    }
+}
+
+impl MetricsCell {
+    pub fn get(&self) -> Arc<MetricsData> {
+        match self.data.lock() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    pub fn set(&self, d: MetricsData) {
+        let d = Arc::new(d);
+        match self.data.lock() {
+            Ok(mut g) => *g = d,
+            Err(p) => *p.into_inner() = d,
+        }
+    }
+
+    /// The response body for a scrape: (content type, text).
+    pub fn scrape(&self, accept: Option<&str>) -> (&'static str, String) {
+        let om = wants_openmetrics(accept);
+        let p = Process::now(self.started);
+        let text = render(&self.get(), om, &p);
+        (if om { OPENMETRICS } else { TEXT_0_0_4 }, text)
+    }
+}
+
+/// Whether an `Accept` header asks for OpenMetrics (with a weight above 0).
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|tok| {
+            let mut parts = tok.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            media.eq_ignore_ascii_case("application/openmetrics-text")
+                && !parts.any(|p| {
+                    p.replace(' ', "")
+                        .to_ascii_lowercase()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                })
+        })
+    })
+}
+
+fn add(a: &mut Counters, b: &Counters) {
+    a.packets_out += b.packets_out;
+    a.bytes_out += b.bytes_out;
+    a.packets_in += b.packets_in;
+    a.bytes_in += b.bytes_in;
+}
+
+/// Keeps the `top` rows with most traffic (then by key), sums the rest into `other`.
+fn top_n(mut rows: Vec<GroupRow>, top: usize) -> Vec<GroupRow> {
+    rows.sort_by(|a, b| {
+        b.counters
+            .total_bytes()
+            .cmp(&a.counters.total_bytes())
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    if rows.len() > top {
+        let mut other = GroupRow {
+            key: "other".into(),
+            ..Default::default()
+        };
+        for r in rows.drain(top..) {
+            add(&mut other.counters, &r.counters);
+            other.remotes += r.remotes;
+        }
+        rows.push(other);
+    }
+    rows
+}
+
+/// One pass over the tables: the aggregate a scrape renders. Runs on the data path at each
+/// snapshot; its cost is that of a pass over the remotes and hosts (a fraction of rendering
+/// markers.json).
+#[allow(clippy::too_many_arguments)]
+pub fn collect(
+    tables: &Tables,
+    names: &DeviceNames,
+    meta: &SnapshotMeta,
+    path: &PathStats,
+    now: u64,
+    render: Duration,
+    limits: &Limits,
+    ipfix: Option<IpfixStats>,
+) -> MetricsData {
+    // Devices: one row per (label, MAC); addresses of one named device add up, and, as on
+    // the page, an unnamed device's IPv6 addresses join the IPv4 address of its MAC.
+    let mut devices: Vec<DeviceRow> = Vec::with_capacity(tables.hosts.len());
+    let mut first_of_mac: HashMap<[u8; 6], String> = HashMap::new();
+    let mut by_label: HashMap<(String, String), usize> = HashMap::new();
+    let mut host_row: HashMap<Addr, usize, RandomState> =
+        HashMap::with_capacity_and_hasher(tables.hosts.len(), RandomState::default());
+    let mut hosts: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
+    hosts.sort_unstable_by_key(|(a, _)| **a);
+    for (ip, h) in hosts {
+        let mac = h.mac.or_else(|| names.mac(&ip.ip()));
+        let device = match (names.name(&ip.ip(), mac.as_ref()), mac) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(m)) if ip.is_ipv6() => first_of_mac
+                .get(&m)
+                .cloned()
+                .unwrap_or_else(|| ip.to_string()),
+            (None, _) => ip.to_string(),
+        };
+        if let Some(m) = mac {
+            first_of_mac.entry(m).or_insert_with(|| device.clone());
+        }
+        let mac = mac.as_ref().map(format_mac).unwrap_or_default();
+        let i = *by_label
+            .entry((device.clone(), mac.clone()))
+            .or_insert_with(|| {
+                devices.push(DeviceRow {
+                    device,
+                    mac,
+                    ..Default::default()
+                });
+                devices.len() - 1
+            });
+        add(&mut devices[i].counters, &h.counters);
+        host_row.insert(*ip, i);
+    }
+
+    // keyed by code and number: no allocation per remote, only per country and ASN
+    let mut countries: HashMap<Option<[u8; 2]>, GroupRow, RandomState> = HashMap::default();
+    let mut asns: HashMap<Option<u32>, GroupRow, RandomState> = HashMap::default();
+    let mut seen: Vec<usize> = Vec::new();
+    for r in tables.remotes.values() {
+        seen.clear();
+        for h in &r.hosts {
+            if let Some(&i) = host_row.get(h) {
+                if !seen.contains(&i) {
+                    seen.push(i);
+                    devices[i].remotes += 1;
+                }
+            }
+        }
+        let geo = r.geo();
+        let code = geo.and_then(|g| g.country);
+        let c = countries.entry(code).or_insert_with(|| GroupRow {
+            key: geo
+                .and_then(|g| g.country_str())
+                .unwrap_or("unknown")
+                .to_string(),
+            position: code.and_then(|c| super::centroids::centroid(&c)),
+            ..Default::default()
+        });
+        add(&mut c.counters, &r.counters);
+        c.remotes += 1;
+        let asn = geo.and_then(|g| g.asn);
+        let a = asns.entry(asn).or_insert_with(|| GroupRow {
+            key: asn.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+            org: geo
+                .and_then(|g| g.org.as_deref())
+                .filter(|_| asn.is_some())
+                .unwrap_or("")
+                .to_string(),
+            ..Default::default()
+        });
+        add(&mut a.counters, &r.counters);
+        a.remotes += 1;
+    }
+
+    let mut remotes = Vec::new();
+    if limits.remotes > 0 {
+        let mut all: Vec<(&Addr, &crate::table::Remote)> = tables.remotes.iter().collect();
+        all.sort_unstable_by_key(|(a, r)| (std::cmp::Reverse(r.counters.total_bytes()), **a));
+        all.truncate(limits.remotes);
+        remotes = all
+            .into_iter()
+            .map(|(a, r)| {
+                let geo = r.geo();
+                RemoteRow {
+                    remote: a.to_string(),
+                    country: geo
+                        .and_then(|g| g.country_str())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    asn: geo
+                        .and_then(|g| g.asn)
+                        .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                    name: r.names.first().map(|n| n.to_string()).unwrap_or_default(),
+                    counters: r.counters,
+                }
+            })
+            .collect();
+    }
+
+    let s = &tables.stats;
+    let c = &meta.capture;
+    MetricsData {
+        generated: now,
+        devices,
+        countries: top_n(countries.into_values().collect(), limits.top),
+        asns: top_n(asns.into_values().collect(), limits.top),
+        remotes,
+        health: Health {
+            packets: s.packets,
+            bytes: s.bytes,
+            received: c.received,
+            dropped: c.dropped,
+            if_dropped: c.if_dropped,
+            names_handle: c.names.as_ref().map(|n| (n.received, n.dropped)),
+            decode_errors: path.decode_errors,
+            remotes: tables.remotes.len(),
+            hosts: tables.hosts.len(),
+            names: tables.name_stats().pairs,
+            max_remotes: tables.max_remotes,
+            max_hosts: tables.max_hosts,
+            max_names: tables.name_stats().max_pairs,
+            evicted_remotes: s.evicted_remotes,
+            evicted_hosts: s.evicted_hosts,
+            evicted_names: tables.name_stats().evicted,
+            expired_remotes: s.expired_remotes,
+            expired_hosts: s.expired_hosts,
+            names_dns: tables.name_stats().dns,
+            names_sni: tables.name_stats().sni,
+            names_http: tables.name_stats().http,
+            geo_lookups: path.geo_lookups,
+            geo_errors: path.geo_errors,
+            offload: meta.offload.detected,
+            render_seconds: render.as_secs_f64(),
+            ipfix,
+        },
+    }
+}
+
+/// What the process knows at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Process {
+    pub now: u64,
+    pub started: u64,
+    pub rss_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+}
+
+impl Process {
+    pub fn now(started: u64) -> Process {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let rss_bytes = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .filter(|_| page > 0)
+            .map(|pages| pages * page as u64);
+        // utime and stime: fields 14 and 15, counted after the command name's closing paren.
+        let cpu_seconds = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = &s[s.rfind(')')? + 1..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let u: u64 = f.get(11)?.parse().ok()?;
+                let k: u64 = f.get(12)?.parse().ok()?;
+                Some((u + k) as f64 / ticks.max(1) as f64)
+            });
+        Process {
+            now: crate::daemon::unix_now(),
+            started,
+            rss_bytes,
+            cpu_seconds,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Info,
+}
+
+/// Writes families and samples in either format.
+struct Out {
+    s: String,
+    om: bool,
+}
+
+impl Out {
+    /// `# HELP` and `# TYPE` of a family. `name` is without `_total` / `_info`.
+    fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        let (suffix, ty) = match (kind, self.om) {
+            (Kind::Counter, true) => ("", "counter"),
+            (Kind::Counter, false) => ("_total", "counter"),
+            (Kind::Info, true) => ("", "info"),
+            (Kind::Info, false) => ("_info", "gauge"),
+            (Kind::Gauge, _) => ("", "gauge"),
+        };
+        let _ = writeln!(self.s, "# HELP {name}{suffix} {help}");
+        let _ = writeln!(self.s, "# TYPE {name}{suffix} {ty}");
+    }
+
+    /// One sample; `name` is the full sample name (with `_total` for counters).
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
+        self.s.push_str(name);
+        if !labels.is_empty() {
+            self.s.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.s.push(',');
+                }
+                self.s.push_str(k);
+                self.s.push_str("=\"");
+                for ch in v.chars() {
+                    match ch {
+                        '\\' => self.s.push_str("\\\\"),
+                        '"' => self.s.push_str("\\\""),
+                        '\n' => self.s.push_str("\\n"),
+                        c => self.s.push(c),
+                    }
+                }
+                self.s.push('"');
+            }
+            self.s.push('}');
+        }
+        self.s.push(' ');
+        match value {
+            Value::U(v) => {
+                let _ = write!(self.s, "{v}");
+            }
+            Value::F(v) if v.is_finite() => {
+                let _ = write!(self.s, "{v}");
+            }
+            Value::F(_) => self.s.push_str("NaN"),
+        }
+        self.s.push('\n');
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, kind: Kind, help: &str, value: Value) {
+        self.family(name, kind, help);
+        let full = if kind == Kind::Counter {
+            format!("{name}_total")
+        } else {
+            name.to_string()
+        };
+        self.sample(&full, &[], value);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Value {
+    U(u64),
+    F(f64),
+}
+
+fn lat_lng(p: Option<(f32, f32)>) -> (String, String) {
+    match p {
+        Some((lat, lng)) => (format!("{lat}"), format!("{lng}")),
+        None => (String::new(), String::new()),
+    }
+}
+
+/// Labels of a country row: `country`, and `lat`/`lng` when its centroid is known.
+fn country_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
+    let mut l = vec![("country", r.key.clone())];
+    if r.position.is_some() {
+        let (lat, lng) = lat_lng(r.position);
+        l.push(("lat", lat));
+        l.push(("lng", lng));
+    }
+    l
+}
+
+fn asn_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
+    vec![("asn", r.key.clone()), ("org", r.org.clone())]
+}
+
+fn device_labels(r: &DeviceRow) -> Vec<(&'static str, String)> {
+    vec![("device", r.device.clone()), ("mac", r.mac.clone())]
+}
+
+fn remote_labels(r: &RemoteRow) -> Vec<(&'static str, String)> {
+    vec![
+        ("remote", r.remote.clone()),
+        ("country", r.country.clone()),
+        ("asn", r.asn.clone()),
+        ("name", r.name.clone()),
+    ]
+}
+
+/// Bytes and packets by direction of each row, as one family each.
+fn traffic<R>(
+    o: &mut Out,
+    rows: &[R],
+    name: &str,
+    kind: Kind,
+    what: &str,
+    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
+    counters: impl Fn(&R) -> &Counters,
+) {
+    for (unit, pick) in [
+        (
+            "bytes",
+            (|c: &Counters| (c.bytes_in, c.bytes_out)) as fn(&Counters) -> (u64, u64),
+        ),
+        ("packets", |c: &Counters| (c.packets_in, c.packets_out)),
+    ] {
+        let fam = format!("{name}_{unit}");
+        o.family(
+            &fam,
+            kind,
+            &format!("{unit} {what} (wire length; direction: in = to the LAN)"),
+        );
+        let full = if kind == Kind::Counter {
+            format!("{fam}_total")
+        } else {
+            fam.clone()
+        };
+        for r in rows {
+            let mut l = labels(r);
+            let (i, out) = pick(counters(r));
+            for (dir, v) in [("in", i), ("out", out)] {
+                l.push(("direction", dir.to_string()));
+                let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                o.sample(&full, &refs, Value::U(v));
+                l.pop();
+            }
+        }
+    }
+}
+
+fn rows_gauge<R>(
+    o: &mut Out,
+    rows: &[R],
+    name: &str,
+    help: &str,
+    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
+    value: impl Fn(&R) -> u64,
+) {
+    o.family(name, Kind::Gauge, help);
+    for r in rows {
+        let l = labels(r);
+        let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        o.sample(name, &refs, Value::U(value(r)));
+    }
+}
+
+/// The exposition text (OpenMetrics when `om`).
+pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
+    let mut o = Out {
+        s: String::with_capacity(4096 + d.devices.len() * 600 + d.asns.len() * 500),
+        om,
+    };
+    o.family("connmap_build", Kind::Info, "connmap's version");
+    o.sample(
+        "connmap_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        Value::U(1),
+    );
+    let h = &d.health;
+
+    // Traffic.
+    traffic(
+        &mut o,
+        &d.devices,
+        "connmap_device",
+        Kind::Counter,
+        "a LAN device exchanged with remotes",
+        device_labels,
+        |r| &r.counters,
+    );
+    rows_gauge(
+        &mut o,
+        &d.devices,
+        "connmap_device_remotes",
+        "distinct remotes of a LAN device in the table",
+        device_labels,
+        |r| u64::from(r.remotes),
+    );
+    traffic(
+        &mut o,
+        &d.countries,
+        "connmap_country",
+        Kind::Gauge,
+        "exchanged with the remotes of a country now in the table (top --metrics-top, the rest as \
+         country other; lat, lng: the country's centroid)",
+        country_labels,
+        |r| &r.counters,
+    );
+    rows_gauge(
+        &mut o,
+        &d.countries,
+        "connmap_country_remotes",
+        "remotes of a country in the table",
+        country_labels,
+        |r| u64::from(r.remotes),
+    );
+    traffic(
+        &mut o,
+        &d.asns,
+        "connmap_asn",
+        Kind::Gauge,
+        "exchanged with the remotes of an autonomous system now in the table (top --metrics-top, \
+         the rest as asn other)",
+        asn_labels,
+        |r| &r.counters,
+    );
+    rows_gauge(
+        &mut o,
+        &d.asns,
+        "connmap_asn_remotes",
+        "remotes of an autonomous system in the table",
+        asn_labels,
+        |r| u64::from(r.remotes),
+    );
+    if !d.remotes.is_empty() {
+        traffic(
+            &mut o,
+            &d.remotes,
+            "connmap_remote",
+            Kind::Gauge,
+            "exchanged with one remote address (the top --metrics-remotes)",
+            remote_labels,
+            |r| &r.counters,
+        );
+    }
+
+    // Health.
+    o.single(
+        "connmap_packets",
+        Kind::Counter,
+        "packets counted (between a LAN device and a remote)",
+        Value::U(h.packets),
+    );
+    o.single(
+        "connmap_bytes",
+        Kind::Counter,
+        "bytes counted (wire length)",
+        Value::U(h.bytes),
+    );
+    o.family(
+        "connmap_capture_received",
+        Kind::Counter,
+        "packets the capture received (libpcap; a replay: frames read)",
+    );
+    let rx = "connmap_capture_received_total";
+    o.sample(rx, &[("handle", "counting")], Value::U(h.received));
+    if let Some((r, _)) = h.names_handle {
+        o.sample(rx, &[("handle", "names")], Value::U(r));
+    }
+    if h.dropped.is_some() || h.names_handle.is_some() {
+        o.family(
+            "connmap_capture_dropped",
+            Kind::Counter,
+            "packets the kernel dropped for lack of buffer space (libpcap ps_drop)",
+        );
+        if let Some(v) = h.dropped {
+            o.sample(
+                "connmap_capture_dropped_total",
+                &[("handle", "counting")],
+                Value::U(v),
+            );
+        }
+        if let Some((_, v)) = h.names_handle {
+            o.sample(
+                "connmap_capture_dropped_total",
+                &[("handle", "names")],
+                Value::U(v),
+            );
+        }
+    }
+    if let Some(v) = h.if_dropped {
+        o.single(
+            "connmap_capture_interface_dropped",
+            Kind::Counter,
+            "packets the interface dropped (libpcap ps_ifdrop)",
+            Value::U(v),
+        );
+    }
+    o.single(
+        "connmap_decode_errors",
+        Kind::Counter,
+        "frames that could not be decoded",
+        Value::U(h.decode_errors),
+    );
+    o.family(
+        "connmap_table_entries",
+        Kind::Gauge,
+        "entries in the bounded tables",
+    );
+    for (t, v) in [
+        ("remotes", h.remotes),
+        ("hosts", h.hosts),
+        ("names", h.names),
+    ] {
+        o.sample("connmap_table_entries", &[("table", t)], Value::U(v as u64));
+    }
+    o.family(
+        "connmap_table_limit",
+        Kind::Gauge,
+        "bounds of the tables (--max-remotes, --max-hosts, --max-names)",
+    );
+    for (t, v) in [
+        ("remotes", h.max_remotes),
+        ("hosts", h.max_hosts),
+        ("names", h.max_names),
+    ] {
+        o.sample("connmap_table_limit", &[("table", t)], Value::U(v as u64));
+    }
+    o.family(
+        "connmap_table_evicted",
+        Kind::Counter,
+        "entries evicted from a full table (least recently seen first)",
+    );
+    for (t, v) in [
+        ("remotes", h.evicted_remotes),
+        ("hosts", h.evicted_hosts),
+        ("names", h.evicted_names),
+    ] {
+        o.sample("connmap_table_evicted_total", &[("table", t)], Value::U(v));
+    }
+    o.family(
+        "connmap_table_expired",
+        Kind::Counter,
+        "entries forgotten after --retention idle",
+    );
+    for (t, v) in [("remotes", h.expired_remotes), ("hosts", h.expired_hosts)] {
+        o.sample("connmap_table_expired_total", &[("table", t)], Value::U(v));
+    }
+    o.family(
+        "connmap_names_learned",
+        Kind::Counter,
+        "remote names learned, by source",
+    );
+    for (t, v) in [
+        ("dns", h.names_dns),
+        ("sni", h.names_sni),
+        ("http", h.names_http),
+    ] {
+        o.sample("connmap_names_learned_total", &[("source", t)], Value::U(v));
+    }
+    o.single(
+        "connmap_geo_lookups",
+        Kind::Counter,
+        "geo database lookups (one per new remote)",
+        Value::U(h.geo_lookups),
+    );
+    o.single(
+        "connmap_geo_errors",
+        Kind::Counter,
+        "geo database lookups that failed",
+        Value::U(h.geo_errors),
+    );
+    o.single(
+        "connmap_offload_detected",
+        Kind::Gauge,
+        "1 when flow offloading is on (byte counts are then partial)",
+        Value::U(u64::from(h.offload)),
+    );
+    o.single(
+        "connmap_render_seconds",
+        Kind::Gauge,
+        "time the last snapshot's markers.json took (with the geo lookups of new remotes)",
+        Value::F(h.render_seconds),
+    );
+    o.single(
+        "connmap_snapshot_timestamp_seconds",
+        Kind::Gauge,
+        "when the last snapshot was taken (unix time; capture time for a replay)",
+        Value::U(d.generated),
+    );
+    if let Some(x) = &h.ipfix {
+        o.single(
+            "connmap_ipfix_records",
+            Kind::Counter,
+            "IPFIX data records sent",
+            Value::U(x.records),
+        );
+        o.single(
+            "connmap_ipfix_messages",
+            Kind::Counter,
+            "IPFIX messages sent",
+            Value::U(x.messages),
+        );
+        o.single(
+            "connmap_ipfix_dropped_records",
+            Kind::Counter,
+            "IPFIX data records dropped (queue full or send failed)",
+            Value::U(x.dropped_records),
+        );
+        o.single(
+            "connmap_ipfix_send_errors",
+            Kind::Counter,
+            "IPFIX messages the socket refused",
+            Value::U(x.send_errors),
+        );
+    }
+    o.single(
+        "connmap_uptime_seconds",
+        Kind::Gauge,
+        "seconds since the daemon started",
+        Value::U(p.now.saturating_sub(p.started)),
+    );
+    if let Some(v) = p.rss_bytes {
+        o.single(
+            "process_resident_memory_bytes",
+            Kind::Gauge,
+            "resident memory size in bytes",
+            Value::U(v),
+        );
+    }
+    if let Some(v) = p.cpu_seconds {
+        o.single(
+            "process_cpu_seconds",
+            Kind::Counter,
+            "user and system CPU time spent in seconds",
+            Value::F(v),
+        );
+    }
+    o.single(
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "start time of the process since unix epoch in seconds",
+        Value::U(p.started),
+    );
+    if om {
+        o.s.push_str("# EOF\n");
+    }
+    o.s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str, bytes: u64) -> GroupRow {
+        GroupRow {
+            key: key.into(),
+            counters: Counters {
+                bytes_out: bytes,
+                packets_out: 1,
+                ..Default::default()
+            },
+            remotes: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn top_n_sums_the_rest_as_other() {
+        let rows = vec![row("A", 5), row("B", 50), row("C", 1), row("D", 7)];
+        let t = top_n(rows, 2);
+        let keys: Vec<&str> = t.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["B", "D", "other"]);
+        assert_eq!(t[2].counters.bytes_out, 6);
+        assert_eq!(t[2].remotes, 2);
+        assert_eq!(top_n(vec![row("A", 1)], 2).len(), 1);
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(!wants_openmetrics(None));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+             version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        )));
+        assert!(!wants_openmetrics(Some(
+            "application/openmetrics-text; q=0, text/plain"
+        )));
+    }
+
+    fn sample_data() -> MetricsData {
+        MetricsData {
+            generated: 1_700_000_000,
+            devices: vec![DeviceRow {
+                device: "lap\"top\\\n".into(),
+                mac: "02:00:00:00:00:10".into(),
+                counters: Counters {
+                    packets_out: 3,
+                    bytes_out: 300,
+                    packets_in: 2,
+                    bytes_in: 2000,
+                },
+                remotes: 2,
+            }],
+            countries: vec![GroupRow {
+                key: "DE".into(),
+                position: Some((51.1, 10.4)),
+                counters: Counters {
+                    bytes_in: 10,
+                    ..Default::default()
+                },
+                remotes: 1,
+                ..Default::default()
+            }],
+            asns: vec![row("64496", 5)],
+            remotes: vec![],
+            health: Health {
+                dropped: Some(4),
+                ipfix: Some(IpfixStats::default()),
+                render_seconds: 0.0125,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn renders_both_formats() {
+        let p = Process {
+            now: 1_700_000_100,
+            started: 1_700_000_000,
+            rss_bytes: Some(4096),
+            cpu_seconds: Some(0.5),
+        };
+        let t = render(&sample_data(), false, &p);
+        assert!(t.contains("# TYPE connmap_device_bytes_total counter\n"));
+        assert!(t.contains(
+            "connmap_device_bytes_total{device=\"lap\\\"top\\\\\\n\",mac=\"02:00:00:00:00:10\",\
+             direction=\"in\"} 2000\n"
+        ));
+        assert!(t.contains(
+            "connmap_country_bytes{country=\"DE\",lat=\"51.1\",lng=\"10.4\",direction=\"in\"} 10\n"
+        ));
+        assert!(t.contains("connmap_build_info{version=\""));
+        assert!(t.contains("connmap_capture_dropped_total{handle=\"counting\"} 4\n"));
+        assert!(t.contains("connmap_uptime_seconds 100\n"));
+        assert!(t.contains("connmap_render_seconds 0.0125\n"));
+        assert!(!t.contains("# EOF"));
+        let m = render(&sample_data(), true, &p);
+        assert!(m.contains("# TYPE connmap_device_bytes counter\n"));
+        assert!(m.contains("# TYPE connmap_build info\n"));
+        assert!(m.ends_with("# EOF\n"));
+        // HELP texts need no escaping in either format (OpenMetrics forbids a bare quote)
+        for line in m.lines().filter(|l| l.starts_with("# HELP")) {
+            assert!(!line.contains('"') && !line.contains('\\'), "{line}");
+        }
+        // every sample line belongs to the family declared last
+        let mut family = String::new();
+        for line in m.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                family = rest.split(' ').next().unwrap().to_string();
+            } else if !line.starts_with('#') {
+                assert!(line.starts_with(&family), "{line} outside {family}");
+            }
+        }
+    }
+}
