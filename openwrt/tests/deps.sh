@@ -6,7 +6,8 @@
 #   apt:   flex bison (libpcap build), shellcheck, qemu-user-static (foreign-arch tests),
 #          dpkg-dev (apt-get source), python3 venv support, llvm (llvm-objcopy for the sysroot's
 #          musl, llvm-readelf for the qemu test's interpreter/NEEDED check), zopfli (the
-#          packages' gzip streams, ~4 % smaller than gzip -9)
+#          packages' gzip streams, ~4 % smaller than gzip -9), busybox-static and openssl (the
+#          router root and TLS certificate of openwrt/tests/real/luci_https_test.sh)
 #   pip:   ziglang (C compiler/linker + musl for every target), in a private venv
 #   cargo: cargo-zigbuild (cargo subcommand that links with zig)
 #   rustup: musl std for x86_64/aarch64 on stable; the pinned nightly (CONNMAP_NIGHTLY, the one
@@ -25,6 +26,9 @@ mkdir -p "$CACHE"
 need_apt=""
 for p in shellcheck python3; do
 	command -v "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
+done
+for p in busybox-static openssl; do
+	dpkg -s "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
 done
 if [ "${CONNMAP_SKIP_CROSS:-0}" != 1 ]; then
 	for p in flex bison qemu-user-static dpkg-dev llvm zopfli qemu-system-mips cpio musl; do
