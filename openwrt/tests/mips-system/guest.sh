@@ -181,7 +181,7 @@ bench() {
 			sleep 1
 			c1=$(cpu_ns "$P")
 			t1=$(cat /proc/uptime)
-			kill -INT "$P"
+			kill -TERM "$P" # both write their counts on SIGTERM
 			wait "$P"
 			if [ $tool = connmap ]; then
 				got=$(sed -n 's/.*"capture":{[^}]*"received":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
