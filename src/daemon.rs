@@ -343,12 +343,11 @@ fn start_http(listen: SocketAddr, cfg: &Config, cell: &SnapshotCell) -> Option<H
     }
 }
 
-/// `--user`: drops root once the capture (and HTTP) are open, handing the HTTP backend's
-/// private socket to the user. False (after logging why) when that failed.
-fn drop_privileges(cfg: &Config, http: Option<&HttpServer>) -> bool {
+/// `--user`: drops root once the capture (and HTTP) are open (the HTTP backend's private
+/// socket is an abstract one: nothing to hand over). False (after logging why) when that failed.
+fn drop_privileges(cfg: &Config) -> bool {
     let Some(user) = &cfg.user else { return true };
-    let own = http.map(HttpServer::private_paths).unwrap_or_default();
-    match crate::privdrop::drop_to(user, &own) {
+    match crate::privdrop::drop_to(user, &[]) {
         Ok(()) => true,
         Err(e) => {
             log::error!("{e}");
@@ -426,7 +425,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
-    if !drop_privileges(cfg, http.as_ref()) {
+    if !drop_privileges(cfg) {
         return 1;
     }
     let link = src.link;
@@ -652,7 +651,7 @@ fn live(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Signals) -> i3
                         }
                         if !dropped_privileges {
                             dropped_privileges = true;
-                            if !drop_privileges(cfg, http.as_ref()) {
+                            if !drop_privileges(cfg) {
                                 return 1;
                             }
                         }
