@@ -92,7 +92,7 @@ NET
 # network.sh from the shim; whether the image has ujail comes from HAVE_UJAIL
 # shellcheck disable=SC2016
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
-	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
+	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" -e "s|/tmp/hosts|$TMP/hosts|g" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
 	"$INIT" > "$TMP/connmap.init"
 # the leases file exists, /etc/ethers does not
@@ -130,7 +130,7 @@ check() { # name expected actual
 }
 
 COMMON_PARAMS='param netdev=br-lan
-param file=/etc/config/connmap
+param file=/etc/config/connmap|/etc/config/dhcp
 param respawn=3600|5|5
 param stdout=1
 param stderr=1
@@ -153,20 +153,20 @@ jail_mount_rw /var/lib/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 2. enabled 0 starts nothing (triggers are still registered)
 out=$(run disabled "config connmap 'main'
 	option enabled '0'
 	option interface 'lan'" "lan:br-lan:192.168.1.1" "lan")
-check "enabled 0 starts nothing" "reload_trigger connmap
+check "enabled 0 starts nothing" "reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 3. enabled 'off' (UCI boolean spelling) starts nothing
 out=$(run disabled-off "config connmap 'main'
 	option enabled 'off'" "lan:br-lan:192.168.1.1" "lan")
-check "enabled off starts nothing" "reload_trigger connmap
+check "enabled off starts nothing" "reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 4. every option
@@ -204,14 +204,14 @@ jail_mount_rw /etc/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger guest" "$out"
 
 # 5. the logical interface exists but is down: nothing yet, the interface trigger starts it
 out=$(run lan-down "config connmap 'main'
 	option interface 'lan'" "" "lan")
 check "interface down waits for the trigger" "logger -t connmap interface 'lan' is not up; waiting for it
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 6. a device name instead of a logical interface; no state file, quiet, IPv6 listen
@@ -229,7 +229,7 @@ jail_mount $TMP/dhcp.leases
 $JAILED
 command=/usr/sbin/connmap|-i|eth1|--listen|[fd00::1]:8090|-q|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger eth1" "$out"
 
 # 7. only one of home_lat/home_lng: no --home
@@ -245,7 +245,7 @@ jail_mount $TMP/dhcp.leases
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 8. an image without ujail: started as root, the daemon drops to connmap itself (--user)
@@ -256,7 +256,7 @@ check "without ujail the daemon drops privileges itself" "open_instance
 $COMMON_PARAMS
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--user|connmap
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 9. never root: every instance either runs as user connmap or gets --user connmap
