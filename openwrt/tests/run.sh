@@ -51,7 +51,8 @@ suite() { # name command...
 if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
-		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh; do
+		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
+		openwrt/tests/real/build.sh openwrt/tests/real/rootfs.sh openwrt/tests/real/run.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
@@ -116,6 +117,8 @@ else
 		sed 's/^/     /' dist/SIZES.txt
 		suite packages python3 "$T/check_packages.py" dist
 		suite qemu "$T/qemu_test.sh"
+		# the x86_64 packages under OpenWrt's real userland (procd, ujail, opkg, apk, ...)
+		CONNMAP_CROSS="$REPO/build/cross" suite real "$T/real/run.sh"
 	fi
 fi
 

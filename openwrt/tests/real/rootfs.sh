@@ -109,7 +109,7 @@ install -m0755 /usr/sbin/dnsmasq usr/sbin/dnsmasq
 # glibc and the libraries of every glibc binary
 ELFS=$(find bin sbin usr lib -type f \( -perm -u+x -o -name '*.so*' \) -exec sh -c 'head -c4 "$1" | grep -q ELF && echo "$1"' sh {} \;)
 for e in $ELFS; do
-	LD_LIBRARY_PATH="$R/usr/lib" ldd "$e" 2> /dev/null | awk '/=> \//{print $3} /^\s*\/lib64/{print $1}'
+	{ LD_LIBRARY_PATH="$R/usr/lib" ldd "$e" 2> /dev/null || true; } | awk '/=> \//{print $3} /^\s*\/lib64/{print $1}'
 done | sort -u | while read -r l; do
 	case $l in "$R"/*) continue ;; esac
 	case $l in
@@ -140,7 +140,8 @@ done
 # luci-base's postinst sets uhttpd's ucode handler (applied at boot by the uci-defaults)
 cat > etc/uci-defaults/99-luci-uhttpd << 'EOF'
 uci -q batch << 'EOT'
-set uhttpd.main.ucode_prefix='/cgi-bin/luci=/usr/share/ucode/luci/uhttpd.uc'
+delete uhttpd.main.ucode_prefix
+add_list uhttpd.main.ucode_prefix='/cgi-bin/luci=/usr/share/ucode/luci/uhttpd.uc'
 delete uhttpd.main.lua_prefix
 commit uhttpd
 EOT
