@@ -73,12 +73,15 @@ opkg)
 	install -m0755 "$S/usr/bin/opkg-cl" bin/opkg
 	mkdir -p usr/lib/opkg/info etc/opkg
 	cp "$OW/system/opkg/files/opkg.conf" etc/opkg.conf
+	# what the image build writes for the target (include/rootfs.mk)
+	printf 'arch all 1\narch noarch 1\narch x86_64 10\n' > etc/opkg/arch.conf
 	: > usr/lib/opkg/status
 	;;
 apk)
 	install -m0755 "$S/usr/bin/apk" usr/bin/apk
 	mkdir -p lib/apk/db etc/apk/keys etc/apk/repositories.d
 	: > etc/apk/world
+	echo x86_64 > etc/apk/arch
 	: > etc/apk/repositories
 	;;
 esac
