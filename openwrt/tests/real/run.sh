@@ -481,6 +481,7 @@ if make_root "$R2" apk > "$W/mk2.log" 2>&1 && boot "$R2" 2> "$W/boot2.log"; then
 	*"user connmap"*"CapEff 0000000000002000"*"parent ujail"*) ok "apk: jailed as connmap with CAP_NET_RAW only" ;;
 	*) bad "apk: jailed as connmap with CAP_NET_RAW only" "$jr" ;;
 	esac
+	in_r "uci set connmap.main.interval=2; uci commit connmap" # a changed conffile is kept
 	check "apk: sysupgrade -l keeps /etc/config/connmap" in_r 'sysupgrade -l 2>/dev/null | grep -qx /etc/config/connmap'
 	in_r 'apk del luci-app-connmap connmap-geodb connmap' > "$W/apkdel.log" 2>&1
 	check "apk del: no process, no package file left" in_r '! pidof connmap && ! ls /usr/sbin/connmap /etc/init.d/connmap /etc/rc.d/S95connmap 2>/dev/null'
