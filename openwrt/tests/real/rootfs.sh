@@ -108,6 +108,26 @@ chmod 0755 sbin/udevtrigger sbin/kmodloader sbin/mount_root sbin/wifi
 
 # Debian's dnsmasq (the DHCP server whose lease file connmap reads)
 install -m0755 /usr/sbin/dnsmasq usr/sbin/dnsmasq
+# OpenWrt's busybox has `flock` (procd.sh) and its own `lock` applet (functions.sh's user_add,
+# group_add): util-linux's flock and a stand-in for `lock` built on it
+[ -e usr/bin/flock ] || install -m0755 "$(command -v flock)" usr/bin/flock
+rm -f bin/lock
+cat > bin/lock << 'EOF'
+#!/bin/sh
+# stand-in for OpenWrt busybox's `lock [-s|-u|-w] FILE`: holds an flock(2) on FILE from a
+# background process until `lock -u FILE`
+case "$1" in
+-u) [ -s "$2.holder" ] && kill "$(cat "$2.holder")" 2> /dev/null; rm -f "$2.holder"; exit 0 ;;
+-w) exec flock "$2" true ;;
+-s) f=$2 o=-s ;;
+*) f=$1 o=-x ;;
+esac
+touch "$f"
+rm -f "$f.holder"
+flock "$o" "$f" sh -c 'echo $$ > "$1.holder"; exec sleep 2147483647' sh "$f" < /dev/null > /dev/null 2>&1 &
+while [ ! -s "$f.holder" ]; do sleep 0.05; done
+EOF
+chmod 0755 bin/lock
 
 # glibc and the libraries of every glibc binary
 ELFS=$(find bin sbin usr lib -type f \( -perm -u+x -o -name '*.so*' \) -exec sh -c 'head -c4 "$1" | grep -q ELF && echo "$1"' sh {} \;)
@@ -140,6 +160,16 @@ for m in modules/luci-base modules/luci-mod-status modules/luci-mod-system modul
 	[ ! -d "$d/ucode" ] || { mkdir -p usr/share/ucode/luci && cp -a "$d/ucode/." usr/share/ucode/luci/; }
 	[ ! -d "$d/root" ] || cp -a "$d/root/." .
 done
+# luci-base's own ucode module (luci.core: C, with its lemon-made plural parser) and luci.version,
+# made the way luci-base's src/Makefile makes them (a few seconds; from the cached source)
+lb=$(mktemp -d)
+cp -a "$LUCI/modules/luci-base/src/." "$lb/"
+make -s -C "$lb" core.so version.uc CC=gcc FPIC=-fPIC CFLAGS="-O2 -I$S/usr/include" \
+	LDFLAGS="-L$S/usr/lib" LUCI_VERSION=rig LUCI_GITBRANCH=rig > /dev/null
+mkdir -p usr/lib/ucode/luci
+install -m0755 "$lb/core.so" usr/lib/ucode/luci/core.so
+install -m0644 "$lb/version.uc" usr/share/ucode/luci/version.uc
+rm -rf "$lb"
 # luci-base's postinst sets uhttpd's ucode handler (applied at boot by the uci-defaults)
 cat > etc/uci-defaults/99-luci-uhttpd << 'EOF'
 uci -q batch << 'EOT'

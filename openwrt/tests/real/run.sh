@@ -171,7 +171,7 @@ wx ip route add "$LAN.0/24" via 198.18.5.1
 # WAN services: HTTP on .5 and .6, DNS on .5 (map.example.test -> .6), a UDP sink on .7
 wx python3 -m http.server 80 --bind 0.0.0.0 --directory "$W" > /dev/null 2>&1 &
 echo $! > "$W/wan.pids"
-wx dnsmasq -k -C /dev/null --no-resolv --no-hosts --port 53 --listen-address 198.18.5.5 --bind-interfaces \
+wx dnsmasq -k -C /dev/null --no-resolv --no-hosts --port=53 --listen-address=198.18.5.5 --bind-interfaces \
 	--address=/map.example.test/198.18.5.6 --pid-file="$W/wan-dns.pid" > /dev/null 2>&1 &
 echo $! >> "$W/wan.pids"
 wx python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("198.18.5.7",5000))
@@ -252,9 +252,9 @@ USE_PROCD=1
 start_service() {
 	touch /tmp/dhcp.leases
 	procd_open_instance
-	procd_set_param command /usr/sbin/dnsmasq -k -C /dev/null --no-resolv --no-hosts --port 0 \\
-		--interface br-lan --bind-interfaces --dhcp-range $LAN.100,$LAN.199,12h \\
-		--dhcp-leasefile /tmp/dhcp.leases --pid-file /var/run/dnsmasq.pid --user root
+	procd_set_param command /usr/sbin/dnsmasq -k -C /dev/null --no-resolv --no-hosts --port=0 \\
+		--interface=br-lan --bind-interfaces --dhcp-range=$LAN.100,$LAN.199,12h \\
+		--dhcp-leasefile=/tmp/dhcp.leases --pid-file=/var/run/dnsmasq.pid --user=root
 	procd_set_param respawn
 	procd_close_instance
 }
@@ -270,6 +270,15 @@ EOF
 # the rig's preinit: the root is mounted already; procd's init goes on to procd
 exit 0
 EOF
+	# the daemon's pid (under ujail, procd names the ujail process "connmap" too)
+	cat > "$R/usr/bin/rig-cmpid" << 'EOF'
+#!/bin/sh
+for p in $(pidof connmap); do
+	[ "$(readlink "/proc/$p/exe")" = /usr/sbin/connmap ] && { echo "$p"; exit 0; }
+done
+exit 1
+EOF
+	chmod 0755 "$R/usr/bin/rig-cmpid"
 	cat > "$R/etc/init.d/log" << 'EOF'
 #!/bin/sh /etc/rc.common
 # logd is not among the archives: busybox syslogd (ring buffer for logread) stands in
@@ -295,7 +304,7 @@ in_root_enable() { # root service: as rc.common's enable does (S<START><name> li
 }
 
 markers() { ip netns exec "$N-lan1" curl -s --max-time 5 "http://$LAN.1:8090/markers.json"; }
-cm_pid() { in_r 'pidof connmap' 2> /dev/null | awk '{print $1}'; }
+cm_pid() { in_r rig-cmpid 2> /dev/null; }
 wait_for() { # seconds command...
 	local t=$1 _
 	shift
@@ -335,20 +344,22 @@ check "ubus call service list: connmap instance running" wait_for 10 service_run
 # configure the rig's WAN as remote, a short interval: reload -> the instance restarts with them
 old=$(cm_pid)
 in_r "uci add_list connmap.main.remote='198.18.0.0/15'; uci set connmap.main.interval=1; uci commit connmap; reload_config" > "$W/reload.log" 2>&1
-reloaded() { in_r 'cat /proc/$(pidof connmap)/cmdline | tr "\0" " "' | grep -q -- '--remote 198.18.0.0/15'; }
+reloaded() { in_r 'tr "\0" " " < /proc/$(rig-cmpid)/cmdline' | grep -q -- '--remote 198.18.0.0/15'; }
 check "uci commit + reload_config: instance restarted with --remote 198.18.0.0/15" wait_for 15 reloaded
 new=$(cm_pid)
 [ -n "$new" ] && [ "$new" != "$old" ] && ok "reload: new process ($old -> $new)" || bad "reload: new process ($old -> $new)"
 
 # --- least privilege: ujail -------------------------------------------------------------------
 jail_report() {
-	in_r 'p=$(pidof connmap); [ -n "$p" ] || { echo "no connmap process"; exit 1; }
+	in_r 'p=$(rig-cmpid) || { echo "no connmap process"; exit 1; }
 		s=/proc/$p/status
 		echo "uid $(awk "/^Uid:/{print \$2}" $s) user $(awk -F: -v u=$(awk "/^Uid:/{print \$2}" $s) "\$3==u{print \$1}" /etc/passwd)"
 		echo "CapEff $(awk "/^CapEff:/{print \$2}" $s) CapPrm $(awk "/^CapPrm:/{print \$2}" $s) CapBnd $(awk "/^CapBnd:/{print \$2}" $s) NoNewPrivs $(awk "/^NoNewPrivs:/{print \$2}" $s)"
 		pp=$(awk "/^PPid:/{print \$2}" $s)
-		echo "parent $(cat /proc/$pp/comm)"
-		echo "pidns $( [ "$(readlink /proc/$p/ns/pid)" != "$(readlink /proc/1/ns/pid)" ] && echo own || echo shared) mntns $( [ "$(readlink /proc/$p/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] && echo own || echo shared)
+		echo "parent $(readlink /proc/$pp/exe)"
+		a=$(readlink /proc/$p/ns/pid); b=$(readlink /proc/1/ns/pid); c=$(readlink /proc/$p/ns/mnt); d=$(readlink /proc/1/ns/mnt)
+		pn=shared; mn=shared; [ "$a" = "$b" ] || pn=own; [ "$c" = "$d" ] || mn=own
+		echo "pidns $pn mntns $mn"
 		echo "tmp $(ls -d /proc/$p/root/tmp 2>/dev/null || echo none)"'
 }
 jr=$(jail_report 2>&1)
@@ -363,7 +374,7 @@ case "$jr" in
 *) bad "CapEff exactly CAP_NET_RAW" "$jr" ;;
 esac
 case "$jr" in
-*"parent ujail"*"pidns own mntns own"*) ok "inside ujail: parent ujail, own PID and mount namespaces" ;;
+*"parent /sbin/ujail"*"pidns own mntns own"*) ok "inside ujail: parent /sbin/ujail, own PID and mount namespaces" ;;
 *) bad "inside ujail's namespaces" "$jr" ;;
 esac
 
@@ -456,7 +467,7 @@ in_r 'opkg remove luci-app-connmap connmap-geodb connmap' > "$W/remove.log" 2>&1
 rc=$?
 grep -qiE 'error|failed' "$W/remove.log" && rc=1
 [ $rc -eq 0 ] && ok "opkg remove: clean output" || bad "opkg remove: clean output" "$(cat "$W/remove.log")"
-check "after removal: no process, no instance" in_r '! pidof connmap && ! ubus call service list "{\"name\":\"connmap\"}" | grep -q instances'
+check "after removal: no process, no instance" in_r '! rig-cmpid && ! ubus call service list "{\"name\":\"connmap\"}" | grep -q instances'
 leftover=$(in_r 'ls -d /usr/sbin/connmap /etc/init.d/connmap /etc/rc.d/*connmap* /usr/share/connmap /etc/capabilities/connmap.json /www/luci-static/resources/view/connmap 2>/dev/null')
 [ -z "$leftover" ] && ok "after removal: no package file left" || bad "after removal: no package file left" "$leftover"
 echo "     left by design: $(in_r 'ls -d /etc/config/connmap* /var/lib/connmap 2>/dev/null | tr "\n" " "; grep -c "^connmap:" /etc/passwd | sed "s/^/passwd entries: /"')"
@@ -478,13 +489,13 @@ if make_root "$R2" apk > "$W/mk2.log" 2>&1 && boot "$R2" 2> "$W/boot2.log"; then
 	check "apk: user connmap, enabled, running" wait_for 10 in_r 'grep -q "^connmap:" /etc/passwd && [ -L /etc/rc.d/S95connmap ] && ubus call service list "{\"name\":\"connmap\"}" | grep -q "\"running\": true"'
 	jr=$(jail_report 2>&1)
 	case "$jr" in
-	*"user connmap"*"CapEff 0000000000002000"*"parent ujail"*) ok "apk: jailed as connmap with CAP_NET_RAW only" ;;
+	*"user connmap"*"CapEff 0000000000002000"*"parent /sbin/ujail"*) ok "apk: jailed as connmap with CAP_NET_RAW only" ;;
 	*) bad "apk: jailed as connmap with CAP_NET_RAW only" "$jr" ;;
 	esac
 	in_r "uci set connmap.main.interval=2; uci commit connmap" # a changed conffile is kept
 	check "apk: sysupgrade -l keeps /etc/config/connmap" in_r 'sysupgrade -l 2>/dev/null | grep -qx /etc/config/connmap'
 	in_r 'apk del luci-app-connmap connmap-geodb connmap' > "$W/apkdel.log" 2>&1
-	check "apk del: no process, no package file left" in_r '! pidof connmap && ! ls /usr/sbin/connmap /etc/init.d/connmap /etc/rc.d/S95connmap 2>/dev/null'
+	check "apk del: no process, no package file left" in_r '! rig-cmpid && ! ls /usr/sbin/connmap /etc/init.d/connmap /etc/rc.d/S95connmap 2>/dev/null'
 	shutdown_router
 else
 	bad "boot the apk root" "$(tail -10 "$W/mk2.log" "$W/boot2.log")"
