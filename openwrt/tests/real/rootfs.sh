@@ -35,6 +35,7 @@ cp -a "$OW/base-files/files/." .
 cp "$OW/system/procd/files/procd.sh" lib/functions/procd.sh
 cp "$OW/system/procd/files/service" sbin/service
 cp "$OW/system/procd/files/reload_config" sbin/reload_config
+chmod 0755 sbin/service sbin/reload_config
 mkdir -p etc/hotplug.d usr/share/libubox lib/config etc/uci-defaults
 cp "$OW/system/procd/files/hotplug.json" "$OW/system/procd/files/hotplug-preinit.json" etc/
 cp "$OW/system/uci/files/lib/config/uci.sh" lib/config/uci.sh
