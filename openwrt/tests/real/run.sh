@@ -104,6 +104,7 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 # --- 0. the userland ---------------------------------------------------------------------------
 U=$("$HERE/build.sh" 2> "$W/build.err")
@@ -225,7 +226,7 @@ EOF
 config dnsmasq
 	option leasefile '/tmp/dhcp.leases'
 
-config host
+config host 'printer'
 	option name 'printer'
 	option mac '02:00:00:00:00:02'
 EOF
@@ -343,9 +344,12 @@ check "ubus call service list: connmap instance running" wait_for 10 service_run
 
 # configure the rig's WAN as remote, a short interval: reload -> the instance restarts with them
 old=$(cm_pid)
-in_r "uci add_list connmap.main.remote='198.18.0.0/15'; uci set connmap.main.interval=1; uci commit connmap; reload_config" > "$W/reload.log" 2>&1
+# (through rpcd's uci object, as LuCI's Save & Apply does: its commit sends procd the
+# config.change event. The `reload_config` command would not notice a config file that did not
+# exist when it last ran, e.g. at boot before the package was installed.)
+in_r "ubus call uci set '{\"config\":\"connmap\",\"section\":\"main\",\"values\":{\"interval\":\"1\",\"remote\":[\"198.18.0.0/15\"]}}' && ubus call uci commit '{\"config\":\"connmap\"}'" > "$W/reload.log" 2>&1
 reloaded() { in_r 'tr "\0" " " < /proc/$(rig-cmpid)/cmdline' | grep -q -- '--remote 198.18.0.0/15'; }
-check "uci commit + reload_config: instance restarted with --remote 198.18.0.0/15" wait_for 15 reloaded
+check "uci set + commit (rpcd) -> reload trigger: instance restarted with --remote 198.18.0.0/15" wait_for 15 reloaded
 new=$(cm_pid)
 [ -n "$new" ] && [ "$new" != "$old" ] && ok "reload: new process ($old -> $new)" || bad "reload: new process ($old -> $new)"
 
@@ -383,6 +387,8 @@ lease lan1 laptop || bad "DHCP lease for LAN1 (udhcpc)" "$(cat "$W/udhcpc-lan1.l
 IP1=$(lan_ip lan1)
 ip netns exec "$N-lan1" curl -s --max-time 5 -o /dev/null http://198.18.5.5/ || true
 ip netns exec "$N-lan1" busybox nslookup map.example.test 198.18.5.5 > "$W/dns.log" 2>&1 || true
+# names pair a LAN host with a remote: LAN1 also talks to the address it looked up
+ip netns exec "$N-lan1" curl -s --max-time 5 -o /dev/null http://198.18.5.6/ || true
 ip netns exec "$N-lan1" python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
 for _ in range(5): s.sendto(b"x"*100, ("198.18.5.7", 5000))'
 # LAN2's lease appears after the daemon started; its static name is in /etc/config/dhcp
@@ -415,9 +421,9 @@ dns_name() { markers | python3 -c 'import json,sys; m=json.load(sys.stdin); x=[k
 check "name of 198.18.5.6 learned from the DNS answer (map.example.test)" wait_for 5 dns_name
 
 # rename LAN2's static host with uci (the file is replaced by rename) -> the new name shows
-in_r "uci set dhcp.@host[0].name='printer-2'; uci commit dhcp; reload_config" > "$W/rename.log" 2>&1
+in_r "uci set dhcp.printer.name='printer-2'; uci commit dhcp; reload_config" > "$W/rename.log" 2>&1
 renamed() { ip netns exec "$N-lan2" curl -s --max-time 3 -o /dev/null http://198.18.5.6/; markers | judge "$IP1" "$IP2" printer-2; }
-check "uci commit dhcp (rename) shows inside the jail: LAN2 is now printer-2" wait_for 20 renamed
+check "uci commit dhcp + reload_config (rename) shows inside the jail: LAN2 is now printer-2" wait_for 20 renamed
 
 # --- LuCI in Chromium (from LAN1): root sees Status -> Connection Map with markers; a user
 # without the app's ACL does not
