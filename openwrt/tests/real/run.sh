@@ -446,8 +446,8 @@ EOF
 }
 if [ -d "$REPO/tests/browser/node_modules/playwright-core" ] && command -v node > /dev/null && [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
 	luci_setup > "$W/luci-setup.log" 2>&1
-	wait_for 10 ip netns exec "$N-lan1" curl -sf -m 5 -o /dev/null "http://$LAN.1/cgi-bin/luci/" > /dev/null 2>&1
-	SHOT=$W/luci.png timeout 150 ip netns exec "$N-lan1" node "$HERE/luci.mjs" "http://$LAN.1" rig-root-pw guest rig-guest-pw > "$W/luci.log" 2>&1
+	wait_for 4 ip netns exec "$N-lan1" curl -sf -m 3 -o /dev/null "http://$LAN.1/cgi-bin/luci/" > /dev/null 2>&1
+	SHOT=$W/luci.png timeout 100 ip netns exec "$N-lan1" node "$HERE/luci.mjs" "http://$LAN.1" rig-root-pw guest rig-guest-pw > "$W/luci.log" 2>&1
 	grep -E '^(ok|FAIL) |^     ' "$W/luci.log"
 	lp=$(sed -nE 's/^luci: ([0-9]+) passed, ([0-9]+) failed/\1/p' "$W/luci.log")
 	lf=$(sed -nE 's/^luci: ([0-9]+) passed, ([0-9]+) failed/\2/p' "$W/luci.log")
