@@ -473,9 +473,11 @@ in_r 'opkg remove luci-app-connmap connmap-geodb connmap' > "$W/remove.log" 2>&1
 rc=$?
 grep -qiE 'error|failed' "$W/remove.log" && rc=1
 [ $rc -eq 0 ] && ok "opkg remove: clean output" || bad "opkg remove: clean output" "$(cat "$W/remove.log")"
-check "after removal: no process, no instance" in_r '! rig-cmpid && ! ubus call service list "{\"name\":\"connmap\"}" | grep -q instances'
-leftover=$(in_r 'ls -d /usr/sbin/connmap /etc/init.d/connmap /etc/rc.d/*connmap* /usr/share/connmap /etc/capabilities/connmap.json /www/luci-static/resources/view/connmap 2>/dev/null')
+nocm() { ! in_r rig-cmpid && ! in_r 'ubus call service list "{\"name\":\"connmap\"}"' | grep -q '"running": true'; }
+check "after removal: no connmap process, no running instance" wait_for 10 nocm
+leftover=$(in_r 'find /usr/sbin/connmap /etc/init.d/connmap /etc/capabilities/connmap.json /usr/share/connmap /www/luci-static/resources/view/connmap /usr/share/luci/menu.d/luci-app-connmap.json /usr/share/rpcd/acl.d/luci-app-connmap.json ! -type d 2>/dev/null; ls /etc/rc.d | grep connmap')
 [ -z "$leftover" ] && ok "after removal: no package file left" || bad "after removal: no package file left" "$leftover"
+echo "     empty directories left: $(in_r 'for d in /usr/share/connmap /www/luci-static/resources/view/connmap; do [ -d $d ] && printf "%s " $d; done')"
 echo "     left by design: $(in_r 'ls -d /etc/config/connmap* /var/lib/connmap 2>/dev/null | tr "\n" " "; grep -c "^connmap:" /etc/passwd | sed "s/^/passwd entries: /"')"
 shutdown_router
 
