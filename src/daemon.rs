@@ -408,12 +408,11 @@ fn start_http(
     }
 }
 
-/// `--user`: drops root once the capture (and HTTP) are open, handing the HTTP backend's
-/// private socket to the user. False (after logging why) when that failed.
-fn drop_privileges(cfg: &Config, http: Option<&HttpServer>) -> bool {
+/// `--user`: drops root once the capture (and HTTP) are open (the HTTP backend's private
+/// socket is an abstract one: nothing to hand over). False (after logging why) when that failed.
+fn drop_privileges(cfg: &Config) -> bool {
     let Some(user) = &cfg.user else { return true };
-    let own = http.map(HttpServer::private_paths).unwrap_or_default();
-    match crate::privdrop::drop_to(user, &own, cfg.conntrack) {
+    match crate::privdrop::drop_to(user, &[], cfg.conntrack) {
         Ok(()) => true,
         Err(e) => {
             log::error!("{e}");
@@ -506,7 +505,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
-    if !drop_privileges(cfg, http.as_ref()) {
+    if !drop_privileges(cfg) {
         return 1;
     }
     dp.learn_inline = cfg.learn_names;
@@ -826,7 +825,7 @@ impl<'a> Live<'a> {
         }
         if !self.privileges_dropped {
             self.privileges_dropped = true;
-            if !drop_privileges(self.cfg, self.http.as_ref()) {
+            if !drop_privileges(self.cfg) {
                 return Err(1);
             }
         }

@@ -4,6 +4,9 @@
 # Idempotent: a second run only checks. Everything that is not a Debian package goes into
 # ${CONNMAP_CACHE:-$HOME/.cache/connmap}, keyed by version, so scripts find it there.
 #   apt:   flex bison (libpcap build), shellcheck, qemu-user-static (foreign-arch tests),
+#          cmake meson ninja-build libjson-c-dev libssl-dev zlib1g-dev libcrypt-dev (OpenWrt's
+#          userland for openwrt/tests/real), busybox-static dnsmasq-base curl (its router root
+#          and LAN clients),
 #          dpkg-dev (apt-get source), python3 venv support, llvm (llvm-objcopy for the sysroot's
 #          musl, llvm-readelf for the qemu test's interpreter/NEEDED check), zopfli (the
 #          packages' gzip streams, ~4 % smaller than gzip -9), busybox-static and openssl (the
@@ -31,7 +34,8 @@ for p in busybox-static openssl; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
 done
 if [ "${CONNMAP_SKIP_CROSS:-0}" != 1 ]; then
-	for p in flex bison qemu-user-static dpkg-dev llvm zopfli qemu-system-mips cpio musl; do
+	for p in flex bison qemu-user-static dpkg-dev llvm zopfli qemu-system-mips cpio musl cmake meson ninja-build \
+		pkg-config libjson-c-dev libssl-dev zlib1g-dev libcrypt-dev busybox-static dnsmasq-base curl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
 	done
 fi

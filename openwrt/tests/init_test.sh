@@ -92,7 +92,7 @@ NET
 # network.sh from the shim; whether the image has ujail comes from HAVE_UJAIL
 # shellcheck disable=SC2016
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
-	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
+	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" -e "s|/tmp/hosts|$TMP/hosts|g" \
 	-e "s|^FIREWALL_CONFIG=.*|FIREWALL_CONFIG=$TMP/firewall|" -e "s|^ACCT=.*|ACCT=$TMP/acct|" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
 	-e 's|^LUCI_ACL=.*|LUCI_ACL=${LUCI_ACL_TEST:-/nonexistent}|' \
@@ -134,7 +134,7 @@ check() { # name expected actual
 }
 
 COMMON_PARAMS='param netdev=br-lan
-param file=/etc/config/connmap
+param file=/etc/config/connmap|/etc/config/dhcp
 param respawn=3600|5|5
 param stdout=1
 param stderr=1
@@ -157,20 +157,20 @@ jail_mount_rw /var/lib/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 2. enabled 0 starts nothing (triggers are still registered)
 out=$(run disabled "config connmap 'main'
 	option enabled '0'
 	option interface 'lan'" "lan:br-lan:192.168.1.1" "lan")
-check "enabled 0 starts nothing" "reload_trigger connmap
+check "enabled 0 starts nothing" "reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 3. enabled 'off' (UCI boolean spelling) starts nothing
 out=$(run disabled-off "config connmap 'main'
 	option enabled 'off'" "lan:br-lan:192.168.1.1" "lan")
-check "enabled off starts nothing" "reload_trigger connmap
+check "enabled off starts nothing" "reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 4. every option
@@ -216,14 +216,14 @@ jail_mount_rw /etc/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger guest" "$out"
 
 # 5. the logical interface exists but is down: nothing yet, the interface trigger starts it
 out=$(run lan-down "config connmap 'main'
 	option interface 'lan'" "" "lan")
 check "interface down waits for the trigger" "logger -t connmap interface 'lan' is not up; waiting for it
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 6. a device name instead of a logical interface; no state file, quiet, IPv6 listen
@@ -241,7 +241,7 @@ jail_mount $TMP/dhcp.leases
 $JAILED
 command=/usr/sbin/connmap|-i|eth1|--listen|[fd00::1]:8090|-q|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger eth1" "$out"
 
 # 7. only one of home_lat/home_lng: no --home
@@ -257,7 +257,7 @@ jail_mount $TMP/dhcp.leases
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 8. an image without ujail: started as root, the daemon drops to connmap itself (--user)
@@ -268,7 +268,7 @@ check "without ujail the daemon drops privileges itself" "open_instance
 $COMMON_PARAMS
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--user|connmap
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 9. http 0 (LuCI only): no port, markers.json into /var/run/connmap (writable in the jail)
@@ -288,7 +288,7 @@ jail_mount_rw /var/run/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--no-http|--json-out|/var/run/connmap/markers.json|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 10. luci-app-connmap installed (its ACL file exists): the page's port and markers.json too
@@ -307,7 +307,7 @@ jail_mount_rw /var/run/connmap
 $JAILED
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--json-out|/var/run/connmap/markers.json|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$out"
 
 # 11. conntrack: '1' adds --conntrack and CAP_NET_ADMIN; conntrack_acct '1' turns accounting on
@@ -325,7 +325,7 @@ jail_mount $TMP/dhcp.leases
 $(echo "$JAILED" | sed 's|connmap.json|connmap-conntrack.json|')
 command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--conntrack|--nft|
 close_instance
-reload_trigger connmap
+reload_trigger connmap dhcp
 interface_trigger lan" "$(printf '%s\n' "$out" | grep -v '^logger')"
 check "accounting turned on with consent" "1" "$(cat "$TMP/acct")"
 if grep -q "logger -t connmap turned on net.netfilter.nf_conntrack_acct" "$TMP/conntrack-on/log"; then

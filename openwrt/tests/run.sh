@@ -56,7 +56,8 @@ if command -v shellcheck > /dev/null; then
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
 		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
 		scripts/release.sh openwrt/tests/real/luci_https_test.sh \
-		openwrt/tests/time64_test.sh openwrt/tests/mips-system/run.sh openwrt/tests/mips-system/guest.sh; do
+		openwrt/tests/time64_test.sh openwrt/tests/mips-system/run.sh openwrt/tests/mips-system/guest.sh \
+		openwrt/tests/real/build.sh openwrt/tests/real/rootfs.sh openwrt/tests/real/run.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
@@ -146,6 +147,8 @@ else
 		else
 			suite mips-system "$T/mips-system/run.sh" check
 		fi
+		# the x86_64 packages under OpenWrt's real userland (procd, ujail, opkg, apk, ...)
+		CONNMAP_CROSS="$REPO/build/cross" suite real "$T/real/run.sh"
 	fi
 fi
 

@@ -17,8 +17,15 @@
 //! - the head is passed on sanitised: hop-by-hop and body headers are dropped, `Connection:
 //!   close` added, and no request body is ever forwarded (only GET and HEAD have a meaning
 //!   here), so nothing can be smuggled past it;
-//! - tiny_http answers on a private Unix socket (in a 0700 directory); the answer is copied back to the
-//!   client within `RESPONSE_TIMEOUT`, so a slow reader holds one task, not the server.
+//! - tiny_http answers on a private Unix socket; the answer is copied back to the client within
+//!   `RESPONSE_TIMEOUT`, so a slow reader holds one task, not the server.
+//!
+//! The private socket is a Linux *abstract* Unix socket with a random name: it needs no
+//! directory, so it works where nothing is writable (procd's ujail gives the daemon a read-only
+//! root without `/tmp`). An abstract name has no file permissions and any process in the same
+//! network namespace can see it (`/proc/net/unix`), so the gate adds a per-process random token
+//! header (`GATE_HEADER`) to every request it forwards, drops that header from what clients
+//! send, and the responders answer anything without the token with `403` and nothing else.
 //!
 //! One request per connection: the page polls every few seconds, a new LAN connection is cheap.
 
@@ -31,7 +38,6 @@ use smol::{future, Timer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,7 +67,11 @@ const DROPPED_HEADERS: &[&str] = &[
     "upgrade",
     "content-length",
     "expect",
+    GATE_HEADER,
 ];
+
+/// The header that carries the gate's token to tiny_http (lower case; see the module doc).
+pub const GATE_HEADER: &str = "x-connmap-gate";
 
 #[derive(Default)]
 struct Limits {
@@ -148,30 +158,66 @@ impl Drop for Slot {
     }
 }
 
-/// A private directory (mode 0700) holding the socket tiny_http listens on. tiny_http needs a
-/// socket with a path name (its shutdown connects to it by path), so not an abstract one.
-pub fn backend_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("connmap-{}-{nanos:x}", std::process::id()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    Ok(dir)
+/// Where the gate reaches tiny_http, and the token that proves a request came through it.
+#[derive(Clone)]
+pub struct Backend {
+    addr: std::os::unix::net::SocketAddr,
+    token: String,
 }
 
-/// Binds tiny_http's private listener in `dir`.
-pub fn bind_backend(dir: &Path) -> std::io::Result<(std::os::unix::net::UnixListener, PathBuf)> {
-    let path = dir.join("http.sock");
-    Ok((std::os::unix::net::UnixListener::bind(&path)?, path))
+impl Backend {
+    /// Whether a request's gate header value is this process's token.
+    pub fn admits(&self, value: Option<&str>) -> bool {
+        value.is_some_and(|v| {
+            // (constant time: the comparison does not tell how much of a guess was right)
+            v.len() == self.token.len()
+                && v.bytes()
+                    .zip(self.token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        })
+    }
+}
+
+/// 128 random bits as hex, from the kernel (getrandom needs no /dev in a jail).
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    // SAFETY: getrandom writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        // Kernels before 3.17: time and addresses (the token then only keeps honest callers
+        // out; the name still has to be unique, which this gives).
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mix = t ^ ((std::process::id() as u128) << 64) ^ (&b as *const _ as usize as u128);
+        b = mix.to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Binds tiny_http's private listener: an abstract Unix socket with a random name (no file,
+/// no directory, nothing to clean up or hand over when dropping root).
+pub fn bind_backend() -> std::io::Result<(std::os::unix::net::UnixListener, Backend)> {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("connmap-http-{}-{}", std::process::id(), random_hex());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    Ok((
+        listener,
+        Backend {
+            addr,
+            token: random_hex(),
+        },
+    ))
 }
 
 /// Runs the gate until `stop` is set (and a connection wakes it). Blocks: run it on its own
 /// thread.
 pub fn run(
     listener: std::net::TcpListener,
-    backend: PathBuf,
+    backend: Backend,
     hosts: HostPolicy,
     stop: Arc<AtomicBool>,
 ) {
@@ -250,7 +296,7 @@ pub fn simple(code: u16, reason: &str) -> Vec<u8> {
 
 async fn serve(
     mut client: TcpStream,
-    backend: &Path,
+    backend: &Backend,
     slot: &Slot,
     evicted: Rc<Semaphore>,
     in_flight: &Semaphore,
@@ -304,9 +350,16 @@ async fn serve(
     }
 }
 
-async fn relay(client: &mut TcpStream, backend: &Path, head: &[u8]) -> std::io::Result<()> {
-    let mut upstream = UnixStream::connect(backend).await?;
-    upstream.write_all(head).await?;
+async fn relay(client: &mut TcpStream, backend: &Backend, head: &[u8]) -> std::io::Result<()> {
+    // A local Unix connect does not wait on the network: done blocking, then made async.
+    let mut upstream =
+        UnixStream::try_from(std::os::unix::net::UnixStream::connect_addr(&backend.addr)?)?;
+    // The sanitised head ends with an empty line: the token goes just before it.
+    let body = head.strip_suffix(b"\r\n").unwrap_or(head);
+    let mut forwarded = Vec::with_capacity(head.len() + 64);
+    forwarded.extend_from_slice(body);
+    forwarded.extend_from_slice(format!("{GATE_HEADER}: {}\r\n\r\n", backend.token).as_bytes());
+    upstream.write_all(&forwarded).await?;
     // tiny_http will not send `Connection: close` itself; keep-alive clients need it, since
     // the gate serves one request per connection. Our own backend's head is small and sane.
     let mut buf = Vec::with_capacity(2048);
@@ -485,6 +538,24 @@ pub fn sanitize(head: &[u8], hosts: &HostPolicy) -> Result<Vec<u8>, HeadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_cannot_send_the_gate_token() {
+        let out = sanitize(
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\nX-Connmap-Gate: abc\r\nx-connmap-gate: d\r\n\r\n",
+            &hosts(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\nConnection: close\r\n\r\n"
+        );
+        let (_l, b) = bind_backend().unwrap();
+        assert!(b.admits(Some(&b.token.clone())));
+        assert!(!b.admits(None) && !b.admits(Some("")) && !b.admits(Some(&b.token[1..])));
+        let (_l2, b2) = bind_backend().unwrap();
+        assert_ne!(b.token, b2.token);
+    }
 
     fn hosts() -> HostPolicy {
         HostPolicy::new(

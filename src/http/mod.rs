@@ -41,18 +41,12 @@ pub struct HttpServer {
     stop: Arc<AtomicBool>,
     server: Option<Arc<tiny_http::Server>>,
     threads: Vec<JoinHandle<()>>,
-    backend_dir: PathBuf,
-    backend_socket: PathBuf,
-}
-
-impl HttpServer {
-    /// The private socket and its directory, which must stay usable after dropping root.
-    pub fn private_paths(&self) -> Vec<&std::path::Path> {
-        vec![self.backend_socket.as_path(), self.backend_dir.as_path()]
-    }
+    /// A second handle on tiny_http's listening socket, to end its accept thread.
+    backend_listener: std::os::unix::net::UnixListener,
 }
 
 struct Handler {
+    backend: gate::Backend,
     files: StaticFiles,
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
@@ -64,12 +58,19 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let backend_dir = gate::backend_dir().map_err(|e| format!("http backend directory: {e}"))?;
-    let (backend, backend_path) =
-        gate::bind_backend(&backend_dir).map_err(|e| format!("http backend socket: {e}"))?;
+    let (backend_listener, backend) =
+        gate::bind_backend().map_err(|e| format!("http backend socket: {e}"))?;
     let server = Arc::new(
-        tiny_http::Server::from_listener(backend, None).map_err(|e| format!("tiny_http: {e}"))?,
+        tiny_http::Server::from_listener(
+            backend_listener
+                .try_clone()
+                .map_err(|e| format!("http backend socket: {e}"))?,
+            None,
+        )
+        .map_err(|e| format!("tiny_http: {e}"))?,
     );
+    // From here on the server must not be dropped normally (see `stop_backend`).
+    let mut guard = StopOnError(Some((Arc::clone(&server), backend_listener)));
     let files = match &opts.www {
         Some(dir) => match StaticFiles::scan(dir) {
             Ok(f) => {
@@ -89,6 +90,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     };
     let hosts = host::HostPolicy::new(local_addr, host::hostname().as_deref(), &opts.allow_hosts);
     let handler = Arc::new(Handler {
+        backend: backend.clone(),
         files,
         snapshots,
         metrics: opts.metrics.clone(),
@@ -100,14 +102,13 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    let backend_socket = backend_path.clone();
     {
         let stop = Arc::clone(&stop);
         threads.push(
             std::thread::Builder::new()
                 .name("http-gate".into())
                 .stack_size(256 << 10)
-                .spawn(move || gate::run(listener, backend_path, hosts, stop))
+                .spawn(move || gate::run(listener, backend, hosts, stop))
                 .map_err(|e| e.to_string())?,
         );
     }
@@ -127,14 +128,37 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
                 .map_err(|e| e.to_string())?,
         );
     }
+    let (server, backend_listener) = guard.0.take().expect("set above");
     Ok(HttpServer {
         local_addr,
         stop,
         server: Some(server),
         threads,
-        backend_socket,
-        backend_dir,
+        backend_listener,
     })
+}
+
+/// Ends tiny_http's accept thread and leaves the server undropped: tiny_http's `Drop` wakes
+/// its accept thread by connecting to the socket's *path* and panics on an abstract address.
+/// Shutting the listening socket down makes the blocked `accept` fail, upon which that thread
+/// ends by itself; the few bytes of the `Server` value are left behind once per server.
+fn stop_backend(server: Arc<tiny_http::Server>, listener: &std::os::unix::net::UnixListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown(2) on a socket this value owns.
+    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+    std::mem::forget(server);
+}
+
+/// `start` failing half way: the same stop.
+struct StopOnError(Option<(Arc<tiny_http::Server>, std::os::unix::net::UnixListener)>);
+
+impl Drop for StopOnError {
+    fn drop(&mut self) {
+        if let Some((server, listener)) = self.0.take() {
+            server.unblock();
+            stop_backend(server, &listener);
+        }
+    }
 }
 
 impl Drop for HttpServer {
@@ -157,9 +181,9 @@ impl Drop for HttpServer {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        // The last reference: tiny_http stops its threads and removes the socket file.
-        drop(self.server.take());
-        let _ = std::fs::remove_dir(&self.backend_dir);
+        if let Some(server) = self.server.take() {
+            stop_backend(server, &self.backend_listener);
+        }
     }
 }
 
@@ -267,6 +291,21 @@ fn if_none_match(rq: &Request, etag: &str) -> bool {
 
 impl Handler {
     fn handle(&self, rq: Request) {
+        let through_gate = rq
+            .headers()
+            .iter()
+            .find(|h| {
+                h.field
+                    .as_str()
+                    .as_str()
+                    .eq_ignore_ascii_case(gate::GATE_HEADER)
+            })
+            .map(|h| h.value.as_str());
+        if !self.backend.admits(through_gate) {
+            // Someone else on this host found the abstract socket: nothing for them.
+            let _ = rq.respond(Response::empty(StatusCode(403)));
+            return;
+        }
         let response = self.route(&rq);
         if let Err(e) = rq.respond(response) {
             log::debug!("http: {e}");
@@ -499,6 +538,63 @@ mod tests {
             "/%2e/x",
         ] {
             assert_eq!(clean_path(bad), None, "{bad}");
+        }
+    }
+
+    fn read_all(stream: &mut impl std::io::Read) -> String {
+        let mut out = String::new();
+        let _ = stream.read_to_string(&mut out);
+        out
+    }
+
+    /// The private socket is abstract (no file anywhere) and answers only the gate: a direct
+    /// connection, with or without a made-up token, gets 403; a token a client sends to the
+    /// gate is dropped and replaced; stopping the server ends the socket without a panic.
+    #[test]
+    fn backend_answers_only_the_gate() {
+        use std::io::Write;
+        use std::os::linux::net::SocketAddrExt;
+        for _ in 0..5 {
+            let cell = SnapshotCell::new(Snapshot::new(b"{}".to_vec(), 1, 0));
+            let opts = HttpOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                www: None,
+                tiles_origin: None,
+                allow_hosts: vec![],
+                metrics: None,
+            };
+            let server = start(&opts, cell).unwrap();
+            let addr = server.backend_listener.local_addr().unwrap();
+            assert!(addr.as_pathname().is_none() && addr.as_abstract_name().is_some());
+            for forged in ["", "X-Connmap-Gate: 00000000000000000000000000000000\r\n"] {
+                let mut s = std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+                write!(
+                    s,
+                    "GET /markers.json HTTP/1.1\r\n{forged}Connection: close\r\n\r\n"
+                )
+                .unwrap();
+                let r = read_all(&mut s);
+                assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+            }
+            let mut c = std::net::TcpStream::connect(server.local_addr).unwrap();
+            write!(
+                c,
+                "GET /markers.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Connmap-Gate: 00000000000000000000000000000000\r\n\r\n"
+            )
+            .unwrap();
+            let r = read_all(&mut c);
+            assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("{}"), "{r}");
+            drop(server);
+            // the accept thread closes its copy of the socket shortly after
+            let mut gone = false;
+            for _ in 0..100 {
+                if std::os::unix::net::UnixStream::connect_addr(&addr).is_err() {
+                    gone = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert!(gone, "the backend socket outlived the server");
         }
     }
 }
