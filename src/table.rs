@@ -1360,7 +1360,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "demo")] // the demo's in-memory database
+    #[cfg(feature = "demo")] // the demo's world database
     fn remotes_are_located_at_the_snapshot_and_only_those_still_there() {
         let geo = crate::geo::GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
         let n = Networks::new(
