@@ -3,10 +3,10 @@
 //! an HTTP thread) and one IPFIX pass over every remote (`Exporter::tick` with `last`, records
 //! encoded and sent to a UDP socket on loopback that nobody reads).
 //!   cargo run --release --example bench_export [REMOTES]     (default 10000)
+use connmap::devnames::DeviceNames;
 use connmap::export::{ipfix, metrics};
 use connmap::filter::{Direction, Flow, Networks};
 use connmap::geo::GeoInfo;
-use connmap::names::DeviceNames;
 use connmap::packet::{Addr, PacketInfo};
 use connmap::snapshot::SnapshotMeta;
 use connmap::table::Tables;
@@ -29,7 +29,7 @@ fn main() {
             protocol: 6,
             ports: None,
             src_mac: Some([2, 0, 0, 0, 0, (i % 40) as u8]),
-            l4_at: 0,
+            ..Default::default()
         };
         for dir in [Direction::Out, Direction::In] {
             let f = Flow {
@@ -54,10 +54,11 @@ fn main() {
             })
         })
         .collect();
-    for (i, r) in t.remotes.values_mut().enumerate() {
-        r.geo = Some(Rc::clone(&infos[i % infos.len()]));
-        r.located = true;
-    }
+    let mut i = 0;
+    t.locate_new(|_| {
+        i += 1;
+        Some(Rc::clone(&infos[i % infos.len()]))
+    });
     let meta = SnapshotMeta::default();
     let names = DeviceNames::default();
     let limits = metrics::Limits::default();
@@ -65,7 +66,16 @@ fn main() {
     let started = Instant::now();
     let mut data = Default::default();
     for _ in 0..runs {
-        data = metrics::collect(&t, &names, &meta, 0, 1, Duration::ZERO, &limits, None);
+        data = metrics::collect(
+            &t,
+            &names,
+            &meta,
+            &Default::default(),
+            1,
+            Duration::ZERO,
+            &limits,
+            None,
+        );
     }
     let collect = started.elapsed() / runs;
     let p = metrics::Process::now(0);

@@ -71,7 +71,7 @@ fn main() {
     let clients: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(50);
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let mode = args.next().unwrap_or_else(|| "gzip".into());
-    let base = "GET /markers.json HTTP/1.1\r\nHost: bench\r\n";
+    let base = "GET /markers.json HTTP/1.1\r\nHost: localhost\r\n";
     let req = match mode.as_str() {
         "plain" => format!("{base}\r\n"),
         "etag" => {

@@ -3,7 +3,9 @@
 # cross-compiles connmap for all five OpenWrt architectures (scripts/cross-build.sh), packages
 # them as .ipk and .apk with luci-app-connmap and connmap-geodb (scripts/package.sh), and
 # writes dist/SIZES.txt (binary / .ipk / .apk bytes per architecture, how each binary was
-# built and linked, and whether the mipsel_24kc package meets its 400 KB goal).
+# built and linked, the version of every tool that shapes those bytes, whether the mipsel_24kc
+# package meets its 400 KB goal and the round's budget, CONNMAP_BUDGET bytes, default 480 KB =
+# 491,520: openwrt/tests/run.sh fails when it is exceeded).
 #
 # usage: scripts/build-dist.sh [ARCH...]
 #   environment: as scripts/cross-build.sh and scripts/package.sh; CONNMAP_SKIP_DEPS=1 skips
@@ -14,6 +16,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DIST=${CONNMAP_DIST:-$REPO/dist}
 CROSS=${CONNMAP_CROSS:-$REPO/build/cross}
+BUDGET=${CONNMAP_BUDGET:-491520}
 export CONNMAP_DIST=$DIST CONNMAP_CROSS=$CROSS CONNMAP_OUT=$CROSS
 
 [ "${CONNMAP_SKIP_DEPS:-0}" = 1 ] || "$REPO/openwrt/tests/deps.sh" >&2
@@ -26,6 +29,8 @@ if [ ! -f "${CONNMAP_GEODB_DIR:-$REPO/build/geodb}/geo.mmdb" ] && [ -x "$REPO/sc
 fi
 
 "$REPO/scripts/cross-build.sh" "$@"
+# zig and cargo-zigbuild as cross-build.sh finds them (for the versions in SIZES.txt)
+PATH="${CONNMAP_CACHE:-$HOME/.cache/connmap}/zig-${ZIG_VERSION:-0.17.1}/bin:${CONNMAP_CACHE:-$HOME/.cache/connmap}/cargo-zigbuild-${ZIGBUILD_VERSION:-0.24.1}/bin:$PATH"
 rm -f "$DIST"/*.ipk "$DIST"/*/*.apk
 "$REPO/scripts/package.sh" "$@" >/dev/null
 
@@ -46,6 +51,21 @@ rm -f "$DIST"/*.ipk "$DIST"/*/*.apk
 		n=$(wc -c < "$ipk")
 		printf 'goal: the mipsel_24kc connmap .ipk <= 400 KB (409600 bytes): %s bytes, %s\n' "$n" \
 			"$([ "$n" -le 409600 ] && echo met || echo "not met")"
+		printf 'budget: the mipsel_24kc connmap .ipk <= %s bytes: %s bytes, %s\n' "$BUDGET" "$n" \
+			"$([ "$n" -le "$BUDGET" ] && echo within || echo EXCEEDED)"
 	done
+	# what made these bytes: the same versions give the same sizes on any machine
+	echo "tools:"
+	nightly=$(sed -n 's/^toolchain=//p' "$CROSS/$1/info" 2>/dev/null)
+	printf '  %-15s %s\n' \
+		"rustc nightly" "${nightly:-?} = $(rustc "+${nightly:-nightly}" -V 2>/dev/null || echo '?')" \
+		"rustc stable" "$(rustc +stable -V 2>/dev/null || echo '?')" \
+		zig "$(zig version 2>/dev/null || echo '?')" \
+		cargo-zigbuild "$(cargo-zigbuild --version 2>/dev/null | sed 's/^cargo-zigbuild //' || echo '?')" \
+		libpcap "$(sed -n 's/^libpcap=//p' "$CROSS/$1/info" 2>/dev/null) (Debian source package, built with zig)" \
+		musl "$(sed -n 's/^musl=//p' "$CROSS/$1/info" 2>/dev/null) (sysroot libc.so; the binary links zig's musl stubs)" \
+		zopfli "$(dpkg-query -W -f '${Version}' zopfli 2>/dev/null || echo 'not installed: gzip -9')" \
+		gzip "$(gzip --version | head -1)" \
+		tar "$(tar --version | head -1)"
 } > "$DIST/SIZES.txt"
 cat "$DIST/SIZES.txt"

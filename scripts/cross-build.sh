@@ -24,6 +24,7 @@
 #   JOBS            parallel jobs (default 2)
 #   CONNMAP_PANIC_MESSAGES=1  build-std targets keep panic messages (default: immediate abort,
 #                   which is smaller)
+#   CONNMAP_NIGHTLY the nightly toolchain of the build-std builds (default: the pinned one below)
 #   CONNMAP_LINK    dynamic (default: as OpenWrt packages, Depends: libc, libpcap1) or static
 #   CONNMAP_STD     build-std (default, every target) or prebuilt (stable std where rustup has
 #                   it: x86_64, aarch64)
@@ -43,6 +44,9 @@ JOBS=${JOBS:-2}
 ZIG_VERSION=${ZIG_VERSION:-0.17.1}
 ZIGBUILD_VERSION=${ZIGBUILD_VERSION:-0.24.1}
 LIBPCAP_VERSION=${LIBPCAP_VERSION:-1.10.3}
+# the nightly of the build-std builds, pinned by date so that a fresh machine builds the same
+# bytes (openwrt/tests/deps.sh installs exactly this one; dist/SIZES.txt records it)
+NIGHTLY=${CONNMAP_NIGHTLY:-nightly-2026-05-20}
 MUSL_VERSION=${MUSL_VERSION:-1.2.3}
 LINK=${CONNMAP_LINK:-dynamic}
 STD=${CONNMAP_STD:-build-std}
@@ -145,10 +149,28 @@ build_libpcap() {
 # --- the target sysroot of a dynamic build: musl's libc.so (the loader) and libpcap.so.1 -----
 # OpenWrt installs musl as /lib/libc.so with the loader /lib/ld-musl-$(ARCH)$(SUBARCH).so.1 a
 # link to it (musl's own `make install`), and libpcap as /usr/lib/libpcap.so.1 (libpcap1).
+# The sysroot's own search-path file, etc/ld-musl-<arch>.path (/usr/lib, then /lib). The loader
+# reads /etc/ld-musl-<arch>.path when it exists; under `qemu-<arch> -L SYSROOT` a file missing
+# from the sysroot is taken from the host, and Debian's `musl` package installs
+# /etc/ld-musl-x86_64.path naming its own library folders: without this file the x86_64 replay
+# loaded libraries from there (exit 127, "pcap_set_snaplen: symbol not found"). libpcap.so.1
+# is in /usr/lib, the first folder searched, so a host library can never be picked instead.
+sysroot_path_file() { # root
+	local ldso
+	ldso=$(find "$1/lib" -maxdepth 1 -name 'ld-musl-*.so.1' -printf '%f\n' | head -1)
+	[ -n "$ldso" ] || die "no musl loader in $1/lib"
+	mkdir -p "$1/etc"
+	printf '/usr/lib\n/lib\n' > "$1/etc/${ldso%.so.1}.path"
+}
+
 build_sysroot() { # arch zig-target zig-cpu configure-host
 	local arch=$1 ztarget=$2 zcpu=$3 chost=$4
 	local root="$CACHE/sysroot/$arch" stamp="musl $MUSL_VERSION, libpcap $LIBPCAP_VERSION, recipe 3"
-	if [ -f "$root/.versions" ] && [ "$(cat "$root/.versions")" = "$stamp" ]; then echo "$root"; return; fi
+	if [ -f "$root/.versions" ] && [ "$(cat "$root/.versions")" = "$stamp" ]; then
+		sysroot_path_file "$root"
+		echo "$root"
+		return
+	fi
 	local w msrc psrc b
 	w=$(zig_cc "$ztarget" "$zcpu")
 	msrc=$(fetch_source musl "$MUSL_VERSION")
@@ -206,6 +228,7 @@ build_sysroot() { # arch zig-target zig-cpu configure-host
 		cp -R pcap pcap.h "$root/usr/include/"
 	) || die "sysroot build failed for $arch (logs in $b)"
 	rm -rf "$b"
+	sysroot_path_file "$root"
 	echo "$stamp" > "$root/.versions"
 	echo "$root"
 }
@@ -216,13 +239,18 @@ build_std_features() {
 	echo "optimize_for_size"
 }
 
+# A prebuilt std is compiled without the time64 choice below (RUST_LIBC_UNSTABLE_MUSL_V1_2_3),
+# so on a 32-bit target it would import musl's time32 symbols (`clock_gettime`, `stat`... instead
+# of `__clock_gettime64`, `__stat_time64`) and die on 2038-01-19: only 64-bit targets use it
+# (rustup had no armv7 musl std here anyway); 32-bit ones always build std.
 has_prebuilt_std() {
+	case $1 in x86_64-* | aarch64-*) ;; *) return 1 ;; esac
 	rustup +stable target list --installed 2>/dev/null | grep -qx "$1"
 }
 
 build_arch() {
 	arch=$1
-	local info rtarget ztarget zcpu chost pcap bin how feats t0 t1 size
+	local info rtarget ztarget zcpu chost pcap bin how feats t0 t1 size toolchain
 	info=$(arch_info "$arch") || die "unknown arch $arch"
 	read -r rtarget ztarget zcpu chost <<<"$info"
 	local lib link_flags root=""
@@ -260,6 +288,11 @@ build_arch() {
 	# zig's musl is 1.2 (64-bit time_t on 32-bit targets too) and so is libpcap built with it:
 	# the libc crate must use that ABI as well, or struct pcap_pkthdr (a timeval) is misread
 	local abi="--cfg libc_unstable_musl_v1_2"
+	# ... and so must std's own copy of the libc crate (build-std compiles the version that
+	# rust-src pins, which reads the ABI from this variable, not from the cfg): without it a
+	# 32-bit binary imports musl's time32 symbols (clock_gettime, stat, ...) and dies with
+	# SIGTRAP after 2038-01-19 03:14:07 UTC (openwrt/tests/time64_test.sh checks the imports)
+	export RUST_LIBC_UNSTABLE_MUSL_V1_2_3=1
 	# the final link places functions in name order: smaller once gzipped (scripts/link-ordered.sh)
 	abi="$abi -C linker=$REPO/scripts/link-ordered.sh"
 	export CONNMAP_LINKER_VAR
@@ -268,6 +301,7 @@ build_arch() {
 		(cd "$SRC" && RUSTFLAGS="$abi $link_flags ${RUSTFLAGS:-}" cargo +stable zigbuild -q --release --locked -j "$JOBS" \
 			-p connmap --bin connmap --no-default-features --target "$rtarget")
 		how="stable, prebuilt std"
+		toolchain=stable
 	else
 		feats=$(build_std_features)
 		# size: no panic messages/backtrace code, no unwind tables (measured on mipsel: -80 KB
@@ -276,10 +310,11 @@ build_arch() {
 		local size_flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none"
 		[ "${CONNMAP_PANIC_MESSAGES:-0}" = 1 ] && size_flags=""
 		(cd "$SRC" && RUSTFLAGS="$abi $link_flags -C link-self-contained=no $size_flags ${RUSTFLAGS:-}" \
-			cargo +nightly zigbuild -q --release --locked -j "$JOBS" \
+			cargo "+$NIGHTLY" zigbuild -q --release --locked -j "$JOBS" \
 			-Z build-std=std,panic_abort ${feats:+-Z build-std-features=$feats} \
 			-p connmap --bin connmap --no-default-features --target "$rtarget")
-		how="nightly build-std${feats:+ ($feats)}${size_flags:+, panic=immediate-abort, no unwind tables}"
+		toolchain=$NIGHTLY
+		how="$NIGHTLY build-std${feats:+ ($feats)}${size_flags:+, panic=immediate-abort, no unwind tables}"
 	fi
 	t1=$(date +%s)
 	echo "$LINK $link_flags order=${CONNMAP_ORDER:-1}" > "$bin.link"
@@ -289,9 +324,12 @@ build_arch() {
 	python3 "$REPO/openwrt/tools/sstrip.py" "$OUT/$arch/connmap.new" >/dev/null
 	mv "$OUT/$arch/connmap.new" "$OUT/$arch/connmap"
 	size=$(wc -c < "$OUT/$arch/connmap")
+	printf 'toolchain=%s\nmusl=%s\n' "$toolchain" "$([ "$LINK" = dynamic ] && echo "$MUSL_VERSION" || echo "zig's")" > "$OUT/$arch/info.tools"
 	printf 'arch=%s\ntarget=%s\nhow=%s\nlink=%s\nlibpcap=%s %s\nsysroot=%s\nbinary_bytes=%s\nbuild_seconds=%s\n' \
 		"$arch" "$rtarget" "$how, $LINK$(case $link_flags in *relocation-model=static*) echo ", non-PIE" ;; esac)" "$LINK" "$LIBPCAP_VERSION" "$([ "$LINK" = static ] && echo static || echo shared)" \
 		"$root" "$size" "$((t1 - t0))" > "$OUT/$arch/info"
+	cat "$OUT/$arch/info.tools" >> "$OUT/$arch/info"
+	rm "$OUT/$arch/info.tools"
 	log "$arch: $size bytes ($how, $((t1 - t0)) s)"
 }
 

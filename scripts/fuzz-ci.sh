@@ -5,8 +5,10 @@
 #   FUZZ_SECONDS=600 scripts/fuzz-ci.sh decode state
 #
 # Installs what it needs when missing: the nightly toolchain (minimal profile) and cargo-fuzz
-# (`cargo install --locked cargo-fuzz`). Corpora live in fuzz/corpus/TARGET (not in git) and
-# grow from run to run; crashes land in fuzz/artifacts/TARGET and fail the script. For each
+# (`cargo install --locked cargo-fuzz`). Each run starts from the committed seeds,
+# fuzz/seeds/TARGET (frames of the test captures, DNS answers, ClientHellos, request heads,
+# lease files, a state file: scripts/fuzz-seeds.py writes them), and from fuzz/corpus/TARGET
+# (not in git), where new inputs are kept and grow from run to run; crashes land in fuzz/artifacts/TARGET and fail the script. For each
 # target it prints libFuzzer's last status line (executions, cov, ft, corpus) and a summary.
 # Exit status: 0 when no target crashed, 1 otherwise.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -48,8 +50,10 @@ failed=()
 summary=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
+    seeds=()
+    [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
     echo "fuzz-ci: $t for ${SECONDS_PER_TARGET} s"
-    if cargo +nightly fuzz run "$t" -- -max_total_time="$SECONDS_PER_TARGET" \
+    if cargo +nightly fuzz run "$t" "fuzz/corpus/$t" "${seeds[@]}" -- -max_total_time="$SECONDS_PER_TARGET" \
         -print_final_stats=1 >"$logdir/$t.log" 2>&1; then
         status=ok
     else

@@ -9,6 +9,7 @@
 # usage: scripts/make-geodb.sh [extra connmap-geodb trim options, e.g. --preset city]
 # env:   GEODB_OUT (default build/geodb), CARGO_BUILD_JOBS (default 2),
 #        GEODB_SAMPLES (compare samples, default 200000; 0 skips the comparison)
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE` (dash)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

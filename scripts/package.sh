@@ -4,12 +4,16 @@
 # Makes, per architecture, connmap_<ver>_<arch>.ipk (opkg, OpenWrt <= 24.10) and
 # connmap-<ver>.apk (APKv3, OpenWrt 25.12+; in dist/<arch>/), plus the arch-independent
 # luci-app-connmap and connmap-geodb (when a database is there), laid out the way OpenWrt's
-# include/package-pack.mk + scripts/ipkg-build / `apk mkpkg` lay them out:
+# include/package-pack.mk + scripts/ipkg-build / `apk mkpkg` lay them out. What goes where is
+# read from the feed Makefiles (openwrt/*/Makefile): their Package/<name>/install defines are
+# run here with OpenWrt's INSTALL_* commands (luci-app-connmap: luci.mk's layout), their
+# postinst defines become postinst-pkg, so the feed build and this script install the same.
 #   .ipk = gzip'd GNU tar of ./debian-binary ./data.tar.gz ./control.tar.gz
 #   .apk = APKv3 (openwrt/tools/apkv3.py, or a real apk-tools 3 given as APK=/path/to/apk)
 # usage: scripts/package.sh [ARCH...]      (default: every arch with build/cross/<arch>/connmap)
 # environment:
-#   CONNMAP_SRC       tree whose www/dist is packaged (default: this repository)
+#   CONNMAP_SRC       tree whose www/dist (connmap) and www/dist-luci (luci-app-connmap) are
+#                     packaged (default: this repository)
 #   CONNMAP_CROSS     built binaries (default <repo>/build/cross)
 #   CONNMAP_DIST      output (default <repo>/dist)
 #   CONNMAP_GEODB_DIR geo.mmdb (+ LICENSE.txt) for connmap-geodb (default <repo>/build/geodb)
@@ -74,7 +78,7 @@ write_apk_scripts() { # ADIR pkgname [postinst-pkg] [prerm-pkg]
 		echo "export pkgname=\"$pkg\""
 		echo 'add_group_and_user'
 		echo 'default_postinst'
-		[ -z "$pinst" ] || sed '/^\s*#!/d' "$pinst"
+		[ ! -f "$pinst" ] || sed '/^\s*#!/d' "$pinst"
 	} > "$adir/post-install"
 	{
 		echo '#!/bin/sh'
@@ -88,13 +92,45 @@ write_apk_scripts() { # ADIR pkgname [postinst-pkg] [prerm-pkg]
 		echo 'export root="${IPKG_INSTROOT}"'
 		echo "export pkgname=\"$pkg\""
 		echo 'default_prerm'
-		[ -z "$prm" ] || sed '/^\s*#!/d' "$prm"
+		[ ! -f "$prm" ] || sed '/^\s*#!/d' "$prm"
 	} > "$adir/pre-deinstall"
 }
 
-# a Package/<name>/postinst define from a feed Makefile (becomes postinst-pkg)
-makefile_define() { # Makefile define-name -> stdout, make's $$ turned into $
+# a define of a feed Makefile (e.g. Package/<name>/postinst) -> stdout, make's $$ turned into $
+makefile_define() { # Makefile define-name
 	awk -v d="define $2" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$1" | sed 's/\$\$/$/g'
+}
+
+# the Makefile's Package/<name>/postinst and prerm defines, as package-pack.mk writes them:
+# DIR/postinst-pkg, DIR/prerm-pkg (only those the Makefile has)
+pkg_scripts() { # Makefile pkg dir
+	local kind text
+	for kind in postinst prerm; do
+		text=$(makefile_define "$1" "Package/$2/$kind")
+		[ -n "$text" ] || continue
+		printf '%s\n' "$text" > "$3/$kind-pkg"
+		chmod 0755 "$3/$kind-pkg"
+	done
+}
+
+# runs a feed Makefile's Package/<name>/install define, as OpenWrt's package-pack.mk does, with
+# rules.mk's commands; $(1) = the staging dir, BUILD = what $(PKG_BUILD_DIR) stands for
+run_install() { # Makefile pkg idir build-dir [PKG_INSTALL_DIR]
+	local mk=$1 pkg=$2 idir=$3 build=$4 pinst=${5:-/nonexistent}
+	local script
+	script=$(makefile_define "$mk" "Package/$pkg/install" | sed \
+		-e 's/^\t//' \
+		-e 's/\$(INSTALL_DIR)/install -d -m0755/g' -e 's/\$(INSTALL_BIN)/install -m0755/g' \
+		-e 's/\$(INSTALL_CONF)/install -m0600/g' -e 's/\$(INSTALL_DATA)/install -m0644/g' \
+		-e 's/\$(CP)/cp -fpR/g' -e 's/\$(1)/"$IDIR"/g' -e 's/\$(PKG_BUILD_DIR)/"$BUILD"/g' \
+		-e 's/\$(PKG_INSTALL_DIR)/"$PINST"/g' -e 's|\./files/|"$FILES"/|g')
+	[ -n "$script" ] || die "no Package/$pkg/install in $mk"
+	if printf '%s\n' "$script" | grep -q '\$('; then
+		die "$mk: Package/$pkg/install uses a make variable this script does not know: $(printf '%s\n' "$script" | grep -o '\$([A-Za-z_]*)' | sort -u | tr '\n' ' ')"
+	fi
+	mkdir -p "$idir"
+	IDIR=$idir BUILD=$build PINST=$pinst FILES=$(dirname "$mk")/files bash -euc "$script" \
+		|| die "Package/$pkg/install of $mk failed"
 }
 
 # gzip of stdin to stdout. With zopfli (Debian's zopfli package; CONNMAP_ZOPFLI=0 turns it
@@ -183,8 +219,9 @@ control() { # pkg ver depends source section arch description [require-user]
 
 # --- connmap --------------------------------------------------------------------------------
 WWW="$SRC/www/dist"
+WWW_LUCI="$SRC/www/dist-luci"
 ensure_www() {
-	if [ ! -d "$WWW" ] && [ -x "$SRC/www/build.sh" ]; then
+	if { [ ! -d "$WWW" ] || [ ! -d "$WWW_LUCI" ]; } && [ -x "$SRC/www/build.sh" ]; then
 		log "www/dist missing: running www/build.sh"
 		(cd "$SRC" && ./www/build.sh) >&2 || die "www/build.sh failed"
 	fi
@@ -193,17 +230,13 @@ ensure_www() {
 
 stage_connmap() { # arch idir
 	local arch=$1 i=$2
-	install -d -m0755 "$i/usr/sbin" "$i/etc/init.d" "$i/etc/config" "$i/etc/capabilities" "$i/usr/share/connmap/www"
-	install -m0755 "$CROSS/$arch/connmap" "$i/usr/sbin/connmap"
-	install -m0755 "$OW/connmap/files/connmap.init" "$i/etc/init.d/connmap"
-	install -m0600 "$OW/connmap/files/connmap.config" "$i/etc/config/connmap"
-	install -m0644 "$OW/connmap/files/connmap.capabilities" "$i/etc/capabilities/connmap.json"
+	local pinst="$WORK/pkg-install-$arch"
+	# what cargo install leaves in PKG_INSTALL_DIR
+	mkdir -p "$pinst/bin"
+	cp "$CROSS/$arch/connmap" "$pinst/bin/connmap"
+	run_install "$OW/connmap/Makefile" connmap "$i" "$SRC" "$pinst"
 	if [ -d "$WWW" ]; then
-		cp -R "$WWW/." "$i/usr/share/connmap/www/"
-		# the page pre-compressed only: FILE.gz without FILE (the daemon inflates it for the
-		# rare client without gzip)
-		find "$i/usr/share/connmap/www" -type f -name '*.gz' -exec sh -c 'for g; do rm -f "${g%.gz}"; done' sh {} +
-		# and those the smallest gzip can make them (the page build uses zlib -9)
+		# the page files as small as gzip can make them (the page build uses zlib -9)
 		local g
 		for g in "$i"/usr/share/connmap/www/*.gz; do
 			[ -f "$g" ] || continue
@@ -230,8 +263,7 @@ package_connmap() { # arch
 	chmod 0644 "$i/CONTROL/control"
 	echo /etc/config/connmap > "$i/CONTROL/conffiles"
 	write_ipk_scripts "$i/CONTROL"
-	makefile_define "$OW/connmap/Makefile" Package/connmap/postinst > "$i/CONTROL/postinst-pkg"
-	chmod 0755 "$i/CONTROL/postinst-pkg"
+	pkg_scripts "$OW/connmap/Makefile" connmap "$i/CONTROL"
 	build_ipk "$i" "$DIST"
 	# apk
 	i="$WORK/connmap-$arch-apk"
@@ -239,25 +271,20 @@ package_connmap() { # arch
 	stage_connmap "$arch" "$i"
 	mkdir -p "$a"
 	echo /etc/config/connmap > "$a/conffiles"
-	makefile_define "$OW/connmap/Makefile" Package/connmap/postinst > "$a/postinst-pkg"
-	write_apk_scripts "$a" connmap "$a/postinst-pkg"
+	pkg_scripts "$OW/connmap/Makefile" connmap "$a"
+	write_apk_scripts "$a" connmap "$a/postinst-pkg" "$a/prerm-pkg"
 	build_apk "$i" "$a" connmap "$VERSION" "$arch" "${deps//,/}" "${CONNMAP_DESC//$'\n'/ }" MIT \
 		feeds/connmap/connmap "$DIST/$arch" "connmap:connmap"
 }
 
 # --- luci-app-connmap -------------------------------------------------------------------------
 LUCI_DESC="LuCI support for connmap (live connection map)"
-LUCI_POSTINST='#!/bin/sh
-[ -n "${IPKG_INSTROOT}" ] || {
-	rm -f /tmp/luci-indexcache.*
-	rm -rf /tmp/luci-modulecache/
-	killall -HUP rpcd 2>/dev/null
-	exit 0
-}'
-stage_luci() {
+stage_luci() { # as luci.mk: htdocs/ to /www, root/ to /; plus the page's LuCI build
 	local i=$1
-	install -d -m0755 "$i/www"
+	[ -f "$WWW_LUCI/index.html" ] || die "$WWW_LUCI is missing (www/build.sh makes it)"
+	install -d -m0755 "$i/www" "$i/www/luci-static/resources/connmap"
 	cp -R "$OW/luci-app-connmap/htdocs/." "$i/www/"
+	cp -R "$WWW_LUCI/." "$i/www/luci-static/resources/connmap/"
 	cp -R "$OW/luci-app-connmap/root/." "$i/"
 	find "$i" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 }
@@ -270,15 +297,14 @@ package_luci() {
 		feeds/connmap/luci-app-connmap luci all "$LUCI_DESC" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	write_ipk_scripts "$i/CONTROL"
-	printf '%s\n' "$LUCI_POSTINST" > "$i/CONTROL/postinst-pkg"
-	chmod 0755 "$i/CONTROL/postinst-pkg"
+	pkg_scripts "$OW/luci-app-connmap/Makefile" luci-app-connmap "$i/CONTROL"
 	build_ipk "$i" "$DIST"
 	i="$WORK/luci-apk"
 	a="$WORK/luci-adir"
 	stage_luci "$i"
 	mkdir -p "$a"
-	printf '%s\n' "$LUCI_POSTINST" > "$a/postinst-pkg"
-	write_apk_scripts "$a" luci-app-connmap "$a/postinst-pkg"
+	pkg_scripts "$OW/luci-app-connmap/Makefile" luci-app-connmap "$a"
+	write_apk_scripts "$a" luci-app-connmap "$a/postinst-pkg" "$a/prerm-pkg"
 	build_apk "$i" "$a" luci-app-connmap "$LUCI_VERSION" all "libc luci-base connmap" "$LUCI_DESC" MIT \
 		feeds/connmap/luci-app-connmap "$DIST/all"
 }
@@ -286,11 +312,7 @@ package_luci() {
 # --- connmap-geodb ----------------------------------------------------------------------------
 GEODB_DESC="Trimmed IP-to-location database (DB-IP, CC BY 4.0) used by connmap."
 stage_geodb() {
-	local i=$1
-	install -d -m0755 "$i/usr/share/connmap"
-	install -m0644 "$GEODB_DIR/geo.mmdb" "$i/usr/share/connmap/geo.mmdb"
-	# the DB-IP attribution / CC BY 4.0 notice that scripts/make-geodb.sh writes
-	[ ! -f "$GEODB_DIR/LICENSE.txt" ] || install -m0644 "$GEODB_DIR/LICENSE.txt" "$i/usr/share/connmap/geo.LICENSE.txt"
+	run_install "$OW/connmap-geodb/Makefile" connmap-geodb "$1" "$GEODB_DIR"
 }
 package_geodb() {
 	local i a
@@ -305,15 +327,14 @@ package_geodb() {
 		"$GEODB_DESC" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	write_ipk_scripts "$i/CONTROL"
-	makefile_define "$OW/connmap-geodb/Makefile" Package/connmap-geodb/postinst > "$i/CONTROL/postinst-pkg"
-	chmod 0755 "$i/CONTROL/postinst-pkg"
+	pkg_scripts "$OW/connmap-geodb/Makefile" connmap-geodb "$i/CONTROL"
 	build_ipk "$i" "$DIST"
 	i="$WORK/geodb-apk"
 	a="$WORK/geodb-adir"
 	stage_geodb "$i"
 	mkdir -p "$a"
-	makefile_define "$OW/connmap-geodb/Makefile" Package/connmap-geodb/postinst > "$a/postinst-pkg"
-	write_apk_scripts "$a" connmap-geodb "$a/postinst-pkg"
+	pkg_scripts "$OW/connmap-geodb/Makefile" connmap-geodb "$a"
+	write_apk_scripts "$a" connmap-geodb "$a/postinst-pkg" "$a/prerm-pkg"
 	build_apk "$i" "$a" connmap-geodb "$GEODB_VERSION" all "libc" "$GEODB_DESC" CC-BY-4.0 \
 		feeds/connmap/connmap-geodb "$DIST/all"
 }
@@ -331,7 +352,10 @@ for p in $PACKAGES; do
 		ensure_www
 		for arch in "$@"; do package_connmap "$arch"; done
 		;;
-	luci) package_luci ;;
+	luci)
+		ensure_www
+		package_luci
+		;;
 	geodb) package_geodb ;;
 	*) die "unknown package set '$p'" ;;
 	esac

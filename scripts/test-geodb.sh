@@ -9,6 +9,7 @@
 # Prerequisites: cargo, npm (registry access for `npm ci`), mmdb-bin (mmdblookup), xz-utils;
 # mtd-utils (mkfs.jffs2, mkfs.ubifs) for the on-flash size, skipped without it.
 # GEODB_E2E=0 skips part 2. Exits non-zero on any failure.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE` (dash)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}

@@ -25,6 +25,10 @@ Options:
       --remote CIDR         count these networks as remote even if special-purpose, repeatable
       --exclude IP|CIDR     ignore these LAN hosts (e.g. the router itself), repeatable
       --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
+      --allow-host NAME     a name the page may be reached by besides the listen address,
+                            localhost, the hostname and HOSTNAME.lan, repeatable (others: 421)
+      --no-http             open no port at all; the data goes to --json-out only (which it
+                            needs), e.g. for LuCI to show the map
       --www DIR             static files of the map page (default /usr/share/connmap/www)
       --json-out FILE       also write markers.json to FILE, atomically, every interval and on exit
       --interval SECS       snapshot interval (default 5)
@@ -75,6 +79,10 @@ pub struct Config {
     pub remote: Vec<IpNet>,
     pub exclude: Vec<IpNet>,
     pub listen: Option<SocketAddr>,
+    /// Extra names the HTTP `Host` header may carry (DNS-rebinding defence).
+    pub allow_hosts: Vec<String>,
+    /// false (`--no-http`): no HTTP listener, the snapshots go to `json_out` only
+    pub http: bool,
     pub www: PathBuf,
     pub json_out: Option<PathBuf>,
     pub interval: u64,
@@ -114,6 +122,8 @@ impl Default for Config {
             remote: vec![],
             exclude: vec![],
             listen: None,
+            allow_hosts: vec![],
+            http: true,
             www: DEFAULT_WWW.into(),
             json_out: None,
             interval: 5,
@@ -215,6 +225,17 @@ fn home(s: &str) -> Result<(f64, f64), String> {
     Ok((lat, lng))
 }
 
+/// `--allow-host NAME`: a DNS name (an address is allowed by listening on it).
+fn allow_host(s: &str) -> Result<String, String> {
+    if crate::http::host::valid_name(s) {
+        Ok(s.trim_end_matches('.').to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "--allow-host: {s:?} is not a host name (letters, digits, '-', '.')"
+        ))
+    }
+}
+
 fn optional_path(s: String) -> Option<PathBuf> {
     (!s.is_empty()).then(|| PathBuf::from(s))
 }
@@ -284,6 +305,10 @@ where
                 .exclude
                 .push(net(&value(&mut p, "--exclude")?, "--exclude")?),
             Long("listen") => c.listen = Some(socket(&value(&mut p, "--listen")?, "--listen")?),
+            Long("allow-host") => c
+                .allow_hosts
+                .push(allow_host(&value(&mut p, "--allow-host")?)?),
+            Long("no-http") => c.http = false,
             Long("www") => c.www = value(&mut p, "--www")?.into(),
             Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
             Long("interval") => {
@@ -339,6 +364,14 @@ where
             _ => return Err(arg.unexpected().to_string()),
         }
         first = false;
+    }
+    if !c.http {
+        if c.listen.is_some() {
+            return Err("--no-http and --listen contradict each other".into());
+        }
+        if c.json_out.is_none() {
+            return Err("--no-http needs --json-out (nothing else would show the data)".into());
+        }
     }
     Ok(Command::Run(Box::new(c)))
 }
@@ -427,6 +460,10 @@ mod tests {
             "192.168.1.1",
             "--listen",
             "127.0.0.1:9000",
+            "--allow-host",
+            "Map.Home.Arpa.",
+            "--allow-host",
+            "router",
             "--www",
             "w",
             "--json-out",
@@ -469,6 +506,7 @@ mod tests {
         assert_eq!(c.lan.len(), 2);
         assert_eq!(c.exclude, vec!["192.168.1.1/32".parse::<IpNet>().unwrap()]);
         assert_eq!(c.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(c.allow_hosts, ["map.home.arpa", "router"]);
         assert_eq!(c.leases, None);
         assert_eq!((c.dhcp_config, c.odhcpd), (None, Some("o".into())));
         assert_eq!((c.max_names, c.firewall_config, c.nft), (7, None, None));
@@ -521,9 +559,32 @@ mod tests {
             &["--tiles", "javascript:alert(1)"],
             &["-i", "../../etc"],
             &["--max-remotes", "-5"],
+            &["--allow-host", "a b"],
+            &["--allow-host", "evil.example;frame-ancestors *"],
+            &["--allow-host", ""],
+            &["--no-http"],
+            &[
+                "--no-http",
+                "--json-out",
+                "m.json",
+                "--listen",
+                "127.0.0.1:1",
+            ],
         ] {
             assert!(parse(args.iter().copied()).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn no_http() {
+        let Command::Run(c) =
+            parse(["--no-http", "--json-out", "/var/run/connmap/markers.json"]).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert!(!c.http);
+        assert_eq!(c.listen, None);
+        assert!(Config::default().http);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 use crate::capture::Frame;
 use crate::cli::DemoConfig;
 use crate::daemon::{unix_now, DataPath};
+use crate::devnames::{DevNameSource, DeviceNames};
 use crate::filter::Networks;
 use crate::geo::GeoDb;
-use crate::names::{DeviceNames, NameSource};
 use crate::packet::LinkType;
 use crate::snapshot::{SnapshotCell, SnapshotMeta};
 use crate::table::Tables;
@@ -409,7 +409,7 @@ pub fn data_path() -> Result<DataPath, String> {
         nets,
         geo,
         Tables::new(10_000, 1024),
-        NameSource::fixed(device_names()),
+        DevNameSource::fixed(device_names()),
         meta,
     ))
 }
@@ -443,6 +443,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         listen: cfg.listen,
         www,
         tiles_origin: None,
+        allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
@@ -513,7 +514,7 @@ mod tests {
             .tables
             .remotes
             .values()
-            .filter(|r| r.geo.as_ref().and_then(|g| g.position).is_some())
+            .filter(|r| r.geo().and_then(|g| g.position).is_some())
             .count();
         assert!(located + 1 >= dp.tables.remotes.len());
         // IPv4 and IPv6 addresses of the laptop both carry its name (through its MAC).
@@ -522,6 +523,6 @@ mod tests {
             .unwrap()
             .iter()
             .any(|h| h["name"] == "laptop"));
-        assert_eq!(dp.decode_errors, 0);
+        assert_eq!(dp.stats.decode_errors, 0);
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Third step of the data path (capture → packet → **filter** → geo → table → snapshot → http).
 //! A packet matters when exactly one end is a LAN host (not excluded) and the other end is
-//! *remote*: outside the LAN networks and not special-purpose (RFC 6890 and the IANA
-//! special-purpose registries), unless `--remote` names it. The same networks also make the
-//! kernel BPF filter (`bpf_filter`), so that on a live capture most LAN↔LAN traffic never
+//! *remote*: outside the LAN networks and not special-purpose (the IANA special-purpose
+//! registries: the `special-addrs` crate, one table shared with geodb), unless `--remote`
+//! names it. The same networks also make the kernel BPF filter (`bpf_filter`), so that on a live capture most LAN↔LAN traffic never
 //! reaches user space at all.
 
 use crate::packet::{Addr, LinkType, PacketInfo};
@@ -30,37 +30,27 @@ pub struct Flow {
     pub remote_port: Option<u16>,
 }
 
-/// The special-purpose IPv4 blocks (IANA IPv4 Special-Purpose Address Registry, RFC 6890 and
-/// successors, plus multicast, class E and the limited broadcast).
-const SPECIAL_V4: &[&str] = &[
-    "0.0.0.0/8",       // "this network" (RFC 791)
-    "10.0.0.0/8",      // private (RFC 1918)
-    "100.64.0.0/10",   // shared address space, CGNAT (RFC 6598)
-    "127.0.0.0/8",     // loopback
-    "169.254.0.0/16",  // link-local
-    "172.16.0.0/12",   // private (RFC 1918)
-    "192.0.0.0/24",    // IETF protocol assignments (RFC 6890)
-    "192.0.2.0/24",    // TEST-NET-1 documentation (RFC 5737)
-    "192.31.196.0/24", // AS112-v4 (RFC 7535)
-    "192.52.193.0/24", // AMT (RFC 7450)
-    "192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
-    "192.168.0.0/16",  // private (RFC 1918)
-    "192.175.48.0/24", // direct delegation AS112 (RFC 7534)
-    "198.18.0.0/15",   // benchmarking (RFC 2544)
-    "198.51.100.0/24", // TEST-NET-2 (RFC 5737)
-    "203.0.113.0/24",  // TEST-NET-3 (RFC 5737)
-    "224.0.0.0/4",     // multicast
-    "240.0.0.0/4",     // reserved, class E, and 255.255.255.255 broadcast
-];
-
-/// The special-purpose IPv6 blocks (IANA IPv6 Special-Purpose Address Registry). Only global
-/// unicast (2000::/3) can be remote at all; inside it these are not.
-const SPECIAL_V6: &[&str] = &[
-    "2001::/23",     // IETF protocol assignments: Teredo, benchmarking, ORCHIDv2, ...
-    "2001:db8::/32", // documentation (RFC 3849)
-    "2002::/16",     // 6to4 (RFC 3056)
-    "3fff::/20",     // documentation (RFC 9637)
-];
+impl Flow {
+    /// The packet seen in `direction`: outbound, the source is the LAN host; inbound, the
+    /// destination.
+    #[inline(always)]
+    pub fn of(p: &PacketInfo, direction: Direction) -> Flow {
+        match direction {
+            Direction::Out => Flow {
+                direction,
+                host: p.src,
+                remote: p.dst,
+                remote_port: p.ports.map(|(_, d)| d),
+            },
+            Direction::In => Flow {
+                direction,
+                host: p.dst,
+                remote: p.src,
+                remote_port: p.ports.map(|(s, _)| s),
+            },
+        }
+    }
+}
 
 /// Global-unicast IPv6 space; everything outside it (::/128, ::1, ::ffff:0:0/96, 64:ff9b::/96,
 /// 100::/64, fc00::/7, fe80::/10, ff00::/8, ...) is special.
@@ -174,22 +164,13 @@ impl Networks {
     /// remote side is only *checked* for being remote by the caller, when it is new.
     #[inline(always)]
     pub fn classify(&self, p: &PacketInfo) -> Option<Flow> {
-        let src_lan = self.is_lan(p.src);
-        let dst_lan = self.is_lan(p.dst);
-        let (direction, host, remote, remote_port) = match (src_lan, dst_lan) {
-            (true, false) => (Direction::Out, p.src, p.dst, p.ports.map(|(_, d)| d)),
-            (false, true) => (Direction::In, p.dst, p.src, p.ports.map(|(s, _)| s)),
+        let direction = match (self.is_lan(p.src), self.is_lan(p.dst)) {
+            (true, false) => Direction::Out,
+            (false, true) => Direction::In,
             _ => return None,
         };
-        if self.is_excluded(host) {
-            return None;
-        }
-        Some(Flow {
-            direction,
-            host,
-            remote,
-            remote_port,
-        })
+        let flow = Flow::of(p, direction);
+        (!self.is_excluded(flow.host)).then_some(flow)
     }
 
     /// The kernel filter: IP packets with exactly one end inside the LAN networks (and, on
@@ -240,11 +221,18 @@ impl Special {
 fn special() -> &'static Special {
     static SPECIAL: std::sync::OnceLock<Special> = std::sync::OnceLock::new();
     SPECIAL.get_or_init(|| {
-        let nets: Vec<IpNet> = SPECIAL_V4
-            .iter()
-            .chain(SPECIAL_V6)
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        // one table with the geodb tool: the `special-addrs` crate (IANA registries)
+        let v4 = special_addrs::V4.iter().filter_map(|b| {
+            ipnet::Ipv4Net::new(b.addr.into(), b.len)
+                .ok()
+                .map(IpNet::V4)
+        });
+        let v6 = special_addrs::V6.iter().filter_map(|b| {
+            ipnet::Ipv6Net::new(b.addr.into(), b.len)
+                .ok()
+                .map(IpNet::V6)
+        });
+        let nets: Vec<IpNet> = v4.chain(v6).collect();
         let mut v4_first_octets = [0u64; 4];
         for n in &nets {
             if let IpNet::V4(n) = n {
@@ -286,6 +274,7 @@ mod tests {
             ports: Some((50000, 443)),
             src_mac: None,
             l4_at: 0,
+            ip_at: 0,
         }
     }
 
@@ -315,6 +304,11 @@ mod tests {
             "2002:c000:0204::1",
             "2001::1",
             "3fff::1",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.88.99.1",
+            "192.175.48.1",
+            "2620:4f:8000::1",
         ] {
             assert!(Networks::is_special(ip.parse().unwrap()), "{ip}");
         }
@@ -393,7 +387,7 @@ mod tests {
     fn special_tables_parse() {
         assert_eq!(
             special().set.nets.len(),
-            SPECIAL_V4.len() + SPECIAL_V6.len()
+            special_addrs::V4.len() + special_addrs::V6.len()
         );
     }
 

@@ -8,7 +8,8 @@
 //!   `city.names.en`, `location.latitude/longitude` as doubles, and the GeoLite2-ASN fields
 //!   `autonomous_system_number` / `autonomous_system_organization` when present;
 //! - ip-location-db's flat DB-IP files: `country_code`, `city`, `latitude`/`longitude` as
-//!   float32 (the `maxminddb` crate will not decode a float32 into an f64, hence `Coord`).
+//!   float32 (the `maxminddb` crate will not decode a float32 into an f64, hence the hand-written
+//!   visitor `Walk` below).
 //!
 //! A missing or corrupt database is not fatal: lookups then answer "unknown" and the markers
 //! have no position. The file is mapped read-only, so the pages stay shared with the page cache
@@ -54,7 +55,7 @@ enum Source {
 /// Decoded records by their offset in the data section: neighbouring addresses share records,
 /// so most new remotes need only the tree walk. Bounded; cleared when full.
 const CACHE_ENTRIES: usize = 4096;
-type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::table::RandomState>>;
+type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::hash::RandomState>>;
 
 /// An open database, or none.
 pub struct GeoDb {
@@ -86,9 +87,6 @@ impl GeoDb {
         if !meta.is_file() {
             return Err(format!("{}: not a regular file", path.display()));
         }
-        // SAFETY: the map is read-only. If another process truncates the file while it is
-        // mapped, reads past the new end fault (SIGBUS); connmap's package replaces the
-        // database by rename (a new inode), never in place, and SIGHUP reopens it.
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         // SAFETY: the mapping is read-only; the file shrinking under it is handled by `sigbus`
         // (registered before the first read), other writers in place are documented as

@@ -10,8 +10,10 @@
 //! `MAX_NAME_LEN`, `MAX_JUMPS`), and never panic whatever the bytes: the fuzz targets `dns`
 //! and `tls_sni` hold them to that.
 
-use crate::packet::{Addr, PacketInfo};
-use foldhash::fast::RandomState;
+use crate::filter::Networks;
+use crate::hash::RandomState;
+use crate::packet::{self, be16, Addr, PacketInfo};
+use crate::table::{NameKind, Tables};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -32,6 +34,90 @@ pub const MAX_PENDING_HELLOS: usize = 64;
 /// DNS TTLs are clamped to this range for the name table.
 pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 86_400;
+
+/// Reads names from the packets that may carry some into the tables: the dispatch by port to
+/// the DNS, TLS and HTTP parsers, and the ClientHellos being put together.
+#[derive(Default)]
+pub struct Learner {
+    hellos: HelloAssembler,
+}
+
+impl Learner {
+    /// Whether a decoded packet may carry a name (`wanted`).
+    #[inline(always)]
+    pub fn wants(&self, p: &PacketInfo, frame: &[u8]) -> bool {
+        wanted(p, frame, !self.hellos.is_empty())
+    }
+
+    /// Names from one packet that `wants` said may carry some, for the LAN hosts of `nets`.
+    /// `ts` is the capture time. Kept out of line: the per-packet path stays small enough for
+    /// its hash lookups to be inlined.
+    #[inline(never)]
+    pub fn packet(
+        &mut self,
+        frame: &[u8],
+        ts: u64,
+        p: &PacketInfo,
+        nets: &Networks,
+        tables: &mut Tables,
+    ) {
+        let (Some(l4), Some((sport, dport))) = (packet::transport(frame, p), p.ports) else {
+            return;
+        };
+        if sport == 53 {
+            dns_answer(l4, ts, p, nets, tables);
+            return;
+        }
+        if p.protocol != 6 || !nets.is_host(p.src) || !nets.is_remote(p.dst) {
+            return;
+        }
+        let Some((seq, data)) = tcp_payload(l4) else {
+            return;
+        };
+        // Most segments to these ports carry no name: the cheap tests on the payload first.
+        let (name, kind) = match (dport, data.first()) {
+            (443, Some(&b)) => {
+                if b != 22 && self.hellos.is_empty() {
+                    return;
+                }
+                let key = (p.src, sport, p.dst, dport);
+                (self.hellos.segment(key, seq, data, ts), NameKind::Sni)
+            }
+            (80, Some(b'A'..=b'Z')) => (parse_http_host(data), NameKind::HttpHost),
+            _ => return,
+        };
+        if let Some(n) = name {
+            tables.learn(p.src, p.dst, &n, kind, ts + MAX_TTL);
+        }
+    }
+}
+
+/// A DNS answer (UDP, or TCP messages) to a LAN device: its addresses that are remotes get the
+/// question's name until the answer's TTL (clamped) runs out.
+fn dns_answer(l4: &[u8], ts: u64, p: &PacketInfo, nets: &Networks, tables: &mut Tables) {
+    if !nets.is_host(p.dst) {
+        return;
+    }
+    let host = p.dst;
+    let mut each = |msg: &[u8]| {
+        if let Some(a) = parse_dns(msg) {
+            for (addr, ttl) in a.addrs {
+                let addr = Addr::from(addr);
+                if nets.is_remote(addr) {
+                    let ttl = u64::from(ttl).clamp(MIN_TTL, MAX_TTL);
+                    tables.learn(host, addr, &a.qname, NameKind::Dns, ts + ttl);
+                }
+            }
+        }
+    };
+    if p.protocol == 17 {
+        if let Some(msg) = udp_payload(l4) {
+            each(msg);
+        }
+    } else if let Some((_, data)) = tcp_payload(l4) {
+        tcp_dns_messages(data, each);
+    }
+}
 
 /// Whether a decoded packet may carry a name: DNS answers (source port 53), TLS to port 443
 /// whose payload starts a handshake record (or continues a ClientHello being reassembled,
@@ -96,11 +182,6 @@ pub fn clean_name(raw: &[u8]) -> Option<String> {
         return None;
     }
     Some(s)
-}
-
-#[inline(always)]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 #[inline(always)]
@@ -395,7 +476,6 @@ struct Pending {
 #[derive(Default)]
 pub struct HelloAssembler {
     pending: HashMap<FlowKey, Pending, RandomState>,
-    pub dropped: u64,
 }
 
 impl HelloAssembler {
@@ -407,7 +487,6 @@ impl HelloAssembler {
         if let Some(p) = self.pending.get_mut(&key) {
             if p.next_seq != seq {
                 self.pending.remove(&key);
-                self.dropped += 1;
                 return None;
             }
             let room = MAX_HELLO_BYTES.saturating_sub(p.buf.len());
@@ -443,7 +522,6 @@ impl HelloAssembler {
                             self.pending.remove(&k);
                         }
                     }
-                    self.dropped += 1;
                 }
                 let keep = data.len().min(MAX_HELLO_BYTES);
                 self.pending.insert(
@@ -469,76 +547,15 @@ impl HelloAssembler {
     }
 }
 
+/// The test payload builders, shared with the end-to-end tests.
 #[cfg(test)]
-pub mod tests {
+#[path = "../tests/common/payloads.rs"]
+pub mod payloads;
+
+#[cfg(test)]
+mod tests {
+    use super::payloads::*;
     use super::*;
-
-    /// Builds a DNS response: question `q` (type `qtype`), then the records (owner, type,
-    /// rdata). Names are written without compression, except `ptr` records (owner = pointer
-    /// to the question at offset 12).
-    pub fn dns_response(q: &str, qtype: u16, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
-        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1];
-        m.extend_from_slice(&(records.len() as u16).to_be_bytes());
-        m.extend_from_slice(&[0, 0, 0, 0]);
-        m.extend_from_slice(&name(q));
-        m.extend_from_slice(&qtype.to_be_bytes());
-        m.extend_from_slice(&[0, 1]);
-        for (owner, t, rdata) in records {
-            if *owner == "@" {
-                m.extend_from_slice(&[0xc0, 12]);
-            } else {
-                m.extend_from_slice(&name(owner));
-            }
-            m.extend_from_slice(&t.to_be_bytes());
-            m.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]); // IN, TTL 3600
-            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            m.extend_from_slice(rdata);
-        }
-        m
-    }
-
-    pub fn name(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in s.split('.').filter(|l| !l.is_empty()) {
-            out.push(l.len() as u8);
-            out.extend_from_slice(l.as_bytes());
-        }
-        out.push(0);
-        out
-    }
-
-    /// A ClientHello (one record) with an optional server name and `pad` bytes of another
-    /// extension before it (to make it span segments).
-    pub fn client_hello(sni: Option<&str>, pad: usize) -> Vec<u8> {
-        let mut exts = Vec::new();
-        exts.extend_from_slice(&[0x00, 0x15]); // padding extension
-        exts.extend_from_slice(&(pad as u16).to_be_bytes());
-        exts.extend(std::iter::repeat_n(0u8, pad));
-        if let Some(n) = sni {
-            let n = n.as_bytes();
-            exts.extend_from_slice(&[0, 0]);
-            exts.extend_from_slice(&((n.len() + 5) as u16).to_be_bytes());
-            exts.extend_from_slice(&((n.len() + 3) as u16).to_be_bytes());
-            exts.push(0);
-            exts.extend_from_slice(&(n.len() as u16).to_be_bytes());
-            exts.extend_from_slice(n);
-        }
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[7; 32]);
-        body.push(32);
-        body.extend_from_slice(&[9; 32]);
-        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02]);
-        body.extend_from_slice(&[1, 0]);
-        body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
-        body.extend_from_slice(&exts);
-        let mut hs = vec![1];
-        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        hs.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
-    }
 
     fn addr(s: &str) -> Addr {
         s.parse().unwrap()
@@ -555,7 +572,7 @@ pub mod tests {
             1,
             &[
                 ("@", 1, vec![93, 184, 216, 34]),
-                ("example.com", 28, ip_bytes("2606:2800:220:1::1")),
+                ("example.com", 28, addr_bytes("2606:2800:220:1::1")),
             ],
         );
         let a = parse_dns(&m).unwrap();
@@ -569,21 +586,14 @@ pub mod tests {
         );
     }
 
-    fn ip_bytes(s: &str) -> Vec<u8> {
-        match ip(s) {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
-        }
-    }
-
     #[test]
     fn cname_chain_gives_the_question() {
         let m = dns_response(
             "www.shop.example",
             1,
             &[
-                ("www.shop.example", 5, name("shop.cdn.example")),
-                ("shop.cdn.example", 5, name("e1.edge.example")),
+                ("www.shop.example", 5, dns_name("shop.cdn.example")),
+                ("shop.cdn.example", 5, dns_name("e1.edge.example")),
                 ("e1.edge.example", 1, vec![151, 101, 1, 140]),
                 ("unrelated.example", 1, vec![1, 2, 3, 4]),
             ],
@@ -597,9 +607,9 @@ pub mod tests {
     fn chain_longer_than_the_bound_is_not_followed() {
         let names: Vec<String> = (0..12).map(|i| format!("c{i}.example")).collect();
         let mut recs: Vec<(&str, u16, Vec<u8>)> = Vec::new();
-        recs.push(("q.example", 5, name(&names[0])));
+        recs.push(("q.example", 5, dns_name(&names[0])));
         for i in 0..11 {
-            recs.push((&names[i], 5, name(&names[i + 1])));
+            recs.push((&names[i], 5, dns_name(&names[i + 1])));
         }
         recs.push((&names[11], 1, vec![8, 8, 4, 4]));
         assert_eq!(parse_dns(&dns_response("q.example", 1, &recs)), None);
@@ -645,7 +655,11 @@ pub mod tests {
         assert_eq!(parse_dns(&odd), None);
         let bad_name = dns_response("b<a>d.example", 1, &[("@", 1, vec![1, 2, 3, 4])]);
         assert_eq!(parse_dns(&bad_name), None);
-        let ptr = dns_response("4.3.2.1.in-addr.arpa", 12, &[("@", 12, name("x.example"))]);
+        let ptr = dns_response(
+            "4.3.2.1.in-addr.arpa",
+            12,
+            &[("@", 12, dns_name("x.example"))],
+        );
         assert_eq!(parse_dns(&ptr), None);
     }
 

@@ -1,31 +1,41 @@
 //! connmap: where the devices of a home network connect to, on a live world map.
 //!
-//! The modules follow the data path, in the order a packet meets them:
-//! `capture` (libpcap) → `packet` (decode) → `filter` (LAN side, remote side) → `geo`
-//! (MaxMind DB) → `table` (bounded counters) → `snapshot` (markers.json) → `http` (tiny_http
-//! behind a gate). Beside it: `learn` (names of remotes from DNS answers, TLS SNI and HTTP
-//! Host, read from a second narrow capture). Around them: `cli`, `logging`, `names` (device
-//! names from lease files), `offload` (flow offloading detection), `state` (persistence),
-//! `privdrop`, `sigbus` (a mapped database truncated in place), `daemon` (the loops), `gz`
-//! (gzip without crc32fast) and `demo`. Beside the snapshots: `export` (/metrics, IPFIX).
+//! The modules are listed as the data path reads, in the order a packet meets them, then
+//! what runs beside it and around it.
 
+// The data path: capture (libpcap) → packet (decode) → filter (LAN side, remote side) → geo
+// (MaxMind DB, looked up once per new remote, at the next snapshot) → table (bounded
+// counters) → snapshot (markers.json) → http (tiny_http behind a gate).
 pub mod capture;
-pub mod cli;
-pub mod daemon;
-#[cfg(feature = "demo")]
-pub mod demo;
-pub mod export;
+pub mod packet;
 pub mod filter;
 pub mod geo;
-pub mod gz;
-pub mod http;
-pub mod learn;
-pub mod logging;
-pub mod names;
-pub mod offload;
-pub mod packet;
-pub mod privdrop;
-pub mod sigbus;
-pub mod snapshot;
-pub mod state;
 pub mod table;
+pub mod snapshot;
+pub mod http;
+
+// Beside it: names of remotes from DNS answers, TLS SNI and HTTP Host (a second, narrow
+// capture); names of devices from lease files (devnames).
+pub mod learn;
+pub mod devnames;
+
+// Beside the snapshots: /metrics and the IPFIX exporter, from the same tables.
+pub mod export;
+
+// The loops that drive it, and what they read and keep: the command line, persistence,
+// flow offloading detection.
+pub mod daemon;
+pub mod cli;
+pub mod state;
+pub mod offload;
+
+// Support: the tables' hasher, gzip without crc32fast, a mapped database truncated in place,
+// dropping root, the log.
+pub mod hash;
+pub mod gz;
+pub mod sigbus;
+pub mod privdrop;
+pub mod logging;
+
+#[cfg(feature = "demo")]
+pub mod demo;

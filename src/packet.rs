@@ -33,6 +33,16 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every link type connmap reads.
+    pub const ALL: [LinkType; 6] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::RawIp,
+        LinkType::BsdNull,
+        LinkType::BsdLoop,
+    ];
+
     /// Maps a libpcap data link type to a decoder, or `None` for an unsupported one.
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
         Some(match dlt {
@@ -235,6 +245,9 @@ pub struct PacketInfo {
     /// Where the upper-layer header starts in the frame, when `ports` is known (else 0): name
     /// learning looks there without decoding the frame again.
     pub l4_at: u16,
+    /// Where the IP header starts in the frame (its length bounds the upper layer: see
+    /// [`transport`]).
+    pub ip_at: u16,
 }
 
 /// Why a frame could not be decoded. Counted, never fatal.
@@ -314,8 +327,9 @@ pub fn decode_into(
     }
 }
 
+/// The big-endian 16-bit number at `at`, if `b` holds it.
 #[inline(always)]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
+pub fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
@@ -410,12 +424,15 @@ fn decode_ip(
     if f.len() >= at + 20 {
         let b0 = f[at];
         let ihl = usize::from(b0 & 0x0f) * 4;
-        if b0 >> 4 == 4 && ihl >= 20 && f.len() >= at + ihl {
+        // bytes after the packet's own length (Ethernet padding) are not its payload
+        let total = usize::from(u16::from_be_bytes([f[at + 2], f[at + 3]]));
+        // (AH, 51, is an extension header to etherparse: the general path reads past it)
+        if b0 >> 4 == 4 && ihl >= 20 && f.len() >= at + ihl && total >= ihl && f[at + 9] != 51 {
             let protocol = f[at + 9];
             // not a later fragment: fragment offset 0
             let first = (f[at + 6] & 0x1f) | f[at + 7] == 0;
             let ports = if first {
-                ports_at(protocol, f, at + ihl)
+                ports_at(protocol, &f[..f.len().min(at + total)], at + ihl)
             } else {
                 None
             };
@@ -430,12 +447,14 @@ fn decode_ip(
                 } else {
                     0
                 },
+                ip_at: at as u16,
             };
             return Ok(());
         }
-        if b0 >> 4 == 6 && f.len() >= at + 40 && !is_ipv6_extension(f[at + 6]) {
+        let payload = usize::from(u16::from_be_bytes([f[at + 4], f[at + 5]]));
+        if b0 >> 4 == 6 && f.len() >= at + 40 && !is_ipv6_extension(f[at + 6]) && payload > 0 {
             let protocol = f[at + 6];
-            let ports = ports_at(protocol, f, at + 40);
+            let ports = ports_at(protocol, &f[..f.len().min(at + 40 + payload)], at + 40);
             *out = PacketInfo {
                 src: v6_at(f, at + 8)?,
                 dst: v6_at(f, at + 24)?,
@@ -443,12 +462,29 @@ fn decode_ip(
                 ports,
                 src_mac,
                 l4_at: if ports.is_some() { (at + 40) as u16 } else { 0 },
+                ip_at: at as u16,
             };
             return Ok(());
         }
     }
     *out = decode_ip_general(frame, at, src_mac)?;
     Ok(())
+}
+
+/// The IP packet at `frame[at..]`, by the path `decode` takes (the fixed offsets where they
+/// apply) and by etherparse's general path alone: the two must agree on every frame (the
+/// differential tests here and in tests/replay.rs).
+#[doc(hidden)]
+pub fn decode_ip_both_ways(
+    frame: &[u8],
+    at: usize,
+) -> (
+    Result<PacketInfo, DecodeError>,
+    Result<PacketInfo, DecodeError>,
+) {
+    let mut fast = PacketInfo::default();
+    let fast = decode_ip(frame, at, None, &mut fast).map(|()| fast);
+    (fast, decode_ip_general(frame, at, None))
 }
 
 #[cold]
@@ -490,6 +526,7 @@ fn decode_ip_general(
             (Some(_), Ok(l4)) => l4,
             _ => 0,
         },
+        ip_at: at as u16,
     })
 }
 
@@ -517,60 +554,26 @@ fn fragment_offset(ip: &LaxIpSlice<'_>) -> u16 {
     }
 }
 
-/// The transport-layer bytes (from the TCP/UDP header on) of a frame's IP packet, bounded by
-/// the IP total length when the capture holds it all; `None` for non-IP frames, non-first
-/// fragments and undecodable headers. Used only by name learning (`learn`), for the few
-/// packets whose ports say they may carry a name, never on the counting path.
-pub fn transport_bytes(link: LinkType, frame: &[u8]) -> Option<&[u8]> {
-    let ip = match link {
-        LinkType::Ethernet => {
-            let mut ether_type = be16(frame, 12)?;
-            let mut at = 14;
-            for _ in 0..3 {
-                if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
-                    break;
-                }
-                ether_type = be16(frame, at + 2)?;
-                at += 4;
-            }
-            if !matches!(ether_type, 0x0800 | 0x86dd) {
-                return None;
-            }
-            frame.get(at..)?
-        }
-        LinkType::LinuxSll => frame.get(16..)?,
-        LinkType::LinuxSll2 => frame.get(20..)?,
-        LinkType::RawIp => frame,
-        LinkType::BsdNull | LinkType::BsdLoop => frame.get(4..)?,
+/// The transport-layer bytes (from the TCP/UDP header on) of a decoded packet, bounded by the
+/// IP length when the capture holds it all (Ethernet padding is not payload); `None` when the
+/// packet has no ports (not TCP/UDP, a later fragment, cut before the ports). No second walk
+/// over the link and IP headers: `decode` noted where they are. Used only by name learning
+/// (`learn`), for the few packets whose ports say they may carry a name.
+pub fn transport<'f>(frame: &'f [u8], p: &PacketInfo) -> Option<&'f [u8]> {
+    p.ports?;
+    let (ip_at, l4_at) = (usize::from(p.ip_at), usize::from(p.l4_at));
+    let ip = frame.get(ip_at..)?;
+    // the IP packet's own length: IPv4's total length, IPv6's fixed header and payload
+    let len = match ip.first()? >> 4 {
+        4 => usize::from(be16(ip, 2)?),
+        _ => 40 + usize::from(be16(ip, 4)?),
     };
-    // The common cases by hand: IPv4 (not a later fragment), IPv6 without extension headers.
-    match ip.first().map(|b| b >> 4) {
-        Some(4) => {
-            let ihl = usize::from(ip[0] & 0x0f) * 4;
-            let total = usize::from(be16(ip, 2)?);
-            if be16(ip, 6)? & 0x1fff != 0 {
-                return None;
-            }
-            if ihl >= 20 {
-                let end = if total >= ihl {
-                    total.min(ip.len())
-                } else {
-                    ip.len()
-                };
-                return ip.get(ihl..end);
-            }
-        }
-        Some(6) if matches!(ip.get(6), Some(6 | 17)) => {
-            let end = (40 + usize::from(be16(ip, 4)?)).min(ip.len());
-            return ip.get(40..end);
-        }
-        _ => {}
-    }
-    let (ip, _) = LaxIpSlice::from_slice(ip).ok()?;
-    if ip.payload().fragmented && fragment_offset(&ip) != 0 {
-        return None;
-    }
-    Some(ip.payload().payload)
+    let end = if ip_at + len >= l4_at {
+        (ip_at + len).min(frame.len())
+    } else {
+        frame.len()
+    };
+    frame.get(l4_at..end)
 }
 
 #[cfg(test)]
@@ -667,22 +670,41 @@ mod tests {
         }
     }
 
+    fn transport_of(link: LinkType, f: &[u8]) -> Option<&[u8]> {
+        transport(f, &decode(link, f).ok()??)
+    }
+
     #[test]
     fn transport_bytes_of_frames() {
         let f = tcp4();
-        let l4 = transport_bytes(LinkType::Ethernet, &f).unwrap();
+        let l4 = transport_of(LinkType::Ethernet, &f).unwrap();
         assert_eq!(&l4[..4], &[0x9c, 0x40, 0x01, 0xbb]);
         // Ethernet padding after the IP packet is not payload.
         let mut padded = f.clone();
         padded.extend_from_slice(&[0; 8]);
         assert_eq!(
-            transport_bytes(LinkType::Ethernet, &padded).unwrap().len(),
+            transport_of(LinkType::Ethernet, &padded).unwrap().len(),
             l4.len()
         );
         for cut in 0..f.len() {
-            let _ = transport_bytes(LinkType::Ethernet, &f[..cut]);
+            let _ = transport_of(LinkType::Ethernet, &f[..cut]);
         }
-        assert_eq!(transport_bytes(LinkType::Ethernet, &[0u8; 60]), None);
+        assert_eq!(transport_of(LinkType::Ethernet, &[0u8; 60]), None);
+        // IPv6: bounded by the payload length, extension headers included
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0x20; 16], [0x26; 16], 64)
+            .udp(5353, 53)
+            .write_to_vec(&mut v6, &[1, 2, 3, 4])
+            .unwrap();
+        v6.extend_from_slice(&[0; 6]);
+        assert_eq!(transport_of(LinkType::RawIp, &v6).unwrap().len(), 8 + 4);
+        let mut ext = v6[..40].to_vec();
+        ext[6] = 0;
+        ext[5] += 8;
+        ext.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
+        ext.extend_from_slice(&v6[40..]);
+        let l4 = transport_of(LinkType::RawIp, &ext).unwrap();
+        assert_eq!((l4.len(), &l4[..2]), (8 + 4, &[0x14, 0xe9][..]));
     }
 
     #[test]
@@ -762,8 +784,58 @@ mod tests {
         }
     }
 
+    /// Random IP headers (IPv4 with and without options, fragments, IPv6, short and long,
+    /// lengths that lie): the fixed-offset path and etherparse's agree on every one.
     #[test]
-    fn garbage_never_panics() {
+    fn fast_path_and_etherparse_agree_on_random_packets() {
+        let mut x: u32 = 0x9e37_79b9;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut differ = Vec::new();
+        for i in 0..200_000u32 {
+            let len = (next() % 100) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Some(b0) = buf.first_mut() {
+                // mostly plausible versions and header lengths
+                *b0 = match i % 4 {
+                    0 => 0x45,
+                    1 => 0x40 | (*b0 & 0x0f),
+                    2 => 0x60 | (*b0 & 0x0f),
+                    _ => *b0,
+                };
+            }
+            if i % 3 == 0 && len > 9 {
+                buf[9] = [6, 17, 132, 136, 1][(next() % 5) as usize]; // IPv4 protocol
+            }
+            if i % 3 == 0 && len > 6 {
+                buf[6] &= 0xe0; // IPv4: mostly first fragments
+            }
+            if i % 5 == 0 && len > 5 {
+                // a total (IPv4) or payload (IPv6) length shorter than the bytes captured
+                let short = (next() % 64) as u8;
+                (buf[2], buf[3], buf[4], buf[5]) = (0, short, 0, short);
+            }
+            let (fast, general) = decode_ip_both_ways(&buf, 0);
+            if fast != general {
+                differ.push(format!("{buf:02x?}: fast {fast:?}, etherparse {general:?}"));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{} of 200000 differ, e.g.\n{}",
+            differ.len(),
+            differ[..differ.len().min(5)].join("\n")
+        );
+    }
+
+    /// Garbage frames of every link type: no panic, and where the garbage is an IPv4 header
+    /// after Ethernet, both paths read it alike.
+    #[test]
+    fn garbage_never_panics_and_both_paths_agree() {
         let mut x: u32 = 0x1234_5678;
         for len in 0..200usize {
             let mut buf = vec![0u8; len];
@@ -778,15 +850,12 @@ mod tests {
                 buf[13] = 0x00;
                 buf[14] = 0x45;
             }
-            for link in [
-                LinkType::Ethernet,
-                LinkType::LinuxSll,
-                LinkType::LinuxSll2,
-                LinkType::RawIp,
-                LinkType::BsdNull,
-                LinkType::BsdLoop,
-            ] {
+            for link in LinkType::ALL {
                 let _ = decode(link, &buf);
+            }
+            if len >= 14 {
+                let (fast, general) = decode_ip_both_ways(&buf, 14);
+                assert_eq!(fast, general, "{buf:02x?}");
             }
         }
     }

@@ -6,8 +6,8 @@
 //! pointer copy under a mutex held for nanoseconds) and never touch the tables. The gzip body
 //! is made at most once per snapshot, by the first client that asks for it.
 
+use crate::devnames::{format_mac, DeviceNames};
 use crate::geo::GeoInfo;
-use crate::names::{format_mac, DeviceNames};
 use crate::packet::Addr;
 use crate::table::{Remote, Tables};
 use ipnet::IpNet;
@@ -194,7 +194,7 @@ fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)]) {
 }
 
 fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote) {
-    let geo: Option<&GeoInfo> = r.geo.as_deref();
+    let geo: Option<&GeoInfo> = r.geo();
     let pos = geo.and_then(|g| g.position);
     out.extend_from_slice(b"{\"ip\":");
     json_addr(out, ip);
@@ -317,14 +317,14 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 /// One entry per device: addresses that share a MAC (seen in frames, or in the lease files)
 /// are one device, keyed by its first address (IPv4 before IPv6). A MAC with several IPv4
 /// addresses is a router or repeater in front of other devices: those stay separate.
-fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
+fn devices<'a>(tables: &Tables, devnames: &'a DeviceNames) -> Vec<HostOut<'a>> {
     let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
     let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
     for (ip, h) in ips {
-        let mac = h.mac.or_else(|| names.mac(&ip.ip()));
+        let mac = h.mac.or_else(|| devnames.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
             // an IPv6 address joins; a second IPv4 address does not
             ip.is_ipv6() || !out[i].ips.iter().any(|a| a.is_ipv4())
@@ -334,7 +334,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
             Some(i) => {
                 let d = &mut out[i];
                 d.ips.push(*ip);
-                d.name = d.name.or_else(|| names.name(&ip.ip(), mac.as_ref()));
+                d.name = d.name.or_else(|| devnames.name(&ip.ip(), mac.as_ref()));
                 d.packets_out += c.packets_out;
                 d.bytes_out += c.bytes_out;
                 d.packets_in += c.packets_in;
@@ -351,7 +351,7 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
-                    name: names.name(&ip.ip(), mac.as_ref()),
+                    name: devnames.name(&ip.ip(), mac.as_ref()),
                     mac: mac.as_ref().map(format_mac),
                     packets_out: c.packets_out,
                     bytes_out: c.bytes_out,
@@ -380,15 +380,23 @@ fn devices<'a>(tables: &Tables, names: &'a DeviceNames) -> Vec<HostOut<'a>> {
     out
 }
 
-/// Renders the document. `decode_errors` comes from the capture side.
+/// What the daemon counts outside the tables: frames it could not decode, database lookups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathStats {
+    pub decode_errors: u64,
+    pub geo_lookups: u64,
+    pub geo_errors: u64,
+}
+
+/// Renders the document.
 pub fn render(
     tables: &Tables,
-    names: &DeviceNames,
+    devnames: &DeviceNames,
     meta: &SnapshotMeta,
-    decode_errors: u64,
+    path: &PathStats,
     now: u64,
 ) -> Vec<u8> {
-    let hosts = devices(tables, names);
+    let hosts = devices(tables, devnames);
 
     // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
     // comparisons stay inline, where a closure over the entries did not (opt-level "z").
@@ -404,6 +412,7 @@ pub fn render(
     let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
 
     let s = &tables.stats;
+    let n = tables.name_stats();
     let doc = Doc {
         version: SCHEMA_VERSION,
         generated: now,
@@ -426,17 +435,17 @@ pub fn render(
             expired_remotes: s.expired_remotes,
             packets: s.packets,
             bytes: s.bytes,
-            decode_errors,
-            geo_lookups: s.geo_lookups,
-            geo_errors: s.geo_errors,
+            decode_errors: path.decode_errors,
+            geo_lookups: path.geo_lookups,
+            geo_errors: path.geo_errors,
             geo_database: meta.geo_database.as_deref(),
-            names: tables.learned.len(),
-            max_names: tables.learned.max,
-            names_evicted: tables.learned.evicted,
+            names: n.pairs,
+            max_names: n.max_pairs,
+            names_evicted: n.evicted,
             names_learned: NamesLearned {
-                dns: tables.names_dns,
-                sni: tables.names_sni,
-                http: tables.names_http,
+                dns: n.dns,
+                sni: n.sni,
+                http: n.http,
             },
         },
         hosts,
@@ -545,7 +554,7 @@ mod tests {
         let v: Vec<MarkerRef> = remotes
             .iter()
             .map(|(ip, r)| {
-                let geo = r.geo.as_deref();
+                let geo = r.geo();
                 let pos = geo.and_then(|g| g.position);
                 MarkerRef {
                     ip: **ip,
@@ -611,27 +620,22 @@ mod tests {
             } else {
                 format!("2001:db8::{i:x}").parse().unwrap()
             };
-            let r = Remote {
-                counters: Counters {
-                    packets_out: i as u64,
-                    bytes_out: u64::MAX - i as u64,
-                    packets_in: 0,
-                    bytes_in: 10u64.pow((i % 20) as u32),
-                },
-                first_seen: 1_700_000_000 + i as u64,
-                last_seen: 1_800_000_000,
-                hosts: (0..i % 3)
-                    .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
-                    .collect(),
-                ports: (0..i % 4).map(|p| (p * 1000 + i) as u16).collect(),
-                protocols: [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect(),
-                last_proto_port: 0,
-                geo,
-                located: true,
-                names: (0..i % 3)
-                    .map(|n| Rc::from(odd[(n + i) % odd.len()]))
-                    .collect(),
+            let mut r = Remote::new(1_700_000_000 + i as u64, 1_800_000_000);
+            r.counters = Counters {
+                packets_out: i as u64,
+                bytes_out: u64::MAX - i as u64,
+                packets_in: 0,
+                bytes_in: 10u64.pow((i % 20) as u32),
             };
+            r.hosts = (0..i % 3)
+                .map(|h| Addr::from_v4_bytes([192, 168, 1, h as u8]))
+                .collect();
+            r.ports = (0..i % 4).map(|p| (p * 1000 + i) as u16).collect();
+            r.protocols = [6u8, 17, 1, 58, 200, 0][..i % 6].iter().copied().collect();
+            r.set_location(geo);
+            r.names = (0..i % 3)
+                .map(|n| Rc::from(odd[(n + i) % odd.len()]))
+                .collect();
             remotes.push((ip, r));
         }
         let refs: Vec<(&Addr, &Remote)> = remotes.iter().map(|(a, r)| (a, r)).collect();
@@ -651,8 +655,12 @@ mod tests {
             home: Some((52.5, 13.4)),
             ..Default::default()
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&render(&t, &DeviceNames::default(), &meta, 3, 42)).unwrap();
+        let stats = PathStats {
+            decode_errors: 3,
+            ..Default::default()
+        };
+        let doc = render(&t, &DeviceNames::default(), &meta, &stats, 42);
+        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
         assert_eq!(v["generated"], 42);
         assert_eq!(v["lan"][0], "192.168.1.0/24");
         assert_eq!(v["home"]["lat"], 52.5);
@@ -682,6 +690,7 @@ mod tests {
                 ports: None,
                 src_mac: Some([2, 0, 0, 0, 0, mac]),
                 l4_at: 0,
+                ip_at: 0,
             };
             let f = Flow {
                 direction: Direction::Out,
@@ -718,18 +727,8 @@ mod tests {
 
     #[test]
     fn protocol_names() {
-        let mut r = Remote {
-            counters: Default::default(),
-            first_seen: 0,
-            last_seen: 0,
-            hosts: Default::default(),
-            ports: Default::default(),
-            protocols: [6, 58, 99].into_iter().collect(),
-            last_proto_port: 0,
-            geo: None,
-            located: false,
-            names: Box::default(),
-        };
+        let mut r = Remote::new(0, 0);
+        r.protocols = [6, 58, 99].into_iter().collect();
         let mut out = Vec::new();
         write_marker(&mut out, &Addr::from_v4_bytes([1, 1, 1, 1]), &r);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

@@ -152,50 +152,34 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
     let mut hosts = file.hosts;
     hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
     for h in hosts.into_iter().take(t.max_hosts) {
-        t.hosts.insert(
-            h.ip,
-            Host {
-                counters: h.c.into(),
-                first_seen: h.first_seen.min(h.last_seen),
-                last_seen: h.last_seen,
-                mac: h.mac,
-            },
-        );
+        let mut host = Host::new(h.first_seen.min(h.last_seen), h.last_seen);
+        host.counters = h.c.into();
+        host.mac = h.mac;
+        t.restore_host(h.ip, host);
     }
     let mut remotes = file.remotes;
     remotes.sort_unstable_by_key(|r| std::cmp::Reverse(r.last_seen));
     for r in remotes.into_iter().take(t.max_remotes) {
+        let mut remote = Remote::new(r.first_seen.min(r.last_seen), r.last_seen);
+        remote.counters = r.c.into();
         let mut ports = r.ports;
         ports.sort_unstable();
         ports.dedup();
         ports.truncate(MAX_PORTS);
+        remote.ports = ports.into();
         let mut hosts = r.hosts;
         hosts.truncate(MAX_HOSTS_PER_REMOTE);
+        remote.hosts = hosts.into();
         let mut protocols = r.protocols;
         protocols.truncate(MAX_PROTOCOLS);
-        t.remotes.insert(
-            r.ip,
-            Remote {
-                counters: r.c.into(),
-                first_seen: r.first_seen.min(r.last_seen),
-                last_seen: r.last_seen,
-                hosts: hosts.into(),
-                ports: ports.into(),
-                protocols: protocols.into(),
-                last_proto_port: 0,
-                geo: None,
-                located: false,
-                names: r
-                    .names
-                    .iter()
-                    .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
-                    .take(crate::table::MAX_NAMES_PER_REMOTE)
-                    .map(std::rc::Rc::from)
-                    .collect(),
-            },
-        );
+        remote.protocols = protocols.into();
+        remote.names = (r.names.iter())
+            .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
+            .take(crate::table::MAX_NAMES_PER_REMOTE)
+            .map(std::rc::Rc::from)
+            .collect();
+        t.restore_remote(r.ip, remote);
     }
-    t.dirty = true;
     Ok((t.hosts.len(), t.remotes.len()))
 }
 
@@ -215,7 +199,7 @@ pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, Strin
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut fresh = Tables::new(t.max_remotes, t.max_hosts);
+    let mut fresh = t.empty_like();
     let counts = decode_into(&bytes, &mut fresh).map_err(|e| format!("{}: {e}", path.display()))?;
     fresh.stats = t.stats;
     *t = fresh;
@@ -238,6 +222,7 @@ mod tests {
             ports: Some((5000, 443)),
             src_mac: Some([1, 2, 3, 4, 5, 6]),
             l4_at: 0,
+            ip_at: 0,
         };
         let f = n.classify(&p).unwrap();
         t.record(&f, &p, 120, 1000, &n);
@@ -304,6 +289,21 @@ mod tests {
                 assert!(u.remotes.len() <= 3 && u.hosts.len() <= 2);
             }
         }
+    }
+
+    #[test]
+    fn load_keeps_the_max_names_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        save(&p, &filled(), 9).unwrap();
+        let mut t = Tables::new(100, 10);
+        t.set_max_names(7);
+        assert!(load(&p, &mut t).unwrap().is_some());
+        assert_eq!(
+            t.name_stats().max_pairs,
+            7,
+            "--max-names lost when the state was restored"
+        );
     }
 
     #[test]

@@ -20,37 +20,13 @@
 //! remote at the next snapshot ([`Tables::locate_new`]).
 
 use crate::filter::{Direction, Flow, Networks};
-use crate::geo::{GeoDb, GeoInfo};
+use crate::geo::GeoInfo;
+use crate::hash::RandomState;
 use crate::packet::{Addr, PacketInfo};
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// foldhash with its `hash_one` forced inline: the release build optimises for size
-/// (opt-level "z"), where the standard `BuildHasher::hash_one` stays an out-of-line call
-/// around a one-multiply hash on every table lookup. Same hash, same random seeds.
-#[derive(Clone, Default)]
-pub struct RandomState(foldhash::fast::RandomState);
-
-impl std::hash::BuildHasher for RandomState {
-    type Hasher = foldhash::fast::FoldHasher<'static>;
-
-    #[inline(always)]
-    fn build_hasher(&self) -> Self::Hasher {
-        self.0.build_hasher()
-    }
-
-    // the point of this impl: the provided method, spelled out so it can be forced inline
-    #[allow(clippy::manual_hash_one)]
-    #[inline(always)]
-    fn hash_one<T: std::hash::Hash>(&self, x: T) -> u64 {
-        use std::hash::Hasher;
-        let mut h = self.build_hasher();
-        x.hash(&mut h);
-        h.finish()
-    }
-}
 
 /// Protocol and port as one nonzero number (bit 31: with a port, bit 30: without).
 #[inline(always)]
@@ -114,19 +90,52 @@ pub struct Remote {
     pub protocols: SmallVec<[u8; 4]>,
     /// Protocol and remote port of the last outbound packet (`proto_port_key`; 0: none yet):
     /// packets of a flow repeat them, and the lists above are only searched when they change.
-    pub last_proto_port: u32,
+    last_proto_port: u32,
     /// Shared with other remotes of the same database record. Filled at the next snapshot
     /// ([`Tables::locate_new`]), not when the remote is first seen.
-    pub geo: Option<Rc<GeoInfo>>,
+    geo: Option<Rc<GeoInfo>>,
     /// `geo` is the answer of the current database (false: not looked up yet, or looked up
     /// in a database since replaced).
-    pub located: bool,
+    located: bool,
     /// Names learned for it (DNS, TLS SNI, HTTP Host), most recent first, at most
     /// `MAX_NAMES_PER_REMOTE`; shared with the name table. Empty: no allocation.
     pub names: Box<[Rc<str>]>,
 }
 
 impl Remote {
+    /// A remote first and last seen at these times, with no traffic, lists or place yet.
+    pub fn new(first_seen: u64, last_seen: u64) -> Remote {
+        Remote {
+            counters: Counters::default(),
+            first_seen,
+            last_seen,
+            hosts: SmallVec::new(),
+            ports: SmallVec::new(),
+            protocols: SmallVec::new(),
+            last_proto_port: 0,
+            geo: None,
+            located: false,
+            names: Box::default(),
+        }
+    }
+
+    /// Where it is, as far as the database knows (until the next snapshot after a database
+    /// change: the old database's answer).
+    pub fn geo(&self) -> Option<&GeoInfo> {
+        self.geo.as_deref()
+    }
+
+    /// Whether `geo` is the current database's answer.
+    pub fn is_located(&self) -> bool {
+        self.located
+    }
+
+    /// Sets the database's answer.
+    pub fn set_location(&mut self, geo: Option<Rc<GeoInfo>>) {
+        self.geo = geo;
+        self.located = true;
+    }
+
     /// Puts `name` first. Returns true when the list changed.
     pub fn add_name(&mut self, name: &Rc<str>) -> bool {
         if self.names.first().is_some_and(|n| n == name) {
@@ -145,11 +154,10 @@ impl Remote {
 /// Names learned for (LAN host, remote address) pairs, waiting for the host to talk to the
 /// address (DNS answers come first), with expiry (the DNS TTL, clamped). Bounded by `max`
 /// pairs; when full, the eighth that expires first goes.
-pub struct NameTable {
+pub struct RemoteNameTable {
     map: HashMap<(Addr, Addr), NameEntry, RandomState>,
     pub max: usize,
     pub evicted: u64,
-    pub learned: u64,
 }
 
 pub struct NameEntry {
@@ -157,13 +165,12 @@ pub struct NameEntry {
     pub expires: u64,
 }
 
-impl NameTable {
-    pub fn new(max: usize) -> NameTable {
-        NameTable {
+impl RemoteNameTable {
+    pub fn new(max: usize) -> RemoteNameTable {
+        RemoteNameTable {
             map: HashMap::with_hasher(RandomState::default()),
             max: max.max(1),
             evicted: 0,
-            learned: 0,
         }
     }
 
@@ -181,7 +188,6 @@ impl NameTable {
 
     /// Remembers `name` for the pair until `expires`; returns the shared name.
     pub fn insert(&mut self, host: Addr, remote: Addr, name: &str, expires: u64) -> Rc<str> {
-        self.learned += 1;
         let key = (host, remote);
         if !self.map.contains_key(&key) && self.map.len() >= self.max {
             if let Some(cut) = EvictionCut::of(self.map.iter().map(|(k, e)| (*k, e.expires))) {
@@ -219,17 +225,39 @@ pub struct Host {
     pub mac: Option<[u8; 6]>,
 }
 
+impl Host {
+    /// A device first and last seen at these times, with no traffic and no MAC yet.
+    pub fn new(first_seen: u64, last_seen: u64) -> Host {
+        Host {
+            counters: Counters::default(),
+            first_seen,
+            last_seen,
+            mac: None,
+        }
+    }
+}
+
+/// The name table's figures, for `stats` in markers.json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameStats {
+    /// (LAN host, remote) pairs with names, and their bound.
+    pub pairs: usize,
+    pub max_pairs: usize,
+    pub evicted: u64,
+    /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
+    pub dns: u64,
+    pub sni: u64,
+    pub http: u64,
+}
+
 /// Counts of what the tables had to drop or could not do, for `stats` in markers.json.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TableStats {
     pub evicted_remotes: u64,
     pub evicted_hosts: u64,
     pub expired_remotes: u64,
-    pub expired_hosts: u64,
     pub packets: u64,
     pub bytes: u64,
-    pub geo_lookups: u64,
-    pub geo_errors: u64,
 }
 
 /// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
@@ -309,8 +337,11 @@ impl<V> AddrTable<V> {
 
     /// Keeps the entries `keep` says yes to. A removed entry's slot is taken by the last
     /// entry (one index update), so removing k entries costs O(k) moves, not O(n); every
-    /// entry is offered to `keep` once.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) {
+    /// entry is offered to `keep` once. Returns where the moved entries went, for whoever
+    /// holds slots (the flow cache).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> Moved {
+        let old_len = self.entries.len();
+        let mut moves: Vec<(u32, u32)> = Vec::new();
         let mut i = 0;
         while i < self.entries.len() {
             let (a, v) = &mut self.entries[i];
@@ -323,8 +354,16 @@ impl<V> AddrTable<V> {
             self.entries.swap_remove(i);
             if let Some((moved, _)) = self.entries.get(i) {
                 self.index.insert(*moved, i as u32);
+                moves.push((self.entries.len() as u32, i as u32));
             }
         }
+        // an entry moves at most once, always from the tail: from >= the new length
+        let new_len = self.entries.len() as u32;
+        let mut to = vec![u32::MAX; old_len - self.entries.len()];
+        for (from, i) in moves {
+            to[(from - new_len) as usize] = i;
+        }
+        Moved { new_len, to }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Addr, &V)> + Clone {
@@ -359,6 +398,25 @@ impl<V> AddrTable<V> {
     }
 }
 
+/// Where `AddrTable::retain` moved entries: slots from `new_len` on are gone; the entry that
+/// was in slot `new_len + k` is now in `to[k]` (`u32::MAX`: removed).
+pub struct Moved {
+    new_len: u32,
+    to: Vec<u32>,
+}
+
+impl Moved {
+    /// The slot that `slot` is now (`u32::MAX`: its entry was removed, or the slot holds
+    /// another entry now, which the flow cache's key check notices).
+    #[inline]
+    fn slot(&self, slot: u32) -> u32 {
+        match slot.checked_sub(self.new_len) {
+            None => slot,
+            Some(k) => self.to.get(k as usize).copied().unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// For tests: `table[&addr]`, panicking when absent (the daemon uses `get`).
 #[cfg(test)]
 impl<V> std::ops::Index<&Addr> for AddrTable<V> {
@@ -369,40 +427,44 @@ impl<V> std::ops::Index<&Addr> for AddrTable<V> {
     }
 }
 
-/// Flow cache size (slots, a power of two): 4096 × 12 bytes. A home network has a few hundred
+/// Flow cache size (slots, a power of two): 4096 × 8 bytes. A home network has a few hundred
 /// active flows; a miss (or two flows in one slot) only costs the uncached path. Measured on
-/// the `flows` bench capture (1M packets, 100k remotes): 44 % of packets miss at 1024 slots,
-/// 37 % at 2048, 30 % at 4096, most of them a flow's first packet.
+/// the `flows` bench capture (1M packets, 100k remotes): 44 % of packets missed at 1024 slots,
+/// 37 % at 2048, 30 % at 4096 while the two directions of a flow had a slot each; with one
+/// slot for both (`flow_slot`), 14 % at 4096 (12 % at 8192), 10 % being a new remote's first
+/// packet.
 const FLOW_SLOTS: usize = 4096;
 
-/// One flow cache slot: packets between the addresses in these two table slots, outbound
-/// (host = source) or inbound (host = destination). Valid for a packet only while the slots
-/// hold its addresses.
+/// One flow cache slot: packets between the addresses in these two table slots, either way
+/// (host → remote outbound, remote → host inbound). Valid for a packet only while the slots
+/// hold its two addresses.
 #[derive(Clone, Copy)]
 struct FlowSlot {
     remote: u32,
     host: u32,
-    outbound: bool,
 }
 
 const EMPTY_SLOT: FlowSlot = FlowSlot {
     remote: u32::MAX,
     host: u32::MAX,
-    outbound: false,
 };
 
+/// The slot of the flow between `a` and `b`: the same for both directions, so that a reply
+/// finds the slot its request filled. XOR of the two addresses, then Fibonacci hashing: on the
+/// `flows` capture as few conflicts as a random hash of the pair (simulated: 13.6 % misses at
+/// 4096 slots, 10 % being new remotes; 20.4 % with the sum of the two).
 #[inline(always)]
-fn flow_slot(src: Addr, dst: Addr) -> usize {
-    let x = src.fold() ^ dst.fold().rotate_left(32);
+fn flow_slot(a: Addr, b: Addr) -> usize {
+    let x = a.fold() ^ b.fold();
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_SLOTS.trailing_zeros())) as usize
 }
 
 /// Where a learned name came from (counted in `stats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
-    Dns,
-    Sni,
-    HttpHost,
+    Dns = 0,
+    Sni = 1,
+    HttpHost = 2,
 }
 
 /// The two tables and their bounds.
@@ -416,16 +478,14 @@ pub struct Tables {
     pub max_remotes: usize,
     pub max_hosts: usize,
     pub stats: TableStats,
-    /// Set by every change; cleared when a snapshot is taken.
-    pub dirty: bool,
+    /// Set by every change; cleared when a snapshot is taken (`published`).
+    dirty: bool,
     /// When each table last logged an eviction (remotes, hosts).
     logged: [Option<Instant>; 2],
     /// Names learned from DNS answers, SNI and HTTP Host, not yet (or no longer) attached.
-    pub learned: NameTable,
+    learned: RemoteNameTable,
     /// Names learned, by kind: DNS answer records, SNI, HTTP Host.
-    pub names_dns: u64,
-    pub names_sni: u64,
-    pub names_http: u64,
+    names_by_kind: [u64; 3],
 }
 
 impl Tables {
@@ -443,11 +503,58 @@ impl Tables {
             stats: TableStats::default(),
             dirty: false,
             logged: [None; 2],
-            learned: NameTable::new(DEFAULT_MAX_NAMES),
-            names_dns: 0,
-            names_sni: 0,
-            names_http: 0,
+            learned: RemoteNameTable::new(DEFAULT_MAX_NAMES),
+            names_by_kind: [0; 3],
         }
+    }
+
+    /// Sets the bound of the name table (`--max-names`), emptying it.
+    pub fn set_max_names(&mut self, max: usize) {
+        self.learned = RemoteNameTable::new(max);
+    }
+
+    /// Empty tables with the same bounds (remotes, hosts, names).
+    pub fn empty_like(&self) -> Tables {
+        let mut t = Tables::new(self.max_remotes, self.max_hosts);
+        t.set_max_names(self.learned.max);
+        t
+    }
+
+    /// Something changed since the last snapshot (`published`).
+    pub fn changed(&self) -> bool {
+        self.dirty
+    }
+
+    /// A snapshot of the tables as they are now was taken.
+    pub fn published(&mut self) {
+        self.dirty = false;
+    }
+
+    /// The name table's figures.
+    pub fn name_stats(&self) -> NameStats {
+        let [dns, sni, http] = self.names_by_kind;
+        NameStats {
+            pairs: self.learned.len(),
+            max_pairs: self.learned.max,
+            evicted: self.learned.evicted,
+            dns,
+            sni,
+            http,
+        }
+    }
+
+    /// A device read back from a state file (the caller keeps the bound).
+    pub fn restore_host(&mut self, ip: Addr, h: Host) {
+        self.hosts.insert(ip, h);
+        self.dirty = true;
+    }
+
+    /// A remote read back from a state file (the caller keeps the bound), located at the
+    /// next snapshot.
+    pub fn restore_remote(&mut self, ip: Addr, r: Remote) {
+        self.remotes.insert(ip, r);
+        self.geo_pending = true;
+        self.dirty = true;
     }
 
     /// A name for what `host` talks (or will talk) to at `remote`: attached to the remote
@@ -456,11 +563,7 @@ impl Tables {
     #[inline(never)]
     #[cold]
     pub fn learn(&mut self, host: Addr, remote: Addr, name: &str, kind: NameKind, expires: u64) {
-        match kind {
-            NameKind::Dns => self.names_dns += 1,
-            NameKind::Sni => self.names_sni += 1,
-            NameKind::HttpHost => self.names_http += 1,
-        }
+        self.names_by_kind[kind as usize] += 1;
         let shared = self.learned.insert(host, remote, name, expires);
         if let Some(r) = self.remotes.get_mut(&remote) {
             if r.hosts.contains(&host) && r.add_name(&shared) {
@@ -476,32 +579,27 @@ impl Tables {
     pub fn count(&mut self, packet: &PacketInfo, wire_len: u32, now: u64, nets: &Networks) {
         let i = flow_slot(packet.src, packet.dst);
         let s = self.flows[i];
-        let (direction, host, remote, remote_port) = if s.outbound {
-            let port = packet.ports.map(|(_, d)| d);
-            (Direction::Out, packet.src, packet.dst, port)
-        } else {
-            (
-                Direction::In,
-                packet.dst,
-                packet.src,
-                packet.ports.map(|(s, _)| s),
-            )
-        };
         // Classification depends on the two addresses only: the slots holding exactly this
-        // (host, remote) pair mean this packet was classified the same way before.
-        if self.remotes.key_at(s.remote) == Some(remote) && self.hosts.key_at(s.host) == Some(host)
-        {
-            let hit = Hit {
-                direction,
-                host,
-                remote_port,
-                remote: s.remote,
-                host_slot: s.host,
-            };
-            self.add(&hit, packet, wire_len, now);
+        // (host, remote) pair, either way round, mean this packet was classified the same way
+        // before.
+        let (host, remote) = (self.hosts.key_at(s.host), self.remotes.key_at(s.remote));
+        let dir = if host == Some(packet.src) && remote == Some(packet.dst) {
+            Direction::Out
+        } else if host == Some(packet.dst) && remote == Some(packet.src) {
+            Direction::In
         } else {
             self.count_uncached(i, packet, wire_len, now, nets);
-        }
+            return;
+        };
+        let flow = Flow::of(packet, dir);
+        let hit = Hit {
+            direction: dir,
+            host: flow.host,
+            remote_port: flow.remote_port,
+            remote: s.remote,
+            host_slot: s.host,
+        };
+        self.add(&hit, packet, wire_len, now);
     }
 
     /// A flow cache miss: classification and the hash tables, then the slot is filled.
@@ -521,7 +619,6 @@ impl Tables {
             self.flows[i] = FlowSlot {
                 remote: hit.remote,
                 host: hit.host_slot,
-                outbound: flow.direction == Direction::Out,
             };
         }
     }
@@ -552,21 +649,7 @@ impl Tables {
                     self.evict_remotes();
                 }
                 self.geo_pending = true;
-                self.remotes.insert(
-                    flow.remote,
-                    Remote {
-                        counters: Counters::default(),
-                        first_seen: now,
-                        last_seen: now,
-                        hosts: SmallVec::new(),
-                        ports: SmallVec::new(),
-                        protocols: SmallVec::new(),
-                        last_proto_port: 0,
-                        geo: None,
-                        located: false,
-                        names: Box::default(),
-                    },
-                )
+                self.remotes.insert(flow.remote, Remote::new(now, now))
             }
         };
         let host_slot = match self.hosts.slot(&flow.host) {
@@ -575,15 +658,7 @@ impl Tables {
                 if self.hosts.len() >= self.max_hosts {
                     self.evict_hosts();
                 }
-                self.hosts.insert(
-                    flow.host,
-                    Host {
-                        counters: Counters::default(),
-                        first_seen: now,
-                        last_seen: now,
-                        mac: None,
-                    },
-                )
+                self.hosts.insert(flow.host, Host::new(now, now))
             }
         };
         let hit = Hit {
@@ -634,28 +709,10 @@ impl Tables {
         self.dirty = true;
     }
 
-    fn locate(&mut self, geo: &GeoDb, ip: Addr) -> Option<Rc<GeoInfo>> {
-        if !geo.is_open() {
-            return None;
-        }
-        self.stats.geo_lookups += 1;
-        match geo.lookup(ip.ip()) {
-            Ok(info) => info,
-            Err(e) => {
-                self.stats.geo_errors += 1;
-                if self.stats.geo_errors <= 10 || self.stats.geo_errors.is_power_of_two() {
-                    log::warn!(
-                        "geo lookup of {ip} failed: {e} ({} so far)",
-                        self.stats.geo_errors
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// Locates the remotes that are not yet: once per snapshot, before it is rendered.
-    pub fn locate_new(&mut self, geo: &GeoDb) {
+    /// Gives the remotes that are not located yet their place, from `locate` (the daemon's
+    /// database lookup): once per snapshot, before it is rendered. The table knows nothing of
+    /// the database.
+    pub fn locate_new(&mut self, mut locate: impl FnMut(Addr) -> Option<Rc<GeoInfo>>) {
         if !self.geo_pending {
             return;
         }
@@ -668,10 +725,8 @@ impl Tables {
             .collect();
         todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
         for (ip, i) in todo {
-            let info = self.locate(geo, ip);
-            let r = self.remotes.at(i);
-            r.geo = info;
-            r.located = true;
+            let info = locate(ip);
+            self.remotes.at(i).set_location(info);
         }
     }
 
@@ -683,8 +738,24 @@ impl Tables {
         self.dirty = true;
     }
 
+    /// The flow cache after entries moved: slots follow their entries, so that the flows of
+    /// the remotes (or devices) that stay keep their cache slot through an eviction.
+    fn follow_moves(&mut self, moved: &Moved, remotes: bool) {
+        if moved.to.is_empty() {
+            return;
+        }
+        for s in self.flows.iter_mut() {
+            if remotes {
+                s.remote = moved.slot(s.remote);
+            } else {
+                s.host = moved.slot(s.host);
+            }
+        }
+    }
+
     fn evict_remotes(&mut self) {
-        let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        let (n, moved) = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        self.follow_moves(&moved, true);
         self.stats.evicted_remotes += n as u64;
         log_eviction(
             &mut self.logged[0],
@@ -696,7 +767,8 @@ impl Tables {
     }
 
     fn evict_hosts(&mut self) {
-        let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        let (n, moved) = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        self.follow_moves(&moved, false);
         self.stats.evicted_hosts += n as u64;
         log_eviction(
             &mut self.logged[1],
@@ -711,29 +783,19 @@ impl Tables {
     pub fn expire(&mut self, now: u64, retention: u64) {
         let cutoff = now.saturating_sub(retention);
         let before = self.remotes.len();
-        self.remotes.retain(|_, r| r.last_seen >= cutoff);
+        let moved = self.remotes.retain(|_, r| r.last_seen >= cutoff);
+        self.follow_moves(&moved, true);
         let removed = (before - self.remotes.len()) as u64;
         self.learned.expire(now);
         let before_h = self.hosts.len();
-        self.hosts.retain(|_, h| h.last_seen >= cutoff);
+        let moved = self.hosts.retain(|_, h| h.last_seen >= cutoff);
+        self.follow_moves(&moved, false);
         let removed_h = (before_h - self.hosts.len()) as u64;
         if removed + removed_h > 0 {
             self.stats.expired_remotes += removed;
-            self.stats.expired_hosts += removed_h;
             self.dirty = true;
             log::debug!("expired {removed} remotes and {removed_h} hosts idle for {retention} s");
         }
-    }
-
-    /// Number of distinct remotes each host talked to (computed per snapshot, not per packet).
-    pub fn remotes_per_host(&self) -> AddrMap<u32> {
-        let mut counts: AddrMap<u32> = HashMap::with_hasher(RandomState::default());
-        for r in self.remotes.values() {
-            for h in &r.hosts {
-                *counts.entry(*h).or_default() += 1;
-            }
-        }
-        counts
     }
 }
 
@@ -765,7 +827,7 @@ fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
 /// Gives `remote` the names its new host `host` learned for it (out of line: rare).
 #[inline(never)]
 #[cold]
-fn attach_learned(remote: &mut Remote, learned: &NameTable, host: Addr, ip: Addr) {
+fn attach_learned(remote: &mut Remote, learned: &RemoteNameTable, host: Addr, ip: Addr) {
     if let Some(e) = learned.get(host, ip) {
         for n in e.names.iter().rev() {
             remote.add_name(n);
@@ -784,13 +846,21 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
 }
 
 /// Removes the least recently seen eighth (at least one) of a full table. Exactly that many go,
-/// even when many entries share a timestamp (a flood inside one second). Returns how many.
-fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> usize {
+/// even when many entries share a timestamp (a flood inside one second). Returns how many, and
+/// where the entries that stay moved.
+fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> (usize, Moved) {
     let Some(cut) = EvictionCut::of(table.iter().map(|(a, v)| (*a, last_seen(v)))) else {
-        return 0;
+        let new_len = table.len() as u32;
+        return (
+            0,
+            Moved {
+                new_len,
+                to: vec![],
+            },
+        );
     };
-    table.retain(|a, v| cut.keeps(a, last_seen(v)));
-    cut.evicted
+    let moved = table.retain(|a, v| cut.keeps(a, last_seen(v)));
+    (cut.evicted, moved)
 }
 
 /// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
@@ -848,6 +918,7 @@ mod tests {
             ports: None,
             src_mac,
             l4_at: 0,
+            ip_at: 0,
         }
     }
 
@@ -1004,7 +1075,7 @@ mod tests {
         for i in 0..80u32 {
             m.insert(Addr::from_v4_bytes(i.to_be_bytes()), 7);
         }
-        assert_eq!(evict_oldest(&mut m, |v| *v), 10);
+        assert_eq!(evict_oldest(&mut m, |v| *v).0, 10);
         assert_eq!(m.len(), 70);
         // the lowest addresses went, and the index still finds every survivor
         assert!(!m.contains_key(&Addr::from_v4_bytes(9u32.to_be_bytes())));
@@ -1106,6 +1177,7 @@ mod tests {
                 ports,
                 src_mac: mac,
                 l4_at: 0,
+                ip_at: 0,
             };
             let now = i / 50;
             cached.count(&p, 60 + (r >> 55) as u32, now, &n);
@@ -1178,8 +1250,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "demo")] // the demo's in-memory database
     fn remotes_are_located_at_the_snapshot_and_only_those_still_there() {
-        let geo = GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
+        let geo = crate::geo::GeoDb::from_bytes(crate::demo::world_db().unwrap()).unwrap();
         let n = Networks::new(
             vec!["192.168.1.0/24".parse().unwrap()],
             vec![
@@ -1201,20 +1274,22 @@ mod tests {
             t.record(&f, &pkt(1, None), 60, i as u64, &n);
         }
         assert!(t.stats.evicted_remotes > 0);
-        assert_eq!(t.stats.geo_lookups, 0);
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        let mut lookups = 0;
+        let mut locate = |ip: Addr| {
+            lookups += 1;
+            geo.lookup(ip.ip()).unwrap()
+        };
+        t.locate_new(&mut locate);
         assert!(t
             .remotes
             .values()
             .all(|r| r.located && r.geo.as_ref().is_some_and(|g| g.position.is_some())));
         // nothing new: no lookup; after a database reload: every remote again
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, t.remotes.len() as u64);
+        t.locate_new(&mut locate);
         t.relocate_all();
         assert!(t.remotes.values().all(|r| !r.located && r.geo.is_some()));
-        t.locate_new(&geo);
-        assert_eq!(t.stats.geo_lookups, 2 * t.remotes.len() as u64);
+        t.locate_new(&mut locate);
+        assert_eq!(lookups, 2 * t.remotes.len());
     }
 
     #[test]

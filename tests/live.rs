@@ -9,7 +9,8 @@
 //! `--remote 198.18.0.0/15` so that the benchmark-range server counts as remote, and a test
 //! database that puts it in Lisbon. The host sends real TCP, UDP and ICMP to the server; the
 //! test checks markers.json on disk and over HTTP from the LAN host. Traffic never leaves the
-//! namespaces. Without root or `ip netns`, the test says SKIPPED and passes.
+//! namespaces. They need root and `ip netns`: `#[ignore]`d, run with `--include-ignored`
+//! (`./dev.sh test` does as root).
 
 mod common;
 
@@ -90,7 +91,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
     let mut s =
         TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: router\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(|e| e.to_string())?;
@@ -98,15 +99,12 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces (ip netns); ./dev.sh test runs it with --include-ignored as root"]
 fn live_capture_in_namespaces() {
     let tag = format!("{}", std::process::id() % 100_000);
-    let mut ns = match setup(&tag, true) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("SKIPPED live_capture_in_namespaces: cannot build test namespaces ({e}); run as root with iproute2");
-            return;
-        }
-    };
+    let mut ns = setup(&tag, true).unwrap_or_else(|e| {
+        panic!("cannot build test namespaces ({e}); run as root with iproute2")
+    });
     let (h, r, w) = (
         ns.names[0].clone(),
         ns.names[1].clone(),
@@ -384,15 +382,12 @@ fn tcp_hello(h: &str, port: u16) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces (ip netns); ./dev.sh test runs it with --include-ignored as root"]
 fn interface_missing_at_start_then_gone_then_back() {
     let tag = format!("{}", (std::process::id() + 1) % 100_000);
-    let mut ns = match setup(&tag, false) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("SKIPPED interface_missing_at_start_then_gone_then_back: cannot build test namespaces ({e})");
-            return;
-        }
-    };
+    let mut ns = setup(&tag, false).unwrap_or_else(|e| {
+        panic!("cannot build test namespaces ({e}); run as root with iproute2")
+    });
     let (h, r, w) = (
         ns.names[0].clone(),
         ns.names[1].clone(),
@@ -458,4 +453,63 @@ fn interface_missing_at_start_then_gone_then_back() {
     drop(listeners);
     // The process is still the first one: no restart happened.
     assert!(ns.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
+}
+
+/// `--no-http` (the LuCI-only setting of the OpenWrt package): markers.json is written, and
+/// the daemon has no listening socket at all in its namespace.
+#[test]
+fn no_http_listens_nowhere() {
+    let tag = format!("{}", (std::process::id() + 2) % 100_000);
+    let mut ns = match setup(&tag, true) {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("SKIPPED no_http_listens_nowhere: cannot build test namespaces ({e})");
+            return;
+        }
+    };
+    let (h, r, w) = (
+        ns.names[0].clone(),
+        ns.names[1].clone(),
+        ns.names[2].clone(),
+    );
+    let d = tmp();
+    let json = d.path().join("markers.json");
+    let log_path = d.path().join("connmap.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    ns.daemon = Some(
+        Command::new("ip")
+            .args(["netns", "exec", &r, env!("CARGO_BIN_EXE_connmap")])
+            .args(["-i", "br-lan", "--remote", "198.18.0.0/15", "--no-http"])
+            .arg("--json-out")
+            .arg(&json)
+            .args(["--interval", "1", "--geoip", ""])
+            .args(NO_HOST_FILES)
+            .env("CONNMAP_LOG", "stderr")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let listener = in_ns(&w, || TcpListener::bind("198.18.5.5:7003").unwrap())
+        .join()
+        .unwrap();
+    wait_log(&log_path, "capturing on br-lan", 1, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    tcp_hello(&h, 7003);
+    wait_ports(&json, &log_path, serde_json::json!([7003]));
+    drop(listener);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("no HTTP listener"), "{log}");
+    assert!(!log.contains("map on http"), "{log}");
+    // no socket of the router's namespace listens (st 0A = LISTEN), IPv4 or IPv6
+    let pid = ns.daemon.as_ref().unwrap().id();
+    for table in ["tcp", "tcp6"] {
+        let t = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        let listening: Vec<&str> = t
+            .lines()
+            .skip(1)
+            .filter(|l| l.split_whitespace().nth(3) == Some("0A"))
+            .collect();
+        assert!(listening.is_empty(), "{table}: {listening:?}");
+    }
 }

@@ -859,3 +859,30 @@ fn offload_from_the_firewall_config() {
     assert_eq!(o["hardware"], true);
     assert_eq!(o["source"], fw.display().to_string());
 }
+
+/// The frames of the test captures (the scenario, its DNS answers, VLAN-tagged copies), whole
+/// and cut at every length: the fixed-offset fast path and etherparse's general path decode
+/// each one alike (`packet::decode_ip_both_ways`).
+#[test]
+fn fast_path_and_etherparse_agree_on_the_test_captures() {
+    let frames: Vec<(Vec<u8>, usize)> = scenario()
+        .into_iter()
+        .chain(scenario_names())
+        .flat_map(|(_, f)| {
+            [
+                (vlan_tag(&f, &[10]), 18),
+                (vlan_tag(&f, &[10, 20]), 22),
+                (f, 14),
+            ]
+        })
+        .collect();
+    let mut compared = 0;
+    for (frame, at) in &frames {
+        for len in *at..=frame.len() {
+            let (fast, general) = connmap::packet::decode_ip_both_ways(&frame[..len], *at);
+            assert_eq!(fast, general, "{len} bytes of {frame:02x?}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}

@@ -10,6 +10,10 @@
 //   favicon.<hash>.svg
 //   licenses.txt                  licences of everything third-party that dist/ contains
 //   FILE.gz beside every FILE     gzip -9, served when the client accepts gzip
+// and dist-luci/, the same page for LuCI (luci-app-connmap installs it to
+// /www/luci-static/connmap/, served by LuCI's web server, which sends files as they are): the
+// same files without .gz, index.html marked `data-source="luci"` (src/luci.js: markers.json is
+// then read through LuCI's cgi-io with the LuCI session, not from the daemon).
 // Hashes are hex (the daemon marks `name.<8+ hex>.ext` immutable); esbuild's own base32
 // hashes are not, so files are hashed here. Prints the first-load size (gzipped).
 import { build } from 'esbuild';
@@ -24,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
+const distLuci = path.join(root, 'dist-luci');
 const nm = path.join(root, 'node_modules');
 
 const hash = (buf) => createHash('sha256').update(buf).digest('hex').slice(0, 12);
@@ -149,6 +154,18 @@ async function main() {
     fs.writeFileSync(path.join(dist, name), data);
     fs.writeFileSync(path.join(dist, name + '.gz'), gz);
     sizes[name] = { raw: data.length, gz: gz.length };
+  }
+
+  fs.rmSync(distLuci, { recursive: true, force: true });
+  fs.mkdirSync(distLuci, { recursive: true });
+  for (const [name, data] of files) {
+    let out = data;
+    if (name === 'index.html') {
+      const luci = html.replace('<body ', '<body data-source="luci" ');
+      if (luci === html) throw new Error('index.html: no <body ...> to mark for LuCI');
+      out = Buffer.from(luci);
+    }
+    fs.writeFileSync(path.join(distLuci, name), out);
   }
 
   const firstLoad = ['index.html', js, css, world, icon];

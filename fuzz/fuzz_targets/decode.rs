@@ -7,22 +7,13 @@ use connmap::packet::{decode, LinkType};
 use connmap::table::Tables;
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [LinkType; 6] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::BsdNull,
-    LinkType::BsdLoop,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame)) = data.split_first() else {
         return;
     };
-    let link = LINKS[usize::from(selector) % LINKS.len()];
-    let _ = connmap::packet::transport_bytes(link, frame);
+    let link = LinkType::ALL[usize::from(selector) % LinkType::ALL.len()];
     if let Ok(Some(p)) = decode(link, frame) {
+        let _ = connmap::packet::transport(frame, &p);
         // the offset name learning reads from is inside the frame, and the look is safe
         assert!(usize::from(p.l4_at) <= frame.len());
         let _ = connmap::learn::wanted(&p, frame, selector & 0x80 != 0);

@@ -2,7 +2,7 @@
 //! sections, odhcpd's lease file) must never panic and stay bounded.
 #![no_main]
 
-use connmap::names::{parse_ethers, parse_leases, parse_odhcpd, parse_uci_hosts, DeviceNames};
+use connmap::devnames::{parse_ethers, parse_leases, parse_odhcpd, parse_uci_hosts, DeviceNames};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -470,35 +470,124 @@ pub fn sample_pieces(pieces: &[(u128, u128)], n: usize, rng: &mut Rng) -> Vec<u1
         .collect()
 }
 
-/// Runs the comparison.
-pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
-    if o.full.is_empty() {
-        return Err("compare: no full database given".into());
+/// The databases compared: the full ones (which answers which family) and the trimmed one.
+struct Dbs {
+    fulls: Vec<Db>,
+    trimmed: Db,
+    /// The full DB that answers IPv4 (the first IPv4 tree, else the first DB) and IPv6 (the
+    /// first IPv6 tree).
+    v4: usize,
+    v6: Option<usize>,
+}
+
+impl Dbs {
+    fn open(o: &CompareOpts) -> Result<Dbs, String> {
+        if o.full.is_empty() {
+            return Err("compare: no full database given".into());
+        }
+        let fulls: Vec<Db> = (o.full.iter())
+            .map(|p| Db::open(p))
+            .collect::<Result<_, _>>()?;
+        let trimmed = Db::open(&o.trimmed)?;
+        // The whole-file check of the `maxminddb` crate (tree structure, every record
+        // decodes, no stray data): a trimmed database must pass it, its search tree being a
+        // DAG.
+        trimmed.reader.verify().map_err(|e| {
+            format!(
+                "{}: fails the maxminddb crate's verify() ({e})",
+                o.trimmed.display()
+            )
+        })?;
+        let version = |d: &Db| d.reader.metadata().ip_version;
+        let v4 = fulls.iter().position(|d| version(d) == 4).unwrap_or(0);
+        let v6 = fulls.iter().position(|d| version(d) == 6);
+        Ok(Dbs {
+            fulls,
+            trimmed,
+            v4,
+            v6,
+        })
     }
-    let mut fulls: Vec<Db> = o
-        .full
-        .iter()
-        .map(|p| Db::open(p))
-        .collect::<Result<_, _>>()?;
-    let mut trimmed = Db::open(&o.trimmed)?;
-    // The whole-file check of the `maxminddb` crate (tree structure, every record decodes,
-    // no stray data): a trimmed database must pass it, its search tree being a DAG.
-    trimmed.reader.verify().map_err(|e| {
-        format!(
-            "{}: fails the maxminddb crate's verify() ({e})",
-            o.trimmed.display()
-        )
-    })?;
-    let trimmed_bytes = std::fs::metadata(&o.trimmed).map(|m| m.len()).unwrap_or(0);
-    // Which full DB answers which family: the first IPv4 tree for IPv4 (else the first
-    // DB), the first IPv6 tree for IPv6.
-    let v4_idx = fulls
-        .iter()
-        .position(|d| d.reader.metadata().ip_version == 4)
-        .unwrap_or(0);
-    let v6_idx = fulls
-        .iter()
-        .position(|d| d.reader.metadata().ip_version == 6);
+
+    /// The families to compare, each with the index of the full DB that answers it.
+    fn families(&self) -> Vec<(u8, usize)> {
+        let mut fams = vec![(V4, self.v4)];
+        fams.extend(self.v6.map(|i| (V6, i)));
+        fams
+    }
+
+    /// One set of addresses looked up in full DB `idx` and the trimmed one.
+    fn measure(
+        &mut self,
+        name: &str,
+        idx: usize,
+        addrs: &[IpAddr],
+        asn: Option<&AsnRef>,
+    ) -> Result<SetStats, String> {
+        measure(name, addrs, &mut self.fulls[idx], &mut self.trimmed, asn)
+    }
+}
+
+/// `n` IPv4 addresses uniform over the address space, outside special-purpose ranges.
+fn uniform_v4(n: usize, rng: &mut Rng) -> Vec<IpAddr> {
+    let mut addrs = Vec::with_capacity(n);
+    while addrs.len() < n {
+        let a = u128::from(rng.next() as u32);
+        if !is_special(V4, a) {
+            addrs.push(to_ip(V4, a));
+        }
+    }
+    addrs
+}
+
+/// `n` addresses of family `bits`: a network of `nets` at random, then an address in it.
+fn uniform_over_networks(bits: u8, nets: &[(u128, u8)], n: usize, rng: &mut Rng) -> Vec<IpAddr> {
+    let mut addrs = Vec::with_capacity(n);
+    while addrs.len() < n {
+        let (start, len) = nets[rng.below(nets.len())];
+        let sp = span(bits, len);
+        let off = if sp == u128::MAX {
+            rng.u128()
+        } else {
+            rng.u128() & (sp - 1)
+        };
+        let a = start | off;
+        if !is_special(bits, a) {
+            addrs.push(to_ip(bits, a));
+        }
+    }
+    addrs
+}
+
+/// The well-known addresses (and `extra`) in both databases, with the distance between the
+/// two answers.
+fn well_known(dbs: &mut Dbs, extra: &[IpAddr]) -> Result<Vec<WellKnown>, String> {
+    let mut out = Vec::new();
+    let mut wk: Vec<IpAddr> = WELL_KNOWN.iter().filter_map(|s| s.parse().ok()).collect();
+    wk.extend(extra.iter().copied());
+    for ip in wk {
+        let idx = if ip.is_ipv4() { Some(dbs.v4) } else { dbs.v6 };
+        let Some(idx) = idx else { continue };
+        let f = dbs.fulls[idx].lookup(ip)?;
+        let t = dbs.trimmed.lookup(ip)?;
+        let km = match (&f, &t) {
+            (Some(f), Some(t)) => Some(haversine_km(f.lat, f.lon, t.lat, t.lon)),
+            _ => None,
+        };
+        out.push(WellKnown {
+            ip,
+            full: f,
+            trimmed: t,
+            km,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the comparison: uniform over addresses (IPv4; IPv6 over the RIR space the full
+/// database locates), uniform over networks per family, and the well-known addresses.
+pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
+    let mut dbs = Dbs::open(o)?;
     let asn_ref = if o.asn.is_empty() {
         None
     } else {
@@ -507,62 +596,38 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
     let asn = asn_ref.as_ref();
     let mut rng = Rng(o.seed);
     let mut report = CompareReport {
-        trimmed_bytes,
+        trimmed_bytes: std::fs::metadata(&o.trimmed).map(|m| m.len()).unwrap_or(0),
         ..Default::default()
     };
     let pb = crate::input::spinner(o.quiet, "comparing".into());
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
 
     // The full databases' networks per family, outside special-purpose ranges.
-    let mut fams = vec![(V4, v4_idx)];
-    if let Some(i) = v6_idx {
-        fams.push((V6, i));
-    }
+    let fams = dbs.families();
     let mut nets_of = Vec::new();
     for &(bits, idx) in &fams {
-        let nets: Vec<(u128, u8)> = networks(&fulls[idx], bits)?
+        let nets: Vec<(u128, u8)> = networks(&dbs.fulls[idx], bits)?
             .into_iter()
             .filter(|&(a, _)| !is_special(bits, a))
             .collect();
         nets_of.push(nets);
     }
 
-    // IPv4 by address.
-    let mut addrs = Vec::with_capacity(o.samples);
-    while addrs.len() < o.samples {
-        let a = u128::from(rng.next() as u32);
-        if !is_special(V4, a) {
-            addrs.push(to_ip(V4, a));
-        }
-    }
-    report.sets.push(measure(
-        "IPv4, uniform over addresses",
-        &addrs,
-        &mut fulls[v4_idx],
-        &mut trimmed,
-        asn,
-    )?);
-    // IPv6 by address: uniform over the RIR space the full database locates.
-    if let Some(i) = v6_idx {
+    let addrs = uniform_v4(o.samples, &mut rng);
+    let set = dbs.measure("IPv4, uniform over addresses", dbs.v4, &addrs, asn)?;
+    report.sets.push(set);
+    if let Some(i) = dbs.v6 {
         let pieces = rir_pieces(&nets_of[1]);
         let addrs: Vec<IpAddr> = sample_pieces(&pieces, o.samples, &mut rng)
             .into_iter()
             .map(|a| to_ip(V6, a))
             .collect();
         if !addrs.is_empty() {
-            report.sets.push(measure(
-                "IPv6, uniform over addresses",
-                &addrs,
-                &mut fulls[i],
-                &mut trimmed,
-                asn,
-            )?);
+            let set = dbs.measure("IPv6, uniform over addresses", i, &addrs, asn)?;
+            report.sets.push(set);
         }
     }
-
-    // By network, per family.
-    for (k, &(bits, idx)) in fams.iter().enumerate() {
-        let nets = &nets_of[k];
+    for (nets, &(bits, idx)) in nets_of.iter().zip(&fams) {
         if nets.is_empty() {
             continue;
         }
@@ -571,44 +636,10 @@ pub fn run(o: &CompareOpts) -> Result<CompareReport, String> {
         } else {
             "IPv6, uniform over networks"
         };
-        let mut addrs = Vec::with_capacity(o.samples);
-        while addrs.len() < o.samples {
-            let (start, len) = nets[rng.below(nets.len())];
-            let sp = span(bits, len);
-            let off = if sp == u128::MAX {
-                rng.u128()
-            } else {
-                rng.u128() & (sp - 1)
-            };
-            let a = start | off;
-            if !is_special(bits, a) {
-                addrs.push(to_ip(bits, a));
-            }
-        }
-        report
-            .sets
-            .push(measure(name, &addrs, &mut fulls[idx], &mut trimmed, asn)?);
+        let addrs = uniform_over_networks(bits, nets, o.samples, &mut rng);
+        report.sets.push(dbs.measure(name, idx, &addrs, asn)?);
     }
-
-    // Well-known addresses.
-    let mut wk: Vec<IpAddr> = WELL_KNOWN.iter().filter_map(|s| s.parse().ok()).collect();
-    wk.extend(o.extra.iter().copied());
-    for ip in wk {
-        let idx = if ip.is_ipv4() { Some(v4_idx) } else { v6_idx };
-        let Some(idx) = idx else { continue };
-        let f = fulls[idx].lookup(ip)?;
-        let t = trimmed.lookup(ip)?;
-        let km = match (&f, &t) {
-            (Some(f), Some(t)) => Some(haversine_km(f.lat, f.lon, t.lat, t.lon)),
-            _ => None,
-        };
-        report.well_known.push(WellKnown {
-            ip,
-            full: f,
-            trimmed: t,
-            km,
-        });
-    }
+    report.well_known = well_known(&mut dbs, &o.extra)?;
     pb.finish_and_clear();
     Ok(report)
 }

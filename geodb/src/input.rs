@@ -255,7 +255,8 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// Reads ASN data: a GeoLite2-ASN style mmdb, or a CSV of `start,end,asn,org` lines.
+/// Reads ASN data: a GeoLite2-ASN style mmdb, or a CSV of `start,end,asn,org` lines. Returns
+/// how many ranges were read.
 pub fn read_asn(
     path: &Path,
     table: &mut RecTable,
@@ -268,60 +269,74 @@ pub fn read_asn(
         .rev()
         .take(128 * 1024)
         .any(|w| w == b"\xab\xcd\xefMaxMind.com");
-    let mut n = 0;
+    let before = v4.len() + v6.len();
+    let mut push = |r: AsnRange, is_v4: bool| if is_v4 { v4.push(r) } else { v6.push(r) };
     if is_mmdb || path.extension().is_some_and(|e| e == "mmdb") {
         drop(bytes);
-        let reader = open_mmdb(path)?;
-        let corrupt =
-            |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
-        let mut cache: HashMap<usize, u32> = HashMap::new();
-        for res in reader.networks(WithinOptions::default()).map_err(corrupt)? {
-            let lr = res.map_err(corrupt)?;
-            let Some(off) = lr.offset() else { continue };
-            let asn = match cache.get(&off) {
-                Some(a) => *a,
-                None => {
-                    let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
-                    let a = match r.asn {
-                        Some(num) => table.intern_asn(num, r.asn_org.as_deref().unwrap_or("")),
-                        None => 0,
-                    };
-                    cache.insert(off, a);
-                    a
-                }
-            };
-            if asn == 0 {
-                continue;
-            }
-            let (start, bits, len, is_v4) = match lr.network().map_err(corrupt)? {
-                IpNetwork::V4(net) => {
-                    (u128::from(u32::from(net.network())), V4, net.prefix(), true)
-                }
-                IpNetwork::V6(net) => (u128::from(net.network()), V6, net.prefix(), false),
-            };
-            if !is_v4 && is_v4_region(start) {
-                continue;
-            }
-            let r = AsnRange {
-                start,
-                end: start + (span(bits, len) - 1),
-                asn,
-            };
-            if is_v4 {
-                v4.push(r)
-            } else {
-                v6.push(r)
-            }
-            n += 1;
-        }
-        return Ok(n);
+        read_asn_mmdb(path, table, &mut push)?;
+    } else {
+        let text = String::from_utf8(bytes).map_err(|_| {
+            format!(
+                "{}: neither a MaxMind DB nor a UTF-8 CSV file",
+                path.display()
+            )
+        })?;
+        read_asn_csv(path, &text, table, &mut push)?;
     }
-    let text = String::from_utf8(bytes).map_err(|_| {
-        format!(
-            "{}: neither a MaxMind DB nor a UTF-8 CSV file",
-            path.display()
-        )
-    })?;
+    Ok(v4.len() + v6.len() - before)
+}
+
+/// The networks of a GeoLite2-ASN style mmdb that have an AS number, to `push(range, is_v4)`
+/// (IPv6 networks inside the IPv4 region left out: the IPv4 ones say the same).
+fn read_asn_mmdb(
+    path: &Path,
+    table: &mut RecTable,
+    push: &mut impl FnMut(AsnRange, bool),
+) -> Result<(), String> {
+    let reader = open_mmdb(path)?;
+    let corrupt =
+        |e: maxminddb::MaxMindDbError| format!("{}: corrupt MaxMind DB ({e})", path.display());
+    // interned AS by record offset: networks share records
+    let mut cache: HashMap<usize, u32> = HashMap::new();
+    for res in reader.networks(WithinOptions::default()).map_err(corrupt)? {
+        let lr = res.map_err(corrupt)?;
+        let Some(off) = lr.offset() else { continue };
+        let asn = match cache.get(&off) {
+            Some(a) => *a,
+            None => {
+                let r: InRecord = lr.decode().map_err(corrupt)?.unwrap_or_default();
+                let a = match r.asn {
+                    Some(num) => table.intern_asn(num, r.asn_org.as_deref().unwrap_or("")),
+                    None => 0,
+                };
+                cache.insert(off, a);
+                a
+            }
+        };
+        if asn == 0 {
+            continue;
+        }
+        let (start, bits, len, is_v4) = match lr.network().map_err(corrupt)? {
+            IpNetwork::V4(net) => (u128::from(u32::from(net.network())), V4, net.prefix(), true),
+            IpNetwork::V6(net) => (u128::from(net.network()), V6, net.prefix(), false),
+        };
+        if !is_v4 && is_v4_region(start) {
+            continue;
+        }
+        let end = start + (span(bits, len) - 1);
+        push(AsnRange { start, end, asn }, is_v4);
+    }
+    Ok(())
+}
+
+/// The `start,end,asn,org` lines of a CSV file's `text` to `push(range, is_v4)`. A first line
+/// that is not data is a header; any later one is an error naming its line.
+fn read_asn_csv(
+    path: &Path,
+    text: &str,
+    table: &mut RecTable,
+    push: &mut impl FnMut(AsnRange, bool),
+) -> Result<(), String> {
     for (lineno, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         if line.is_empty() || line.starts_with('#') {
@@ -335,38 +350,25 @@ pub fn read_asn(
             )
         };
         let f = csv_fields(line);
-        if f.len() < 3 {
-            if lineno == 0 {
-                continue; // a header line
-            }
-            return Err(bad("too few fields"));
-        }
-        let (Ok(a), Ok(b)) = (f[0].trim().parse::<IpAddr>(), f[1].trim().parse::<IpAddr>()) else {
-            if lineno == 0 {
-                continue;
-            }
-            return Err(bad("not an IP address"));
+        let ends = f
+            .get(..2)
+            .map(|f| (f[0].trim().parse(), f[1].trim().parse()));
+        let (a, b): (IpAddr, IpAddr) = match ends {
+            Some((Ok(a), Ok(b))) if f.len() >= 3 => (a, b),
+            _ if lineno == 0 => continue, // a header line
+            _ if f.len() < 3 => return Err(bad("too few fields")),
+            _ => return Err(bad("not an IP address")),
         };
         let asn: u32 = f[2].trim().parse().map_err(|_| bad("bad AS number"))?;
         let org = f.get(3).map(|s| s.trim()).unwrap_or("");
-        let (s, e) = (ip_to_u128(a), ip_to_u128(b));
-        if s > e || a.is_ipv4() != b.is_ipv4() {
+        let (start, end) = (ip_to_u128(a), ip_to_u128(b));
+        if start > end || a.is_ipv4() != b.is_ipv4() {
             return Err(bad("start after end or mixed families"));
         }
-        let id = table.intern_asn(asn, org);
-        let r = AsnRange {
-            start: s,
-            end: e,
-            asn: id,
-        };
-        if a.is_ipv4() {
-            v4.push(r)
-        } else {
-            v6.push(r)
-        }
-        n += 1;
+        let asn = table.intern_asn(asn, org);
+        push(AsnRange { start, end, asn }, a.is_ipv4());
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Calls `f(start, len)` for the minimal list of prefixes covering `[a, b]`.
@@ -481,49 +483,26 @@ pub fn clean_asn(ranges: &mut Vec<AsnRange>) {
     });
 }
 
-/// Special-purpose IPv4 ranges (RFC 6890 and successors): never public, never located.
-pub const V4_SPECIAL: &[(u32, u8)] = &[
-    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
-    (0x0a00_0000, 8),  // 10.0.0.0/8 private
-    (0x6440_0000, 10), // 100.64.0.0/10 shared (CGN)
-    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
-    (0xa9fe_0000, 16), // 169.254.0.0/16 link local
-    (0xac10_0000, 12), // 172.16.0.0/12 private
-    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
-    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
-    (0xc0a8_0000, 16), // 192.168.0.0/16 private
-    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
-    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
-    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
-    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
-    (0xf000_0000, 4),  // 240.0.0.0/4 reserved and broadcast
-];
-
-/// IPv6 ranges that are not global unicast or are documentation.
-pub const V6_SPECIAL: &[(u128, u8)] = &[
-    (0, 3),                      // outside 2000::/3 (first half)
-    (0x4000u128 << 112, 2),      // 4000::/2
-    (0x8000u128 << 112, 1),      // 8000::/1
-    (0x2001_0db8u128 << 96, 32), // 2001:db8::/32 documentation
-];
-
-/// The special-purpose ranges of a family as networks (`rec` = `u32::MAX`).
+/// The special-purpose ranges of a family as networks (`rec` = `u32::MAX`): the blocks of the
+/// IANA special-purpose registries (the `special-addrs` crate, the daemon's table too) and, for
+/// IPv6, everything outside global unicast.
 pub fn special_nets(bits: u8) -> Vec<Net> {
     let mut v: Vec<Net> = if bits == V4 {
-        V4_SPECIAL
+        special_addrs::V4
             .iter()
-            .map(|&(a, len)| Net {
-                start: u128::from(a),
-                len,
+            .map(|b| Net {
+                start: u128::from(b.addr),
+                len: b.len,
                 rec: u32::MAX,
             })
             .collect()
     } else {
-        V6_SPECIAL
+        special_addrs::V6_OUTSIDE_GLOBAL_UNICAST
             .iter()
-            .map(|&(a, len)| Net {
-                start: a,
-                len,
+            .chain(special_addrs::V6)
+            .map(|b| Net {
+                start: b.addr,
+                len: b.len,
                 rec: u32::MAX,
             })
             .collect()
@@ -649,6 +628,18 @@ mod tests {
         assert_eq!(t.recs[out[0].rec as usize].asn, 0);
         assert_eq!((out[1].start, out[1].len), (0x0101_0180, 25));
         assert_eq!(t.asns[t.recs[out[1].rec as usize].asn as usize].0, 13335);
+    }
+
+    #[test]
+    fn the_daemons_special_ranges_are_special_here_too() {
+        // these were missing from geodb's own copy of the table before it was shared
+        for a in [0xc01f_c401u32, 0xc034_c101, 0xc058_6301, 0xc0af_3001] {
+            assert!(is_special(V4, u128::from(a)), "{a:x}");
+        }
+        for a in [0x2001_0001u128 << 96, 0x2002u128 << 112, 0x3fffu128 << 112] {
+            assert!(is_special(128, a), "{a:x}");
+        }
+        assert!(!is_special(V4, 0x0808_0808));
     }
 
     #[test]

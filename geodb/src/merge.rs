@@ -148,48 +148,15 @@ impl Ctx<'_> {
         (e, exact)
     }
 
+    /// The best cover of the prefix `start`/`depth` holding items `lo..hi`: either one network
+    /// with a representative record (when its error plus `lambda` is no more than the
+    /// halves' costs), or the halves' own covers. Pushes the chosen networks to `out`.
     fn solve(&mut self, start: u128, depth: u8, lo: usize, hi: usize) -> Res {
-        if lo == hi {
-            return Res {
-                cost: 0.0,
-                cands: [NONE; CANDIDATES],
-                top: [(NONE, 0.0); TOP],
-                blocked: !self.p.fill_gaps,
-            };
-        }
-        let first = self.items[lo];
-        if hi - lo == 1 && first.len == depth {
-            if first.rec == HARD {
-                return Res {
-                    cost: 0.0,
-                    cands: [NONE; CANDIDATES],
-                    top: [(NONE, 0.0); TOP],
-                    blocked: true,
-                };
-            }
-            self.out.push(Net {
-                start,
-                len: depth,
-                rec: first.rec,
-            });
-            return Res {
-                cost: self.p.lambda,
-                cands: {
-                    let mut c = [NONE; CANDIDATES];
-                    c[0] = first.rec;
-                    c
-                },
-                top: {
-                    let mut t = [(NONE, 0.0); TOP];
-                    t[0] = (first.rec, self.weights[lo]);
-                    t
-                },
-                blocked: false,
-            };
+        if let Some(leaf) = self.leaf(start, depth, lo, hi) {
+            return leaf;
         }
         // Every item is strictly inside this prefix (inputs are disjoint prefixes).
-        let half = span(self.bits, depth + 1);
-        let mid = start + half;
+        let mid = start + span(self.bits, depth + 1);
         let split = lo + self.items[lo..hi].partition_point(|n| n.start < mid);
         let mark = self.out.len();
         let l = self.solve(start, depth + 1, lo, split);
@@ -204,42 +171,103 @@ impl Ctx<'_> {
         } else {
             (&r, &l)
         };
-        // Candidates: the heavier half's first, alternating with the lighter half's.
-        let mut cands = [NONE; CANDIDATES];
-        let mut n = 0;
-        for i in 0..CANDIDATES {
-            for c in [heavy.cands[i], light.cands[i]] {
-                if n < CANDIDATES && c != NONE && !cands[..n].contains(&c) {
-                    cands[n] = c;
-                    n += 1;
-                }
-            }
-        }
+        let (cands, n) = interleave_candidates(heavy, light);
         let top = if self.p.heavy_candidates {
             merge_top(&l.top, &r.top)
         } else {
             [(NONE, 0.0); TOP]
         };
-        if l.blocked || r.blocked {
-            return Res {
-                cost: children,
-                cands,
-                top,
-                blocked: true,
-            };
+        let halves = Res {
+            cost: children,
+            cands,
+            top,
+            blocked: l.blocked || r.blocked,
+        };
+        if halves.blocked {
+            return halves;
         }
-        // Candidates to try: the halves' representatives, then the heaviest records.
+        // Collapse if error + lambda <= children, i.e. error <= limit.
+        let limit = children - self.p.lambda;
+        let Some((e, rep)) = self.best_representative(lo, hi, &cands[..n], &top, limit) else {
+            return halves;
+        };
+        self.out.truncate(mark);
+        self.out.push(Net {
+            start,
+            len: depth,
+            rec: rep,
+        });
+        // The chosen representative first, the others after it.
+        let mut c = [NONE; CANDIDATES];
+        c[0] = rep;
+        let others = cands[..n].iter().filter(|&&x| x != rep);
+        for (slot, &x) in c[1..].iter_mut().zip(others) {
+            *slot = x;
+        }
+        Res {
+            cost: e + self.p.lambda,
+            cands: c,
+            top,
+            blocked: false,
+        }
+    }
+
+    /// The prefixes that need no split: empty (a gap) or exactly one input network.
+    fn leaf(&mut self, start: u128, depth: u8, lo: usize, hi: usize) -> Option<Res> {
+        let empty = Res {
+            cost: 0.0,
+            cands: [NONE; CANDIDATES],
+            top: [(NONE, 0.0); TOP],
+            blocked: !self.p.fill_gaps,
+        };
+        if lo == hi {
+            return Some(empty);
+        }
+        let first = self.items[lo];
+        if hi - lo != 1 || first.len != depth {
+            return None;
+        }
+        if first.rec == HARD {
+            return Some(Res {
+                blocked: true,
+                ..empty
+            });
+        }
+        self.out.push(Net {
+            start,
+            len: depth,
+            rec: first.rec,
+        });
+        let mut leaf = Res {
+            cost: self.p.lambda,
+            blocked: false,
+            ..empty
+        };
+        leaf.cands[0] = first.rec;
+        leaf.top[0] = (first.rec, self.weights[lo]);
+        Some(leaf)
+    }
+
+    /// The record that covers items `lo..hi` with the least error within `limit` (ties: the
+    /// one that is exactly the most weight's record), tried among the halves'
+    /// representatives, then the heaviest records. `None`: no record is within the limit.
+    fn best_representative(
+        &self,
+        lo: usize,
+        hi: usize,
+        cands: &[u32],
+        top: &[(u32, f64); TOP],
+        limit: f64,
+    ) -> Option<(f64, u32)> {
         let mut tries = [NONE; CANDIDATES + TOP];
-        tries[..n].copy_from_slice(&cands[..n]);
-        let mut m = n;
-        for &(rec, _) in &top {
+        tries[..cands.len()].copy_from_slice(cands);
+        let mut m = cands.len();
+        for &(rec, _) in top {
             if rec != NONE && !tries[..m].contains(&rec) {
                 tries[m] = rec;
                 m += 1;
             }
         }
-        // Collapse if error + lambda <= children, i.e. error <= limit.
-        let limit = children - self.p.lambda;
         let mut best: Option<(f64, f64, u32)> = None;
         for &cand in &tries[..m] {
             let lim = best.map_or(limit, |b| b.0.min(limit));
@@ -251,39 +279,24 @@ impl Ctx<'_> {
                 best = Some((e, exact, cand));
             }
         }
-        match best {
-            Some((e, _, rep)) => {
-                self.out.truncate(mark);
-                self.out.push(Net {
-                    start,
-                    len: depth,
-                    rec: rep,
-                });
-                // The chosen representative first, the others after it.
-                let mut c = [NONE; CANDIDATES];
-                c[0] = rep;
-                let mut k = 1;
-                for &x in &cands[..n] {
-                    if x != rep && k < CANDIDATES {
-                        c[k] = x;
-                        k += 1;
-                    }
-                }
-                Res {
-                    cost: e + self.p.lambda,
-                    cands: c,
-                    top,
-                    blocked: false,
-                }
+        best.map(|(e, _, rep)| (e, rep))
+    }
+}
+
+/// Candidates of a prefix: the heavier half's first, alternating with the lighter half's,
+/// without repeats; and how many there are.
+fn interleave_candidates(heavy: &Res, light: &Res) -> ([u32; CANDIDATES], usize) {
+    let mut cands = [NONE; CANDIDATES];
+    let mut n = 0;
+    for i in 0..CANDIDATES {
+        for c in [heavy.cands[i], light.cands[i]] {
+            if n < CANDIDATES && c != NONE && !cands[..n].contains(&c) {
+                cands[n] = c;
+                n += 1;
             }
-            None => Res {
-                cost: children,
-                cands,
-                top,
-                blocked: false,
-            },
         }
     }
+    (cands, n)
 }
 
 /// The heaviest records of two halves' lists: weights of the same record added.

@@ -246,16 +246,7 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     if !(o.precision > 0.0 && o.precision <= 10.0) {
         return Err("trim: --precision must be in (0, 10] degrees".into());
     }
-    let mut keep4: Vec<u128> = Vec::new();
-    let mut keep6: Vec<u128> = Vec::new();
-    for ip in &o.keep {
-        match ip {
-            std::net::IpAddr::V4(a) => keep4.push(u128::from(u32::from(*a))),
-            std::net::IpAddr::V6(a) => keep6.push(u128::from(*a)),
-        }
-    }
-    keep4.sort_unstable();
-    keep6.sort_unstable();
+    let (keep4, keep6) = kept_addresses(o);
     let mut table = RecTable::new();
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     let mut infos = Vec::new();
@@ -275,9 +266,7 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
         return Err("trim: the inputs have no networks with a position".into());
     }
     let (mut a4, mut a6) = (Vec::new(), Vec::new());
-    let mut asn_mmdb = false;
     for path in &o.asn {
-        asn_mmdb |= path.extension().is_some_and(|e| e == "mmdb");
         input::read_asn(path, &mut table, &mut a4, &mut a6)?;
     }
     if o.ipv4_only {
@@ -296,17 +285,62 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     };
     let (in_v6, out6) = family(V6, v6, &mut a6, &mut table, p6, &keep6)?;
     pb.set_message("writing");
+    let written = write_db(o, &table, &infos, [&out4, &out6])?;
+    pb.finish_and_clear();
+    Ok(TrimReport {
+        in_v4,
+        in_v6,
+        out_v4: out4.len(),
+        out_v6: out6.len(),
+        records_in,
+        records_out: written.records,
+        stats: written.stats,
+        seconds: t0.elapsed().as_secs_f64(),
+        peak_rss_mib: peak_rss_mib(),
+        attribution: written.attribution,
+    })
+}
 
+/// The `--keep` addresses per family (IPv4, IPv6), sorted.
+fn kept_addresses(o: &TrimOpts) -> (Vec<u128>, Vec<u128>) {
+    let mut keep4: Vec<u128> = Vec::new();
+    let mut keep6: Vec<u128> = Vec::new();
+    for ip in &o.keep {
+        match ip {
+            std::net::IpAddr::V4(a) => keep4.push(u128::from(u32::from(*a))),
+            std::net::IpAddr::V6(a) => keep6.push(u128::from(*a)),
+        }
+    }
+    keep4.sort_unstable();
+    keep6.sort_unstable();
+    (keep4, keep6)
+}
+
+/// What `write_db` wrote.
+struct Written {
+    records: usize,
+    stats: crate::writer::WriteStats,
+    attribution: String,
+}
+
+/// Writes the merged networks (`[IPv4, IPv6]`) and their records to `o.output`, by way of a
+/// temporary file renamed over it.
+fn write_db(
+    o: &TrimOpts,
+    table: &RecTable,
+    infos: &[input::InputInfo],
+    [out4, out6]: [&Vec<Net>; 2],
+) -> Result<Written, String> {
     let mut w = Writer::new();
     w.set_share_subtrees(o.share_subtrees);
     let mut handles: HashMap<u32, u32> = HashMap::new();
     let werr = |e: crate::writer::WriteError| format!("{}: {e}", o.output.display());
-    for (bits, nets) in [(V4, &out4), (V6, &out6)] {
+    for (bits, nets) in [(V4, out4), (V6, out6)] {
         for n in nets {
             let h = match handles.get(&n.rec) {
                 Some(h) => *h,
                 None => {
-                    let h = w.add_record(&rec_value(&table, n.rec)).map_err(werr)?;
+                    let h = w.add_record(&rec_value(table, n.rec)).map_err(werr)?;
                     handles.insert(n.rec, h);
                     h
                 }
@@ -320,6 +354,10 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     }
     w.alias_v4_mapped().map_err(werr)?;
     let types: Vec<String> = infos.iter().map(|i| i.database_type.clone()).collect();
+    let asn_mmdb = o
+        .asn
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "mmdb"));
     let attribution = o
         .attribution
         .clone()
@@ -334,17 +372,9 @@ pub fn run(o: &TrimOpts) -> Result<TrimReport, String> {
     let tmp = o.output.with_extension("mmdb.tmp");
     std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &o.output).map_err(|e| format!("{}: {e}", o.output.display()))?;
-    pb.finish_and_clear();
-    Ok(TrimReport {
-        in_v4,
-        in_v6,
-        out_v4: out4.len(),
-        out_v6: out6.len(),
-        records_in,
-        records_out: handles.len(),
+    Ok(Written {
+        records: handles.len(),
         stats,
-        seconds: t0.elapsed().as_secs_f64(),
-        peak_rss_mib: peak_rss_mib(),
         attribution,
     })
 }

@@ -13,7 +13,8 @@ Depends: libc; the page only pre-compressed (FILE.gz, no FILE).
 scripts, the /lib/apk/packages/<pkg>.{list,conffiles,conffiles_static,rusers} files, and the same
 files/modes/contents as the .ipk.
 
-usage: check_packages.py DIST [ARCH...]     (also: --geodb DIST for the connmap-geodb package)
+usage: check_packages.py DIST [ARCH...]     (also: --geodb DIST / --luci DIST for the
+       connmap-geodb / luci-app-connmap package alone)
 Prints "ok ..."/"FAIL ..." lines and "N passed, N failed"; exit status 1 on failure.
 """
 import gzip
@@ -54,13 +55,16 @@ EXPECT = {
     "luci-app-connmap": {
         "depends": "libc, luci-base, connmap", "section": "luci", "user": None,
         "files": {"./www/luci-static/resources/view/connmap/map.js": 0o644,
+                  "./www/luci-static/resources/view/connmap/config.js": 0o644,
+                  "./www/luci-static/resources/connmap/index.html": 0o644,
                   "./usr/share/luci/menu.d/luci-app-connmap.json": 0o644,
                   "./usr/share/rpcd/acl.d/luci-app-connmap.json": 0o644},
         "dirs": [], "conffiles": [],
     },
     "connmap-geodb": {
         "depends": "libc", "section": "net", "user": None,
-        "files": {"./usr/share/connmap/geo.mmdb": 0o644}, "dirs": [], "conffiles": [],
+        "files": {"./usr/share/connmap/geo.mmdb": 0o644,
+                  "./usr/share/connmap/geo.LICENSE.txt": 0o644}, "dirs": [], "conffiles": [],
     },
 }
 
@@ -224,10 +228,21 @@ def check_ipk(c, path, pkg, arch):
             "default_postinst $0 $@" in post and cm["./postinst"].mode == 0o755)
     c.check(base + ": prerm = OpenWrt's generic one (default_prerm)",
             "default_prerm $0 $@" in prerm and cm["./prerm"].mode == 0o755)
+    pp = ctf.extractfile("./postinst-pkg").read().decode() if "./postinst-pkg" in cnames else ""
     if pkg == "connmap":
-        pp = ctf.extractfile("./postinst-pkg").read().decode()
-        c.check(base + ": postinst-pkg creates the connmap user (user_exists/group_add_next/user_add)",
-                "user_exists connmap" in pp and "group_add_next connmap" in pp and "user_add connmap" in pp)
+        # Require-User makes default_postinst create the user, before it starts the service
+        c.check(base + ": no postinst-pkg of its own (the user comes from Require-User alone)",
+                "./postinst-pkg" not in cnames, pp)
+    elif pkg == "connmap-geodb":
+        # installed in one go with connmap, it may be configured first: restarting then would
+        # start the service before its user exists (chown: unknown user, ubus ... Not found)
+        c.check(base + ": postinst-pkg restarts connmap only when it is running",
+                "/etc/init.d/connmap running" in pp and "/etc/init.d/connmap restart" in pp and
+                pp.index("running") < pp.index("restart"), pp)
+    elif pkg == "luci-app-connmap":
+        c.check(base + ": postinst-pkg clears LuCI's caches, reloads rpcd (ACL) and a running connmap",
+                "luci-indexcache" in pp and "luci-modulecache" in pp and "rpcd reload" in pp and
+                "/etc/init.d/connmap running" in pp and "/etc/init.d/connmap reload" in pp, pp)
     dtf, dmembers = tar_members(data)
     dnames = [m.name for m in dmembers]
     c.check(base + ": data.tar in `tar --sort=name` order", tar_order_ok(dmembers), str(dnames))
@@ -343,6 +358,9 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "--geodb":
         dist = argv[2]
         pkgs = [("connmap-geodb", "all")]
+    elif len(argv) >= 3 and argv[1] == "--luci":
+        dist = argv[2]
+        pkgs = [("luci-app-connmap", "all")]
     else:
         dist = argv[1]
         arches = argv[2:] or sorted(ELF)

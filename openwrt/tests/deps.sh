@@ -9,7 +9,11 @@
 #          packages' gzip streams, ~4 % smaller than gzip -9)
 #   pip:   ziglang (C compiler/linker + musl for every target), in a private venv
 #   cargo: cargo-zigbuild (cargo subcommand that links with zig)
-#   rustup: musl std for x86_64/aarch64/armv7 on stable; nightly + rust-src for build-std (MIPS)
+#   rustup: musl std for x86_64/aarch64 on stable; the pinned nightly (CONNMAP_NIGHTLY, the one
+#          scripts/cross-build.sh names) + rust-src for build-std (MIPS, armv7)
+#   apt, for the MIPS system test (openwrt/tests/mips-system/): qemu-system-mips, cpio; and
+#          Debian's `musl` package, which installs /etc/ld-musl-x86_64.path pointing at its own
+#          libraries: kept installed so that the qemu tests prove the sysroot never loads them
 # Set CONNMAP_SKIP_CROSS=1 to install only what the non-cross tests need.
 set -eu
 
@@ -23,7 +27,7 @@ for p in shellcheck python3; do
 	command -v "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
 done
 if [ "${CONNMAP_SKIP_CROSS:-0}" != 1 ]; then
-	for p in flex bison qemu-user-static dpkg-dev llvm zopfli; do
+	for p in flex bison qemu-user-static dpkg-dev llvm zopfli qemu-system-mips cpio musl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need_apt="$need_apt $p"
 	done
 fi
@@ -59,8 +63,10 @@ fi
 # Rust std for the targets: prebuilt where rustup has it, else nightly build-std
 rustup target add --toolchain stable x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null 2>&1 ||
 	echo "deps: warning: rustup target add (stable) failed"
-rustup target add --toolchain stable armv7-unknown-linux-musleabihf >/dev/null 2>&1 ||
-	echo "deps: note: no prebuilt armv7 musl std; it is built with nightly build-std"
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install --profile minimal nightly
-rustup component add rust-src --toolchain nightly >/dev/null
+# (32-bit targets always build std: only then does it use musl's 64-bit time_t ABI)
+# the nightly scripts/cross-build.sh pins (NIGHTLY= there; keep the two dates equal)
+NIGHTLY=${CONNMAP_NIGHTLY:-nightly-2026-05-20}
+rustup toolchain list | grep -q "^$NIGHTLY" ||
+	rustup toolchain install --profile minimal --component rust-src "$NIGHTLY"
+rustup component add rust-src --toolchain "$NIGHTLY" >/dev/null
 echo "deps: ok"

@@ -94,10 +94,12 @@ NET
 sed -e "s|/lib/functions/network.sh|$TMP/network.sh|" \
 	-e "s|/tmp/dhcp.leases|$TMP/dhcp.leases|" -e "s|/etc/ethers|$TMP/ethers|" \
 	-e 's|if \[ -x /sbin/ujail \] && \[ -e "$CAPS" \]; then|if [ -n "$HAVE_UJAIL" ]; then|' \
+	-e 's|^LUCI_ACL=.*|LUCI_ACL=${LUCI_ACL_TEST:-/nonexistent}|' \
 	"$INIT" > "$TMP/connmap.init"
 # the leases file exists, /etc/ethers does not
 : > "$TMP/dhcp.leases"
 : > "$TMP/geo.mmdb"
+grep -q 'LUCI_ACL_TEST' "$TMP/connmap.init" || { echo "FAIL init: LUCI_ACL not found in the init script"; exit 1; }
 grep -q 'HAVE_UJAIL' "$TMP/connmap.init" || { echo "FAIL init: ujail test not found in the init script"; exit 1; }
 
 # run <name> <config text> <NET_UP> <NET_SECTIONS>: prints the recorded log
@@ -196,7 +198,8 @@ out=$(run full "config connmap 'main'
 	list exclude '10.0.0.2'
 	list exclude '10.0.0.128/25'
 	list lan '10.0.0.0/24'
-	list remote '100.64.0.0/10'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
+	list remote '100.64.0.0/10'
+	list allow_host 'map.home.arpa'" "guest:br-guest:10.0.0.1 lan:br-lan:192.168.1.1" "lan guest")
 check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
@@ -207,7 +210,7 @@ jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap
 interface_trigger guest" "$out"
@@ -264,7 +267,46 @@ close_instance
 reload_trigger connmap
 interface_trigger lan" "$out"
 
-# 9. never root: every instance either runs as user connmap or gets --user connmap
+# 9. http 0 (LuCI only): no port, markers.json into /var/run/connmap (writable in the jail)
+out=$(run no-http "config connmap 'main'
+	option http '0'
+	option port '9000'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "http 0: --no-http, --json-out for LuCI" "mkdir -p /var/run/connmap
+chown connmap:connmap /var/run/connmap
+open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /var/run/connmap
+$JAILED
+command=/usr/sbin/connmap|-i|br-lan|--no-http|--json-out|/var/run/connmap/markers.json|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 10. luci-app-connmap installed (its ACL file exists): the page's port and markers.json too
+: > "$TMP/luci-acl.json"
+out=$(LUCI_ACL_TEST="$TMP/luci-acl.json" run luci "config connmap 'main'
+	option state_file ''
+	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
+check "LuCI app installed: --json-out beside --listen" "mkdir -p /var/run/connmap
+chown connmap:connmap /var/run/connmap
+open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount_rw /var/run/connmap
+$JAILED
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--json-out|/var/run/connmap/markers.json|--nft|
+close_instance
+reload_trigger connmap
+interface_trigger lan" "$out"
+
+# 11. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&
 	! grep -q "user root" "$INIT"; then
 	echo "ok   init: runs as user connmap"; pass=$((pass + 1))

@@ -4,7 +4,8 @@
 # the host tests' captures writes markers.json byte-identical to the host build's.
 # Dynamically linked binaries (as OpenWrt links them) run against the target sysroot their build
 # used (`sysroot=` in build/cross/<arch>/info: musl's loader + libc.so, libpcap.so.1), with
-# `qemu-<arch>-static -L SYSROOT`; x86_64 too, so that the host's libraries are never used.
+# `qemu-<arch>-static -L SYSROOT`; x86_64 too, so that the host's libraries are never used (the
+# sysroot has its own etc/ld-musl-<arch>.path: a host with Debian's musl package has one too).
 #
 # Captures (every link type) and the test databases come from `cargo run --example fixtures --
 # DIR` (or CONNMAP_FIXTURES=DIR): each capture is replayed with geo.mmdb (GeoIP2-City schema),
@@ -59,6 +60,16 @@ for a in "${arches[@]}"; do
 	[ -n "$root" ] || continue
 	interp=$(llvm-readelf -l "$CROSS/$a/connmap" 2>&1 | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
 	needed=$(llvm-readelf -d "$CROSS/$a/connmap" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+	# the sysroot's own search-path file: under `qemu -L`, a file missing from the sysroot is read
+	# from the host, and Debian's musl package installs /etc/ld-musl-x86_64.path (openwrt/tests/
+	# deps.sh keeps it installed so that this is proven): the host's libraries must never load
+	pathfile=$(loader "$a")
+	pathfile="/etc/$(basename "${pathfile%.so.1}").path"
+	if [ "$(head -1 "$root$pathfile" 2>/dev/null)" = /usr/lib ]; then
+		ok "$a: sysroot has its own $pathfile (/usr/lib first)$([ -e "$pathfile" ] && echo ", which shadows the host's $pathfile")"
+	else
+		bad "$a: no $root$pathfile: the loader under qemu would read the host's $pathfile"
+	fi
 	if [ "$interp" = "$(loader "$a")" ] && [ "$needed" = "libc.so libpcap.so.1 " ] &&
 		[ -e "$root$interp" ] && [ -e "$root/usr/lib/libpcap.so.1" ]; then
 		ok "$a: dynamic, interpreter $interp, NEEDED $needed(in $root)"

@@ -3,8 +3,11 @@
 # `cargo build`) by the project's test command:
 #   ShellCheck of the router-side and build scripts, the init-script test against a procd/UCI
 #   shim, LuCI file syntax, the cross builds + packages (scripts/build-dist.sh, cached in
-#   ~/.cache/connmap), the packages read back, and every architecture's binary under qemu-user
-#   replaying the host tests' captures.
+#   ~/.cache/connmap), the mipsel package within the round's size budget, the packages read
+#   back, the 32-bit binaries' imports (time64_test.sh), every architecture's binary under
+#   qemu-user replaying the host tests' captures, and the mipsel package capturing live on a MIPS
+#   24Kc kernel under qemu-system, also past 2038 (mips-system/run.sh check;
+#   CONNMAP_SKIP_MIPS_SYSTEM=1 skips it).
 # CONNMAP_SKIP_CROSS=1 skips the cross builds and qemu (the arch-independent packages are still
 # built and checked). Ends with "N passed, N failed"; exit status 1 on any failure.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as `sh FILE`
@@ -51,21 +54,26 @@ suite() { # name command...
 if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
-		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh; do
+		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
+		scripts/release.sh openwrt/tests/real/luci_https_test.sh \
+		openwrt/tests/time64_test.sh openwrt/tests/mips-system/run.sh openwrt/tests/mips-system/guest.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
 		rc=$?
 		result "shellcheck $f" $rc
 		[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
 	done
-	# the postinst-pkg scripts that go into the packages (router-side, POSIX sh)
-	for mk in openwrt/connmap/Makefile openwrt/connmap-geodb/Makefile; do
+	# the postinst-pkg/prerm-pkg scripts that go into the packages (router-side, POSIX sh)
+	for mk in openwrt/connmap/Makefile openwrt/connmap-geodb/Makefile openwrt/luci-app-connmap/Makefile; do
 		pkg=$(basename "$(dirname "$mk")")
-		awk -v d="define Package/$pkg/postinst" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$mk" |
-			sed 's/\$\$/$/g' > "$LOGDIR/$pkg.postinst"
-		shellcheck -s sh -e SC1091 "$LOGDIR/$pkg.postinst" > "$LOGDIR/sc.log" 2>&1
-		rc=$?
-		result "shellcheck $pkg postinst-pkg (POSIX sh)" $rc
-		[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
+		for kind in postinst prerm; do
+			awk -v d="define Package/$pkg/$kind" '$0 == d {on=1; next} on && /^endef/ {exit} on {print}' "$mk" |
+				sed 's/\$\$/$/g' > "$LOGDIR/$pkg.$kind"
+			[ -s "$LOGDIR/$pkg.$kind" ] || continue
+			shellcheck -s sh -e SC1091 "$LOGDIR/$pkg.$kind" > "$LOGDIR/sc.log" 2>&1
+			rc=$?
+			result "shellcheck $pkg $kind-pkg (POSIX sh)" $rc
+			[ $rc -eq 0 ] || sed 's/^/     /' "$LOGDIR/sc.log" | head -30
+		done
 	done
 else
 	result "shellcheck installed (openwrt/tests/deps.sh)" 1
@@ -82,14 +90,21 @@ for j in openwrt/luci-app-connmap/root/usr/share/luci/menu.d/luci-app-connmap.js
 	result "valid JSON $j" $?
 done
 if command -v node > /dev/null; then
-	node --check openwrt/luci-app-connmap/htdocs/luci-static/resources/view/connmap/map.js > "$LOGDIR/node.log" 2>&1
-	result "JS syntax luci view connmap/map.js" $?
+	for v in map config; do
+		node --check "openwrt/luci-app-connmap/htdocs/luci-static/resources/view/connmap/$v.js" > "$LOGDIR/node.log" 2>&1
+		result "JS syntax luci view connmap/$v.js" $?
+	done
 	suite luci node "$T/luci_test.mjs"
 fi
+# the translation template is what LuCI's i18n-scan would write from the views and JSON files
+python3 openwrt/tools/i18n-scan.py openwrt/luci-app-connmap --check \
+	openwrt/luci-app-connmap/po/templates/connmap.pot > "$LOGDIR/pot.log" 2>&1
+result "po/templates/connmap.pot up to date ($(cat "$LOGDIR/pot.log"))" $?
 
 # 4. connmap-geodb from a stand-in database (the real one is not needed for this test)
 mkdir -p "$LOGDIR/geodb" "$LOGDIR/geodist"
 printf 'stand-in database\n\xab\xcd\xefMaxMind.com' > "$LOGDIR/geodb/geo.mmdb"
+echo 'stand-in licence notice' > "$LOGDIR/geodb/LICENSE.txt"
 CONNMAP_PACKAGES=geodb CONNMAP_DIST="$LOGDIR/geodist" CONNMAP_GEODB_DIR="$LOGDIR/geodb" \
 	scripts/package.sh > "$LOGDIR/geopkg.log" 2>&1
 result "package connmap-geodb (stand-in mmdb)" $?
@@ -100,6 +115,7 @@ if [ "${CONNMAP_SKIP_CROSS:-0}" = 1 ]; then
 	note "skip cross builds, package read-back of connmap and qemu tests (CONNMAP_SKIP_CROSS=1)"
 	CONNMAP_PACKAGES=luci CONNMAP_DIST="$LOGDIR/geodist" scripts/package.sh > "$LOGDIR/lucipkg.log" 2>&1
 	result "package luci-app-connmap" $?
+	suite lucipkg python3 "$T/check_packages.py" --luci "$LOGDIR/geodist"
 else
 	t0=$(date +%s)
 	"$T/deps.sh" > "$LOGDIR/deps.log" 2>&1
@@ -114,9 +130,31 @@ else
 		tail -30 "$LOGDIR/dist.log" | sed 's/^/     /'
 	else
 		sed 's/^/     /' dist/SIZES.txt
+		# the round's size budget for the mipsel package (scripts/build-dist.sh writes the line)
+		budget=$(sed -n 's/^budget: //p' dist/SIZES.txt)
+		case $budget in
+		*", within") result "size budget: $budget" 0 ;;
+		*) result "size budget: ${budget:-no budget line in dist/SIZES.txt}" 1 ;;
+		esac
 		suite packages python3 "$T/check_packages.py" dist
+		suite time64 "$T/time64_test.sh"
 		suite qemu "$T/qemu_test.sh"
+		# a live capture on a real MIPS 24Kc kernel (qemu-system, Debian's 4kc-malta kernel)
+		if [ "${CONNMAP_SKIP_MIPS_SYSTEM:-0}" = 1 ]; then
+			note "skip mips-system: live capture on a MIPS kernel (CONNMAP_SKIP_MIPS_SYSTEM=1)"
+		else
+			suite mips-system "$T/mips-system/run.sh" check
+		fi
 	fi
+fi
+
+# 6. luci-app-connmap in real LuCI over HTTPS in Chromium (OpenWrt's userland from
+#    openwrt/tests/real/build.sh; says "skip" when that build, Chromium or root is missing)
+if [ "${CONNMAP_SKIP_BROWSER:-0}" = 1 ]; then
+	note "skip luci_https: CONNMAP_SKIP_BROWSER=1"
+else
+	suite luci_https_opkg bash openwrt/tests/real/luci_https_test.sh opkg
+	suite luci_https_apk bash openwrt/tests/real/luci_https_test.sh apk
 fi
 
 note "openwrt tests took $(($(date +%s) - start)) s"

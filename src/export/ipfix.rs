@@ -226,7 +226,7 @@ impl Exporter {
             if !(last || idle || active) {
                 continue;
             }
-            let geo = r.geo.as_deref();
+            let geo = r.geo();
             let host = r.hosts.first().copied().unwrap_or(if addr.is_ipv4() {
                 Addr::from_v4_bytes([0; 4])
             } else {
@@ -660,7 +660,7 @@ mod tests {
                 protocol: 6,
                 ports: None,
                 src_mac: None,
-                l4_at: 0,
+                ..Default::default()
             };
             let f = Flow {
                 direction: dir,

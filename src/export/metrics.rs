@@ -12,10 +12,11 @@
 //! `--max-hosts`, countries and ASNs by `--metrics-top` (+ `other` and `unknown`), remotes by
 //! `--metrics-remotes` (0, none, by default). No per-remote-address label otherwise.
 
-use crate::names::{format_mac, DeviceNames};
+use crate::devnames::{format_mac, DeviceNames};
+use crate::hash::RandomState;
 use crate::packet::Addr;
-use crate::snapshot::SnapshotMeta;
-use crate::table::{Counters, RandomState, Tables};
+use crate::snapshot::{PathStats, SnapshotMeta};
+use crate::table::{Counters, Tables};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -109,7 +110,6 @@ pub struct Health {
     pub evicted_hosts: u64,
     pub evicted_names: u64,
     pub expired_remotes: u64,
-    pub expired_hosts: u64,
     pub names_dns: u64,
     pub names_sni: u64,
     pub names_http: u64,
@@ -229,7 +229,7 @@ pub fn collect(
     tables: &Tables,
     names: &DeviceNames,
     meta: &SnapshotMeta,
-    decode_errors: u64,
+    stats: &PathStats,
     now: u64,
     render: Duration,
     limits: &Limits,
@@ -286,7 +286,7 @@ pub fn collect(
                 }
             }
         }
-        let geo = r.geo.as_deref();
+        let geo = r.geo();
         let code = geo.and_then(|g| g.country);
         let c = countries.entry(code).or_insert_with(|| GroupRow {
             key: geo
@@ -320,7 +320,7 @@ pub fn collect(
         remotes = all
             .into_iter()
             .map(|(a, r)| {
-                let geo = r.geo.as_deref();
+                let geo = r.geo();
                 RemoteRow {
                     remote: a.to_string(),
                     country: geo
@@ -338,6 +338,7 @@ pub fn collect(
     }
 
     let s = &tables.stats;
+    let n = tables.name_stats();
     let c = &meta.capture;
     MetricsData {
         generated: now,
@@ -352,23 +353,22 @@ pub fn collect(
             dropped: c.dropped,
             if_dropped: c.if_dropped,
             names_handle: c.names.as_ref().map(|n| (n.received, n.dropped)),
-            decode_errors,
+            decode_errors: stats.decode_errors,
             remotes: tables.remotes.len(),
             hosts: tables.hosts.len(),
-            names: tables.learned.len(),
+            names: n.pairs,
             max_remotes: tables.max_remotes,
             max_hosts: tables.max_hosts,
-            max_names: tables.learned.max,
+            max_names: n.max_pairs,
             evicted_remotes: s.evicted_remotes,
             evicted_hosts: s.evicted_hosts,
-            evicted_names: tables.learned.evicted,
+            evicted_names: n.evicted,
             expired_remotes: s.expired_remotes,
-            expired_hosts: s.expired_hosts,
-            names_dns: tables.names_dns,
-            names_sni: tables.names_sni,
-            names_http: tables.names_http,
-            geo_lookups: s.geo_lookups,
-            geo_errors: s.geo_errors,
+            names_dns: n.dns,
+            names_sni: n.sni,
+            names_http: n.http,
+            geo_lookups: stats.geo_lookups,
+            geo_errors: stats.geo_errors,
             offload: meta.offload.detected,
             render_seconds: render.as_secs_f64(),
             ipfix,
@@ -766,9 +766,11 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         Kind::Counter,
         "entries forgotten after --retention idle",
     );
-    for (t, v) in [("remotes", h.expired_remotes), ("hosts", h.expired_hosts)] {
-        o.sample("connmap_table_expired_total", &[("table", t)], Value::U(v));
-    }
+    o.sample(
+        "connmap_table_expired_total",
+        &[("table", "remotes")],
+        Value::U(h.expired_remotes),
+    );
     o.family(
         "connmap_names_learned",
         Kind::Counter,

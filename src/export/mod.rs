@@ -17,8 +17,8 @@ pub mod ipfix;
 pub mod metrics;
 
 use crate::cli::Config;
-use crate::names::DeviceNames;
-use crate::snapshot::SnapshotMeta;
+use crate::devnames::DeviceNames;
+use crate::snapshot::{PathStats, SnapshotMeta};
 use crate::table::Tables;
 use std::time::Duration;
 
@@ -71,21 +71,12 @@ impl Export {
         tables: &Tables,
         names: &DeviceNames,
         meta: &SnapshotMeta,
-        decode_errors: u64,
+        stats: &PathStats,
         now: u64,
         render: Duration,
     ) {
         let ipfix = self.ipfix.as_ref().map(|x| x.stats);
-        let data = metrics::collect(
-            tables,
-            names,
-            meta,
-            decode_errors,
-            now,
-            render,
-            &self.limits,
-            ipfix,
-        );
+        let data = metrics::collect(tables, names, meta, stats, now, render, &self.limits, ipfix);
         self.metrics.set(data);
     }
 

@@ -6,9 +6,14 @@
 //! through this gate, which runs all client sockets on one thread with a smol executor:
 //!
 //! - connection limits: `MAX_CONNECTIONS` in all, `MAX_PER_CLIENT` per client address
-//!   (over either: `503`, closed);
+//!   (over either: `503`, closed). At the total limit a new connection first evicts the
+//!   oldest one whose request head is still incomplete, so clients that open connections and
+//!   send nothing (or half a head) slow only themselves, not every other client;
 //! - the request head must arrive whole within `HEAD_TIMEOUT` and `MAX_HEAD` bytes (`408` /
-//!   `431` otherwise), as ASCII HTTP/1.x with sane header lines (`400` otherwise);
+//!   `431` otherwise), as ASCII HTTP/1.x that `httparse` accepts (`400` otherwise);
+//! - its `Host` (and the authority of an absolute-form target) must name this router
+//!   (`host.rs`: the defence against DNS rebinding): `421` without a body otherwise, `400`
+//!   when an HTTP/1.1 request has none;
 //! - the head is passed on sanitised: hop-by-hop and body headers are dropped, `Connection:
 //!   close` added, and no request body is ever forwarded (only GET and HEAD have a meaning
 //!   here), so nothing can be smuggled past it;
@@ -17,13 +22,15 @@
 //!
 //! One request per connection: the page polls every few seconds, a new LAN connection is cheap.
 
+use super::host::HostPolicy;
+use smol::channel::{Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::lock::Semaphore;
 use smol::net::unix::UnixStream;
 use smol::net::{TcpListener, TcpStream};
 use smol::{future, Timer};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -32,6 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const MAX_HEAD: usize = 8192;
+/// Header lines in a request head (more: `431`).
+pub const MAX_HEADERS: usize = 100;
 pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_PER_CLIENT: usize = 32;
 /// Requests being answered by tiny_http at once (= its responder threads).
@@ -55,26 +64,37 @@ const DROPPED_HEADERS: &[&str] = &[
     "expect",
 ];
 
+#[derive(Default)]
 struct Limits {
     total: usize,
     /// Open connections and the in-flight allowance of each client address.
     per_client: HashMap<IpAddr, (usize, Rc<Semaphore>)>,
+    /// Connections still reading their request head, oldest first (ids only grow); dropping
+    /// the sender tells that connection it was evicted.
+    reading_head: BTreeMap<u64, Sender<()>>,
+    next_id: u64,
 }
 
 /// Counts a connection for as long as it lives.
 struct Slot {
     limits: Rc<RefCell<Limits>>,
     ip: IpAddr,
+    id: u64,
     /// This client's share of the responders: a few slow readers on one address cannot hold
     /// all of them.
     client_in_flight: Rc<Semaphore>,
 }
 
 impl Slot {
-    fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<Slot> {
+    /// A slot for a new connection from `ip`, and the receiver that ends when it is evicted.
+    /// At the total limit the oldest connection still reading its head is evicted for it
+    /// (it ends on the next turn of the executor: until then the count is one over).
+    fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<(Slot, Receiver<()>)> {
         let mut l = limits.borrow_mut();
         let mine = l.per_client.get(&ip).map(|c| c.0).unwrap_or(0);
-        if l.total >= MAX_CONNECTIONS || mine >= MAX_PER_CLIENT {
+        if mine >= MAX_PER_CLIENT
+            || l.total >= MAX_CONNECTIONS && l.reading_head.pop_first().is_none()
+        {
             return None;
         }
         l.total += 1;
@@ -84,11 +104,24 @@ impl Slot {
             .or_insert_with(|| (0, Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CLIENT))));
         entry.0 += 1;
         let client_in_flight = Rc::clone(&entry.1);
-        Some(Slot {
-            limits: Rc::clone(limits),
-            ip,
-            client_in_flight,
-        })
+        let id = l.next_id;
+        l.next_id += 1;
+        let (evict, evicted) = smol::channel::bounded(1);
+        l.reading_head.insert(id, evict);
+        Some((
+            Slot {
+                limits: Rc::clone(limits),
+                ip,
+                id,
+                client_in_flight,
+            },
+            evicted,
+        ))
+    }
+
+    /// The head is in: this connection can no longer be evicted.
+    fn head_done(&self) {
+        self.limits.borrow_mut().reading_head.remove(&self.id);
     }
 }
 
@@ -96,6 +129,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut l = self.limits.borrow_mut();
         l.total -= 1;
+        l.reading_head.remove(&self.id);
         if let Some(c) = l.per_client.get_mut(&self.ip) {
             c.0 -= 1;
             if c.0 == 0 {
@@ -125,12 +159,15 @@ pub fn bind_backend(dir: &Path) -> std::io::Result<(std::os::unix::net::UnixList
 }
 
 /// Runs the gate until `stop` is set. Blocks: run it on its own thread.
-pub fn run(listener: std::net::TcpListener, backend: PathBuf, stop: Arc<AtomicBool>) {
+pub fn run(
+    listener: std::net::TcpListener,
+    backend: PathBuf,
+    hosts: HostPolicy,
+    stop: Arc<AtomicBool>,
+) {
     let ex = smol::LocalExecutor::new();
-    let limits = Rc::new(RefCell::new(Limits {
-        total: 0,
-        per_client: HashMap::new(),
-    }));
+    let limits = Rc::new(RefCell::new(Limits::default()));
+    let hosts = Rc::new(hosts);
     let in_flight = Rc::new(Semaphore::new(MAX_IN_FLIGHT));
     future::block_on(ex.run(async {
         let listener = match TcpListener::try_from(listener) {
@@ -158,7 +195,7 @@ pub fn run(listener: std::net::TcpListener, backend: PathBuf, stop: Arc<AtomicBo
                 }
             };
             let _ = stream.set_nodelay(true);
-            let Some(slot) = Slot::take(&limits, peer.ip()) else {
+            let Some((slot, evicted)) = Slot::take(&limits, peer.ip()) else {
                 ex.spawn(async move {
                     let _ = future::or(
                         async {
@@ -175,8 +212,9 @@ pub fn run(listener: std::net::TcpListener, backend: PathBuf, stop: Arc<AtomicBo
             };
             let backend = backend.clone();
             let in_flight = Rc::clone(&in_flight);
+            let hosts = Rc::clone(&hosts);
             ex.spawn(async move {
-                serve(stream, &backend, &slot.client_in_flight, &in_flight).await;
+                serve(stream, &backend, &slot, evicted, &in_flight, &hosts).await;
                 drop(slot);
             })
             .detach();
@@ -186,6 +224,13 @@ pub fn run(listener: std::net::TcpListener, backend: PathBuf, stop: Arc<AtomicBo
 
 /// A complete minimal response the gate sends by itself.
 pub fn simple(code: u16, reason: &str) -> Vec<u8> {
+    if code == 421 {
+        // to a page that is not ours: not even an error text
+        return format!(
+            "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+    }
     format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n\r\n{reason}\n",
@@ -197,12 +242,19 @@ pub fn simple(code: u16, reason: &str) -> Vec<u8> {
 async fn serve(
     mut client: TcpStream,
     backend: &Path,
-    client_in_flight: &Semaphore,
+    slot: &Slot,
+    evicted: Receiver<()>,
     in_flight: &Semaphore,
+    hosts: &HostPolicy,
 ) {
-    let head = match future::or(read_head(&mut client), async {
+    let head = future::or(read_head(&mut client), async {
         Timer::after(HEAD_TIMEOUT).await;
         Err(HeadError::Timeout)
+    });
+    let head = match future::or(head, async {
+        // the sender is dropped when this connection is evicted
+        let _ = evicted.recv().await;
+        Err(HeadError::Closed)
     })
     .await
     {
@@ -218,7 +270,8 @@ async fn serve(
             return;
         }
     };
-    let forwarded = match sanitize(&head) {
+    slot.head_done();
+    let forwarded = match sanitize(&head, hosts) {
         Ok(f) => f,
         Err(e) => {
             let (code, reason) = e.status();
@@ -227,7 +280,7 @@ async fn serve(
         }
     };
     // Waiting here happens before the response timer starts; the head timer bounded the rest.
-    let _mine = client_in_flight.acquire().await;
+    let _mine = slot.client_in_flight.acquire().await;
     let _permit = in_flight.acquire().await;
     let relayed = future::or(relay(&mut client, backend, &forwarded), async {
         Timer::after(RESPONSE_TIMEOUT).await;
@@ -255,14 +308,16 @@ async fn relay(client: &mut TcpStream, backend: &Path, head: &[u8]) -> std::io::
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = find_head_end(&buf) {
-            if buf[..end].ends_with(b"\r\n\r\n") {
-                buf.splice(end - 2..end - 2, b"Connection: close\r\n".iter().copied());
+        let parsed = httparse::Response::new(&mut [httparse::EMPTY_HEADER; 32]).parse(&buf);
+        match parsed {
+            Ok(httparse::Status::Complete(end)) => {
+                if buf[..end].ends_with(b"\r\n\r\n") {
+                    buf.splice(end - 2..end - 2, b"Connection: close\r\n".iter().copied());
+                }
+                break;
             }
-            break;
-        }
-        if buf.len() > MAX_HEAD {
-            break;
+            Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {}
+            _ => break,
         }
     }
     client.write_all(&buf).await?;
@@ -278,6 +333,8 @@ pub enum HeadError {
     Timeout,
     TooLarge,
     Bad,
+    /// The `Host` (or the target's authority) is not one of this router's names.
+    Misdirected,
 }
 
 impl HeadError {
@@ -286,6 +343,7 @@ impl HeadError {
             HeadError::Closed | HeadError::Bad => (400, "Bad Request"),
             HeadError::Timeout => (408, "Request Timeout"),
             HeadError::TooLarge => (431, "Request Header Fields Too Large"),
+            HeadError::Misdirected => (421, "Misdirected Request"),
         }
     }
 }
@@ -301,10 +359,9 @@ async fn read_head(client: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
         if n == 0 {
             return Err(HeadError::Closed);
         }
-        let scan_from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = find_head_end(&buf[scan_from..]) {
-            buf.truncate(scan_from + end);
+        if let Some(end) = head_end(&buf)? {
+            buf.truncate(end);
             return Ok(buf);
         }
         if buf.len() > MAX_HEAD {
@@ -313,71 +370,103 @@ async fn read_head(client: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
     }
 }
 
-/// Offset just past the first `\r\n\r\n` (or bare `\n\n`).
-fn find_head_end(b: &[u8]) -> Option<usize> {
-    (0..b.len()).find_map(|i| {
-        if b[i..].starts_with(b"\r\n\r\n") {
-            Some(i + 4)
-        } else if b[i..].starts_with(b"\n\n") {
-            Some(i + 2)
-        } else {
-            None
-        }
-    })
+fn parse_head<'h, 'b>(
+    rq: &mut httparse::Request<'h, 'b>,
+    buf: &'b [u8],
+) -> Result<Option<usize>, HeadError> {
+    match rq.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Bad),
+    }
+}
+
+/// Length of the request head at the start of `buf` (`None`: not complete yet). Malformed
+/// heads are refused as soon as their first bad byte arrives.
+fn head_end(buf: &[u8]) -> Result<Option<usize>, HeadError> {
+    parse_head(
+        &mut httparse::Request::new(&mut [httparse::EMPTY_HEADER; MAX_HEADERS]),
+        buf,
+    )
+}
+
+/// `(authority, origin-form path)` of an absolute-form target (`http://host/path?q`).
+fn absolute_form(target: &str) -> Option<(&str, String)> {
+    let scheme_end = target.find("://")?;
+    if !matches!(
+        target[..scheme_end].to_ascii_lowercase().as_str(),
+        "http" | "https"
+    ) {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Some((authority, path))
+}
+
+/// A header value as text (the head is ASCII), without surrounding whitespace.
+fn text(v: &[u8]) -> Result<&str, HeadError> {
+    std::str::from_utf8(v)
+        .map(str::trim)
+        .map_err(|_| HeadError::Bad)
 }
 
 /// Checks a request head and rewrites it for tiny_http. Pure: unit-tested and fuzzed.
-pub fn sanitize(head: &[u8]) -> Result<Vec<u8>, HeadError> {
+pub fn sanitize(head: &[u8], hosts: &HostPolicy) -> Result<Vec<u8>, HeadError> {
     if head.len() > MAX_HEAD {
         return Err(HeadError::TooLarge);
     }
     if !head.is_ascii() {
         return Err(HeadError::Bad);
     }
-    let text = std::str::from_utf8(head).map_err(|_| HeadError::Bad)?;
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let request_line = lines.next().ok_or(HeadError::Bad)?;
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(HeadError::Bad);
-    };
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
-    };
-    if !token(method)
-        || !(version == "HTTP/1.1" || version == "HTTP/1.0")
-        || target.is_empty()
-        || target.bytes().any(|c| c.is_ascii_control() || c == b' ')
-    {
-        return Err(HeadError::Bad);
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut rq = httparse::Request::new(&mut headers);
+    if parse_head(&mut rq, head)? != Some(head.len()) {
+        return Err(HeadError::Bad); // incomplete, or bytes after the head
     }
+    let (Some(method), Some(target), Some(version)) = (rq.method, rq.path, rq.version) else {
+        return Err(HeadError::Bad);
+    };
+    let mut host = None;
+    for h in rq.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return Err(HeadError::Bad); // RFC 9112, 3.2: exactly one
+            }
+            host = Some(text(h.value)?);
+        }
+    }
+    let absolute = absolute_form(target);
+    if let Some((authority, _)) = &absolute {
+        if !hosts.allows(authority) {
+            return Err(HeadError::Misdirected);
+        }
+    }
+    match host {
+        Some(h) if !hosts.allows(h) => return Err(HeadError::Misdirected),
+        None if version == 1 => return Err(HeadError::Bad),
+        _ => {}
+    }
+    let target = absolute.as_ref().map_or(target, |(_, path)| path.as_str());
     let mut out = Vec::with_capacity(head.len() + 32);
     out.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
-    let mut count = 0;
-    for line in lines {
-        if line.is_empty() {
+    for h in rq.headers.iter() {
+        if DROPPED_HEADERS
+            .iter()
+            .any(|d| h.name.eq_ignore_ascii_case(d))
+        {
             continue;
         }
-        count += 1;
-        if count > 100 {
-            return Err(HeadError::TooLarge);
-        }
-        let (name, value) = line.split_once(':').ok_or(HeadError::Bad)?;
-        // No obsolete line folding, no spaces in names, no control characters in values.
-        if !token(name) || value.bytes().any(|c| c.is_ascii_control() && c != b'\t') {
-            return Err(HeadError::Bad);
-        }
-        let lower = name.to_ascii_lowercase();
-        if DROPPED_HEADERS.contains(&lower.as_str()) {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(h.name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.trim().as_bytes());
+        out.extend_from_slice(text(h.value)?.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -388,46 +477,146 @@ pub fn sanitize(head: &[u8]) -> Result<Vec<u8>, HeadError> {
 mod tests {
     use super::*;
 
+    fn hosts() -> HostPolicy {
+        HostPolicy::new(
+            "192.168.1.1:8090".parse().unwrap(),
+            Some("openwrt"),
+            &["map.example".into()],
+        )
+    }
+
     #[test]
     fn sanitizes_a_normal_request() {
         let out = sanitize(
-            b"GET /markers.json HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\
+            b"GET /markers.json HTTP/1.1\r\nHost: 192.168.1.1:8090\r\nConnection: keep-alive\r\n\
               Content-Length: 5\r\nTransfer-Encoding: chunked\r\nIf-None-Match:  \"a\" \r\n\r\n",
+            &hosts(),
         )
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "GET /markers.json HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"a\"\r\nConnection: close\r\n\r\n"
+            "GET /markers.json HTTP/1.1\r\nHost: 192.168.1.1:8090\r\nIf-None-Match: \"a\"\r\n\
+             Connection: close\r\n\r\n"
         );
     }
 
     #[test]
     fn refuses_bad_heads() {
         for bad in [
-            &b"GET / HTTP/2.0\r\n\r\n"[..],
-            b"GET  / HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1 extra\r\n\r\n",
-            b"G@T / HTTP/1.1\r\n\r\n",
-            b"GET /\x01 HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\n folded: x\r\n\r\n",
-            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
-            b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+            &b"GET / HTTP/2.0\r\nHost: openwrt\r\n\r\n"[..],
+            b"GET  / HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+            b"GET / HTTP/1.1 extra\r\nHost: openwrt\r\n\r\n",
+            b"G@T / HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+            b"GET /\x01 HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\n folded: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\nX: a\x00b\r\n\r\n",
+            b"GET /\xc3\xa9 HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\n",
+            b"GET / HTTP/1.1\r\nHost: openwrt\r\n\r\nGET / HTTP/1.1\r\n\r\n",
             b"",
         ] {
-            assert!(sanitize(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                sanitize(bad, &hosts()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let many: String = (0..150).map(|i| format!("X-{i}: y\r\n")).collect();
         assert_eq!(
-            sanitize(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
+            sanitize(
+                format!("GET / HTTP/1.1\r\nHost: openwrt\r\n{many}\r\n").as_bytes(),
+                &hosts()
+            ),
             Err(HeadError::TooLarge)
         );
     }
 
     #[test]
-    fn head_end() {
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
-        assert_eq!(find_head_end(b"GET / HTTP/1.0\n\n"), Some(16));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n"), None);
+    fn host_must_name_the_router() {
+        let ok = |h: &[u8]| sanitize(h, &hosts());
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: OpenWrt.LAN.:8090\r\n\r\n").is_ok());
+        assert!(ok(b"GET / HTTP/1.1\r\nhost: map.example\r\n\r\n").is_ok());
+        assert!(
+            ok(b"GET / HTTP/1.0\r\n\r\n").is_ok(),
+            "HTTP/1.0 needs no Host"
+        );
+        for (head, want) in [
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], HeadError::Bad),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: openwrt\r\n\r\n",
+                HeadError::Bad,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+                HeadError::Misdirected,
+            ),
+            (
+                b"GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n",
+                HeadError::Misdirected,
+            ),
+            (b"GET / HTTP/1.1\r\nHost: \r\n\r\n", HeadError::Misdirected),
+            (
+                b"GET http://evil.example/markers.json HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+                HeadError::Misdirected,
+            ),
+            (
+                b"GET HTTP://192.168.1.1@evil.example/ HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+                HeadError::Misdirected,
+            ),
+        ] {
+            assert_eq!(ok(head), Err(want), "{}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let out = sanitize(
+            b"GET http://192.168.1.1:8090/markers.json?x HTTP/1.1\r\nHost: openwrt\r\n\r\n",
+            &hosts(),
+        )
+        .unwrap();
+        assert!(out.starts_with(b"GET /markers.json?x HTTP/1.1\r\n"));
+        let out = sanitize(b"GET https://openwrt HTTP/1.0\r\n\r\n", &hosts()).unwrap();
+        assert!(out.starts_with(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn head_end_and_early_refusal() {
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"),
+            Ok(Some(27))
+        );
+        assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Ok(Some(16)));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n"), Ok(None));
+        assert_eq!(head_end(b"GET"), Ok(None));
+        assert_eq!(head_end(b"G\x01T"), Err(HeadError::Bad));
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_connection_still_reading_its_head() {
+        let limits = Rc::new(RefCell::new(Limits::default()));
+        let ip = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+        let mut slots: Vec<_> = (0..MAX_CONNECTIONS as u32)
+            .map(|n| Slot::take(&limits, ip(n / 5)).unwrap())
+            .collect();
+        // the first one has its head: not evictable
+        slots[0].0.head_done();
+        let (_new, _rx) = Slot::take(&limits, ip(1000)).expect("evicts one");
+        assert!(
+            slots[1].1.is_closed(),
+            "the oldest one still reading is told"
+        );
+        assert!(!slots[2].1.is_closed());
+        assert_eq!(limits.borrow().total, MAX_CONNECTIONS + 1);
+        // the evicted one ends: its slot is freed
+        slots.remove(1);
+        assert_eq!(limits.borrow().total, MAX_CONNECTIONS);
+        // when every connection is past its head, a new one is refused
+        for (s, _) in &slots {
+            s.head_done();
+        }
+        limits.borrow_mut().reading_head.clear();
+        assert!(Slot::take(&limits, ip(1001)).is_none());
     }
 }

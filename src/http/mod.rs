@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod gate;
+pub mod host;
 
 use crate::snapshot::{Snapshot, SnapshotCell};
 use files::StaticFiles;
@@ -28,6 +29,8 @@ pub struct HttpOptions {
     pub www: Option<PathBuf>,
     /// Origin of the opt-in online tile server, allowed in the CSP's img-src.
     pub tiles_origin: Option<String>,
+    /// Names besides the router's own that `Host` may carry (`--allow-host`).
+    pub allow_hosts: Vec<String>,
     /// `/metrics` (src/export/metrics.rs); `None`: 404.
     pub metrics: Option<crate::export::metrics::MetricsCell>,
 }
@@ -84,13 +87,15 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         Some(o) => format!("'self' data: {o}"),
         None => "'self' data:".to_string(),
     };
+    let hosts = host::HostPolicy::new(local_addr, host::hostname().as_deref(), &opts.allow_hosts);
     let handler = Arc::new(Handler {
         files,
         snapshots,
         metrics: opts.metrics.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
-             form-action 'none'; object-src 'none'"
+             form-action 'none'; object-src 'none'; {}",
+            hosts.frame_ancestors()
         ),
     });
     let stop = Arc::new(AtomicBool::new(false));
@@ -102,7 +107,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
             std::thread::Builder::new()
                 .name("http-gate".into())
                 .stack_size(256 << 10)
-                .spawn(move || gate::run(listener, backend_path, stop))
+                .spawn(move || gate::run(listener, backend_path, hosts, stop))
                 .map_err(|e| e.to_string())?,
         );
     }
@@ -177,25 +182,21 @@ fn header(name: &str, value: &str) -> Option<Header> {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-/// Decodes `%XX`; `None` for malformed escapes, NUL, or non-UTF-8.
+/// Decodes `%XX`; `None` for malformed escapes, NUL, or non-UTF-8. (`percent-encoding`
+/// passes a `%` that starts no escape through as it is: refused here.)
 pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    if out.contains(&0) {
+    let malformed = b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !b
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
         return None;
     }
-    String::from_utf8(out).ok()
+    let out = percent_encoding::percent_decode(b).decode_utf8().ok()?;
+    (!out.contains('\0')).then(|| out.into_owned())
 }
 
 /// The path part of a request target, decoded, or `None` if it is not a plain absolute path
@@ -269,7 +270,8 @@ impl Handler {
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "no-referrer"),
         ] {
-            // No X-Frame-Options: LuCI frames the page from another port of the same host.
+            // No X-Frame-Options: LuCI frames the page from another port of the same host
+            // (the CSP's frame-ancestors names the router's own origins).
             if let Some(h) = header(n, v) {
                 r.add_header(h);
             }

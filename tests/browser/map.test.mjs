@@ -29,6 +29,8 @@ before(async () => {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // a name of someone else's that resolves to the daemon (DNS rebinding), on loopback
+      '--host-resolver-rules=MAP rebind.test 127.0.0.1',
     ],
   });
 });
@@ -209,6 +211,39 @@ describe('map page against replayed data', () => {
     }
   });
 
+  test('a page at another name gets nothing (DNS rebinding); only the router frames the page', async () => {
+    if (server.kind === 'fake') return; // the stand-in server does not check Host
+    const port = new URL(server.url).port;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // rebind.test resolves to the daemon's address (--host-resolver-rules above)
+    for (const p of ['/', '/markers.json']) {
+      // an error status without a body (421): chromium shows its own error page
+      await page.goto(`http://rebind.test:${port}${p}`).then(
+        () => assert.fail(`${p}: loaded`),
+        (e) => assert.match(e.message, /ERR_HTTP_RESPONSE_CODE_FAILURE/, p),
+      );
+      assert.equal(await page.locator('#map').count(), 0);
+      const raw = await rawGet(`http://127.0.0.1:${port}${p}`, { Host: `rebind.test:${port}` });
+      assert.deepEqual([raw.status, raw.body.length], [421, 0], `${p}: 421 without a body`);
+    }
+    assert.equal((await page.goto(`http://localhost:${port}/`)).status(), 200);
+    assert.equal(await page.locator('#map').count(), 1, 'the router name is served');
+    // another origin may not frame the map (frame-ancestors: the router's own origins)
+    const other = http.createServer((q, s) => s.end(`<!doctype html><iframe src="${server.url}"></iframe>`));
+    await new Promise((r) => other.listen(0, '127.0.0.1', r));
+    const messages = [];
+    page.on('console', (m) => messages.push(m.text()));
+    await page.goto(`http://127.0.0.1:${other.address().port}/`);
+    await page.waitForTimeout(1500);
+    const framed = page.frames().find((f) => f.url().startsWith(server.url));
+    const inside = framed ? await framed.evaluate(() => document.querySelectorAll('#map').length).catch(() => 0) : 0;
+    assert.equal(inside, 0, 'the map page did not load in a foreign frame');
+    assert.ok(messages.some((t) => /frame-ancestors/.test(t)), `refused by frame-ancestors: ${messages.join(' | ')}`);
+    other.close();
+    await context.close();
+  });
+
   test('a marker or cluster for every located remote, every device in the panel', async () => {
     const p = await openPage(server);
     await p.goto();
@@ -218,6 +253,10 @@ describe('map page against replayed data', () => {
       assert.equal(got, want, 'remotes on the map');
       const ips = await p.page.$$eval('#devices button[data-ip]', (els) => els.map((e) => e.dataset.ip));
       assert.deepEqual([...ips].sort(), data.hosts.map((h) => h.ip).sort(), 'devices in the panel');
+      for (const h of data.hosts) {
+        const text = await p.page.textContent(`#devices button[data-ip="${h.ip}"]`);
+        for (const ip of h.ips || [h.ip]) assert.ok(text.includes(ip), `device ${h.ip} shows its address ${ip}`);
+      }
       const unlocated = await p.page.$$eval('#unlocated details', (els) => els.map((e) => e.dataset.ip));
       assert.deepEqual(unlocated.sort(), data.markers.filter((m) => !located(m)).map((m) => m.ip).sort(), 'unlocated list');
       const totals = await p.page.textContent('#totals');
@@ -556,12 +595,16 @@ function score(m) {
   return (m.names?.length ? 4 : 0) + (m.city ? 2 : 0) + (m.org ? 2 : 0) + (m.ports?.length ? 1 : 0) + total(m) / 1e12;
 }
 
+/**
+ * Whether a remote matches a country's name searched for: each plain word of it a whole word
+ * of a field, a term with other characters (d'Ivoire) a part of one.
+ */
 function matchesCountry(m, data, name) {
-  const q = name.toLowerCase();
-  const hay = [m.ip, m.city, m.country, m.country && regionNames.of(m.country), m.org, m.asn != null ? `as${m.asn}` : null,
+  const fields = [m.ip, m.city, m.country, m.country && regionNames.of(m.country), m.org, m.asn != null ? `as${m.asn}` : null,
     ...(m.names || []), ...m.hosts.flatMap((ip) => [ip, data.hosts.find((h) => h.ip === ip)?.name])]
-    .filter(Boolean).join('\n').toLowerCase();
-  return q.split(/\s+/).every((t) => hay.includes(t));
+    .filter(Boolean).map((f) => String(f).toLowerCase());
+  const words = new Set(fields.flatMap((f) => f.split(/[^\p{L}\p{N}]+/u)));
+  return name.toLowerCase().split(/\s+/).every((t) => (/^[\p{L}\p{N}]+$/u.test(t) ? words.has(t) : fields.some((f) => f.includes(t))));
 }
 
 /** Whether a LAN device (all its addresses, `ips`) sent to a remote. */

@@ -8,7 +8,8 @@
 # CONNMAP_PCAP/CONNMAP_MMDB (+ CONNMAP_ARGS, CONNMAP_HOME, ...: see servers.mjs) to replay a
 # capture for the fixed-data checks, by default the one `cargo run --example fixtures` writes
 # (without that example: `connmap demo`), CONNMAP_FAKE=1 (a stand-in server, no daemon).
-# Screenshots: tests/artifacts/{desktop,phone,dark}.png
+# Screenshots: tests/artifacts/{desktop,phone,dark}.png, and the README's docs/screenshots/
+# from the current page after the tests pass (screenshots.mjs; CONNMAP_SKIP_SCREENSHOTS=1: not).
 set -eu
 cd "$(dirname "$0")/../.."
 www/build.sh
@@ -29,4 +30,8 @@ if [ -z "${CONNMAP_PCAP:-}" ] && [ "${CONNMAP_FAKE:-}" != 1 ] && [ -f examples/f
   CONNMAP_HOME=${CONNMAP_HOME:-52.52,13.405}
   export CONNMAP_PCAP CONNMAP_MMDB CONNMAP_ARGS CONNMAP_HOME
 fi
-exec node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs
+node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs
+if [ "${CONNMAP_SKIP_SCREENSHOTS:-0}" != 1 ] && [ "${CONNMAP_FAKE:-}" != 1 ]; then
+  # the README's pictures are of the page as it is now (connmap demo)
+  node tests/browser/screenshots.mjs docs/screenshots
+fi

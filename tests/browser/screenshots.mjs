@@ -1,5 +1,6 @@
-// Makes the screenshots in docs/screenshots/ (desktop, phone, dark) from `connmap demo` in
-// Debian's headless chromium. Not a test; run by hand after changing the page's looks:
+// Makes the screenshots in docs/screenshots/ (desktop, phone, dark: the README's) from
+// `connmap demo` in Debian's headless chromium. tests/browser/run.sh runs it after the tests
+// pass, so the pictures are always of the current page; by hand:
 //   www/build.sh && cargo build && node tests/browser/screenshots.mjs [OUTDIR]
 // (CONNMAP_BIN / CONNMAP_FAKE as for the tests, see servers.mjs).
 import path from 'node:path';

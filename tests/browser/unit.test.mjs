@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as fmt from '../../www/src/format.js';
-import { deriveView, groupByPlace, sizeClass, recencyClass } from '../../www/src/model.js';
+import { deriveView, groupByPlace, sizeClass, recencyClass, deviceAddresses } from '../../www/src/model.js';
 import { encodeWorld, decodeWorld } from '../../www/src/world.js';
 
 const sample = JSON.parse(fs.readFileSync(new URL('./fixtures/sample-markers.json', import.meta.url), 'utf8'));
@@ -98,6 +98,36 @@ test('search: IP, domain name, country name and code, device name, several words
   // devices: by their own fields or through matching remotes
   const devs = deriveView(sample, ui({ query: 'printer' })).devices.map((h) => h.ip);
   assert.ok(devs.includes('fd00:1::8'));
+});
+
+test('search: a country code matches the code, a name whole words', () => {
+  const data = {
+    hosts: [{ ip: '192.168.1.10', ips: ['192.168.1.10', 'fd00:1::10', '2001:db8:1::10'], name: 'laptop-anna' }],
+    markers: [
+      { ip: '1.0.0.1', country: 'US', city: 'Ashburn', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.2', country: 'RU', city: 'Moscow', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.3', country: 'AU', city: 'Sydney', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.4', country: 'BY', city: 'Minsk', hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+      { ip: '1.0.0.5', country: 'DE', org: 'Hetzner Online', names: ['status.example'], hosts: ['192.168.1.10'], lat: 1, lng: 1 },
+    ],
+  };
+  const ips = (q) => deriveView(data, ui({ query: q })).located.map((m) => m.ip).sort();
+  assert.deepEqual(ips('US'), ['1.0.0.1'], 'not Russia, Australia, Belarus');
+  assert.deepEqual(ips('us'), ['1.0.0.1']);
+  assert.deepEqual(ips('united states'), ['1.0.0.1']);
+  assert.deepEqual(ips('Russia'), ['1.0.0.2']);
+  assert.deepEqual(ips('australia'), ['1.0.0.3']);
+  assert.deepEqual(ips('austral'), [], 'whole words only');
+  assert.deepEqual(ips('hetzner'), ['1.0.0.5']);
+  assert.deepEqual(ips('status'), ['1.0.0.5'], 'a label of a domain name is a word');
+  assert.deepEqual(ips('status.example'), ['1.0.0.5']);
+  assert.deepEqual(ips('1.0.0.'), ['1.0.0.1', '1.0.0.2', '1.0.0.3', '1.0.0.4', '1.0.0.5']);
+  // a device is found by any of its addresses, its name or a word of it
+  for (const q of ['fd00:1::10', '2001:db8:1::10', '192.168.1.10', 'anna', 'laptop-anna']) {
+    assert.deepEqual(deriveView(data, ui({ query: q })).devices.map((h) => h.ip), ['192.168.1.10'], q);
+  }
+  assert.deepEqual(deviceAddresses(data.hosts[0]), ['192.168.1.10', 'fd00:1::10', '2001:db8:1::10']);
+  assert.deepEqual(deviceAddresses({ ip: '10.0.0.1' }), ['10.0.0.1']);
 });
 
 test('remotes at the same coordinates share a place', () => {

@@ -227,7 +227,7 @@ pub fn get_from(src: Ipv4Addr, addr: SocketAddr, path: &str) -> (u16, String, Ve
     match connect_from(src, addr) {
         Ok(s) => exchange(
             s,
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
             Duration::from_secs(15),
         ),
         Err(_) => (0, String::new(), vec![]),

@@ -1,4 +1,4 @@
-//! Helpers shared by the end-to-end tests: the data builders (`data.rs`) and running the real
+//! Helpers shared by the end-to-end tests: the data builders (`data.rs`, `payloads.rs`) and running the real
 //! `connmap` binary.
 #![allow(dead_code)]
 

@@ -2,6 +2,7 @@
 // (model.js), the map (map.js) and the side panel (panel.js) together, and shows the
 // connection state in the header.
 import { startPolling } from './poll.js';
+import { luciRequest } from './luci.js';
 import { deriveView } from './model.js';
 import { MapView } from './map.js';
 import { Panel } from './panel.js';
@@ -114,4 +115,4 @@ function onState(s) {
 }
 
 setupDownloads(() => data);
-startPolling({ onData, onState });
+startPolling({ onData, onState, request: luciRequest() });

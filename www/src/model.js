@@ -12,26 +12,43 @@ export const SORTS = {
 
 export const isLocated = (m) => typeof m.lat === 'number' && typeof m.lng === 'number';
 
-/** Lower-cased text a remote is found by: address, domain names, country, city, network, and its LAN devices. */
-function remoteHaystack(m, hostsByIp) {
+/** Every address of a device: `ips` (IPv4 and IPv6, merged by MAC), else its one `ip`. */
+export const deviceAddresses = (h) => (Array.isArray(h.ips) && h.ips.length ? h.ips : [h.ip]);
+
+/**
+ * What a remote or a device is found by, from its fields: a search word (letters and digits
+ * only) must equal a whole word of one of them — "us" finds the country code US and names
+ * with the word "us", not Russia, Australia or Belarus; a term with other characters (an
+ * address, a domain name, `tv-livingroom`) must occur in one of them.
+ */
+function searchable(fields) {
+  const present = fields.filter((p) => p != null && p !== '').map((p) => String(p).toLowerCase());
+  return { text: present.join('\n'), words: new Set(present.flatMap((p) => p.split(/[^\p{L}\p{N}]+/u))) };
+}
+
+const PLAIN_WORD = /^[\p{L}\p{N}]+$/u;
+
+export const matchesTerm = (s, term) => (PLAIN_WORD.test(term) ? s.words.has(term) : s.text.includes(term));
+
+/** A remote is found by its address, domain names, country code and name, city, network, and its LAN devices. */
+function remoteSearchable(m, hostsByIp) {
   const parts = [m.ip, m.city, m.country, countryName(m.country), m.org, m.asn != null ? `as${m.asn}` : null];
   if (Array.isArray(m.names)) parts.push(...m.names);
   for (const ip of m.hosts || []) {
     const h = hostsByIp.get(ip);
     parts.push(ip, h?.name);
   }
-  return parts.filter((p) => p != null && p !== '').join('\n').toLowerCase();
+  return searchable(parts);
 }
 
-function hostHaystack(h) {
-  return [h.ip, ...(h.ips || []), h.name, h.mac].filter(Boolean).join('\n').toLowerCase();
-}
+/** A device is found by every one of its addresses, its name and its MAC. */
+const hostSearchable = (h) => searchable([h.ip, ...deviceAddresses(h), h.name, h.mac]);
 
 /** Every address of every device → the device (a device may have IPv4 and IPv6 addresses: `ips`). */
 function indexHosts(hosts) {
   const byIp = new Map();
   for (const h of hosts) {
-    for (const ip of Array.isArray(h.ips) && h.ips.length ? h.ips : [h.ip]) byIp.set(ip, h);
+    for (const ip of deviceAddresses(h)) byIp.set(ip, h);
     byIp.set(h.ip, h);
   }
   return byIp;
@@ -53,8 +70,8 @@ export function deriveView(data, ui) {
   const matchRemote = (m) => {
     if (device && !(m.hosts || []).some((ip) => hostsByIp.get(ip) === deviceHost)) return false;
     if (!terms.length) return true;
-    const hay = remoteHaystack(m, hostsByIp);
-    return terms.every((t) => hay.includes(t));
+    const s = remoteSearchable(m, hostsByIp);
+    return terms.every((t) => matchesTerm(s, t));
   };
   const remotes = markers.filter(matchRemote);
 
@@ -62,7 +79,7 @@ export function deriveView(data, ui) {
   let devices = hosts;
   if (terms.length) {
     const viaRemotes = new Set(remotes.flatMap((m) => (m.hosts || []).map((ip) => hostsByIp.get(ip))));
-    devices = hosts.filter((h) => viaRemotes.has(h) || terms.every((t) => hostHaystack(h).includes(t)));
+    devices = hosts.filter((h) => viaRemotes.has(h) || terms.every((t) => matchesTerm(hostSearchable(h), t)));
   }
 
   const located = remotes.filter(isLocated).sort(sort);

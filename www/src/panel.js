@@ -4,7 +4,7 @@
 // details in place.
 import * as fmt from './format.js';
 import { remoteDetails } from './details.js';
-import { total, RECENCY_LABELS } from './model.js';
+import { total, deviceAddresses, RECENCY_LABELS } from './model.js';
 
 const { esc } = fmt;
 const UNLOCATED_LIMIT = 200;
@@ -95,7 +95,9 @@ export class Panel {
     const focused = document.activeElement?.closest?.('#devices button[data-ip]')?.dataset.ip;
     const items = view.devices.map((h) => {
       const pressed = h.ip === view.device;
-      const sub = [h.name ? h.ip : null, h.mac].filter(Boolean).map(esc).join(' · ');
+      // every address of the device (IPv4 and IPv6), those not already its label
+      const addrs = deviceAddresses(h).filter((ip) => h.name || ip !== h.ip);
+      const sub = [...addrs, h.mac].filter(Boolean).map(esc).join(' · ');
       return `<li><button type="button" class="device-btn" data-ip="${esc(h.ip)}" aria-pressed="${pressed}">
         <span class="dev-name">${esc(fmt.deviceLabel(h))}</span>
         <span class="dev-traffic">${fmt.bytes(total(h))}</span>

@@ -2,6 +2,8 @@
 // 304 when nothing changed), pauses while the tab is hidden, and reports the state so the
 // page can show it: live; stale (the daemon answers but has had no new snapshot for a minute:
 // capture stopped, or a replay that has ended); unreachable (no answer, or an HTTP error).
+// Inside LuCI the answers come from another `request` (luci.js): a file read through LuCI's
+// cgi-io, which always answers 200; an answer identical to the last one counts as unchanged.
 
 const INTERVAL_MS = 5000; // the daemon's default snapshot interval
 const TIMEOUT_MS = 8000; // for the answer's headers
@@ -15,9 +17,13 @@ const STALE_MS = 60000; // the daemon answers, but no new snapshot for this long
  * @param {object} handlers
  * @param {(data: object, etag: string|null) => void} handlers.onData   a new snapshot arrived
  * @param {(state: {state: string, lastOk: Date|null, lastChange: Date|null, error: string|null}) => void} handlers.onState
+ * @param {(headers: object, signal: AbortSignal) => Promise<Response>} [handlers.request]
+ *   how to ask for markers.json (default: GET `url` from the daemon)
  */
-export function startPolling({ onData, onState, url = 'markers.json' }) {
+export function startPolling({ onData, onState, url = 'markers.json', request }) {
+  const ask = request || ((headers, signal) => fetch(url, { headers, cache: 'no-store', signal }));
   let etag = null;
+  let lastText = null;
   let lastOk = null; // last answer (200 or 304)
   let lastChange = null; // last new snapshot (200)
   let error = null;
@@ -41,20 +47,23 @@ export function startPolling({ onData, onState, url = 'markers.json' }) {
     let abort = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
     try {
       const headers = etag ? { 'If-None-Match': etag } : {};
-      const res = await fetch(url, { headers, cache: 'no-store', signal: ctrl.signal });
+      const res = await ask(headers, ctrl.signal);
       clearTimeout(abort);
       abort = setTimeout(() => ctrl.abort(), BODY_TIMEOUT_MS);
       if (res.status === 304) {
         // unchanged
       } else if (res.ok) {
         const text = await res.text();
-        const data = JSON.parse(text);
-        etag = res.headers.get('ETag');
-        lastChange = new Date();
-        onData(data, etag);
-        if (intervalFor(text.length) !== interval) {
-          interval = intervalFor(text.length);
-          schedule();
+        if (text !== lastText) {
+          const data = JSON.parse(text);
+          if (request) lastText = text; // (the daemon answers 304 instead)
+          etag = res.headers.get('ETag');
+          lastChange = new Date();
+          onData(data, etag);
+          if (intervalFor(text.length) !== interval) {
+            interval = intervalFor(text.length);
+            schedule();
+          }
         }
       } else {
         throw new Error(`HTTP ${res.status}`);

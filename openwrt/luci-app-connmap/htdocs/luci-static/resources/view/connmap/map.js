@@ -1,23 +1,63 @@
-// luci-app-connmap: Status > Connection Map. Embeds the map page that the connmap daemon serves
-// on its own port (an iframe to this router's host name and the configured port), always offers
-// a plain link (an HTTPS LuCI cannot frame the daemon's plain-HTTP page), and a settings form
-// for /etc/config/connmap.
+// luci-app-connmap: Status > Connection Map > Map, the display view (the settings are the
+// separate view connmap/config.js, as luci-app-nlbwmon does it).
+// Shows whether the connmap service is running (procd's `service list` through rpcd), and,
+// while it runs, the map itself inside LuCI: the map page's LuCI build, installed with this app
+// under /luci-static/resources/connmap/ and framed from LuCI's own origin (so HTTPS LuCI works
+// as well as HTTP), reads markers.json through LuCI's cgi-io with this LuCI session (rpcd's file
+// ACL: read access to that one path). The daemon's own page, when it serves one (UCI option
+// `http`), is offered as a link. No request leaves the router.
 'use strict';
 'require view';
-'require form';
+'require rpc';
 'require uci';
+'require poll';
+'require dom';
+
+// where the init script has the daemon write markers.json (--json-out), readable through the
+// ACL of this app (root/usr/share/rpcd/acl.d/luci-app-connmap.json)
+const MARKERS = '/var/run/connmap/markers.json';
+const DEFAULT_PORT = '8090';
+
+const callServiceList = rpc.declare({
+	object: 'service',
+	method: 'list',
+	params: [ 'name' ],
+	expect: { '': {} }
+});
+
+// {running, pid, exitCode, known}: the first instance of connmap in procd's answer
+function serviceState(list) {
+	const svc = (list || {}).connmap,
+	      instances = (svc && svc.instances) || {},
+	      names = Object.keys(instances),
+	      inst = names.length ? instances[names[0]] : null;
+
+	return {
+		known: !!svc,
+		running: !!(inst && inst.running),
+		pid: inst ? inst.pid : null,
+		exitCode: inst ? inst.exit_code : null
+	};
+}
 
 return view.extend({
 	load: function() {
-		return uci.load('connmap');
+		return Promise.all([
+			uci.load('connmap'),
+			L.resolveDefault(callServiceList('connmap'), {})
+		]);
 	},
 
-	mapUrl: function() {
-		var port = uci.get('connmap', 'main', 'port') || '8090',
+	// the daemon's own page, when it opens a port: this router's name (or the fixed listen
+	// address) and the configured port
+	daemonUrl: function() {
+		if (uci.get('connmap', 'main', 'http') == '0')
+			return null;
+
+		let port = uci.get('connmap', 'main', 'port') || DEFAULT_PORT,
 		    listen = uci.get('connmap', 'main', 'listen'),
 		    host = window.location.hostname;
 
-		// a fixed, non-wildcard listen address is where the page is; else this router's name
 		if (listen && listen != '0.0.0.0' && listen != '::')
 			host = listen;
 		if (host.indexOf(':') >= 0 && host.charAt(0) != '[')
@@ -25,133 +65,80 @@ return view.extend({
 		return 'http://' + host + ':' + port + '/';
 	},
 
-	renderMap: function() {
-		var url = this.mapUrl(),
-		    enabled = uci.get('connmap', 'main', 'enabled') != '0',
-		    https = window.location.protocol == 'https:',
-		    nodes = [];
+	statusText: function(st) {
+		const enabled = uci.get('connmap', 'main', 'enabled') != '0';
 
-		nodes.push(E('p', {}, [
-			_('The map is served by the connmap daemon at') + ' ',
-			E('a', { 'href': url, 'target': '_blank', 'rel': 'noopener' }, url),
-			' ', _('(opens in a new tab).')
-		]));
+		if (st.running)
+			return E('p', { 'class': 'alert-message success', 'id': 'connmap-state', 'data-state': 'running' },
+				_('connmap is running (PID %s).').format(st.pid));
 
+		let why;
 		if (!enabled)
-			nodes.push(E('p', { 'class': 'alert-message warning' },
-				_('connmap is disabled: enable it below and save.')));
-		else if (https)
-			nodes.push(E('p', { 'class': 'alert-message notice' },
-				_('This page was loaded over HTTPS, and browsers do not show a plain-HTTP page inside it: use the link above.')));
+			why = _('It is disabled in the settings.');
+		else if (st.exitCode != null)
+			why = _('It exited with status %s; procd restarts it a few times, then gives up. See the system log (logread -e connmap).').format(st.exitCode);
 		else
-			nodes.push(E('iframe', {
-				'src': url,
-				'title': _('Connection map'),
-				'style': 'width:100%; height:70vh; min-height:400px; border:none'
-			}));
+			why = _('It has not been started: is the capture interface up? See the system log (logread -e connmap).');
 
-		return E('div', { 'class': 'cbi-section' }, nodes);
+		return E('div', { 'class': 'alert-message warning', 'id': 'connmap-state', 'data-state': 'stopped' }, [
+			E('strong', {}, _('connmap is not running, so there is no map to show.')), ' ', why, ' ',
+			E('a', { 'href': L.url('admin/status/connmap/config') }, _('Settings'))
+		]);
 	},
 
-	render: function() {
-		var m, s, o;
+	renderMap: function() {
+		return E('iframe', {
+			'id': 'connmap-frame',
+			'src': L.resource('connmap/index.html') + '?markers=' + encodeURIComponent(MARKERS),
+			'title': _('Connection map'),
+			'referrerpolicy': 'no-referrer',
+			'style': 'width:100%; height:75vh; min-height:420px; border:1px solid #8884; border-radius:4px'
+		});
+	},
 
-		m = new form.Map('connmap', _('Connection Map'),
-			_('Where the devices on this network connect to, located offline, on a live world map.'));
+	// swaps status and map when the service starts or stops while the page is open
+	update: function(box, st) {
+		const running = !!box.querySelector('#connmap-frame');
 
-		s = m.section(form.NamedSection, 'main', 'connmap', _('Settings'));
-		s.addremove = false;
+		dom.content(box.querySelector('#connmap-status'), this.statusText(st));
+		if (st.running && !running)
+			box.appendChild(this.renderMap());
+		else if (!st.running && running)
+			box.removeChild(box.querySelector('#connmap-frame'));
+	},
 
-		o = s.option(form.Flag, 'enabled', _('Enabled'));
-		o.rmempty = false;
-		o.default = '1';
+	render: function(data) {
+		const st = serviceState(data[1]),
+		      url = this.daemonUrl(),
+		      box = E('div', { 'class': 'cbi-section', 'id': 'connmap-view' }, [
+			E('div', { 'id': 'connmap-status' }, this.statusText(st))
+		      ]);
 
-		o = s.option(form.Value, 'interface', _('Interface'),
-			_('Logical interface (lan) or device to capture on.'));
-		o.placeholder = 'lan';
+		if (url)
+			box.insertBefore(E('p', {}, [
+				_('The daemon also serves this map on its own port:') + ' ',
+				E('a', { 'href': url, 'target': '_blank', 'rel': 'noopener noreferrer' }, url)
+			]), box.firstChild.nextSibling);
 
-		o = s.option(form.Value, 'port', _('Port'), _('HTTP port of the map page.'));
-		o.datatype = 'port';
-		o.placeholder = '8090';
+		if (st.running)
+			box.appendChild(this.renderMap());
 
-		o = s.option(form.Value, 'listen', _('Listen address'),
-			_('Empty: the interface\'s own address, so the page is reachable from the LAN only.'));
-		o.datatype = 'ipaddr';
-		o.optional = true;
+		poll.add(L.bind(function() {
+			return L.resolveDefault(callServiceList('connmap'), {}).then(L.bind(function(list) {
+				this.update(box, serviceState(list));
+			}, this));
+		}, this), 5);
 
-		o = s.option(form.Value, 'geoip', _('Geolocation database'));
-		o.placeholder = '/usr/share/connmap/geo.mmdb';
+		// heading and description first, then state, link and map
+		return E([], [
+			E('h2', { 'name': 'content' }, _('Connection Map')),
+			E('div', { 'class': 'cbi-map-descr' },
+				_('Where the devices on this network connect to, located offline on this router, on a live world map.')),
+			box
+		]);
+	},
 
-		o = s.option(form.Value, 'max_remotes', _('Maximum remote addresses'));
-		o.datatype = 'uinteger';
-		o.placeholder = '10000';
-
-		o = s.option(form.Value, 'retention', _('Retention (seconds)'),
-			_('Forget remote addresses not seen for this long.'));
-		o.datatype = 'uinteger';
-		o.placeholder = '86400';
-
-		o = s.option(form.Value, 'interval', _('Update interval (seconds)'));
-		o.datatype = 'range(1,3600)';
-		o.placeholder = '5';
-
-		o = s.option(form.Flag, 'names', _('Learn remote names'),
-			_('Names of remote addresses from DNS answers, TLS SNI and HTTP Host.'));
-		o.rmempty = false;
-		o.default = '1';
-
-		o = s.option(form.Value, 'max_names', _('Maximum learned names'));
-		o.datatype = 'uinteger';
-		o.placeholder = '20000';
-		o.depends('names', '1');
-
-		o = s.option(form.DynamicList, 'exclude', _('Ignore LAN hosts'),
-			_('Addresses or networks whose traffic is not shown.'));
-		o.datatype = 'or(ipaddr,cidr)';
-
-		o = s.option(form.Value, 'home_lat', _('Home latitude'));
-		o.datatype = 'range(-90,90)';
-		o.optional = true;
-
-		o = s.option(form.Value, 'home_lng', _('Home longitude'));
-		o.datatype = 'range(-180,180)';
-		o.optional = true;
-
-		o = s.option(form.Value, 'state_file', _('State file'),
-			_('Tables are saved here and restored on start. /var is RAM; a file on flash wears it: use a long save interval.'));
-		o.placeholder = '/var/lib/connmap/state';
-
-		o = s.option(form.Value, 'save_interval', _('Save interval (seconds)'));
-		o.datatype = 'uinteger';
-		o.placeholder = '3600';
-
-		o = s.option(form.Value, 'metrics_top', _('Metrics: countries and ASNs'),
-			_('Prometheus /metrics: how many countries and networks (ASNs) get their own series; the rest are summed as "other".'));
-		o.datatype = 'uinteger';
-		o.placeholder = '50';
-
-		o = s.option(form.Value, 'metrics_remotes', _('Metrics: remote addresses'),
-			_('Series for the remote addresses with most traffic (0: none; each adds series to Prometheus).'));
-		o.datatype = 'uinteger';
-		o.placeholder = '0';
-
-		o = s.option(form.Value, 'ipfix', _('IPFIX collector'),
-			_('Send flow records (IPFIX over UDP) to this address:port, e.g. a computer running nfcapd. Empty: none.'));
-		o.datatype = 'ipaddrport(1)';
-		o.optional = true;
-
-		o = s.option(form.Value, 'ipfix_active', _('IPFIX active timeout (seconds)'));
-		o.datatype = 'range(1,86400)';
-		o.placeholder = '60';
-		o.depends({ ipfix: '', '!reverse': true });
-
-		o = s.option(form.Value, 'ipfix_idle', _('IPFIX idle timeout (seconds)'));
-		o.datatype = 'range(1,86400)';
-		o.placeholder = '15';
-		o.depends({ ipfix: '', '!reverse': true });
-
-		return m.render().then(L.bind(function(formEl) {
-			return E([], [ this.renderMap(), formEl ]);
-		}, this));
-	}
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null
 });

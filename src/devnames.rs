@@ -261,36 +261,36 @@ pub fn parse_odhcpd(text: &str, into: &mut DeviceNames) {
 }
 
 /// Watches the lease files and re-reads them when their size or mtime changes.
-pub struct NameSource {
+pub struct DevNameSource {
     leases: Option<PathBuf>,
     ethers: Option<PathBuf>,
     pub dhcp_config: Option<PathBuf>,
     pub odhcpd: Option<PathBuf>,
     seen: Vec<Option<(u64, SystemTime)>>,
-    pub names: DeviceNames,
+    pub current: DeviceNames,
 }
 
-impl NameSource {
-    pub fn new(leases: Option<PathBuf>, ethers: Option<PathBuf>) -> NameSource {
-        NameSource {
+impl DevNameSource {
+    pub fn new(leases: Option<PathBuf>, ethers: Option<PathBuf>) -> DevNameSource {
+        DevNameSource {
             leases,
             ethers,
             dhcp_config: None,
             odhcpd: None,
             seen: vec![None; 4],
-            names: DeviceNames::default(),
+            current: DeviceNames::default(),
         }
     }
 
     /// Fixed names (the demo's).
-    pub fn fixed(names: DeviceNames) -> NameSource {
-        NameSource {
+    pub fn fixed(names: DeviceNames) -> DevNameSource {
+        DevNameSource {
             leases: None,
             ethers: None,
             dhcp_config: None,
             odhcpd: None,
             seen: vec![None; 4],
-            names,
+            current: names,
         }
     }
 
@@ -319,7 +319,7 @@ impl NameSource {
         if let Some(text) = self.odhcpd.as_deref().and_then(read_bounded) {
             parse_odhcpd(&text, &mut names);
         }
-        let changed = names != self.names;
+        let changed = names != self.current;
         if changed {
             log::info!(
                 "device names: {} by address, {} by MAC",
@@ -327,7 +327,7 @@ impl NameSource {
                 names.by_mac.len()
             );
         }
-        self.names = names;
+        self.current = names;
         changed
     }
 }
@@ -458,12 +458,12 @@ mod tests {
     fn refresh_reads_changes_and_survives_missing_files() {
         let dir = tempfile::tempdir().unwrap();
         let leases = dir.path().join("dhcp.leases");
-        let mut src = NameSource::new(Some(leases.clone()), Some(dir.path().join("none")));
+        let mut src = DevNameSource::new(Some(leases.clone()), Some(dir.path().join("none")));
         assert!(!src.refresh());
         std::fs::write(&leases, "1 aa:bb:cc:dd:ee:01 192.168.1.5 tv *\n").unwrap();
         assert!(src.refresh());
         assert_eq!(
-            src.names.name(&"192.168.1.5".parse().unwrap(), None),
+            src.current.name(&"192.168.1.5".parse().unwrap(), None),
             Some("tv")
         );
         assert!(!src.refresh());
