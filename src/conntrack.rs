@@ -723,6 +723,22 @@ mod tests {
         assert_eq!(c.info.without_counters, 1);
     }
 
+    /// Found by the fuzzer: counters that no kernel sends (near 2^64) saturate instead of
+    /// overflowing.
+    #[test]
+    fn absurd_counters_saturate() {
+        let (n, mut t) = (nets(), Tables::new(100, 10));
+        let mut c = Conntrack::detached(1000);
+        c.feed(&[], true, &n, &mut t, 1);
+        let mut buf = Vec::new();
+        for id in 1..=3 {
+            buf.extend(encode_flow(false, 2, &flow(id, u64::MAX - 1, u64::MAX)));
+        }
+        c.feed(&buf, true, &n, &mut t, 2);
+        assert_eq!(counted(&t), (u64::MAX, u64::MAX));
+        assert_eq!(t.stats.bytes, u64::MAX);
+    }
+
     #[test]
     fn bounded() {
         let (n, mut t) = (nets(), Tables::new(100, 10));

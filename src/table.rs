@@ -78,7 +78,7 @@ impl Counters {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.bytes_out + self.bytes_in
+        self.bytes_out.saturating_add(self.bytes_in)
     }
 }
 

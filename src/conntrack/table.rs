@@ -61,15 +61,17 @@ impl Tables {
         let hst = self.hosts.at(h);
         add_counters(&mut hst.counters, &delta);
         hst.last_seen = hst.last_seen.max(now);
-        self.stats.packets += delta.packets_out + delta.packets_in;
-        self.stats.bytes += delta.total_bytes();
+        // saturating: counters come from the kernel (or from bytes that only claim to)
+        let packets = delta.packets_out.saturating_add(delta.packets_in);
+        self.stats.packets = self.stats.packets.saturating_add(packets);
+        self.stats.bytes = self.stats.bytes.saturating_add(delta.total_bytes());
         self.dirty = true;
     }
 }
 
 fn add_counters(c: &mut Counters, d: &Counters) {
-    c.packets_out += d.packets_out;
-    c.bytes_out += d.bytes_out;
-    c.packets_in += d.packets_in;
-    c.bytes_in += d.bytes_in;
+    c.packets_out = c.packets_out.saturating_add(d.packets_out);
+    c.bytes_out = c.bytes_out.saturating_add(d.bytes_out);
+    c.packets_in = c.packets_in.saturating_add(d.packets_in);
+    c.bytes_in = c.bytes_in.saturating_add(d.bytes_in);
 }
