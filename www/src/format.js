@@ -129,6 +129,8 @@ export function encryptedDns(h) {
   if (!e || !(e.dot || e.doh)) return null;
   const how = [e.dot ? 'DNS over TLS' : null, e.doh ? 'DNS over HTTPS' : null].filter(Boolean).join(' and ');
   return { text: 'uses encrypted DNS: names come from SNI only', title: `${how} (${plural((e.dot || 0) + (e.doh || 0), 'resolver')}): the router cannot read its DNS answers` };
+}
+
 /** Where the traffic numbers come from, for the panel's notes (null: nothing to say).
  * With `--conntrack` counting, offloading hides nothing: say that instead of a warning. */
 export function countsNote(data) {
