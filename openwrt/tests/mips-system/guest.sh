@@ -184,7 +184,9 @@ bench() {
 			kill -TERM "$P" # both write their counts on SIGTERM
 			wait "$P"
 			if [ $tool = connmap ]; then
-				got=$(sed -n 's/.*"capture":{[^}]*"received":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
+				# what its data path counted (the exit snapshot does not refresh libpcap's
+				# capture counters, which are read at snapshot times only)
+				got=$(sed -n 's/.*"stats":{[^}]*"packets":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
 				drop=$(sed -n 's/.*"capture":{[^}]*"dropped":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
 			else
 				got=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/b.log)
