@@ -182,8 +182,8 @@ bench() {
 			sleep 1
 			c1=$(cpu_ns "$P")
 			t1=$(cat /proc/uptime)
-			# both write their counts on SIGTERM. connmap notices the signal only when it next
-			# wakes: with no traffic that is its next snapshot (--interval 3600 here), so poke it
+			# both write their counts on SIGTERM; should one not exit at once, a packet now and
+			# then wakes it (a capture loop may sleep until traffic comes)
 			kill -TERM "$P"
 			n=0
 			while kill -0 "$P" 2> /dev/null && [ $n -lt 100 ]; do
