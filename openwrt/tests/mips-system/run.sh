@@ -135,6 +135,7 @@ echo "$MODE" > "$ROOT/test/mode"
 echo "$BURST" > "$ROOT/test/burst"
 echo "${CONNMAP_RATES:-0 1000 10000 50000}" > "$ROOT/test/rates"
 echo "${CONNMAP_SECONDS:-5}" > "$ROOT/test/seconds"
+echo "${CONNMAP_TOOLS:-connmap tcpdump}" > "$ROOT/test/tools"
 mknod -m 600 "$ROOT/dev/console" c 5 1 # the kernel opens it for init before devtmpfs is mounted
 printf 'root:x:0:0:root:/:/bin/sh\n' > "$ROOT/etc/passwd"
 printf 'root:x:0:\n' > "$ROOT/etc/group"
