@@ -606,13 +606,7 @@ pub mod tests {
     }
 
     pub fn push_varint(v: &mut Vec<u8>, x: u64) {
-        if x < 64 {
-            v.push(x as u8);
-        } else if x < 16384 {
-            v.extend_from_slice(&((x as u16) | 0x4000).to_be_bytes());
-        } else {
-            v.extend_from_slice(&((x as u32) | 0x8000_0000).to_be_bytes());
-        }
+        push_varint_to(v, x)
     }
 
     /// A CRYPTO frame.
