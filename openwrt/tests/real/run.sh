@@ -127,6 +127,8 @@ fi
 SYSROOT=$(sed -n 's/^sysroot=//p' "$CROSS/x86_64/info")
 (cd "$REPO" && cargo run -q --example fixtures -- "$W/fx") > "$W/fx.log" 2>&1 ||
 	{ bad "test database (cargo run --example fixtures)" "$(tail -5 "$W/fx.log")"; finish; }
+# connmap-geodb's install takes the database's licence notice beside it
+echo "connmap test database" > "$W/fx/LICENSE.txt"
 D=$W/dist
 CONNMAP_CROSS=$CROSS CONNMAP_DIST=$D CONNMAP_GEODB_DIR=$W/fx CONNMAP_ZOPFLI=0 \
 	"$REPO/scripts/package.sh" x86_64 > "$W/pkg.log" 2>&1 || { bad "package.sh x86_64" "$(tail -10 "$W/pkg.log")"; finish; }
