@@ -227,16 +227,20 @@ describe('map page against replayed data', () => {
       const raw = await rawGet(`http://127.0.0.1:${port}${p}`, { Host: `rebind.test:${port}` });
       assert.deepEqual([raw.status, raw.body.length], [421, 0], `${p}: 421 without a body`);
     }
-    assert.equal((await page.goto(`http://localhost:${port}/`)).status(), 200);
-    assert.equal(await page.locator('#map').count(), 1, 'the router name is served');
+    // a fresh tab: the refused one may still be settling on chromium's own error page, which
+    // would interrupt the next navigation
+    await page.close();
+    const ok = await context.newPage();
+    assert.equal((await ok.goto(`http://localhost:${port}/`)).status(), 200);
+    assert.equal(await ok.locator('#map').count(), 1, 'the router name is served');
     // another origin may not frame the map (frame-ancestors: the router's own origins)
     const other = http.createServer((q, s) => s.end(`<!doctype html><iframe src="${server.url}"></iframe>`));
     await new Promise((r) => other.listen(0, '127.0.0.1', r));
     const messages = [];
-    page.on('console', (m) => messages.push(m.text()));
-    await page.goto(`http://127.0.0.1:${other.address().port}/`);
-    await page.waitForTimeout(1500);
-    const framed = page.frames().find((f) => f.url().startsWith(server.url));
+    ok.on('console', (m) => messages.push(m.text()));
+    await ok.goto(`http://127.0.0.1:${other.address().port}/`);
+    await ok.waitForTimeout(1500);
+    const framed = ok.frames().find((f) => f.url().startsWith(server.url));
     const inside = framed ? await framed.evaluate(() => document.querySelectorAll('#map').length).catch(() => 0) : 0;
     assert.equal(inside, 0, 'the map page did not load in a foreign frame');
     assert.ok(messages.some((t) => /frame-ancestors/.test(t)), `refused by frame-ancestors: ${messages.join(' | ')}`);
