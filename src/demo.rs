@@ -445,6 +445,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         tiles_origin: None,
         allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
+        alerts: None,
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,

@@ -251,9 +251,7 @@ pub fn parse_into(
                     (IpAddr::V4(a), IpAddr::V4(b)) => v4.push((a.into(), b.into(), list)),
                     (IpAddr::V6(a), IpAddr::V6(b)) => v6.push((a.into(), b.into(), list)),
                     // a range from a mapped IPv6 address to a plain one: its IPv6 part
-                    (_, b) => {
-                        v6.push((u128::from(Addr::from(a).bits()), Addr::from(b).bits(), list))
-                    }
+                    (_, b) => v6.push((Addr::from(a).bits(), Addr::from(b).bits(), list)),
                 }
             }
             Err(reason) => {

@@ -236,7 +236,7 @@ impl Alerts {
 
     /// The device's entry, made (and `new_device` fired) when it is not known. A device
     /// first seen by address and then with its MAC keeps what was learned.
-    fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>) -> DevKey {
+    fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> DevKey {
         let key = DevKey::of(ip, mac);
         if self.devices.contains_key(&key) {
             return key;
@@ -261,6 +261,7 @@ impl Alerts {
                 first_seen: time,
                 last_seen: time,
                 ip: Some(ip),
+                name: name.map(Box::from),
                 ..Default::default()
             },
         );
@@ -273,7 +274,7 @@ impl Alerts {
     /// A LAN device at a snapshot (the `new_device` rule; its name for messages).
     pub fn observe_host(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) {
         self.learning(time);
-        let key = self.device(time, ip, mac);
+        let key = self.device(time, ip, mac, name);
         if let Some(d) = self.devices.get_mut(&key) {
             d.last_seen = d.last_seen.max(time);
             d.ip = Some(ip);
@@ -287,7 +288,7 @@ impl Alerts {
     pub fn observe_pair(&mut self, obs: &PairObs) {
         let time = obs.time;
         let learning = self.learning(time);
-        let key = self.device(time, obs.host, obs.mac);
+        let key = self.device(time, obs.host, obs.mac, None);
         let hour = hour_of(time);
         let cfg = &self.cfg;
         let Some(d) = self.devices.get_mut(&key) else {

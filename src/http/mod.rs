@@ -33,6 +33,8 @@ pub struct HttpOptions {
     pub allow_hosts: Vec<String>,
     /// `/metrics` (src/export/metrics.rs); `None`: 404.
     pub metrics: Option<crate::export::metrics::MetricsCell>,
+    /// `/alerts.json` (src/alert), published by the data path; `None`: 404.
+    pub alerts: Option<SnapshotCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -50,6 +52,7 @@ struct Handler {
     files: StaticFiles,
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
+    alerts: Option<SnapshotCell>,
     csp: String,
 }
 
@@ -94,6 +97,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         files,
         snapshots,
         metrics: opts.metrics.clone(),
+        alerts: opts.alerts.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -366,7 +370,11 @@ impl Handler {
             return self.status(404, "Not Found");
         };
         match path.as_str() {
-            "/markers.json" => self.markers(rq),
+            "/markers.json" => self.markers(rq, self.snapshots.get()),
+            "/alerts.json" => match &self.alerts {
+                Some(cell) => self.markers(rq, cell.get()),
+                None => self.status(404, "Not Found"),
+            },
             "/metrics" => self.metrics(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
                 let body = PLACEHOLDER.as_bytes();
@@ -385,8 +393,8 @@ impl Handler {
         }
     }
 
-    fn markers(&self, rq: &Request) -> Response<Body> {
-        let snap = self.snapshots.get();
+    /// A published JSON document (markers.json, alerts.json): ETag/304, gzip when accepted.
+    fn markers(&self, rq: &Request, snap: Arc<Snapshot>) -> Response<Body> {
         let mut headers = vec![
             header("ETag", &snap.etag),
             header("Cache-Control", "no-cache"),
@@ -562,6 +570,7 @@ mod tests {
                 tiles_origin: None,
                 allow_hosts: vec![],
                 metrics: None,
+                alerts: None,
             };
             let server = start(&opts, cell).unwrap();
             let addr = server.backend_listener.local_addr().unwrap();
