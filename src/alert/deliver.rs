@@ -6,8 +6,8 @@
 //!
 //! Hooks are started with fork/execve through libc (std::process would add ~27 KB to the MIPS
 //! binary, see the `nft` feature in Cargo.toml): in the child only async-signal-safe calls
-//! (a new process group, default SIGPIPE and signal mask, stdin from /dev/null, stdout to
-//! stderr, every other descriptor closed, execve). The environment is built before the fork:
+//! (a new process group, default SIGPIPE and signal mask, no ambient capabilities, stdin from
+//! /dev/null, stdout to stderr, every other descriptor closed, execve). The environment is built before the fork:
 //! `ACTION=alert`, `PATH` and the `CONNMAP_*` variables. Each hook runs as the daemon's user
 //! (the unprivileged one once root is dropped) and is reaped with `waitpid(WNOHANG)`; after
 //! `timeout` its whole process group is killed.
@@ -209,6 +209,8 @@ pub fn run_hook(
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            // no capability of the daemon's (CAP_NET_RAW...) passes to the hook
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
             let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
             if fd >= 0 {
                 libc::dup2(fd, 0);
