@@ -67,13 +67,14 @@ pub struct DataPath {
     pub export: crate::export::Export,
     /// `--conntrack`: the second counting source (see `conntrack`).
     pub conntrack: Option<crate::conntrack::Conntrack>,
-    /// Alerts (src/alert), fed by `alert_sweep`; alerts.json published into `alerts_cell`.
+    /// Alerts (src/alert), fed by `sweep`; alerts.json published into `alerts_cell`.
     pub alerts: crate::alert::Alerts,
     pub alerts_cell: SnapshotCell,
     alerts_generation: u64,
-    /// TEMPORARY pair source until the history's sweep (branch hist) is merged: each
-    /// remote's bytes sent at the last alert sweep.
-    alert_prev: std::collections::HashMap<crate::packet::Addr, u64, crate::hash::RandomState>,
+    /// The latest capture time the alerts were given (`sweep`).
+    alert_clock: u64,
+    /// Hourly and daily buckets (src/history), fed by `sweep`.
+    pub history: crate::history::History,
 }
 
 impl DataPath {
@@ -107,61 +108,71 @@ impl DataPath {
             }),
             alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
             alerts_generation: 0,
-            alert_prev: Default::default(),
+            alert_clock: 0,
+            history: crate::history::History::new(Default::default()),
         }
     }
 
-    /// The alerts' observations at `now` (capture clock): every LAN device (`observe_host`)
-    /// and every (device, remote) pair with traffic since the last sweep (`observe_pair`);
-    /// then alerts.json, when it changed. Per snapshot (and per capture-time interval in a
-    /// replay), never per packet.
-    pub fn alert_sweep(&mut self, now: u64) {
-        use crate::alert::PairObs;
-        self.locate_new();
-        let names = &self.devnames.current;
+    /// The alerts' LAN devices (`observe_host`, the `new_device` rule): those seen since the
+    /// last sweep, at the time they were last seen (the capture clock).
+    fn alert_hosts(&mut self) {
+        let (names, since) = (&self.devnames.current, self.alert_clock);
         for (ip, h) in self.tables.hosts.iter() {
-            let name = names.name(&ip.ip(), h.mac.as_ref());
-            self.alerts.observe_host(now, *ip, h.mac, name);
-        }
-        // TEMPORARY until the history's per-pair sweep is merged: a remote's new bytes, split
-        // among the hosts that reached it.
-        for (ip, r) in self.tables.remotes.iter() {
-            let out = r.counters.bytes_out;
-            let prev = self.alert_prev.insert(*ip, out);
-            if prev == Some(out) || r.hosts.is_empty() {
-                continue;
-            }
-            let delta = out.saturating_sub(prev.unwrap_or(0)) / r.hosts.len() as u64;
-            let g = r.geo();
-            for host in &r.hosts {
-                self.alerts.observe_pair(&PairObs {
-                    time: now,
-                    host: *host,
-                    mac: self.tables.hosts.get(host).and_then(|h| h.mac),
-                    remote: *ip,
-                    country: g.and_then(|g| g.country),
-                    asn: g.and_then(|g| g.asn),
-                    org: g.and_then(|g| g.org.as_deref()),
-                    name: r.names.first().map(|n| &**n),
-                    bytes_out: delta,
-                    bytes_in: 0,
-                });
+            if h.last_seen >= since {
+                let name = names.name(&ip.ip(), h.mac.as_ref());
+                self.alerts.observe_host(h.last_seen, *ip, h.mac, name);
+                self.alert_clock = self.alert_clock.max(h.last_seen);
             }
         }
-        let tables = &self.tables;
-        self.alert_prev
-            .retain(|ip, _| tables.remotes.contains_key(ip));
-        self.publish_alerts(now);
     }
 
     /// alerts.json into `alerts_cell` when something changed.
-    pub fn publish_alerts(&mut self, now: u64) {
+    pub fn publish_alerts(&mut self) {
         if self.alerts.take_changed() {
             self.alerts_generation += 1;
+            let now = self.alert_clock;
             let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
             s.etag = format!("\"a{now:x}-{:x}\"", self.alerts_generation);
             self.alerts_cell.set(s);
         }
+    }
+
+    /// The history's sweep (per snapshot, and before the first packet of a new hour of the
+    /// capture clock): every (LAN host, remote) pair's traffic since the last sweep goes into
+    /// the history's open bucket, then the buckets are published for /history.json. Remotes
+    /// are located first, so that the buckets get their places.
+    ///
+    /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
+    /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
+    /// `d.remote.names`, `d.count`, `d.new`; its time is `d.remote.last_seen`).
+    ///
+    /// The alerts engine gets each LAN device seen since the last sweep (`alert_hosts`) and
+    /// then each pair's delta (`observe_pair`), and alerts.json is published when it changed.
+    pub fn sweep(&mut self) {
+        self.locate_new();
+        self.alert_hosts();
+        let (history, names) = (&mut self.history, &self.devnames.current);
+        let (alerts, clock) = (&mut self.alerts, &mut self.alert_clock);
+        self.tables.sweep_pairs(|d| {
+            let name = names.name(&d.host.ip(), d.mac.as_ref());
+            history.add(d, name);
+            let g = d.remote.geo();
+            *clock = (*clock).max(d.remote.last_seen);
+            alerts.observe_pair(&crate::alert::PairObs {
+                time: d.remote.last_seen,
+                host: d.host,
+                mac: d.mac,
+                remote: d.remote_ip,
+                country: g.and_then(|g| g.country),
+                asn: g.and_then(|g| g.asn),
+                org: g.and_then(|g| g.org.as_deref()),
+                name: d.remote.names.first().map(|n| &**n),
+                bytes_out: d.count.bytes_out,
+                bytes_in: d.count.bytes_in,
+            });
+        });
+        self.history.publish();
+        self.publish_alerts();
     }
 
     /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
@@ -458,6 +469,7 @@ fn start_http(
     cfg: &Config,
     cell: &SnapshotCell,
     metrics: &crate::export::metrics::MetricsCell,
+    history: &crate::history::HistoryCell,
     alerts: &SnapshotCell,
 ) -> Option<HttpServer> {
     let opts = HttpOptions {
@@ -466,6 +478,7 @@ fn start_http(
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
         allow_hosts: cfg.allow_hosts.clone(),
         metrics: Some(metrics.clone()),
+        history: cfg.history.enabled().then(|| history.clone()),
         alerts: Some(alerts.clone()),
     };
     match http::start(&opts, cell.clone()) {
@@ -544,6 +557,7 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
+    dp.history = crate::history::History::new(cfg.history);
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
     dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
     if cfg.conntrack {
@@ -573,8 +587,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let (metrics, alerts) = (&dp.export.metrics, &dp.alerts_cell);
-    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, alerts));
+    let (metrics, history, alerts) = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history, alerts));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -589,7 +603,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let watched = http.is_some().then_some(&mut *out);
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
-    dp.alert_sweep(clock);
+    dp.sweep();
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -638,12 +652,15 @@ fn replay_frames(
                 }
                 dp.meta.capture.received += 1;
                 clock = clock.max(f.ts);
+                if f.ts >= dp.history.boundary() {
+                    dp.sweep(); // the hour's traffic into its own bucket
+                }
                 dp.process(link, &f);
                 if clock >= next_expiry {
                     // Retention (and IPFIX's timeouts) are in capture time; checked once per
                     // capture-time interval.
+                    dp.sweep();
                     dp.export_tick(clock, false);
-                    dp.alert_sweep(clock);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -837,8 +854,10 @@ impl<'a> Live<'a> {
             log::info!("no HTTP listener (--no-http): markers go to --json-out only");
         }
         if let Some(l) = self.cfg.listen {
-            let (metrics, alerts) = (&self.dp.export.metrics, &self.dp.alerts_cell);
-            self.http = start_http(l, self.cfg, &self.out.cell, metrics, alerts);
+            let dp = &self.dp;
+            let (metrics, history, alerts) =
+                (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+            self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts);
             if self.http.is_none() {
                 return 1;
             }
@@ -859,6 +878,7 @@ impl<'a> Live<'a> {
         }
         let now = unix_now();
         self.dp.export_tick(now, true); // IPFIX: every open flow on exit
+        self.dp.sweep();
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
@@ -896,8 +916,9 @@ impl<'a> Live<'a> {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
                 Ok(l) => {
-                    let (metrics, alerts) = (&self.dp.export.metrics, &self.dp.alerts_cell);
-                    self.http = start_http(l, self.cfg, &self.out.cell, metrics, alerts)
+                    let dp = &self.dp;
+                    let cells = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+                    self.http = start_http(l, self.cfg, &self.out.cell, cells.0, cells.1, cells.2)
                 }
                 Err(e) => log::error!("http: {e}"),
             }
@@ -925,6 +946,12 @@ impl<'a> Live<'a> {
         }
         if let (Some(ct), Some(_)) = (&self.dp.conntrack, &self.capture) {
             at = at.min(ct.next_deadline());
+        }
+        // the history's next hour: swept then, not up to an interval later
+        let hour = self.dp.history.boundary();
+        if hour != u64::MAX {
+            let left = Duration::from_secs(hour.saturating_sub(unix_now()));
+            at = at.min(Instant::now() + left);
         }
         at
     }
@@ -1008,11 +1035,14 @@ impl<'a> Live<'a> {
     /// Step: whatever is due at `now`: the snapshot (expiry, lease files, capture counters,
     /// render and publish when something changed) and the state save.
     fn timers(&mut self, now: Instant) {
+        if unix_now() >= self.dp.history.boundary() {
+            self.dp.sweep();
+        }
         if now >= self.next_snapshot {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
+            self.dp.sweep();
             self.dp.export_tick(unix, false); // IPFIX
-            self.dp.alert_sweep(unix);
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();
             self.capture_stats();
