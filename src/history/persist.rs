@@ -345,6 +345,20 @@ mod tests {
         );
     }
 
+    /// The committed fuzz seeds (scripts/fuzz-seeds.py) are histories this reader accepts.
+    #[test]
+    fn the_fuzz_seeds_decode() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/history_state");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            let (hourly, _, clock) = decode(&bytes, &Bounds::default()).unwrap();
+            assert!(!hourly.is_empty() && clock > 0);
+            n += 1;
+        }
+        assert!(n > 0);
+    }
+
     #[test]
     fn damaged_bytes_are_refused_or_read_within_bounds() {
         let h = filled();
