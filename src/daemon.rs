@@ -455,10 +455,18 @@ impl Outputs {
     }
 }
 
+/// Writes the state file (tables, history as of the last sweep, the alerts' memory): at most
+/// once per `--save-interval` and at stop, atomically.
 fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     if let Some(path) = &cfg.state {
-        match state::save(path, &dp.tables, now) {
-            Ok(()) => log::debug!("state saved to {}", path.display()),
+        let view = dp.history.enabled().then(|| dp.history.cell.get());
+        let memory = dp.alerts.memory_bytes();
+        let extra = state::Extra {
+            history: view.as_deref(),
+            alert_memory: &memory,
+        };
+        match state::save_all(path, &dp.tables, &extra, now) {
+            Ok(n) => log::debug!("state saved to {} ({n} bytes)", path.display()),
             Err(e) => log::warn!("cannot save state: {e}"),
         }
     }
@@ -523,10 +531,22 @@ pub fn run(cfg: Config) -> i32 {
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
     tables.set_max_names(cfg.max_names);
+    let mut history = crate::history::History::new(cfg.history);
+    let mut alert_memory = Vec::new();
     if let Some(path) = &cfg.state {
-        match state::load(path, &mut tables) {
-            Ok(Some((h, r))) => {
-                log::info!("restored {h} hosts and {r} remotes from {}", path.display());
+        match state::load_all(path, &mut tables, Some(&mut history)) {
+            Ok(Some(r)) => {
+                log::info!(
+                    "restored {} hosts, {} remotes and {} history buckets from {}",
+                    r.hosts,
+                    r.remotes,
+                    r.buckets,
+                    path.display()
+                );
+                if let Some(e) = r.history_error {
+                    log::error!("{}: history ignored: {e}", path.display());
+                }
+                alert_memory = r.alert_memory;
             }
             Ok(None) => {}
             Err(e) => log::error!("state file ignored: {e}"),
@@ -557,9 +577,15 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
-    dp.history = crate::history::History::new(cfg.history);
+    dp.history = history;
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
     dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
+    if let Err(e) = dp.alerts.restore_memory(&alert_memory) {
+        log::error!("state file: {e}");
+    } else if !alert_memory.is_empty() {
+        let (devices, entries) = dp.alerts.memory_size();
+        log::info!("alert memory restored: {devices} devices, {entries} countries and ASNs");
+    }
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));
