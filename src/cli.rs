@@ -591,6 +591,30 @@ mod tests {
     }
 
     #[test]
+    fn history_flags() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.history, crate::history::Bounds::default());
+        assert!(c.history.enabled());
+        let c = run(&[
+            "--history-top",
+            "3",
+            "--history-devices",
+            "7",
+            "--history-hours",
+            "72",
+            "--history-days",
+            "0",
+        ])
+        .unwrap();
+        let b = c.history;
+        assert_eq!((b.top, b.devices, b.hours, b.days), (3, 7, 72, 0));
+        assert!(!run(&["--history-top", "0"]).unwrap().history.enabled());
+        assert!(run(&["--history-hours", "23"]).is_err());
+        assert!(run(&["--history-devices", "0"]).is_err());
+        assert!(run(&["--history-top", "x"]).is_err());
+    }
+
+    #[test]
     fn bad_flags() {
         for args in [
             &["--lan", "192.168.1.0"][..],

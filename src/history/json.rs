@@ -116,7 +116,7 @@ fn plan(view: &View, q: &Query) -> Plan {
         .unwrap_or(to.saturating_sub(DAY))
         .min(to.saturating_sub(1));
     let hours = view.bounds.map_or(super::DEFAULT_HOURS, |b| b.hours);
-    let hourly_limit = (floor(view.clock, HOUR) + HOUR).saturating_sub(hours * HOUR);
+    let hourly_limit = (floor(view.clock, HOUR) + HOUR).saturating_sub(hours.saturating_mul(HOUR));
     let resolution = if from >= hourly_limit { HOUR } else { DAY };
     let from = floor(from, resolution);
     let to = floor(to - 1, resolution) + resolution;
