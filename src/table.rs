@@ -1465,6 +1465,8 @@ mod tests {
                 r.hosts.to_vec(),
                 r.ports.to_vec(),
                 r.protocols.to_vec(),
+                // the per-host counters (the flow cache's third slot) too
+                r.pairs.to_vec(),
             )
         };
         let (a, b) = (sorted(&cached.remotes), sorted(&plain.remotes));
@@ -1553,6 +1555,71 @@ mod tests {
         assert!(t.remotes.values().all(|r| !r.located && r.geo.is_some()));
         t.locate_new(&mut locate);
         assert_eq!(lookups, 2 * t.remotes.len());
+    }
+
+    #[test]
+    fn pairs_count_per_host_and_the_sweep_drains_them() {
+        let n = nets();
+        let mut t = Tables::new(10, 10);
+        let remote: Addr = "1.1.1.1".parse().unwrap();
+        let packet = |src: &str, dst: &str| {
+            let mut p = pkt(6, Some([2; 6]));
+            p.src = src.parse().unwrap();
+            p.dst = dst.parse().unwrap();
+            p
+        };
+        for _ in 0..3 {
+            t.count(&packet("192.168.1.2", "1.1.1.1"), 100, 1, &n);
+        }
+        t.count(&packet("1.1.1.1", "192.168.1.2"), 1500, 2, &n);
+        t.count(&packet("192.168.1.3", "1.1.1.1"), 60, 3, &n);
+        // conntrack's counts go to the pair as well
+        let delta = Counters {
+            packets_out: 1,
+            bytes_out: 7,
+            packets_in: 0,
+            bytes_in: 0,
+        };
+        t.add_flow(
+            "192.168.1.3".parse().unwrap(),
+            remote,
+            6,
+            Some(443),
+            delta,
+            4,
+            &n,
+        );
+        let mut seen = Vec::new();
+        t.sweep_pairs(|d| seen.push((d.host.to_string(), d.count, d.new, d.mac)));
+        let pc = |po, bo, pi, bi| PairCount {
+            packets_out: po,
+            bytes_out: bo,
+            packets_in: pi,
+            bytes_in: bi,
+        };
+        assert_eq!(
+            seen,
+            [
+                (
+                    "192.168.1.2".to_string(),
+                    pc(3, 300, 1, 1500),
+                    true,
+                    Some([2; 6])
+                ),
+                (
+                    "192.168.1.3".to_string(),
+                    pc(2, 67, 0, 0),
+                    true,
+                    Some([2; 6])
+                ),
+            ]
+        );
+        // drained: nothing until more traffic, which is no first contact any more
+        t.sweep_pairs(|_| panic!("nothing to sweep"));
+        t.count(&packet("192.168.1.2", "1.1.1.1"), 100, 5, &n);
+        let mut seen = Vec::new();
+        t.sweep_pairs(|d| seen.push((d.count.bytes_out, d.new, d.remote.last_seen)));
+        assert_eq!(seen, [(100, false, 5)]);
     }
 
     #[test]
