@@ -14,8 +14,13 @@
 //! names still hold the packet's two addresses, so evictions, expiry and other flows sharing
 //! the slot need no invalidation.
 //!
+//! Each remote also counts its traffic per LAN host (`Remote::pairs`, beside `hosts`) since
+//! the history's last sweep ([`Tables::sweep_pairs`], src/history): the flow cache remembers
+//! the host's index in the remote's list as a third slot, checked by one comparison.
+//!
 //! Per packet: one cache probe (or, on a miss, classification and one or two hash lookups),
-//! four counter updates, and for outbound packets a check of the (short) host/port lists.
+//! six counter updates (remote, host, pair), the pair hint's check, and for outbound packets
+//! a check of the last (protocol, port).
 //! Checking that a new remote can be one happens once per new entry, geolocation once per
 //! remote at the next snapshot ([`Tables::locate_new`]).
 
