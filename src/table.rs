@@ -944,7 +944,9 @@ impl Tables {
             r.swept_hosts = r.swept_hosts.max((last + 1) as u8);
             let r = &*r;
             for &(i, count) in &taken {
-                let host = r.hosts[i];
+                let Some(&host) = r.hosts.get(i) else {
+                    continue;
+                };
                 each(&PairDelta {
                     host,
                     mac: self.hosts.get(&host).and_then(|h| h.mac),
