@@ -688,7 +688,9 @@ mod tests {
             .unwrap_err()
             .contains("--alert-upload"));
         assert!(run(&["--alert-timeout", "0"]).is_err());
+    }
 
+    #[test]
     fn history_flags() {
         let c = run(&[]).unwrap();
         assert_eq!(c.history, crate::history::Bounds::default());
