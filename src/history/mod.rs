@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 pub const HOUR: u64 = 3600;
 pub const DAY: u64 = 86_400;
 /// Default `--history-top`: remotes (and countries, ASNs) per device per bucket.
-pub const DEFAULT_TOP: usize = 5;
+pub const DEFAULT_TOP: usize = 3;
 /// Default `--history-devices`: devices per bucket (the rest summed in `other_devices`).
-pub const DEFAULT_DEVICES: usize = 24;
+pub const DEFAULT_DEVICES: usize = 16;
 pub const DEFAULT_HOURS: u64 = 48;
 pub const DEFAULT_DAYS: u64 = 35;
 /// Capture times from here on (the year 36812) are not kept: bucket arithmetic never
