@@ -38,9 +38,9 @@ Options:
       --state FILE          save the tables here on exit and every --save-interval; restore on start
       --save-interval SECS  how often to save --state (default 3600)
       --history-top N       history (/history.json): remotes, countries and ASNs kept per device
-                            per hour and per day, the rest summed as other (default 5; 0: no
+                            per hour and per day, the rest summed as other (default 3; 0: no
                             history)
-      --history-devices N   history: devices kept per bucket, the rest summed (default 24)
+      --history-devices N   history: devices kept per bucket, the rest summed (default 16)
       --history-hours N     history: hourly buckets kept (default 48, at least 24)
       --history-days N      history: daily buckets kept (default 35)
       --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)

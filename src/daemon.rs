@@ -144,13 +144,17 @@ impl DataPath {
     /// goes into the history's open bucket; `snapshot` publishes the buckets for
     /// /history.json. Remotes are located first, so that the buckets get their places.
     ///
+    /// `now` is the clock (capture time in a replay): once it passes the open hour, the hour
+    /// is closed even when no pair had traffic since (else the loop would find the boundary
+    /// due again and again).
+    ///
     /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
     /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
     /// `d.remote.names`, `d.count`, `d.new`; its time is `d.remote.last_seen`).
     ///
     /// The alerts engine gets each LAN device seen since the last sweep (`alert_hosts`) and
     /// then each pair's delta (`observe_pair`), and alerts.json is published when it changed.
-    pub fn sweep(&mut self) {
+    pub fn sweep(&mut self, now: u64) {
         self.locate_new();
         self.alert_hosts();
         let (history, names) = (&mut self.history, &self.devnames.current);
@@ -173,6 +177,9 @@ impl DataPath {
                 bytes_in: d.count.bytes_in,
             });
         });
+        if now >= self.history.boundary() {
+            self.history.roll_to(now);
+        }
         self.publish_alerts();
     }
 
@@ -632,7 +639,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let watched = http.is_some().then_some(&mut *out);
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
-    dp.sweep();
+    dp.sweep(clock);
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -682,13 +689,13 @@ fn replay_frames(
                 dp.meta.capture.received += 1;
                 clock = clock.max(f.ts);
                 if f.ts >= dp.history.boundary() {
-                    dp.sweep(); // the hour's traffic into its own bucket
+                    dp.sweep(f.ts); // the hour's traffic into its own bucket
                 }
                 dp.process(link, &f);
                 if clock >= next_expiry {
                     // Retention (and IPFIX's timeouts) are in capture time; checked once per
                     // capture-time interval.
-                    dp.sweep();
+                    dp.sweep(clock);
                     dp.export_tick(clock, false);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
@@ -907,7 +914,7 @@ impl<'a> Live<'a> {
         }
         let now = unix_now();
         self.dp.export_tick(now, true); // IPFIX: every open flow on exit
-        self.dp.sweep();
+        self.dp.sweep(now);
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
@@ -1064,13 +1071,14 @@ impl<'a> Live<'a> {
     /// Step: whatever is due at `now`: the snapshot (expiry, lease files, capture counters,
     /// render and publish when something changed) and the state save.
     fn timers(&mut self, now: Instant) {
-        if unix_now() >= self.dp.history.boundary() {
-            self.dp.sweep();
+        let unix = unix_now();
+        if unix >= self.dp.history.boundary() {
+            self.dp.sweep(unix);
         }
         if now >= self.next_snapshot {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
-            self.dp.sweep();
+            self.dp.sweep(unix);
             self.dp.export_tick(unix, false); // IPFIX
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();
@@ -1224,6 +1232,26 @@ mod tests {
         let doc = live.out.cell.get();
         assert_ne!(doc.etag, first);
         assert!(String::from_utf8_lossy(&doc.json).contains("\"1.1.1.1\""));
+    }
+
+    /// Past the open hour, a sweep closes it even with no traffic since: the boundary is not
+    /// due again and again (the live loop would spin, a replay would sweep per packet).
+    #[test]
+    fn a_sweep_past_the_hour_closes_it_without_traffic() {
+        let mut dp = data_path();
+        let f = frame_out();
+        let t = 1_764_028_800 + 10;
+        let frame = Frame {
+            ts: t,
+            wire_len: f.len() as u32,
+            data: &f,
+        };
+        dp.process(LinkType::Ethernet, &frame);
+        dp.sweep(t);
+        assert_eq!(dp.history.boundary(), t - 10 + 3600);
+        dp.sweep(t + 3600);
+        assert_eq!(dp.history.boundary(), u64::MAX);
+        assert_eq!(dp.history.hourly.len(), 1);
     }
 
     #[test]

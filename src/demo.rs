@@ -466,7 +466,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
     for _ in 0..40 {
         feed(&mut dp, &mut house, 6);
     }
-    dp.sweep();
+    dp.sweep(unix_now());
     cell.set(dp.snapshot(unix_now()));
     smol::block_on(async {
         while !term.load(std::sync::atomic::Ordering::Relaxed) {
@@ -474,7 +474,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
             feed(&mut dp, &mut house, 3);
             ticks += 1;
             if ticks % 8 == 0 {
-                dp.sweep();
+                dp.sweep(unix_now());
                 cell.set(dp.snapshot(unix_now()));
             }
         }
@@ -487,8 +487,9 @@ pub fn run(cfg: DemoConfig) -> i32 {
 /// hours, swept hour by hour.
 fn backfill(dp: &mut DataPath, house: &mut Household, now: u64) {
     for hours_ago in (1..36 * 24u64).rev() {
-        feed_at(dp, house, 2, now - hours_ago * 3600);
-        dp.sweep();
+        let ts = now - hours_ago * 3600;
+        feed_at(dp, house, 2, ts);
+        dp.sweep(ts);
     }
 }
 

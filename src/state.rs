@@ -265,7 +265,7 @@ pub fn decode_all(
         let mut hosts = r.hosts;
         hosts.truncate(MAX_HOSTS_PER_REMOTE);
         remote.hosts = hosts.into();
-        remote.pairs = smallvec::smallvec![Default::default(); remote.hosts.len()];
+        remote.pairs = crate::table::Pairs::for_hosts(&remote.hosts);
         remote.swept_hosts = remote.hosts.len() as u8;
         let mut protocols = r.protocols;
         protocols.truncate(MAX_PROTOCOLS);

@@ -140,6 +140,50 @@ impl PairCount {
     }
 }
 
+/// A remote's [`PairCount`]s, one per host of `Remote::hosts` (same index). The first host's
+/// address and counter are inline, so that a packet's pair is checked and counted without
+/// leaving the remote's entry (a `SmallVec`'s accessors stay out of line at opt-level "z");
+/// the others (remotes that several devices talk to) in a boxed slice.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs {
+    /// `hosts[0]` (`::` while there is none: never a LAN host's address).
+    host0: Addr,
+    first: PairCount,
+    rest: Box<[PairCount]>,
+}
+
+impl Pairs {
+    /// Counters for these hosts, all zero.
+    pub fn for_hosts(hosts: &[Addr]) -> Pairs {
+        Pairs {
+            host0: hosts.first().copied().unwrap_or_default(),
+            first: PairCount::default(),
+            rest: vec![PairCount::default(); hosts.len().saturating_sub(1)].into_boxed_slice(),
+        }
+    }
+
+    /// The counter of host `i`.
+    #[inline(always)]
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut PairCount> {
+        match i {
+            0 => Some(&mut self.first),
+            _ => self.rest.get_mut(i as usize - 1),
+        }
+    }
+
+    /// A host was added to the list at index `i` (rare: not per packet).
+    #[cold]
+    fn added(&mut self, i: usize, host: Addr) {
+        if i == 0 {
+            self.host0 = host;
+        } else {
+            let mut v = std::mem::take(&mut self.rest).into_vec();
+            v.resize(i, PairCount::default());
+            self.rest = v.into_boxed_slice();
+        }
+    }
+}
+
 /// One remote address that a LAN device sent to.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -149,7 +193,7 @@ pub struct Remote {
     /// LAN addresses that sent to it, first seen first. Most remotes have one: no allocation.
     pub hosts: SmallVec<[Addr; 1]>,
     /// Per host of `hosts` (same index): its traffic with this remote since the last sweep.
-    pub pairs: SmallVec<[PairCount; 1]>,
+    pub pairs: Pairs,
     /// How many of `hosts` the history's sweep has seen: those after are first contacts.
     pub swept_hosts: u8,
     /// Remote ports of LAN-originated TCP/UDP, ascending (a few inline, then on the heap).
@@ -181,7 +225,7 @@ impl Remote {
             first_seen,
             last_seen,
             hosts: SmallVec::new(),
-            pairs: SmallVec::new(),
+            pairs: Pairs::default(),
             swept_hosts: 0,
             ports: SmallVec::new(),
             protocols: SmallVec::new(),
@@ -223,8 +267,9 @@ impl Remote {
             return u32::MAX;
         }
         self.hosts.push(host);
-        self.pairs.resize(self.hosts.len(), PairCount::default());
-        self.hosts.len() as u32 - 1
+        let i = self.hosts.len() - 1;
+        self.pairs.added(i, host);
+        i as u32
     }
 
     /// The index of `host` in `hosts`, `u32::MAX` when absent.
@@ -873,12 +918,16 @@ impl Tables {
         // The pair: the flow cache's hint when it still names this host (one comparison),
         // else a search of the short list, which adds an outbound packet's host.
         let mut pair = hit.pair;
-        if remote.hosts.get(pair as usize) != Some(&hit.host) {
+        let known = match pair {
+            0 => remote.pairs.host0 == hit.host,
+            _ => remote.hosts.get(pair as usize) == Some(&hit.host),
+        };
+        if !known {
             pair = self.find_pair(hit);
         }
         let remote = self.remotes.at(hit.remote);
         if counts {
-            if let Some(p) = remote.pairs.get_mut(pair as usize) {
+            if let Some(p) = remote.pairs.get_mut(pair) {
                 p.add(hit.direction, wire_len);
             }
         }
@@ -932,8 +981,8 @@ impl Tables {
         let mut taken: SmallVec<[(usize, PairCount); 4]> = SmallVec::new();
         for (ip, r) in self.remotes.entries.iter_mut() {
             taken.clear();
-            for (i, p) in r.pairs.iter_mut().enumerate() {
-                if !p.is_zero() {
+            for i in 0..r.hosts.len() {
+                if let Some(p) = r.pairs.get_mut(i as u32).filter(|p| !p.is_zero()) {
                     taken.push((i, std::mem::take(p)));
                 }
             }
@@ -1473,7 +1522,9 @@ mod tests {
                 r.ports.to_vec(),
                 r.protocols.to_vec(),
                 // the per-host counters (the flow cache's third slot) too
-                r.pairs.to_vec(),
+                (0..r.hosts.len() as u32)
+                    .map(|i| r.pairs.clone().get_mut(i).copied())
+                    .collect::<Vec<_>>(),
             )
         };
         let (a, b) = (sorted(&cached.remotes), sorted(&plain.remotes));

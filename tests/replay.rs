@@ -524,7 +524,9 @@ fn state_round_trip_and_corrupt_state() {
     assert_eq!(a["hosts"], b["hosts"]);
 
     let saved = std::fs::read(&state).unwrap();
-    std::fs::write(&state, &saved[..saved.len() / 2]).unwrap();
+    // cut inside the tables (after the 15-byte header): the whole file is refused (a damaged
+    // history alone loses only the history: src/state.rs tests)
+    std::fs::write(&state, &saved[..30]).unwrap();
     let (out, json) = replay(d.path(), &pcap, Some(&db), &args);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("state file ignored"));

@@ -155,7 +155,7 @@ jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--history-top|5|--history-devices|24|--history-hours|48|--history-days|35|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--alert-upload|0|--alert-learning|604800|--alert-window|3600|--alert-timeout|30|--nft|
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--history-top|3|--history-devices|16|--history-hours|48|--history-days|35|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--alert-upload|0|--alert-learning|604800|--alert-window|3600|--alert-timeout|30|--nft|
 close_instance
 reload_trigger connmap dhcp
 interface_trigger lan" "$out"

@@ -55,7 +55,7 @@ impl Tables {
         }
         let entry = self.remotes.at(r);
         // the pair's share, for the history (per flow and dump, like the rest)
-        if let Some(p) = entry.pairs.get_mut(pair as usize) {
+        if let Some(p) = entry.pairs.get_mut(pair) {
             p.add_counts(&PairCount::of(&delta));
         }
         let key = proto_port_key(protocol, remote_port);

@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 pub const HOUR: u64 = 3600;
 pub const DAY: u64 = 86_400;
 /// Default `--history-top`: remotes (and countries, ASNs) per device per bucket.
-pub const DEFAULT_TOP: usize = 5;
+pub const DEFAULT_TOP: usize = 3;
 /// Default `--history-devices`: devices per bucket (the rest summed in `other_devices`).
-pub const DEFAULT_DEVICES: usize = 24;
+pub const DEFAULT_DEVICES: usize = 16;
 pub const DEFAULT_HOURS: u64 = 48;
 pub const DEFAULT_DAYS: u64 = 35;
 /// Capture times from here on (the year 36812) are not kept: bucket arithmetic never
@@ -572,6 +572,8 @@ pub struct History {
     /// Places by the tables' shared record (kept alive here, so the pointer stays unique).
     places: HashMap<*const GeoInfo, (Rc<GeoInfo>, Arc<Place>), crate::hash::RandomState>,
     names: HashMap<Box<str>, Arc<str>, crate::hash::RandomState>,
+    /// See `boundary`.
+    boundary: u64,
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds
     /// remotes out of the open bucket faster than hours roll).
     intern_limit: usize,
@@ -593,6 +595,7 @@ impl History {
             places: HashMap::default(),
             names: HashMap::default(),
             intern_limit: 1024,
+            boundary: u64::MAX,
             cell: HistoryCell::default(),
         }
     }
@@ -601,14 +604,12 @@ impl History {
         self.bounds.enabled()
     }
 
-    /// When the open hour ends (capture time): the data path sweeps before counting a
-    /// packet at or after it, so that every bucket gets exactly its hour's packets.
+    /// When the open hour ends (capture time; `u64::MAX` while it is empty): the data path
+    /// sweeps before counting a packet at or after it, so that every bucket gets exactly its
+    /// hour's packets. A field: the replay loop reads it per packet.
+    #[inline]
     pub fn boundary(&self) -> u64 {
-        if self.open.is_empty() {
-            u64::MAX
-        } else {
-            self.open.start + HOUR
-        }
+        self.boundary
     }
 
     fn place(&mut self, geo: &Rc<GeoInfo>) -> Arc<Place> {
@@ -679,6 +680,7 @@ impl History {
             (off, off, d.new),
             &self.bounds,
         );
+        self.boundary = self.open.start + HOUR;
         self.changed = true;
     }
 
@@ -702,6 +704,7 @@ impl History {
             return;
         }
         self.close_open();
+        self.boundary = u64::MAX;
         self.open = Acc::new(start, HOUR);
         self.open_frozen = None;
         self.daily_and_prune();
