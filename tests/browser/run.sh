@@ -30,7 +30,7 @@ if [ -z "${CONNMAP_PCAP:-}" ] && [ "${CONNMAP_FAKE:-}" != 1 ] && [ -f examples/f
   CONNMAP_HOME=${CONNMAP_HOME:-52.52,13.405}
   export CONNMAP_PCAP CONNMAP_MMDB CONNMAP_ARGS CONNMAP_HOME
 fi
-node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs
+node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs tests/browser/history.test.mjs
 if [ "${CONNMAP_SKIP_SCREENSHOTS:-0}" != 1 ] && [ "${CONNMAP_FAKE:-}" != 1 ]; then
   # the README's pictures are of the page as it is now (connmap demo)
   node tests/browser/screenshots.mjs docs/screenshots

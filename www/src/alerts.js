@@ -31,9 +31,10 @@ export class Alerts {
     this.timer = null;
     this.inFlight = false;
     this.remotes = new Set(); // remote IPs of the alerts, marked on the map
-    this.seen = 0;
+    this.seen = -1; // the newest alert id seen (ids may start at 0)
     try {
-      this.seen = Number(localStorage.getItem(SEEN_KEY)) || 0;
+      const stored = localStorage.getItem(SEEN_KEY);
+      if (stored != null && Number.isFinite(Number(stored))) this.seen = Number(stored);
     } catch {
       // storage unavailable: every alert counts as new until the list is opened
     }
@@ -122,7 +123,7 @@ export class Alerts {
   }
 
   markSeen() {
-    const newest = Math.max(0, ...(this.data?.alerts || []).map((a) => Number(a.id) || 0));
+    const newest = Math.max(-1, ...(this.data?.alerts || []).map((a) => Number(a.id) || 0));
     if (newest > this.seen) {
       this.seen = newest;
       try {
