@@ -32,9 +32,11 @@ export async function fetchHistory({ from, to, host }, signal) {
 export class TimeControl {
   /**
    * @param {(choice: object|null) => void} onChange  a range was chosen (null: back to live)
+   * @param {() => number} nowFn  the current time on the daemon's clock (ranges end there)
    */
-  constructor(onChange) {
+  constructor(onChange, nowFn) {
     this.onChange = onChange;
+    this.nowFn = nowFn;
     this.now = 0;
     this.choice = { mode: 'live' };
     this.el = {
@@ -79,14 +81,16 @@ export class TimeControl {
   }
 
   /** The time of the latest snapshot: ranges are relative to it (a replay's clock is the capture's). */
-  setNow(now) {
+  setNow(now, keepScrub = this.choice.mode === 'scrub') {
     if (!(now > 0) || now === this.now) return;
     const moved = Math.floor(now / HOUR) !== Math.floor(this.now / HOUR);
+    // the slider's positions are relative to the current hour: keep it on the hour it shows
+    const shown = this.now ? scrubHour(Number(this.el.scrub.value), this.now) : null;
     this.now = now;
     this.el.day.max = dayValue(now);
     this.el.day.min = dayValue(now - 35 * DAY);
     if (!this.el.day.value) this.el.day.value = dayValue(now);
-    if (moved && this.choice.mode !== 'scrub') this.el.scrub.value = String(SCRUB_HOURS - 1);
+    if (moved) this.el.scrub.value = String(keepScrub && shown != null ? scrubIndex(shown, now) : SCRUB_HOURS - 1);
     this.showScrubLabel();
   }
 
@@ -112,6 +116,7 @@ export class TimeControl {
   }
 
   choose(mode) {
+    this.setNow(this.nowFn(), mode === 'scrub');
     const choice = { mode };
     if (mode === 'day') choice.day = parseDay(this.el.day.value);
     if (mode === 'scrub') choice.hour = Number(this.el.scrub.value);

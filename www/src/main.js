@@ -27,6 +27,8 @@ let hist = null; // history.json of `range` once it arrived
 let histCtrl = null; // aborts the request of a range no longer wanted
 let histError = null;
 let data = null; // what is on screen: `live`, or `hist` with live's map settings
+let liveAt = 0; // when `live` arrived (browser clock, ms)
+let liveMoving = false; // the snapshots' time advances (a live capture; not a replay that ended)
 // the selected device's timeline while live (the last 48 h of that device, history.json?host=)
 let devTimeline = { key: null, host: null, range: null, loading: false, error: null, at: 0, ctrl: null };
 
@@ -64,7 +66,17 @@ const panel = new Panel({
   },
 });
 
-const timeCtl = new TimeControl(chooseRange);
+/**
+ * "Now" for the time control: the latest snapshot's time, plus the time since it arrived when
+ * snapshots keep coming (polling pauses while a range is shown: "last hour" chosen an hour
+ * later is still the last hour). A replay's clock stops at its last packet.
+ */
+function currentNow() {
+  if (!live?.generated) return 0;
+  return live.generated + (liveMoving ? Math.floor((Date.now() - liveAt) / 1000) : 0);
+}
+
+const timeCtl = new TimeControl(chooseRange, currentNow);
 const alerts = new Alerts({ onFocus: focusAlert, onChange: render });
 if (luci) {
   timeCtl.setAvailable(false, NO_HISTORY);
@@ -229,7 +241,9 @@ function focusAlert(alert) {
 }
 
 function onData(next, etag) {
+  liveMoving = Boolean(live?.generated && next.generated > live.generated);
   live = next;
+  liveAt = Date.now();
   timeCtl.setNow(live.generated);
   // which snapshot is on screen (handy when debugging, and for the browser tests)
   document.body.dataset.generated = String(live.generated ?? '');
