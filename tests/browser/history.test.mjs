@@ -10,6 +10,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -23,6 +24,7 @@ const PCAP = path.join(ARTIFACTS, 'history.pcap');
 const HOUR = 3600;
 const BIN = path.resolve(ROOT, process.env.CONNMAP_BIN || path.join(process.env.CARGO_TARGET_DIR || 'target', 'debug/connmap'));
 const fake = process.env.CONNMAP_FAKE === '1';
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The daemon's options this binary knows (alert rules come with the alerts branch). */
 function daemonHelp() {
@@ -278,6 +280,32 @@ describe('time control, timelines and badges against a replayed capture across m
     await p.close();
   });
 
+  for (const colorScheme of ['light', 'dark']) {
+    test(`no serious accessibility problems in a range with a timeline and the alerts open (axe-core), ${colorScheme}`, async (t) => {
+      const p = await openPage(server, { colorScheme });
+      await p.goto();
+      await p.page.click(`#devices button[data-ip="${DEVICES.laptop}"]`);
+      await p.page.selectOption('#range', 'today');
+      await shownRange(p, server);
+      await p.page.waitForSelector('#devices .timeline svg');
+      if (await p.page.isVisible('#alerts-btn')) {
+        await p.page.click('#alerts-btn');
+        await p.page.waitForSelector('#alerts[open]');
+      }
+      await p.page.locator('.leaflet-marker-pane .cm-marker').first().click();
+      await p.page.waitForSelector('.leaflet-popup .remote');
+      await p.page.evaluate(AXE_SOURCE);
+      const result = await p.page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      }));
+      for (const v of result.violations) t.diagnostic(`${v.impact} ${v.id}: ${v.nodes.length} × ${v.nodes[0]?.target}`);
+      const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`), []);
+      if (colorScheme === 'dark') await p.page.screenshot({ path: path.join(ARTIFACTS, 'history-dark.png') });
+      await p.close();
+    });
+  }
+
   test('usable on a phone: the time control fits at 360 px, the slider works by touch', async () => {
     const p = await openPage(server, { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     await p.goto();
@@ -310,7 +338,7 @@ describe('time control, timelines and badges against a replayed capture across m
     await p.goto();
     await p.page.waitForSelector('#alerts-btn:not([hidden])');
     assert.ok(alerts.alerts.length > 0, `the replay raised alerts: ${JSON.stringify(alerts)}`);
-    assert.equal(await p.page.textContent('#alerts-badge'), String(alerts.alerts.length), 'unseen alerts counted');
+    assert.equal(await p.page.textContent('#alerts-badge'), `${alerts.alerts.length} new`, 'unseen alerts counted');
     await p.page.click('#alerts-btn');
     await p.page.waitForSelector('#alerts[open] #alert-list button[data-alert]');
     assert.equal(await p.page.locator('#alert-list button[data-alert]').count(), alerts.alerts.length);

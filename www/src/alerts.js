@@ -139,9 +139,9 @@ export class Alerts {
     const d = this.data;
     const alerts = d?.alerts || [];
     const unseen = alerts.filter((a) => Number(a.id) > this.seen).length;
-    this.el.badge.textContent = unseen ? String(unseen) : '';
+    const badge = unseen ? `${unseen}<span class="sr-only"> new</span>` : '';
+    if (this.el.badge.innerHTML !== badge) this.el.badge.innerHTML = badge;
     this.el.badge.hidden = !unseen;
-    this.el.btn.setAttribute('aria-label', unseen ? `Alerts: ${unseen} new` : `Alerts: ${alerts.length}`);
     this.el.btn.dataset.unseen = String(unseen);
     this.el.count.textContent = `(${alerts.length})`;
 
