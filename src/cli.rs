@@ -37,6 +37,12 @@ Options:
       --retention SECS      forget remotes idle this long (default 86400)
       --state FILE          save the tables here on exit and every --save-interval; restore on start
       --save-interval SECS  how often to save --state (default 3600)
+      --history-top N       history (/history.json): remotes, countries and ASNs kept per device
+                            per hour and per day, the rest summed as other (default 8; 0: no
+                            history)
+      --history-devices N   history: devices kept per bucket, the rest summed (default 32)
+      --history-hours N     history: hourly buckets kept (default 48, at least 24)
+      --history-days N      history: daily buckets kept (default 35)
       --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
       --ethers FILE         MAC-to-name file (default /etc/ethers; '' for none)
       --dhcp-config FILE    UCI dhcp config, its `config host` sections name devices
@@ -96,6 +102,8 @@ pub struct Config {
     pub retention: u64,
     pub state: Option<PathBuf>,
     pub save_interval: u64,
+    /// `--history-*`: the history's bounds (src/history).
+    pub history: crate::history::Bounds,
     pub leases: Option<PathBuf>,
     pub ethers: Option<PathBuf>,
     pub dhcp_config: Option<PathBuf>,
@@ -140,6 +148,7 @@ impl Default for Config {
             retention: 86_400,
             state: None,
             save_interval: 3600,
+            history: crate::history::Bounds::default(),
             leases: Some("/tmp/dhcp.leases".into()),
             ethers: Some("/etc/ethers".into()),
             dhcp_config: Some("/etc/config/dhcp".into()),
@@ -336,6 +345,20 @@ where
             Long("state") => c.state = optional_path(value(&mut p, "--state")?),
             Long("save-interval") => {
                 c.save_interval = number(&value(&mut p, "--save-interval")?, "--save-interval", 1)?
+            }
+            Long("history-top") => {
+                c.history.top = number(&value(&mut p, "--history-top")?, "--history-top", 0)?
+            }
+            Long("history-devices") => {
+                let v = value(&mut p, "--history-devices")?;
+                c.history.devices = number(&v, "--history-devices", 1)?
+            }
+            Long("history-hours") => {
+                let v = value(&mut p, "--history-hours")?;
+                c.history.hours = number(&v, "--history-hours", 24)?
+            }
+            Long("history-days") => {
+                c.history.days = number(&value(&mut p, "--history-days")?, "--history-days", 0)?
             }
             Long("leases") => c.leases = optional_path(value(&mut p, "--leases")?),
             Long("ethers") => c.ethers = optional_path(value(&mut p, "--ethers")?),

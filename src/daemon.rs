@@ -65,6 +65,8 @@ pub struct DataPath {
     pub export: crate::export::Export,
     /// `--conntrack`: the second counting source (see `conntrack`).
     pub conntrack: Option<crate::conntrack::Conntrack>,
+    /// Hourly and daily buckets (src/history), fed by `sweep`.
+    pub history: crate::history::History,
 }
 
 impl DataPath {
@@ -91,7 +93,26 @@ impl DataPath {
             geo_retry: None,
             export: Default::default(),
             conntrack: None,
+            history: crate::history::History::new(Default::default()),
         }
+    }
+
+    /// The history's sweep (per snapshot, and before the first packet of a new hour of the
+    /// capture clock): every (LAN host, remote) pair's traffic since the last sweep goes into
+    /// the history's open bucket, then the buckets are published for /history.json. Remotes
+    /// are located first, so that the buckets get their places.
+    ///
+    /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
+    /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
+    /// `d.remote.names`, `d.count`, `d.new`; its time is `d.remote.last_seen`).
+    pub fn sweep(&mut self) {
+        self.locate_new();
+        let (history, names) = (&mut self.history, &self.devnames.current);
+        self.tables.sweep_pairs(|d| {
+            let name = names.name(&d.host.ip(), d.mac.as_ref());
+            history.add(d, name);
+        });
+        self.history.publish();
     }
 
     /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
@@ -388,6 +409,7 @@ fn start_http(
     cfg: &Config,
     cell: &SnapshotCell,
     metrics: &crate::export::metrics::MetricsCell,
+    history: &crate::history::HistoryCell,
 ) -> Option<HttpServer> {
     let opts = HttpOptions {
         listen,
@@ -395,6 +417,7 @@ fn start_http(
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
         allow_hosts: cfg.allow_hosts.clone(),
         metrics: Some(metrics.clone()),
+        history: cfg.history.enabled().then(|| history.clone()),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {
@@ -472,6 +495,7 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
+    dp.history = crate::history::History::new(cfg.history);
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
@@ -501,7 +525,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         }
     };
     let metrics = &dp.export.metrics;
-    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics));
+    let history = &dp.history.cell;
+    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -516,6 +541,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let watched = http.is_some().then_some(&mut *out);
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
+    dp.sweep();
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -563,10 +589,14 @@ fn replay_frames(
                 }
                 dp.meta.capture.received += 1;
                 clock = clock.max(f.ts);
+                if f.ts >= dp.history.boundary() {
+                    dp.sweep(); // the hour's traffic into its own bucket
+                }
                 dp.process(link, &f);
                 if clock >= next_expiry {
                     // Retention (and IPFIX's timeouts) are in capture time; checked once per
                     // capture-time interval.
+                    dp.sweep();
                     dp.export_tick(clock, false);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
@@ -760,7 +790,8 @@ impl<'a> Live<'a> {
             log::info!("no HTTP listener (--no-http): markers go to --json-out only");
         }
         if let Some(l) = self.cfg.listen {
-            self.http = start_http(l, self.cfg, &self.out.cell, &self.dp.export.metrics);
+            let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
+            self.http = start_http(l, self.cfg, &self.out.cell, metrics, history);
             if self.http.is_none() {
                 return 1;
             }
@@ -781,6 +812,7 @@ impl<'a> Live<'a> {
         }
         let now = unix_now();
         self.dp.export_tick(now, true); // IPFIX: every open flow on exit
+        self.dp.sweep();
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
@@ -817,8 +849,8 @@ impl<'a> Live<'a> {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
                 Ok(l) => {
-                    let metrics = &self.dp.export.metrics;
-                    self.http = start_http(l, self.cfg, &self.out.cell, metrics)
+                    let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
+                    self.http = start_http(l, self.cfg, &self.out.cell, metrics, history)
                 }
                 Err(e) => log::error!("http: {e}"),
             }
@@ -846,6 +878,12 @@ impl<'a> Live<'a> {
         }
         if let (Some(ct), Some(_)) = (&self.dp.conntrack, &self.capture) {
             at = at.min(ct.next_deadline());
+        }
+        // the history's next hour: swept then, not up to an interval later
+        let hour = self.dp.history.boundary();
+        if hour != u64::MAX {
+            let left = Duration::from_secs(hour.saturating_sub(unix_now()));
+            at = at.min(Instant::now() + left);
         }
         at
     }
@@ -928,9 +966,13 @@ impl<'a> Live<'a> {
     /// Step: whatever is due at `now`: the snapshot (expiry, lease files, capture counters,
     /// render and publish when something changed) and the state save.
     fn timers(&mut self, now: Instant) {
+        if unix_now() >= self.dp.history.boundary() {
+            self.dp.sweep();
+        }
         if now >= self.next_snapshot {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
+            self.dp.sweep();
             self.dp.export_tick(unix, false); // IPFIX
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();

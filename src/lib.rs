@@ -22,6 +22,9 @@ pub mod quic;
 pub mod coverage;
 pub mod devnames;
 
+// Beside the snapshots: the hourly and daily history of who talked to what (/history.json).
+pub mod history;
+
 // Beside the snapshots: /metrics for Prometheus and the IPFIX exporter, from the same tables.
 pub mod export;
 

@@ -181,6 +181,8 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
         let mut hosts = r.hosts;
         hosts.truncate(MAX_HOSTS_PER_REMOTE);
         remote.hosts = hosts.into();
+        remote.pairs = smallvec::smallvec![Default::default(); remote.hosts.len()];
+        remote.swept_hosts = remote.hosts.len() as u8;
         let mut protocols = r.protocols;
         protocols.truncate(MAX_PROTOCOLS);
         remote.protocols = protocols.into();

@@ -33,6 +33,8 @@ pub struct HttpOptions {
     pub allow_hosts: Vec<String>,
     /// `/metrics` (src/export/metrics.rs); `None`: 404.
     pub metrics: Option<crate::export::metrics::MetricsCell>,
+    /// `/history.json` (src/history); `None` (`--history-top 0`): 404.
+    pub history: Option<crate::history::HistoryCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -50,6 +52,7 @@ struct Handler {
     files: StaticFiles,
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
+    history: Option<crate::history::HistoryCell>,
     csp: String,
 }
 
@@ -94,6 +97,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         files,
         snapshots,
         metrics: opts.metrics.clone(),
+        history: opts.history.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -202,6 +206,28 @@ impl Read for SnapshotBody {
             self.snap.gzip()
         } else {
             &self.snap.json
+        };
+        let rest = all.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads a rendered /history.json without copying it.
+struct HistoryBody {
+    body: Arc<crate::history::json::Rendered>,
+    gzip: bool,
+    pos: usize,
+}
+
+impl Read for HistoryBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let all = if self.gzip {
+            self.body.gzip()
+        } else {
+            &self.body.json
         };
         let rest = all.get(self.pos..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
@@ -368,6 +394,7 @@ impl Handler {
         match path.as_str() {
             "/markers.json" => self.markers(rq),
             "/metrics" => self.metrics(rq),
+            "/history.json" => self.history(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
                 let body = PLACEHOLDER.as_bytes();
                 self.build(
@@ -411,6 +438,44 @@ impl Handler {
             len,
             headers,
         )
+    }
+
+    /// `/history.json?from=&to=&host=` (src/history/json.rs): rendered on this thread from
+    /// the published buckets, a few bodies cached; ETag/304 and gzip as for markers.json.
+    fn history(&self, rq: &Request) -> Response<Body> {
+        use crate::history::json;
+        let Some(cell) = &self.history else {
+            return self.status(404, "Not Found (history is off: --history-top 0)");
+        };
+        let query = rq.url().split_once('?').map_or("", |(_, q)| q);
+        let query = query.split('#').next().unwrap_or("");
+        let q = match json::parse_query(query) {
+            Ok(q) => q,
+            Err(e) => return self.status(400, &format!("Bad Request: {e}")),
+        };
+        let view = cell.get();
+        let etag = json::etag(&view, &q);
+        let mut headers = vec![
+            header("ETag", &etag),
+            header("Cache-Control", "no-cache"),
+            header("Vary", "Accept-Encoding"),
+        ];
+        if if_none_match(rq, &etag) {
+            return self.build(304, Box::new(std::io::empty()), 0, headers);
+        }
+        let body = json::get(&view, &q, &cell.cache);
+        let gzip = accepts_gzip(rq);
+        let len = if gzip {
+            body.gzip().len()
+        } else {
+            body.json.len()
+        };
+        headers.push(header("Content-Type", "application/json"));
+        if gzip {
+            headers.push(header("Content-Encoding", "gzip"));
+        }
+        let body = HistoryBody { body, gzip, pos: 0 };
+        self.build(200, Box::new(body), len, headers)
     }
 
     /// `/metrics`: rendered per scrape from the last snapshot's aggregate (no ETag).
@@ -562,6 +627,7 @@ mod tests {
                 tiles_origin: None,
                 allow_hosts: vec![],
                 metrics: None,
+                history: None,
             };
             let server = start(&opts, cell).unwrap();
             let addr = server.backend_listener.local_addr().unwrap();
