@@ -68,15 +68,16 @@ export class Alerts {
     });
   }
 
-  /** Starts the minute polling (not inside LuCI: no daemon to ask). */
+  /**
+   * Starts the minute polling (not inside LuCI: no daemon to ask). The badge and the list
+   * appear with the first answer; a daemon without alerts (404) hides them for good.
+   */
   start() {
-    this.el.btn.hidden = false;
-    this.el.box.hidden = false;
     this.poll();
     this.timer = setInterval(() => this.poll(), INTERVAL_MS);
   }
 
-  /** Alerts are not available here (`reason` says why): the list and the badge stay hidden. */
+  /** Alerts are not available here: the list and the badge stay hidden, nothing is asked. */
   unavailable() {
     clearInterval(this.timer);
     this.timer = null;
@@ -92,10 +93,16 @@ export class Alerts {
     try {
       const headers = this.etag ? { 'If-None-Match': this.etag } : {};
       const res = await fetch('alerts.json', { headers, cache: 'no-store', signal: ctrl.signal });
+      if (res.status === 404) {
+        this.unavailable();
+        return;
+      }
       if (res.status !== 304) {
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         this.data = await res.json();
         this.etag = res.headers.get('ETag');
+        this.el.btn.hidden = false;
+        this.el.box.hidden = false;
         this.changed();
       }
       this.error = null;
