@@ -114,6 +114,13 @@ def main():
         "# br-lan 00010001aa 2 fd00:1::9 -1 phone 128 fd00:1::9/128 fd00:1::a/128\n",
     ]:
         put("leases", text.encode())
+    for text in [
+        "#\n# firehol_level1\n#\n0.0.0.0/8\n1.10.16.0/20\n5.5.5.5\n\n",
+        "; banIP\n2001:db8::/32 ; SBL123\n203.0.113.7 # x\n198.51.100.1,2026-01-01\n"
+        "192.0.2.10-192.0.2.20 trailing\r\n::ffff:1.2.3.4\n",
+        "1.2.3.4\nnot-an-ip\n10.0.0.0/33\n1.2.3.9-1.2.3.1\nfe80::1-::1\n",
+    ]:
+        put("blocklist", text.encode())
     # state: what the daemon saves after replaying the capture
     binary = os.path.join(ROOT, "target", "debug", "connmap")
     with tempfile.TemporaryDirectory() as d:

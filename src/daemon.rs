@@ -37,6 +37,8 @@ const MAX_BATCH: usize = 4096;
 const RETRY_CAPTURE: Duration = Duration::from_secs(5);
 /// How often a database that was truncated under its mapping is tried again.
 const RETRY_GEO: Duration = Duration::from_secs(5);
+/// On exit, how long queued alerts may still be delivered (hooks, ubus).
+const ALERT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -67,6 +69,13 @@ pub struct DataPath {
     pub conntrack: Option<crate::conntrack::Conntrack>,
     /// Hourly and daily buckets (src/history), fed by `sweep`.
     pub history: crate::history::History,
+    /// Alerts (src/alert), fed by `alert_sweep`; alerts.json published into `alerts_cell`.
+    pub alerts: crate::alert::Alerts,
+    pub alerts_cell: SnapshotCell,
+    alerts_generation: u64,
+    /// TEMPORARY pair source until the history's sweep (branch hist) is merged: each
+    /// remote's bytes sent at the last alert sweep.
+    alert_prev: std::collections::HashMap<crate::packet::Addr, u64, crate::hash::RandomState>,
 }
 
 impl DataPath {
@@ -94,6 +103,67 @@ impl DataPath {
             export: Default::default(),
             conntrack: None,
             history: crate::history::History::new(Default::default()),
+            alerts: crate::alert::Alerts::new(crate::alert::AlertConfig {
+                dir: None,
+                ubus: None,
+                ..Default::default()
+            }),
+            alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
+            alerts_generation: 0,
+            alert_prev: Default::default(),
+        }
+    }
+
+    /// The alerts' observations at `now` (capture clock): every LAN device (`observe_host`)
+    /// and every (device, remote) pair with traffic since the last sweep (`observe_pair`);
+    /// then alerts.json, when it changed. Per snapshot (and per capture-time interval in a
+    /// replay), never per packet.
+    pub fn alert_sweep(&mut self, now: u64) {
+        use crate::alert::PairObs;
+        self.locate_new();
+        let names = &self.devnames.current;
+        for (ip, h) in self.tables.hosts.iter() {
+            let name = names.name(&ip.ip(), h.mac.as_ref());
+            self.alerts.observe_host(now, *ip, h.mac, name);
+        }
+        // TEMPORARY until the history's per-pair sweep is merged: a remote's new bytes, split
+        // among the hosts that reached it.
+        for (ip, r) in self.tables.remotes.iter() {
+            let out = r.counters.bytes_out;
+            let prev = self.alert_prev.insert(*ip, out);
+            if prev == Some(out) || r.hosts.is_empty() {
+                continue;
+            }
+            let delta = out.saturating_sub(prev.unwrap_or(0)) / r.hosts.len() as u64;
+            let g = r.geo();
+            for host in &r.hosts {
+                self.alerts.observe_pair(&PairObs {
+                    time: now,
+                    host: *host,
+                    mac: self.tables.hosts.get(host).and_then(|h| h.mac),
+                    remote: *ip,
+                    country: g.and_then(|g| g.country),
+                    asn: g.and_then(|g| g.asn),
+                    org: g.and_then(|g| g.org.as_deref()),
+                    name: r.names.first().map(|n| &**n),
+                    bytes_out: delta,
+                    bytes_in: 0,
+                });
+            }
+        }
+        let tables = &self.tables;
+        self.alert_prev
+            .retain(|ip, _| tables.remotes.contains_key(ip));
+        self.publish_alerts(now);
+    }
+
+    /// alerts.json into `alerts_cell` when something changed.
+    pub fn publish_alerts(&mut self, now: u64) {
+        if self.alerts.take_changed() {
+            self.alerts_generation += 1;
+            let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
+            s.etag = format!("\"a{now:x}-{:x}\"", self.alerts_generation);
+            self.alerts_cell.set(s);
         }
     }
 
@@ -410,6 +480,7 @@ fn start_http(
     cell: &SnapshotCell,
     metrics: &crate::export::metrics::MetricsCell,
     history: &crate::history::HistoryCell,
+    alerts: &SnapshotCell,
 ) -> Option<HttpServer> {
     let opts = HttpOptions {
         listen,
@@ -418,6 +489,7 @@ fn start_http(
         allow_hosts: cfg.allow_hosts.clone(),
         metrics: Some(metrics.clone()),
         history: cfg.history.enabled().then(|| history.clone()),
+        alerts: Some(alerts.clone()),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {
@@ -497,6 +569,7 @@ pub fn run(cfg: Config) -> i32 {
     );
     dp.history = crate::history::History::new(cfg.history);
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
+    dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));
@@ -524,9 +597,9 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let metrics = &dp.export.metrics;
+    let (metrics, alerts) = (&dp.export.metrics, &dp.alerts_cell);
     let history = &dp.history.cell;
-    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history));
+    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history, alerts));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -542,6 +615,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
     dp.sweep();
+    dp.alert_sweep(clock);
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -560,6 +634,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         serve_replayed(cfg, dp, out, sig, clock);
         drop(http);
     }
+    dp.alerts.finish(ALERT_GRACE);
     i32::from(failed)
 }
 
@@ -598,6 +673,7 @@ fn replay_frames(
                     // capture-time interval.
                     dp.sweep();
                     dp.export_tick(clock, false);
+                    dp.alert_sweep(clock);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -634,6 +710,7 @@ fn serve_replayed(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Sign
         dp.check_geo(&cfg.geoip);
         if sig.take_hup() {
             dp.replace_geo(open_geo(&cfg.geoip));
+            dp.alerts.reload_blocklists();
             dp.meta.offload =
                 crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
             let s = dp.snapshot(clock);
@@ -791,7 +868,8 @@ impl<'a> Live<'a> {
         }
         if let Some(l) = self.cfg.listen {
             let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
-            self.http = start_http(l, self.cfg, &self.out.cell, metrics, history);
+            let alerts = &self.dp.alerts_cell;
+            self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts);
             if self.http.is_none() {
                 return 1;
             }
@@ -816,6 +894,7 @@ impl<'a> Live<'a> {
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
+        self.dp.alerts.finish(ALERT_GRACE);
         0
     }
 
@@ -850,7 +929,8 @@ impl<'a> Live<'a> {
             match listen {
                 Ok(l) => {
                     let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
-                    self.http = start_http(l, self.cfg, &self.out.cell, metrics, history)
+                    let alerts = &self.dp.alerts_cell;
+                    self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts)
                 }
                 Err(e) => log::error!("http: {e}"),
             }
@@ -954,9 +1034,10 @@ impl<'a> Live<'a> {
         let (cfg, dp) = (self.cfg, &mut *self.dp);
         dp.check_geo(&cfg.geoip);
         if self.sig.take_hup() {
-            log::info!("SIGHUP: reloading the geo database and device names");
+            log::info!("SIGHUP: reloading the geo database, device names and block lists");
             dp.replace_geo(open_geo(&cfg.geoip));
             dp.devnames.refresh();
+            dp.alerts.reload_blocklists();
             dp.meta.offload =
                 crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
         }
@@ -974,6 +1055,7 @@ impl<'a> Live<'a> {
             let unix = unix_now();
             self.dp.sweep();
             self.dp.export_tick(unix, false); // IPFIX
+            self.dp.alert_sweep(unix);
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();
             self.capture_stats();

@@ -446,6 +446,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
         history: Some(dp.history.cell.clone()),
+        alerts: None,
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,

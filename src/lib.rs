@@ -28,6 +28,10 @@ pub mod history;
 // Beside the snapshots: /metrics for Prometheus and the IPFIX exporter, from the same tables.
 pub mod export;
 
+// Alerts: rules over the per-pair observations of each snapshot, delivered by syslog, ubus and
+// hook scripts.
+pub mod alert;
+
 // The loops that drive it, and what they read and keep: the command line, persistence,
 // flow offloading detection, and counts from the kernel's connection tracking (conntrack:
 // flows that offloading moves past the capture).

@@ -35,6 +35,8 @@ pub struct HttpOptions {
     pub metrics: Option<crate::export::metrics::MetricsCell>,
     /// `/history.json` (src/history); `None` (`--history-top 0`): 404.
     pub history: Option<crate::history::HistoryCell>,
+    /// `/alerts.json` (src/alert), published by the data path; `None`: 404.
+    pub alerts: Option<SnapshotCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -53,6 +55,7 @@ struct Handler {
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
     history: Option<crate::history::HistoryCell>,
+    alerts: Option<SnapshotCell>,
     csp: String,
 }
 
@@ -98,6 +101,7 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         snapshots,
         metrics: opts.metrics.clone(),
         history: opts.history.clone(),
+        alerts: opts.alerts.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -392,7 +396,11 @@ impl Handler {
             return self.status(404, "Not Found");
         };
         match path.as_str() {
-            "/markers.json" => self.markers(rq),
+            "/markers.json" => self.markers(rq, self.snapshots.get()),
+            "/alerts.json" => match &self.alerts {
+                Some(cell) => self.markers(rq, cell.get()),
+                None => self.status(404, "Not Found"),
+            },
             "/metrics" => self.metrics(rq),
             "/history.json" => self.history(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
@@ -412,8 +420,8 @@ impl Handler {
         }
     }
 
-    fn markers(&self, rq: &Request) -> Response<Body> {
-        let snap = self.snapshots.get();
+    /// A published JSON document (markers.json, alerts.json): ETag/304, gzip when accepted.
+    fn markers(&self, rq: &Request, snap: Arc<Snapshot>) -> Response<Body> {
         let mut headers = vec![
             header("ETag", &snap.etag),
             header("Cache-Control", "no-cache"),
@@ -628,6 +636,7 @@ mod tests {
                 allow_hosts: vec![],
                 metrics: None,
                 history: None,
+                alerts: None,
             };
             let server = start(&opts, cell).unwrap();
             let addr = server.backend_listener.local_addr().unwrap();
