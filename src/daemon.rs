@@ -76,6 +76,9 @@ pub struct DataPath {
     /// TEMPORARY pair source until the history's sweep (branch hist) is merged: each
     /// remote's bytes sent at the last alert sweep.
     alert_prev: std::collections::HashMap<crate::packet::Addr, u64, crate::hash::RandomState>,
+    /// The alerts engine's memory, opaque here: read from the state file at start and saved
+    /// with it (empty when none).
+    pub alert_memory: Vec<u8>,
 }
 
 impl DataPath {
@@ -111,6 +114,7 @@ impl DataPath {
             alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
             alerts_generation: 0,
             alert_prev: Default::default(),
+            alert_memory: Vec::new(),
         }
     }
 
@@ -465,10 +469,17 @@ impl Outputs {
     }
 }
 
+/// Writes the state file (tables, history as of the last sweep, the alerts' memory): at most
+/// once per `--save-interval` and at stop, atomically.
 fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     if let Some(path) = &cfg.state {
-        match state::save(path, &dp.tables, now) {
-            Ok(()) => log::debug!("state saved to {}", path.display()),
+        let view = dp.history.enabled().then(|| dp.history.cell.get());
+        let extra = state::Extra {
+            history: view.as_deref(),
+            alert_memory: &dp.alert_memory,
+        };
+        match state::save_all(path, &dp.tables, &extra, now) {
+            Ok(n) => log::debug!("state saved to {} ({n} bytes)", path.display()),
             Err(e) => log::warn!("cannot save state: {e}"),
         }
     }
@@ -533,10 +544,22 @@ pub fn run(cfg: Config) -> i32 {
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
     tables.set_max_names(cfg.max_names);
+    let mut history = crate::history::History::new(cfg.history);
+    let mut alert_memory = Vec::new();
     if let Some(path) = &cfg.state {
-        match state::load(path, &mut tables) {
-            Ok(Some((h, r))) => {
-                log::info!("restored {h} hosts and {r} remotes from {}", path.display());
+        match state::load_all(path, &mut tables, Some(&mut history)) {
+            Ok(Some(r)) => {
+                log::info!(
+                    "restored {} hosts, {} remotes and {} history buckets from {}",
+                    r.hosts,
+                    r.remotes,
+                    r.buckets,
+                    path.display()
+                );
+                if let Some(e) = r.history_error {
+                    log::error!("{}: history ignored: {e}", path.display());
+                }
+                alert_memory = r.alert_memory;
             }
             Ok(None) => {}
             Err(e) => log::error!("state file ignored: {e}"),
@@ -567,7 +590,8 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
-    dp.history = crate::history::History::new(cfg.history);
+    dp.history = history;
+    dp.alert_memory = alert_memory;
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
     dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
     if cfg.conntrack {

@@ -688,7 +688,10 @@ impl History {
             return;
         }
         if self.open.is_empty() {
+            // nothing to close (a start, or a restored state): the retention still applies
             self.open.start = start;
+            self.daily_and_prune();
+            self.changed = true;
             return;
         }
         self.close_open();
@@ -739,7 +742,7 @@ impl History {
         // the last `hours` hours counting the open one; buckets "in the future" of a clock
         // that went back are dropped too
         self.hourly
-            .retain(|b| b.start < open && b.start + hours > open);
+            .retain(|b| b.start <= open && b.start + hours > open);
         self.daily
             .retain(|b| b.start < today && b.start + days >= today);
         self.prune_interned();
@@ -779,14 +782,6 @@ impl History {
             clock: self.clock,
             bounds: Some(self.bounds),
         });
-    }
-
-    /// Every bucket, the open one frozen (for the state file).
-    pub fn all_buckets(&mut self) -> (Vec<Arc<Bucket>>, Vec<Arc<Bucket>>) {
-        self.changed = true;
-        self.publish();
-        let v = self.cell.get();
-        (v.hourly.clone(), v.daily.clone())
     }
 
     /// Buckets read back from a state file: they become closed buckets (the open hour is
