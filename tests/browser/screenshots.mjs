@@ -1,6 +1,6 @@
 // Makes the screenshots in docs/screenshots/ (desktop, phone, dark: the README's) from
-// `connmap demo` in Debian's headless chromium, and history.png (a past hour on the slider, a
-// device's timeline, the alerts) from the daemon replaying history-capture.mjs's capture. tests/browser/run.sh runs it after the tests
+// `connmap demo` in Debian's headless chromium, and history.png (today's history, a device's
+// timeline, the alerts badge) from the daemon replaying history-capture.mjs's capture. tests/browser/run.sh runs it after the tests
 // pass, so the pictures are always of the current page; by hand:
 //   www/build.sh && cargo build && node tests/browser/screenshots.mjs [OUTDIR]
 // (CONNMAP_BIN / CONNMAP_FAKE as for the tests, see servers.mjs).
@@ -46,7 +46,7 @@ try {
   await server.stop();
 }
 
-// The time control on a past hour, the laptop's timeline, the alerts list open. Needs the
+// The time control on "today", the laptop's timeline, the alerts badge in the header. Needs the
 // test database of `cargo run --example fixtures -- tests/artifacts/fixtures` (run.sh makes it).
 const mmdb = path.join(ROOT, 'tests/artifacts/fixtures/geo.mmdb');
 if (process.env.CONNMAP_FAKE !== '1' && fs.existsSync(mmdb)) {
@@ -56,7 +56,7 @@ if (process.env.CONNMAP_FAKE !== '1' && fs.existsSync(mmdb)) {
     () => startServer('static', { pcap, mmdb, args: ARGS }), // a daemon without alerts
   );
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 960 }, timezoneId: 'UTC', locale: 'en-GB' });
     await context.route('**/*', (route) =>
       new URL(route.request().url()).origin === new URL(replay.url).origin ? route.continue() : route.abort());
     const page = await context.newPage();
@@ -64,10 +64,9 @@ if (process.env.CONNMAP_FAKE !== '1' && fs.existsSync(mmdb)) {
     await page.waitForSelector('.cm-marker, .cm-cluster');
     await page.click(`#devices button[data-ip="${DEVICES.laptop}"]`);
     await page.waitForSelector('#devices .timeline svg');
-    await page.focus('#scrub');
-    await page.keyboard.press('ArrowLeft'); // 02:00-03:00: 9.9.9.9 new
+    await page.selectOption('#range', 'today'); // 00:00-03:55 UTC: four hours, new remotes
     await page.waitForFunction(() => /^\d+-\d+$/.test(document.body.dataset.range));
-    if (await page.isVisible('#alerts-btn')) await page.click('#alerts-btn');
+    await page.waitForSelector('#devices .timeline[data-bars="4"]');
     await page.waitForTimeout(1200);
     await page.screenshot({ path: path.join(out, 'history.png') });
     await context.close();
