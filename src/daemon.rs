@@ -67,18 +67,14 @@ pub struct DataPath {
     pub export: crate::export::Export,
     /// `--conntrack`: the second counting source (see `conntrack`).
     pub conntrack: Option<crate::conntrack::Conntrack>,
-    /// Hourly and daily buckets (src/history), fed by `sweep`.
-    pub history: crate::history::History,
-    /// Alerts (src/alert), fed by `alert_sweep`; alerts.json published into `alerts_cell`.
+    /// Alerts (src/alert), fed by `sweep`; alerts.json published into `alerts_cell`.
     pub alerts: crate::alert::Alerts,
     pub alerts_cell: SnapshotCell,
     alerts_generation: u64,
-    /// TEMPORARY pair source until the history's sweep (branch hist) is merged: each
-    /// remote's bytes sent at the last alert sweep.
-    alert_prev: std::collections::HashMap<crate::packet::Addr, u64, crate::hash::RandomState>,
-    /// The alerts engine's memory, opaque here: read from the state file at start and saved
-    /// with it (empty when none).
-    pub alert_memory: Vec<u8>,
+    /// The latest capture time the alerts were given (`sweep`).
+    alert_clock: u64,
+    /// Hourly and daily buckets (src/history), fed by `sweep`.
+    pub history: crate::history::History,
 }
 
 impl DataPath {
@@ -105,7 +101,6 @@ impl DataPath {
             geo_retry: None,
             export: Default::default(),
             conntrack: None,
-            history: crate::history::History::new(Default::default()),
             alerts: crate::alert::Alerts::new(crate::alert::AlertConfig {
                 dir: None,
                 ubus: None,
@@ -113,58 +108,29 @@ impl DataPath {
             }),
             alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
             alerts_generation: 0,
-            alert_prev: Default::default(),
-            alert_memory: Vec::new(),
+            alert_clock: 0,
+            history: crate::history::History::new(Default::default()),
         }
     }
 
-    /// The alerts' observations at `now` (capture clock): every LAN device (`observe_host`)
-    /// and every (device, remote) pair with traffic since the last sweep (`observe_pair`);
-    /// then alerts.json, when it changed. Per snapshot (and per capture-time interval in a
-    /// replay), never per packet.
-    pub fn alert_sweep(&mut self, now: u64) {
-        use crate::alert::PairObs;
-        self.locate_new();
-        let names = &self.devnames.current;
+    /// The alerts' LAN devices (`observe_host`, the `new_device` rule): those seen since the
+    /// last sweep, at the time they were last seen (the capture clock).
+    fn alert_hosts(&mut self) {
+        let (names, since) = (&self.devnames.current, self.alert_clock);
         for (ip, h) in self.tables.hosts.iter() {
-            let name = names.name(&ip.ip(), h.mac.as_ref());
-            self.alerts.observe_host(now, *ip, h.mac, name);
-        }
-        // TEMPORARY until the history's per-pair sweep is merged: a remote's new bytes, split
-        // among the hosts that reached it.
-        for (ip, r) in self.tables.remotes.iter() {
-            let out = r.counters.bytes_out;
-            let prev = self.alert_prev.insert(*ip, out);
-            if prev == Some(out) || r.hosts.is_empty() {
-                continue;
-            }
-            let delta = out.saturating_sub(prev.unwrap_or(0)) / r.hosts.len() as u64;
-            let g = r.geo();
-            for host in &r.hosts {
-                self.alerts.observe_pair(&PairObs {
-                    time: now,
-                    host: *host,
-                    mac: self.tables.hosts.get(host).and_then(|h| h.mac),
-                    remote: *ip,
-                    country: g.and_then(|g| g.country),
-                    asn: g.and_then(|g| g.asn),
-                    org: g.and_then(|g| g.org.as_deref()),
-                    name: r.names.first().map(|n| &**n),
-                    bytes_out: delta,
-                    bytes_in: 0,
-                });
+            if h.last_seen >= since {
+                let name = names.name(&ip.ip(), h.mac.as_ref());
+                self.alerts.observe_host(h.last_seen, *ip, h.mac, name);
+                self.alert_clock = self.alert_clock.max(h.last_seen);
             }
         }
-        let tables = &self.tables;
-        self.alert_prev
-            .retain(|ip, _| tables.remotes.contains_key(ip));
-        self.publish_alerts(now);
     }
 
     /// alerts.json into `alerts_cell` when something changed.
-    pub fn publish_alerts(&mut self, now: u64) {
+    pub fn publish_alerts(&mut self) {
         if self.alerts.take_changed() {
             self.alerts_generation += 1;
+            let now = self.alert_clock;
             let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
             s.etag = format!("\"a{now:x}-{:x}\"", self.alerts_generation);
             self.alerts_cell.set(s);
@@ -179,14 +145,34 @@ impl DataPath {
     /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
     /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
     /// `d.remote.names`, `d.count`, `d.new`; its time is `d.remote.last_seen`).
+    ///
+    /// The alerts engine gets each LAN device seen since the last sweep (`alert_hosts`) and
+    /// then each pair's delta (`observe_pair`), and alerts.json is published when it changed.
     pub fn sweep(&mut self) {
         self.locate_new();
+        self.alert_hosts();
         let (history, names) = (&mut self.history, &self.devnames.current);
+        let (alerts, clock) = (&mut self.alerts, &mut self.alert_clock);
         self.tables.sweep_pairs(|d| {
             let name = names.name(&d.host.ip(), d.mac.as_ref());
             history.add(d, name);
+            let g = d.remote.geo();
+            *clock = (*clock).max(d.remote.last_seen);
+            alerts.observe_pair(&crate::alert::PairObs {
+                time: d.remote.last_seen,
+                host: d.host,
+                mac: d.mac,
+                remote: d.remote_ip,
+                country: g.and_then(|g| g.country),
+                asn: g.and_then(|g| g.asn),
+                org: g.and_then(|g| g.org.as_deref()),
+                name: d.remote.names.first().map(|n| &**n),
+                bytes_out: d.count.bytes_out,
+                bytes_in: d.count.bytes_in,
+            });
         });
         self.history.publish();
+        self.publish_alerts();
     }
 
     /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
@@ -474,9 +460,10 @@ impl Outputs {
 fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     if let Some(path) = &cfg.state {
         let view = dp.history.enabled().then(|| dp.history.cell.get());
+        let memory = dp.alerts.memory_bytes();
         let extra = state::Extra {
             history: view.as_deref(),
-            alert_memory: &dp.alert_memory,
+            alert_memory: &memory,
         };
         match state::save_all(path, &dp.tables, &extra, now) {
             Ok(n) => log::debug!("state saved to {} ({n} bytes)", path.display()),
@@ -591,9 +578,14 @@ pub fn run(cfg: Config) -> i32 {
         meta,
     );
     dp.history = history;
-    dp.alert_memory = alert_memory;
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
     dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
+    if let Err(e) = dp.alerts.restore_memory(&alert_memory) {
+        log::error!("state file: {e}");
+    } else if !alert_memory.is_empty() {
+        let (devices, entries) = dp.alerts.memory_size();
+        log::info!("alert memory restored: {devices} devices, {entries} countries and ASNs");
+    }
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));
@@ -621,8 +613,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let (metrics, alerts) = (&dp.export.metrics, &dp.alerts_cell);
-    let history = &dp.history.cell;
+    let (metrics, history, alerts) = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
     let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history, alerts));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
@@ -639,7 +630,6 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
     dp.sweep();
-    dp.alert_sweep(clock);
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -697,7 +687,6 @@ fn replay_frames(
                     // capture-time interval.
                     dp.sweep();
                     dp.export_tick(clock, false);
-                    dp.alert_sweep(clock);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
                 }
@@ -891,8 +880,9 @@ impl<'a> Live<'a> {
             log::info!("no HTTP listener (--no-http): markers go to --json-out only");
         }
         if let Some(l) = self.cfg.listen {
-            let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
-            let alerts = &self.dp.alerts_cell;
+            let dp = &self.dp;
+            let (metrics, history, alerts) =
+                (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
             self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts);
             if self.http.is_none() {
                 return 1;
@@ -952,9 +942,9 @@ impl<'a> Live<'a> {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
                 Ok(l) => {
-                    let (metrics, history) = (&self.dp.export.metrics, &self.dp.history.cell);
-                    let alerts = &self.dp.alerts_cell;
-                    self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts)
+                    let dp = &self.dp;
+                    let cells = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+                    self.http = start_http(l, self.cfg, &self.out.cell, cells.0, cells.1, cells.2)
                 }
                 Err(e) => log::error!("http: {e}"),
             }
@@ -1079,7 +1069,6 @@ impl<'a> Live<'a> {
             let unix = unix_now();
             self.dp.sweep();
             self.dp.export_tick(unix, false); // IPFIX
-            self.dp.alert_sweep(unix);
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();
             self.capture_stats();

@@ -445,8 +445,8 @@ pub fn run(cfg: DemoConfig) -> i32 {
         tiles_origin: None,
         allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
-        history: Some(dp.history.cell.clone()),
         alerts: None,
+        history: Some(dp.history.cell.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,

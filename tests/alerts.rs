@@ -512,3 +512,42 @@ fn the_ubus_event_reaches_the_real_ubus_listen() {
     assert_eq!(ev["remote"]["org"], "Cloudflare, Inc.");
     assert!(ev["message"].as_str().unwrap().contains("reached AU"));
 }
+
+#[test]
+fn the_memory_and_the_learning_start_survive_a_restart() {
+    let dir = tmp();
+    let (hooks, out) = hook_dir(dir.path());
+    let state = dir.path().join("state");
+    let mut a = args(dir.path(), &hooks, &["--alert-learning", "100"]);
+    a.extend(["--state".to_string(), state.display().to_string()]);
+    // first run: learns the laptop and AU (learning starts at T0)
+    let pcap = dir.path().join("1.pcap");
+    write_pcap(&pcap, 1, &[laptop(T0, "1.1.1.1", 100)]);
+    let (o, _) = replay(dir.path(), &pcap, None, &a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(wait_hooks(&out, 0).is_empty());
+    // second run: CH at T0+50 is still within the learning that began at T0 (not at this
+    // start); after T0+100, US fires, and the known laptop is no new device
+    let pcap = dir.path().join("2.pcap");
+    write_pcap(
+        &pcap,
+        1,
+        &[
+            laptop(T0 + 50, BLOCKED, 100),
+            laptop(T0 + 150, "8.8.8.8", 100),
+        ],
+    );
+    let (o, _) = replay(dir.path(), &pcap, None, &a);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("alert memory restored: 1 devices, 2 countries and ASNs"),
+        "{log}"
+    );
+    assert_eq!(wait_hooks(&out, 1), ["new_country"], "{log}");
+    let env = env_of(&out, "new_country");
+    assert!(
+        env.contains(&"CONNMAP_REMOTE_COUNTRY=US".to_string()),
+        "{env:?}"
+    );
+}

@@ -210,7 +210,13 @@ pub fn run_hook(
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             // no capability of the daemon's (CAP_NET_RAW...) passes to the hook
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            );
             let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
             if fd >= 0 {
                 libc::dup2(fd, 0);

@@ -33,10 +33,10 @@ pub struct HttpOptions {
     pub allow_hosts: Vec<String>,
     /// `/metrics` (src/export/metrics.rs); `None`: 404.
     pub metrics: Option<crate::export::metrics::MetricsCell>,
-    /// `/history.json` (src/history); `None` (`--history-top 0`): 404.
-    pub history: Option<crate::history::HistoryCell>,
     /// `/alerts.json` (src/alert), published by the data path; `None`: 404.
     pub alerts: Option<SnapshotCell>,
+    /// `/history.json` (src/history); `None` (`--history-top 0`): 404.
+    pub history: Option<crate::history::HistoryCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -54,8 +54,8 @@ struct Handler {
     files: StaticFiles,
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
-    history: Option<crate::history::HistoryCell>,
     alerts: Option<SnapshotCell>,
+    history: Option<crate::history::HistoryCell>,
     csp: String,
 }
 
@@ -100,8 +100,8 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         files,
         snapshots,
         metrics: opts.metrics.clone(),
-        history: opts.history.clone(),
         alerts: opts.alerts.clone(),
+        history: opts.history.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -635,8 +635,8 @@ mod tests {
                 tiles_origin: None,
                 allow_hosts: vec![],
                 metrics: None,
-                history: None,
                 alerts: None,
+                history: None,
             };
             let server = start(&opts, cell).unwrap();
             let addr = server.backend_listener.local_addr().unwrap();
