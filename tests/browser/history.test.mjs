@@ -407,6 +407,35 @@ describe('learning period and the LuCI variant', () => {
       assert.equal(await p.page.isVisible('#alerts-btn'), false, 'no alerts badge');
       assert.equal(await p.page.isVisible('#alerts'), false, 'no alerts list');
       assert.deepEqual(p.requests.filter((r) => /history|alerts/.test(r)), [], 'asked for neither');
+
+      // framed as luci-app-connmap frames it: the parent's L.env, markers.json through cgi-io
+      // (stood in for here by the daemon's own markers.json): a live map, still no time control
+      const markers = await (await fetch(new URL('markers.json', server.url))).text();
+      await p.page.route('**/luci-parent.html', (route) => route.fulfill({
+        contentType: 'text/html',
+        body: '<!doctype html><script>window.L = { env: { sessionid: "s3ss10n", cgi_base: "/cgi-bin" } };</script>'
+          + '<iframe id="f" src="/index.html?markers=/var/run/connmap/markers.json" width="1200" height="800"></iframe>',
+      }));
+      let cgi = 0;
+      await p.page.route('**/cgi-bin/cgi-download', (route) => {
+        cgi++;
+        const form = new URLSearchParams(route.request().postData() || '');
+        assert.equal(form.get('sessionid'), 's3ss10n');
+        assert.equal(form.get('path'), '/var/run/connmap/markers.json');
+        return route.fulfill({ contentType: 'application/json', body: markers });
+      });
+      await p.page.goto(new URL('luci-parent.html', server.url).href);
+      const frame = await (await p.page.waitForSelector('#f')).contentFrame();
+      await frame.waitForSelector('.leaflet-marker-pane .cm-marker, .leaflet-marker-pane .cm-cluster', { timeout: 20000 });
+      await frame.waitForSelector('#status[data-state="live"]', { timeout: 15000 });
+      assert.ok(cgi > 0, 'read through cgi-io');
+      assert.equal(await frame.isVisible('#history-note'), true, 'says why there is no time control');
+      assert.equal(await frame.isVisible('#scrub'), false);
+      assert.equal(await frame.isVisible('#alerts-btn'), false);
+      await frame.click(`#devices button[data-ip="${DEVICES.laptop}"]`);
+      await frame.waitForSelector(`#devices button[data-ip="${DEVICES.laptop}"][aria-pressed="true"]`);
+      assert.equal(await frame.locator('#devices .timeline').count(), 0, 'no timeline to ask for');
+      assert.deepEqual(p.requests.filter((r) => /history|alerts/.test(r)), [], 'asked for neither, framed');
       await p.close();
     } finally {
       await server.stop();
