@@ -2,7 +2,9 @@
 # End-to-end browser tests of the map page, from the repo root after `cargo build`:
 #   tests/browser/run.sh
 # Builds www/ (www/build.sh), installs this directory's pinned npm packages (npm ci), then
-# runs map.test.mjs with node's test runner against the connmap daemon in Debian's chromium.
+# runs unit.test.mjs, map.test.mjs and history.test.mjs (time control, timelines, alerts:
+# a replayed capture across midnight) with node's test runner against the connmap daemon in
+# Debian's chromium.
 # Needs: node >= 20 + npm, apt packages chromium and fonts-dejavu-core (or any fonts).
 # Environment: CONNMAP_BIN (default target/debug/connmap), CHROMIUM (default /usr/bin/chromium),
 # CONNMAP_PCAP/CONNMAP_MMDB (+ CONNMAP_ARGS, CONNMAP_HOME, ...: see servers.mjs) to replay a
