@@ -56,8 +56,8 @@ after(async () => {
   await browser?.close();
 });
 
-/** A page in a fresh UTC context that records requests and problems. */
-async function openPage(server, options = {}) {
+/** A page in a fresh UTC context that records requests and problems (but those matching `allow`). */
+async function openPage(server, options = {}, allow = []) {
   const origin = new URL(server.url).origin;
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC', locale: 'en-GB', ...options });
   const page = await context.newPage();
@@ -73,11 +73,14 @@ async function openPage(server, options = {}) {
     return route.continue().catch(() => {});
   });
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !(noAlerts && /404/.test(msg.text()))) problems.push(`console error: ${msg.text()}`);
+    if (msg.type() === 'error' && !(noAlerts && /404/.test(msg.text())) && !allow.some((re) => re.test(msg.text()))) {
+      problems.push(`console error: ${msg.text()}`);
+    }
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('response', (res) => {
-    if (res.status() >= 400 && !(noAlerts && res.status() === 404 && res.url().endsWith('/alerts.json'))) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+    const ok = (noAlerts && res.status() === 404 && res.url().endsWith('/alerts.json')) || allow.some((re) => re.test(res.url()));
+    if (res.status() >= 400 && !ok) problems.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return {
     page,
@@ -369,7 +372,7 @@ describe('time control, timelines and badges against a replayed capture across m
   });
 });
 
-describe('learning period and the LuCI variant', () => {
+describe('learning period, a daemon without history, the LuCI variant', () => {
   test('the learning period is shown while it lasts', { skip: fake && 'stand-in server' }, async (t) => {
     if (!daemonHelp().includes('--alert-learning')) {
       t.skip('this daemon has no alerts (build with the alerts branch merged)');
@@ -385,6 +388,28 @@ describe('learning period and the LuCI variant', () => {
       await p.page.click('#alerts-btn');
       await p.page.waitForSelector('#alerts[data-learning="true"] #alert-note:not([hidden])');
       assert.match(await p.page.textContent('#alert-note'), /Learning until/);
+      await p.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a daemon that keeps no history (--history-top 0): the time control goes, saying why', { skip: fake && 'stand-in server' }, async () => {
+    const server = await startServer('static', { pcap: PCAP, mmdb: path.join(FIXTURES, 'geo.mmdb'), args: [...ARGS, '--history-top', '0'] });
+    try {
+      // the one 404 that tells the page (chromium logs every failed response)
+      const p = await openPage(server, {}, [/\/history\.json\?/, /status of 404/]);
+      await p.goto();
+      await p.page.selectOption('#range', 'today');
+      await p.page.waitForSelector('#history-note:not([hidden])', { timeout: 10000 });
+      assert.match(await p.page.textContent('#history-note'), /keeps no history/);
+      assert.equal(await p.page.isVisible('#scrub'), false);
+      assert.equal(await p.page.evaluate(() => document.body.dataset.range), 'live', 'back to live');
+      await p.page.click(`#devices button[data-ip="${DEVICES.laptop}"]`);
+      await p.page.waitForSelector(`#devices button[data-ip="${DEVICES.laptop}"][aria-pressed="true"]`);
+      await p.page.waitForTimeout(500);
+      assert.equal(await p.page.locator('#devices .timeline').count(), 0, 'no timeline');
+      assert.equal(p.requests.filter((r) => r.startsWith('/history.json')).length, 1, 'asked once');
       await p.close();
     } finally {
       await server.stop();

@@ -20,7 +20,9 @@ export async function fetchHistory({ from, to, host }, signal) {
     const res = await fetch(`history.json?${q}`, { cache: 'no-cache', signal: ctrl.signal });
     if (!res.ok) {
       const text = (await res.text()).trim().split('\n')[0];
-      throw new Error(`HTTP ${res.status}${text ? `: ${text}` : ''}`);
+      const err = new Error(`HTTP ${res.status}${text ? `: ${text}` : ''}`);
+      err.status = res.status; // 404: the daemon keeps no history (--history-top 0)
+      throw err;
     }
     return await res.json();
   } finally {

@@ -36,6 +36,8 @@ let devTimeline = { key: null, host: null, range: null, loading: false, error: n
 // for history.json or alerts.json (and with --no-http no daemon web server at all).
 const luci = document.body.dataset.source === 'luci';
 const NO_HISTORY = 'Time ranges and alerts need connmap’s own web server; this LuCI view reads only the live map (a file on the router).';
+const HISTORY_OFF = 'This router keeps no history (history_top 0): only the live map.';
+let historyOff = false; // history.json answered 404: no ranges, no timelines
 
 const status = document.getElementById('status');
 const mapView = new MapView(document.getElementById('map'), document.body.dataset.world);
@@ -144,7 +146,7 @@ function render() {
  * of that device (fetched on selection, again every few minutes while it stays selected).
  */
 function timelineOf(ip, view) {
-  if (luci) return null;
+  if (luci || historyOff) return null;
   const host = view.hostsByIp.get(ip);
   if (data.history) {
     return { host, range: { from: data.from, to: data.to, resolution: data.resolution } };
@@ -170,8 +172,16 @@ async function loadDeviceTimeline(ip) {
   } catch (err) {
     if (devTimeline.ctrl !== ctrl) return;
     devTimeline = { ...devTimeline, loading: false, error: err.message || String(err) };
+    if (err.status === 404) historyGone();
   }
   render();
+}
+
+/** The daemon keeps no history: hide the time control (saying why) and show live data. */
+function historyGone() {
+  historyOff = true;
+  timeCtl.setAvailable(false, HISTORY_OFF);
+  if (range) timeCtl.choose('live');
 }
 
 /** A choice of the time control: fetch that range and show it, or (null) back to live. */
@@ -202,6 +212,10 @@ async function chooseRange(choice) {
     document.body.dataset.range = `${h.from}-${h.to}`;
   } catch (err) {
     if (histCtrl !== ctrl) return;
+    if (err.status === 404) {
+      historyGone();
+      return;
+    }
     histError = err.message || String(err);
     document.body.dataset.range = 'error';
   }
