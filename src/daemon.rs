@@ -88,6 +88,12 @@ impl DataPath {
         meta.lan = nets.lan().to_vec();
         meta.attribution = geo.description().map(str::to_string);
         meta.geo_database = geo.path().map(|p| p.display().to_string());
+        // without delivery until `run` starts the configured engine
+        let alerts = crate::alert::Alerts::new(crate::alert::AlertConfig {
+            dir: None,
+            ubus: None,
+            ..Default::default()
+        });
         DataPath {
             nets,
             geo,
@@ -101,12 +107,8 @@ impl DataPath {
             geo_retry: None,
             export: Default::default(),
             conntrack: None,
-            alerts: crate::alert::Alerts::new(crate::alert::AlertConfig {
-                dir: None,
-                ubus: None,
-                ..Default::default()
-            }),
-            alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
+            alerts_cell: SnapshotCell::new(Snapshot::new(alerts.render(0), 0, 0)),
+            alerts,
             alerts_generation: 0,
             alert_clock: 0,
             history: crate::history::History::new(Default::default()),
@@ -126,9 +128,9 @@ impl DataPath {
         }
     }
 
-    /// alerts.json into `alerts_cell` when something changed.
+    /// alerts.json into `alerts_cell` when something changed (the first call always).
     pub fn publish_alerts(&mut self) {
-        if self.alerts.take_changed() {
+        if self.alerts.take_changed(self.alert_clock) {
             self.alerts_generation += 1;
             let now = self.alert_clock;
             let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
@@ -586,6 +588,7 @@ pub fn run(cfg: Config) -> i32 {
         let (devices, entries) = dp.alerts.memory_size();
         log::info!("alert memory restored: {devices} devices, {entries} countries and ASNs");
     }
+    dp.publish_alerts(); // /alerts.json from the start
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));

@@ -170,6 +170,8 @@ pub struct Alerts {
     delivery: Option<Delivery>,
     /// Something changed for alerts.json since the last `take_changed`.
     changed: bool,
+    /// The last alerts.json rendered showed a `learning_until`.
+    shown_learning: bool,
 }
 
 impl Alerts {
@@ -185,6 +187,7 @@ impl Alerts {
             recent: VecDeque::new(),
             delivery: None,
             changed: true,
+            shown_learning: true,
         }
     }
 
@@ -230,6 +233,10 @@ impl Alerts {
     }
 
     fn learning(&mut self, time: u64) -> bool {
+        if self.learning_start.is_none() {
+            self.changed = true; // learning_until is known from now on
+            self.shown_learning = true;
+        }
         let start = *self.learning_start.get_or_insert(time);
         self.cfg.learning > 0 && time < start.saturating_add(self.cfg.learning)
     }
@@ -420,9 +427,14 @@ impl Alerts {
         self.recent.push_front(rec);
     }
 
-    /// True once after anything alerts.json shows changed.
-    pub fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+    /// True once after anything alerts.json shows changed, including the end of the
+    /// learning period passing at `now`.
+    pub fn take_changed(&mut self, now: u64) -> bool {
+        let learning_ended = self.learning_until().is_some_and(|u| u <= now) && self.shown_learning;
+        if learning_ended {
+            self.shown_learning = false;
+        }
+        std::mem::take(&mut self.changed) || learning_ended
     }
 
     /// The recent alerts, most recent first.
@@ -455,7 +467,6 @@ impl Alerts {
             version: MEMORY_VERSION,
             learning_start: self.learning_start,
             next_id: self.next_id,
-            suppressed: self.suppressed,
             devices: (self.devices.iter())
                 .map(|(k, d)| DeviceRec {
                     key: *k,
@@ -487,7 +498,6 @@ impl Alerts {
         }
         self.learning_start = file.learning_start;
         self.next_id = file.next_id.max(1);
-        self.suppressed = file.suppressed;
         let mut devices = file.devices;
         devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
         self.devices.clear();
@@ -523,6 +533,7 @@ impl Alerts {
             self.next_id = self.next_id.max(max.saturating_add(1));
         }
         self.changed = true;
+        self.shown_learning = true;
         Ok(())
     }
 
