@@ -139,10 +139,10 @@ impl DataPath {
         }
     }
 
-    /// The history's sweep (per snapshot, and before the first packet of a new hour of the
-    /// capture clock): every (LAN host, remote) pair's traffic since the last sweep goes into
-    /// the history's open bucket, then the buckets are published for /history.json. Remotes
-    /// are located first, so that the buckets get their places.
+    /// The history's sweep (per snapshot interval, and before the first packet of a new hour
+    /// of the capture clock): every (LAN host, remote) pair's traffic since the last sweep
+    /// goes into the history's open bucket; `snapshot` publishes the buckets for
+    /// /history.json. Remotes are located first, so that the buckets get their places.
     ///
     /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
     /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
@@ -173,7 +173,6 @@ impl DataPath {
                 bytes_in: d.count.bytes_in,
             });
         });
-        self.history.publish();
         self.publish_alerts();
     }
 
@@ -227,6 +226,7 @@ impl DataPath {
         }
         self.generation += 1;
         self.tables.published();
+        self.history.publish(); // for /history.json, when the sweeps changed it
         self.meta.conntrack = self.conntrack.as_ref().map(|c| c.info.clone());
         let json = snapshot::render(
             &self.tables,
