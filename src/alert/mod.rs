@@ -36,7 +36,7 @@ use rules::{
     hour_of, remember, AlertRec, DevKey, Device, DeviceRec, MemoryFile, RemoteRec, MAX_ASNS,
     MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT, MEMORY_VERSION,
 };
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -415,7 +415,7 @@ impl Alerts {
         if let Some(del) = &self.delivery {
             if !del.send(Job {
                 env: environment(&rec),
-                event: alert_json(&rec),
+                event: alert_blob(&rec),
             }) {
                 self.suppressed += 1;
                 log::warn!("alert {}: delivery queue full, not delivered", rec.id);
@@ -442,22 +442,22 @@ impl Alerts {
         self.recent.iter()
     }
 
-    /// alerts.json (docs/alerts-json.md).
+    /// alerts.json (docs/alerts.md).
     pub fn render(&self, now: u64) -> Vec<u8> {
-        let doc = json!({
-            "version": 1,
-            "generated": now,
-            "learning_until": self.learning_until().filter(|&u| u > now),
-            "rules": {
-                "new_country": self.cfg.new_country,
-                "new_asn": self.cfg.new_asn,
-                "blocklist": self.cfg.blocklist && !self.blocklists.is_empty(),
-                "upload_per_hour": self.cfg.upload_per_hour,
-                "new_device": self.cfg.new_device,
+        let doc = Doc {
+            version: 1,
+            generated: now,
+            learning_until: self.learning_until().filter(|&u| u > now),
+            rules: RulesJson {
+                new_country: self.cfg.new_country,
+                new_asn: self.cfg.new_asn,
+                blocklist: self.cfg.blocklist && !self.blocklists.is_empty(),
+                upload_per_hour: self.cfg.upload_per_hour,
+                new_device: self.cfg.new_device,
             },
-            "suppressed": self.suppressed,
-            "alerts": self.recent.iter().map(alert_json).collect::<Vec<_>>(),
-        });
+            suppressed: self.suppressed,
+            alerts: self.recent.iter().map(AlertJson::of).collect(),
+        };
         serde_json::to_vec(&doc).unwrap_or_default()
     }
 
@@ -615,33 +615,114 @@ fn message(a: &AlertRec, limit: u64) -> String {
     }
 }
 
-/// An alert as alerts.json and the ubus event show it.
-pub fn alert_json(a: &AlertRec) -> Value {
-    let mut o = json!({
-        "id": a.id,
-        "time": a.time,
-        "rule": Rule::from_u8(a.rule).map_or("", Rule::name),
-        "device": {
-            "ip": a.device_ip.map(|i| i.to_string()),
-            "mac": a.device_mac.as_ref().map(format_mac),
-            "name": a.device_name,
-        },
-        "remote": a.remote.as_ref().map(|r| json!({
-            "ip": r.ip.to_string(),
-            "country": r.country.map(country_text),
-            "asn": r.asn,
-            "org": r.org,
-            "name": r.name,
-        })),
-        "message": a.message,
+/// alerts.json (written with the serde_json serializer the snapshots already use; no
+/// `serde_json::Value`, whose code the router binary does not otherwise carry).
+#[derive(Serialize)]
+struct Doc<'a> {
+    version: u32,
+    generated: u64,
+    learning_until: Option<u64>,
+    rules: RulesJson,
+    suppressed: u64,
+    alerts: Vec<AlertJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RulesJson {
+    new_country: bool,
+    new_asn: bool,
+    blocklist: bool,
+    upload_per_hour: u64,
+    new_device: bool,
+}
+
+/// An alert as alerts.json shows it (the ubus event: `alert_blob`, the same fields).
+#[derive(Serialize)]
+struct AlertJson<'a> {
+    id: u64,
+    time: u64,
+    rule: &'static str,
+    device: DeviceJson<'a>,
+    remote: Option<RemoteJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct DeviceJson<'a> {
+    ip: Option<String>,
+    mac: Option<String>,
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RemoteJson<'a> {
+    ip: String,
+    country: Option<String>,
+    asn: Option<u32>,
+    org: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+impl<'a> AlertJson<'a> {
+    fn of(a: &'a AlertRec) -> AlertJson<'a> {
+        AlertJson {
+            id: a.id,
+            time: a.time,
+            rule: Rule::from_u8(a.rule).map_or("", Rule::name),
+            device: DeviceJson {
+                ip: a.device_ip.map(|i| i.to_string()),
+                mac: a.device_mac.as_ref().map(format_mac),
+                name: a.device_name.as_deref(),
+            },
+            remote: a.remote.as_ref().map(|r| RemoteJson {
+                ip: r.ip.to_string(),
+                country: r.country.map(country_text),
+                asn: r.asn,
+                org: r.org.as_deref(),
+                name: r.name.as_deref(),
+            }),
+            list: a.list.as_deref(),
+            bytes: a.bytes,
+            message: &a.message,
+        }
+    }
+}
+
+/// The alert as the ubus event's data (blobmsg), the same fields as in alerts.json.
+pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
+    let j = AlertJson::of(a);
+    let mut buf = Vec::with_capacity(512);
+    let mut b = ubus::Blobmsg::new(&mut buf);
+    b.int("id", j.id);
+    b.int("time", j.time);
+    b.string("rule", j.rule);
+    b.table("device", |t| {
+        t.opt_string("ip", j.device.ip.as_deref());
+        t.opt_string("mac", j.device.mac.as_deref());
+        t.opt_string("name", j.device.name);
     });
-    if let Some(l) = &a.list {
-        o["list"] = json!(l);
+    match &j.remote {
+        Some(r) => b.table("remote", |t| {
+            t.string("ip", &r.ip);
+            t.opt_string("country", r.country.as_deref());
+            t.opt_int("asn", r.asn.map(u64::from));
+            t.opt_string("org", r.org);
+            t.opt_string("name", r.name);
+        }),
+        None => b.null("remote"),
     }
-    if let Some(b) = a.bytes {
-        o["bytes"] = json!(b);
+    if let Some(l) = j.list {
+        b.string("list", l);
     }
-    o
+    if let Some(n) = j.bytes {
+        b.int("bytes", n);
+    }
+    b.string("message", j.message);
+    buf
 }
 
 /// The hooks' variables (empty when unknown), besides ACTION and PATH.

@@ -1,6 +1,7 @@
 //! Unit tests of the alert engine (rules, learning, rate limit, memory, alerts.json).
 
 use super::*;
+use serde_json::Value;
 
 const T0: u64 = 1_764_000_000;
 const MAC: [u8; 6] = [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
