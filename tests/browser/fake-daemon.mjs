@@ -4,6 +4,9 @@
 // hashed names and no-cache + ETag otherwise, the same CSP and security headers, and
 // /markers.json from --json with ETag/If-None-Match. With --live it changes the data every
 // 2 s (more traffic, later times, a new remote now and then), like `connmap demo`.
+// /history.json?from=&to=[&host=] and /alerts.json follow docs/markers-json.md too: the
+// history is made up from the snapshot (each remote's traffic spread evenly over its
+// first..last seen), the alerts are a fixed list (fixtures/sample-alerts.json).
 // Listens on 127.0.0.1 only.
 // Usage: node fake-daemon.mjs --www www/dist --json fixtures/sample-markers.json --port 8080 [--live]
 import http from 'node:http';
@@ -34,6 +37,53 @@ const COMMON = {
 const etagOf = (buf) => `"${createHash('sha1').update(buf).digest('hex').slice(0, 16)}"`;
 
 let data = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+const alertsBody = fs.readFileSync(new URL('./fixtures/sample-alerts.json', import.meta.url));
+
+/** A made-up history.json for [from, to): each remote's bytes spread evenly over its first..last seen. */
+function history(from, to, hostIp) {
+  const H = 3600;
+  const resolution = to - from > 48 * H ? 86400 : H;
+  const start = Math.floor(from / resolution) * resolution;
+  const end = Math.ceil(to / resolution) * resolution;
+  const hosts = new Map();
+  const markers = [];
+  for (const m of data.markers) {
+    const a = m.first_seen;
+    const b = Math.max(m.last_seen, a + 1);
+    const share = Math.max(0, Math.min(b, end) - Math.max(a, start)) / (b - a);
+    const ips = hostIp ? m.hosts.filter((ip) => ip === hostIp) : m.hosts;
+    if (share <= 0 || !ips.length) continue;
+    const scale = (n) => Math.round(n * share);
+    markers.push({ ...m, hosts: ips, bytes_out: scale(m.bytes_out), bytes_in: scale(m.bytes_in), packets_out: scale(m.packets_out),
+      packets_in: scale(m.packets_in), first_seen: Math.max(a, start), last_seen: Math.min(m.last_seen, end), new: a >= start && a < end });
+    for (const ip of ips) {
+      const h = data.hosts.find((x) => x.ip === ip);
+      if (!h) continue;
+      let e = hosts.get(ip);
+      if (!e) {
+        e = { ip: h.ip, ips: h.ips || [h.ip], name: h.name ?? null, mac: h.mac ?? null, packets_out: 0, bytes_out: 0, packets_in: 0, bytes_in: 0, remotes: 0, buckets: new Map() };
+        hosts.set(ip, e);
+      }
+      e.remotes++;
+      for (const k of ['packets_out', 'bytes_out', 'packets_in', 'bytes_in']) e[k] += scale(m[k]) / ips.length;
+      for (let t = start; t < end; t += resolution) {
+        const part = Math.max(0, Math.min(b, t + resolution) - Math.max(a, t)) / (b - a);
+        if (part <= 0) continue;
+        const row = e.buckets.get(t) || [t, 0, 0];
+        row[1] += Math.round((m.bytes_out * part) / ips.length);
+        row[2] += Math.round((m.bytes_in * part) / ips.length);
+        e.buckets.set(t, row);
+      }
+    }
+  }
+  markers.sort((x, y) => y.bytes_out + y.bytes_in - x.bytes_out - x.bytes_in);
+  const outHosts = [...hosts.values()].map(({ buckets, ...h }) => ({
+    ...h, bytes_out: Math.round(h.bytes_out), bytes_in: Math.round(h.bytes_in), packets_out: Math.round(h.packets_out),
+    packets_in: Math.round(h.packets_in), timeline: [...buckets.values()].sort((x, y) => x[0] - y[0]) }));
+  return { version: 1, generated: data.generated, from: start, to: Math.min(end, data.generated), resolution,
+    available: { hourly_from: data.generated - 48 * H, daily_from: data.generated - 35 * 86400 },
+    hosts: outHosts, markers, countries: [], asns: [], other: { bytes_out: 0, bytes_in: 0 } };
+}
 let body = Buffer.from(JSON.stringify(data));
 let etag = etagOf(body);
 
@@ -93,6 +143,28 @@ const server = http.createServer((req, res) => {
       return;
     }
     res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (url.pathname === '/history.json' || url.pathname === '/alerts.json') {
+    let out = alertsBody;
+    if (url.pathname === '/history.json') {
+      const num = (k, d) => (url.searchParams.has(k) ? Number(url.searchParams.get(k)) : d);
+      const to = num('to', data.generated);
+      const from = num('from', to - 86400);
+      if (!Number.isInteger(from) || !Number.isInteger(to) || from >= to) {
+        res.writeHead(400, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' }).end('bad from/to\n');
+        return;
+      }
+      out = Buffer.from(JSON.stringify(history(from, to, url.searchParams.get('host'))));
+    }
+    headers.ETag = etagOf(out);
+    headers['Cache-Control'] = 'no-cache';
+    headers['Content-Type'] = 'application/json';
+    if (req.headers['if-none-match'] === headers.ETag) {
+      res.writeHead(304, headers).end();
+      return;
+    }
+    res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : out);
     return;
   }
   const rel = url.pathname === '/' ? '/index.html' : url.pathname;

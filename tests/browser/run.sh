@@ -2,7 +2,9 @@
 # End-to-end browser tests of the map page, from the repo root after `cargo build`:
 #   tests/browser/run.sh
 # Builds www/ (www/build.sh), installs this directory's pinned npm packages (npm ci), then
-# runs map.test.mjs with node's test runner against the connmap daemon in Debian's chromium.
+# runs unit.test.mjs, map.test.mjs and history.test.mjs (time control, timelines, alerts:
+# a replayed capture across midnight) with node's test runner against the connmap daemon in
+# Debian's chromium.
 # Needs: node >= 20 + npm, apt packages chromium and fonts-dejavu-core (or any fonts).
 # Environment: CONNMAP_BIN (default target/debug/connmap), CHROMIUM (default /usr/bin/chromium),
 # CONNMAP_PCAP/CONNMAP_MMDB (+ CONNMAP_ARGS, CONNMAP_HOME, ...: see servers.mjs) to replay a
@@ -30,7 +32,7 @@ if [ -z "${CONNMAP_PCAP:-}" ] && [ "${CONNMAP_FAKE:-}" != 1 ] && [ -f examples/f
   CONNMAP_HOME=${CONNMAP_HOME:-52.52,13.405}
   export CONNMAP_PCAP CONNMAP_MMDB CONNMAP_ARGS CONNMAP_HOME
 fi
-node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs
+node --test tests/browser/unit.test.mjs tests/browser/map.test.mjs tests/browser/history.test.mjs
 if [ "${CONNMAP_SKIP_SCREENSHOTS:-0}" != 1 ] && [ "${CONNMAP_FAKE:-}" != 1 ]; then
   # the README's pictures are of the page as it is now (connmap demo)
   node tests/browser/screenshots.mjs docs/screenshots

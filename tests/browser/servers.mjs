@@ -3,6 +3,7 @@
 //     or, when no capture is given, `connmap demo` (changing data: tests check structure)
 //   - 'live':   `connmap demo`, whose data changes continuously
 // With CONNMAP_FAKE=1 both are fake-daemon.mjs instead (no Rust build needed).
+// startServer(kind, {pcap, mmdb, args, www}) replays another capture (history.test.mjs).
 // Environment: CONNMAP_BIN (default $CARGO_TARGET_DIR/debug/connmap, or target/debug/connmap
 // from the repo root), CONNMAP_WWW (default www/dist), and for the replay CONNMAP_PCAP,
 // CONNMAP_MMDB, CONNMAP_LAN and CONNMAP_REMOTE (CIDRs, comma-separated), CONNMAP_HOME
@@ -36,15 +37,20 @@ export function staticKind() {
   return env.CONNMAP_PCAP && env.CONNMAP_MMDB ? 'replay' : 'demo';
 }
 
-function command(kind, port) {
+function command(kind, port, opts = {}) {
+  const www = opts.www ? path.resolve(ROOT, opts.www) : WWW;
+  if (opts.pcap) {
+    const args = ['-r', opts.pcap, '--geoip', opts.mmdb, '--listen', `127.0.0.1:${port}`, '--www', www, ...(opts.args || [])];
+    return [BIN, [...args, '--leases', '', '--ethers', '']];
+  }
   if (env.CONNMAP_FAKE === '1') {
-    const args = [path.join(here, 'fake-daemon.mjs'), '--www', WWW, '--port', String(port)];
+    const args = [path.join(here, 'fake-daemon.mjs'), '--www', www, '--port', String(port)];
     if (kind === 'live') args.push('--live');
     return [process.execPath, args];
   }
   if (!fs.existsSync(BIN)) throw new Error(`connmap binary not found at ${BIN} (build it, or set CONNMAP_BIN; CONNMAP_FAKE=1 uses a stand-in)`);
   if (kind === 'static' && staticKind() === 'replay') {
-    const args = ['-r', env.CONNMAP_PCAP, '--geoip', env.CONNMAP_MMDB, '--listen', `127.0.0.1:${port}`, '--www', WWW];
+    const args = ['-r', env.CONNMAP_PCAP, '--geoip', env.CONNMAP_MMDB, '--listen', `127.0.0.1:${port}`, '--www', www];
     const list = (v) => (v || '').split(/[\s,]+/).filter(Boolean);
     for (const cidr of list(env.CONNMAP_LAN)) args.push('--lan', cidr);
     for (const cidr of list(env.CONNMAP_REMOTE)) args.push('--remote', cidr);
@@ -54,16 +60,16 @@ function command(kind, port) {
     args.push('--leases', env.CONNMAP_LEASES || '', '--ethers', env.CONNMAP_ETHERS || '');
     return [BIN, args];
   }
-  return [BIN, ['demo', '--port', String(port), '--www', WWW]];
+  return [BIN, ['demo', '--port', String(port), '--www', www]];
 }
 
 /**
  * Starts a server and waits until /markers.json answers with at least one marker.
  * @returns {Promise<{url: string, kind: string, stop: () => Promise<void>, log: () => string}>}
  */
-export async function startServer(kind) {
+export async function startServer(kind, opts = {}) {
   const port = await freePort();
-  const [cmd, args] = command(kind, port);
+  const [cmd, args] = command(kind, port, opts);
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (d) => {
@@ -97,7 +103,7 @@ export async function startServer(kind) {
   }
   return {
     url,
-    kind: env.CONNMAP_FAKE === '1' ? 'fake' : kind === 'static' ? staticKind() : 'demo',
+    kind: opts.pcap ? 'replay' : env.CONNMAP_FAKE === '1' ? 'fake' : kind === 'static' ? staticKind() : 'demo',
     log: () => log,
     stop: () => new Promise((resolve) => {
       if (exited) return resolve();

@@ -1,11 +1,13 @@
 // Unit tests of the map page's pure modules (www/src/format.js and model.js) in node, no
-// browser: escaping, formatting, search, device filter, sorting and grouping by place.
+// browser: escaping, formatting, search, device filter, sorting and grouping by place, time
+// ranges (in the local time zone, whichever it is) and timeline bars.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as fmt from '../../www/src/format.js';
 import { deriveView, groupByPlace, sizeClass, recencyClass, deviceAddresses } from '../../www/src/model.js';
 import { encodeWorld, decodeWorld } from '../../www/src/world.js';
+import * as range from '../../www/src/range.js';
 
 const sample = JSON.parse(fs.readFileSync(new URL('./fixtures/sample-markers.json', import.meta.url), 'utf8'));
 const ui = (o = {}) => ({ device: null, query: '', sort: 'traffic', ...o });
@@ -221,4 +223,50 @@ test('where the counts come from: conntrack replaces the offload warning', () =>
   assert.doesNotMatch(on, /partial/);
   assert.equal(fmt.countsNote({ source: 'conntrack', offload: { detected: false } }),
     'Counts from conntrack (IP-layer bytes, every packet of each connection).');
+});
+
+test('time ranges: last hour, today, a day, 30 days, the hours of the slider', () => {
+  const now = 1764042917; // 2025-11-25T03:55:17Z
+  assert.deepEqual(range.rangeOf({ mode: 'live' }, now), null);
+  assert.deepEqual(range.rangeOf({ mode: 'hour' }, now), { from: now - 3600, to: now });
+  assert.deepEqual(range.rangeOf({ mode: '30d' }, now), { from: now - 30 * 86400, to: now });
+  const midnight = range.localMidnight(now);
+  assert.equal(new Date(midnight * 1000).getHours(), 0);
+  assert.ok(now - midnight < 86400 + 3600 && now >= midnight);
+  assert.deepEqual(range.rangeOf({ mode: 'today' }, now), { from: midnight, to: now });
+  // a day: local midnight to the next one (or now, for today)
+  const day = range.parseDay(range.dayValue(now - 86400));
+  assert.deepEqual(range.rangeOf({ mode: 'day', day }, now), { from: day, to: range.nextMidnight(day) });
+  assert.deepEqual(range.rangeOf({ mode: 'day', day: midnight }, now), { from: midnight, to: now });
+  assert.equal(range.rangeOf({ mode: 'day', day: null }, now), null);
+  assert.equal(range.parseDay('2025-13-99x'), null);
+  assert.equal(range.dayValue(range.parseDay('2025-11-24')), '2025-11-24');
+  // the slider: 48 hours, the last one holds now; an hour boundary belongs to the hour before
+  assert.deepEqual(range.rangeOf({ mode: 'scrub', hour: 47 }, now), { from: 1764039600, to: now });
+  assert.deepEqual(range.rangeOf({ mode: 'scrub', hour: 46 }, now), { from: 1764036000, to: 1764039600 });
+  assert.equal(range.scrubHour(0, now), 1764039600 - 47 * 3600);
+  assert.equal(range.scrubHour(47, 1764039600), 1764036000, 'now on the hour: the hour before is the current one');
+  assert.equal(range.scrubIndex(1764036000 + 5, now), 46);
+  assert.equal(range.scrubIndex(0, now), 0, 'clamped');
+  assert.equal(range.scrubIndex(now + 99999, now), 47, 'clamped');
+});
+
+test('timeline bars: every bucket of the range, sums per bucket, bounded', () => {
+  const tl = [[7200, 10, 100], [14400, 5, 0], [14400, 1, 1], ['x'], null];
+  const r = range.timelineBars(tl, 3600, 18000, 3600);
+  assert.deepEqual(r.bars.map((b) => b.t), [3600, 7200, 10800, 14400]);
+  assert.deepEqual(r.bars.map((b) => [b.out, b.in]), [[0, 0], [10, 100], [0, 0], [6, 1]]);
+  assert.equal(r.maxOut, 10);
+  assert.equal(r.maxIn, 100);
+  const days = range.timelineBars([[86400, 1, 2]], 0, 3 * 86400, 86400);
+  assert.equal(days.bars.length, 3);
+  const many = range.timelineBars([], 0, 10000 * 3600, 3600, 400);
+  assert.equal(many.bars.length, 400, 'at most the limit, the latest');
+  assert.equal(many.bars[399].t, 9999 * 3600);
+});
+
+test('badges: new in the range, named by an alert', () => {
+  assert.equal(fmt.badges({ ip: '1.1.1.1' }, {}), '');
+  assert.match(fmt.badges({ ip: '1.1.1.1', new: true }, {}), /badge-new/);
+  assert.match(fmt.badges({ ip: '1.1.1.1' }, { alerted: new Set(['1.1.1.1']) }), /badge-alert/);
 });

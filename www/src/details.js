@@ -38,5 +38,5 @@ export function remoteDetails(m, ctx, { location = true } = {}) {
     return `<button type="button" class="device-link" data-device="${esc(ip)}" title="Show only this device's remotes">${label}</button>`;
   });
   row('Devices', devices.join(''));
-  return `<section class="remote" data-ip="${esc(m.ip)}"><h4 class="ip">${esc(m.ip)}</h4><dl>${rows.join('')}</dl></section>`;
+  return `<section class="remote" data-ip="${esc(m.ip)}"><h4 class="ip">${esc(m.ip)}${fmt.badges(m, ctx)}</h4><dl>${rows.join('')}</dl></section>`;
 }

@@ -143,3 +143,14 @@ export function countsNote(data) {
   const why = ct ? ` Conntrack is not counting: ${ct.error || (ct.accounting === false ? 'nf_conntrack_acct is off' : 'starting')}.` : '';
   return `Flow offloading is on${data.offload.hardware ? ' (hardware)' : ''}: established connections bypass the capture, so traffic volumes are partial (every connection is still seen).${why}`;
 }
+
+/**
+ * The badges of a remote as HTML: "new" (history.json's `new`: a device's first contact with
+ * it lies in the range shown) and "alert" (an alert names it: `ctx.alerted`, a Set of IPs).
+ */
+export function badges(m, ctx) {
+  let out = '';
+  if (m.new === true) out += ' <span class="badge badge-new" title="First contact of a device with this remote in this time range">new</span>';
+  if (ctx?.alerted?.has(m.ip)) out += ' <span class="badge badge-alert" title="An alert names this remote (see Alerts)">alert</span>';
+  return out;
+}

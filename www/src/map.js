@@ -1,6 +1,8 @@
 // The map: Natural Earth country shapes drawn offline (no tiles, no API key), one marker per
 // remote location (clustered with Leaflet.markercluster), arcs from home to each location,
-// popups with the details, and the opt-in online tile layer. Updates are applied in place so
+// popups with the details, and the opt-in online tile layer. Places with a remote that an
+// alert names get a mark (`alerted`), places with a remote new in a history range another
+// (`has-new`). Updates are applied in place so
 // that the map does not flicker and an open popup stays open.
 import L from './leaflet.js';
 import { feature } from 'topojson-client';
@@ -111,15 +113,25 @@ export class MapView {
     this.map.getContainer().classList.toggle('tiles-on', Boolean(this.tiles));
   }
 
+  /** The marks of a place: ' alerted' and/or ' has-new' (CSS classes), or ''. */
+  placeFlags(place) {
+    const alerted = this.ctx?.alerted;
+    let flags = '';
+    if (alerted?.size && place.remotes.some((m) => alerted.has(m.ip))) flags += ' alerted';
+    if (place.remotes.some((m) => m.new === true)) flags += ' has-new';
+    return flags;
+  }
+
   markerIcon(place, now) {
     const s = sizeClass(place.bytes, this.maxBytes);
     const r = recencyClass(place.last_seen, now);
     const n = place.remotes.length;
     const px = Math.round(MARKER_PX[s] * this.iconScale());
+    const flags = this.placeFlags(place);
     return {
-      cls: `${s}-${r}-${n}-${px}`,
+      cls: `${s}-${r}-${n}-${px}${flags}`,
       icon: L.divIcon({
-        className: `cm-marker s${s} r${r}${n > 1 ? ' multi' : ''}`,
+        className: `cm-marker s${s} r${r}${n > 1 ? ' multi' : ''}${flags}`,
         html: n > 1 ? `<span>${n}</span>` : '',
         iconSize: [px, px],
       }),
@@ -141,15 +153,17 @@ export class MapView {
     let bytes = 0;
     let last = 0;
     let n = 0;
+    let alerted = false;
     for (const m of cluster.getAllChildMarkers()) {
       bytes += m.place.bytes;
       last = Math.max(last, m.place.last_seen);
       n += m.place.remotes.length;
+      alerted ||= / alerted/.test(m.cls);
     }
     const s = sizeClass(bytes, this.maxBytes);
     const px = Math.round(CLUSTER_PX[s] * this.iconScale());
     return L.divIcon({
-      className: `cm-cluster s${s} r${recencyClass(last, now)}`,
+      className: `cm-cluster s${s} r${recencyClass(last, now)}${alerted ? ' alerted' : ''}`,
       html: `<span>${n}</span>`,
       iconSize: [px, px],
     });
@@ -183,7 +197,8 @@ export class MapView {
     const changed = [];
     for (const [key, place] of places) {
       const { cls, icon } = this.markerIcon(place, ctx.now);
-      const title = `${fmt.place(place.remotes[0]) || 'Unknown place'}: ${fmt.plural(place.remotes.length, 'remote')}, ${fmt.bytes(place.bytes)}`;
+      const marks = cls.includes('alerted') ? ', alert' : '';
+      const title = `${fmt.place(place.remotes[0]) || 'Unknown place'}: ${fmt.plural(place.remotes.length, 'remote')}, ${fmt.bytes(place.bytes)}${marks}`;
       let marker = this.markers.get(key);
       if (!marker) {
         marker = L.marker([place.lat, place.lng], { icon, title, alt: title, riseOnHover: true });
@@ -342,6 +357,23 @@ export class MapView {
     const el = this.filterControl.getContainer();
     el.hidden = !text;
     el.querySelector('.cm-filter-text').textContent = text || '';
+  }
+
+  /**
+   * Shows the marker of the place of remote `ip` (zooming into its cluster) and opens its
+   * popup; false when no marker holds that remote.
+   */
+  focusRemote(ip) {
+    for (const marker of this.markers.values()) {
+      if (!marker.place.remotes.some((m) => m.ip === ip)) continue;
+      this.closeLoose();
+      this.cluster.zoomToShowLayer(marker, () => {
+        marker.openPopup();
+        marker.getPopup()?.getElement()?.querySelector(`.remote[data-ip="${CSS.escape(ip)}"]`)?.scrollIntoView({ block: 'nearest' });
+      });
+      return true;
+    }
+    return false;
   }
 
   invalidateSize() {

@@ -1,17 +1,20 @@
 // The side panel: totals, search box, sort order, the list of LAN devices (selecting one
 // filters the map to its remotes), the remotes without a location, the colour legend and the
-// optional online-tiles toggle. Re-rendered on every update while keeping focus and open
-// details in place.
+// optional online-tiles toggle; the selected device's timeline (timeline.js). Re-rendered on
+// every update while keeping focus and open details in place.
 import * as fmt from './format.js';
 import { remoteDetails } from './details.js';
 import { total, deviceAddresses, RECENCY_LABELS } from './model.js';
+import { timelineHtml } from './timeline.js';
+import { HOUR } from './range.js';
 
 const { esc } = fmt;
 const UNLOCATED_LIMIT = 200;
 
 export class Panel {
   /**
-   * @param {object} handlers  onDevice(ip|null), onQuery(text), onSort(key), onTiles(bool)
+   * @param {object} handlers  onDevice(ip|null), onQuery(text), onSort(key), onTiles(bool),
+   *   onHour(t) (a bar of an hourly timeline was clicked: show that hour)
    */
   constructor(handlers) {
     this.h = handlers;
@@ -39,6 +42,8 @@ export class Panel {
     this.el.devices.addEventListener('click', (e) => {
       const btn = e.target.closest('button[data-ip]');
       if (btn) this.h.onDevice(btn.getAttribute('aria-pressed') === 'true' ? null : btn.dataset.ip);
+      const bar = e.target.closest('.timeline[data-resolution="3600"] .tl-bar');
+      if (bar) this.h.onHour(Number(bar.dataset.t));
     });
     this.el.tiles.addEventListener('change', () => this.h.onTiles(this.el.tiles.checked));
     this.el.legend.innerHTML = RECENCY_LABELS
@@ -57,12 +62,12 @@ export class Panel {
   }
 
   render(data, view, ctx) {
-    this.renderTotals(data, view);
+    this.renderTotals(data, view, ctx);
     this.renderDevices(view, ctx);
     this.renderUnlocated(view, ctx);
   }
 
-  renderTotals(data, view) {
+  renderTotals(data, view, ctx) {
     const s = view.sums;
     const remotes = view.located.length + view.unlocated.length;
     const stats = data.stats || {};
@@ -88,6 +93,12 @@ export class Panel {
     if (view.filtered) notes.push(`Showing ${fmt.count(remotes)} of ${fmt.count(view.totalRemotes)} remotes.`);
     if (stats.evicted_remotes) notes.push(`${fmt.count(stats.evicted_remotes)} remotes dropped (table full).`);
     if (stats.geo_errors) notes.push(`${fmt.count(stats.geo_errors)} geolocation errors.`);
+    const h = ctx.history;
+    if (h?.empty) notes.push('No traffic in this time range.');
+    if (h?.other && (h.other.bytes_out || h.other.bytes_in)) {
+      notes.push(`Not on the map: ↑ ${fmt.bytes(h.other.bytes_out)} ↓ ${fmt.bytes(h.other.bytes_in)} to smaller remotes (beyond each device's top list of this range).`);
+    }
+    if (h && h.resolution > HOUR) notes.push('Older than 48 h: daily totals.');
     if (stats.geo_database === null && view.totalLocated === 0) notes.push('No geolocation database loaded: no remote has a location.');
     const counts = fmt.countsNote(data);
     if (counts) notes.push(counts);
@@ -107,9 +118,9 @@ export class Panel {
         <span class="dev-name">${esc(fmt.deviceLabel(h))}</span>
         <span class="dev-traffic">${fmt.bytes(total(h))}</span>
         ${sub ? `<span class="dev-sub">${sub}</span>` : ''}
-        <span class="dev-meta">↑ ${fmt.bytes(h.bytes_out)} ↓ ${fmt.bytes(h.bytes_in)} · ${fmt.plural(h.remotes ?? 0, 'remote')} · ${esc(fmt.ago(h.last_seen, ctx.now))}</span>
+        <span class="dev-meta">↑ ${fmt.bytes(h.bytes_out)} ↓ ${fmt.bytes(h.bytes_in)} · ${fmt.plural(h.remotes ?? 0, 'remote')}${h.last_seen ? ` · ${esc(fmt.ago(h.last_seen, ctx.now))}` : ''}</span>
         ${encDnsNote(h)}
-      </button></li>`;
+      </button>${pressed && ctx.timeline ? timelineHtml(ctx.timeline.host, ctx.timeline.range, ctx.timeline.state) : ''}</li>`;
     });
     const html = items.join('') || '<li class="empty">No devices match.</li>';
     if (html !== this.lastDevices) {
@@ -121,6 +132,25 @@ export class Panel {
     this.el.allDevices.hidden = !view.device;
   }
 
+  /** Scrolls to a device's button and focuses it (an alert about the device was clicked). */
+  focusDevice(ip) {
+    const btn = this.el.devices.querySelector(`button[data-ip="${CSS.escape(ip)}"]`);
+    if (!btn) return false;
+    btn.scrollIntoView({ block: 'nearest' });
+    btn.focus();
+    return true;
+  }
+
+  /** Opens a remote of the unlocated list and focuses it; false when it is not listed. */
+  focusUnlocated(ip) {
+    const details = this.el.unlocated.querySelector(`details[data-ip="${CSS.escape(ip)}"]`);
+    if (!details) return false;
+    details.open = true;
+    details.scrollIntoView({ block: 'nearest' });
+    details.querySelector('summary').focus();
+    return true;
+  }
+
   renderUnlocated(view, ctx) {
     const open = new Set([...this.el.unlocated.querySelectorAll('details[open]')].map((d) => d.dataset.ip));
     const focused = document.activeElement?.closest?.('#unlocated details')?.dataset.ip;
@@ -129,7 +159,7 @@ export class Panel {
       const ech = Array.isArray(m.ech_outer) && m.ech_outer[0] ? `ECH front ${m.ech_outer[0]}` : '';
       const label = (Array.isArray(m.names) && m.names[0]) || ech || fmt.network(m) || fmt.countryName(m.country) || '';
       return `<li><details data-ip="${esc(m.ip)}"${open.has(m.ip) ? ' open' : ''}>
-        <summary><span class="un-ip">${esc(m.ip)}</span><span class="un-traffic">${fmt.bytes(total(m))}</span>
+        <summary><span class="un-ip">${esc(m.ip)}${fmt.badges(m, ctx)}</span><span class="un-traffic">${fmt.bytes(total(m))}</span>
         <span class="un-label">${esc(label)}</span></summary>
         ${remoteDetails(m, ctx)}
       </details></li>`;

@@ -4,6 +4,7 @@
 // capture stopped, or a replay that has ended); unreachable (no answer, or an HTTP error).
 // Inside LuCI the answers come from another `request` (luci.js): a file read through LuCI's
 // cgi-io, which always answers 200; an answer identical to the last one counts as unchanged.
+// While the page shows a history range, polling is paused (`pause`/`resume`).
 
 const INTERVAL_MS = 5000; // the daemon's default snapshot interval
 const TIMEOUT_MS = 8000; // for the answer's headers
@@ -30,8 +31,10 @@ export function startPolling({ onData, onState, url = 'markers.json', request })
   let timer = null;
   let interval = INTERVAL_MS;
   let inFlight = false;
+  let paused = false; // a history range is shown: no polling until back to live
 
   const report = () => {
+    if (paused) return;
     let state = 'connecting';
     if (error) state = 'unreachable';
     else if (lastChange && Date.now() - lastChange.getTime() > STALE_MS) state = 'stale';
@@ -41,7 +44,7 @@ export function startPolling({ onData, onState, url = 'markers.json', request })
   };
 
   async function poll() {
-    if (inFlight || document.hidden) return;
+    if (inFlight || document.hidden || paused) return;
     inFlight = true;
     const ctrl = new AbortController();
     let abort = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
@@ -88,6 +91,7 @@ export function startPolling({ onData, onState, url = 'markers.json', request })
   };
 
   document.addEventListener('visibilitychange', () => {
+    if (paused) return;
     if (document.hidden) {
       clearInterval(timer);
       report();
@@ -99,5 +103,20 @@ export function startPolling({ onData, onState, url = 'markers.json', request })
 
   poll();
   schedule();
-  return { refresh: poll };
+  return {
+    refresh: poll,
+    /** Stops polling (the page shows a history range instead). */
+    pause() {
+      paused = true;
+      clearInterval(timer);
+    },
+    /** Polls at once and then every few seconds again (back to live). */
+    resume() {
+      if (!paused) return;
+      paused = false;
+      poll();
+      schedule();
+      report();
+    },
+  };
 }
