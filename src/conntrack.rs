@@ -294,9 +294,9 @@ impl Conntrack {
                 if wait > self.interval && !self.throttled {
                     log::warn!(
                         "conntrack: a dump of {entries} connections takes {} ms: dumping every \
-                         {} s instead of {} s",
+                         {:.0} s instead of {} s",
                         took.as_millis(),
-                        crate::daemon::ceil_seconds(wait),
+                        wait.as_secs_f64().ceil(),
                         self.interval.as_secs()
                     );
                 }

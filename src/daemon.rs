@@ -38,18 +38,6 @@ const RETRY_CAPTURE: Duration = Duration::from_secs(5);
 /// How often a database that was truncated under its mapping is tried again.
 const RETRY_GEO: Duration = Duration::from_secs(5);
 
-/// `d` in seconds with two decimals (`{:.2}` of the float, truncated): by integers, so that
-/// core's float formatting (~11 KB of MIPS code) stays out of the router binary.
-pub fn seconds_2(d: Duration) -> String {
-    let cs = d.as_millis() / 10;
-    format!("{}.{:02}", cs / 100, cs % 100)
-}
-
-/// `d` in whole seconds, rounded up (`d.as_secs_f64().ceil()`, as an integer).
-pub fn ceil_seconds(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -533,9 +521,9 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
     out.publish(s);
     log::info!(
-        "replayed {} in {} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
+        "replayed {} in {:.2} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
         src.description,
-        seconds_2(started.elapsed()),
+        started.elapsed().as_secs_f64(),
         dp.tables.stats.packets,
         dp.tables.remotes.len(),
         dp.tables.hosts.len(),
@@ -1007,7 +995,7 @@ impl<'a> Live<'a> {
                  of {} s",
                 took.as_millis(),
                 self.dp.tables.remotes.len(),
-                ceil_seconds(took * 9),
+                (took * 9).as_secs_f64().ceil(),
                 self.interval.as_secs()
             );
         }
@@ -1065,17 +1053,6 @@ mod tests {
             firewall_config: None,
             ..Config::default()
         }
-    }
-
-    #[test]
-    fn durations_are_written_without_float_formatting() {
-        assert_eq!(seconds_2(Duration::from_millis(0)), "0.00");
-        assert_eq!(seconds_2(Duration::from_millis(1234)), "1.23");
-        assert_eq!(seconds_2(Duration::from_millis(60_059)), "60.05");
-        assert_eq!(ceil_seconds(Duration::from_secs(3)), 3);
-        assert_eq!(ceil_seconds(Duration::from_millis(3001)), 4);
-        assert_eq!(ceil_seconds(Duration::from_nanos(1)), 1);
-        assert_eq!(ceil_seconds(Duration::ZERO), 0);
     }
 
     #[test]

@@ -470,7 +470,10 @@ impl Out {
             Value::U(v) => {
                 let _ = write!(self.s, "{v}");
             }
-            Value::F(v) => self.s.push_str(&float(v, v.is_finite())),
+            Value::F(v) if v.is_finite() => {
+                let _ = write!(self.s, "{v}");
+            }
+            Value::F(_) => self.s.push_str("NaN"),
         }
         self.s.push('\n');
     }
@@ -495,20 +498,8 @@ enum Value {
 
 fn lat_lng(p: Option<(f32, f32)>) -> (String, String) {
     match p {
-        Some((lat, lng)) => (float(lat, lat.is_finite()), float(lng, lng.is_finite())),
+        Some((lat, lng)) => (format!("{lat}"), format!("{lng}")),
         None => (String::new(), String::new()),
-    }
-}
-
-/// A sample value or label: the shortest form that reads back the same (`0.0125`, `51.1`,
-/// `3.0`, `1e-7`; Prometheus reads every one of them), `NaN` when not finite. Written by the
-/// float formatter markers.json already uses, so core's own (`{}` of a float: ~11 KB of MIPS
-/// code) is not in the router binary.
-fn float<F: zmij::Float>(v: F, finite: bool) -> String {
-    if finite {
-        zmij::Buffer::new().format_finite(v).to_string()
-    } else {
-        "NaN".to_string()
     }
 }
 
@@ -955,18 +946,6 @@ mod tests {
                 ..Default::default()
             },
         }
-    }
-
-    #[test]
-    fn floats_in_their_shortest_form() {
-        assert_eq!(float(0.0125f64, true), "0.0125");
-        assert_eq!(float(51.1f32, true), "51.1");
-        assert_eq!(float(3.0f64, true), "3.0");
-        assert_eq!(float(f64::INFINITY, f64::INFINITY.is_finite()), "NaN");
-        assert_eq!(
-            lat_lng(Some((-33.87, 151.21))),
-            ("-33.87".into(), "151.21".into())
-        );
     }
 
     #[test]
