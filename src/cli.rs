@@ -185,13 +185,16 @@ fn net(s: &str, flag: &str) -> Result<IpNet, String> {
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{flag}: {s:?} is not an IP address or CIDR network"))
+        .map_err(|_| format!("{flag}: {} is not an IP address or CIDR network", quote(s)))
 }
 
 fn cidr(s: &str, flag: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .map(|n| n.trunc())
-        .map_err(|_| format!("{flag}: {s:?} is not a CIDR network (like 192.168.1.0/24)"))
+    s.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+        format!(
+            "{flag}: {} is not a CIDR network (like 192.168.1.0/24)",
+            quote(s)
+        )
+    })
 }
 
 fn number<T>(s: &str, flag: &str, min: T) -> Result<T, String>
@@ -200,7 +203,7 @@ where
 {
     let v: T = s
         .parse()
-        .map_err(|_| format!("{flag}: {s:?} is not a number"))?;
+        .map_err(|_| format!("{flag}: {} is not a number", quote(s)))?;
     if v < min {
         return Err(format!("{flag}: must be at least {min}"));
     }
@@ -209,7 +212,10 @@ where
 
 fn socket(s: &str, flag: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>().map_err(|_| {
-        format!("{flag}: {s:?} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)")
+        format!(
+            "{flag}: {} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)",
+            quote(s)
+        )
     })
 }
 
@@ -225,12 +231,12 @@ fn nft(cmd: String) -> Result<Option<String>, String> {
 }
 
 fn home(s: &str) -> Result<(f64, f64), String> {
-    let bad = || format!("--home: {s:?} is not LAT,LNG (like 52.52,13.40)");
+    let bad = || format!("--home: {} is not LAT,LNG (like 52.52,13.40)", quote(s));
     let (a, b) = s.split_once(',').ok_or_else(bad)?;
     let lat: f64 = a.trim().parse().map_err(|_| bad())?;
     let lng: f64 = b.trim().parse().map_err(|_| bad())?;
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-        return Err(format!("--home: {s:?} is outside the globe"));
+        return Err(format!("--home: {} is outside the globe", quote(s)));
     }
     Ok((lat, lng))
 }
@@ -241,7 +247,8 @@ fn allow_host(s: &str) -> Result<String, String> {
         Ok(s.trim_end_matches('.').to_ascii_lowercase())
     } else {
         Err(format!(
-            "--allow-host: {s:?} is not a host name (letters, digits, '-', '.')"
+            "--allow-host: {} is not a host name (letters, digits, '-', '.')",
+            quote(s)
         ))
     }
 }
@@ -252,7 +259,10 @@ fn optional_path(s: String) -> Option<PathBuf> {
 
 fn tiles(s: &str) -> Result<String, String> {
     if !s.starts_with("https://") && !s.starts_with("http://") {
-        return Err(format!("--tiles: {s:?} is not an http(s) URL template"));
+        return Err(format!(
+            "--tiles: {} is not an http(s) URL template",
+            quote(s)
+        ));
     }
     if !(s.contains("{z}") && s.contains("{x}") && s.contains("{y}")) {
         return Err("--tiles: the template needs {z}, {x} and {y}".into());
@@ -274,6 +284,32 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// `s` in double quotes, escaped as `{:?}` would (the router build has no `Debug` output:
+/// `-Zfmt-debug=none`, scripts/cross-build.sh).
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.escape_debug())
+}
+
+/// lexopt's message, with the values it would print through `Debug` quoted by [`quote`].
+fn lexopt_error(e: lexopt::Error) -> String {
+    use lexopt::Error::*;
+    match e {
+        UnexpectedValue { option, value } => format!(
+            "unexpected argument for option '{option}': {}",
+            quote(&value.to_string_lossy())
+        ),
+        UnexpectedArgument(v) => format!("unexpected argument {}", quote(&v.to_string_lossy())),
+        NonUnicodeValue(v) => format!(
+            "argument is invalid unicode: {}",
+            quote(&v.to_string_lossy())
+        ),
+        ParsingFailed { value, error } => {
+            format!("cannot parse argument {}: {error}", quote(&value))
+        }
+        e => e.to_string(),
+    }
+}
+
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
     let v = p.value().map_err(|_| format!("{flag} needs a value"))?;
     v.into_string()
@@ -289,7 +325,7 @@ where
     let mut p = lexopt::Parser::from_args(args);
     let mut c = Config::default();
     let mut first = true;
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = p.next().map_err(lexopt_error)? {
         match arg {
             Value(v) if first && v == "demo" => return parse_demo(&mut p),
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -300,8 +336,8 @@ where
                 c.interface = value(&mut p, "--interface")?;
                 if c.interface.is_empty() || c.interface.len() > 15 || c.interface.contains('/') {
                     return Err(format!(
-                        "--interface: {:?} is not an interface name",
-                        c.interface
+                        "--interface: {} is not an interface name",
+                        quote(&c.interface)
                     ));
                 }
             }
@@ -372,8 +408,13 @@ where
             Long("ipfix-idle") => {
                 c.ipfix_idle = number(&value(&mut p, "--ipfix-idle")?, "--ipfix-idle", 1)?
             }
-            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
-            _ => return Err(arg.unexpected().to_string()),
+            Value(v) => {
+                return Err(format!(
+                    "unexpected argument {}",
+                    quote(&v.to_string_lossy())
+                ))
+            }
+            _ => return Err(lexopt_error(arg.unexpected())),
         }
         first = false;
     }
@@ -397,7 +438,7 @@ fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
         www: None,
         verbosity: 0,
     };
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = p.next().map_err(lexopt_error)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('v') | Long("verbose") => d.verbosity = (d.verbosity.max(0) + 1).min(2),
@@ -408,8 +449,13 @@ fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
             }
             Long("listen") => d.listen = socket(&value(p, "--listen")?, "--listen")?,
             Long("www") => d.www = Some(value(p, "--www")?.into()),
-            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
-            _ => return Err(arg.unexpected().to_string()),
+            Value(v) => {
+                return Err(format!(
+                    "unexpected argument {}",
+                    quote(&v.to_string_lossy())
+                ))
+            }
+            _ => return Err(lexopt_error(arg.unexpected())),
         }
     }
     Ok(Command::Demo(d))

@@ -1,4 +1,5 @@
 //! The `connmap` binary: parse the command line, set up logging, run the daemon or the demo.
+#![deny(clippy::use_debug)] // no Debug output in the router build (src/lib.rs)
 
 use connmap::cli::{self, Command};
 
