@@ -472,6 +472,62 @@ mod tests {
         }
     }
 
+    /// The router build has no `Debug` output (`-Zfmt-debug=none`): `{:?}`, `{x:?}`, `{:#?}`,
+    /// `{:02x?}` in a message would print nothing there. Source before a file's tests only.
+    #[test]
+    fn no_debug_formatting_outside_tests() {
+        fn walk(dir: &std::path::Path, bad: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, bad);
+                    continue;
+                }
+                if p.extension().is_none_or(|x| x != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (n, line) in code.lines().enumerate() {
+                    let line = line.trim_start();
+                    if line.starts_with("//") {
+                        continue;
+                    }
+                    // `?}` closing a format spec: a ':' after the last '{', no space between
+                    for (at, _) in line.match_indices("?}") {
+                        let open = line[..at].rfind('{');
+                        if open.is_some_and(|o| {
+                            let spec = &line[o + 1..at];
+                            spec.contains(':') && !spec.contains(' ')
+                        }) {
+                            bad.push(format!("{}:{}: {line}", p.display(), n + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let mut bad = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut bad,
+        );
+        assert!(
+            bad.is_empty(),
+            "Debug formatting outside tests:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn quote_escapes_as_debug_does() {
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+        // lexopt's own message would print the value with `{:?}`
+        let e = parse(["--verbose=a\"b"]).err().unwrap();
+        assert_eq!(e, "unexpected argument for option '--verbose': \"a\\\"b\"");
+        let e = parse(["stray"]).err().unwrap();
+        assert_eq!(e, "unexpected argument \"stray\"");
+    }
+
     #[test]
     fn nft_needs_the_feature() {
         let c = |args: &[&str]| {

@@ -5,8 +5,7 @@
 //!
 //! No `{:?}` outside tests: the router build is compiled with `-Zfmt-debug=none`
 //! (scripts/cross-build.sh), where `Debug` formatting prints nothing. Quote user input with
-//! `cli::quote`, join lists by hand.
-#![cfg_attr(not(test), deny(clippy::use_debug))]
+//! `cli::quote`, join lists by hand (`cli::tests::no_debug_formatting_outside_tests` checks).
 
 // The data path: capture (libpcap) → packet (decode) → filter (LAN side, remote side) → geo
 // (MaxMind DB, looked up once per new remote, at the next snapshot) → table (bounded

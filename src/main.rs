@@ -1,5 +1,4 @@
 //! The `connmap` binary: parse the command line, set up logging, run the daemon or the demo.
-#![deny(clippy::use_debug)] // no Debug output in the router build (src/lib.rs)
 
 use connmap::cli::{self, Command};
 
