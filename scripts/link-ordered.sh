@@ -43,5 +43,8 @@ llvm-cxxfilt < "$tmp/mangled" | sed 's/::h[0-9a-f]\{16\}$//' > "$tmp/demangled"
 paste "$tmp/demangled" "$tmp/mangled" | LC_ALL=C sort -t "$(printf '\t')" -k1,1 -k2,2 |
 	cut -f2 > "$tmp/order"
 
+# Identical code folding was measured here and is not used: --icf=safe folds nothing (rustc
+# writes no .llvm_addrsig table), --icf=all saves 1.6 KB of the package but also merges
+# identical read-only statics, which Rust promises distinct addresses.
 # shellcheck disable=SC2086 # the command line as zig printed it: split on spaces
 zig ld.lld ${line#*ld.lld } --symbol-ordering-file="$tmp/order" --no-warn-symbol-ordering

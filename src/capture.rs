@@ -107,8 +107,12 @@ impl Source {
             .setnonblock()
             .map_err(|e| format!("{interface}: cannot make the capture non-blocking: {e}"))?;
         let filter = filter(link);
-        cap.filter(&filter, true)
-            .map_err(|e| format!("{interface}: bad capture filter {filter:?}: {e}"))?;
+        cap.filter(&filter, true).map_err(|e| {
+            format!(
+                "{interface}: bad capture filter {}: {e}",
+                crate::cli::quote(&filter)
+            )
+        })?;
         Ok(Source {
             handle: Handle::Live(cap),
             link,

@@ -209,13 +209,16 @@ fn net(s: &str, flag: &str) -> Result<IpNet, String> {
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{flag}: {s:?} is not an IP address or CIDR network"))
+        .map_err(|_| format!("{flag}: {} is not an IP address or CIDR network", quote(s)))
 }
 
 fn cidr(s: &str, flag: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .map(|n| n.trunc())
-        .map_err(|_| format!("{flag}: {s:?} is not a CIDR network (like 192.168.1.0/24)"))
+    s.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+        format!(
+            "{flag}: {} is not a CIDR network (like 192.168.1.0/24)",
+            quote(s)
+        )
+    })
 }
 
 fn number<T>(s: &str, flag: &str, min: T) -> Result<T, String>
@@ -224,7 +227,7 @@ where
 {
     let v: T = s
         .parse()
-        .map_err(|_| format!("{flag}: {s:?} is not a number"))?;
+        .map_err(|_| format!("{flag}: {} is not a number", quote(s)))?;
     if v < min {
         return Err(format!("{flag}: must be at least {min}"));
     }
@@ -233,7 +236,10 @@ where
 
 fn socket(s: &str, flag: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>().map_err(|_| {
-        format!("{flag}: {s:?} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)")
+        format!(
+            "{flag}: {} is not ADDRESS:PORT (like 192.168.1.1:8090 or [::1]:8090)",
+            quote(s)
+        )
     })
 }
 
@@ -249,12 +255,12 @@ fn nft(cmd: String) -> Result<Option<String>, String> {
 }
 
 fn home(s: &str) -> Result<(f64, f64), String> {
-    let bad = || format!("--home: {s:?} is not LAT,LNG (like 52.52,13.40)");
+    let bad = || format!("--home: {} is not LAT,LNG (like 52.52,13.40)", quote(s));
     let (a, b) = s.split_once(',').ok_or_else(bad)?;
     let lat: f64 = a.trim().parse().map_err(|_| bad())?;
     let lng: f64 = b.trim().parse().map_err(|_| bad())?;
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-        return Err(format!("--home: {s:?} is outside the globe"));
+        return Err(format!("--home: {} is outside the globe", quote(s)));
     }
     Ok((lat, lng))
 }
@@ -265,7 +271,8 @@ fn allow_host(s: &str) -> Result<String, String> {
         Ok(s.trim_end_matches('.').to_ascii_lowercase())
     } else {
         Err(format!(
-            "--allow-host: {s:?} is not a host name (letters, digits, '-', '.')"
+            "--allow-host: {} is not a host name (letters, digits, '-', '.')",
+            quote(s)
         ))
     }
 }
@@ -296,7 +303,10 @@ fn optional_path(s: String) -> Option<PathBuf> {
 
 fn tiles(s: &str) -> Result<String, String> {
     if !s.starts_with("https://") && !s.starts_with("http://") {
-        return Err(format!("--tiles: {s:?} is not an http(s) URL template"));
+        return Err(format!(
+            "--tiles: {} is not an http(s) URL template",
+            quote(s)
+        ));
     }
     if !(s.contains("{z}") && s.contains("{x}") && s.contains("{y}")) {
         return Err("--tiles: the template needs {z}, {x} and {y}".into());
@@ -318,6 +328,32 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// `s` in double quotes, escaped as `{:?}` would (the router build has no `Debug` output:
+/// `-Zfmt-debug=none`, scripts/cross-build.sh).
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.escape_debug())
+}
+
+/// lexopt's message, with the values it would print through `Debug` quoted by [`quote`].
+fn lexopt_error(e: lexopt::Error) -> String {
+    use lexopt::Error::*;
+    match e {
+        UnexpectedValue { option, value } => format!(
+            "unexpected argument for option '{option}': {}",
+            quote(&value.to_string_lossy())
+        ),
+        UnexpectedArgument(v) => format!("unexpected argument {}", quote(&v.to_string_lossy())),
+        NonUnicodeValue(v) => format!(
+            "argument is invalid unicode: {}",
+            quote(&v.to_string_lossy())
+        ),
+        ParsingFailed { value, error } => {
+            format!("cannot parse argument {}: {error}", quote(&value))
+        }
+        e => e.to_string(),
+    }
+}
+
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
     let v = p.value().map_err(|_| format!("{flag} needs a value"))?;
     v.into_string()
@@ -333,7 +369,7 @@ where
     let mut p = lexopt::Parser::from_args(args);
     let mut c = Config::default();
     let mut first = true;
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = p.next().map_err(lexopt_error)? {
         match arg {
             Value(v) if first && v == "demo" => return parse_demo(&mut p),
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -344,8 +380,8 @@ where
                 c.interface = value(&mut p, "--interface")?;
                 if c.interface.is_empty() || c.interface.len() > 15 || c.interface.contains('/') {
                     return Err(format!(
-                        "--interface: {:?} is not an interface name",
-                        c.interface
+                        "--interface: {} is not an interface name",
+                        quote(&c.interface)
                     ));
                 }
             }
@@ -453,8 +489,13 @@ where
                     number(&value(&mut p, "--alert-timeout")?, "--alert-timeout", 1)?
             }
             Long("ubus") => c.alerts.ubus = optional_path(value(&mut p, "--ubus")?),
-            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
-            _ => return Err(arg.unexpected().to_string()),
+            Value(v) => {
+                return Err(format!(
+                    "unexpected argument {}",
+                    quote(&v.to_string_lossy())
+                ))
+            }
+            _ => return Err(lexopt_error(arg.unexpected())),
         }
         first = false;
     }
@@ -478,7 +519,7 @@ fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
         www: None,
         verbosity: 0,
     };
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = p.next().map_err(lexopt_error)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('v') | Long("verbose") => d.verbosity = (d.verbosity.max(0) + 1).min(2),
@@ -489,8 +530,13 @@ fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
             }
             Long("listen") => d.listen = socket(&value(p, "--listen")?, "--listen")?,
             Long("www") => d.www = Some(value(p, "--www")?.into()),
-            Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
-            _ => return Err(arg.unexpected().to_string()),
+            Value(v) => {
+                return Err(format!(
+                    "unexpected argument {}",
+                    quote(&v.to_string_lossy())
+                ))
+            }
+            _ => return Err(lexopt_error(arg.unexpected())),
         }
     }
     Ok(Command::Demo(d))
@@ -505,6 +551,62 @@ mod tests {
             Command::Run(c) => Ok(*c),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The router build has no `Debug` output (`-Zfmt-debug=none`): `{:?}`, `{x:?}`, `{:#?}`,
+    /// `{:02x?}` in a message would print nothing there. Source before a file's tests only.
+    #[test]
+    fn no_debug_formatting_outside_tests() {
+        fn walk(dir: &std::path::Path, bad: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, bad);
+                    continue;
+                }
+                if p.extension().is_none_or(|x| x != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (n, line) in code.lines().enumerate() {
+                    let line = line.trim_start();
+                    if line.starts_with("//") {
+                        continue;
+                    }
+                    // `?}` closing a format spec: a ':' after the last '{', no space between
+                    for (at, _) in line.match_indices("?}") {
+                        let open = line[..at].rfind('{');
+                        if open.is_some_and(|o| {
+                            let spec = &line[o + 1..at];
+                            spec.contains(':') && !spec.contains(' ')
+                        }) {
+                            bad.push(format!("{}:{}: {line}", p.display(), n + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let mut bad = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut bad,
+        );
+        assert!(
+            bad.is_empty(),
+            "Debug formatting outside tests:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn quote_escapes_as_debug_does() {
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+        // lexopt's own message would print the value with `{:?}`
+        let e = parse(["--verbose=a\"b"]).err().unwrap();
+        assert_eq!(e, "unexpected argument for option '--verbose': \"a\\\"b\"");
+        let e = parse(["stray"]).err().unwrap();
+        assert_eq!(e, "unexpected argument \"stray\"");
     }
 
     #[test]

@@ -81,9 +81,13 @@ impl DohList {
             if line.is_empty() {
                 continue;
             }
-            let a: Addr = line
-                .parse()
-                .map_err(|_| format!("line {}: {line:?} is not an IP address", i + 1))?;
+            let a: Addr = line.parse().map_err(|_| {
+                format!(
+                    "line {}: {} is not an IP address",
+                    i + 1,
+                    crate::cli::quote(line)
+                )
+            })?;
             if l.0.len() >= MAX_DOH_ADDRESSES {
                 return Err(format!("more than {MAX_DOH_ADDRESSES} addresses"));
             }

@@ -536,7 +536,10 @@ pub fn run(cfg: Config) -> i32 {
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect();
-        log::info!("no --lan given: counting the private ranges {PRIVATE_NETWORKS:?} as the LAN");
+        log::info!(
+            "no --lan given: counting the private ranges {} as the LAN",
+            PRIVATE_NETWORKS.join(", ")
+        );
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
     tables.set_max_names(cfg.max_names);
@@ -773,9 +776,12 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
             return Err(format!("{} has no IP networks yet", cfg.interface));
         }
         log::info!(
-            "LAN networks of {}: {:?}",
+            "LAN networks of {}: {}",
             cfg.interface,
-            nets.iter().map(IpNet::to_string).collect::<Vec<_>>()
+            nets.iter()
+                .map(IpNet::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         dp.nets = Networks::new(nets, cfg.remote.clone(), cfg.exclude.clone());
         dp.meta.lan = dp.nets.lan().to_vec();

@@ -2,6 +2,10 @@
 //!
 //! The modules are listed as the data path reads, in the order a packet meets them, then
 //! what runs beside it and around it.
+//!
+//! No `{:?}` outside tests: the router build is compiled with `-Zfmt-debug=none`
+//! (scripts/cross-build.sh), where `Debug` formatting prints nothing. Quote user input with
+//! `cli::quote`, join lists by hand (`cli::tests::no_debug_formatting_outside_tests` checks).
 
 // The data path: capture (libpcap) → packet (decode) → filter (LAN side, remote side) → geo
 // (MaxMind DB, looked up once per new remote, at the next snapshot) → table (bounded

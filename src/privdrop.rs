@@ -5,6 +5,7 @@
 //! saved user and group IDs and the supplementary groups, keeping nothing else — except
 //! `CAP_NET_ADMIN` with `--conntrack`, which ctnetlink needs at every dump (`keep_net_admin`).
 
+use crate::cli::quote;
 use std::ffi::CString;
 
 /// Switches to `user` if running as root; a no-op (with a note) otherwise. `own` are paths made
@@ -18,14 +19,15 @@ pub fn drop_to(user: &str, own: &[&std::path::Path], keep_net_admin: bool) -> Re
             log::info!("not running as root: --user {user} has nothing to drop");
             return Ok(());
         }
-        let name = CString::new(user).map_err(|_| format!("--user: bad user name {user:?}"))?;
+        let name =
+            CString::new(user).map_err(|_| format!("--user: bad user name {}", quote(user)))?;
         let pw = libc::getpwnam(name.as_ptr());
         if pw.is_null() {
-            return Err(format!("--user: no such user {user:?}"));
+            return Err(format!("--user: no such user {}", quote(user)));
         }
         let (uid, gid) = ((*pw).pw_uid, (*pw).pw_gid);
         if uid == 0 {
-            return Err(format!("--user: {user:?} is root"));
+            return Err(format!("--user: {} is root", quote(user)));
         }
         for p in own {
             let c = CString::new(p.as_os_str().as_encoded_bytes())
