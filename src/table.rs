@@ -129,6 +129,22 @@ impl Remote {
         }
     }
 
+    /// A free table slot's stale remote made into `Remote::new(now, now)` in place, field by
+    /// field: no new entry built and copied into the slot (a new remote's largest cost).
+    fn renew(&mut self, now: u64) {
+        self.counters = Counters::default();
+        self.first_seen = now;
+        self.last_seen = now;
+        self.hosts = SmallVec::new();
+        self.ports = SmallVec::new();
+        self.protocols = SmallVec::new();
+        self.last_proto_port = 0;
+        self.geo = None;
+        self.located = false;
+        self.names = Box::default();
+        self.name_kinds = 0;
+    }
+
     /// Where it is, as far as the database knows (until the next snapshot after a database
     /// change: the old database's answer).
     pub fn geo(&self) -> Option<&GeoInfo> {
@@ -293,14 +309,22 @@ pub struct TableStats {
 /// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
 pub type AddrMap<V> = HashMap<Addr, V, RandomState>;
 
-/// Entries keyed by address in one dense vector, found through a hash index (address → slot).
-/// A slot number stays valid until an entry is removed ([`AddrTable::retain`] moves the last
-/// entry into the gap), which is what lets the flow cache hold slots. Iteration order is the
-/// slot order: insertion order, changed by removals, the same in every run (unlike a hash
-/// map's, which is randomly seeded). The vector never grows beyond `bound` entries of capacity.
+/// Entries keyed by address in one vector of slots, found through a hash index (address →
+/// slot). An entry keeps its slot until it is removed, which is what lets the flow cache hold
+/// slots; a removed entry's slot is reused by a later insert (the last freed first), so
+/// nothing is ever moved: removing an entry costs one index removal, no copy of the entry
+/// and no renumbering. Iteration order is the slot order, the same in every run (unlike a
+/// hash map's, which is randomly seeded). The vector never grows beyond `bound` slots of
+/// capacity.
 pub struct AddrTable<V> {
     index: AddrMap<u32>,
+    /// Slot → address and value. A free slot keeps its last entry (stale, not in the index,
+    /// dropped when the slot is reused or the table is).
     entries: Vec<(Addr, V)>,
+    /// Per slot: it holds an entry (false: it is in `free`).
+    live: Vec<bool>,
+    /// Free slots, reused last freed first.
+    free: Vec<u32>,
     bound: usize,
 }
 
@@ -309,16 +333,18 @@ impl<V> AddrTable<V> {
         AddrTable {
             index: HashMap::with_capacity_and_hasher(initial, RandomState::default()),
             entries: Vec::with_capacity(initial),
+            live: Vec::with_capacity(initial),
+            free: Vec::new(),
             bound,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     #[inline(always)]
@@ -343,76 +369,118 @@ impl<V> AddrTable<V> {
     /// Adds or replaces the entry of `a`; returns its slot. One hash probe.
     pub fn insert(&mut self, a: Addr, v: V) -> u32 {
         use std::collections::hash_map::Entry;
-        let i = self.entries.len() as u32;
         match self.index.entry(a) {
             Entry::Occupied(e) => {
                 let i = *e.get();
                 self.entries[i as usize].1 = v;
-                return i;
+                i
             }
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
+            Entry::Vacant(e) => match self.free.pop() {
+                Some(i) => {
+                    e.insert(i);
+                    self.entries[i as usize] = (a, v);
+                    self.live[i as usize] = true;
+                    i
+                }
+                None => {
+                    let i = self.entries.len() as u32;
+                    e.insert(i);
+                    self.push(a, v);
+                    i
+                }
+            },
         }
+    }
+
+    /// Adds the entry of `a`, which is not in the table (the caller just looked): in a free
+    /// slot, whose stale value `reuse` turns into the new one in place (no entry built and
+    /// copied), or else in a new slot with the value `fresh` makes. Returns its slot.
+    #[inline]
+    fn insert_new(
+        &mut self,
+        a: Addr,
+        reuse: impl FnOnce(&mut V),
+        fresh: impl FnOnce() -> V,
+    ) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                let e = &mut self.entries[i as usize];
+                e.0 = a;
+                reuse(&mut e.1);
+                self.live[i as usize] = true;
+                i
+            }
+            None => {
+                let i = self.entries.len() as u32;
+                self.push(a, fresh());
+                i
+            }
+        };
+        self.index.insert(a, i);
+        i
+    }
+
+    /// A new slot at the end.
+    fn push(&mut self, a: Addr, v: V) {
         if self.entries.len() == self.entries.capacity() {
             // doubling, but never past the bound: a full table wastes no capacity (the
             // caller keeps the bound; past it, this grows one entry at a time)
             let room = self.bound.saturating_sub(self.entries.len()).max(1);
             let grow = self.entries.capacity().max(16).min(room);
             self.entries.reserve_exact(grow);
+            self.live.reserve_exact(grow);
         }
         self.entries.push((a, v));
-        i
+        self.live.push(true);
     }
 
-    /// Keeps the entries `keep` says yes to. A removed entry's slot is taken by the last
-    /// entry (one index update), so removing k entries costs O(k) moves, not O(n); every
-    /// entry is offered to `keep` once. Returns where the moved entries went, for whoever
-    /// holds slots (the flow cache).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> Moved {
-        let old_len = self.entries.len();
-        let mut moves: Vec<(u32, u32)> = Vec::new();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let (a, v) = &mut self.entries[i];
-            if keep(a, v) {
-                i += 1;
-                continue;
-            }
-            let gone = *a;
-            self.index.remove(&gone);
-            self.entries.swap_remove(i);
-            if let Some((moved, _)) = self.entries.get(i) {
-                self.index.insert(*moved, i as u32);
-                moves.push((self.entries.len() as u32, i as u32));
+    /// Keeps the entries `keep` says yes to (each entry is offered once). A removed entry's
+    /// slot becomes free: nothing moves. Returns how many were removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> usize {
+        let before = self.free.len();
+        for (i, ((a, v), live)) in self.entries.iter_mut().zip(&mut self.live).enumerate() {
+            if *live && !keep(a, v) {
+                self.index.remove(a);
+                *live = false;
+                self.free.push(i as u32);
             }
         }
-        // an entry moves at most once, always from the tail: from >= the new length
-        let new_len = self.entries.len() as u32;
-        let mut to = vec![u32::MAX; old_len - self.entries.len()];
-        for (from, i) in moves {
-            to[(from - new_len) as usize] = i;
-        }
-        Moved { new_len, to }
+        self.free.len() - before
+    }
+
+    /// Whether `slot` holds an entry.
+    #[inline]
+    fn is_live(&self, slot: u32) -> bool {
+        self.live.get(slot as usize).copied().unwrap_or(false)
+    }
+
+    /// The entries, in slot order.
+    fn live_entries(&self) -> impl Iterator<Item = (u32, &(Addr, V))> + Clone {
+        (self.entries.iter().zip(&self.live).enumerate())
+            .filter(|(_, (_, live))| **live)
+            .map(|(i, (e, _))| (i as u32, e))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Addr, &V)> + Clone {
-        self.entries.iter().map(|(a, v)| (a, v))
+        self.live_entries().map(|(_, (a, v))| (a, v))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Addr> {
-        self.entries.iter().map(|(a, _)| a)
+        self.live_entries().map(|(_, (a, _))| a)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, v)| v)
+        self.live_entries().map(|(_, (_, v))| v)
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.entries.iter_mut().map(|(_, v)| v)
+        (self.entries.iter_mut().zip(&self.live))
+            .filter(|(_, live)| **live)
+            .map(|((_, v), _)| v)
     }
 
-    /// The address in `slot`, if there is such a slot.
+    /// The address in `slot`, if there is such a slot. A free slot answers its last entry's
+    /// address: the flow cache forgets free slots when they are freed (`forget_free`).
     #[inline(always)]
     fn key_at(&self, slot: u32) -> Option<Addr> {
         let entries: &[(Addr, V)] = &self.entries;
@@ -425,25 +493,6 @@ impl<V> AddrTable<V> {
         // built-in slice indexing: no out-of-line `Vec` index call at opt-level "z"
         let entries: &mut [(Addr, V)] = &mut self.entries;
         &mut entries[slot as usize].1
-    }
-}
-
-/// Where `AddrTable::retain` moved entries: slots from `new_len` on are gone; the entry that
-/// was in slot `new_len + k` is now in `to[k]` (`u32::MAX`: removed).
-pub struct Moved {
-    new_len: u32,
-    to: Vec<u32>,
-}
-
-impl Moved {
-    /// The slot that `slot` is now (`u32::MAX`: its entry was removed, or the slot holds
-    /// another entry now, which the flow cache's key check notices).
-    #[inline]
-    fn slot(&self, slot: u32) -> u32 {
-        match slot.checked_sub(self.new_len) {
-            None => slot,
-            Some(k) => self.to.get(k as usize).copied().unwrap_or(u32::MAX),
-        }
     }
 }
 
@@ -745,7 +794,8 @@ impl Tables {
                     self.evict_remotes();
                 }
                 self.geo_pending = true;
-                self.remotes.insert(flow.remote, Remote::new(now, now))
+                let (reuse, fresh) = (|r: &mut Remote| r.renew(now), || Remote::new(now, now));
+                self.remotes.insert_new(flow.remote, reuse, fresh)
             }
         };
         let host_slot = match self.hosts.slot(&flow.host) {
@@ -754,7 +804,8 @@ impl Tables {
                 if self.hosts.len() >= self.max_hosts {
                     self.evict_hosts();
                 }
-                self.hosts.insert(flow.host, Host::new(now, now))
+                let new = || Host::new(now, now);
+                self.hosts.insert_new(flow.host, |h| *h = new(), new)
             }
         };
         let hit = Hit {
@@ -824,9 +875,9 @@ impl Tables {
         self.geo_pending = false;
         // In address order: neighbouring lookups walk the same upper tree nodes and touch
         // the same pages of the mapped file, instead of jumping all over it.
-        let mut todo: Vec<(Addr, u32)> = (self.remotes.entries.iter().enumerate())
+        let mut todo: Vec<(Addr, u32)> = (self.remotes.live_entries())
             .filter(|(_, (_, r))| !r.located)
-            .map(|(i, (ip, _))| (*ip, i as u32))
+            .map(|(i, (ip, _))| (*ip, i))
             .collect();
         todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
         for (ip, i) in todo {
@@ -843,24 +894,24 @@ impl Tables {
         self.dirty = true;
     }
 
-    /// The flow cache after entries moved: slots follow their entries, so that the flows of
-    /// the remotes (or devices) that stay keep their cache slot through an eviction.
-    fn follow_moves(&mut self, moved: &Moved, remotes: bool) {
-        if moved.to.is_empty() {
-            return;
-        }
+    /// The flow cache after entries were removed: cache slots that name a slot freed since
+    /// forget it, so that a free slot (which still holds its last address) is never taken
+    /// for its old entry. The flows of the entries that stay keep their cache slots.
+    fn forget_free(&mut self, remotes: bool) {
         for s in self.flows.iter_mut() {
             if remotes {
-                s.remote = moved.slot(s.remote);
-            } else {
-                s.host = moved.slot(s.host);
+                if !self.remotes.is_live(s.remote) {
+                    s.remote = u32::MAX;
+                }
+            } else if !self.hosts.is_live(s.host) {
+                s.host = u32::MAX;
             }
         }
     }
 
     fn evict_remotes(&mut self) {
-        let (n, moved) = evict_oldest(&mut self.remotes, |r| r.last_seen);
-        self.follow_moves(&moved, true);
+        let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        self.forget_free(true);
         self.stats.evicted_remotes += n as u64;
         log_eviction(
             &mut self.logged[0],
@@ -872,8 +923,8 @@ impl Tables {
     }
 
     fn evict_hosts(&mut self) {
-        let (n, moved) = evict_oldest(&mut self.hosts, |h| h.last_seen);
-        self.follow_moves(&moved, false);
+        let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        self.forget_free(false);
         self.stats.evicted_hosts += n as u64;
         log_eviction(
             &mut self.logged[1],
@@ -887,16 +938,16 @@ impl Tables {
     /// Forgets entries idle for longer than `retention` seconds.
     pub fn expire(&mut self, now: u64, retention: u64) {
         let cutoff = now.saturating_sub(retention);
-        let before = self.remotes.len();
-        let moved = self.remotes.retain(|_, r| r.last_seen >= cutoff);
-        self.follow_moves(&moved, true);
-        let removed = (before - self.remotes.len()) as u64;
+        let removed = self.remotes.retain(|_, r| r.last_seen >= cutoff) as u64;
+        if removed > 0 {
+            self.forget_free(true);
+        }
         self.learned.expire(now);
         self.ech_outer.expire(now);
-        let before_h = self.hosts.len();
-        let moved = self.hosts.retain(|_, h| h.last_seen >= cutoff);
-        self.follow_moves(&moved, false);
-        let removed_h = (before_h - self.hosts.len()) as u64;
+        let removed_h = self.hosts.retain(|_, h| h.last_seen >= cutoff) as u64;
+        if removed_h > 0 {
+            self.forget_free(false);
+        }
         if removed + removed_h > 0 {
             self.stats.expired_remotes += removed;
             self.stats.expired_hosts += removed_h;
@@ -956,21 +1007,13 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
 }
 
 /// Removes the least recently seen eighth (at least one) of a full table. Exactly that many go,
-/// even when many entries share a timestamp (a flood inside one second). Returns how many, and
-/// where the entries that stay moved.
-fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> (usize, Moved) {
+/// even when many entries share a timestamp (a flood inside one second). Returns how many.
+fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> usize {
     let Some(cut) = EvictionCut::of(table.iter().map(|(a, v)| (*a, last_seen(v)))) else {
-        let new_len = table.len() as u32;
-        return (
-            0,
-            Moved {
-                new_len,
-                to: vec![],
-            },
-        );
+        return 0;
     };
-    let moved = table.retain(|a, v| cut.keeps(a, last_seen(v)));
-    (cut.evicted, moved)
+    table.retain(|a, v| cut.keeps(a, last_seen(v)));
+    cut.evicted
 }
 
 /// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
@@ -1185,7 +1228,7 @@ mod tests {
         for i in 0..80u32 {
             m.insert(Addr::from_v4_bytes(i.to_be_bytes()), 7);
         }
-        assert_eq!(evict_oldest(&mut m, |v| *v).0, 10);
+        assert_eq!(evict_oldest(&mut m, |v| *v), 10);
         assert_eq!(m.len(), 70);
         // the lowest addresses went, and the index still finds every survivor
         assert!(!m.contains_key(&Addr::from_v4_bytes(9u32.to_be_bytes())));
