@@ -448,6 +448,14 @@ impl<V> AddrTable<V> {
         self.free.len() - before
     }
 
+    /// Removes the entry in `slot` (which holds one).
+    fn free_slot(&mut self, slot: u32) {
+        let (entries, live): (&[(Addr, V)], &mut [bool]) = (&self.entries, &mut self.live);
+        self.index.remove(&entries[slot as usize].0);
+        live[slot as usize] = false;
+        self.free.push(slot);
+    }
+
     /// Whether `slot` holds an entry.
     #[inline]
     fn is_live(&self, slot: u32) -> bool {
@@ -1007,13 +1015,85 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
 }
 
 /// Removes the least recently seen eighth (at least one) of a full table. Exactly that many go,
-/// even when many entries share a timestamp (a flood inside one second). Returns how many.
+/// even when many entries share a timestamp (a flood inside one second): among the entries
+/// stamped with the cut-off time, the lowest addresses go, the same ones in every run (as
+/// `EvictionCut` does for the name table). Returns how many.
+///
+/// Once per `bound / 8` new entries, over plain slices (no iterator chains: at opt-level "z"
+/// their `next` stays out of line): the stamps, a histogram of 1,024 buckets over their range
+/// to find the cut-off (no selection over all of them), then one pass that frees the slots.
 fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> usize {
-    let Some(cut) = EvictionCut::of(table.iter().map(|(a, v)| (*a, last_seen(v)))) else {
+    const BUCKETS: usize = 1024;
+    let live_count = table.len();
+    if live_count == 0 {
         return 0;
+    }
+    let k = (live_count / 8).max(1);
+    // slices, not `Vec`s: built-in indexing (a `Vec` index is an out-of-line call at "z")
+    let (entries, live): (&[(Addr, V)], &[bool]) = (&table.entries, &table.live);
+    let mut stamps: Vec<u64> = Vec::with_capacity(entries.len());
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for i in 0..entries.len() {
+        let s = if live[i] { last_seen(&entries[i].1) } else { 0 };
+        if live[i] {
+            lo = lo.min(s);
+            hi = hi.max(s);
+        }
+        stamps.push(s);
+    }
+    let stamps: &[u64] = &stamps;
+    let mut shift = 0;
+    while (hi - lo) >> shift >= BUCKETS as u64 {
+        shift += 1;
+    }
+    let bucket = |s: u64| ((s - lo) >> shift) as usize;
+    let mut counts = [0u32; BUCKETS];
+    for i in 0..stamps.len() {
+        if live[i] {
+            counts[bucket(stamps[i])] += 1;
+        }
+    }
+    // the bucket of the k-th oldest, and how many are in the buckets before it
+    let (mut b, mut before) = (0, 0);
+    while before + (counts[b] as usize) < k {
+        before += counts[b] as usize;
+        b += 1;
+    }
+    // the k-th oldest stamp, and how many are older than it
+    let (cutoff, older) = if shift == 0 {
+        (lo + b as u64, before)
+    } else {
+        let mut inside: Vec<u64> = (0..stamps.len())
+            .filter(|&i| live[i] && bucket(stamps[i]) == b)
+            .map(|i| stamps[i])
+            .collect();
+        let (_, cutoff, _) = inside.select_nth_unstable(k - before - 1);
+        let cutoff = *cutoff;
+        (cutoff, before + inside.iter().filter(|&&s| s < cutoff).count())
     };
-    table.retain(|a, v| cut.keeps(a, last_seen(v)));
-    cut.evicted
+    // the older ones go; of those stamped `cutoff`, the lowest addresses
+    let (mut gone, mut ties): (Vec<u32>, Vec<u32>) = (Vec::with_capacity(k), Vec::new());
+    for i in 0..stamps.len() {
+        if live[i] {
+            if stamps[i] < cutoff {
+                gone.push(i as u32);
+            } else if stamps[i] == cutoff {
+                ties.push(i as u32);
+            }
+        }
+    }
+    let need = k - older;
+    if ties.len() > need {
+        let key = |i: &u32| {
+            let a = entries[*i as usize].0;
+            (a.is_ipv6(), a.bits())
+        };
+        ties.select_nth_unstable_by_key(need - 1, key);
+    }
+    for &i in gone.iter().chain(&ties[..need]) {
+        table.free_slot(i);
+    }
+    k
 }
 
 /// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
