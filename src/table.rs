@@ -1029,28 +1029,36 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
         return 0;
     }
     let k = (live_count / 8).max(1);
-    // slices, not `Vec`s: built-in indexing (a `Vec` index is an out-of-line call at "z")
-    let (entries, live): (&[(Addr, V)], &[bool]) = (&table.entries, &table.live);
-    let mut stamps: Vec<u64> = Vec::with_capacity(entries.len());
-    let (mut lo, mut hi) = (u64::MAX, 0);
-    for i in 0..entries.len() {
-        let s = if live[i] { last_seen(&entries[i].1) } else { 0 };
-        if live[i] {
-            lo = lo.min(s);
+    // Stamps by slot, `FREE` for free slots (a live entry stamped u64::MAX counts as one
+    // second less). Loops over slices: built-in indexing and iterators that inline (a `Vec`
+    // index or push is an out-of-line call at opt-level "z").
+    const FREE: u64 = u64::MAX;
+    let entries: &[(Addr, V)] = &table.entries;
+    let stamps: Vec<u64> = (entries.iter().zip(&table.live))
+        .map(|(e, &live)| {
+            if live {
+                last_seen(&e.1).min(FREE - 1)
+            } else {
+                FREE
+            }
+        })
+        .collect();
+    let (mut lo, mut hi) = (FREE, 0);
+    for &s in &stamps {
+        lo = lo.min(s);
+        if s != FREE {
             hi = hi.max(s);
         }
-        stamps.push(s);
     }
-    let stamps: &[u64] = &stamps;
     let mut shift = 0;
     while (hi - lo) >> shift >= BUCKETS as u64 {
         shift += 1;
     }
     let bucket = |s: u64| ((s - lo) >> shift) as usize;
     let mut counts = [0u32; BUCKETS];
-    for i in 0..stamps.len() {
-        if live[i] {
-            counts[bucket(stamps[i])] += 1;
+    for &s in &stamps {
+        if s != FREE {
+            counts[bucket(s)] += 1;
         }
     }
     // the bucket of the k-th oldest, and how many are in the buckets before it
@@ -1063,37 +1071,52 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
     let (cutoff, older) = if shift == 0 {
         (lo + b as u64, before)
     } else {
-        let mut inside: Vec<u64> = (0..stamps.len())
-            .filter(|&i| live[i] && bucket(stamps[i]) == b)
-            .map(|i| stamps[i])
+        let mut inside: Vec<u64> = (stamps.iter())
+            .filter(|&&s| s != FREE && bucket(s) == b)
+            .copied()
             .collect();
         let (_, cutoff, _) = inside.select_nth_unstable(k - before - 1);
         let cutoff = *cutoff;
-        (cutoff, before + inside.iter().filter(|&&s| s < cutoff).count())
+        (
+            cutoff,
+            before + inside.iter().filter(|&&s| s < cutoff).count(),
+        )
     };
     // the older ones go; of those stamped `cutoff`, the lowest addresses
-    let (mut gone, mut ties): (Vec<u32>, Vec<u32>) = (Vec::with_capacity(k), Vec::new());
-    for i in 0..stamps.len() {
-        if live[i] {
-            if stamps[i] < cutoff {
-                gone.push(i as u32);
-            } else if stamps[i] == cutoff {
-                ties.push(i as u32);
-            }
+    let mut gone: Vec<u32> = Vec::with_capacity(k);
+    let mut ties: Vec<(u128, u32)> = Vec::new();
+    for (i, &s) in stamps.iter().enumerate() {
+        if s < cutoff {
+            gone.push(i as u32);
+        } else if s == cutoff {
+            ties.push((order_key(entries[i].0), i as u32));
         }
     }
     let need = k - older;
     if ties.len() > need {
-        let key = |i: &u32| {
-            let a = entries[*i as usize].0;
-            (a.is_ipv6(), a.bits())
-        };
-        ties.select_nth_unstable_by_key(need - 1, key);
+        ties.select_nth_unstable_by_key(need - 1, |t| t.0);
     }
-    for &i in gone.iter().chain(&ties[..need]) {
+    gone.extend(ties[..need].iter().map(|t| t.1));
+    for i in gone {
         table.free_slot(i);
     }
     k
+}
+
+/// `Addr`'s order (IPv4 before IPv6, then by address) as one integer: IPv4 addresses are
+/// 0..2^32, IPv6 ones below the IPv4-mapped block follow them, those above keep their value
+/// (the mapped block, 2^32 addresses, is exactly the room IPv4 takes).
+#[inline]
+fn order_key(a: Addr) -> u128 {
+    const MAPPED: u128 = 0xffff_0000_0000;
+    let b = a.bits();
+    if a.is_ipv4() {
+        b - MAPPED
+    } else if b < MAPPED {
+        b + (1 << 32)
+    } else {
+        b
+    }
 }
 
 /// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
@@ -1315,6 +1338,36 @@ mod tests {
         for i in 10..80u32 {
             assert_eq!(m.get(&Addr::from_v4_bytes(i.to_be_bytes())), Some(&7));
         }
+    }
+
+    #[test]
+    fn order_key_orders_as_addr() {
+        let mut addrs: Vec<Addr> = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::fffe:ffff:ffff",
+            "::1:0:0:0",
+            "2001:db8::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let v6 = |b: u128| Addr::from(std::net::IpAddr::V6(b.into()));
+        addrs.push(v6(0xffff_0000_0000 - 1));
+        addrs.push(v6(0x1_0000_0000_0000));
+        addrs.push("::ffff:1.2.3.5".parse().unwrap()); // the IPv4 1.2.3.5
+        addrs.sort();
+        addrs.dedup();
+        let mut by_key = addrs.clone();
+        by_key.reverse();
+        by_key.sort_by_key(|a| order_key(*a));
+        assert_eq!(addrs, by_key);
+        let keys: std::collections::HashSet<u128> = addrs.iter().map(|a| order_key(*a)).collect();
+        assert_eq!(keys.len(), addrs.len());
     }
 
     #[test]
