@@ -317,7 +317,7 @@ pub type AddrMap<V> = HashMap<Addr, V, RandomState>;
 /// hash map's, which is randomly seeded). The vector never grows beyond `bound` slots of
 /// capacity.
 pub struct AddrTable<V> {
-    index: AddrMap<u32>,
+    index: SlotIndex,
     /// Slot → address and value. A free slot keeps its last entry (stale, not in the index,
     /// dropped when the slot is reused or the table is).
     entries: Vec<(Addr, V)>,
@@ -331,7 +331,7 @@ pub struct AddrTable<V> {
 impl<V> AddrTable<V> {
     fn new(bound: usize, initial: usize) -> AddrTable<V> {
         AddrTable {
-            index: HashMap::with_capacity_and_hasher(initial, RandomState::default()),
+            index: SlotIndex::new(initial),
             entries: Vec::with_capacity(initial),
             live: Vec::with_capacity(initial),
             free: Vec::new(),
@@ -349,7 +349,7 @@ impl<V> AddrTable<V> {
 
     #[inline(always)]
     fn slot(&self, a: &Addr) -> Option<u32> {
-        self.index.get(a).copied()
+        self.index.find(*a, &self.entries)
     }
 
     pub fn get(&self, a: &Addr) -> Option<&V> {
@@ -363,33 +363,29 @@ impl<V> AddrTable<V> {
     }
 
     pub fn contains_key(&self, a: &Addr) -> bool {
-        self.index.contains_key(a)
+        self.slot(a).is_some()
     }
 
     /// Adds or replaces the entry of `a`; returns its slot. One hash probe.
     pub fn insert(&mut self, a: Addr, v: V) -> u32 {
-        use std::collections::hash_map::Entry;
-        match self.index.entry(a) {
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                self.entries[i as usize].1 = v;
+        if let Some(i) = self.slot(&a) {
+            self.entries[i as usize].1 = v;
+            return i;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = (a, v);
+                self.live[i as usize] = true;
                 i
             }
-            Entry::Vacant(e) => match self.free.pop() {
-                Some(i) => {
-                    e.insert(i);
-                    self.entries[i as usize] = (a, v);
-                    self.live[i as usize] = true;
-                    i
-                }
-                None => {
-                    let i = self.entries.len() as u32;
-                    e.insert(i);
-                    self.push(a, v);
-                    i
-                }
-            },
-        }
+            None => {
+                let i = self.entries.len() as u32;
+                self.push(a, v);
+                i
+            }
+        };
+        self.index.insert(a, i, &self.entries);
+        i
     }
 
     /// Adds the entry of `a`, which is not in the table (the caller just looked): in a free
@@ -416,7 +412,7 @@ impl<V> AddrTable<V> {
                 i
             }
         };
-        self.index.insert(a, i);
+        self.index.insert(a, i, &self.entries);
         i
     }
 
@@ -437,21 +433,25 @@ impl<V> AddrTable<V> {
     /// Keeps the entries `keep` says yes to (each entry is offered once). A removed entry's
     /// slot becomes free: nothing moves. Returns how many were removed.
     pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> usize {
-        let before = self.free.len();
-        for (i, ((a, v), live)) in self.entries.iter_mut().zip(&mut self.live).enumerate() {
-            if *live && !keep(a, v) {
-                self.index.remove(a);
-                *live = false;
-                self.free.push(i as u32);
+        let mut gone: Vec<u32> = Vec::new();
+        // slices: built-in indexing (a `Vec` index is an out-of-line call at opt-level "z")
+        let (entries, live): (&mut [(Addr, V)], &[bool]) = (&mut self.entries, &self.live);
+        for i in 0..entries.len() {
+            let (a, v) = &mut entries[i];
+            if live[i] && !keep(a, v) {
+                gone.push(i as u32);
             }
         }
-        self.free.len() - before
+        for &i in &gone {
+            self.free_slot(i);
+        }
+        gone.len()
     }
 
     /// Removes the entry in `slot` (which holds one).
     fn free_slot(&mut self, slot: u32) {
         let (entries, live): (&[(Addr, V)], &mut [bool]) = (&self.entries, &mut self.live);
-        self.index.remove(&entries[slot as usize].0);
+        self.index.remove(entries[slot as usize].0, entries);
         live[slot as usize] = false;
         self.free.push(slot);
     }
@@ -504,7 +504,120 @@ impl<V> AddrTable<V> {
     }
 }
 
-/// For tests: `table[&addr]`, panicking when absent (the daemon uses `get`).
+/// The hash index of an `AddrTable`: address → slot, by open addressing with linear probing
+/// over a power-of-two array of slot numbers, at most half full; the addresses themselves are
+/// the table's (one `u32` per bucket: 128 KB at the default 10,000 remotes, where a
+/// `HashMap<Addr, u32>` had 400 KB). Removal shifts the entries behind back (no tombstones).
+/// Written for the new-remote path: a lookup is a hash, one or two probes and an inlined
+/// compare, where `HashMap::get` stays an out-of-line call of ~80 instructions at opt-level
+/// "z" (BENCHMARKS.md).
+struct SlotIndex {
+    buckets: Vec<u32>,
+    /// Buckets in use.
+    len: usize,
+    /// 64 - log2(buckets.len()): the bucket of a hash is its top bits.
+    shift: u32,
+    hasher: RandomState,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+impl SlotIndex {
+    fn new(entries: usize) -> SlotIndex {
+        let n = (entries * 2).next_power_of_two().max(16);
+        SlotIndex {
+            buckets: vec![NO_SLOT; n],
+            len: 0,
+            shift: 64 - n.trailing_zeros(),
+            hasher: RandomState::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn home(&self, a: Addr) -> usize {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(a) >> self.shift) as usize
+    }
+
+    /// The slot of `a`, whose entry is in `entries`.
+    #[inline]
+    fn find<V>(&self, a: Addr, entries: &[(Addr, V)]) -> Option<u32> {
+        let buckets: &[u32] = &self.buckets;
+        let mask = buckets.len() - 1;
+        let mut b = self.home(a);
+        loop {
+            let s = buckets[b];
+            if s == NO_SLOT {
+                return None;
+            }
+            if entries[s as usize].0 == a {
+                return Some(s);
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
+    /// Adds `a` (not in the index) → `slot`; `entries` holds the addresses of the others.
+    fn insert<V>(&mut self, a: Addr, slot: u32, entries: &[(Addr, V)]) {
+        if (self.len + 1) * 2 > self.buckets.len() {
+            self.grow(entries);
+        }
+        let mask = self.buckets.len() - 1;
+        let mut b = self.home(a);
+        while self.buckets[b] != NO_SLOT {
+            b = (b + 1) & mask;
+        }
+        self.buckets[b] = slot;
+        self.len += 1;
+    }
+
+    /// Twice the buckets, every slot put in again.
+    #[cold]
+    fn grow<V>(&mut self, entries: &[(Addr, V)]) {
+        let n = self.buckets.len() * 2;
+        let old = std::mem::replace(&mut self.buckets, vec![NO_SLOT; n]);
+        self.shift -= 1;
+        let mask = self.buckets.len() - 1;
+        for s in old.into_iter().filter(|&s| s != NO_SLOT) {
+            let mut b = self.home(entries[s as usize].0);
+            while self.buckets[b] != NO_SLOT {
+                b = (b + 1) & mask;
+            }
+            self.buckets[b] = s;
+        }
+    }
+
+    /// Removes `a` (in the index, its entry still in `entries`), moving the buckets behind it
+    /// back where their probe sequences allow.
+    fn remove<V>(&mut self, a: Addr, entries: &[(Addr, V)]) {
+        let mask = self.buckets.len() - 1;
+        let mut hole = self.home(a);
+        while self.buckets[hole] == NO_SLOT || entries[self.buckets[hole] as usize].0 != a {
+            if self.buckets[hole] == NO_SLOT {
+                return; // not there (the caller's promise broken: nothing to do)
+            }
+            hole = (hole + 1) & mask;
+        }
+        let mut b = hole;
+        loop {
+            b = (b + 1) & mask;
+            let s = self.buckets[b];
+            if s == NO_SLOT {
+                break;
+            }
+            // `s` may fill the hole when the hole is on its probe path: at or after its home
+            let home = self.home(entries[s as usize].0);
+            if b.wrapping_sub(home) & mask >= b.wrapping_sub(hole) & mask {
+                self.buckets[hole] = s;
+                hole = b;
+            }
+        }
+        self.buckets[hole] = NO_SLOT;
+        self.len -= 1;
+    }
+}
+
+/// Where `AddrTable::retain` moved entries, panicking when absent (the daemon uses `get`).
 #[cfg(test)]
 impl<V> std::ops::Index<&Addr> for AddrTable<V> {
     type Output = V;
@@ -1338,6 +1451,31 @@ mod tests {
         for i in 10..80u32 {
             assert_eq!(m.get(&Addr::from_v4_bytes(i.to_be_bytes())), Some(&7));
         }
+    }
+
+    #[test]
+    fn the_slot_index_agrees_with_a_hash_map() {
+        // random inserts and removals over few addresses (long probe runs, wrap-around,
+        // growth from the smallest index): every address found exactly where a map says
+        let mut t: AddrTable<u32> = AddrTable::new(1000, 0);
+        let mut m: HashMap<Addr, u32> = HashMap::new();
+        let mut state = 0x1234_5678_u64;
+        for step in 0..20_000u32 {
+            let a = Addr::from_v4_bytes(((rng(&mut state) % 300) as u32).to_be_bytes());
+            if rng(&mut state) % 3 == 0 {
+                t.retain(|k, _| *k != a);
+                m.remove(&a);
+            } else {
+                t.insert(a, step);
+                m.insert(a, step);
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        for i in 0..300u32 {
+            let a = Addr::from_v4_bytes(i.to_be_bytes());
+            assert_eq!(t.get(&a), m.get(&a), "{a}");
+        }
+        assert_eq!(t.iter().count(), m.len());
     }
 
     #[test]
