@@ -1091,6 +1091,15 @@ pub struct Hit {
 /// A (protocol, port) the remote had not shown last time: into its bounded lists.
 #[inline(never)]
 fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
+    if remote.protocols.is_empty() {
+        // a new remote (its first outbound packet): one-element lists built inline, no
+        // search and no out-of-line `insert`/`push`
+        remote.protocols = SmallVec::from_buf_and_len([protocol, 0, 0, 0], 1);
+        if let Some(port) = port {
+            remote.ports = SmallVec::from_buf_and_len([port, 0, 0, 0], 1);
+        }
+        return;
+    }
     if let Some(port) = port {
         if let Err(at) = remote.ports.binary_search(&port) {
             if remote.ports.len() < MAX_PORTS {
@@ -1147,22 +1156,19 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
     // index or push is an out-of-line call at opt-level "z").
     const FREE: u64 = u64::MAX;
     let entries: &[(Addr, V)] = &table.entries;
+    let (mut lo, mut hi) = (FREE, 0);
     let stamps: Vec<u64> = (entries.iter().zip(&table.live))
         .map(|(e, &live)| {
             if live {
-                last_seen(&e.1).min(FREE - 1)
+                let s = last_seen(&e.1).min(FREE - 1);
+                lo = lo.min(s);
+                hi = hi.max(s);
+                s
             } else {
                 FREE
             }
         })
         .collect();
-    let (mut lo, mut hi) = (FREE, 0);
-    for &s in &stamps {
-        lo = lo.min(s);
-        if s != FREE {
-            hi = hi.max(s);
-        }
-    }
     let mut shift = 0;
     while (hi - lo) >> shift >= BUCKETS as u64 {
         shift += 1;
