@@ -141,7 +141,9 @@ impl Remote {
         self.last_proto_port = 0;
         self.geo = None;
         self.located = false;
-        self.names = Box::default();
+        if !self.names.is_empty() {
+            self.names = Box::default(); // (its drop is an out-of-line call)
+        }
         self.name_kinds = 0;
     }
 
