@@ -1204,22 +1204,20 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
         )
     };
     // the older ones go; of those stamped `cutoff`, the lowest addresses
-    let mut gone: Vec<u32> = Vec::with_capacity(k);
     let mut ties: Vec<(u128, u32)> = Vec::new();
     for (i, &s) in stamps.iter().enumerate() {
         if s < cutoff {
-            gone.push(i as u32);
+            table.free_slot(i as u32);
         } else if s == cutoff {
-            ties.push((order_key(entries[i].0), i as u32));
+            ties.push((order_key(table.entries[i].0), i as u32));
         }
     }
     let need = k - older;
     if ties.len() > need {
         ties.select_nth_unstable_by_key(need - 1, |t| t.0);
     }
-    gone.extend(ties[..need].iter().map(|t| t.1));
-    for i in gone {
-        table.free_slot(i);
+    for t in &ties[..need] {
+        table.free_slot(t.1);
     }
     k
 }
