@@ -1189,8 +1189,9 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
         b += 1;
     }
     // the k-th oldest stamp, and how many are older than it
-    let (cutoff, older) = if shift == 0 {
-        (lo + b as u64, before)
+    // (and how many share it: the room for the ties below, pushed without regrowing)
+    let (cutoff, older, tied) = if shift == 0 {
+        (lo + b as u64, before, counts[b] as usize)
     } else {
         let mut inside: Vec<u64> = (stamps.iter())
             .filter(|&&s| s != FREE && bucket(s) == b)
@@ -1198,13 +1199,12 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
             .collect();
         let (_, cutoff, _) = inside.select_nth_unstable(k - before - 1);
         let cutoff = *cutoff;
-        (
-            cutoff,
-            before + inside.iter().filter(|&&s| s < cutoff).count(),
-        )
+        let older = inside.iter().filter(|&&s| s < cutoff).count();
+        let tied = inside.iter().filter(|&&s| s == cutoff).count();
+        (cutoff, before + older, tied)
     };
     // the older ones go; of those stamped `cutoff`, the lowest addresses
-    let mut ties: Vec<(u128, u32)> = Vec::new();
+    let mut ties: Vec<(u128, u32)> = Vec::with_capacity(tied);
     for (i, &s) in stamps.iter().enumerate() {
         if s < cutoff {
             table.free_slot(i as u32);
