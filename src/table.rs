@@ -1,18 +1,20 @@
 //! Table: per-remote and per-LAN-device counters, with hard bounds.
 //!
 //! Fifth step of the data path (capture → packet → filter → geo → **table** → snapshot →
-//! http). Two hash maps keyed by address. Memory is bounded by `max_remotes` / `max_hosts`,
+//! http). Two tables keyed by address. Memory is bounded by `max_remotes` / `max_hosts`,
 //! never by traffic: when a table is full, the least recently seen eighth is evicted in one
 //! pass (amortised O(1) per insert, and no per-packet bookkeeping such as an LRU list). Lists
 //! inside an entry are bounded too (`MAX_HOSTS_PER_REMOTE`, `MAX_PORTS`, `MAX_PROTOCOLS`).
 //!
-//! Entries live in dense vectors with a hash index beside them ([`AddrTable`]), so that a
-//! packet's place in both tables can be remembered per flow: a small direct-mapped *flow
+//! Entries live in vectors of slots with a hash index of their own beside them
+//! ([`AddrTable`], `SlotIndex`); an entry never moves, and a removed one's slot is reused. So
+//! a packet's place in both tables can be remembered per flow: a small direct-mapped *flow
 //! cache* maps (source, destination) to the direction and the two slots. A packet of a flow
 //! seen before costs one cache probe instead of classification and two hash lookups
 //! ([`Tables::count`]). A cache slot is only a hint: it is used when the two table slots it
-//! names still hold the packet's two addresses, so evictions, expiry and other flows sharing
-//! the slot need no invalidation.
+//! names still hold the packet's two addresses, so other flows sharing the slot and reused
+//! table slots need no invalidation; only slots freed by evictions and expiry are forgotten
+//! (one sweep of the cache per round).
 //!
 //! Per packet: one cache probe (or, on a miss, classification and one or two hash lookups),
 //! four counter updates, and for outbound packets a check of the (short) host/port lists.
