@@ -455,7 +455,7 @@ impl<V> AddrTable<V> {
     /// Removes the entry in `slot` (which holds one).
     fn free_slot(&mut self, slot: u32) {
         let (entries, live): (&[(Addr, V)], &mut [bool]) = (&self.entries, &mut self.live);
-        self.index.remove(entries[slot as usize].0, entries);
+        self.index.remove(slot, entries);
         live[slot as usize] = false;
         self.free.push(slot);
     }
@@ -517,6 +517,8 @@ impl<V> AddrTable<V> {
 /// "z" (BENCHMARKS.md).
 struct SlotIndex {
     buckets: Vec<u32>,
+    /// Slot → its bucket: a removal starts there, without hashing and probing.
+    bucket_of: Vec<u32>,
     /// Buckets in use.
     len: usize,
     /// 64 - log2(buckets.len()): the bucket of a hash is its top bits.
@@ -531,6 +533,7 @@ impl SlotIndex {
         let n = (entries * 2).next_power_of_two().max(16);
         SlotIndex {
             buckets: vec![NO_SLOT; n],
+            bucket_of: Vec::with_capacity(entries),
             len: 0,
             shift: 64 - n.trailing_zeros(),
             hasher: RandomState::default(),
@@ -566,13 +569,25 @@ impl SlotIndex {
         if (self.len + 1) * 2 > self.buckets.len() {
             self.grow(entries);
         }
-        let mask = self.buckets.len() - 1;
         let mut b = self.home(a);
-        while self.buckets[b] != NO_SLOT {
+        let buckets: &mut [u32] = &mut self.buckets;
+        let mask = buckets.len() - 1;
+        while buckets[b] != NO_SLOT {
             b = (b + 1) & mask;
         }
-        self.buckets[b] = slot;
+        buckets[b] = slot;
+        self.set_bucket_of(slot, b);
         self.len += 1;
+    }
+
+    #[inline]
+    fn set_bucket_of(&mut self, slot: u32, b: usize) {
+        let slot = slot as usize;
+        if slot >= self.bucket_of.len() {
+            self.bucket_of.resize(slot + 1, 0);
+        }
+        let bucket_of: &mut [u32] = &mut self.bucket_of;
+        bucket_of[slot] = b as u32;
     }
 
     /// Twice the buckets, every slot put in again.
@@ -588,40 +603,42 @@ impl SlotIndex {
                 b = (b + 1) & mask;
             }
             self.buckets[b] = s;
+            self.bucket_of[s as usize] = b as u32;
         }
     }
 
-    /// Removes `a` (in the index, its entry still in `entries`), moving the buckets behind it
-    /// back where their probe sequences allow.
-    fn remove<V>(&mut self, a: Addr, entries: &[(Addr, V)]) {
-        let mask = self.buckets.len() - 1;
-        let mut hole = self.home(a);
-        while self.buckets[hole] == NO_SLOT || entries[self.buckets[hole] as usize].0 != a {
-            if self.buckets[hole] == NO_SLOT {
-                return; // not there (the caller's promise broken: nothing to do)
-            }
-            hole = (hole + 1) & mask;
-        }
+    /// Removes the entry of `slot` (in the index), moving the buckets behind it back where
+    /// their probe sequences allow; `entries` holds the addresses of the others.
+    fn remove<V>(&mut self, slot: u32, entries: &[(Addr, V)]) {
+        use std::hash::BuildHasher;
+        // slices: built-in indexing (a `Vec` index is an out-of-line call at opt-level "z")
+        let (buckets, bucket_of): (&mut [u32], &mut [u32]) =
+            (&mut self.buckets, &mut self.bucket_of);
+        let (hasher, shift) = (&self.hasher, self.shift);
+        let mask = buckets.len() - 1;
+        let mut hole = bucket_of[slot as usize] as usize;
+        debug_assert_eq!(buckets[hole], slot);
         let mut b = hole;
         loop {
             b = (b + 1) & mask;
-            let s = self.buckets[b];
+            let s = buckets[b];
             if s == NO_SLOT {
                 break;
             }
             // `s` may fill the hole when the hole is on its probe path: at or after its home
-            let home = self.home(entries[s as usize].0);
+            let home = (hasher.hash_one(entries[s as usize].0) >> shift) as usize;
             if b.wrapping_sub(home) & mask >= b.wrapping_sub(hole) & mask {
-                self.buckets[hole] = s;
+                buckets[hole] = s;
+                bucket_of[s as usize] = hole as u32;
                 hole = b;
             }
         }
-        self.buckets[hole] = NO_SLOT;
+        buckets[hole] = NO_SLOT;
         self.len -= 1;
     }
 }
 
-/// Where `AddrTable::retain` moved entries, panicking when absent (the daemon uses `get`).
+/// For tests: `table[&addr]`, panicking when absent (the daemon uses `get`).
 #[cfg(test)]
 impl<V> std::ops::Index<&Addr> for AddrTable<V> {
     type Output = V;
