@@ -1053,28 +1053,26 @@ impl Tables {
 
     fn evict_remotes(&mut self) {
         let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
-        self.forget_free(true);
-        self.stats.evicted_remotes += n as u64;
-        log_eviction(
-            &mut self.logged[0],
-            "remotes",
-            n,
-            self.stats.evicted_remotes,
-            self.max_remotes,
-        );
+        self.evicted(true, n);
     }
 
     fn evict_hosts(&mut self) {
         let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
-        self.forget_free(false);
-        self.stats.evicted_hosts += n as u64;
-        log_eviction(
-            &mut self.logged[1],
-            "hosts",
-            n,
-            self.stats.evicted_hosts,
-            self.max_hosts,
-        );
+        self.evicted(false, n);
+    }
+
+    /// After an eviction round of the remotes (or of the devices): the flow cache forgets the
+    /// freed slots, the round is counted and (at most once a minute) logged.
+    fn evicted(&mut self, remotes: bool, n: usize) {
+        self.forget_free(remotes);
+        let (i, what, total, bound) = if remotes {
+            self.stats.evicted_remotes += n as u64;
+            (0, "remotes", self.stats.evicted_remotes, self.max_remotes)
+        } else {
+            self.stats.evicted_hosts += n as u64;
+            (1, "hosts", self.stats.evicted_hosts, self.max_hosts)
+        };
+        log_eviction(&mut self.logged[i], what, n, total, bound);
     }
 
     /// Forgets entries idle for longer than `retention` seconds.
