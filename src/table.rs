@@ -528,6 +528,14 @@ struct SlotIndex {
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// The bucket of `a`: the top bits of its hash, multiplied once more (Fibonacci hashing) so
+/// that they depend on all of foldhash's output bits.
+#[inline(always)]
+fn home(hasher: &RandomState, shift: u32, a: Addr) -> usize {
+    use std::hash::BuildHasher;
+    (hasher.hash_one(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
 impl SlotIndex {
     fn new(entries: usize) -> SlotIndex {
         let n = (entries * 2).next_power_of_two().max(16);
@@ -542,8 +550,7 @@ impl SlotIndex {
 
     #[inline(always)]
     fn home(&self, a: Addr) -> usize {
-        use std::hash::BuildHasher;
-        (self.hasher.hash_one(a) >> self.shift) as usize
+        home(&self.hasher, self.shift, a)
     }
 
     /// The slot of `a`, whose entry is in `entries`.
@@ -610,7 +617,6 @@ impl SlotIndex {
     /// Removes the entry of `slot` (in the index), moving the buckets behind it back where
     /// their probe sequences allow; `entries` holds the addresses of the others.
     fn remove<V>(&mut self, slot: u32, entries: &[(Addr, V)]) {
-        use std::hash::BuildHasher;
         // slices: built-in indexing (a `Vec` index is an out-of-line call at opt-level "z")
         let (buckets, bucket_of): (&mut [u32], &mut [u32]) =
             (&mut self.buckets, &mut self.bucket_of);
@@ -626,7 +632,7 @@ impl SlotIndex {
                 break;
             }
             // `s` may fill the hole when the hole is on its probe path: at or after its home
-            let home = (hasher.hash_one(entries[s as usize].0) >> shift) as usize;
+            let home = home(hasher, shift, entries[s as usize].0);
             if b.wrapping_sub(home) & mask >= b.wrapping_sub(hole) & mask {
                 buckets[hole] = s;
                 bucket_of[s as usize] = hole as u32;
