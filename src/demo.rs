@@ -19,7 +19,9 @@ use crate::packet::LinkType;
 use crate::snapshot::{SnapshotCell, SnapshotMeta};
 use crate::table::Tables;
 use etherparse::PacketBuilder;
-use mmdb_writer::{Value, Writer};
+use mmdb_writer::Writer;
+
+mod record;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -209,22 +211,7 @@ pub fn world_db() -> Result<Vec<u8>, String> {
         let Some(&(city, cc, lat, lng, asn, org)) = CITIES.get(c) else {
             continue;
         };
-        let rec = Value::map([
-            ("country", Value::map([("iso_code", Value::from(cc))])),
-            (
-                "city",
-                Value::map([("names", Value::map([("en", Value::from(city))]))]),
-            ),
-            (
-                "location",
-                Value::map([
-                    ("latitude", Value::Double(lat)),
-                    ("longitude", Value::Double(lng)),
-                ]),
-            ),
-            ("autonomous_system_number", Value::U32(asn)),
-            ("autonomous_system_organization", Value::from(org)),
-        ]);
+        let rec = record::city_record(city, cc, lat, lng, asn, org);
         w.insert_value(ipnet::IpNet::from(ip), rec)
             .map_err(|e| format!("demo database: {e}"))?;
     }

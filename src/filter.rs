@@ -105,6 +105,9 @@ pub struct Networks {
     lan_set: PrefixSet,
     remote: PrefixSet,
     exclude: PrefixSet,
+    /// The special-purpose blocks (`special()`), looked up once here rather than through the
+    /// `OnceLock` at every new remote.
+    special: &'static Special,
 }
 
 impl Networks {
@@ -116,6 +119,7 @@ impl Networks {
             lan,
             remote: PrefixSet::new(&trunc(remote)),
             exclude: PrefixSet::new(&trunc(exclude)),
+            special: special(),
         }
     }
 
@@ -153,9 +157,9 @@ impl Networks {
         }
         // (an `Addr` that is IPv6 is never IPv4-mapped: IPv6 outside 2000::/3 is special)
         let special = if ip.is_ipv6() {
-            ip.bits() >> 125 != 1 || special().contains(ip)
+            ip.bits() >> 125 != 1 || self.special.contains(ip)
         } else {
-            special().contains(ip)
+            self.special.contains(ip)
         };
         self.remote.contains(ip) || !special
     }
@@ -200,6 +204,7 @@ impl Networks {
 
 /// The special-purpose blocks as one prefix set, and the first octets that begin an IPv4
 /// block: most IPv4 addresses are cleared by one bit test instead of a walk over all blocks.
+#[derive(Debug)]
 struct Special {
     set: PrefixSet,
     v4_first_octets: [u64; 4],

@@ -1,18 +1,20 @@
 //! Table: per-remote and per-LAN-device counters, with hard bounds.
 //!
 //! Fifth step of the data path (capture → packet → filter → geo → **table** → snapshot →
-//! http). Two hash maps keyed by address. Memory is bounded by `max_remotes` / `max_hosts`,
+//! http). Two tables keyed by address. Memory is bounded by `max_remotes` / `max_hosts`,
 //! never by traffic: when a table is full, the least recently seen eighth is evicted in one
 //! pass (amortised O(1) per insert, and no per-packet bookkeeping such as an LRU list). Lists
 //! inside an entry are bounded too (`MAX_HOSTS_PER_REMOTE`, `MAX_PORTS`, `MAX_PROTOCOLS`).
 //!
-//! Entries live in dense vectors with a hash index beside them ([`AddrTable`]), so that a
-//! packet's place in both tables can be remembered per flow: a small direct-mapped *flow
+//! Entries live in vectors of slots with a hash index of their own beside them
+//! ([`AddrTable`], `SlotIndex`); an entry never moves, and a removed one's slot is reused. So
+//! a packet's place in both tables can be remembered per flow: a small direct-mapped *flow
 //! cache* maps (source, destination) to the direction and the two slots. A packet of a flow
 //! seen before costs one cache probe instead of classification and two hash lookups
 //! ([`Tables::count`]). A cache slot is only a hint: it is used when the two table slots it
-//! names still hold the packet's two addresses, so evictions, expiry and other flows sharing
-//! the slot need no invalidation.
+//! names still hold the packet's two addresses, so other flows sharing the slot and reused
+//! table slots need no invalidation; only slots freed by evictions and expiry are forgotten
+//! (one sweep of the cache per round).
 //!
 //! Each remote also counts its traffic per LAN host (`Remote::pairs`, beside `hosts`) since
 //! the history's last sweep ([`Tables::sweep_pairs`], src/history): the flow cache remembers
@@ -237,6 +239,24 @@ impl Remote {
         }
     }
 
+    /// A free table slot's stale remote made into `Remote::new(now, now)` in place, field by
+    /// field: no new entry built and copied into the slot (a new remote's largest cost).
+    fn renew(&mut self, now: u64) {
+        self.counters = Counters::default();
+        self.first_seen = now;
+        self.last_seen = now;
+        self.hosts = SmallVec::new();
+        self.ports = SmallVec::new();
+        self.protocols = SmallVec::new();
+        self.last_proto_port = 0;
+        self.geo = None;
+        self.located = false;
+        if !self.names.is_empty() {
+            self.names = Box::default(); // (its drop is an out-of-line call)
+        }
+        self.name_kinds = 0;
+    }
+
     /// Where it is, as far as the database knows (until the next snapshot after a database
     /// change: the old database's answer).
     pub fn geo(&self) -> Option<&GeoInfo> {
@@ -423,37 +443,47 @@ pub struct TableStats {
 /// Keyed by [`Addr`]: one `u128` to hash and compare per lookup.
 pub type AddrMap<V> = HashMap<Addr, V, RandomState>;
 
-/// Entries keyed by address in one dense vector, found through a hash index (address → slot).
-/// A slot number stays valid until an entry is removed ([`AddrTable::retain`] moves the last
-/// entry into the gap), which is what lets the flow cache hold slots. Iteration order is the
-/// slot order: insertion order, changed by removals, the same in every run (unlike a hash
-/// map's, which is randomly seeded). The vector never grows beyond `bound` entries of capacity.
+/// Entries keyed by address in one vector of slots, found through a hash index (address →
+/// slot). An entry keeps its slot until it is removed, which is what lets the flow cache hold
+/// slots; a removed entry's slot is reused by a later insert (the last freed first), so
+/// nothing is ever moved: removing an entry costs one index removal, no copy of the entry
+/// and no renumbering. Iteration order is the slot order, the same in every run (unlike a
+/// hash map's, which is randomly seeded). The vector never grows beyond `bound` slots of
+/// capacity.
 pub struct AddrTable<V> {
-    index: AddrMap<u32>,
+    index: SlotIndex,
+    /// Slot → address and value. A free slot keeps its last entry (stale, not in the index,
+    /// dropped when the slot is reused or the table is).
     entries: Vec<(Addr, V)>,
+    /// Per slot: it holds an entry (false: it is in `free`).
+    live: Vec<bool>,
+    /// Free slots, reused last freed first.
+    free: Vec<u32>,
     bound: usize,
 }
 
 impl<V> AddrTable<V> {
     fn new(bound: usize, initial: usize) -> AddrTable<V> {
         AddrTable {
-            index: HashMap::with_capacity_and_hasher(initial, RandomState::default()),
+            index: SlotIndex::new(initial),
             entries: Vec::with_capacity(initial),
+            live: Vec::with_capacity(initial),
+            free: Vec::new(),
             bound,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     #[inline(always)]
     fn slot(&self, a: &Addr) -> Option<u32> {
-        self.index.get(a).copied()
+        self.index.find(*a, &self.entries)
     }
 
     pub fn get(&self, a: &Addr) -> Option<&V> {
@@ -467,82 +497,132 @@ impl<V> AddrTable<V> {
     }
 
     pub fn contains_key(&self, a: &Addr) -> bool {
-        self.index.contains_key(a)
+        self.slot(a).is_some()
     }
 
     /// Adds or replaces the entry of `a`; returns its slot. One hash probe.
     pub fn insert(&mut self, a: Addr, v: V) -> u32 {
-        use std::collections::hash_map::Entry;
-        let i = self.entries.len() as u32;
-        match self.index.entry(a) {
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                self.entries[i as usize].1 = v;
-                return i;
-            }
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
+        if let Some(i) = self.slot(&a) {
+            self.entries[i as usize].1 = v;
+            return i;
         }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = (a, v);
+                self.live[i as usize] = true;
+                i
+            }
+            None => {
+                let i = self.entries.len() as u32;
+                self.push(a, v);
+                i
+            }
+        };
+        self.index.insert(a, i, &self.entries);
+        i
+    }
+
+    /// Adds the entry of `a`, which is not in the table (the caller just looked): in a free
+    /// slot, whose stale value `reuse` turns into the new one in place (no entry built and
+    /// copied), or else in a new slot with the value `fresh` makes. Returns its slot.
+    #[inline]
+    fn insert_new(
+        &mut self,
+        a: Addr,
+        reuse: impl FnOnce(&mut V),
+        fresh: impl FnOnce() -> V,
+    ) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                let e = &mut self.entries[i as usize];
+                e.0 = a;
+                reuse(&mut e.1);
+                self.live[i as usize] = true;
+                i
+            }
+            None => {
+                let i = self.entries.len() as u32;
+                self.push(a, fresh());
+                i
+            }
+        };
+        self.index.insert(a, i, &self.entries);
+        i
+    }
+
+    /// A new slot at the end.
+    fn push(&mut self, a: Addr, v: V) {
         if self.entries.len() == self.entries.capacity() {
             // doubling, but never past the bound: a full table wastes no capacity (the
             // caller keeps the bound; past it, this grows one entry at a time)
             let room = self.bound.saturating_sub(self.entries.len()).max(1);
             let grow = self.entries.capacity().max(16).min(room);
             self.entries.reserve_exact(grow);
+            self.live.reserve_exact(grow);
         }
         self.entries.push((a, v));
-        i
+        self.live.push(true);
     }
 
-    /// Keeps the entries `keep` says yes to. A removed entry's slot is taken by the last
-    /// entry (one index update), so removing k entries costs O(k) moves, not O(n); every
-    /// entry is offered to `keep` once. Returns where the moved entries went, for whoever
-    /// holds slots (the flow cache).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> Moved {
-        let old_len = self.entries.len();
-        let mut moves: Vec<(u32, u32)> = Vec::new();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let (a, v) = &mut self.entries[i];
-            if keep(a, v) {
-                i += 1;
-                continue;
-            }
-            let gone = *a;
-            self.index.remove(&gone);
-            self.entries.swap_remove(i);
-            if let Some((moved, _)) = self.entries.get(i) {
-                self.index.insert(*moved, i as u32);
-                moves.push((self.entries.len() as u32, i as u32));
+    /// Keeps the entries `keep` says yes to (each entry is offered once). A removed entry's
+    /// slot becomes free: nothing moves. Returns how many were removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Addr, &mut V) -> bool) -> usize {
+        let mut gone: Vec<u32> = Vec::new();
+        // slices: built-in indexing (a `Vec` index is an out-of-line call at opt-level "z")
+        let (entries, live): (&mut [(Addr, V)], &[bool]) = (&mut self.entries, &self.live);
+        for i in 0..entries.len() {
+            let (a, v) = &mut entries[i];
+            if live[i] && !keep(a, v) {
+                gone.push(i as u32);
             }
         }
-        // an entry moves at most once, always from the tail: from >= the new length
-        let new_len = self.entries.len() as u32;
-        let mut to = vec![u32::MAX; old_len - self.entries.len()];
-        for (from, i) in moves {
-            to[(from - new_len) as usize] = i;
+        for &i in &gone {
+            self.free_slot(i);
         }
-        Moved { new_len, to }
+        gone.len()
+    }
+
+    /// Removes the entry in `slot` (which holds one).
+    fn free_slot(&mut self, slot: u32) {
+        let (entries, live): (&[(Addr, V)], &mut [bool]) = (&self.entries, &mut self.live);
+        self.index.remove(slot, entries);
+        live[slot as usize] = false;
+        self.free.push(slot);
+    }
+
+    /// Whether `slot` holds an entry.
+    #[inline]
+    fn is_live(&self, slot: u32) -> bool {
+        self.live.get(slot as usize).copied().unwrap_or(false)
+    }
+
+    /// The entries, in slot order.
+    fn live_entries(&self) -> impl Iterator<Item = (u32, &(Addr, V))> + Clone {
+        (self.entries.iter().zip(&self.live).enumerate())
+            .filter(|(_, (_, live))| **live)
+            .map(|(i, (e, _))| (i as u32, e))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Addr, &V)> + Clone {
-        self.entries.iter().map(|(a, v)| (a, v))
+        self.live_entries().map(|(_, (a, v))| (a, v))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Addr> {
-        self.entries.iter().map(|(a, _)| a)
+        self.live_entries().map(|(_, (a, _))| a)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, v)| v)
+        self.live_entries().map(|(_, (_, v))| v)
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.entries.iter_mut().map(|(_, v)| v)
+        (self.entries.iter_mut().zip(&self.live))
+            .filter(|(_, live)| **live)
+            .map(|((_, v), _)| v)
     }
 
-    /// The address in `slot`, if there is such a slot.
+    /// The address in `slot`, if there is such a slot. A free slot answers its last entry's
+    /// address: the flow cache forgets free slots when they are freed (`forget_free`).
     #[inline(always)]
     fn key_at(&self, slot: u32) -> Option<Addr> {
         let entries: &[(Addr, V)] = &self.entries;
@@ -558,22 +638,139 @@ impl<V> AddrTable<V> {
     }
 }
 
-/// Where `AddrTable::retain` moved entries: slots from `new_len` on are gone; the entry that
-/// was in slot `new_len + k` is now in `to[k]` (`u32::MAX`: removed).
-pub struct Moved {
-    new_len: u32,
-    to: Vec<u32>,
+/// The hash index of an `AddrTable`: address → slot, by open addressing with linear probing
+/// over a power-of-two array of slot numbers, at most half full; the addresses themselves are
+/// the table's (one `u32` per bucket: 128 KB at the default 10,000 remotes, where a
+/// `HashMap<Addr, u32>` had 400 KB). Removal shifts the entries behind back (no tombstones).
+/// Written for the new-remote path: a lookup is a hash, one or two probes and an inlined
+/// compare, where `HashMap::get` stays an out-of-line call of ~80 instructions at opt-level
+/// "z" (BENCHMARKS.md).
+struct SlotIndex {
+    buckets: Vec<u32>,
+    /// Slot → its bucket: a removal starts there, without hashing and probing.
+    bucket_of: Vec<u32>,
+    /// Buckets in use.
+    len: usize,
+    /// 64 - log2(buckets.len()): the bucket of a hash is its top bits.
+    shift: u32,
+    hasher: RandomState,
 }
 
-impl Moved {
-    /// The slot that `slot` is now (`u32::MAX`: its entry was removed, or the slot holds
-    /// another entry now, which the flow cache's key check notices).
-    #[inline]
-    fn slot(&self, slot: u32) -> u32 {
-        match slot.checked_sub(self.new_len) {
-            None => slot,
-            Some(k) => self.to.get(k as usize).copied().unwrap_or(u32::MAX),
+const NO_SLOT: u32 = u32::MAX;
+
+/// The bucket of `a`: the top bits of its hash, multiplied once more (Fibonacci hashing) so
+/// that they depend on all of foldhash's output bits.
+#[inline(always)]
+fn home(hasher: &RandomState, shift: u32, a: Addr) -> usize {
+    use std::hash::BuildHasher;
+    (hasher.hash_one(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+impl SlotIndex {
+    fn new(entries: usize) -> SlotIndex {
+        let n = (entries * 2).next_power_of_two().max(16);
+        SlotIndex {
+            buckets: vec![NO_SLOT; n],
+            bucket_of: Vec::with_capacity(entries),
+            len: 0,
+            shift: 64 - n.trailing_zeros(),
+            hasher: RandomState::default(),
         }
+    }
+
+    #[inline(always)]
+    fn home(&self, a: Addr) -> usize {
+        home(&self.hasher, self.shift, a)
+    }
+
+    /// The slot of `a`, whose entry is in `entries`.
+    #[inline]
+    fn find<V>(&self, a: Addr, entries: &[(Addr, V)]) -> Option<u32> {
+        let buckets: &[u32] = &self.buckets;
+        let mask = buckets.len() - 1;
+        let mut b = self.home(a);
+        loop {
+            let s = buckets[b];
+            if s == NO_SLOT {
+                return None;
+            }
+            if entries[s as usize].0 == a {
+                return Some(s);
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
+    /// Adds `a` (not in the index) → `slot`; `entries` holds the addresses of the others.
+    fn insert<V>(&mut self, a: Addr, slot: u32, entries: &[(Addr, V)]) {
+        if (self.len + 1) * 2 > self.buckets.len() {
+            self.grow(entries);
+        }
+        let mut b = self.home(a);
+        let buckets: &mut [u32] = &mut self.buckets;
+        let mask = buckets.len() - 1;
+        while buckets[b] != NO_SLOT {
+            b = (b + 1) & mask;
+        }
+        buckets[b] = slot;
+        self.set_bucket_of(slot, b);
+        self.len += 1;
+    }
+
+    #[inline]
+    fn set_bucket_of(&mut self, slot: u32, b: usize) {
+        let slot = slot as usize;
+        if slot >= self.bucket_of.len() {
+            self.bucket_of.resize(slot + 1, 0);
+        }
+        let bucket_of: &mut [u32] = &mut self.bucket_of;
+        bucket_of[slot] = b as u32;
+    }
+
+    /// Twice the buckets, every slot put in again.
+    #[cold]
+    fn grow<V>(&mut self, entries: &[(Addr, V)]) {
+        let n = self.buckets.len() * 2;
+        let old = std::mem::replace(&mut self.buckets, vec![NO_SLOT; n]);
+        self.shift -= 1;
+        let mask = self.buckets.len() - 1;
+        for s in old.into_iter().filter(|&s| s != NO_SLOT) {
+            let mut b = self.home(entries[s as usize].0);
+            while self.buckets[b] != NO_SLOT {
+                b = (b + 1) & mask;
+            }
+            self.buckets[b] = s;
+            self.bucket_of[s as usize] = b as u32;
+        }
+    }
+
+    /// Removes the entry of `slot` (in the index), moving the buckets behind it back where
+    /// their probe sequences allow; `entries` holds the addresses of the others.
+    fn remove<V>(&mut self, slot: u32, entries: &[(Addr, V)]) {
+        // slices: built-in indexing (a `Vec` index is an out-of-line call at opt-level "z")
+        let (buckets, bucket_of): (&mut [u32], &mut [u32]) =
+            (&mut self.buckets, &mut self.bucket_of);
+        let (hasher, shift) = (&self.hasher, self.shift);
+        let mask = buckets.len() - 1;
+        let mut hole = bucket_of[slot as usize] as usize;
+        debug_assert_eq!(buckets[hole], slot);
+        let mut b = hole;
+        loop {
+            b = (b + 1) & mask;
+            let s = buckets[b];
+            if s == NO_SLOT {
+                break;
+            }
+            // `s` may fill the hole when the hole is on its probe path: at or after its home
+            let home = home(hasher, shift, entries[s as usize].0);
+            if b.wrapping_sub(home) & mask >= b.wrapping_sub(hole) & mask {
+                buckets[hole] = s;
+                bucket_of[s as usize] = hole as u32;
+                hole = b;
+            }
+        }
+        buckets[hole] = NO_SLOT;
+        self.len -= 1;
     }
 }
 
@@ -881,7 +1078,8 @@ impl Tables {
                     self.evict_remotes();
                 }
                 self.geo_pending = true;
-                self.remotes.insert(flow.remote, Remote::new(now, now))
+                let (reuse, fresh) = (|r: &mut Remote| r.renew(now), || Remote::new(now, now));
+                self.remotes.insert_new(flow.remote, reuse, fresh)
             }
         };
         let host_slot = match self.hosts.slot(&flow.host) {
@@ -890,7 +1088,8 @@ impl Tables {
                 if self.hosts.len() >= self.max_hosts {
                     self.evict_hosts();
                 }
-                self.hosts.insert(flow.host, Host::new(now, now))
+                let new = || Host::new(now, now);
+                self.hosts.insert_new(flow.host, |h| *h = new(), new)
             }
         };
         let mut hit = Hit {
@@ -1018,9 +1217,9 @@ impl Tables {
         self.geo_pending = false;
         // In address order: neighbouring lookups walk the same upper tree nodes and touch
         // the same pages of the mapped file, instead of jumping all over it.
-        let mut todo: Vec<(Addr, u32)> = (self.remotes.entries.iter().enumerate())
+        let mut todo: Vec<(Addr, u32)> = (self.remotes.live_entries())
             .filter(|(_, (_, r))| !r.located)
-            .map(|(i, (ip, _))| (*ip, i as u32))
+            .map(|(i, (ip, _))| (*ip, i))
             .collect();
         todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
         for (ip, i) in todo {
@@ -1037,60 +1236,58 @@ impl Tables {
         self.dirty = true;
     }
 
-    /// The flow cache after entries moved: slots follow their entries, so that the flows of
-    /// the remotes (or devices) that stay keep their cache slot through an eviction.
-    fn follow_moves(&mut self, moved: &Moved, remotes: bool) {
-        if moved.to.is_empty() {
-            return;
-        }
+    /// The flow cache after entries were removed: cache slots that name a slot freed since
+    /// forget it, so that a free slot (which still holds its last address) is never taken
+    /// for its old entry. The flows of the entries that stay keep their cache slots.
+    fn forget_free(&mut self, remotes: bool) {
         for s in self.flows.iter_mut() {
             if remotes {
-                s.remote = moved.slot(s.remote);
-            } else {
-                s.host = moved.slot(s.host);
+                if !self.remotes.is_live(s.remote) {
+                    s.remote = u32::MAX;
+                }
+            } else if !self.hosts.is_live(s.host) {
+                s.host = u32::MAX;
             }
         }
     }
 
     fn evict_remotes(&mut self) {
-        let (n, moved) = evict_oldest(&mut self.remotes, |r| r.last_seen);
-        self.follow_moves(&moved, true);
-        self.stats.evicted_remotes += n as u64;
-        log_eviction(
-            &mut self.logged[0],
-            "remotes",
-            n,
-            self.stats.evicted_remotes,
-            self.max_remotes,
-        );
+        let n = evict_oldest(&mut self.remotes, |r| r.last_seen);
+        self.evicted(true, n);
     }
 
     fn evict_hosts(&mut self) {
-        let (n, moved) = evict_oldest(&mut self.hosts, |h| h.last_seen);
-        self.follow_moves(&moved, false);
-        self.stats.evicted_hosts += n as u64;
-        log_eviction(
-            &mut self.logged[1],
-            "hosts",
-            n,
-            self.stats.evicted_hosts,
-            self.max_hosts,
-        );
+        let n = evict_oldest(&mut self.hosts, |h| h.last_seen);
+        self.evicted(false, n);
+    }
+
+    /// After an eviction round of the remotes (or of the devices): the flow cache forgets the
+    /// freed slots, the round is counted and (at most once a minute) logged.
+    fn evicted(&mut self, remotes: bool, n: usize) {
+        self.forget_free(remotes);
+        let (i, what, total, bound) = if remotes {
+            self.stats.evicted_remotes += n as u64;
+            (0, "remotes", self.stats.evicted_remotes, self.max_remotes)
+        } else {
+            self.stats.evicted_hosts += n as u64;
+            (1, "hosts", self.stats.evicted_hosts, self.max_hosts)
+        };
+        log_eviction(&mut self.logged[i], what, n, total, bound);
     }
 
     /// Forgets entries idle for longer than `retention` seconds.
     pub fn expire(&mut self, now: u64, retention: u64) {
         let cutoff = now.saturating_sub(retention);
-        let before = self.remotes.len();
-        let moved = self.remotes.retain(|_, r| r.last_seen >= cutoff);
-        self.follow_moves(&moved, true);
-        let removed = (before - self.remotes.len()) as u64;
+        let removed = self.remotes.retain(|_, r| r.last_seen >= cutoff) as u64;
+        if removed > 0 {
+            self.forget_free(true);
+        }
         self.learned.expire(now);
         self.ech_outer.expire(now);
-        let before_h = self.hosts.len();
-        let moved = self.hosts.retain(|_, h| h.last_seen >= cutoff);
-        self.follow_moves(&moved, false);
-        let removed_h = (before_h - self.hosts.len()) as u64;
+        let removed_h = self.hosts.retain(|_, h| h.last_seen >= cutoff) as u64;
+        if removed_h > 0 {
+            self.forget_free(false);
+        }
         if removed + removed_h > 0 {
             self.stats.expired_remotes += removed;
             self.stats.expired_hosts += removed_h;
@@ -1128,6 +1325,15 @@ pub struct Hit {
 /// A (protocol, port) the remote had not shown last time: into its bounded lists.
 #[inline(never)]
 fn note_proto_port(remote: &mut Remote, protocol: u8, port: Option<u16>) {
+    if remote.protocols.is_empty() {
+        // a new remote (its first outbound packet): one-element lists built inline, no
+        // search and no out-of-line `insert`/`push`
+        remote.protocols = SmallVec::from_buf_and_len([protocol, 0, 0, 0], 1);
+        if let Some(port) = port {
+            remote.ports = SmallVec::from_buf_and_len([port, 0, 0, 0], 1);
+        }
+        return;
+    }
     if let Some(port) = port {
         if let Err(at) = remote.ports.binary_search(&port) {
             if remote.ports.len() < MAX_PORTS {
@@ -1165,21 +1371,103 @@ fn log_eviction(last: &mut Option<Instant>, what: &str, n: usize, total: u64, bo
 }
 
 /// Removes the least recently seen eighth (at least one) of a full table. Exactly that many go,
-/// even when many entries share a timestamp (a flood inside one second). Returns how many, and
-/// where the entries that stay moved.
-fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> (usize, Moved) {
-    let Some(cut) = EvictionCut::of(table.iter().map(|(a, v)| (*a, last_seen(v)))) else {
-        let new_len = table.len() as u32;
-        return (
-            0,
-            Moved {
-                new_len,
-                to: vec![],
-            },
-        );
+/// even when many entries share a timestamp (a flood inside one second): among the entries
+/// stamped with the cut-off time, the lowest addresses go, the same ones in every run (as
+/// `EvictionCut` does for the name table). Returns how many.
+///
+/// Once per `bound / 8` new entries, over plain slices (no iterator chains: at opt-level "z"
+/// their `next` stays out of line): the stamps, a histogram of 1,024 buckets over their range
+/// to find the cut-off (no selection over all of them), then one pass that frees the slots.
+fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> usize {
+    const BUCKETS: usize = 1024;
+    let live_count = table.len();
+    if live_count == 0 {
+        return 0;
+    }
+    let k = (live_count / 8).max(1);
+    // Stamps by slot, `FREE` for free slots (a live entry stamped u64::MAX counts as one
+    // second less). Loops over slices: built-in indexing and iterators that inline (a `Vec`
+    // index or push is an out-of-line call at opt-level "z").
+    const FREE: u64 = u64::MAX;
+    let entries: &[(Addr, V)] = &table.entries;
+    let (mut lo, mut hi) = (FREE, 0);
+    let stamps: Vec<u64> = (entries.iter().zip(&table.live))
+        .map(|(e, &live)| {
+            if live {
+                let s = last_seen(&e.1).min(FREE - 1);
+                lo = lo.min(s);
+                hi = hi.max(s);
+                s
+            } else {
+                FREE
+            }
+        })
+        .collect();
+    let mut shift = 0;
+    while (hi - lo) >> shift >= BUCKETS as u64 {
+        shift += 1;
+    }
+    let bucket = |s: u64| ((s - lo) >> shift) as usize;
+    let mut counts = [0u32; BUCKETS];
+    for &s in &stamps {
+        if s != FREE {
+            counts[bucket(s)] += 1;
+        }
+    }
+    // the bucket of the k-th oldest, and how many are in the buckets before it
+    let (mut b, mut before) = (0, 0);
+    while before + (counts[b] as usize) < k {
+        before += counts[b] as usize;
+        b += 1;
+    }
+    // the k-th oldest stamp, and how many are older than it
+    // (and how many share it: the room for the ties below, pushed without regrowing)
+    let (cutoff, older, tied) = if shift == 0 {
+        (lo + b as u64, before, counts[b] as usize)
+    } else {
+        let mut inside: Vec<u64> = (stamps.iter())
+            .filter(|&&s| s != FREE && bucket(s) == b)
+            .copied()
+            .collect();
+        let (_, cutoff, _) = inside.select_nth_unstable(k - before - 1);
+        let cutoff = *cutoff;
+        let older = inside.iter().filter(|&&s| s < cutoff).count();
+        let tied = inside.iter().filter(|&&s| s == cutoff).count();
+        (cutoff, before + older, tied)
     };
-    let moved = table.retain(|a, v| cut.keeps(a, last_seen(v)));
-    (cut.evicted, moved)
+    // the older ones go; of those stamped `cutoff`, the lowest addresses
+    let mut ties: Vec<(u128, u32)> = Vec::with_capacity(tied);
+    for (i, &s) in stamps.iter().enumerate() {
+        if s < cutoff {
+            table.free_slot(i as u32);
+        } else if s == cutoff {
+            ties.push((order_key(table.entries[i].0), i as u32));
+        }
+    }
+    let need = k - older;
+    if ties.len() > need {
+        ties.select_nth_unstable_by_key(need - 1, |t| t.0);
+    }
+    for t in &ties[..need] {
+        table.free_slot(t.1);
+    }
+    k
+}
+
+/// `Addr`'s order (IPv4 before IPv6, then by address) as one integer: IPv4 addresses are
+/// 0..2^32, IPv6 ones below the IPv4-mapped block follow them, those above keep their value
+/// (the mapped block, 2^32 addresses, is exactly the room IPv4 takes).
+#[inline]
+fn order_key(a: Addr) -> u128 {
+    const MAPPED: u128 = 0xffff_0000_0000;
+    let b = a.bits();
+    if a.is_ipv4() {
+        b - MAPPED
+    } else if b < MAPPED {
+        b + (1 << 32)
+    } else {
+        b
+    }
 }
 
 /// What an eviction of the oldest eighth keeps: entries stamped after `cutoff`, and among
@@ -1394,13 +1682,68 @@ mod tests {
         for i in 0..80u32 {
             m.insert(Addr::from_v4_bytes(i.to_be_bytes()), 7);
         }
-        assert_eq!(evict_oldest(&mut m, |v| *v).0, 10);
+        assert_eq!(evict_oldest(&mut m, |v| *v), 10);
         assert_eq!(m.len(), 70);
         // the lowest addresses went, and the index still finds every survivor
         assert!(!m.contains_key(&Addr::from_v4_bytes(9u32.to_be_bytes())));
         for i in 10..80u32 {
             assert_eq!(m.get(&Addr::from_v4_bytes(i.to_be_bytes())), Some(&7));
         }
+    }
+
+    #[test]
+    fn the_slot_index_agrees_with_a_hash_map() {
+        // random inserts and removals over few addresses (long probe runs, wrap-around,
+        // growth from the smallest index): every address found exactly where a map says
+        let mut t: AddrTable<u32> = AddrTable::new(1000, 0);
+        let mut m: HashMap<Addr, u32> = HashMap::new();
+        let mut state = 0x1234_5678_u64;
+        for step in 0..20_000u32 {
+            let a = Addr::from_v4_bytes(((rng(&mut state) % 300) as u32).to_be_bytes());
+            if rng(&mut state) % 3 == 0 {
+                t.retain(|k, _| *k != a);
+                m.remove(&a);
+            } else {
+                t.insert(a, step);
+                m.insert(a, step);
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        for i in 0..300u32 {
+            let a = Addr::from_v4_bytes(i.to_be_bytes());
+            assert_eq!(t.get(&a), m.get(&a), "{a}");
+        }
+        assert_eq!(t.iter().count(), m.len());
+    }
+
+    #[test]
+    fn order_key_orders_as_addr() {
+        let mut addrs: Vec<Addr> = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::fffe:ffff:ffff",
+            "::1:0:0:0",
+            "2001:db8::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let v6 = |b: u128| Addr::from(std::net::IpAddr::V6(b.into()));
+        addrs.push(v6(0xffff_0000_0000 - 1));
+        addrs.push(v6(0x1_0000_0000_0000));
+        addrs.push("::ffff:1.2.3.5".parse().unwrap()); // the IPv4 1.2.3.5
+        addrs.sort();
+        addrs.dedup();
+        let mut by_key = addrs.clone();
+        by_key.reverse();
+        by_key.sort_by_key(|a| order_key(*a));
+        assert_eq!(addrs, by_key);
+        let keys: std::collections::HashSet<u128> = addrs.iter().map(|a| order_key(*a)).collect();
+        assert_eq!(keys.len(), addrs.len());
     }
 
     #[test]

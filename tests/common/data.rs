@@ -9,6 +9,10 @@
 pub mod payloads;
 pub use payloads::*;
 
+// the database record schema, one place with the demo's world database
+#[path = "../../src/demo/record.rs"]
+mod record;
+
 use etherparse::PacketBuilder;
 use std::net::IpAddr;
 use std::path::Path;
@@ -319,27 +323,12 @@ pub const PLACES: &[(&str, &str, &str, f64, f64, u32, &str)] = &[
 
 /// A GeoIP2-City-schema database (with ASN fields) of `PLACES`.
 pub fn geoip2_db() -> Vec<u8> {
-    use mmdb_writer::{Value, Writer};
+    use mmdb_writer::Writer;
     let mut w = Writer::builder("GeoIP2-City")
         .description(&[("en", "connmap test database")])
         .build();
     for &(net, city, cc, lat, lng, asn, org) in PLACES {
-        let rec = Value::map([
-            ("country", Value::map([("iso_code", Value::from(cc))])),
-            (
-                "city",
-                Value::map([("names", Value::map([("en", Value::from(city))]))]),
-            ),
-            (
-                "location",
-                Value::map([
-                    ("latitude", Value::Double(lat)),
-                    ("longitude", Value::Double(lng)),
-                ]),
-            ),
-            ("autonomous_system_number", Value::U32(asn)),
-            ("autonomous_system_organization", Value::from(org)),
-        ]);
+        let rec = record::city_record(city, cc, lat, lng, asn, org);
         w.insert_value(net.parse::<ipnet::IpNet>().unwrap(), rec)
             .unwrap();
     }
