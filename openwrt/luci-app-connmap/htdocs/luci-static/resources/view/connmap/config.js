@@ -128,6 +128,15 @@ return view.extend({
 		o.datatype = 'min(1)';
 		o.placeholder = '16';
 
+		o = s.taboption('advanced', form.Value, 'history_hours', _('History: hours kept by the hour'),
+			_('Hourly buckets kept (at least 24); older traffic is kept by the day.'));
+		o.datatype = 'min(24)';
+		o.placeholder = '48';
+
+		o = s.taboption('advanced', form.Value, 'history_days', _('History: days kept by the day'));
+		o.datatype = 'uinteger';
+		o.placeholder = '35';
+
 		o = s.taboption('advanced', form.DynamicList, 'lan', _('LAN networks'),
 			_('Default: the networks of the interface.'));
 		o.datatype = 'cidr';
