@@ -157,8 +157,15 @@ bench() {
 	secs=$(cat "$T/seconds")
 	RATES=$(cat "$T/rates")
 	TOOLS=$(cat "$T/tools")
-	for tool in $TOOLS; do
-		for rate in $RATES; do
+	ROUNDS=$(cat "$T/rounds" 2> /dev/null || echo 1)
+	# the tools take turns at each rate (and the whole series repeats ROUNDS times): without
+	# icount, host load shifts guest times, and neighbours in time share it
+	round=0
+	while [ $round -lt "$ROUNDS" ]; do
+	round=$((round + 1))
+	for rate in $RATES; do
+		for tool in $TOOLS; do
+			say "note round $round $tool at $rate/s from $(cut -d' ' -f1 /proc/uptime) s"
 			rm -f /tmp/b.json /tmp/b.log
 			if [ "$tool" = connmap ]; then
 				live /tmp/b.json /tmp/b.log
@@ -201,8 +208,9 @@ bench() {
 				got=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/b.log)
 				drop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' /tmp/b.log)
 			fi
-			echo "BENCH tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
+			echo "BENCH round=$round tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
 		done
+	done
 	done
 }
 
