@@ -31,6 +31,26 @@ def frames(path):
         at += 16 + incl
 
 
+def history_part(state):
+    """The history of a version 3 state file: its last field, a postcard byte string (a
+    varint length, then the bytes) that ends the file, after the alerts' memory (empty here:
+    one zero byte). The longest such tail."""
+    n = len(state)
+    for length in range(n - 2, 0, -1):
+        end = n - length
+        for start in range(max(1, end - 5), end):
+            value, shift, at = 0, 0, start
+            while at < end:
+                value |= (state[at] & 0x7F) << shift
+                shift += 7
+                at += 1
+                if state[at - 1] < 0x80:
+                    break
+            if at == end and value == length and state[start - 1] == 0:
+                return state[end:]
+    raise SystemExit("fuzz-seeds: no history in the state file")
+
+
 def put(target, data):
     d = os.path.join(SEEDS, target)
     os.makedirs(d, exist_ok=True)
@@ -114,6 +134,13 @@ def main():
         "# br-lan 00010001aa 2 fd00:1::9 -1 phone 128 fd00:1::9/128 fd00:1::a/128\n",
     ]:
         put("leases", text.encode())
+    for text in [
+        "#\n# firehol_level1\n#\n0.0.0.0/8\n1.10.16.0/20\n5.5.5.5\n\n",
+        "; banIP\n2001:db8::/32 ; SBL123\n203.0.113.7 # x\n198.51.100.1,2026-01-01\n"
+        "192.0.2.10-192.0.2.20 trailing\r\n::ffff:1.2.3.4\n",
+        "1.2.3.4\nnot-an-ip\n10.0.0.0/33\n1.2.3.9-1.2.3.1\nfe80::1-::1\n",
+    ]:
+        put("blocklist", text.encode())
     # state: what the daemon saves after replaying the capture
     binary = os.path.join(ROOT, "target", "debug", "connmap")
     with tempfile.TemporaryDirectory() as d:
@@ -122,7 +149,9 @@ def main():
         subprocess.run([binary, "-r", os.path.join(fx, "replay.pcap"), "--geoip",
                         os.path.join(fx, "geo.mmdb"), "--state", state, "-q", *args], check=True)
         with open(state, "rb") as f:
-            put("state", f.read())
+            data = f.read()
+        put("state", data)
+        put("history_state", history_part(data))
     for t in sorted(os.listdir(SEEDS)):
         print(f"fuzz-seeds: {t}: {len(os.listdir(os.path.join(SEEDS, t)))} inputs")
 

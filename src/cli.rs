@@ -37,6 +37,12 @@ Options:
       --retention SECS      forget remotes idle this long (default 86400)
       --state FILE          save the tables here on exit and every --save-interval; restore on start
       --save-interval SECS  how often to save --state (default 3600)
+      --history-top N       history (/history.json): remotes, countries and ASNs kept per device
+                            per hour and per day, the rest summed as other (default 8; 0: no
+                            history)
+      --history-devices N   history: devices kept per bucket, the rest summed (default 32)
+      --history-hours N     history: hourly buckets kept (default 48, at least 24)
+      --history-days N      history: daily buckets kept (default 35)
       --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
       --ethers FILE         MAC-to-name file (default /etc/ethers; '' for none)
       --dhcp-config FILE    UCI dhcp config, its `config host` sections name devices
@@ -62,6 +68,18 @@ Options:
       --ipfix ADDR:PORT     send IPFIX flow records over UDP to this collector (default: none)
       --ipfix-active SECS   IPFIX active timeout: a busy remote's record every SECS (default 60)
       --ipfix-idle SECS     IPFIX idle timeout: a remote silent this long ends its record (default 15)
+      --alert-rules LIST    alert rules on, comma-separated, of new_country, new_asn, blocklist,
+                            new_device ('' for none; default new_country,blocklist,new_device)
+      --alert-upload BYTES  alert when a device sends more than BYTES in a clock hour (default 0: off)
+      --alert-learning SECS learning period from the first start: new countries, ASNs and devices
+                            are learned without alerts (default 604800, 7 days; 0 for none)
+      --alert-window SECS   at most one alert per device and rule per window (default 3600)
+      --blocklist FILE      alert on contact with an address or network of FILE (banIP/FireHOL
+                            format: IPs, CIDRs, # or ; comments), repeatable; reread on SIGHUP
+      --alert-dir DIR       hook scripts run for each alert (default /etc/connmap/alert.d; '' for none)
+      --alert-timeout SECS  a hook still running after SECS is killed (default 30)
+      --ubus SOCKET         send the ubus event connmap.alert through this ubusd socket
+                            (default /var/run/ubus/ubus.sock; '' for none)
   -v, --verbose             more log (repeat for debug)
   -q, --quiet               only warnings and errors
   -h, --help                this text
@@ -96,6 +114,8 @@ pub struct Config {
     pub retention: u64,
     pub state: Option<PathBuf>,
     pub save_interval: u64,
+    /// `--history-*`: the history's bounds (src/history).
+    pub history: crate::history::Bounds,
     pub leases: Option<PathBuf>,
     pub ethers: Option<PathBuf>,
     pub dhcp_config: Option<PathBuf>,
@@ -116,6 +136,8 @@ pub struct Config {
     pub ipfix: Option<SocketAddr>,
     pub ipfix_active: u64,
     pub ipfix_idle: u64,
+    /// alerts (src/alert)
+    pub alerts: crate::alert::AlertConfig,
     /// -1 quiet, 0 normal, 1 verbose, 2 debug
     pub verbosity: i8,
 }
@@ -140,6 +162,7 @@ impl Default for Config {
             retention: 86_400,
             state: None,
             save_interval: 3600,
+            history: crate::history::Bounds::default(),
             leases: Some("/tmp/dhcp.leases".into()),
             ethers: Some("/etc/ethers".into()),
             dhcp_config: Some("/etc/config/dhcp".into()),
@@ -158,6 +181,7 @@ impl Default for Config {
             ipfix: None,
             ipfix_active: 60,
             ipfix_idle: 15,
+            alerts: Default::default(),
             verbosity: 0,
         }
     }
@@ -244,6 +268,26 @@ fn allow_host(s: &str) -> Result<String, String> {
             "--allow-host: {s:?} is not a host name (letters, digits, '-', '.')"
         ))
     }
+}
+
+/// `--alert-rules LIST`.
+fn alert_rules(s: &str, a: &mut crate::alert::AlertConfig) -> Result<(), String> {
+    (a.new_country, a.new_asn, a.blocklist, a.new_device) = (false, false, false, false);
+    for r in s.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match r {
+            "new_country" => a.new_country = true,
+            "new_asn" => a.new_asn = true,
+            "blocklist" => a.blocklist = true,
+            "new_device" => a.new_device = true,
+            _ => {
+                return Err(format!(
+                "--alert-rules: unknown rule {r:?} (new_country, new_asn, blocklist, new_device; \
+                     the upload rule is --alert-upload)"
+            ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn optional_path(s: String) -> Option<PathBuf> {
@@ -337,6 +381,20 @@ where
             Long("save-interval") => {
                 c.save_interval = number(&value(&mut p, "--save-interval")?, "--save-interval", 1)?
             }
+            Long("history-top") => {
+                c.history.top = number(&value(&mut p, "--history-top")?, "--history-top", 0)?
+            }
+            Long("history-devices") => {
+                let v = value(&mut p, "--history-devices")?;
+                c.history.devices = number(&v, "--history-devices", 1)?
+            }
+            Long("history-hours") => {
+                let v = value(&mut p, "--history-hours")?;
+                c.history.hours = number(&v, "--history-hours", 24)?
+            }
+            Long("history-days") => {
+                c.history.days = number(&value(&mut p, "--history-days")?, "--history-days", 0)?
+            }
             Long("leases") => c.leases = optional_path(value(&mut p, "--leases")?),
             Long("ethers") => c.ethers = optional_path(value(&mut p, "--ethers")?),
             Long("dhcp-config") => c.dhcp_config = optional_path(value(&mut p, "--dhcp-config")?),
@@ -372,6 +430,29 @@ where
             Long("ipfix-idle") => {
                 c.ipfix_idle = number(&value(&mut p, "--ipfix-idle")?, "--ipfix-idle", 1)?
             }
+            // alerts (src/alert)
+            Long("alert-rules") => alert_rules(&value(&mut p, "--alert-rules")?, &mut c.alerts)?,
+            Long("alert-upload") => {
+                c.alerts.upload_per_hour =
+                    number(&value(&mut p, "--alert-upload")?, "--alert-upload", 0)?
+            }
+            Long("alert-learning") => {
+                c.alerts.learning =
+                    number(&value(&mut p, "--alert-learning")?, "--alert-learning", 0)?
+            }
+            Long("alert-window") => {
+                c.alerts.window = number(&value(&mut p, "--alert-window")?, "--alert-window", 0)?
+            }
+            Long("blocklist") => c
+                .alerts
+                .blocklists
+                .push(value(&mut p, "--blocklist")?.into()),
+            Long("alert-dir") => c.alerts.dir = optional_path(value(&mut p, "--alert-dir")?),
+            Long("alert-timeout") => {
+                c.alerts.hook_timeout =
+                    number(&value(&mut p, "--alert-timeout")?, "--alert-timeout", 1)?
+            }
+            Long("ubus") => c.alerts.ubus = optional_path(value(&mut p, "--ubus")?),
             Value(v) => return Err(format!("unexpected argument {:?}", v.to_string_lossy())),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -565,6 +646,48 @@ mod tests {
         assert_eq!(run(&["--ipfix", ""]).unwrap().ipfix, None);
         assert!(run(&["--ipfix", "collector"]).is_err());
         assert!(run(&["--ipfix-idle", "0"]).is_err());
+    }
+
+    #[test]
+    fn alert_flags() {
+        let c = run(&[]).unwrap().alerts;
+        assert_eq!(c, crate::alert::AlertConfig::default());
+        assert!(c.new_country && !c.new_asn && c.blocklist && c.new_device);
+        let c = run(&[
+            "--alert-rules",
+            "new_asn, new_device",
+            "--alert-upload",
+            "1000000",
+            "--alert-learning",
+            "0",
+            "--alert-window",
+            "60",
+            "--blocklist",
+            "/a",
+            "--blocklist",
+            "/b",
+            "--alert-dir",
+            "",
+            "--alert-timeout",
+            "5",
+            "--ubus",
+            "",
+        ])
+        .unwrap()
+        .alerts;
+        assert!(!c.new_country && c.new_asn && !c.blocklist && c.new_device);
+        assert_eq!(
+            (c.upload_per_hour, c.learning, c.window),
+            (1_000_000, 0, 60)
+        );
+        assert_eq!(c.blocklists, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!((c.dir, c.hook_timeout, c.ubus), (None, 5, None));
+        let c = run(&["--alert-rules", ""]).unwrap().alerts;
+        assert!(!c.new_country && !c.new_asn && !c.blocklist && !c.new_device);
+        assert!(run(&["--alert-rules", "upload"])
+            .unwrap_err()
+            .contains("--alert-upload"));
+        assert!(run(&["--alert-timeout", "0"]).is_err());
     }
 
     #[test]

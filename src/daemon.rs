@@ -37,6 +37,8 @@ const MAX_BATCH: usize = 4096;
 const RETRY_CAPTURE: Duration = Duration::from_secs(5);
 /// How often a database that was truncated under its mapping is tried again.
 const RETRY_GEO: Duration = Duration::from_secs(5);
+/// On exit, how long queued alerts may still be delivered (hooks, ubus).
+const ALERT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -65,6 +67,14 @@ pub struct DataPath {
     pub export: crate::export::Export,
     /// `--conntrack`: the second counting source (see `conntrack`).
     pub conntrack: Option<crate::conntrack::Conntrack>,
+    /// Alerts (src/alert), fed by `sweep`; alerts.json published into `alerts_cell`.
+    pub alerts: crate::alert::Alerts,
+    pub alerts_cell: SnapshotCell,
+    alerts_generation: u64,
+    /// The latest capture time the alerts were given (`sweep`).
+    alert_clock: u64,
+    /// Hourly and daily buckets (src/history), fed by `sweep`.
+    pub history: crate::history::History,
 }
 
 impl DataPath {
@@ -91,7 +101,78 @@ impl DataPath {
             geo_retry: None,
             export: Default::default(),
             conntrack: None,
+            alerts: crate::alert::Alerts::new(crate::alert::AlertConfig {
+                dir: None,
+                ubus: None,
+                ..Default::default()
+            }),
+            alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
+            alerts_generation: 0,
+            alert_clock: 0,
+            history: crate::history::History::new(Default::default()),
         }
+    }
+
+    /// The alerts' LAN devices (`observe_host`, the `new_device` rule): those seen since the
+    /// last sweep, at the time they were last seen (the capture clock).
+    fn alert_hosts(&mut self) {
+        let (names, since) = (&self.devnames.current, self.alert_clock);
+        for (ip, h) in self.tables.hosts.iter() {
+            if h.last_seen >= since {
+                let name = names.name(&ip.ip(), h.mac.as_ref());
+                self.alerts.observe_host(h.last_seen, *ip, h.mac, name);
+                self.alert_clock = self.alert_clock.max(h.last_seen);
+            }
+        }
+    }
+
+    /// alerts.json into `alerts_cell` when something changed.
+    pub fn publish_alerts(&mut self) {
+        if self.alerts.take_changed() {
+            self.alerts_generation += 1;
+            let now = self.alert_clock;
+            let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
+            s.etag = format!("\"a{now:x}-{:x}\"", self.alerts_generation);
+            self.alerts_cell.set(s);
+        }
+    }
+
+    /// The history's sweep (per snapshot, and before the first packet of a new hour of the
+    /// capture clock): every (LAN host, remote) pair's traffic since the last sweep goes into
+    /// the history's open bucket, then the buckets are published for /history.json. Remotes
+    /// are located first, so that the buckets get their places.
+    ///
+    /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
+    /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
+    /// `d.remote.names`, `d.count`, `d.new`; its time is `d.remote.last_seen`).
+    ///
+    /// The alerts engine gets each LAN device seen since the last sweep (`alert_hosts`) and
+    /// then each pair's delta (`observe_pair`), and alerts.json is published when it changed.
+    pub fn sweep(&mut self) {
+        self.locate_new();
+        self.alert_hosts();
+        let (history, names) = (&mut self.history, &self.devnames.current);
+        let (alerts, clock) = (&mut self.alerts, &mut self.alert_clock);
+        self.tables.sweep_pairs(|d| {
+            let name = names.name(&d.host.ip(), d.mac.as_ref());
+            history.add(d, name);
+            let g = d.remote.geo();
+            *clock = (*clock).max(d.remote.last_seen);
+            alerts.observe_pair(&crate::alert::PairObs {
+                time: d.remote.last_seen,
+                host: d.host,
+                mac: d.mac,
+                remote: d.remote_ip,
+                country: g.and_then(|g| g.country),
+                asn: g.and_then(|g| g.asn),
+                org: g.and_then(|g| g.org.as_deref()),
+                name: d.remote.names.first().map(|n| &**n),
+                bytes_out: d.count.bytes_out,
+                bytes_in: d.count.bytes_in,
+            });
+        });
+        self.history.publish();
+        self.publish_alerts();
     }
 
     /// `--conntrack`: queued DESTROY events and, when due, a dump (see `conntrack`).
@@ -374,10 +455,18 @@ impl Outputs {
     }
 }
 
+/// Writes the state file (tables, history as of the last sweep, the alerts' memory): at most
+/// once per `--save-interval` and at stop, atomically.
 fn save_state(cfg: &Config, dp: &DataPath, now: u64) {
     if let Some(path) = &cfg.state {
-        match state::save(path, &dp.tables, now) {
-            Ok(()) => log::debug!("state saved to {}", path.display()),
+        let view = dp.history.enabled().then(|| dp.history.cell.get());
+        let memory = dp.alerts.memory_bytes();
+        let extra = state::Extra {
+            history: view.as_deref(),
+            alert_memory: &memory,
+        };
+        match state::save_all(path, &dp.tables, &extra, now) {
+            Ok(n) => log::debug!("state saved to {} ({n} bytes)", path.display()),
             Err(e) => log::warn!("cannot save state: {e}"),
         }
     }
@@ -388,6 +477,8 @@ fn start_http(
     cfg: &Config,
     cell: &SnapshotCell,
     metrics: &crate::export::metrics::MetricsCell,
+    history: &crate::history::HistoryCell,
+    alerts: &SnapshotCell,
 ) -> Option<HttpServer> {
     let opts = HttpOptions {
         listen,
@@ -395,6 +486,8 @@ fn start_http(
         tiles_origin: cfg.tiles.as_deref().and_then(cli::origin_of),
         allow_hosts: cfg.allow_hosts.clone(),
         metrics: Some(metrics.clone()),
+        history: cfg.history.enabled().then(|| history.clone()),
+        alerts: Some(alerts.clone()),
     };
     match http::start(&opts, cell.clone()) {
         Ok(s) => {
@@ -438,10 +531,22 @@ pub fn run(cfg: Config) -> i32 {
     }
     let mut tables = Tables::new(cfg.max_remotes, cfg.max_hosts);
     tables.set_max_names(cfg.max_names);
+    let mut history = crate::history::History::new(cfg.history);
+    let mut alert_memory = Vec::new();
     if let Some(path) = &cfg.state {
-        match state::load(path, &mut tables) {
-            Ok(Some((h, r))) => {
-                log::info!("restored {h} hosts and {r} remotes from {}", path.display());
+        match state::load_all(path, &mut tables, Some(&mut history)) {
+            Ok(Some(r)) => {
+                log::info!(
+                    "restored {} hosts, {} remotes and {} history buckets from {}",
+                    r.hosts,
+                    r.remotes,
+                    r.buckets,
+                    path.display()
+                );
+                if let Some(e) = r.history_error {
+                    log::error!("{}: history ignored: {e}", path.display());
+                }
+                alert_memory = r.alert_memory;
             }
             Ok(None) => {}
             Err(e) => log::error!("state file ignored: {e}"),
@@ -472,7 +577,15 @@ pub fn run(cfg: Config) -> i32 {
         devnames,
         meta,
     );
+    dp.history = history;
     dp.export = crate::export::Export::new(&cfg, &dp.tables);
+    dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
+    if let Err(e) = dp.alerts.restore_memory(&alert_memory) {
+        log::error!("state file: {e}");
+    } else if !alert_memory.is_empty() {
+        let (devices, entries) = dp.alerts.memory_size();
+        log::info!("alert memory restored: {devices} devices, {entries} countries and ASNs");
+    }
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));
@@ -500,8 +613,8 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
             return 1;
         }
     };
-    let metrics = &dp.export.metrics;
-    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics));
+    let (metrics, history, alerts) = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+    let http = (cfg.listen).and_then(|l| start_http(l, cfg, &out.cell, metrics, history, alerts));
     if cfg.listen.is_some() && http.is_none() {
         return 1;
     }
@@ -516,6 +629,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let watched = http.is_some().then_some(&mut *out);
     let (clock, failed) = replay_frames(cfg, &mut src, dp, watched, sig);
     dp.export_tick(clock, true); // IPFIX: every flow at the end of the file
+    dp.sweep();
     dp.tables.expire(clock, cfg.retention);
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
@@ -534,6 +648,7 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
         serve_replayed(cfg, dp, out, sig, clock);
         drop(http);
     }
+    dp.alerts.finish(ALERT_GRACE);
     i32::from(failed)
 }
 
@@ -563,10 +678,14 @@ fn replay_frames(
                 }
                 dp.meta.capture.received += 1;
                 clock = clock.max(f.ts);
+                if f.ts >= dp.history.boundary() {
+                    dp.sweep(); // the hour's traffic into its own bucket
+                }
                 dp.process(link, &f);
                 if clock >= next_expiry {
                     // Retention (and IPFIX's timeouts) are in capture time; checked once per
                     // capture-time interval.
+                    dp.sweep();
                     dp.export_tick(clock, false);
                     dp.tables.expire(clock, cfg.retention);
                     next_expiry = clock + cfg.interval;
@@ -604,6 +723,7 @@ fn serve_replayed(cfg: &Config, dp: &mut DataPath, out: &mut Outputs, sig: &Sign
         dp.check_geo(&cfg.geoip);
         if sig.take_hup() {
             dp.replace_geo(open_geo(&cfg.geoip));
+            dp.alerts.reload_blocklists();
             dp.meta.offload =
                 crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
             let s = dp.snapshot(clock);
@@ -760,7 +880,10 @@ impl<'a> Live<'a> {
             log::info!("no HTTP listener (--no-http): markers go to --json-out only");
         }
         if let Some(l) = self.cfg.listen {
-            self.http = start_http(l, self.cfg, &self.out.cell, &self.dp.export.metrics);
+            let dp = &self.dp;
+            let (metrics, history, alerts) =
+                (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+            self.http = start_http(l, self.cfg, &self.out.cell, metrics, history, alerts);
             if self.http.is_none() {
                 return 1;
             }
@@ -781,9 +904,11 @@ impl<'a> Live<'a> {
         }
         let now = unix_now();
         self.dp.export_tick(now, true); // IPFIX: every open flow on exit
+        self.dp.sweep();
         let s = self.dp.snapshot(now);
         self.out.publish(s);
         save_state(self.cfg, self.dp, now);
+        self.dp.alerts.finish(ALERT_GRACE);
         0
     }
 
@@ -817,8 +942,9 @@ impl<'a> Live<'a> {
             let listen = (self.cfg.listen.map(Ok)).unwrap_or_else(|| default_listen(self.cfg));
             match listen {
                 Ok(l) => {
-                    let metrics = &self.dp.export.metrics;
-                    self.http = start_http(l, self.cfg, &self.out.cell, metrics)
+                    let dp = &self.dp;
+                    let cells = (&dp.export.metrics, &dp.history.cell, &dp.alerts_cell);
+                    self.http = start_http(l, self.cfg, &self.out.cell, cells.0, cells.1, cells.2)
                 }
                 Err(e) => log::error!("http: {e}"),
             }
@@ -846,6 +972,12 @@ impl<'a> Live<'a> {
         }
         if let (Some(ct), Some(_)) = (&self.dp.conntrack, &self.capture) {
             at = at.min(ct.next_deadline());
+        }
+        // the history's next hour: swept then, not up to an interval later
+        let hour = self.dp.history.boundary();
+        if hour != u64::MAX {
+            let left = Duration::from_secs(hour.saturating_sub(unix_now()));
+            at = at.min(Instant::now() + left);
         }
         at
     }
@@ -916,9 +1048,10 @@ impl<'a> Live<'a> {
         let (cfg, dp) = (self.cfg, &mut *self.dp);
         dp.check_geo(&cfg.geoip);
         if self.sig.take_hup() {
-            log::info!("SIGHUP: reloading the geo database and device names");
+            log::info!("SIGHUP: reloading the geo database, device names and block lists");
             dp.replace_geo(open_geo(&cfg.geoip));
             dp.devnames.refresh();
+            dp.alerts.reload_blocklists();
             dp.meta.offload =
                 crate::offload::detect(cfg.firewall_config.as_deref(), cfg.nft.as_deref());
         }
@@ -928,9 +1061,13 @@ impl<'a> Live<'a> {
     /// Step: whatever is due at `now`: the snapshot (expiry, lease files, capture counters,
     /// render and publish when something changed) and the state save.
     fn timers(&mut self, now: Instant) {
+        if unix_now() >= self.dp.history.boundary() {
+            self.dp.sweep();
+        }
         if now >= self.next_snapshot {
             self.next_snapshot = now + self.interval;
             let unix = unix_now();
+            self.dp.sweep();
             self.dp.export_tick(unix, false); // IPFIX
             self.dp.tables.expire(unix, self.cfg.retention);
             let names_changed = self.dp.devnames.refresh();

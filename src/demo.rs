@@ -445,6 +445,8 @@ pub fn run(cfg: DemoConfig) -> i32 {
         tiles_origin: None,
         allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
+        alerts: None,
+        history: Some(dp.history.cell.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
         Ok(s) => s,
@@ -463,6 +465,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
     for _ in 0..40 {
         feed(&mut dp, &mut house, 6);
     }
+    dp.sweep();
     cell.set(dp.snapshot(unix_now()));
     smol::block_on(async {
         while !term.load(std::sync::atomic::Ordering::Relaxed) {
@@ -470,6 +473,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
             feed(&mut dp, &mut house, 3);
             ticks += 1;
             if ticks % 8 == 0 {
+                dp.sweep();
                 cell.set(dp.snapshot(unix_now()));
             }
         }

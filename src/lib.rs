@@ -22,8 +22,15 @@ pub mod quic;
 pub mod coverage;
 pub mod devnames;
 
+// Beside the snapshots: the hourly and daily history of who talked to what (/history.json).
+pub mod history;
+
 // Beside the snapshots: /metrics for Prometheus and the IPFIX exporter, from the same tables.
 pub mod export;
+
+// Alerts: rules over the per-pair observations of each snapshot, delivered by syslog, ubus and
+// hook scripts.
+pub mod alert;
 
 // The loops that drive it, and what they read and keep: the command line, persistence,
 // flow offloading detection, and counts from the kernel's connection tracking (conntrack:

@@ -96,6 +96,12 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 #[derive(Clone)]
 pub struct SnapshotCell(Arc<Mutex<Arc<Snapshot>>>);
 
+impl std::fmt::Debug for SnapshotCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCell")
+    }
+}
+
 impl SnapshotCell {
     pub fn new(first: Snapshot) -> SnapshotCell {
         SnapshotCell(Arc::new(Mutex::new(Arc::new(first))))

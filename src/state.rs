@@ -8,6 +8,15 @@
 //! (the MIPS binary is 48 KB smaller). It is written atomically (see `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
 //! against whatever database is installed then. Loading never trusts the file: bounds are
 //! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
+//!
+//! Version 3 adds, after the body and the names' sources, the opaque `alert_memory` bytes
+//! (the alerts engine's, empty when none) and the history (`history::persist`). A version 2
+//! file still loads: its tables, with an empty history. A damaged history loses the history
+//! only, never the tables.
+//!
+//! Flash wear: everything stays in RAM between saves; the daemon writes the file at most once
+//! per `--save-interval` (default an hour) and at stop, always atomically (a temporary file
+//! renamed over the old one), like nlbwmon's commit interval.
 
 use crate::packet::Addr;
 use crate::snapshot::write_atomically;
@@ -18,8 +27,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const FORMAT: &str = "connmap-state";
-/// 1 was JSON (before release); 2 is postcard.
-pub const VERSION: u32 = 2;
+/// 1 was JSON (before release); 2 is postcard; 3 adds the history and the alerts' memory.
+pub const VERSION: u32 = 3;
+/// The previous version, still read.
+const VERSION_2: u32 = 2;
 /// Larger files are refused unread: a state file of the largest tables is far smaller.
 const MAX_STATE_BYTES: u64 = 256 << 20;
 
@@ -88,8 +99,32 @@ impl From<CountersRec> for Counters {
     }
 }
 
-/// Serialises the tables.
+/// What the tables alone do not hold: the history's buckets and the alerts' memory.
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub history: Option<&'a crate::history::View>,
+    pub alert_memory: &'a [u8],
+}
+
+/// What `load_all` read besides the tables.
+#[derive(Default)]
+pub struct Restored {
+    pub hosts: usize,
+    pub remotes: usize,
+    /// Hourly and daily buckets restored into the history.
+    pub buckets: usize,
+    pub alert_memory: Vec<u8>,
+    /// The history part could not be read (the tables were).
+    pub history_error: Option<String>,
+}
+
+/// Serialises the tables (with no history).
 pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
+    encode_all(t, &Extra::default(), now)
+}
+
+/// Serialises the tables, the history and the alerts' memory.
+pub fn encode_all(t: &Tables, extra: &Extra, now: u64) -> Vec<u8> {
     let header = Header {
         format: FORMAT.to_string(),
         version: VERSION,
@@ -128,31 +163,80 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
     // Writing to a Vec fails only if a length does not fit in a u32, which bounded tables never reach.
     let out = postcard::to_extend(&header, Vec::new()).unwrap_or_default();
     let out = postcard::to_extend(&file, out).unwrap_or_default();
-    postcard::to_extend(&kinds, out).unwrap_or_default()
+    let out = postcard::to_extend(&kinds, out).unwrap_or_default();
+    let out = postcard::to_extend(extra.alert_memory, out).unwrap_or_default();
+    let history = extra.history.map(crate::history::persist::encode);
+    postcard::to_extend(&history.unwrap_or_default(), out).unwrap_or_default()
 }
 
 /// Saves the tables to `path` atomically.
 pub fn save(path: &Path, t: &Tables, now: u64) -> Result<(), String> {
-    write_atomically(path, &encode(t, now)).map_err(|e| format!("{}: {e}", path.display()))
+    save_all(path, t, &Extra::default(), now).map(drop)
+}
+
+/// Saves the tables, the history and the alerts' memory to `path` atomically; returns the
+/// bytes written.
+pub fn save_all(path: &Path, t: &Tables, extra: &Extra, now: u64) -> Result<usize, String> {
+    let bytes = encode_all(t, extra, now);
+    write_atomically(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(bytes.len())
 }
 
 /// Fills `t` from a state file's bytes, keeping the tables' bounds. Returns (hosts, remotes)
 /// restored.
 pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), String> {
+    decode_all(bytes, t, None).map(|r| (r.hosts, r.remotes))
+}
+
+/// Fills `t` (and `history`, when given) from a state file's bytes, version 2 or 3.
+pub fn decode_all(
+    bytes: &[u8],
+    t: &mut Tables,
+    history: Option<&mut crate::history::History>,
+) -> Result<Restored, String> {
     let not_state = || "not a connmap state file".to_string();
     let (header, body) = postcard::take_from_bytes::<Header>(bytes).map_err(|_| not_state())?;
     if header.format != FORMAT {
         return Err(not_state());
     }
-    if header.version != VERSION {
+    if header.version != VERSION && header.version != VERSION_2 {
         return Err(format!(
-            "state file version {} is not supported (this connmap reads {VERSION})",
+            "state file version {} is not supported (this connmap reads {VERSION_2} and \
+             {VERSION})",
             header.version
         ));
     }
-    let (file, rest): (StateFile, &[u8]) = postcard::take_from_bytes(body)
-        .map_err(|e| format!("the state file is damaged ({e}); it is ignored"))?;
-    let kinds: Vec<u8> = postcard::from_bytes(rest).unwrap_or_default();
+    let damaged = |e| format!("the state file is damaged ({e}); it is ignored");
+    let (file, rest): (StateFile, &[u8]) = postcard::take_from_bytes(body).map_err(damaged)?;
+    let mut restored = Restored::default();
+    let kinds: Vec<u8> = if header.version == VERSION_2 {
+        // version 2: the names' sources are an optional trailer, and nothing follows
+        postcard::from_bytes(rest).unwrap_or_default()
+    } else {
+        let (kinds, rest): (Vec<u8>, &[u8]) = postcard::take_from_bytes(rest).map_err(damaged)?;
+        let (memory, rest): (Vec<u8>, &[u8]) = postcard::take_from_bytes(rest).map_err(damaged)?;
+        restored.alert_memory = memory;
+        if let Some(h) = history {
+            let read = postcard::from_bytes::<Vec<u8>>(rest)
+                .map_err(|e| format!("the history is damaged ({e})"))
+                .and_then(|b| {
+                    if b.is_empty() {
+                        return Ok((vec![], vec![], 0));
+                    }
+                    crate::history::persist::decode(&b, &h.bounds)
+                });
+            match read {
+                Ok((hourly, daily, clock)) => {
+                    restored.buckets = hourly.len() + daily.len();
+                    if h.enabled() {
+                        h.restore(hourly, daily, clock);
+                    }
+                }
+                Err(e) => restored.history_error = Some(e),
+            }
+        }
+        kinds
+    };
     // Newest first, so that the bounds keep the most recent entries.
     let mut hosts = file.hosts;
     hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
@@ -181,6 +265,8 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
         let mut hosts = r.hosts;
         hosts.truncate(MAX_HOSTS_PER_REMOTE);
         remote.hosts = hosts.into();
+        remote.pairs = smallvec::smallvec![Default::default(); remote.hosts.len()];
+        remote.swept_hosts = remote.hosts.len() as u8;
         let mut protocols = r.protocols;
         protocols.truncate(MAX_PROTOCOLS);
         remote.protocols = protocols.into();
@@ -191,12 +277,24 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
             .collect();
         t.restore_remote(r.ip, remote);
     }
-    Ok((t.hosts.len(), t.remotes.len()))
+    restored.hosts = t.hosts.len();
+    restored.remotes = t.remotes.len();
+    Ok(restored)
 }
 
 /// Loads a state file if there is one. A missing file is normal (first start); anything else
 /// that goes wrong is an error for the caller to log, and the tables stay empty.
 pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, String> {
+    let r = load_all(path, t, None)?;
+    Ok(r.map(|r| (r.hosts, r.remotes)))
+}
+
+/// Loads a state file if there is one, with the history (into `history`, when given).
+pub fn load_all(
+    path: &Path,
+    t: &mut Tables,
+    history: Option<&mut crate::history::History>,
+) -> Result<Option<Restored>, String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -211,10 +309,11 @@ pub fn load(path: &Path, t: &mut Tables) -> Result<Option<(usize, usize)>, Strin
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut fresh = t.empty_like();
-    let counts = decode_into(&bytes, &mut fresh).map_err(|e| format!("{}: {e}", path.display()))?;
+    let restored =
+        decode_all(&bytes, &mut fresh, history).map_err(|e| format!("{}: {e}", path.display()))?;
     fresh.stats = t.stats;
     *t = fresh;
-    Ok(Some(counts))
+    Ok(Some(restored))
 }
 
 #[cfg(test)]
@@ -270,22 +369,73 @@ mod tests {
         );
         assert!(decode_into(b"\x0dconnmap-stat", &mut u).is_err());
         let good = encode(&filled(), 5);
-        // the body; the trailer (names' sources: a length and a byte per remote) is optional
-        let body_end = good.len() - 1 - filled().remotes.len();
-        for cut in 1..body_end {
+        // version 3: body, names' sources, alerts' memory (empty: 1 byte) are required; the
+        // history (empty: 1 byte) is read only when asked for
+        for cut in 1..good.len() - 1 {
             assert!(decode_into(&good[..cut], &mut u).is_err(), "cut at {cut}");
         }
-        for cut in body_end..good.len() {
-            let mut v = Tables::new(100, 10);
-            assert!(decode_into(&good[..cut], &mut v).is_ok(), "cut at {cut}");
-        }
-        // the header names the version: 13 + "connmap-state" + varint 2
-        assert_eq!(good[..15], *b"\x0dconnmap-state\x02");
+        let mut v = Tables::new(100, 10);
+        assert!(decode_into(&good[..good.len() - 1], &mut v).is_ok());
+        // the header names the version: 13 + "connmap-state" + varint 3
+        assert_eq!(good[..15], *b"\x0dconnmap-state\x03");
         let mut other = good.clone();
         other[14] = 99;
         let e = decode_into(&other, &mut u).unwrap_err();
         assert!(e.contains("version 99"), "{e}");
         assert!(u.hosts.is_empty() && u.remotes.is_empty());
+    }
+
+    /// A version 2 file (the body and the optional trailer of the names' sources): the
+    /// tables load, the history stays empty.
+    #[test]
+    fn version_2_files_still_load() {
+        let v3 = encode(&filled(), 5);
+        let mut v2 = v3[..v3.len() - 2].to_vec(); // no alerts' memory, no history
+        v2[14] = 2;
+        let mut h = crate::history::History::new(Default::default());
+        let mut u = Tables::new(100, 10);
+        let r = decode_all(&v2, &mut u, Some(&mut h)).unwrap();
+        assert_eq!((r.hosts, r.remotes, r.buckets), (1, 1, 0));
+        assert!(r.alert_memory.is_empty() && r.history_error.is_none());
+        assert!(h.hourly.is_empty());
+        // and without the trailer
+        let kinds = 1 + filled().remotes.len();
+        let mut u = Tables::new(100, 10);
+        assert_eq!(
+            decode_into(&v2[..v2.len() - kinds], &mut u).unwrap(),
+            (1, 1)
+        );
+    }
+
+    /// Version 3 keeps the history and the alerts' memory; a damaged history loses only
+    /// the history.
+    #[test]
+    fn history_and_alert_memory_round_trip() {
+        let mut t = filled();
+        let mut h = crate::history::History::new(Default::default());
+        t.sweep_pairs(|d| h.add(d, Some("laptop")));
+        h.publish();
+        let view = h.cell.get();
+        let extra = Extra {
+            history: Some(&view),
+            alert_memory: b"opaque",
+        };
+        let bytes = encode_all(&t, &extra, 5);
+        let mut g = crate::history::History::new(Default::default());
+        let mut u = Tables::new(100, 10);
+        let r = decode_all(&bytes, &mut u, Some(&mut g)).unwrap();
+        assert_eq!((r.hosts, r.remotes, r.buckets), (1, 1, 1));
+        assert_eq!(r.alert_memory, b"opaque");
+        assert_eq!(g.cell.get().hourly[0].devices[0].count.bytes_in, 1500);
+        // the history's last byte damaged (its length no longer matches): tables kept
+        let mut bad = bytes.clone();
+        bad.pop();
+        let mut g = crate::history::History::new(Default::default());
+        let mut u = Tables::new(100, 10);
+        let r = decode_all(&bad, &mut u, Some(&mut g)).unwrap();
+        assert_eq!((r.hosts, r.remotes, r.buckets), (1, 1, 0));
+        assert!(r.history_error.is_some());
+        assert!(g.hourly.is_empty());
     }
 
     #[test]

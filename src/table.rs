@@ -82,6 +82,59 @@ impl Counters {
     }
 }
 
+/// Traffic of one (LAN host, remote) pair since the history's last sweep
+/// ([`Tables::sweep_pairs`]): small, because every remote has one per host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairCount {
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub packets_out: u32,
+    pub packets_in: u32,
+}
+
+impl PairCount {
+    /// One packet (wrapping: a sweep drains it long before 2^32 packets).
+    #[inline(always)]
+    fn add(&mut self, dir: Direction, bytes: u32) {
+        match dir {
+            Direction::Out => {
+                self.packets_out = self.packets_out.wrapping_add(1);
+                self.bytes_out += u64::from(bytes);
+            }
+            Direction::In => {
+                self.packets_in = self.packets_in.wrapping_add(1);
+                self.bytes_in += u64::from(bytes);
+            }
+        }
+    }
+
+    /// Counts from elsewhere (conntrack, a merge), saturating.
+    pub fn add_counts(&mut self, o: &PairCount) {
+        self.bytes_out = self.bytes_out.saturating_add(o.bytes_out);
+        self.bytes_in = self.bytes_in.saturating_add(o.bytes_in);
+        self.packets_out = self.packets_out.saturating_add(o.packets_out);
+        self.packets_in = self.packets_in.saturating_add(o.packets_in);
+    }
+
+    /// Counters (saturating the packets to 32 bits).
+    pub fn of(c: &Counters) -> PairCount {
+        PairCount {
+            bytes_out: c.bytes_out,
+            bytes_in: c.bytes_in,
+            packets_out: u32::try_from(c.packets_out).unwrap_or(u32::MAX),
+            packets_in: u32::try_from(c.packets_in).unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == PairCount::default()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes_out.saturating_add(self.bytes_in)
+    }
+}
+
 /// One remote address that a LAN device sent to.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -90,6 +143,10 @@ pub struct Remote {
     pub last_seen: u64,
     /// LAN addresses that sent to it, first seen first. Most remotes have one: no allocation.
     pub hosts: SmallVec<[Addr; 1]>,
+    /// Per host of `hosts` (same index): its traffic with this remote since the last sweep.
+    pub pairs: SmallVec<[PairCount; 1]>,
+    /// How many of `hosts` the history's sweep has seen: those after are first contacts.
+    pub swept_hosts: u8,
     /// Remote ports of LAN-originated TCP/UDP, ascending (a few inline, then on the heap).
     pub ports: SmallVec<[u16; 4]>,
     /// IP protocol numbers seen, first seen first.
@@ -119,6 +176,8 @@ impl Remote {
             first_seen,
             last_seen,
             hosts: SmallVec::new(),
+            pairs: SmallVec::new(),
+            swept_hosts: 0,
             ports: SmallVec::new(),
             protocols: SmallVec::new(),
             last_proto_port: 0,
@@ -135,6 +194,11 @@ impl Remote {
         self.geo.as_deref()
     }
 
+    /// The shared record behind `geo` (the history interns places by it).
+    pub fn geo_rc(&self) -> Option<&Rc<GeoInfo>> {
+        self.geo.as_ref()
+    }
+
     /// Whether `geo` is the current database's answer.
     pub fn is_located(&self) -> bool {
         self.located
@@ -147,6 +211,22 @@ impl Remote {
     }
 
     /// Puts `name` first. Returns true when the list changed.
+    /// Adds `host` to `hosts` (with its pair counter), unless the list is full; returns its
+    /// index, `u32::MAX` when full.
+    pub fn push_host(&mut self, host: Addr) -> u32 {
+        if self.hosts.len() >= MAX_HOSTS_PER_REMOTE {
+            return u32::MAX;
+        }
+        self.hosts.push(host);
+        self.pairs.resize(self.hosts.len(), PairCount::default());
+        self.hosts.len() as u32 - 1
+    }
+
+    /// The index of `host` in `hosts`, `u32::MAX` when absent.
+    pub fn host_index(&self, host: Addr) -> u32 {
+        (self.hosts.iter().position(|h| *h == host)).map_or(u32::MAX, |i| i as u32)
+    }
+
     pub fn add_name(&mut self, name: &Rc<str>) -> bool {
         if self.names.first().is_some_and(|n| n == name) {
             return false;
@@ -472,11 +552,14 @@ const FLOW_SLOTS: usize = 4096;
 struct FlowSlot {
     remote: u32,
     host: u32,
+    /// The host's index in the remote's `hosts` (and `pairs`): a hint, checked per packet.
+    pair: u32,
 }
 
 const EMPTY_SLOT: FlowSlot = FlowSlot {
     remote: u32::MAX,
     host: u32::MAX,
+    pair: u32::MAX,
 };
 
 /// The slot of the flow between `a` and `b`: the same for both directions, so that a reply
@@ -694,8 +777,10 @@ impl Tables {
             remote_port: flow.remote_port,
             remote: s.remote,
             host_slot: s.host,
+            pair: s.pair,
         };
-        self.add(&hit, packet, wire_len, now);
+        let pair = self.add(&hit, packet, wire_len, now);
+        self.flows[i].pair = pair;
     }
 
     /// A flow cache miss: classification and the hash tables, then the slot is filled.
@@ -715,6 +800,7 @@ impl Tables {
             self.flows[i] = FlowSlot {
                 remote: hit.remote,
                 host: hit.host_slot,
+                pair: hit.pair,
             };
         }
     }
@@ -757,41 +843,41 @@ impl Tables {
                 self.hosts.insert(flow.host, Host::new(now, now))
             }
         };
-        let hit = Hit {
+        let mut hit = Hit {
             direction: flow.direction,
             host: flow.host,
             remote_port: flow.remote_port,
             remote,
             host_slot,
+            pair: u32::MAX,
         };
-        self.add(&hit, packet, wire_len, now);
+        hit.pair = self.add(&hit, packet, wire_len, now);
         Some(hit)
     }
 
-    /// The counting itself, shared by the cached and the uncached path.
+    /// The counting itself, shared by the cached and the uncached path. Returns the host's
+    /// index in the remote's `hosts` (`u32::MAX`: not there), for the flow cache.
     #[inline(always)]
-    fn add(&mut self, hit: &Hit, packet: &PacketInfo, wire_len: u32, now: u64) {
+    fn add(&mut self, hit: &Hit, packet: &PacketInfo, wire_len: u32, now: u64) -> u32 {
         let counts = self.capture_counts;
         let remote = self.remotes.at(hit.remote);
         if counts {
             remote.counters.add(hit.direction, wire_len);
         }
         remote.last_seen = now;
-        if hit.direction == Direction::Out {
-            if remote.hosts.first() != Some(&hit.host)
-                && !remote.hosts.contains(&hit.host)
-                && remote.hosts.len() < MAX_HOSTS_PER_REMOTE
-            {
-                remote.hosts.push(hit.host);
-                // A host new to this remote: names it learned for it (rare, not per packet).
-                if !self.learned.is_empty() || !self.ech_outer.is_empty() {
-                    let ip = self.remotes.entries[hit.remote as usize].0;
-                    let r = self.remotes.at(hit.remote);
-                    attach_learned(r, &self.learned, hit.host, ip);
-                    attach_learned(r, &self.ech_outer, hit.host, ip);
-                }
+        // The pair: the flow cache's hint when it still names this host (one comparison),
+        // else a search of the short list, which adds an outbound packet's host.
+        let mut pair = hit.pair;
+        if remote.hosts.get(pair as usize) != Some(&hit.host) {
+            pair = self.find_pair(hit);
+        }
+        let remote = self.remotes.at(hit.remote);
+        if counts {
+            if let Some(p) = remote.pairs.get_mut(pair as usize) {
+                p.add(hit.direction, wire_len);
             }
-            let remote = self.remotes.at(hit.remote);
+        }
+        if hit.direction == Direction::Out {
             let key = proto_port_key(packet.protocol, hit.remote_port);
             if remote.last_proto_port != key {
                 remote.last_proto_port = key;
@@ -812,6 +898,58 @@ impl Tables {
             self.stats.bytes += u64::from(wire_len);
         }
         self.dirty = true;
+        pair
+    }
+
+    /// The host's index in the remote's `hosts` without the cache's hint: a new flow, or a
+    /// host new to the remote (outbound: added, with the names it learned for the remote).
+    #[inline(never)]
+    fn find_pair(&mut self, hit: &Hit) -> u32 {
+        let remote = self.remotes.at(hit.remote);
+        let found = remote.host_index(hit.host);
+        if found != u32::MAX || hit.direction != Direction::Out {
+            return found;
+        }
+        let pair = remote.push_host(hit.host);
+        // A host new to this remote: names it learned for it (rare, not per packet).
+        if pair != u32::MAX && (!self.learned.is_empty() || !self.ech_outer.is_empty()) {
+            let ip = self.remotes.entries[hit.remote as usize].0;
+            let r = self.remotes.at(hit.remote);
+            attach_learned(r, &self.learned, hit.host, ip);
+            attach_learned(r, &self.ech_outer, hit.host, ip);
+        }
+        pair
+    }
+
+    /// The history's sweep: hands `each` every (LAN host, remote) pair's traffic since the
+    /// last sweep, then zeroes it. Per snapshot, not per packet: one pass over the remotes.
+    pub fn sweep_pairs(&mut self, mut each: impl FnMut(&PairDelta)) {
+        let mut taken: SmallVec<[(usize, PairCount); 4]> = SmallVec::new();
+        for (ip, r) in self.remotes.entries.iter_mut() {
+            taken.clear();
+            for (i, p) in r.pairs.iter_mut().enumerate() {
+                if !p.is_zero() {
+                    taken.push((i, std::mem::take(p)));
+                }
+            }
+            let Some(&(last, _)) = taken.last() else {
+                continue;
+            };
+            let swept = usize::from(r.swept_hosts);
+            r.swept_hosts = r.swept_hosts.max((last + 1) as u8);
+            let r = &*r;
+            for &(i, count) in &taken {
+                let host = r.hosts[i];
+                each(&PairDelta {
+                    host,
+                    mac: self.hosts.get(&host).and_then(|h| h.mac),
+                    remote_ip: *ip,
+                    remote: r,
+                    count,
+                    new: i >= swept,
+                });
+            }
+        }
     }
 
     /// Gives the remotes that are not located yet their place, from `locate` (the daemon's
@@ -906,6 +1044,19 @@ impl Tables {
     }
 }
 
+/// One (LAN host, remote) pair's traffic since the last sweep ([`Tables::sweep_pairs`]).
+pub struct PairDelta<'a> {
+    pub host: Addr,
+    /// The host's MAC, if its table entry knows it.
+    pub mac: Option<[u8; 6]>,
+    pub remote_ip: Addr,
+    /// The remote's entry: its place (`geo`), names and `last_seen` (the delta's time).
+    pub remote: &'a Remote,
+    pub count: PairCount,
+    /// The host's first contact with this remote, as far as the tables remember.
+    pub new: bool,
+}
+
 /// Where a packet was counted: direction, LAN host, remote port, and the two table slots.
 #[derive(Debug, Clone, Copy)]
 pub struct Hit {
@@ -914,6 +1065,8 @@ pub struct Hit {
     pub remote_port: Option<u16>,
     remote: u32,
     host_slot: u32,
+    /// The host's index in the remote's `hosts` (`u32::MAX`: unknown or not there).
+    pair: u32,
 }
 
 /// A (protocol, port) the remote had not shown last time: into its bounded lists.

@@ -150,12 +150,12 @@ check "default config -> command line" "mkdir -p /var/lib/connmap
 chown connmap:connmap /var/lib/connmap
 open_instance
 $COMMON_PARAMS
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--nft|
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--alert-upload|0|--alert-learning|604800|--alert-window|3600|--alert-timeout|30|--nft|
 close_instance
 reload_trigger connmap dhcp
 interface_trigger lan" "$out"
@@ -207,7 +207,7 @@ check "all options -> command line" "mkdir -p /etc/connmap
 chown connmap:connmap /etc/connmap
 open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=br-guest/')
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/geo.mmdb
 jail_mount $TMP/dhcp.leases
@@ -235,7 +235,7 @@ out=$(run device "config connmap 'main'
 	option log_level 'quiet'" "lan:br-lan:192.168.1.1" "lan")
 check "device name, IPv6 listen, no state" "open_instance
 $(echo "$COMMON_PARAMS" | sed 's/netdev=br-lan/netdev=eth1/')
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 $JAILED
@@ -251,7 +251,7 @@ out=$(run half-home "config connmap 'main'
 	option geoip ''" "lan:br-lan:192.168.1.1" "lan")
 check "home needs both coordinates" "open_instance
 $COMMON_PARAMS
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 $JAILED
@@ -281,7 +281,7 @@ check "http 0: --no-http, --json-out for LuCI" "mkdir -p /var/run/connmap
 chown connmap:connmap /var/run/connmap
 open_instance
 $COMMON_PARAMS
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/run/connmap
@@ -300,7 +300,7 @@ check "LuCI app installed: --json-out beside --listen" "mkdir -p /var/run/connma
 chown connmap:connmap /var/run/connmap
 open_instance
 $COMMON_PARAMS
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/run/connmap
@@ -319,7 +319,7 @@ out=$(run conntrack-on "config connmap 'main'
 	option conntrack_acct '1'" "lan:br-lan:192.168.1.1" "lan")
 check "conntrack 1, with consent to accounting" "open_instance
 $COMMON_PARAMS
-jail connmap log procfs sysfs
+jail connmap log procfs sysfs ubus
 jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 $(echo "$JAILED" | sed 's|connmap.json|connmap-conntrack.json|')
@@ -349,6 +349,50 @@ out=$(run conntrack-auto-off "config connmap 'main'
 check "auto without offloading: capture only, CAP_NET_RAW only" "0 1" \
 	"$(grep -c -- '--conntrack' "$TMP/conntrack-auto-off/log") $(grep -c 'capabilities=/etc/capabilities/connmap.json' "$TMP/conntrack-auto-off/log")"
 rm -f "$TMP/firewall"
+
+# 14. alerts: rules, thresholds, block lists (mounted in the jail), no ubus; hooks present:
+# their directory, each hook and the tools' directories are mounted
+command mkdir -p "$TMP/alert.d"
+printf '#!/bin/sh\n' > "$TMP/alert.d/10-log"
+chmod +x "$TMP/alert.d/10-log"
+printf '#!/bin/sh\n' > "$TMP/alert.d/ntfy.example"
+: > "$TMP/fh.netset"
+out=$(run alerts "config connmap 'main'
+	option state_file ''
+	option geoip ''
+	option alert_new_country '0'
+	option alert_new_asn '1'
+	option alert_blocklist '1'
+	option alert_new_device '0'
+	option alert_upload '1000000'
+	option alert_learning '0'
+	option alert_window '600'
+	option alert_dir '$TMP/alert.d'
+	option alert_timeout '10'
+	option alert_ubus '0'
+	list blocklist '$TMP/fh.netset'
+	list blocklist '$TMP/missing.netset'" "lan:br-lan:192.168.1.1" "lan")
+check "alert options -> command line and jail" "open_instance
+$COMMON_PARAMS
+jail connmap log procfs sysfs
+jail_mount /usr/share/connmap
+jail_mount $TMP/dhcp.leases
+jail_mount $TMP/fh.netset
+jail_mount $TMP/alert.d
+jail_mount $TMP/alert.d/10-log
+$(for f in /bin /sbin /usr/bin /usr/sbin /lib /usr/lib /etc/ssl /etc/resolv.conf /tmp/resolv.conf.d /etc/hosts; do [ -e "$f" ] && echo "jail_mount $f"; done)
+$JAILED
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--alert-rules|new_asn,blocklist|--alert-upload|1000000|--alert-learning|0|--alert-window|600|--alert-timeout|10|--alert-dir|$TMP/alert.d|--ubus||--blocklist|$TMP/fh.netset|--blocklist|$TMP/missing.netset|--nft|
+close_instance
+reload_trigger connmap dhcp
+interface_trigger lan" "$out"
+# no executable hook: nothing of the hooks in the jail
+chmod -x "$TMP/alert.d/10-log"
+out=$(run alerts-nohooks "config connmap 'main'
+	option state_file ''
+	option geoip ''
+	option alert_dir '$TMP/alert.d'" "lan:br-lan:192.168.1.1" "lan")
+check "no executable hook: no hook mounts" "0" "$(grep -c "jail_mount $TMP/alert.d" "$TMP/alerts-nohooks/log")"
 
 # 13. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&

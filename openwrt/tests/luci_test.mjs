@@ -181,7 +181,7 @@ check('an interface the list cannot show (a device name) is kept on save, not re
   byName.interface?.rmempty === true && typeof byName.interface?.remove === 'function' && byName.interface.remove('main') === undefined &&
   /remove = function\(section_id\) \{\}/.test(configSrc));
 check('port and listen only with the own page on', JSON.stringify(byName.port?.deps) === '[["http","1"]]' && JSON.stringify(byName.listen?.deps) === '[["http","1"]]');
-check('settings in two tabs (general, advanced), every option in one', tabs.length === 2 && options.every((o) => o.tab));
+check('settings in three tabs (general, advanced, alerts), every option in one', tabs.length === 3 && options.every((o) => o.tab));
 
 // defaults: src/cli.rs is the source; the form's placeholders, the UCI file and the init
 // script's fallbacks must say the same

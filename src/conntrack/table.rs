@@ -46,13 +46,18 @@ impl Tables {
         let entry = self.remotes.at(r);
         add_counters(&mut entry.counters, &delta);
         entry.last_seen = entry.last_seen.max(now);
-        if !entry.hosts.contains(&host) && entry.hosts.len() < MAX_HOSTS_PER_REMOTE {
-            entry.hosts.push(host);
-            if !self.learned.is_empty() {
+        let mut pair = entry.host_index(host);
+        if pair == u32::MAX {
+            pair = entry.push_host(host);
+            if pair != u32::MAX && !self.learned.is_empty() {
                 attach_learned(self.remotes.at(r), &self.learned, host, remote);
             }
         }
         let entry = self.remotes.at(r);
+        // the pair's share, for the history (per flow and dump, like the rest)
+        if let Some(p) = entry.pairs.get_mut(pair as usize) {
+            p.add_counts(&PairCount::of(&delta));
+        }
         let key = proto_port_key(protocol, remote_port);
         if entry.last_proto_port != key {
             entry.last_proto_port = key;

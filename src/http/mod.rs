@@ -33,6 +33,10 @@ pub struct HttpOptions {
     pub allow_hosts: Vec<String>,
     /// `/metrics` (src/export/metrics.rs); `None`: 404.
     pub metrics: Option<crate::export::metrics::MetricsCell>,
+    /// `/alerts.json` (src/alert), published by the data path; `None`: 404.
+    pub alerts: Option<SnapshotCell>,
+    /// `/history.json` (src/history); `None` (`--history-top 0`): 404.
+    pub history: Option<crate::history::HistoryCell>,
 }
 
 /// A running server. Dropping it stops the threads.
@@ -50,6 +54,8 @@ struct Handler {
     files: StaticFiles,
     snapshots: SnapshotCell,
     metrics: Option<crate::export::metrics::MetricsCell>,
+    alerts: Option<SnapshotCell>,
+    history: Option<crate::history::HistoryCell>,
     csp: String,
 }
 
@@ -94,6 +100,8 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         files,
         snapshots,
         metrics: opts.metrics.clone(),
+        alerts: opts.alerts.clone(),
+        history: opts.history.clone(),
         csp: format!(
             "default-src 'self'; img-src {img}; style-src 'self'; base-uri 'none'; \
              form-action 'none'; object-src 'none'; {}",
@@ -202,6 +210,28 @@ impl Read for SnapshotBody {
             self.snap.gzip()
         } else {
             &self.snap.json
+        };
+        let rest = all.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads a rendered /history.json without copying it.
+struct HistoryBody {
+    body: Arc<crate::history::json::Rendered>,
+    gzip: bool,
+    pos: usize,
+}
+
+impl Read for HistoryBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let all = if self.gzip {
+            self.body.gzip()
+        } else {
+            &self.body.json
         };
         let rest = all.get(self.pos..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
@@ -366,8 +396,13 @@ impl Handler {
             return self.status(404, "Not Found");
         };
         match path.as_str() {
-            "/markers.json" => self.markers(rq),
+            "/markers.json" => self.markers(rq, self.snapshots.get()),
+            "/alerts.json" => match &self.alerts {
+                Some(cell) => self.markers(rq, cell.get()),
+                None => self.status(404, "Not Found"),
+            },
             "/metrics" => self.metrics(rq),
+            "/history.json" => self.history(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
                 let body = PLACEHOLDER.as_bytes();
                 self.build(
@@ -385,8 +420,8 @@ impl Handler {
         }
     }
 
-    fn markers(&self, rq: &Request) -> Response<Body> {
-        let snap = self.snapshots.get();
+    /// A published JSON document (markers.json, alerts.json): ETag/304, gzip when accepted.
+    fn markers(&self, rq: &Request, snap: Arc<Snapshot>) -> Response<Body> {
         let mut headers = vec![
             header("ETag", &snap.etag),
             header("Cache-Control", "no-cache"),
@@ -411,6 +446,44 @@ impl Handler {
             len,
             headers,
         )
+    }
+
+    /// `/history.json?from=&to=&host=` (src/history/json.rs): rendered on this thread from
+    /// the published buckets, a few bodies cached; ETag/304 and gzip as for markers.json.
+    fn history(&self, rq: &Request) -> Response<Body> {
+        use crate::history::json;
+        let Some(cell) = &self.history else {
+            return self.status(404, "Not Found (history is off: --history-top 0)");
+        };
+        let query = rq.url().split_once('?').map_or("", |(_, q)| q);
+        let query = query.split('#').next().unwrap_or("");
+        let q = match json::parse_query(query) {
+            Ok(q) => q,
+            Err(e) => return self.status(400, &format!("Bad Request: {e}")),
+        };
+        let view = cell.get();
+        let etag = json::etag(&view, &q);
+        let mut headers = vec![
+            header("ETag", &etag),
+            header("Cache-Control", "no-cache"),
+            header("Vary", "Accept-Encoding"),
+        ];
+        if if_none_match(rq, &etag) {
+            return self.build(304, Box::new(std::io::empty()), 0, headers);
+        }
+        let body = json::get(&view, &q, &cell.cache);
+        let gzip = accepts_gzip(rq);
+        let len = if gzip {
+            body.gzip().len()
+        } else {
+            body.json.len()
+        };
+        headers.push(header("Content-Type", "application/json"));
+        if gzip {
+            headers.push(header("Content-Encoding", "gzip"));
+        }
+        let body = HistoryBody { body, gzip, pos: 0 };
+        self.build(200, Box::new(body), len, headers)
     }
 
     /// `/metrics`: rendered per scrape from the last snapshot's aggregate (no ETag).
@@ -562,6 +635,8 @@ mod tests {
                 tiles_origin: None,
                 allow_hosts: vec![],
                 metrics: None,
+                alerts: None,
+                history: None,
             };
             let server = start(&opts, cell).unwrap();
             let addr = server.backend_listener.local_addr().unwrap();

@@ -23,6 +23,7 @@ return view.extend({
 		s.addremove = false;
 		s.tab('general', _('General Settings'));
 		s.tab('advanced', _('Advanced Settings'));
+		s.tab('alerts', _('Alerts'));
 
 		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'));
 		o.rmempty = false;
@@ -179,6 +180,58 @@ return view.extend({
 				value.indexOf('{x}') >= 0 && value.indexOf('{y}') >= 0)
 				? true : _('An http(s) URL template with {z}, {x} and {y}');
 		};
+
+		o = s.taboption('alerts', form.Flag, 'alert_new_country', _('New country'),
+			_('Alert when a device reaches a country it never reached before.'));
+		o.rmempty = false;
+		o.default = '1';
+
+		o = s.taboption('alerts', form.Flag, 'alert_new_asn', _('New network (ASN)'),
+			_('Alert when a device reaches a network (autonomous system) it never reached before. Frequent for phones and computers.'));
+		o.rmempty = false;
+		o.default = '0';
+
+		o = s.taboption('alerts', form.Flag, 'alert_blocklist', _('Block-listed address'),
+			_('Alert when a device talks to an address of one of the block lists below.'));
+		o.rmempty = false;
+		o.default = '1';
+
+		o = s.taboption('alerts', form.DynamicList, 'blocklist', _('Block lists'),
+			_('Files of IP addresses and networks (banIP or FireHOL format), kept up to date by another tool: connmap downloads nothing. A bad line is logged with its number and skipped.'));
+		o.placeholder = '/etc/connmap/firehol_level1.netset';
+
+		o = s.taboption('alerts', form.Flag, 'alert_new_device', _('New device'),
+			_('Alert when a device never seen before appears on the LAN.'));
+		o.rmempty = false;
+		o.default = '1';
+
+		o = s.taboption('alerts', form.Value, 'alert_upload', _('Upload limit (bytes per hour)'),
+			_('Alert when a device sends more than this in one clock hour. 0: off.'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.taboption('alerts', form.Value, 'alert_learning', _('Learning period (seconds)'),
+			_('After the first start, new countries, networks and devices are learned without alerts for this long (604800: 7 days).'));
+		o.datatype = 'uinteger';
+		o.placeholder = '604800';
+
+		o = s.taboption('alerts', form.Value, 'alert_window', _('Alert window (seconds)'),
+			_('At most one alert per device and rule within this time; the others are counted as suppressed.'));
+		o.datatype = 'uinteger';
+		o.placeholder = '3600';
+
+		o = s.taboption('alerts', form.Flag, 'alert_ubus', _('ubus event'),
+			_('Send each alert as the ubus event connmap.alert.'));
+		o.rmempty = false;
+		o.default = '1';
+
+		o = s.taboption('alerts', form.Value, 'alert_dir', _('Hook directory'),
+			_('Executable files here run for each alert, in name order, as the user connmap, with the alert in environment variables. An example that forwards to ntfy: ntfy.example. Restart connmap after adding a hook.'));
+		o.placeholder = '/etc/connmap/alert.d';
+
+		o = s.taboption('alerts', form.Value, 'alert_timeout', _('Hook timeout (seconds)'));
+		o.datatype = 'range(1,3600)';
+		o.placeholder = '30';
 
 		return m.render();
 	}

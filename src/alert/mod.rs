@@ -1,0 +1,670 @@
+//! Alerts: a device doing something new, told the OpenWrt way (syslog, a ubus event, hook
+//! scripts), with no HTTP client in the daemon.
+//!
+//! Rules (each on or off, `--alert-*`): first contact of a device with a new country
+//! (`new_country`), a new ASN (`new_asn`), a remote on a block list (`blocklist`, see
+//! blocklist.rs), more than N bytes sent by a device in one clock hour (`upload`), a device
+//! never seen before (`new_device`). A device is its MAC when known, else its address.
+//!
+//! Input, off the packet path: the daemon hands `observe_pair` one observation per (device,
+//! remote) pair that had traffic since the last sweep (the history's per-snapshot sweep) and
+//! `observe_host` each LAN device at each snapshot. The time in them is the capture clock, so
+//! a replayed capture can fire alerts.
+//!
+//! Learning: for `--alert-learning` seconds (default 7 days) from the first observation ever
+//! (remembered in the alert memory, so a restart does not start it again) new countries, ASNs
+//! and devices are learned without firing. Block-list and upload alerts fire from the start.
+//!
+//! Rate limit: one alert per (device, rule) per `--alert-window` (default 1 h); the others
+//! are counted in `suppressed` (what they would have taught is learned all the same). A fired
+//! alert is logged (syslog), kept in the recent list (`alerts.json`, at most 100) and queued
+//! for delivery (deliver.rs: ubus event, hooks); a full queue drops the delivery and counts it
+//! in `suppressed` too.
+//!
+//! The memory (rules.rs) is bounded and goes into the state file as opaque bytes.
+
+pub mod blocklist;
+pub mod deliver;
+pub mod rules;
+pub mod ubus;
+
+use crate::devnames::format_mac;
+use crate::packet::Addr;
+use blocklist::Blocklists;
+use deliver::{DeliverOptions, Delivery, Job};
+use rules::{
+    hour_of, remember, AlertRec, DevKey, Device, DeviceRec, MemoryFile, RemoteRec, MAX_ASNS,
+    MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT, MEMORY_VERSION,
+};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One (device, remote) pair's traffic since the last sweep.
+#[derive(Debug, Clone, Default)]
+pub struct PairObs<'a> {
+    /// capture clock, unix seconds (pcap timestamp when replaying)
+    pub time: u64,
+    /// LAN address
+    pub host: Addr,
+    pub mac: Option<[u8; 6]>,
+    pub remote: Addr,
+    /// ISO code from the database (None: unknown)
+    pub country: Option<[u8; 2]>,
+    pub asn: Option<u32>,
+    pub org: Option<&'a str>,
+    /// the remote's most recent learned name
+    pub name: Option<&'a str>,
+    /// since the last sweep
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+/// The rules, in the order of `Device::last_fired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    NewCountry = 0,
+    NewAsn = 1,
+    Blocklist = 2,
+    Upload = 3,
+    NewDevice = 4,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 5] = [
+        Rule::NewCountry,
+        Rule::NewAsn,
+        Rule::Blocklist,
+        Rule::Upload,
+        Rule::NewDevice,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::NewCountry => "new_country",
+            Rule::NewAsn => "new_asn",
+            Rule::Blocklist => "blocklist",
+            Rule::Upload => "upload",
+            Rule::NewDevice => "new_device",
+        }
+    }
+
+    fn from_u8(n: u8) -> Option<Rule> {
+        Rule::ALL.get(usize::from(n)).copied()
+    }
+}
+
+pub const DEFAULT_LEARNING: u64 = 7 * 86_400;
+pub const DEFAULT_WINDOW: u64 = 3600;
+
+/// The alert settings (from the command line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    pub new_country: bool,
+    pub new_asn: bool,
+    pub blocklist: bool,
+    /// bytes per device per clock hour; 0: off
+    pub upload_per_hour: u64,
+    pub new_device: bool,
+    /// seconds; 0: no learning period
+    pub learning: u64,
+    /// seconds: one alert per (device, rule) per window
+    pub window: u64,
+    pub blocklists: Vec<PathBuf>,
+    /// hook scripts; `None`: none
+    pub dir: Option<PathBuf>,
+    /// ubusd's socket; `None`: no ubus event
+    pub ubus: Option<PathBuf>,
+    pub hook_timeout: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> AlertConfig {
+        AlertConfig {
+            new_country: true,
+            new_asn: false,
+            blocklist: true,
+            upload_per_hour: 0,
+            new_device: true,
+            learning: DEFAULT_LEARNING,
+            window: DEFAULT_WINDOW,
+            blocklists: Vec::new(),
+            dir: Some(deliver::DEFAULT_DIR.into()),
+            ubus: Some(ubus::DEFAULT_SOCKET.into()),
+            hook_timeout: deliver::DEFAULT_TIMEOUT.as_secs(),
+        }
+    }
+}
+
+impl AlertConfig {
+    fn on(&self, rule: Rule) -> bool {
+        match rule {
+            Rule::NewCountry => self.new_country,
+            Rule::NewAsn => self.new_asn,
+            Rule::Blocklist => self.blocklist,
+            Rule::Upload => self.upload_per_hour > 0,
+            Rule::NewDevice => self.new_device,
+        }
+    }
+}
+
+/// The remote side of an alert.
+struct RemoteView<'a> {
+    ip: Addr,
+    country: Option<[u8; 2]>,
+    asn: Option<u32>,
+    org: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+/// The engine: rules, memory, recent alerts, delivery.
+pub struct Alerts {
+    pub cfg: AlertConfig,
+    blocklists: Blocklists,
+    devices: HashMap<DevKey, Device, crate::hash::RandomState>,
+    learning_start: Option<u64>,
+    next_id: u64,
+    pub suppressed: u64,
+    recent: VecDeque<AlertRec>,
+    delivery: Option<Delivery>,
+    /// Something changed for alerts.json since the last `take_changed`.
+    changed: bool,
+}
+
+impl Alerts {
+    /// The engine without delivery threads or block lists (tests; `start` adds them).
+    pub fn new(cfg: AlertConfig) -> Alerts {
+        Alerts {
+            cfg,
+            blocklists: Blocklists::default(),
+            devices: HashMap::default(),
+            learning_start: None,
+            next_id: 1,
+            suppressed: 0,
+            recent: VecDeque::new(),
+            delivery: None,
+            changed: true,
+        }
+    }
+
+    /// The engine with its block lists read and its delivery thread started.
+    pub fn start(cfg: AlertConfig) -> Alerts {
+        let mut a = Alerts::new(cfg);
+        a.blocklists = Blocklists::load_logged(&a.cfg.blocklists);
+        a.delivery = Delivery::start(DeliverOptions {
+            dir: a.cfg.dir.clone(),
+            ubus: a.cfg.ubus.clone(),
+            timeout: Duration::from_secs(a.cfg.hook_timeout.max(1)),
+        });
+        a
+    }
+
+    /// Replaces the block lists (tests).
+    pub fn set_blocklists(&mut self, b: Blocklists) {
+        self.blocklists = b;
+    }
+
+    /// SIGHUP: reads the block lists again.
+    pub fn reload_blocklists(&mut self) {
+        if !self.cfg.blocklists.is_empty() {
+            self.blocklists = Blocklists::load_logged(&self.cfg.blocklists);
+        }
+    }
+
+    /// Delivers what is queued (at most `grace`) and stops the delivery thread (on exit).
+    pub fn finish(&mut self, grace: Duration) {
+        if let Some(d) = self.delivery.take() {
+            d.finish(grace);
+        }
+    }
+
+    /// When learning ends (`None`: no learning period, or not started yet).
+    pub fn learning_until(&self) -> Option<u64> {
+        (self.cfg.learning > 0)
+            .then(|| {
+                self.learning_start
+                    .map(|s| s.saturating_add(self.cfg.learning))
+            })
+            .flatten()
+    }
+
+    fn learning(&mut self, time: u64) -> bool {
+        let start = *self.learning_start.get_or_insert(time);
+        self.cfg.learning > 0 && time < start.saturating_add(self.cfg.learning)
+    }
+
+    /// The device's entry, made (and `new_device` fired) when it is not known. A device
+    /// first seen by address and then with its MAC keeps what was learned.
+    fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> DevKey {
+        let key = DevKey::of(ip, mac);
+        if self.devices.contains_key(&key) {
+            return key;
+        }
+        if mac.is_some() {
+            if let Some(d) = self.devices.remove(&DevKey::Ip(ip)) {
+                self.devices.insert(key, d);
+                return key;
+            }
+        }
+        if self.devices.len() >= MAX_DEVICES {
+            let oldest = (self.devices.iter())
+                .min_by_key(|(_, d)| d.last_seen)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.devices.remove(&k);
+            }
+        }
+        self.devices.insert(
+            key,
+            Device {
+                first_seen: time,
+                last_seen: time,
+                ip: Some(ip),
+                name: name.map(Box::from),
+                ..Default::default()
+            },
+        );
+        if !self.learning(time) {
+            self.fire(time, key, Rule::NewDevice, None, None, None);
+        }
+        key
+    }
+
+    /// A LAN device at a snapshot (the `new_device` rule; its name for messages).
+    pub fn observe_host(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) {
+        self.learning(time);
+        let key = self.device(time, ip, mac, name);
+        if let Some(d) = self.devices.get_mut(&key) {
+            d.last_seen = d.last_seen.max(time);
+            d.ip = Some(ip);
+            if d.name.as_deref() != name {
+                d.name = name.map(Box::from);
+            }
+        }
+    }
+
+    /// One pair's traffic of a sweep: the country, ASN, block-list and upload rules.
+    pub fn observe_pair(&mut self, obs: &PairObs) {
+        let time = obs.time;
+        let learning = self.learning(time);
+        let key = self.device(time, obs.host, obs.mac, None);
+        let hour = hour_of(time);
+        let cfg = &self.cfg;
+        let Some(d) = self.devices.get_mut(&key) else {
+            return;
+        };
+        d.last_seen = d.last_seen.max(time);
+        d.ip = Some(obs.host);
+        let mut fire: [Option<Rule>; 4] = [None; 4];
+        if let Some(c) = obs.country.and_then(rules::valid_country) {
+            if remember(&mut d.countries, c, hour, MAX_COUNTRIES) && !learning {
+                fire[0] = Some(Rule::NewCountry);
+            }
+        }
+        if let Some(asn) = obs.asn.filter(|&a| a != 0) {
+            if remember(&mut d.asns, asn, hour, MAX_ASNS) && !learning {
+                fire[1] = Some(Rule::NewAsn);
+            }
+        }
+        let mut upload = None;
+        if cfg.upload_per_hour > 0 {
+            let h = time / 3600;
+            if d.upload_hour != h {
+                d.upload_hour = h;
+                d.upload_bytes = 0;
+                d.upload_fired = false;
+            }
+            d.upload_bytes = d.upload_bytes.saturating_add(obs.bytes_out);
+            if d.upload_bytes > cfg.upload_per_hour && !d.upload_fired {
+                d.upload_fired = true;
+                upload = Some(d.upload_bytes);
+                fire[3] = Some(Rule::Upload);
+            }
+        }
+        let listed = if cfg.blocklist {
+            self.blocklists.lookup(obs.remote).map(str::to_string)
+        } else {
+            None
+        };
+        if listed.is_some() {
+            fire[2] = Some(Rule::Blocklist);
+        }
+        let remote = RemoteView {
+            ip: obs.remote,
+            country: obs.country.and_then(rules::valid_country),
+            asn: obs.asn,
+            org: obs.org,
+            name: obs.name,
+        };
+        for rule in fire.into_iter().flatten() {
+            match rule {
+                Rule::Upload => self.fire(time, key, rule, None, None, upload),
+                Rule::Blocklist => {
+                    self.fire(time, key, rule, Some(&remote), listed.as_deref(), None)
+                }
+                _ => self.fire(time, key, rule, Some(&remote), None, None),
+            }
+        }
+    }
+
+    /// An alert of `rule` for device `key`: rate limit, then log, keep, queue for delivery.
+    fn fire(
+        &mut self,
+        time: u64,
+        key: DevKey,
+        rule: Rule,
+        remote: Option<&RemoteView>,
+        list: Option<&str>,
+        bytes: Option<u64>,
+    ) {
+        if !self.cfg.on(rule) {
+            return;
+        }
+        let window = self.cfg.window;
+        let Some(d) = self.devices.get_mut(&key) else {
+            return;
+        };
+        let last = &mut d.last_fired[rule as usize];
+        if *last != 0 && time.saturating_sub(*last) < window {
+            self.suppressed += 1;
+            self.changed = true;
+            return;
+        }
+        *last = time.max(1);
+        let (ip, name) = (
+            d.ip.unwrap_or_default(),
+            d.name.as_deref().map(str::to_string),
+        );
+        let mac = match key {
+            DevKey::Mac(m) => Some(m),
+            DevKey::Ip(_) => None,
+        };
+        let rec = AlertRec {
+            id: self.next_id,
+            time,
+            rule: rule as u8,
+            device_ip: Some(ip),
+            device_mac: mac,
+            device_name: name,
+            remote: remote.map(|r| RemoteRec {
+                ip: r.ip,
+                country: r.country,
+                asn: r.asn,
+                org: r.org.map(str::to_string),
+                name: r.name.map(str::to_string),
+            }),
+            list: list.map(str::to_string),
+            bytes,
+            message: String::new(),
+        };
+        let rec = AlertRec {
+            message: message(&rec, self.cfg.upload_per_hour),
+            ..rec
+        };
+        self.next_id += 1;
+        self.changed = true;
+        log::warn!("alert {}: {}", rule.name(), rec.message);
+        if let Some(del) = &self.delivery {
+            if !del.send(Job {
+                env: environment(&rec),
+                event: alert_json(&rec),
+            }) {
+                self.suppressed += 1;
+                log::warn!("alert {}: delivery queue full, not delivered", rec.id);
+            }
+        }
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.pop_back();
+        }
+        self.recent.push_front(rec);
+    }
+
+    /// True once after anything alerts.json shows changed.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The recent alerts, most recent first.
+    pub fn recent(&self) -> impl Iterator<Item = &AlertRec> {
+        self.recent.iter()
+    }
+
+    /// alerts.json (docs/alerts-json.md).
+    pub fn render(&self, now: u64) -> Vec<u8> {
+        let doc = json!({
+            "version": 1,
+            "generated": now,
+            "learning_until": self.learning_until().filter(|&u| u > now),
+            "rules": {
+                "new_country": self.cfg.new_country,
+                "new_asn": self.cfg.new_asn,
+                "blocklist": self.cfg.blocklist && !self.blocklists.is_empty(),
+                "upload_per_hour": self.cfg.upload_per_hour,
+                "new_device": self.cfg.new_device,
+            },
+            "suppressed": self.suppressed,
+            "alerts": self.recent.iter().map(alert_json).collect::<Vec<_>>(),
+        });
+        serde_json::to_vec(&doc).unwrap_or_default()
+    }
+
+    /// The memory as bytes for the state file.
+    pub fn memory_bytes(&self) -> Vec<u8> {
+        let file = MemoryFile {
+            version: MEMORY_VERSION,
+            learning_start: self.learning_start,
+            next_id: self.next_id,
+            suppressed: self.suppressed,
+            devices: (self.devices.iter())
+                .map(|(k, d)| DeviceRec {
+                    key: *k,
+                    first_seen: d.first_seen,
+                    last_seen: d.last_seen,
+                    countries: d.countries.clone(),
+                    asns: d.asns.clone(),
+                    last_fired: d.last_fired,
+                })
+                .collect(),
+            alerts: self.recent.iter().cloned().collect(),
+        };
+        postcard::to_allocvec(&file).unwrap_or_default()
+    }
+
+    /// Takes back a memory saved by `memory_bytes`, never trusting it: bounds re-applied, bad
+    /// entries dropped. Empty bytes (no memory saved) are fine.
+    pub fn restore_memory(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let file: MemoryFile = postcard::from_bytes(bytes)
+            .map_err(|e| format!("the alert memory is damaged ({e}); starting afresh"))?;
+        if file.version != MEMORY_VERSION {
+            return Err(format!(
+                "alert memory version {} is not supported (this connmap reads {MEMORY_VERSION})",
+                file.version
+            ));
+        }
+        self.learning_start = file.learning_start;
+        self.next_id = file.next_id.max(1);
+        self.suppressed = file.suppressed;
+        let mut devices = file.devices;
+        devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
+        self.devices.clear();
+        for d in devices.into_iter().take(MAX_DEVICES) {
+            let mut countries: Vec<_> = (d.countries.into_iter())
+                .filter_map(|(c, h)| rules::valid_country(c).map(|c| (c, h)))
+                .collect();
+            countries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
+            countries.dedup_by_key(|e| e.0);
+            countries.truncate(MAX_COUNTRIES);
+            let mut asns = d.asns;
+            asns.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
+            asns.truncate(MAX_ASNS);
+            let ip = match d.key {
+                DevKey::Ip(ip) => Some(ip),
+                DevKey::Mac(_) => None,
+            };
+            self.devices.entry(d.key).or_insert(Device {
+                first_seen: d.first_seen.min(d.last_seen),
+                last_seen: d.last_seen,
+                countries,
+                asns,
+                last_fired: d.last_fired,
+                ip,
+                ..Default::default()
+            });
+        }
+        self.recent = (file.alerts.into_iter())
+            .filter_map(AlertRec::cleaned)
+            .take(MAX_RECENT)
+            .collect();
+        if let Some(max) = self.recent.iter().map(|a| a.id).max() {
+            self.next_id = self.next_id.max(max.saturating_add(1));
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Devices in the memory, and the entries they hold (countries + ASNs).
+    pub fn memory_size(&self) -> (usize, usize) {
+        let entries = (self.devices.values())
+            .map(|d| d.countries.len() + d.asns.len())
+            .sum();
+        (self.devices.len(), entries)
+    }
+}
+
+impl Drop for Alerts {
+    fn drop(&mut self) {
+        self.finish(Duration::from_secs(5));
+    }
+}
+
+fn country_text(c: [u8; 2]) -> String {
+    String::from_utf8_lossy(&c).into_owned()
+}
+
+/// "laptop (192.168.1.23)" or "192.168.1.23".
+fn device_label(a: &AlertRec) -> String {
+    let ip = a.device_ip.map(|i| i.to_string()).unwrap_or_default();
+    match &a.device_name {
+        Some(n) => format!("{n} ({ip})"),
+        None => ip,
+    }
+}
+
+fn remote_label(r: &RemoteRec) -> String {
+    match &r.name {
+        Some(n) => format!("{} ({n})", r.ip),
+        None => r.ip.to_string(),
+    }
+}
+
+/// The one-line text of an alert.
+fn message(a: &AlertRec, limit: u64) -> String {
+    let dev = device_label(a);
+    let remote = a.remote.as_ref();
+    match Rule::from_u8(a.rule) {
+        Some(Rule::NewCountry) => {
+            let r = remote.map(remote_label).unwrap_or_default();
+            let c = remote
+                .and_then(|r| r.country)
+                .map(country_text)
+                .unwrap_or_default();
+            format!("{dev} reached {c} for the first time: {r}")
+        }
+        Some(Rule::NewAsn) => {
+            let r = remote.map(remote_label).unwrap_or_default();
+            let asn = remote.and_then(|r| r.asn).unwrap_or(0);
+            match remote.and_then(|r| r.org.as_deref()) {
+                Some(org) => format!("{dev} reached AS{asn} ({org}) for the first time: {r}"),
+                None => format!("{dev} reached AS{asn} for the first time: {r}"),
+            }
+        }
+        Some(Rule::Blocklist) => {
+            let r = remote.map(remote_label).unwrap_or_default();
+            let list = a.list.as_deref().unwrap_or("");
+            format!("{dev} contacted {r}, listed in {list}")
+        }
+        Some(Rule::Upload) => {
+            let h = (a.time / 3600 % 24, a.time / 3600 % 24 + 1);
+            format!(
+                "{dev} sent {} bytes between {:02}:00 and {:02}:00 UTC, more than {limit}",
+                a.bytes.unwrap_or(0),
+                h.0,
+                h.1
+            )
+        }
+        Some(Rule::NewDevice) => match a.device_mac {
+            Some(m) => format!("new device on the network: {dev}, MAC {}", format_mac(&m)),
+            None => format!("new device on the network: {dev}"),
+        },
+        None => String::new(),
+    }
+}
+
+/// An alert as alerts.json and the ubus event show it.
+pub fn alert_json(a: &AlertRec) -> Value {
+    let mut o = json!({
+        "id": a.id,
+        "time": a.time,
+        "rule": Rule::from_u8(a.rule).map_or("", Rule::name),
+        "device": {
+            "ip": a.device_ip.map(|i| i.to_string()),
+            "mac": a.device_mac.as_ref().map(format_mac),
+            "name": a.device_name,
+        },
+        "remote": a.remote.as_ref().map(|r| json!({
+            "ip": r.ip.to_string(),
+            "country": r.country.map(country_text),
+            "asn": r.asn,
+            "org": r.org,
+            "name": r.name,
+        })),
+        "message": a.message,
+    });
+    if let Some(l) = &a.list {
+        o["list"] = json!(l);
+    }
+    if let Some(b) = a.bytes {
+        o["bytes"] = json!(b);
+    }
+    o
+}
+
+/// The hooks' variables (empty when unknown), besides ACTION and PATH.
+pub fn environment(a: &AlertRec) -> Vec<(&'static str, String)> {
+    let r = a.remote.as_ref();
+    let opt = |s: Option<String>| s.unwrap_or_default();
+    vec![
+        (
+            "CONNMAP_RULE",
+            Rule::from_u8(a.rule).map_or("", Rule::name).to_string(),
+        ),
+        ("CONNMAP_TIME", a.time.to_string()),
+        ("CONNMAP_MESSAGE", a.message.clone()),
+        ("CONNMAP_DEVICE_IP", opt(a.device_ip.map(|i| i.to_string()))),
+        (
+            "CONNMAP_DEVICE_MAC",
+            opt(a.device_mac.as_ref().map(format_mac)),
+        ),
+        ("CONNMAP_DEVICE_NAME", opt(a.device_name.clone())),
+        ("CONNMAP_REMOTE_IP", opt(r.map(|r| r.ip.to_string()))),
+        (
+            "CONNMAP_REMOTE_COUNTRY",
+            opt(r.and_then(|r| r.country).map(country_text)),
+        ),
+        (
+            "CONNMAP_REMOTE_ASN",
+            opt(r.and_then(|r| r.asn).map(|n| n.to_string())),
+        ),
+        ("CONNMAP_REMOTE_ORG", opt(r.and_then(|r| r.org.clone()))),
+        ("CONNMAP_REMOTE_NAME", opt(r.and_then(|r| r.name.clone()))),
+        ("CONNMAP_LIST", opt(a.list.clone())),
+        ("CONNMAP_BYTES", opt(a.bytes.map(|b| b.to_string()))),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

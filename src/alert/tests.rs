@@ -1,0 +1,228 @@
+//! Unit tests of the alert engine (rules, learning, rate limit, memory, alerts.json).
+
+use super::*;
+
+const T0: u64 = 1_764_000_000;
+const MAC: [u8; 6] = [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+
+fn a(s: &str) -> Addr {
+    s.parse().unwrap()
+}
+
+fn no_learning() -> AlertConfig {
+    AlertConfig {
+        learning: 0,
+        new_asn: true,
+        upload_per_hour: 1000,
+        dir: None,
+        ubus: None,
+        ..Default::default()
+    }
+}
+
+fn obs<'a>(time: u64, remote: &str, country: &[u8; 2], asn: u32, out: u64) -> PairObs<'a> {
+    PairObs {
+        time,
+        host: a("192.168.1.23"),
+        mac: Some(MAC),
+        remote: a(remote),
+        country: Some(*country),
+        asn: Some(asn),
+        org: Some("Org"),
+        name: Some("x.example"),
+        bytes_out: out,
+        bytes_in: 0,
+    }
+}
+
+fn rules_of(al: &Alerts) -> Vec<&'static str> {
+    let mut v: Vec<_> = al
+        .recent()
+        .map(|r| Rule::from_u8(r.rule).unwrap().name())
+        .collect();
+    v.reverse();
+    v
+}
+
+#[test]
+fn each_rule_fires_once_per_device_and_window() {
+    let mut al = Alerts::new(no_learning());
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("firehol_level1.netset");
+    std::fs::write(&list, "203.0.113.0/24\n").unwrap();
+    al.set_blocklists(blocklist::Blocklists::load(&[list]).0);
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), Some("laptop"));
+    al.observe_pair(&obs(T0, "1.1.1.1", b"AU", 13335, 10));
+    assert_eq!(rules_of(&al), ["new_device", "new_country", "new_asn"]);
+    // known country and ASN: nothing
+    al.observe_pair(&obs(T0 + 5, "1.1.1.2", b"AU", 13335, 10));
+    assert_eq!(al.recent().count(), 3);
+    // a block-listed remote, an upload over the limit
+    al.observe_pair(&obs(T0 + 10, "203.0.113.9", b"AU", 13335, 2000));
+    assert_eq!(
+        rules_of(&al),
+        [
+            "new_device",
+            "new_country",
+            "new_asn",
+            "blocklist",
+            "upload"
+        ]
+    );
+    let bl = al.recent().nth(1).unwrap();
+    assert_eq!(bl.list.as_deref(), Some("firehol_level1.netset"));
+    assert_eq!(
+        bl.message,
+        "laptop (192.168.1.23) contacted 203.0.113.9 (x.example), listed in firehol_level1.netset"
+    );
+    let up = al.recent().next().unwrap();
+    assert_eq!(up.bytes, Some(2020));
+    // a new country within the window: suppressed, but learned
+    al.observe_pair(&obs(T0 + 20, "5.5.5.5", b"DE", 3320, 0));
+    assert_eq!(al.recent().count(), 5);
+    assert_eq!(al.suppressed, 2);
+    // after the window: a new country fires again; the learned DE does not
+    al.observe_pair(&obs(T0 + 3700, "5.5.5.6", b"DE", 3320, 0));
+    assert_eq!(al.recent().count(), 5);
+    al.observe_pair(&obs(T0 + 3700, "8.8.8.8", b"US", 15169, 0));
+    assert_eq!(
+        al.recent().nth(1).unwrap().message,
+        "laptop (192.168.1.23) reached US for the first time: 8.8.8.8 (x.example)"
+    );
+}
+
+#[test]
+fn upload_counts_per_clock_hour() {
+    let mut al = Alerts::new(no_learning());
+    let hour = T0 / 3600 * 3600;
+    al.observe_pair(&obs(hour + 10, "1.1.1.1", b"AU", 1, 600));
+    al.observe_pair(&obs(hour + 20, "1.1.1.2", b"AU", 1, 300));
+    assert!(!rules_of(&al).contains(&"upload"));
+    // the next hour starts from zero
+    al.observe_pair(&obs(hour + 3600, "1.1.1.3", b"AU", 1, 900));
+    assert!(!rules_of(&al).contains(&"upload"));
+    al.observe_pair(&obs(hour + 3700, "1.1.1.3", b"AU", 1, 200));
+    assert_eq!(rules_of(&al).last(), Some(&"upload"));
+    assert_eq!(al.recent().next().unwrap().bytes, Some(1100));
+}
+
+#[test]
+fn learning_learns_without_firing_and_is_remembered() {
+    let cfg = AlertConfig {
+        learning: 86_400,
+        ..no_learning()
+    };
+    let mut al = Alerts::new(cfg.clone());
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), None);
+    al.observe_pair(&obs(T0, "1.1.1.1", b"AU", 13335, 0));
+    assert_eq!(al.recent().count(), 0);
+    assert_eq!(al.learning_until(), Some(T0 + 86_400));
+    let doc: Value = serde_json::from_slice(&al.render(T0 + 10)).unwrap();
+    assert_eq!(doc["learning_until"], T0 + 86_400);
+    // a restart keeps the start and what was learned
+    let mem = al.memory_bytes();
+    let mut al = Alerts::new(cfg);
+    al.restore_memory(&mem).unwrap();
+    assert_eq!(al.learning_until(), Some(T0 + 86_400));
+    al.observe_pair(&obs(T0 + 86_400, "1.1.1.9", b"AU", 13335, 0));
+    assert_eq!(al.recent().count(), 0);
+    al.observe_pair(&obs(T0 + 86_400, "8.8.8.8", b"US", 15169, 0));
+    assert_eq!(rules_of(&al), ["new_country", "new_asn"]);
+    let doc: Value = serde_json::from_slice(&al.render(T0 + 86_401)).unwrap();
+    assert!(doc["learning_until"].is_null());
+}
+
+#[test]
+fn a_device_first_seen_by_address_keeps_its_memory_when_its_mac_is_known() {
+    let mut al = Alerts::new(no_learning());
+    let mut o = obs(T0, "1.1.1.1", b"AU", 1, 0);
+    o.mac = None;
+    al.observe_pair(&o);
+    assert_eq!(al.recent().count(), 3);
+    al.observe_pair(&obs(T0 + 10, "1.1.1.1", b"AU", 1, 0));
+    assert_eq!(al.recent().count(), 3);
+    assert_eq!(al.memory_size(), (1, 2));
+}
+
+#[test]
+fn memory_roundtrips_and_bad_memory_is_refused() {
+    let mut al = Alerts::new(no_learning());
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), Some("laptop"));
+    al.observe_pair(&obs(T0, "1.1.1.1", b"AU", 13335, 0));
+    let mem = al.memory_bytes();
+    let mut b = Alerts::new(no_learning());
+    b.restore_memory(&mem).unwrap();
+    assert_eq!(b.memory_size(), al.memory_size());
+    assert_eq!(
+        b.recent().cloned().collect::<Vec<_>>(),
+        al.recent().cloned().collect::<Vec<_>>()
+    );
+    // the ids go on
+    b.observe_pair(&obs(T0 + 4000, "8.8.8.8", b"US", 15169, 0));
+    assert_eq!(b.recent().nth(1).unwrap().id, 4);
+    // no memory: fine; garbage and truncations: an error, nothing panics
+    assert!(Alerts::new(no_learning()).restore_memory(&[]).is_ok());
+    assert!(Alerts::new(no_learning())
+        .restore_memory(&[0xff; 7])
+        .is_err());
+    for n in 0..mem.len() {
+        let _ = Alerts::new(no_learning()).restore_memory(&mem[..n]);
+    }
+}
+
+#[test]
+fn the_device_bound_holds() {
+    let mut al = Alerts::new(AlertConfig {
+        new_device: false,
+        ..no_learning()
+    });
+    for i in 0..(MAX_DEVICES as u32 + 50) {
+        let ip = Addr::from_v4_bytes((0x0a00_0000 + i).to_be_bytes());
+        al.observe_host(T0 + u64::from(i), ip, None, None);
+    }
+    assert_eq!(al.memory_size().0, MAX_DEVICES);
+}
+
+#[test]
+fn rules_off_do_not_fire() {
+    let mut al = Alerts::new(AlertConfig {
+        new_country: false,
+        new_asn: false,
+        upload_per_hour: 0,
+        new_device: false,
+        ..no_learning()
+    });
+    al.observe_pair(&obs(T0, "1.1.1.1", b"AU", 13335, 1 << 40));
+    assert_eq!(al.recent().count(), 0);
+    assert_eq!(al.suppressed, 0);
+}
+
+#[test]
+fn alerts_json_has_the_contract_fields() {
+    let mut al = Alerts::new(no_learning());
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), Some("laptop"));
+    al.observe_pair(&obs(T0, "1.2.3.4", b"CN", 4134, 0));
+    let doc: Value = serde_json::from_slice(&al.render(T0 + 1)).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["generated"], T0 + 1);
+    assert!(doc["learning_until"].is_null());
+    assert_eq!(doc["rules"]["upload_per_hour"], 1000);
+    assert_eq!(doc["rules"]["blocklist"], false);
+    let first = &doc["alerts"][0];
+    assert_eq!(first["rule"], "new_asn");
+    assert_eq!(first["id"], 3);
+    assert_eq!(first["device"]["mac"], "aa:bb:cc:dd:ee:ff");
+    assert_eq!(first["device"]["name"], "laptop");
+    assert_eq!(first["remote"]["country"], "CN");
+    assert_eq!(first["remote"]["asn"], 4134);
+    assert_eq!(
+        first["message"],
+        "laptop (192.168.1.23) reached AS4134 (Org) for the first time: 1.2.3.4 (x.example)"
+    );
+    let dev = &doc["alerts"][2];
+    assert_eq!(dev["rule"], "new_device");
+    assert!(dev["remote"].is_null());
+    let env = environment(al.recent().next().unwrap());
+    assert!(env.contains(&("CONNMAP_REMOTE_ASN", "4134".into())));
+    assert!(env.contains(&("CONNMAP_LIST", String::new())));
+}

@@ -1,0 +1,830 @@
+//! History: bounded time series of who talked to what, per hour (last 48 h) and per day
+//! (last 35 d), for `/history.json` (issue 18).
+//!
+//! Beside the data path. The tables count each (LAN host, remote) pair's traffic since the
+//! last *sweep* (`Remote::pairs`, one counter update per packet). Once per snapshot (and at
+//! each hour boundary of the capture clock) the daemon sweeps them ([`Tables::sweep_pairs`])
+//! into [`History::add`], which sums them into the *open* hourly bucket: per device, per
+//! remote, per country and per ASN. When the capture clock enters another hour, the open
+//! bucket is *closed*: only the top `top` remotes per device are kept (the rest summed as
+//! "other"), at most `devices` devices, `top` countries and `top` ASNs per device (the rest
+//! in the "unknown" entry), in sorted boxed slices of small fixed-size records whose remotes
+//! and places are interned (`Arc`s shared by every bucket that names them). A day's hourly
+//! buckets make its daily bucket when the day is over. So memory is bounded by configuration
+//! (hours + days) × devices × top records, never by traffic; the open bucket too is bounded
+//! (`OPEN_FACTOR` × that, folded when full).
+//!
+//! Buckets are keyed by capture time (pcap timestamps in a replay). Closed buckets are
+//! immutable and shared read-only with the HTTP threads: after every sweep the data path
+//! publishes a [`View`] (the buckets' `Arc`s, the open one frozen) into a [`HistoryCell`];
+//! `/history.json` is rendered from it on an HTTP thread (`json`), never in the data path.
+
+pub mod json;
+pub mod persist;
+
+use crate::geo::GeoInfo;
+use crate::packet::Addr;
+use crate::table::{PairCount, PairDelta};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+pub const HOUR: u64 = 3600;
+pub const DAY: u64 = 86_400;
+/// Default `--history-top`: remotes (and countries, ASNs) per device per bucket.
+pub const DEFAULT_TOP: usize = 8;
+/// Default `--history-devices`: devices per bucket (the rest summed in `other_devices`).
+pub const DEFAULT_DEVICES: usize = 32;
+pub const DEFAULT_HOURS: u64 = 48;
+pub const DEFAULT_DAYS: u64 = 35;
+/// The open bucket keeps up to this many times the closed bounds before folding the smallest.
+const OPEN_FACTOR: usize = 4;
+
+/// The bounds (`--history-top`, `--history-devices`, `--history-hours`, `--history-days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub top: usize,
+    pub devices: usize,
+    pub hours: u64,
+    pub days: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            top: DEFAULT_TOP,
+            devices: DEFAULT_DEVICES,
+            hours: DEFAULT_HOURS,
+            days: DEFAULT_DAYS,
+        }
+    }
+}
+
+impl Bounds {
+    /// History is kept at all (`--history-top 0` turns it off).
+    pub fn enabled(&self) -> bool {
+        self.top > 0 && self.devices > 0 && (self.hours > 0 || self.days > 0)
+    }
+}
+
+/// Where a remote is, as the database said at the sweep (a `Send` copy of [`GeoInfo`],
+/// shared by every remote of the same database record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub position: Option<(f32, f32)>,
+    pub country: Option<[u8; 2]>,
+    pub city: Option<Box<str>>,
+    pub asn: Option<u32>,
+    pub org: Option<Arc<str>>,
+}
+
+impl Place {
+    pub fn country_str(&self) -> Option<&str> {
+        (self.country.as_ref()).and_then(|c| std::str::from_utf8(c).ok())
+    }
+}
+
+/// A remote as the buckets name it: interned, one per (address, place, name) in use.
+#[derive(Debug, PartialEq)]
+pub struct RemoteInfo {
+    pub ip: Addr,
+    pub place: Option<Arc<Place>>,
+    /// Its most recent learned name.
+    pub name: Option<Arc<str>>,
+}
+
+/// Traffic in a bucket (packets saturate at 2^32).
+pub type Count = PairCount;
+
+/// Seconds since the bucket's start (`first` carries the "new" flag in its top bit).
+const NEW_BIT: u32 = 1 << 31;
+
+/// One device's traffic with one remote in a bucket: 40 bytes.
+#[derive(Debug, Clone)]
+pub struct RemoteRec {
+    pub remote: Arc<RemoteInfo>,
+    pub count: Count,
+    first: u32,
+    pub last: u32,
+}
+
+impl RemoteRec {
+    /// Seconds after the bucket's start of its first traffic.
+    pub fn first(&self) -> u32 {
+        self.first & !NEW_BIT
+    }
+
+    /// The device's first contact with the remote lies in this bucket.
+    pub fn is_new(&self) -> bool {
+        self.first & NEW_BIT != 0
+    }
+}
+
+/// A device's bytes to one country in a bucket (`[0, 0]`: unknown, or beyond the top).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountryRec {
+    pub country: [u8; 2],
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+/// A device's bytes to one AS in a bucket (asn 0: unknown, or beyond the top).
+#[derive(Debug, Clone)]
+pub struct AsnRec {
+    pub asn: u32,
+    pub org: Option<Arc<str>>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+/// One device (LAN address) in a closed bucket. Lists sorted by key.
+#[derive(Debug, Clone)]
+pub struct DeviceRec {
+    pub ip: Addr,
+    pub mac: Option<[u8; 6]>,
+    pub name: Option<Arc<str>>,
+    pub count: Count,
+    /// Bytes (out, in) of remotes beyond the top (in `countries`/`asns`, not in `remotes`).
+    pub other: (u64, u64),
+    /// Distinct remotes it talked to in the bucket (kept or not; a remote folded away and
+    /// seen again counts twice).
+    pub remotes_seen: u32,
+    pub remotes: Box<[RemoteRec]>,
+    pub countries: Box<[CountryRec]>,
+    pub asns: Box<[AsnRec]>,
+}
+
+/// A bucket: one hour or one day of traffic, from `start` (capture time).
+#[derive(Debug)]
+pub struct Bucket {
+    pub start: u64,
+    /// `HOUR` or `DAY`.
+    pub len: u64,
+    /// Changes whenever the content does (the open bucket at each sweep): for ETags.
+    pub version: u64,
+    /// Sorted by address.
+    pub devices: Box<[DeviceRec]>,
+    /// Traffic of devices beyond the `devices` bound.
+    pub other_devices: Count,
+}
+
+impl Bucket {
+    /// Bytes of the records, for the memory figure (interned remotes counted apart).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.devices.len() * size_of::<DeviceRec>()
+            + (self.devices.iter())
+                .map(|d| {
+                    d.remotes.len() * size_of::<RemoteRec>()
+                        + d.countries.len() * size_of::<CountryRec>()
+                        + d.asns.len() * size_of::<AsnRec>()
+                })
+                .sum::<usize>()
+    }
+}
+
+/// The start of the bucket of `len` seconds holding `t`.
+pub fn floor(t: u64, len: u64) -> u64 {
+    t - t % len
+}
+
+// ---- the open bucket: sums, bounded, folded when full --------------------------------------
+
+#[derive(Default)]
+struct OpenRemote {
+    info: Option<Arc<RemoteInfo>>,
+    count: Count,
+    first: u32,
+    last: u32,
+    new: bool,
+}
+
+#[derive(Default)]
+struct OpenDevice {
+    mac: Option<[u8; 6]>,
+    name: Option<Arc<str>>,
+    count: Count,
+    other: (u64, u64),
+    remotes_seen: u32,
+    remotes: HashMap<Addr, OpenRemote, crate::hash::RandomState>,
+    countries: HashMap<[u8; 2], (u64, u64), crate::hash::RandomState>,
+    asns: HashMap<u32, (Option<Arc<str>>, u64, u64), crate::hash::RandomState>,
+}
+
+/// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
+struct Acc {
+    start: u64,
+    len: u64,
+    devices: HashMap<Addr, OpenDevice, crate::hash::RandomState>,
+    other_devices: Count,
+}
+
+fn add2(to: &mut (u64, u64), out: u64, inb: u64) {
+    to.0 = to.0.saturating_add(out);
+    to.1 = to.1.saturating_add(inb);
+}
+
+impl Acc {
+    fn new(start: u64, len: u64) -> Acc {
+        Acc {
+            start,
+            len,
+            devices: HashMap::default(),
+            other_devices: Count::default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.devices.is_empty() && self.other_devices.is_zero()
+    }
+
+    /// The device's sums; `None` when the bucket holds its bound of devices already.
+    fn device(&mut self, ip: Addr, b: &Bounds) -> Option<&mut OpenDevice> {
+        let cap = b.devices.saturating_mul(OPEN_FACTOR);
+        if !self.devices.contains_key(&ip) && self.devices.len() >= cap {
+            return None;
+        }
+        Some(self.devices.entry(ip).or_default())
+    }
+
+    /// Adds one remote's traffic (with its place and time offsets) to a device.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        ip: Addr,
+        mac: Option<[u8; 6]>,
+        name: Option<&Arc<str>>,
+        info: &Arc<RemoteInfo>,
+        count: &Count,
+        (first, last, new): (u32, u32, bool),
+        b: &Bounds,
+    ) {
+        let Some(d) = self.device(ip, b) else {
+            self.other_devices.add_counts(count);
+            return;
+        };
+        d.mac = d.mac.or(mac);
+        if d.name.is_none() {
+            d.name = name.cloned();
+        }
+        d.count.add_counts(count);
+        let place = info.place.as_deref();
+        let country = place.and_then(|p| p.country).unwrap_or([0, 0]);
+        let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
+        let key = if d.countries.contains_key(&country) || d.countries.len() < cap {
+            country
+        } else {
+            [0, 0]
+        };
+        add2(
+            d.countries.entry(key).or_default(),
+            count.bytes_out,
+            count.bytes_in,
+        );
+        let asn = place.and_then(|p| p.asn).unwrap_or(0);
+        let key = if d.asns.contains_key(&asn) || d.asns.len() < cap {
+            asn
+        } else {
+            0
+        };
+        let e = d.asns.entry(key).or_default();
+        if key != 0 && e.0.is_none() {
+            e.0 = place.and_then(|p| p.org.clone());
+        }
+        e.1 = e.1.saturating_add(count.bytes_out);
+        e.2 = e.2.saturating_add(count.bytes_in);
+        let fresh = !d.remotes.contains_key(&info.ip);
+        if fresh {
+            d.remotes_seen = d.remotes_seen.saturating_add(1);
+            if d.remotes.len() >= cap {
+                fold_smallest(d, cap / 2);
+            }
+        }
+        let r = d.remotes.entry(info.ip).or_insert_with(|| OpenRemote {
+            first,
+            last,
+            ..Default::default()
+        });
+        // the latest name and place
+        r.info = Some(Arc::clone(info));
+        r.count.add_counts(count);
+        r.first = r.first.min(first);
+        r.last = r.last.max(last);
+        r.new |= new;
+    }
+
+    /// Adds a closed bucket's records (a merge: hours into a day, a restored bucket).
+    fn absorb(&mut self, bucket: &Bucket, b: &Bounds) {
+        let shift = bucket.start.saturating_sub(self.start);
+        let off = |t: u32| u32::try_from(u64::from(t) + shift).unwrap_or(u32::MAX >> 1);
+        self.other_devices.add_counts(&bucket.other_devices);
+        for dev in bucket.devices.iter() {
+            let Some(d) = self.device(dev.ip, b) else {
+                self.other_devices.add_counts(&dev.count);
+                continue;
+            };
+            d.mac = d.mac.or(dev.mac);
+            if d.name.is_none() {
+                d.name = dev.name.clone();
+            }
+            d.count.add_counts(&dev.count);
+            add2(&mut d.other, dev.other.0, dev.other.1);
+            d.remotes_seen = d.remotes_seen.max(dev.remotes_seen);
+            for c in dev.countries.iter() {
+                add2(
+                    d.countries.entry(c.country).or_default(),
+                    c.bytes_out,
+                    c.bytes_in,
+                );
+            }
+            for a in dev.asns.iter() {
+                let e = d.asns.entry(a.asn).or_default();
+                if e.0.is_none() {
+                    e.0 = a.org.clone();
+                }
+                e.1 = e.1.saturating_add(a.bytes_out);
+                e.2 = e.2.saturating_add(a.bytes_in);
+            }
+            for r in dev.remotes.iter() {
+                let o = d.remotes.entry(r.remote.ip).or_insert_with(|| OpenRemote {
+                    first: off(r.first()),
+                    last: off(r.last),
+                    ..Default::default()
+                });
+                o.info = Some(Arc::clone(&r.remote));
+                o.count.add_counts(&r.count);
+                o.first = o.first.min(off(r.first()));
+                o.last = o.last.max(off(r.last));
+                o.new |= r.is_new();
+            }
+        }
+    }
+
+    /// The closed, bounded form.
+    fn freeze(&self, b: &Bounds, version: u64) -> Bucket {
+        let mut devices: Vec<(&Addr, &OpenDevice)> = self.devices.iter().collect();
+        // the busiest devices stay; ties by address, so that output is reproducible
+        devices.sort_unstable_by_key(|(ip, d)| (std::cmp::Reverse(d.count.total_bytes()), **ip));
+        let mut other_devices = self.other_devices;
+        for (_, d) in devices.iter().skip(b.devices) {
+            other_devices.add_counts(&d.count);
+        }
+        devices.truncate(b.devices);
+        devices.sort_unstable_by_key(|(ip, _)| **ip);
+        let devices = devices
+            .into_iter()
+            .map(|(ip, d)| freeze_device(*ip, d, b))
+            .collect();
+        Bucket {
+            start: self.start,
+            len: self.len,
+            version,
+            devices,
+            other_devices,
+        }
+    }
+}
+
+/// Folds all but the `keep` largest remotes of an open device into its `other`.
+#[cold]
+fn fold_smallest(d: &mut OpenDevice, keep: usize) {
+    let mut sizes: Vec<u64> = d.remotes.values().map(|r| r.count.total_bytes()).collect();
+    if sizes.len() <= keep {
+        return;
+    }
+    let cut = sizes.len() - keep;
+    let (_, pivot, _) = sizes.select_nth_unstable(cut - 1);
+    let pivot = *pivot;
+    let mut drop = cut;
+    let other = &mut d.other;
+    d.remotes.retain(|_, r| {
+        if drop > 0 && r.count.total_bytes() <= pivot {
+            drop -= 1;
+            add2(other, r.count.bytes_out, r.count.bytes_in);
+            false
+        } else {
+            true
+        }
+    });
+}
+
+fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
+    let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().collect();
+    remotes.sort_unstable_by_key(|(ip, r)| (std::cmp::Reverse(r.count.total_bytes()), **ip));
+    let mut other = d.other;
+    for (_, r) in remotes.iter().skip(b.top) {
+        add2(&mut other, r.count.bytes_out, r.count.bytes_in);
+    }
+    remotes.truncate(b.top);
+    remotes.sort_unstable_by_key(|(ip, _)| **ip);
+    let remotes = (remotes.into_iter())
+        .filter_map(|(_, r)| {
+            Some(RemoteRec {
+                remote: Arc::clone(r.info.as_ref()?),
+                count: r.count,
+                first: r.first.min(NEW_BIT - 1) | if r.new { NEW_BIT } else { 0 },
+                last: r.last,
+            })
+        })
+        .collect();
+    // countries and ASNs: the top ones, the rest into the unknown entry
+    let mut countries: Vec<CountryRec> = (d.countries.iter())
+        .map(|(c, v)| CountryRec {
+            country: *c,
+            bytes_out: v.0,
+            bytes_in: v.1,
+        })
+        .collect();
+    countries.sort_unstable_by_key(|c| (std::cmp::Reverse(c.bytes_out + c.bytes_in), c.country));
+    if countries.len() > b.top {
+        let rest = countries.split_off(b.top);
+        let mut unknown = CountryRec {
+            country: [0, 0],
+            bytes_out: 0,
+            bytes_in: 0,
+        };
+        for c in rest
+            .iter()
+            .chain(countries.iter().filter(|c| c.country == [0, 0]))
+        {
+            unknown.bytes_out = unknown.bytes_out.saturating_add(c.bytes_out);
+            unknown.bytes_in = unknown.bytes_in.saturating_add(c.bytes_in);
+        }
+        countries.retain(|c| c.country != [0, 0]);
+        countries.push(unknown);
+    }
+    countries.sort_unstable_by_key(|c| c.country);
+    let mut asns: Vec<AsnRec> = (d.asns.iter())
+        .map(|(a, v)| AsnRec {
+            asn: *a,
+            org: v.0.clone(),
+            bytes_out: v.1,
+            bytes_in: v.2,
+        })
+        .collect();
+    asns.sort_unstable_by_key(|a| (std::cmp::Reverse(a.bytes_out + a.bytes_in), a.asn));
+    if asns.len() > b.top {
+        let rest = asns.split_off(b.top);
+        let mut unknown = AsnRec {
+            asn: 0,
+            org: None,
+            bytes_out: 0,
+            bytes_in: 0,
+        };
+        for a in rest.iter().chain(asns.iter().filter(|a| a.asn == 0)) {
+            unknown.bytes_out = unknown.bytes_out.saturating_add(a.bytes_out);
+            unknown.bytes_in = unknown.bytes_in.saturating_add(a.bytes_in);
+        }
+        asns.retain(|a| a.asn != 0);
+        asns.push(unknown);
+    }
+    asns.sort_unstable_by_key(|a| a.asn);
+    DeviceRec {
+        ip,
+        mac: d.mac,
+        name: d.name.clone(),
+        count: d.count,
+        other,
+        remotes_seen: d.remotes_seen,
+        remotes,
+        countries: countries.into_boxed_slice(),
+        asns: asns.into_boxed_slice(),
+    }
+}
+
+/// Merges buckets into one of `len` seconds from `start`, bounded.
+pub fn merge<'a>(
+    start: u64,
+    len: u64,
+    buckets: impl IntoIterator<Item = &'a Bucket>,
+    b: &Bounds,
+    version: u64,
+) -> Bucket {
+    let mut acc = Acc::new(start, len);
+    for x in buckets {
+        acc.absorb(x, b);
+    }
+    acc.freeze(b, version)
+}
+
+// ---- the history: the open bucket, the closed ones, the interned remotes ------------------
+
+/// What the HTTP threads read: every bucket (the open one frozen as of the last sweep).
+#[derive(Debug, Default)]
+pub struct View {
+    /// Oldest first.
+    pub hourly: Vec<Arc<Bucket>>,
+    pub daily: Vec<Arc<Bucket>>,
+    /// The capture clock at the last sweep (unix s): `now` for `/history.json`.
+    pub clock: u64,
+    pub bounds: Option<Bounds>,
+}
+
+/// The latest [`View`] and a few rendered `/history.json` bodies (see `json`).
+#[derive(Clone, Default)]
+pub struct HistoryCell {
+    view: Arc<Mutex<Arc<View>>>,
+    pub(crate) cache: Arc<Mutex<json::Cache>>,
+}
+
+impl HistoryCell {
+    pub fn get(&self) -> Arc<View> {
+        match self.view.lock() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    pub fn set(&self, v: View) {
+        let v = Arc::new(v);
+        match self.view.lock() {
+            Ok(mut g) => *g = v,
+            Err(p) => *p.into_inner() = v,
+        }
+    }
+}
+
+impl std::fmt::Debug for HistoryCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryCell")
+    }
+}
+
+/// The history kept by the data path.
+pub struct History {
+    pub bounds: Bounds,
+    open: Acc,
+    /// The open bucket's last frozen form (republished unchanged when nothing was added).
+    open_frozen: Option<Arc<Bucket>>,
+    /// Closed buckets, oldest first.
+    pub hourly: Vec<Arc<Bucket>>,
+    pub daily: Vec<Arc<Bucket>>,
+    /// The newest capture time seen.
+    pub clock: u64,
+    /// Bumped by every change: bucket versions.
+    version: u64,
+    /// Something was added since the last publish.
+    changed: bool,
+    remotes: HashMap<Addr, Arc<RemoteInfo>, crate::hash::RandomState>,
+    /// Places by the tables' shared record (kept alive here, so the pointer stays unique).
+    places: HashMap<*const GeoInfo, (Rc<GeoInfo>, Arc<Place>), crate::hash::RandomState>,
+    names: HashMap<Box<str>, Arc<str>, crate::hash::RandomState>,
+    /// Interned remotes past which unused ones are pruned (a flood within one hour folds
+    /// remotes out of the open bucket faster than hours roll).
+    intern_limit: usize,
+    pub cell: HistoryCell,
+}
+
+impl History {
+    pub fn new(bounds: Bounds) -> History {
+        History {
+            bounds,
+            open: Acc::new(0, HOUR),
+            open_frozen: None,
+            hourly: Vec::new(),
+            daily: Vec::new(),
+            clock: 0,
+            version: 0,
+            changed: true,
+            remotes: HashMap::default(),
+            places: HashMap::default(),
+            names: HashMap::default(),
+            intern_limit: 1024,
+            cell: HistoryCell::default(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.bounds.enabled()
+    }
+
+    /// When the open hour ends (capture time): the data path sweeps before counting a
+    /// packet at or after it, so that every bucket gets exactly its hour's packets.
+    pub fn boundary(&self) -> u64 {
+        if self.open.is_empty() {
+            u64::MAX
+        } else {
+            self.open.start + HOUR
+        }
+    }
+
+    fn place(&mut self, geo: &Rc<GeoInfo>) -> Arc<Place> {
+        let e = self.places.entry(Rc::as_ptr(geo)).or_insert_with(|| {
+            let place = Place {
+                position: geo.position,
+                country: geo.country,
+                city: geo.city.clone(),
+                asn: geo.asn,
+                org: geo.org.as_deref().map(Arc::from),
+            };
+            (Rc::clone(geo), Arc::new(place))
+        });
+        Arc::clone(&e.1)
+    }
+
+    fn intern_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(name.into(), Arc::clone(&n));
+        n
+    }
+
+    /// The interned form of a remote as the tables have it now.
+    fn remote_info(&mut self, ip: Addr, remote: &crate::table::Remote) -> Arc<RemoteInfo> {
+        let place = remote.geo_rc().map(|g| self.place(g));
+        let name = remote.names.first().map(|n| self.intern_name(n));
+        if let Some(i) = self.remotes.get(&ip) {
+            let same_place = match (&i.place, &place) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (None, None) => true,
+                _ => false,
+            };
+            if same_place && i.name == name {
+                return Arc::clone(i);
+            }
+        }
+        let i = Arc::new(RemoteInfo { ip, place, name });
+        self.remotes.insert(ip, Arc::clone(&i));
+        i
+    }
+
+    /// One pair's traffic from the sweep; `device_name` names the LAN host. Time: the
+    /// remote's last packet (capture time).
+    pub fn add(&mut self, d: &PairDelta, device_name: Option<&str>) {
+        if !self.enabled() {
+            return;
+        }
+        let t = d.remote.last_seen;
+        self.roll_to(t);
+        let info = self.remote_info(d.remote_ip, d.remote);
+        let name = device_name.map(|n| self.intern_name(n));
+        let off = u32::try_from(t.saturating_sub(self.open.start)).unwrap_or(0);
+        if self.remotes.len() > self.intern_limit {
+            self.prune_interned();
+        }
+        self.open.add(
+            d.host,
+            d.mac,
+            name.as_ref(),
+            &info,
+            &d.count,
+            (off, off, d.new),
+            &self.bounds,
+        );
+        self.changed = true;
+    }
+
+    /// Moves the open bucket to the hour of `t`, closing the one before: packets late by
+    /// less than an hour go into the open bucket; a clock that jumped further (back or
+    /// forward) starts a new one.
+    pub fn roll_to(&mut self, t: u64) {
+        self.clock = self.clock.max(t);
+        let start = floor(t, HOUR);
+        if start == self.open.start
+            || (start < self.open.start && self.open.start - start <= HOUR && !self.open.is_empty())
+        {
+            return;
+        }
+        if self.open.is_empty() {
+            // nothing to close (a start, or a restored state): the retention still applies
+            self.open.start = start;
+            self.daily_and_prune();
+            self.changed = true;
+            return;
+        }
+        self.close_open();
+        self.open = Acc::new(start, HOUR);
+        self.open_frozen = None;
+        self.daily_and_prune();
+        self.changed = true;
+    }
+
+    /// The open bucket into the closed hourly ones (merged with one of the same hour, as
+    /// when a restored state had it).
+    fn close_open(&mut self) {
+        self.version += 1;
+        let mut bucket = self.open.freeze(&self.bounds, self.version);
+        if let Some(i) = self.hourly.iter().position(|b| b.start == bucket.start) {
+            let old = self.hourly.remove(i);
+            bucket = merge(
+                bucket.start,
+                HOUR,
+                [&*old, &bucket],
+                &self.bounds,
+                self.version,
+            );
+        }
+        let at = self.hourly.partition_point(|b| b.start < bucket.start);
+        self.hourly.insert(at, Arc::new(bucket));
+    }
+
+    /// Days over (before the open bucket's day) with hourly buckets and no daily one get it;
+    /// buckets past their retention go; interned remotes no bucket names any more go.
+    fn daily_and_prune(&mut self) {
+        let today = floor(self.open.start, DAY);
+        let mut days: Vec<u64> = (self.hourly.iter())
+            .map(|b| floor(b.start, DAY))
+            .filter(|&d| d < today && !self.daily.iter().any(|x| x.start == d))
+            .collect();
+        days.dedup();
+        for day in days {
+            self.version += 1;
+            let hours = self.hourly.iter().filter(|b| floor(b.start, DAY) == day);
+            let bucket = merge(day, DAY, hours.map(|b| &**b), &self.bounds, self.version);
+            let at = self.daily.partition_point(|b| b.start < day);
+            self.daily.insert(at, Arc::new(bucket));
+        }
+        let hours = self.bounds.hours.saturating_mul(HOUR);
+        let days = self.bounds.days.saturating_mul(DAY);
+        let open = self.open.start;
+        // the last `hours` hours counting the open one; buckets "in the future" of a clock
+        // that went back are dropped too
+        self.hourly
+            .retain(|b| b.start <= open && b.start + hours > open);
+        self.daily
+            .retain(|b| b.start < today && b.start + days >= today);
+        self.prune_interned();
+    }
+
+    /// Forgets interned remotes, places and names that no bucket names any more.
+    fn prune_interned(&mut self) {
+        self.remotes.retain(|_, i| Arc::strong_count(i) > 1);
+        self.places.retain(|_, (_, p)| Arc::strong_count(p) > 1);
+        self.names.retain(|_, n| Arc::strong_count(n) > 1);
+        self.intern_limit = (2 * self.remotes.len()).max(1024);
+    }
+
+    /// Publishes the buckets to the HTTP side if anything changed since the last time.
+    pub fn publish(&mut self) {
+        if !self.changed {
+            return;
+        }
+        self.changed = false;
+        let mut hourly = self.hourly.clone();
+        if !self.open.is_empty() {
+            self.version += 1;
+            let frozen = Arc::new(self.open.freeze(&self.bounds, self.version));
+            let at = hourly.partition_point(|b| b.start < frozen.start);
+            match hourly.get(at) {
+                Some(b) if b.start == frozen.start => {
+                    let merged = merge(b.start, HOUR, [&**b, &*frozen], &self.bounds, self.version);
+                    hourly[at] = Arc::new(merged);
+                }
+                _ => hourly.insert(at, Arc::clone(&frozen)),
+            }
+            self.open_frozen = Some(frozen);
+        }
+        self.cell.set(View {
+            hourly,
+            daily: self.daily.clone(),
+            clock: self.clock,
+            bounds: Some(self.bounds),
+        });
+    }
+
+    /// Buckets read back from a state file: they become closed buckets (the open hour is
+    /// merged with the restored one of the same hour when it closes).
+    pub fn restore(&mut self, hourly: Vec<Bucket>, daily: Vec<Bucket>, clock: u64) {
+        for mut b in hourly {
+            self.version += 1;
+            b.version = self.version;
+            let at = self.hourly.partition_point(|x| x.start < b.start);
+            if self.hourly.get(at).is_some_and(|x| x.start == b.start) {
+                continue;
+            }
+            self.hourly.insert(at, Arc::new(b));
+        }
+        for mut b in daily {
+            self.version += 1;
+            b.version = self.version;
+            let at = self.daily.partition_point(|x| x.start < b.start);
+            if self.daily.get(at).is_some_and(|x| x.start == b.start) {
+                continue;
+            }
+            self.daily.insert(at, Arc::new(b));
+        }
+        self.clock = self.clock.max(clock);
+        // intern the restored remotes again, so that new traffic shares them
+        for b in self.hourly.iter().chain(self.daily.iter()) {
+            for d in b.devices.iter() {
+                for r in d.remotes.iter() {
+                    self.remotes
+                        .entry(r.remote.ip)
+                        .or_insert_with(|| Arc::clone(&r.remote));
+                }
+            }
+        }
+        self.changed = true;
+        self.publish();
+    }
+
+    /// Interned remotes alive (for the memory figure).
+    pub fn interned(&self) -> usize {
+        self.remotes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
