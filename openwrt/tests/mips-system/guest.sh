@@ -172,7 +172,7 @@ bench() {
 				P=$CM
 				wait_log /tmp/b.log "capturing on br-lan" 60 || say "FAIL connmap did not start"
 			else
-				/usr/sbin/tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
+				tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
 				P=$!
 				sleep 3
 			fi
@@ -208,6 +208,7 @@ bench() {
 				got=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/b.log)
 				drop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' /tmp/b.log)
 			fi
+			[ -n "$got" ] || show "$tool-$rate.log" /tmp/b.log
 			echo "BENCH round=$round tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
 		done
 	done

@@ -112,7 +112,8 @@ fi
 TCPDUMP_VERSION=4.99.3
 build_tcpdump() { # sysroot -> path of the binary
 	local sysroot=$1 out=$PARTS/tcpdump-musl-$TCPDUMP_VERSION b apt src
-	if [ -x "$out/tcpdump" ] && [ ! "$sysroot/usr/lib/libpcap.so.1" -nt "$out/tcpdump" ]; then
+	if [ -x "$out/tcpdump" ] && [ ! "$sysroot/usr/lib/libpcap.so.1" -nt "$out/tcpdump" ] &&
+		[ "$(cat "$out/recipe" 2> /dev/null)" = 2 ]; then
 		echo "$out/tcpdump"
 		return 0
 	fi
@@ -136,11 +137,15 @@ build_tcpdump() { # sysroot -> path of the binary
 	(
 		cd "$src" || exit 1
 		export ZIG_LOCAL_CACHE_DIR=$b/.zig-cache PKG_CONFIG_LIBDIR=$b/pc PKG_CONFIG_PATH=
-		CC=$b/cc CFLAGS=-O2 ./configure --host=mipsel-openwrt-linux-musl --without-crypto --without-cap-ng \
+		# the sysroot's real libc.so first: zig's musl stubs do not show lld that libc's
+		# optarg/optind are the ones getopt writes, and the copy relocations of a non-PIE
+		# program then leave tcpdump's own copies empty (it ignored -r, -w, -i...)
+		CC=$b/cc CFLAGS=-O2 LIBS="$sysroot/lib/libc.so" ./configure --host=mipsel-openwrt-linux-musl --without-crypto --without-cap-ng \
 			--disable-smb --disable-local-libpcap > "$b/configure.log" 2>&1 || { tail -20 "$b/configure.log"; exit 1; }
 		make -j2 tcpdump > "$b/make.log" 2>&1 || { tail -20 "$b/make.log"; exit 1; }
 	) >&2 || return 1
 	cp "$src/tcpdump" "$out/tcpdump"
+	echo 2 > "$out/recipe"
 	rm -rf "$b" "$apt"
 	echo "$out/tcpdump"
 }
