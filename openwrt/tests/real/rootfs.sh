@@ -175,6 +175,9 @@ for m in modules/luci-base modules/luci-mod-status modules/luci-mod-system modul
 	[ ! -d "$d/ucode" ] || { mkdir -p usr/share/ucode/luci && cp -a "$d/ucode/." usr/share/ucode/luci/; }
 	[ ! -d "$d/root" ] || cp -a "$d/root/." .
 done
+# package files are not group-writable on OpenWrt (ubusd skips ACL files that are: "wrong
+# permissions"); LuCI's sources are
+chmod -R go-w usr/share www
 # luci-base's own ucode module (luci.core: C, with its lemon-made plural parser) and luci.version,
 # made the way luci-base's src/Makefile makes them (a few seconds; from the cached source)
 lb=$(mktemp -d)
