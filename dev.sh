@@ -82,6 +82,9 @@ test)
 	cargo fmt --all -- --check
 	say "cargo clippy"
 	cargo clippy --workspace --all-targets -- -D warnings
+	# OpenWrt's userland built from its sources (cached; the real-OpenWrt suite below uses it
+	# too): tests/alerts.rs sends its ubus event to the real ubusd and `ubus listen`
+	bash openwrt/tests/real/build.sh >/dev/null || say "no OpenWrt userland: the ubus alert test skips"
 	say "cargo test (unit and end-to-end)"
 	if [ "$(id -u)" = 0 ]; then
 		# the tests that need root (network and mount namespaces, dropping root) are

@@ -31,6 +31,12 @@ More, each on its own flag (--all: every one):
             through a FIFO), and the replay's packets/s with and without that load
   --qemu    the replay (200k packets) under qemu-user: the mipsel_24kc build against the x86_64
             musl build, both from scripts/cross-build.sh (build/cross/ARCH/connmap), wall time
+  --history the history (issue 18) with the default bounds: two captures of 36 days of capture
+            time written here (`home`: 30 devices, 20 remotes an hour each from a pool of 3,000,
+            request and reply; `flood`: 48 devices, 12 never-seen remotes an hour each), replayed
+            with --listen --state; then /history.json for 24 h, 35 days and one device (plain and
+            gzip), and the daemon's peak RSS (VmHWM) against --history-top 0, the state file's
+            size, and the flash bytes a day at the default --save-interval (3600 s: 24 writes)
   --live-flood  tests/flood.rs's live flood in network namespaces with the release build:
             1M distinct remotes at 50k packets/s, --max-remotes 1k/10k/100k (needs root)
 
@@ -350,12 +356,13 @@ def main():
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--qemu", action="store_true")
     ap.add_argument("--live-flood", action="store_true")
+    ap.add_argument("--history", action="store_true")
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--no-replay", action="store_true", help="skip the replay/tcpdump table")
     args = ap.parse_args()
     if args.all:
         args.callgrind = args.known = args.quic = args.rss = args.render = args.http = args.qemu = True
-        args.live_flood = True
+        args.live_flood = args.history = True
 
     os.makedirs(BENCH, exist_ok=True)
     run(["cargo", "build", "-q", "--release"])
@@ -382,6 +389,109 @@ def main():
         bench_qemu()
     if args.live_flood:
         bench_live_flood(binary)
+    if args.history:
+        bench_history(binary, db)
+
+
+def history_capture(name, devices, per_hour, pool, reply):
+    """36 days of capture time, one burst an hour: each of `devices` LAN devices sends one UDP
+    packet (and gets a reply if `reply`) to `per_hour` remotes, drawn from a pool of `pool`
+    addresses (0: every remote new). Classic pcap written here, Ethernet, 96-byte snaplen."""
+    import random
+    import struct
+    path = os.path.join(BENCH, f"history-{name}.pcap")
+    if os.path.exists(path):
+        return path
+    rnd = random.Random(18)
+    t0 = 1_764_028_800 - 36 * 86_400
+    fresh = 0
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 96, 1))
+
+        def frame(ts, src, dst, length):
+            eth = bytes([2, 0, 0, 0, 0, 1]) + bytes([2, 0]) + src[:4] + b"\x08\x00"
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length - 14, 0, 0x4000, 64, 17, 0, src, dst)
+            udp = struct.pack("!HHHH", 40000, 443, length - 34, 0)
+            data = (eth + ip + udp + b"\x5a" * 54)[:96]
+            f.write(struct.pack("<IIII", ts, 0, len(data), length))
+            f.write(data)
+
+        for hour in range(36 * 24):
+            ts = t0 + hour * 3600 + 60
+            for d in range(devices):
+                host = bytes([192, 168, 1 + d // 200, 10 + d % 200])
+                for _ in range(per_hour):
+                    if pool:
+                        r = rnd.randrange(pool)
+                    else:
+                        r = fresh
+                        fresh += 1
+                    remote = (0x14000000 + r).to_bytes(4, "big")
+                    frame(ts, host, remote, 200 + rnd.randrange(1200))
+                    if reply:
+                        frame(ts + 1, remote, host, 200 + rnd.randrange(1200))
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def vm_hwm_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def http_get(port, path, gzip_ok=False):
+    s = socket.create_connection(("127.0.0.1", port), 10)
+    extra = "Accept-Encoding: gzip\r\n" if gzip_ok else ""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def bench_history(binary, db):
+    print("\nhistory (default bounds: --history-top 8 --history-devices 32, 48 h + 35 days):")
+    end = 1_764_028_800
+    for name, devices, per_hour, pool, reply in [("home", 30, 20, 3000, True),
+                                                ("flood", 48, 12, 0, False)]:
+        path = history_capture(name, devices, per_hour, pool, reply)
+        for top in ["8", "0"]:
+            with tempfile.TemporaryDirectory() as tmp:
+                port = free_port()
+                log = os.path.join(tmp, "log")
+                state = os.path.join(tmp, "state")
+                with open(log, "w") as lf:
+                    p = subprocess.Popen([binary, "-r", path, "--lan", "192.168.0.0/16", "--geoip", db,
+                                          "--listen", f"127.0.0.1:{port}", "--leases", "", "--ethers", "",
+                                          "--state", state, "--history-top", top],
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=lf,
+                                         env=dict(os.environ, CONNMAP_LOG="stderr"))
+                    deadline = time.time() + 600
+                    while "replayed " not in open(log).read():
+                        if time.time() > deadline or p.poll() is not None:
+                            sys.exit("history bench: the replay did not finish")
+                        time.sleep(0.2)
+                    sizes = []
+                    if top != "0":
+                        for q in ["", f"?from={end - 35 * 86400}&to={end}", "?host=192.168.1.10"]:
+                            _, body = http_get(port, "/history.json" + q)
+                            _, gz = http_get(port, "/history.json" + q, True)
+                            sizes.append((q or "(24 h)", len(body), len(gz)))
+                    hwm = vm_hwm_kb(p.pid)
+                    p.terminate()
+                    p.wait()
+                state_size = os.path.getsize(state)
+                print(f"  {name}: --history-top {top}: peak RSS {hwm / 1024:.1f} MB, state file "
+                      f"{state_size:,} bytes ({24 * state_size:,} bytes a day at one write an hour)")
+                for q, n, g in sizes:
+                    print(f"    /history.json{q}: {n:,} bytes, {g:,} gzip")
 
 
 def replay_table(args, binary, db):

@@ -38,9 +38,9 @@ Options:
       --state FILE          save the tables here on exit and every --save-interval; restore on start
       --save-interval SECS  how often to save --state (default 3600)
       --history-top N       history (/history.json): remotes, countries and ASNs kept per device
-                            per hour and per day, the rest summed as other (default 8; 0: no
+                            per hour and per day, the rest summed as other (default 5; 0: no
                             history)
-      --history-devices N   history: devices kept per bucket, the rest summed (default 32)
+      --history-devices N   history: devices kept per bucket, the rest summed (default 24)
       --history-hours N     history: hourly buckets kept (default 48, at least 24)
       --history-days N      history: daily buckets kept (default 35)
       --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
@@ -688,6 +688,30 @@ mod tests {
             .unwrap_err()
             .contains("--alert-upload"));
         assert!(run(&["--alert-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn history_flags() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.history, crate::history::Bounds::default());
+        assert!(c.history.enabled());
+        let c = run(&[
+            "--history-top",
+            "3",
+            "--history-devices",
+            "7",
+            "--history-hours",
+            "72",
+            "--history-days",
+            "0",
+        ])
+        .unwrap();
+        let b = c.history;
+        assert_eq!((b.top, b.devices, b.hours, b.days), (3, 7, 72, 0));
+        assert!(!run(&["--history-top", "0"]).unwrap().history.enabled());
+        assert!(run(&["--history-hours", "23"]).is_err());
+        assert!(run(&["--history-devices", "0"]).is_err());
+        assert!(run(&["--history-top", "x"]).is_err());
     }
 
     #[test]

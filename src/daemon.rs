@@ -88,6 +88,12 @@ impl DataPath {
         meta.lan = nets.lan().to_vec();
         meta.attribution = geo.description().map(str::to_string);
         meta.geo_database = geo.path().map(|p| p.display().to_string());
+        // without delivery until `run` starts the configured engine
+        let alerts = crate::alert::Alerts::new(crate::alert::AlertConfig {
+            dir: None,
+            ubus: None,
+            ..Default::default()
+        });
         DataPath {
             nets,
             geo,
@@ -101,12 +107,8 @@ impl DataPath {
             geo_retry: None,
             export: Default::default(),
             conntrack: None,
-            alerts: crate::alert::Alerts::new(crate::alert::AlertConfig {
-                dir: None,
-                ubus: None,
-                ..Default::default()
-            }),
-            alerts_cell: SnapshotCell::new(Snapshot::new(Vec::new(), 0, 0)),
+            alerts_cell: SnapshotCell::new(Snapshot::new(alerts.render(0), 0, 0)),
+            alerts,
             alerts_generation: 0,
             alert_clock: 0,
             history: crate::history::History::new(Default::default()),
@@ -126,9 +128,9 @@ impl DataPath {
         }
     }
 
-    /// alerts.json into `alerts_cell` when something changed.
+    /// alerts.json into `alerts_cell` when something changed (the first call always).
     pub fn publish_alerts(&mut self) {
-        if self.alerts.take_changed() {
+        if self.alerts.take_changed(self.alert_clock) {
             self.alerts_generation += 1;
             let now = self.alert_clock;
             let mut s = Snapshot::new(self.alerts.render(now), self.alerts_generation, now);
@@ -137,10 +139,10 @@ impl DataPath {
         }
     }
 
-    /// The history's sweep (per snapshot, and before the first packet of a new hour of the
-    /// capture clock): every (LAN host, remote) pair's traffic since the last sweep goes into
-    /// the history's open bucket, then the buckets are published for /history.json. Remotes
-    /// are located first, so that the buckets get their places.
+    /// The history's sweep (per snapshot interval, and before the first packet of a new hour
+    /// of the capture clock): every (LAN host, remote) pair's traffic since the last sweep
+    /// goes into the history's open bucket; `snapshot` publishes the buckets for
+    /// /history.json. Remotes are located first, so that the buckets get their places.
     ///
     /// Hook for other consumers of per-pair traffic (the alerts engine): inside the closure,
     /// `d` is one pair's delta (`d.host`, `d.mac`, `d.remote_ip`, `d.remote.geo()`,
@@ -171,7 +173,6 @@ impl DataPath {
                 bytes_in: d.count.bytes_in,
             });
         });
-        self.history.publish();
         self.publish_alerts();
     }
 
@@ -225,6 +226,7 @@ impl DataPath {
         }
         self.generation += 1;
         self.tables.published();
+        self.history.publish(); // for /history.json, when the sweeps changed it
         self.meta.conntrack = self.conntrack.as_ref().map(|c| c.info.clone());
         let json = snapshot::render(
             &self.tables,
@@ -586,6 +588,7 @@ pub fn run(cfg: Config) -> i32 {
         let (devices, entries) = dp.alerts.memory_size();
         log::info!("alert memory restored: {devices} devices, {entries} countries and ASNs");
     }
+    dp.publish_alerts(); // /alerts.json from the start
     if cfg.conntrack {
         let interval = Duration::from_secs(cfg.interval);
         dp.conntrack = Some(crate::conntrack::Conntrack::new(interval));

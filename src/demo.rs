@@ -460,6 +460,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         server.local_addr
     );
     let mut house = Household::new(unix_now());
+    backfill(&mut dp, &mut house, unix_now());
     // A first burst, so the map is not empty on the first look.
     let mut ticks = 0u64;
     for _ in 0..40 {
@@ -482,8 +483,20 @@ pub fn run(cfg: DemoConfig) -> i32 {
     0
 }
 
+/// A history to scrub through (/history.json): a little traffic in each of the last 36 days'
+/// hours, swept hour by hour.
+fn backfill(dp: &mut DataPath, house: &mut Household, now: u64) {
+    for hours_ago in (1..36 * 24u64).rev() {
+        feed_at(dp, house, 2, now - hours_ago * 3600);
+        dp.sweep();
+    }
+}
+
 fn feed(dp: &mut DataPath, house: &mut Household, n: usize) {
-    let ts = unix_now();
+    feed_at(dp, house, n, unix_now());
+}
+
+fn feed_at(dp: &mut DataPath, house: &mut Household, n: usize, ts: u64) {
     for f in house.tick(n) {
         dp.process(
             LinkType::Ethernet,
@@ -499,6 +512,18 @@ fn feed(dp: &mut DataPath, house: &mut Household, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_has_a_history_to_scrub() {
+        let mut dp = data_path().unwrap();
+        let mut h = Household::new(7);
+        let now = 1_764_028_800 + 1800;
+        backfill(&mut dp, &mut h, now);
+        dp.snapshot(now);
+        let v = dp.history.cell.get();
+        assert_eq!(v.hourly.len(), 48);
+        assert!(v.daily.len() >= 34, "{}", v.daily.len());
+    }
 
     #[test]
     fn demo_world_is_located() {

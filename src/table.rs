@@ -14,8 +14,13 @@
 //! names still hold the packet's two addresses, so evictions, expiry and other flows sharing
 //! the slot need no invalidation.
 //!
+//! Each remote also counts its traffic per LAN host (`Remote::pairs`, beside `hosts`) since
+//! the history's last sweep ([`Tables::sweep_pairs`], src/history): the flow cache remembers
+//! the host's index in the remote's list as a third slot, checked by one comparison.
+//!
 //! Per packet: one cache probe (or, on a miss, classification and one or two hash lookups),
-//! four counter updates, and for outbound packets a check of the (short) host/port lists.
+//! six counter updates (remote, host, pair), the pair hint's check, and for outbound packets
+//! a check of the last (protocol, port).
 //! Checking that a new remote can be one happens once per new entry, geolocation once per
 //! remote at the next snapshot ([`Tables::locate_new`]).
 
@@ -939,7 +944,9 @@ impl Tables {
             r.swept_hosts = r.swept_hosts.max((last + 1) as u8);
             let r = &*r;
             for &(i, count) in &taken {
-                let host = r.hosts[i];
+                let Some(&host) = r.hosts.get(i) else {
+                    continue;
+                };
                 each(&PairDelta {
                     host,
                     mac: self.hosts.get(&host).and_then(|h| h.mac),
@@ -1465,6 +1472,8 @@ mod tests {
                 r.hosts.to_vec(),
                 r.ports.to_vec(),
                 r.protocols.to_vec(),
+                // the per-host counters (the flow cache's third slot) too
+                r.pairs.to_vec(),
             )
         };
         let (a, b) = (sorted(&cached.remotes), sorted(&plain.remotes));
@@ -1553,6 +1562,71 @@ mod tests {
         assert!(t.remotes.values().all(|r| !r.located && r.geo.is_some()));
         t.locate_new(&mut locate);
         assert_eq!(lookups, 2 * t.remotes.len());
+    }
+
+    #[test]
+    fn pairs_count_per_host_and_the_sweep_drains_them() {
+        let n = nets();
+        let mut t = Tables::new(10, 10);
+        let remote: Addr = "1.1.1.1".parse().unwrap();
+        let packet = |src: &str, dst: &str| {
+            let mut p = pkt(6, Some([2; 6]));
+            p.src = src.parse().unwrap();
+            p.dst = dst.parse().unwrap();
+            p
+        };
+        for _ in 0..3 {
+            t.count(&packet("192.168.1.2", "1.1.1.1"), 100, 1, &n);
+        }
+        t.count(&packet("1.1.1.1", "192.168.1.2"), 1500, 2, &n);
+        t.count(&packet("192.168.1.3", "1.1.1.1"), 60, 3, &n);
+        // conntrack's counts go to the pair as well
+        let delta = Counters {
+            packets_out: 1,
+            bytes_out: 7,
+            packets_in: 0,
+            bytes_in: 0,
+        };
+        t.add_flow(
+            "192.168.1.3".parse().unwrap(),
+            remote,
+            6,
+            Some(443),
+            delta,
+            4,
+            &n,
+        );
+        let mut seen = Vec::new();
+        t.sweep_pairs(|d| seen.push((d.host.to_string(), d.count, d.new, d.mac)));
+        let pc = |po, bo, pi, bi| PairCount {
+            packets_out: po,
+            bytes_out: bo,
+            packets_in: pi,
+            bytes_in: bi,
+        };
+        assert_eq!(
+            seen,
+            [
+                (
+                    "192.168.1.2".to_string(),
+                    pc(3, 300, 1, 1500),
+                    true,
+                    Some([2; 6])
+                ),
+                (
+                    "192.168.1.3".to_string(),
+                    pc(2, 67, 0, 0),
+                    true,
+                    Some([2; 6])
+                ),
+            ]
+        );
+        // drained: nothing until more traffic, which is no first contact any more
+        t.sweep_pairs(|_| panic!("nothing to sweep"));
+        t.count(&packet("192.168.1.2", "1.1.1.1"), 100, 5, &n);
+        let mut seen = Vec::new();
+        t.sweep_pairs(|d| seen.push((d.count.bytes_out, d.new, d.remote.last_seen)));
+        assert_eq!(seen, [(100, false, 5)]);
     }
 
     #[test]

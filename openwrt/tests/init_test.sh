@@ -155,7 +155,7 @@ jail_mount /usr/share/connmap
 jail_mount $TMP/dhcp.leases
 jail_mount_rw /var/lib/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--alert-upload|0|--alert-learning|604800|--alert-window|3600|--alert-timeout|30|--nft|
+command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--geoip|/usr/share/connmap/geo.mmdb|--max-remotes|10000|--max-hosts|1024|--retention|86400|--interval|5|--state|/var/lib/connmap/state|--save-interval|3600|--history-top|5|--history-devices|24|--history-hours|48|--history-days|35|--max-names|20000|--metrics-top|50|--metrics-remotes|0|--alert-upload|0|--alert-learning|604800|--alert-window|3600|--alert-timeout|30|--nft|
 close_instance
 reload_trigger connmap dhcp
 interface_trigger lan" "$out"
@@ -186,6 +186,10 @@ out=$(run full "config connmap 'main'
 	option interval '2'
 	option state_file '/etc/connmap/state'
 	option save_interval '86400'
+	option history_top '0'
+	option history_devices '8'
+	option history_hours '24'
+	option history_days '7'
 	option home_lat '52.52'
 	option home_lng '13.40'
 	option log_level 'verbose'
@@ -214,7 +218,7 @@ jail_mount $TMP/dhcp.leases
 jail_mount $TMP/doh.txt
 jail_mount_rw /etc/connmap
 $JAILED
-command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
+command=/usr/sbin/connmap|-i|br-guest|--listen|10.0.0.1:9000|--geoip|$TMP/geo.mmdb|--max-remotes|500|--max-hosts|64|--retention|3600|--interval|2|--state|/etc/connmap/state|--save-interval|86400|--history-top|0|--history-devices|8|--history-hours|24|--history-days|7|--home|52.52,13.40|--tiles|https://tile.example/{z}/{x}/{y}.png|--no-names|--max-names|500|--doh-list|$TMP/doh.txt|--metrics-top|10|--metrics-remotes|5|--ipfix|10.0.0.9:4739|--ipfix-active|30|--ipfix-idle|10|--exclude|10.0.0.2|--exclude|10.0.0.128/25|--lan|10.0.0.0/24|--remote|100.64.0.0/10|--allow-host|map.home.arpa|-v|--nft|
 close_instance
 reload_trigger connmap dhcp
 interface_trigger guest" "$out"

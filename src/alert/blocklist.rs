@@ -363,6 +363,44 @@ mod tests {
         assert_eq!(b.lookup(a("ffff::1")), Some("l"));
     }
 
+    /// `cargo test --release --lib alert::blocklist::tests::bench -- --ignored --nocapture`
+    /// (BENCHMARKS.md): reading and looking up a large list.
+    #[test]
+    #[ignore]
+    fn bench() {
+        use std::fmt::Write;
+        use std::time::Instant;
+        let mut text = String::from("# synthetic list\n");
+        for i in 0..200_000u32 {
+            let a = std::net::Ipv4Addr::from(i.wrapping_mul(2_654_435_761) | 0x0100_0000);
+            let _ = writeln!(text, "{a}/{}", 24 + i % 9);
+        }
+        let (b, r, _d) = lists(&[("big.netset", &text)]);
+        let t = Instant::now();
+        let (b2, _) = b.reload();
+        let load = t.elapsed();
+        let t = Instant::now();
+        let mut hits = 0u32;
+        for i in 0..1_000_000u32 {
+            hits += u32::from(
+                b2.lookup(Addr::from_v4_bytes(i.wrapping_mul(40_503).to_be_bytes()))
+                    .is_some(),
+            );
+        }
+        let look = t.elapsed();
+        println!(
+            "200,000 entries ({} bytes of text): read in {:.1} ms, {} ranges, {} bytes; \
+             1,000,000 lookups in {:.1} ms ({:.0} ns each, {hits} hits)",
+            text.len(),
+            load.as_secs_f64() * 1e3,
+            b2.ranges(),
+            b2.bytes(),
+            look.as_secs_f64() * 1e3,
+            look.as_nanos() as f64 / 1e6
+        );
+        assert_eq!(r.entries, 200_000);
+    }
+
     #[test]
     fn the_reported_lines_are_bounded() {
         let text = "x\n".repeat(100);

@@ -12,13 +12,13 @@
 //! (the unprivileged one once root is dropped) and is reaped with `waitpid(WNOHANG)`; after
 //! `timeout` its whole process group is killed.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,13 +43,54 @@ pub struct DeliverOptions {
 pub struct Job {
     /// `NAME=value` pairs of the hooks' environment (without ACTION and PATH).
     pub env: Vec<(&'static str, String)>,
-    /// The alert object (the ubus event's data).
-    pub event: serde_json::Value,
+    /// The alert object as the ubus event's data: blobmsg attributes (ubus::Blobmsg).
+    pub event: Vec<u8>,
+}
+
+/// The queue between the data path and the delivery thread (a mutex and a condition
+/// variable: std's channels would add several KB to the MIPS binary for this one use).
+#[derive(Default)]
+struct Queue {
+    state: Mutex<(VecDeque<Job>, bool)>,
+    ready: Condvar,
+}
+
+impl Queue {
+    /// Adds `job` unless full or closed.
+    fn push(&self, job: Job) -> bool {
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if g.1 || g.0.len() >= QUEUE {
+            return false;
+        }
+        g.0.push_back(job);
+        self.ready.notify_one();
+        true
+    }
+
+    /// No more jobs: the thread ends once the queue is empty.
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.ready.notify_one();
+    }
+
+    /// The next job; `None` once closed and empty.
+    fn pop(&self) -> Option<Job> {
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(j) = g.0.pop_front() {
+                return Some(j);
+            }
+            if g.1 {
+                return None;
+            }
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// The delivery thread and its queue.
 pub struct Delivery {
-    tx: Option<SyncSender<Job>>,
+    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
     /// Set when stopping: hooks still running are killed, queued alerts dropped.
     abort: Arc<AtomicBool>,
@@ -62,17 +103,18 @@ impl Delivery {
         if opts.dir.is_none() && opts.ubus.is_none() {
             return None;
         }
-        let (tx, rx) = sync_channel(QUEUE);
+        let queue = Arc::new(Queue::default());
+        let q = Arc::clone(&queue);
         let abort = Arc::new(AtomicBool::new(false));
         let a = Arc::clone(&abort);
         let thread = std::thread::Builder::new()
             .name("alerts".into())
             .stack_size(64 << 10)
-            .spawn(move || run(rx, &opts, &a))
+            .spawn(move || run(&q, &opts, &a))
             .map_err(|e| log::error!("alerts: cannot start the delivery thread: {e}"))
             .ok()?;
         Some(Delivery {
-            tx: Some(tx),
+            queue,
             thread: Some(thread),
             abort,
         })
@@ -80,18 +122,13 @@ impl Delivery {
 
     /// Queues `job`; false when the queue is full (the delivery is dropped).
     pub fn send(&self, job: Job) -> bool {
-        match self.tx.as_ref().map(|tx| tx.try_send(job)) {
-            Some(Ok(())) => true,
-            Some(Err(TrySendError::Full(_))) | Some(Err(TrySendError::Disconnected(_))) | None => {
-                false
-            }
-        }
+        self.queue.push(job)
     }
 
     /// Delivers what is queued, for at most `grace`, then stops the thread (killing a hook
     /// still running).
     pub fn finish(mut self, grace: Duration) {
-        self.tx = None;
+        self.queue.close();
         let Some(t) = self.thread.take() else { return };
         let until = Instant::now() + grace;
         while !t.is_finished() && Instant::now() < until {
@@ -104,7 +141,7 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        self.tx = None;
+        self.queue.close();
         self.abort.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -112,9 +149,9 @@ impl Drop for Delivery {
     }
 }
 
-fn run(rx: Receiver<Job>, opts: &DeliverOptions, abort: &AtomicBool) {
+fn run(queue: &Queue, opts: &DeliverOptions, abort: &AtomicBool) {
     let mut ubus_errors = 0u64;
-    while let Ok(job) = rx.recv() {
+    while let Some(job) = queue.pop() {
         if abort.load(Ordering::Relaxed) {
             break;
         }
@@ -372,7 +409,7 @@ mod tests {
         .unwrap();
         let job = || Job {
             env: vec![],
-            event: serde_json::Value::Null,
+            event: Vec::new(),
         };
         let started = Instant::now();
         let accepted = (0..QUEUE + 10).filter(|_| del.send(job())).count();

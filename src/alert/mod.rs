@@ -36,7 +36,7 @@ use rules::{
     hour_of, remember, AlertRec, DevKey, Device, DeviceRec, MemoryFile, RemoteRec, MAX_ASNS,
     MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT, MEMORY_VERSION,
 };
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -170,6 +170,8 @@ pub struct Alerts {
     delivery: Option<Delivery>,
     /// Something changed for alerts.json since the last `take_changed`.
     changed: bool,
+    /// The last alerts.json rendered showed a `learning_until`.
+    shown_learning: bool,
 }
 
 impl Alerts {
@@ -185,6 +187,7 @@ impl Alerts {
             recent: VecDeque::new(),
             delivery: None,
             changed: true,
+            shown_learning: true,
         }
     }
 
@@ -230,6 +233,10 @@ impl Alerts {
     }
 
     fn learning(&mut self, time: u64) -> bool {
+        if self.learning_start.is_none() {
+            self.changed = true; // learning_until is known from now on
+            self.shown_learning = true;
+        }
         let start = *self.learning_start.get_or_insert(time);
         self.cfg.learning > 0 && time < start.saturating_add(self.cfg.learning)
     }
@@ -408,7 +415,7 @@ impl Alerts {
         if let Some(del) = &self.delivery {
             if !del.send(Job {
                 env: environment(&rec),
-                event: alert_json(&rec),
+                event: alert_blob(&rec),
             }) {
                 self.suppressed += 1;
                 log::warn!("alert {}: delivery queue full, not delivered", rec.id);
@@ -420,9 +427,14 @@ impl Alerts {
         self.recent.push_front(rec);
     }
 
-    /// True once after anything alerts.json shows changed.
-    pub fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+    /// True once after anything alerts.json shows changed, including the end of the
+    /// learning period passing at `now`.
+    pub fn take_changed(&mut self, now: u64) -> bool {
+        let learning_ended = self.learning_until().is_some_and(|u| u <= now) && self.shown_learning;
+        if learning_ended {
+            self.shown_learning = false;
+        }
+        std::mem::take(&mut self.changed) || learning_ended
     }
 
     /// The recent alerts, most recent first.
@@ -430,22 +442,22 @@ impl Alerts {
         self.recent.iter()
     }
 
-    /// alerts.json (docs/alerts-json.md).
+    /// alerts.json (docs/alerts.md).
     pub fn render(&self, now: u64) -> Vec<u8> {
-        let doc = json!({
-            "version": 1,
-            "generated": now,
-            "learning_until": self.learning_until().filter(|&u| u > now),
-            "rules": {
-                "new_country": self.cfg.new_country,
-                "new_asn": self.cfg.new_asn,
-                "blocklist": self.cfg.blocklist && !self.blocklists.is_empty(),
-                "upload_per_hour": self.cfg.upload_per_hour,
-                "new_device": self.cfg.new_device,
+        let doc = Doc {
+            version: 1,
+            generated: now,
+            learning_until: self.learning_until().filter(|&u| u > now),
+            rules: RulesJson {
+                new_country: self.cfg.new_country,
+                new_asn: self.cfg.new_asn,
+                blocklist: self.cfg.blocklist && !self.blocklists.is_empty(),
+                upload_per_hour: self.cfg.upload_per_hour,
+                new_device: self.cfg.new_device,
             },
-            "suppressed": self.suppressed,
-            "alerts": self.recent.iter().map(alert_json).collect::<Vec<_>>(),
-        });
+            suppressed: self.suppressed,
+            alerts: self.recent.iter().map(AlertJson::of).collect(),
+        };
         serde_json::to_vec(&doc).unwrap_or_default()
     }
 
@@ -455,7 +467,6 @@ impl Alerts {
             version: MEMORY_VERSION,
             learning_start: self.learning_start,
             next_id: self.next_id,
-            suppressed: self.suppressed,
             devices: (self.devices.iter())
                 .map(|(k, d)| DeviceRec {
                     key: *k,
@@ -487,7 +498,6 @@ impl Alerts {
         }
         self.learning_start = file.learning_start;
         self.next_id = file.next_id.max(1);
-        self.suppressed = file.suppressed;
         let mut devices = file.devices;
         devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
         self.devices.clear();
@@ -523,6 +533,7 @@ impl Alerts {
             self.next_id = self.next_id.max(max.saturating_add(1));
         }
         self.changed = true;
+        self.shown_learning = true;
         Ok(())
     }
 
@@ -604,33 +615,114 @@ fn message(a: &AlertRec, limit: u64) -> String {
     }
 }
 
-/// An alert as alerts.json and the ubus event show it.
-pub fn alert_json(a: &AlertRec) -> Value {
-    let mut o = json!({
-        "id": a.id,
-        "time": a.time,
-        "rule": Rule::from_u8(a.rule).map_or("", Rule::name),
-        "device": {
-            "ip": a.device_ip.map(|i| i.to_string()),
-            "mac": a.device_mac.as_ref().map(format_mac),
-            "name": a.device_name,
-        },
-        "remote": a.remote.as_ref().map(|r| json!({
-            "ip": r.ip.to_string(),
-            "country": r.country.map(country_text),
-            "asn": r.asn,
-            "org": r.org,
-            "name": r.name,
-        })),
-        "message": a.message,
+/// alerts.json (written with the serde_json serializer the snapshots already use; no
+/// `serde_json::Value`, whose code the router binary does not otherwise carry).
+#[derive(Serialize)]
+struct Doc<'a> {
+    version: u32,
+    generated: u64,
+    learning_until: Option<u64>,
+    rules: RulesJson,
+    suppressed: u64,
+    alerts: Vec<AlertJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RulesJson {
+    new_country: bool,
+    new_asn: bool,
+    blocklist: bool,
+    upload_per_hour: u64,
+    new_device: bool,
+}
+
+/// An alert as alerts.json shows it (the ubus event: `alert_blob`, the same fields).
+#[derive(Serialize)]
+struct AlertJson<'a> {
+    id: u64,
+    time: u64,
+    rule: &'static str,
+    device: DeviceJson<'a>,
+    remote: Option<RemoteJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct DeviceJson<'a> {
+    ip: Option<String>,
+    mac: Option<String>,
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RemoteJson<'a> {
+    ip: String,
+    country: Option<String>,
+    asn: Option<u32>,
+    org: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+impl<'a> AlertJson<'a> {
+    fn of(a: &'a AlertRec) -> AlertJson<'a> {
+        AlertJson {
+            id: a.id,
+            time: a.time,
+            rule: Rule::from_u8(a.rule).map_or("", Rule::name),
+            device: DeviceJson {
+                ip: a.device_ip.map(|i| i.to_string()),
+                mac: a.device_mac.as_ref().map(format_mac),
+                name: a.device_name.as_deref(),
+            },
+            remote: a.remote.as_ref().map(|r| RemoteJson {
+                ip: r.ip.to_string(),
+                country: r.country.map(country_text),
+                asn: r.asn,
+                org: r.org.as_deref(),
+                name: r.name.as_deref(),
+            }),
+            list: a.list.as_deref(),
+            bytes: a.bytes,
+            message: &a.message,
+        }
+    }
+}
+
+/// The alert as the ubus event's data (blobmsg), the same fields as in alerts.json.
+pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
+    let j = AlertJson::of(a);
+    let mut buf = Vec::with_capacity(512);
+    let mut b = ubus::Blobmsg::new(&mut buf);
+    b.int("id", j.id);
+    b.int("time", j.time);
+    b.string("rule", j.rule);
+    b.table("device", |t| {
+        t.opt_string("ip", j.device.ip.as_deref());
+        t.opt_string("mac", j.device.mac.as_deref());
+        t.opt_string("name", j.device.name);
     });
-    if let Some(l) = &a.list {
-        o["list"] = json!(l);
+    match &j.remote {
+        Some(r) => b.table("remote", |t| {
+            t.string("ip", &r.ip);
+            t.opt_string("country", r.country.as_deref());
+            t.opt_int("asn", r.asn.map(u64::from));
+            t.opt_string("org", r.org);
+            t.opt_string("name", r.name);
+        }),
+        None => b.null("remote"),
     }
-    if let Some(b) = a.bytes {
-        o["bytes"] = json!(b);
+    if let Some(l) = j.list {
+        b.string("list", l);
     }
-    o
+    if let Some(n) = j.bytes {
+        b.int("bytes", n);
+    }
+    b.string("message", j.message);
+    buf
 }
 
 /// The hooks' variables (empty when unknown), besides ACTION and PATH.

@@ -83,7 +83,6 @@ pub struct MemoryFile {
     pub version: u32,
     pub learning_start: Option<u64>,
     pub next_id: u64,
-    pub suppressed: u64,
     pub devices: Vec<DeviceRec>,
     pub alerts: Vec<AlertRec>,
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the alert engine (rules, learning, rate limit, memory, alerts.json).
 
 use super::*;
+use serde_json::Value;
 
 const T0: u64 = 1_764_000_000;
 const MAC: [u8; 6] = [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
@@ -225,4 +226,19 @@ fn alerts_json_has_the_contract_fields() {
     let env = environment(al.recent().next().unwrap());
     assert!(env.contains(&("CONNMAP_REMOTE_ASN", "4134".into())));
     assert!(env.contains(&("CONNMAP_LIST", String::new())));
+}
+
+#[test]
+fn alerts_json_changes_when_learning_starts_and_ends() {
+    let mut al = Alerts::new(AlertConfig {
+        learning: 100,
+        ..no_learning()
+    });
+    assert!(al.take_changed(0));
+    assert!(!al.take_changed(0));
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), None);
+    assert!(al.take_changed(T0)); // learning_until known
+    assert!(!al.take_changed(T0 + 50));
+    assert!(al.take_changed(T0 + 100)); // over: learning_until becomes null
+    assert!(!al.take_changed(T0 + 200));
 }

@@ -13,7 +13,6 @@
 //! ubusd restarted meanwhile costs nothing. The user connmap runs as needs a ubusd ACL
 //! allowing it to send the event (the package installs /usr/share/acl.d/connmap.json).
 
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -31,12 +30,9 @@ const ATTR_METHOD: u8 = 4;
 const ATTR_DATA: u8 = 7;
 const SYSTEM_OBJECT_EVENT: u32 = 1;
 
-const BLOBMSG_ARRAY: u8 = 1;
 const BLOBMSG_TABLE: u8 = 2;
 const BLOBMSG_STRING: u8 = 3;
 const BLOBMSG_INT64: u8 = 4;
-const BLOBMSG_INT8: u8 = 7;
-const BLOBMSG_DOUBLE: u8 = 8;
 const EXTENDED: u32 = 0x8000_0000;
 /// ubusd refuses messages above 64 KB (UBUS_MSG_CHUNK_SIZE); an alert is far smaller.
 const MAX_MESSAGE: usize = 60 << 10;
@@ -69,55 +65,66 @@ fn blobmsg_name(buf: &mut Vec<u8>, name: &str) {
     }
 }
 
-/// One JSON value as a blobmsg attribute (`null` as UNSPEC with no data, which `ubus listen`
-/// prints as null; numbers as INT64, or DOUBLE when not integers).
-pub fn put_value(buf: &mut Vec<u8>, name: &str, v: &Value) {
-    let at = start(buf);
-    blobmsg_name(buf, name);
-    let kind = match v {
-        Value::Null => 0,
-        Value::Bool(b) => {
-            buf.push(u8::from(*b));
-            BLOBMSG_INT8
-        }
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => {
-                buf.extend_from_slice(&i.to_be_bytes());
-                BLOBMSG_INT64
-            }
-            (None, Some(u)) => {
-                buf.extend_from_slice(&(u as i64).to_be_bytes());
-                BLOBMSG_INT64
-            }
-            _ => {
-                let f = n.as_f64().unwrap_or(0.0);
-                buf.extend_from_slice(&f.to_bits().to_be_bytes());
-                BLOBMSG_DOUBLE
-            }
-        },
-        Value::String(s) => {
-            buf.extend_from_slice(s.replace('\0', "").as_bytes());
-            buf.push(0);
-            BLOBMSG_STRING
-        }
-        Value::Array(a) => {
-            for x in a {
-                put_value(buf, "", x);
-            }
-            BLOBMSG_ARRAY
-        }
-        Value::Object(o) => {
-            for (k, x) in o {
-                put_value(buf, k, x);
-            }
-            BLOBMSG_TABLE
-        }
-    };
-    end(buf, at, kind, true);
+/// A blobmsg table being written (`Blobmsg::table` ... `end`): the attribute writers of
+/// libubox's blobmsg.h for the types an alert needs.
+pub struct Blobmsg<'a> {
+    buf: &'a mut Vec<u8>,
 }
 
-/// The whole `ubus_send_event` message (header and blob) with sequence number `seq`.
-pub fn event_message(seq: u16, event: &str, data: &Value) -> Vec<u8> {
+impl<'a> Blobmsg<'a> {
+    /// Writes into `buf` (attributes appended).
+    pub fn new(buf: &'a mut Vec<u8>) -> Blobmsg<'a> {
+        Blobmsg { buf }
+    }
+
+    fn attr(&mut self, name: &str, kind: u8, data: &[u8]) {
+        let at = start(self.buf);
+        blobmsg_name(self.buf, name);
+        self.buf.extend_from_slice(data);
+        end(self.buf, at, kind, true);
+    }
+
+    pub fn string(&mut self, name: &str, v: &str) {
+        let mut d = v.replace('\0', "").into_bytes();
+        d.push(0);
+        self.attr(name, BLOBMSG_STRING, &d);
+    }
+
+    pub fn int(&mut self, name: &str, v: u64) {
+        self.attr(name, BLOBMSG_INT64, &v.to_be_bytes());
+    }
+
+    /// `null` (UNSPEC with no data; `ubus listen` prints null).
+    pub fn null(&mut self, name: &str) {
+        self.attr(name, 0, &[]);
+    }
+
+    pub fn opt_string(&mut self, name: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.string(name, v),
+            None => self.null(name),
+        }
+    }
+
+    pub fn opt_int(&mut self, name: &str, v: Option<u64>) {
+        match v {
+            Some(v) => self.int(name, v),
+            None => self.null(name),
+        }
+    }
+
+    /// A nested table, filled by `fill`.
+    pub fn table(&mut self, name: &str, fill: impl FnOnce(&mut Blobmsg)) {
+        let at = start(self.buf);
+        blobmsg_name(self.buf, name);
+        fill(&mut Blobmsg::new(self.buf));
+        end(self.buf, at, BLOBMSG_TABLE, true);
+    }
+}
+
+/// The whole `ubus_send_event` message (header and blob) with sequence number `seq`; `data`
+/// is the event's data table's attributes (written with `Blobmsg`).
+pub fn event_message(seq: u16, event: &str, data: &[u8]) -> Vec<u8> {
     let mut m = vec![0, MSG_INVOKE];
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(&SYSTEM_OBJECT_EVENT.to_be_bytes());
@@ -129,12 +136,9 @@ pub fn event_message(seq: u16, event: &str, data: &Value) -> Vec<u8> {
     m.extend_from_slice(b"send\0");
     end(&mut m, a, ATTR_METHOD, false);
     let nest = start(&mut m);
-    put_value(&mut m, "id", &Value::String(event.to_string()));
-    let data = match data {
-        Value::Object(_) => data.clone(),
-        other => serde_json::json!({ "value": other }),
-    };
-    put_value(&mut m, "data", &data);
+    let mut b = Blobmsg::new(&mut m);
+    b.string("id", event);
+    b.table("data", |t| t.buf.extend_from_slice(data));
     end(&mut m, nest, ATTR_DATA, false);
     end(&mut m, root, 0, false);
     m
@@ -176,7 +180,7 @@ fn status_of(mut body: &[u8]) -> Option<u32> {
 pub fn send_event(
     socket: &Path,
     event: &str,
-    data: &Value,
+    data: &[u8],
     timeout: Duration,
 ) -> Result<(), String> {
     let mut s = UnixStream::connect(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
@@ -214,7 +218,20 @@ mod tests {
 
     #[test]
     fn the_message_is_what_libubus_sends() {
-        let m = event_message(1, "x", &serde_json::json!({"a": "b", "n": 7}));
+        let mut data = Vec::new();
+        let mut b = Blobmsg::new(&mut data);
+        b.string("a", "b");
+        b.int("n", 7);
+        b.null("z");
+        b.table("t", |t| t.opt_string("s", None));
+        // "a": extended STRING, name "a" (2+1+1 → 4), "b\0" → 12 bytes, padded
+        assert_eq!(&data[..12], b"\x83\x00\x00\x0a\x00\x01a\x00b\x00\x00\x00");
+        // "n": INT64, 4 + 4 + 8 = 16
+        assert_eq!(&data[12..16], b"\x84\x00\x00\x10");
+        assert_eq!(&data[20..28], &7u64.to_be_bytes());
+        // "z": UNSPEC, no data
+        assert_eq!(&data[28..32], b"\x80\x00\x00\x08");
+        let m = event_message(1, "x", &data);
         // header
         assert_eq!(&m[..8], &[0, 5, 0, 1, 0, 0, 0, 1]);
         // root blob: id 0, its length covers the rest
@@ -247,7 +264,7 @@ mod tests {
         let e = send_event(
             Path::new("/nonexistent/ubus.sock"),
             EVENT,
-            &Value::Null,
+            &[],
             Duration::from_millis(100),
         )
         .unwrap_err();

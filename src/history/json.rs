@@ -12,8 +12,10 @@ use std::sync::{Arc, OnceLock};
 
 /// Version of the history.json layout.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Rendered bodies kept.
+/// Rendered bodies kept, and their total size at most (a body larger than that is sent,
+/// not kept).
 const CACHE_ENTRIES: usize = 8;
+const CACHE_BYTES: usize = 1 << 20;
 
 /// A parsed query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +116,7 @@ fn plan(view: &View, q: &Query) -> Plan {
         .unwrap_or(to.saturating_sub(DAY))
         .min(to.saturating_sub(1));
     let hours = view.bounds.map_or(super::DEFAULT_HOURS, |b| b.hours);
-    let hourly_limit = (floor(view.clock, HOUR) + HOUR).saturating_sub(hours * HOUR);
+    let hourly_limit = (floor(view.clock, HOUR) + HOUR).saturating_sub(hours.saturating_mul(HOUR));
     let resolution = if from >= hourly_limit { HOUR } else { DAY };
     let from = floor(from, resolution);
     let to = floor(to - 1, resolution) + resolution;
@@ -190,9 +192,14 @@ pub fn get(view: &View, q: &Query, cache: &std::sync::Mutex<Cache>) -> Arc<Rende
         json,
         gzip: OnceLock::new(),
     });
+    if r.json.len() > CACHE_BYTES {
+        return r;
+    }
     let mut c = lock(cache);
-    if c.0.len() >= CACHE_ENTRIES {
-        c.0.pop_front();
+    let mut total: usize = c.0.iter().map(|r| r.json.len()).sum::<usize>() + r.json.len();
+    while c.0.len() >= CACHE_ENTRIES || total > CACHE_BYTES {
+        let Some(old) = c.0.pop_front() else { break };
+        total -= old.json.len();
     }
     c.0.push_back(Arc::clone(&r));
     r

@@ -32,11 +32,14 @@ use std::sync::{Arc, Mutex};
 pub const HOUR: u64 = 3600;
 pub const DAY: u64 = 86_400;
 /// Default `--history-top`: remotes (and countries, ASNs) per device per bucket.
-pub const DEFAULT_TOP: usize = 8;
+pub const DEFAULT_TOP: usize = 5;
 /// Default `--history-devices`: devices per bucket (the rest summed in `other_devices`).
-pub const DEFAULT_DEVICES: usize = 32;
+pub const DEFAULT_DEVICES: usize = 24;
 pub const DEFAULT_HOURS: u64 = 48;
 pub const DEFAULT_DAYS: u64 = 35;
+/// Capture times from here on (the year 36812) are not kept: bucket arithmetic never
+/// overflows, whatever a capture file's timestamps say.
+pub const MAX_TIME: u64 = 1 << 40;
 /// The open bucket keeps up to this many times the closed bounds before folding the smallest.
 const OPEN_FACTOR: usize = 4;
 
@@ -657,6 +660,9 @@ impl History {
             return;
         }
         let t = d.remote.last_seen;
+        if t >= MAX_TIME {
+            return;
+        }
         self.roll_to(t);
         let info = self.remote_info(d.remote_ip, d.remote);
         let name = device_name.map(|n| self.intern_name(n));
@@ -680,6 +686,7 @@ impl History {
     /// less than an hour go into the open bucket; a clock that jumped further (back or
     /// forward) starts a new one.
     pub fn roll_to(&mut self, t: u64) {
+        let t = t.min(MAX_TIME - 1);
         self.clock = self.clock.max(t);
         let start = floor(t, HOUR);
         if start == self.open.start
@@ -805,7 +812,7 @@ impl History {
             }
             self.daily.insert(at, Arc::new(b));
         }
-        self.clock = self.clock.max(clock);
+        self.clock = self.clock.max(clock.min(MAX_TIME - 1));
         // intern the restored remotes again, so that new traffic shares them
         for b in self.hourly.iter().chain(self.daily.iter()) {
             for d in b.devices.iter() {

@@ -206,7 +206,7 @@ pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
         })
         .collect();
     let bucket = |b: &BucketRec, len: u64| -> Option<Bucket> {
-        if b.len != len || b.start % len != 0 || b.start.checked_add(len).is_none() {
+        if b.len != len || b.start % len != 0 || b.start >= super::MAX_TIME {
             return None;
         }
         // offsets past the bucket's end are clamped (the "new" bit kept)
@@ -270,7 +270,7 @@ pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
     newest(&mut hourly, bounds.hours);
     let mut daily: Vec<Bucket> = (rec.daily.iter()).filter_map(|b| bucket(b, DAY)).collect();
     newest(&mut daily, bounds.days);
-    Ok((hourly, daily, rec.clock))
+    Ok((hourly, daily, rec.clock.min(super::MAX_TIME - 1)))
 }
 
 #[cfg(test)]

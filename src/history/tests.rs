@@ -172,3 +172,22 @@ fn query_parsing() {
         assert!(parse_query(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn record_sizes() {
+    use std::mem::size_of;
+    eprintln!(
+        "RemoteRec {} CountryRec {} AsnRec {} DeviceRec {} RemoteInfo {} Place {} Remote {}",
+        size_of::<RemoteRec>(),
+        size_of::<CountryRec>(),
+        size_of::<AsnRec>(),
+        size_of::<DeviceRec>(),
+        size_of::<RemoteInfo>(),
+        size_of::<Place>(),
+        size_of::<crate::table::Remote>()
+    );
+    // the figures of the README's memory section
+    assert_eq!(size_of::<RemoteRec>(), 40);
+    assert_eq!(size_of::<CountryRec>(), 24);
+    assert_eq!(size_of::<AsnRec>(), 40);
+}

@@ -118,6 +118,16 @@ return view.extend({
 		o.datatype = 'min(1)';
 		o.placeholder = '3600';
 
+		o = s.taboption('advanced', form.Value, 'history_top', _('History: remotes per device and hour'),
+			_('The history (last 48 hours by hour, 35 days by day) keeps this many remotes, countries and networks per device and hour or day; the rest are summed as "other". 0: no history. More costs memory (see the README).'));
+		o.datatype = 'uinteger';
+		o.placeholder = '5';
+
+		o = s.taboption('advanced', form.Value, 'history_devices', _('History: devices per hour'),
+			_('Devices kept per hour or day of history, the busiest first.'));
+		o.datatype = 'min(1)';
+		o.placeholder = '24';
+
 		o = s.taboption('advanced', form.DynamicList, 'lan', _('LAN networks'),
 			_('Default: the networks of the interface.'));
 		o.datatype = 'cidr';
