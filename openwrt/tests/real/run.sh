@@ -13,7 +13,8 @@
 # "skip ..." and counts nothing. Traffic stays inside the namespaces made here.
 # Environment: OPENWRT_SRC (archives), CONNMAP_CACHE, CONNMAP_CROSS (x86_64 build; made with
 # scripts/cross-build.sh x86_64 when missing), CONNMAP_REAL_KEEP=1 (leave the rig up for a look),
-# CONNMAP_REAL_LUCI=0 (skip LuCI in Chromium: login, menu, map view, settings saved and applied).
+# CONNMAP_REAL_LUCI=0 or CONNMAP_SKIP_BROWSER=1 (skip LuCI in Chromium: login, menu, map view,
+# settings saved and applied; it needs node, chromium and tests/browser's npm packages).
 # Router-side command lines are single-quoted on purpose (they expand in the router's shell);
 # functions given to check/wait_for run indirectly:
 # shellcheck disable=SC2016,SC2317,SC2015
@@ -499,8 +500,8 @@ config login
 EOF
 	in_r '/etc/init.d/rpcd restart; /etc/init.d/uhttpd restart'
 }
-if [ "${CONNMAP_REAL_LUCI:-1}" = 0 ]; then
-	echo "skip real: LuCI in Chromium (CONNMAP_REAL_LUCI=0)"
+if [ "${CONNMAP_REAL_LUCI:-1}" = 0 ] || [ "${CONNMAP_SKIP_BROWSER:-0}" = 1 ]; then
+	echo "skip real: LuCI in Chromium (CONNMAP_REAL_LUCI=0 or CONNMAP_SKIP_BROWSER=1)"
 elif [ -d "$REPO/tests/browser/node_modules/playwright-core" ] && command -v node > /dev/null && [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
 	luci_setup > "$W/luci-setup.log" 2>&1
 	wait_for 4 ip netns exec "$N-lan1" curl -sf -m 3 -o /dev/null "http://$LAN.1/cgi-bin/luci/" > /dev/null 2>&1
