@@ -157,15 +157,22 @@ bench() {
 	secs=$(cat "$T/seconds")
 	RATES=$(cat "$T/rates")
 	TOOLS=$(cat "$T/tools")
-	for tool in $TOOLS; do
-		for rate in $RATES; do
+	ROUNDS=$(cat "$T/rounds" 2> /dev/null || echo 1)
+	# the tools take turns at each rate (and the whole series repeats ROUNDS times): without
+	# icount, host load shifts guest times, and neighbours in time share it
+	round=0
+	while [ $round -lt "$ROUNDS" ]; do
+	round=$((round + 1))
+	for rate in $RATES; do
+		for tool in $TOOLS; do
+			say "note round $round $tool at $rate/s from $(cut -d' ' -f1 /proc/uptime) s"
 			rm -f /tmp/b.json /tmp/b.log
 			if [ "$tool" = connmap ]; then
 				live /tmp/b.json /tmp/b.log
 				P=$CM
 				wait_log /tmp/b.log "capturing on br-lan" 60 || say "FAIL connmap did not start"
 			else
-				/usr/sbin/tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
+				tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
 				P=$!
 				sleep 3
 			fi
@@ -201,8 +208,10 @@ bench() {
 				got=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/b.log)
 				drop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' /tmp/b.log)
 			fi
-			echo "BENCH tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
+			[ -n "$got" ] || show "$tool-$rate.log" /tmp/b.log
+			echo "BENCH round=$round tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
 		done
+	done
 	done
 }
 

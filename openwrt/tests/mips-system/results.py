@@ -9,6 +9,7 @@ bench: prints the table of guest CPU time per packet, connmap against tcpdump.
 
 import json
 import re
+import statistics
 import sys
 
 T2040 = 2208988800  # 2040-01-01 00:00:00 UTC, what guest.sh sets the clock to
@@ -107,33 +108,45 @@ def check(text, burst, host_replay):
 
 
 def bench(text):
-    rows = {}
+    """Each BENCH line is one run of one tool at one rate (in round N); prints every run, then
+    per rate the median per packet of each tool over the rounds and the median of the rounds'
+    connmap/tcpdump ratios."""
+    runs = []
     for line in text.splitlines():
         if line.startswith("BENCH "):
             kv = dict(f.split("=", 1) for f in line.split()[1:])
-            rows[(kv["tool"], int(kv["rate"]))] = kv
+            kv.setdefault("round", "1")
+            runs.append(kv)
         elif line.startswith("GUEST FAIL "):
             print("FAIL mips-system: " + line[11:])
-    rates = sorted({r for _, r in rows})
-    print("rate/s  tool      sent     captured  dropped  guest CPU   per packet   connmap/tcpdump")
+    per = {}  # (round, rate, tool) -> ns per packet (idle: ns per second)
+    print("round  rate/s  tool      sent     captured  dropped  guest CPU   per packet")
+    for kv in runs:
+        rnd, rate, tool = int(kv["round"]), int(kv["rate"]), kv["tool"]
+        cpu = int(kv["cpu_ns"])
+        sent = int(kv["sent"])
+        w0, w1 = (float(x) for x in kv["wall"].split("-"))
+        v = cpu / sent if sent else cpu / max(w1 - w0, 1e-9)
+        per[(rnd, rate, tool)] = v
+        unit = f"{v / 1000:8.2f} us" if sent else f"{v / 1e6:6.2f} ms/s"
+        print(f"{rnd:5d}  {rate:6d}  {tool:8s} {sent:8d} {kv['captured']:>10s} {kv['dropped']:>8s}"
+              f" {cpu / 1e6:8.1f} ms  {unit}")
+    rates = sorted({r for _, r, _ in per})
+    rounds = sorted({n for n, _, _ in per})
+    print(f"summary over {len(rounds)} round(s): median per packet (idle: CPU per second)")
+    print("rate/s   connmap        tcpdump        connmap/tcpdump (median of rounds; each round)")
     for r in rates:
-        per = {}
-        for tool in ("connmap", "tcpdump"):
-            kv = rows.get((tool, r))
-            if not kv:
-                continue
-            cpu = int(kv["cpu_ns"])
-            sent = int(kv["sent"])
-            w0, w1 = (float(x) for x in kv["wall"].split("-"))
-            per[tool] = cpu / sent if sent else cpu / max(w1 - w0, 1e-9)  # idle: ns per second
-            unit = f"{per[tool] / 1000:8.1f} us" if sent else f"{per[tool] / 1e6:6.2f} ms/s"
-            ratio = ""
-            if tool == "tcpdump" and "connmap" in per and per["tcpdump"]:
-                ratio = f"{per['connmap'] / per['tcpdump']:.2f}x"
-            print(f"{r:6d}  {tool:8s} {sent:8d} {kv['captured']:>10s} {kv['dropped']:>8s}"
-                  f" {cpu / 1e6:8.1f} ms  {unit}   {ratio}")
-    ok = bool(rows)
-    print(("ok   " if ok else "FAIL ") + f"mips-system: bench: {len(rows)} runs")
+        def med(tool):
+            v = [per[(n, r, tool)] for n in rounds if (n, r, tool) in per]
+            return statistics.median(v) if v else None
+        ratios = [per[(n, r, "connmap")] / per[(n, r, "tcpdump")] for n in rounds
+                  if (n, r, "connmap") in per and per.get((n, r, "tcpdump"))]
+        fmt = (lambda v: f"{v / 1000:9.2f} us" if v is not None else "        - ") if r else \
+              (lambda v: f"{v / 1e6:7.2f} ms/s" if v is not None else "        - ")
+        rt = f"{statistics.median(ratios):.2f}x ({' '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
+        print(f"{r:6d}  {fmt(med('connmap'))}   {fmt(med('tcpdump'))}   {rt}")
+    ok = bool(runs)
+    print(("ok   " if ok else "FAIL ") + f"mips-system: bench: {len(runs)} runs")
     return ok
 
 

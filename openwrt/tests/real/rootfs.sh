@@ -44,6 +44,20 @@ install -m0755 "$OW/system/rpcd/files/rpcd.init" etc/init.d/rpcd
 install -m0600 "$OW/system/rpcd/files/rpcd.config" etc/config/rpcd
 install -m0755 "$OW/network/services/uhttpd/files/uhttpd.init" etc/init.d/uhttpd
 install -m0644 "$OW/network/services/uhttpd/files/uhttpd.config" etc/config/uhttpd
+# uhttpd-mod-ubus (luci-base depends on it): its uci-defaults set `ubus_prefix /ubus`, i.e.
+# `uhttpd -u /ubus`. LuCI needs it for more than its JSON-RPC: the ubus plugin's init ends with
+# uloop_done(), which drops the event loop the ucode handler's ubus connection (LuCI's
+# dispatcher connects when uhttpd loads it; libubus's connect runs uloop_init()) was added to.
+# Without it uhttpd's main process keeps polling that shared connection and reads the replies
+# meant for the forked request handler: every /cgi-bin/luci request hangs.
+install -m0755 "$OW/network/services/uhttpd/files/ubus.default" etc/uci-defaults/00_uhttpd_ubus
+# rpcd's own ACL, as OpenWrt's rpcd package installs it: `session access` and `login` for every
+# session. LuCI's views check their ACLs with it through /ubus (without it: "RPC call to
+# session/access failed with error -32002: Access denied", the view never loads)
+mkdir -p usr/share/rpcd/acl.d
+tar -xzOf "${OPENWRT_SRC:-/work/shared/openwrt-src}/rpcd.tar.gz" --wildcards '*/unauthenticated.json' \
+	> usr/share/rpcd/acl.d/unauthenticated.json
+chmod 0644 usr/share/rpcd/acl.d/unauthenticated.json
 # no ledtriggers, gpios, sysfixtime on a test root; keep boot, done, sysctl? (sysctl writes the
 # host's /proc/sys of the router namespace: net.* only, harmless, but not needed) -> off
 rm -f etc/init.d/led etc/init.d/gpio_switch etc/init.d/sysfixtime etc/init.d/sysctl etc/init.d/umount
@@ -161,6 +175,9 @@ for m in modules/luci-base modules/luci-mod-status modules/luci-mod-system modul
 	[ ! -d "$d/ucode" ] || { mkdir -p usr/share/ucode/luci && cp -a "$d/ucode/." usr/share/ucode/luci/; }
 	[ ! -d "$d/root" ] || cp -a "$d/root/." .
 done
+# package files are not group-writable on OpenWrt (ubusd skips ACL files that are: "wrong
+# permissions"); LuCI's sources are
+chmod -R go-w usr/share www
 # luci-base's own ucode module (luci.core: C, with its lemon-made plural parser) and luci.version,
 # made the way luci-base's src/Makefile makes them (a few seconds; from the cached source)
 lb=$(mktemp -d)
