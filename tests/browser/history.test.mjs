@@ -301,6 +301,10 @@ describe('time control, timelines and badges against a replayed capture across m
       }
       await p.page.locator('.leaflet-marker-pane .cm-marker').first().click();
       await p.page.waitForSelector('.leaflet-popup .remote');
+      // Leaflet fades popups in (opacity 0 -> 1 over 0.2 s): checked half-faded, its text would
+      // fail the contrast rules on a loaded machine
+      await p.page.waitForFunction(() => [...document.querySelectorAll('.leaflet-popup')]
+        .every((e) => getComputedStyle(e).opacity === '1'));
       await p.page.evaluate(AXE_SOURCE);
       const result = await p.page.evaluate(() => window.axe.run(document, {
         runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
