@@ -95,26 +95,40 @@ pub fn parse_line(line: &str) -> Result<Option<(IpAddr, IpAddr)>, String> {
     // some feeds separate a reason with a comma
     let field = field.split(',').next().unwrap_or(field);
     if let Some((a, b)) = field.split_once('-') {
-        let bad = || format!("{field:?} is not an IP address, network or range");
+        let bad = || {
+            format!(
+                "{} is not an IP address, network or range",
+                crate::cli::quote(field)
+            )
+        };
         let a: IpAddr = a.parse().map_err(|_| bad())?;
         let b: IpAddr = b.parse().map_err(|_| bad())?;
         if a.is_ipv4() != b.is_ipv4() {
-            return Err(format!("range {field:?} mixes IPv4 and IPv6"));
+            return Err(format!(
+                "range {} mixes IPv4 and IPv6",
+                crate::cli::quote(field)
+            ));
         }
         if Addr::from(a) > Addr::from(b) {
-            return Err(format!("range {field:?} ends before it starts"));
+            return Err(format!(
+                "range {} ends before it starts",
+                crate::cli::quote(field)
+            ));
         }
         return Ok(Some((a, b)));
     }
     if field.contains('/') {
         let n: IpNet = field
             .parse()
-            .map_err(|_| format!("{field:?} is not a CIDR network"))?;
+            .map_err(|_| format!("{} is not a CIDR network", crate::cli::quote(field)))?;
         return Ok(Some((n.network(), n.broadcast())));
     }
     match field.parse::<IpAddr>() {
         Ok(a) => Ok(Some((a, a))),
-        Err(_) => Err(format!("{field:?} is not an IP address or network")),
+        Err(_) => Err(format!(
+            "{} is not an IP address or network",
+            crate::cli::quote(field)
+        )),
     }
 }
 

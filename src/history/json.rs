@@ -46,7 +46,7 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
             v.parse::<u64>()
                 .ok()
                 .filter(|t| *t < 1 << 40)
-                .ok_or_else(|| format!("{k} must be unix seconds, not {v:?}"))
+                .ok_or_else(|| format!("{k} must be unix seconds, not {}", crate::cli::quote(v)))
         };
         match k {
             "from" => {
@@ -59,11 +59,17 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
             }
             "host" => {
                 slot_taken(out.host.is_some())?;
-                let ip: std::net::IpAddr =
-                    (v.parse()).map_err(|_| format!("host must be an IP address, not {v:?}"))?;
+                let ip: std::net::IpAddr = (v.parse()).map_err(|_| {
+                    format!("host must be an IP address, not {}", crate::cli::quote(&v))
+                })?;
                 out.host = Some(Addr::from(ip));
             }
-            _ => return Err(format!("unknown parameter {k:?} (from, to, host)")),
+            _ => {
+                return Err(format!(
+                    "unknown parameter {} (from, to, host)",
+                    crate::cli::quote(&k)
+                ))
+            }
         }
     }
     if let (Some(f), Some(t)) = (out.from, out.to) {
