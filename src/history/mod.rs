@@ -186,6 +186,26 @@ impl Bucket {
     }
 }
 
+/// Sorts `v` by `cmp` (unstable). Every sort of the history goes through one sort of `u32`
+/// indices with a `dyn` comparator: one copy of the sort algorithm in the binary instead of
+/// one per record type and key (each is several KB on the router).
+pub fn sort_by<T>(v: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut idx: Vec<u32> = (0..v.len() as u32).collect();
+    sort_indices(&mut idx, &|a, b| cmp(&v[a as usize], &v[b as usize]));
+    let mut old: Vec<Option<T>> = v.drain(..).map(Some).collect();
+    v.extend(idx.iter().filter_map(|&i| old[i as usize].take()));
+}
+
+#[inline(never)]
+fn sort_indices(idx: &mut [u32], cmp: &dyn Fn(u32, u32) -> std::cmp::Ordering) {
+    idx.sort_unstable_by(|&a, &b| cmp(a, b));
+}
+
+/// Bytes out + in, the order of "the busiest first".
+fn busiest(a: u64, b: u64) -> std::cmp::Reverse<u64> {
+    std::cmp::Reverse(a.saturating_add(b))
+}
+
 /// The start of the bucket of `len` seconds holding `t`.
 pub fn floor(t: u64, len: u64) -> u64 {
     t - t % len
@@ -367,13 +387,17 @@ impl Acc {
     fn freeze(&self, b: &Bounds, version: u64) -> Bucket {
         let mut devices: Vec<(&Addr, &OpenDevice)> = self.devices.iter().collect();
         // the busiest devices stay; ties by address, so that output is reproducible
-        devices.sort_unstable_by_key(|(ip, d)| (std::cmp::Reverse(d.count.total_bytes()), **ip));
+        sort_by(&mut devices, &|a, b| {
+            let key =
+                |(ip, d): &(&Addr, &OpenDevice)| (std::cmp::Reverse(d.count.total_bytes()), **ip);
+            key(a).cmp(&key(b))
+        });
         let mut other_devices = self.other_devices;
         for (_, d) in devices.iter().skip(b.devices) {
             other_devices.add_counts(&d.count);
         }
         devices.truncate(b.devices);
-        devices.sort_unstable_by_key(|(ip, _)| **ip);
+        sort_by(&mut devices, &|a, b| a.0.cmp(b.0));
         let devices = devices
             .into_iter()
             .map(|(ip, d)| freeze_device(*ip, d, b))
@@ -413,13 +437,16 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
 
 fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
     let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().collect();
-    remotes.sort_unstable_by_key(|(ip, r)| (std::cmp::Reverse(r.count.total_bytes()), **ip));
+    sort_by(&mut remotes, &|a, b| {
+        let key = |(ip, r): &(&Addr, &OpenRemote)| (std::cmp::Reverse(r.count.total_bytes()), **ip);
+        key(a).cmp(&key(b))
+    });
     let mut other = d.other;
     for (_, r) in remotes.iter().skip(b.top) {
         add2(&mut other, r.count.bytes_out, r.count.bytes_in);
     }
     remotes.truncate(b.top);
-    remotes.sort_unstable_by_key(|(ip, _)| **ip);
+    sort_by(&mut remotes, &|a, b| a.0.cmp(b.0));
     let remotes = (remotes.into_iter())
         .filter_map(|(_, r)| {
             Some(RemoteRec {
@@ -438,7 +465,10 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
             bytes_in: v.1,
         })
         .collect();
-    countries.sort_unstable_by_key(|c| (std::cmp::Reverse(c.bytes_out + c.bytes_in), c.country));
+    sort_by(&mut countries, &|a, b| {
+        let key = |c: &CountryRec| (busiest(c.bytes_out, c.bytes_in), c.country);
+        key(a).cmp(&key(b))
+    });
     if countries.len() > b.top {
         let rest = countries.split_off(b.top);
         let mut unknown = CountryRec {
@@ -456,7 +486,7 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         countries.retain(|c| c.country != [0, 0]);
         countries.push(unknown);
     }
-    countries.sort_unstable_by_key(|c| c.country);
+    sort_by(&mut countries, &|a, b| a.country.cmp(&b.country));
     let mut asns: Vec<AsnRec> = (d.asns.iter())
         .map(|(a, v)| AsnRec {
             asn: *a,
@@ -465,7 +495,10 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
             bytes_in: v.2,
         })
         .collect();
-    asns.sort_unstable_by_key(|a| (std::cmp::Reverse(a.bytes_out + a.bytes_in), a.asn));
+    sort_by(&mut asns, &|a, b| {
+        let key = |a: &AsnRec| (busiest(a.bytes_out, a.bytes_in), a.asn);
+        key(a).cmp(&key(b))
+    });
     if asns.len() > b.top {
         let rest = asns.split_off(b.top);
         let mut unknown = AsnRec {
@@ -481,7 +514,7 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         asns.retain(|a| a.asn != 0);
         asns.push(unknown);
     }
-    asns.sort_unstable_by_key(|a| a.asn);
+    sort_by(&mut asns, &|a, b| a.asn.cmp(&b.asn));
     DeviceRec {
         ip,
         mac: d.mac,

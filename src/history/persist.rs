@@ -257,7 +257,7 @@ pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
         Some(merge(b.start, len, [&raw], bounds, 0))
     };
     let newest = |v: &mut Vec<Bucket>, n: u64| {
-        v.sort_unstable_by_key(|b| b.start);
+        super::sort_by(v, &|a, b| a.start.cmp(&b.start));
         v.dedup_by_key(|b| b.start);
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         if v.len() > n {
