@@ -1,4 +1,5 @@
-//! History in the state file (version 3, see `state`): the buckets as postcard records, with
+//! History in the state file (version 3, see `state`): the buckets as postcard records (written
+//! and read by hand, see `W` and `R`), with
 //! every string, place and remote listed once and referred to by index, so a remote that
 //! appears in 80 buckets costs its address once. Reading never trusts the bytes: bad indices
 //! drop the record, buckets of another length or unaligned start are skipped, and every
@@ -7,11 +8,10 @@
 use super::{merge, Bounds, Bucket, Count, CountryRec, DeviceRec, Place, RemoteInfo, DAY, HOUR};
 use super::{AsnRec, RemoteRec, View};
 use crate::packet::Addr;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Default)]
 struct HistoryRec {
     clock: u64,
     strings: Vec<String>,
@@ -21,7 +21,6 @@ struct HistoryRec {
     daily: Vec<BucketRec>,
 }
 
-#[derive(Serialize, Deserialize)]
 struct PlaceRec {
     position: Option<(f32, f32)>,
     country: Option<[u8; 2]>,
@@ -30,7 +29,6 @@ struct PlaceRec {
     org: Option<u32>,
 }
 
-#[derive(Serialize, Deserialize)]
 struct RemoteInfoRec {
     ip: Addr,
     place: Option<u32>,
@@ -38,10 +36,9 @@ struct RemoteInfoRec {
 }
 
 /// bytes out, bytes in, packets out, packets in
-#[derive(Serialize, Deserialize, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct CountRec(u64, u64, u32, u32);
 
-#[derive(Serialize, Deserialize)]
 struct BucketRec {
     start: u64,
     len: u64,
@@ -49,7 +46,6 @@ struct BucketRec {
     devices: Vec<DeviceRecRec>,
 }
 
-#[derive(Serialize, Deserialize)]
 struct DeviceRecRec {
     ip: Addr,
     mac: Option<[u8; 6]>,
@@ -78,6 +74,322 @@ impl From<CountRec> for Count {
             packets_out: c.2,
             packets_in: c.3,
         }
+    }
+}
+
+// ---- the encoding: postcard's, written by hand ---------------------------------------------
+//
+// The records above, field by field, as postcard (serde) writes them: integers as LEB128
+// varints (u8 and arrays of u8 as raw bytes), `f32` as 4 little-endian bytes, an `Option` as
+// a 0/1 byte before its value, a sequence or string as its length (varint) before its items,
+// an `Addr` as `IpAddr` (variant 0 + 4 bytes, or 1 + 16). Hand-written, because serde's
+// derived code for these nested records cost ~30 KB of the router binary; the bytes are the
+// same as before (files written by earlier builds read, and the fuzz seeds still apply).
+
+/// The writer.
+struct W(Vec<u8>);
+
+impl W {
+    fn var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
+
+    fn opt(&mut self, v: Option<u32>) {
+        match v {
+            None => self.0.push(0),
+            Some(v) => {
+                self.0.push(1);
+                self.var(v.into());
+            }
+        }
+    }
+
+    fn opt_raw(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.0.push(0),
+            Some(v) => {
+                self.0.push(1);
+                self.0.extend_from_slice(v);
+            }
+        }
+    }
+
+    fn addr(&mut self, a: &Addr) {
+        match a.ip() {
+            std::net::IpAddr::V4(ip) => {
+                self.0.push(0);
+                self.0.extend_from_slice(&ip.octets());
+            }
+            std::net::IpAddr::V6(ip) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&ip.octets());
+            }
+        }
+    }
+
+    fn count(&mut self, c: &CountRec) {
+        for v in [c.0, c.1, c.2.into(), c.3.into()] {
+            self.var(v);
+        }
+    }
+
+    fn bucket(&mut self, b: &BucketRec) {
+        self.var(b.start);
+        self.var(b.len);
+        self.count(&b.other_devices);
+        self.var(b.devices.len() as u64);
+        for d in &b.devices {
+            self.addr(&d.ip);
+            self.opt_raw(d.mac.as_ref().map(|m| &m[..]));
+            self.opt(d.name);
+            self.count(&d.count);
+            self.var(d.other.0);
+            self.var(d.other.1);
+            self.var(d.remotes_seen.into());
+            self.var(d.remotes.len() as u64);
+            for (i, c, first, last) in &d.remotes {
+                self.var((*i).into());
+                self.count(c);
+                self.var((*first).into());
+                self.var((*last).into());
+            }
+            self.var(d.countries.len() as u64);
+            for (c, o, i) in &d.countries {
+                self.0.extend_from_slice(c);
+                self.var(*o);
+                self.var(*i);
+            }
+            self.var(d.asns.len() as u64);
+            for (a, org, o, i) in &d.asns {
+                self.var((*a).into());
+                self.opt(*org);
+                self.var(*o);
+                self.var(*i);
+            }
+        }
+    }
+
+    fn history(&mut self, h: &HistoryRec) {
+        self.var(h.clock);
+        self.var(h.strings.len() as u64);
+        for s in &h.strings {
+            self.var(s.len() as u64);
+            self.0.extend_from_slice(s.as_bytes());
+        }
+        self.var(h.places.len() as u64);
+        for p in &h.places {
+            match p.position {
+                None => self.0.push(0),
+                Some((a, b)) => {
+                    self.0.push(1);
+                    self.0.extend_from_slice(&a.to_le_bytes());
+                    self.0.extend_from_slice(&b.to_le_bytes());
+                }
+            }
+            self.opt_raw(p.country.as_ref().map(|c| &c[..]));
+            self.opt(p.city);
+            self.opt(p.asn);
+            self.opt(p.org);
+        }
+        self.var(h.remotes.len() as u64);
+        for r in &h.remotes {
+            self.addr(&r.ip);
+            self.opt(r.place);
+            self.opt(r.name);
+        }
+        for list in [&h.hourly, &h.daily] {
+            self.var(list.len() as u64);
+            for b in list {
+                self.bucket(b);
+            }
+        }
+    }
+}
+
+/// The reader: every read checks the bytes left; `None` is "damaged".
+struct R<'a>(&'a [u8]);
+
+impl<'a> R<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    /// A varint of at most `bits` bits (postcard refuses longer or overflowing ones).
+    fn var_bits(&mut self, bits: u32) -> Option<u64> {
+        let max_bytes = bits.div_ceil(7);
+        let mut out: u64 = 0;
+        for i in 0..max_bytes {
+            let b = self.byte()?;
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max_bytes - 1 && u32::from(b) >= 1 << (bits - 7 * i) {
+                    return None;
+                }
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.var_bits(64)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.var_bits(32).map(|v| v as u32)
+    }
+
+    /// A sequence's length: no more items than bytes left (every item takes one at least),
+    /// so a damaged length never allocates more than the input.
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u64()?)
+            .ok()
+            .filter(|&n| n <= self.0.len())
+    }
+
+    /// An `Option` tag: `Some(true)` for a value.
+    fn some(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn opt_u32(&mut self) -> Option<Option<u32>> {
+        Some(if self.some()? {
+            Some(self.u32()?)
+        } else {
+            None
+        })
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn addr(&mut self) -> Option<Addr> {
+        Some(match self.u32()? {
+            0 => Addr::from_v4_bytes(self.array::<4>()?),
+            1 => Addr::from(std::net::IpAddr::from(self.array::<16>()?)),
+            _ => return None,
+        })
+    }
+
+    fn count(&mut self) -> Option<CountRec> {
+        Some(CountRec(self.u64()?, self.u64()?, self.u32()?, self.u32()?))
+    }
+
+    fn device(&mut self) -> Option<DeviceRecRec> {
+        let ip = self.addr()?;
+        let mac = if self.some()? {
+            Some(self.array::<6>()?)
+        } else {
+            None
+        };
+        let name = self.opt_u32()?;
+        let count = self.count()?;
+        let other = (self.u64()?, self.u64()?);
+        let remotes_seen = self.u32()?;
+        let mut remotes = Vec::with_capacity(self.len()?.min(4096));
+        for _ in 0..remotes.capacity() {
+            remotes.push((self.u32()?, self.count()?, self.u32()?, self.u32()?));
+        }
+        let mut countries = Vec::with_capacity(self.len()?.min(4096));
+        for _ in 0..countries.capacity() {
+            countries.push((self.array::<2>()?, self.u64()?, self.u64()?));
+        }
+        let mut asns = Vec::with_capacity(self.len()?.min(4096));
+        for _ in 0..asns.capacity() {
+            asns.push((self.u32()?, self.opt_u32()?, self.u64()?, self.u64()?));
+        }
+        Some(DeviceRecRec {
+            ip,
+            mac,
+            name,
+            count,
+            other,
+            remotes_seen,
+            remotes,
+            countries,
+            asns,
+        })
+    }
+
+    fn bucket(&mut self) -> Option<BucketRec> {
+        let start = self.u64()?;
+        let len = self.u64()?;
+        let other_devices = self.count()?;
+        let n = self.len()?;
+        let mut devices = Vec::new();
+        for _ in 0..n {
+            devices.push(self.device()?);
+        }
+        Some(BucketRec {
+            start,
+            len,
+            other_devices,
+            devices,
+        })
+    }
+
+    fn history(&mut self) -> Option<HistoryRec> {
+        let mut h = HistoryRec {
+            clock: self.u64()?,
+            ..Default::default()
+        };
+        for _ in 0..self.len()? {
+            let n = self.len()?;
+            h.strings
+                .push(std::str::from_utf8(self.take(n)?).ok()?.to_string());
+        }
+        for _ in 0..self.len()? {
+            let position = if self.some()? {
+                let a = f32::from_le_bytes(self.array::<4>()?);
+                Some((a, f32::from_le_bytes(self.array::<4>()?)))
+            } else {
+                None
+            };
+            let country = if self.some()? {
+                Some(self.array::<2>()?)
+            } else {
+                None
+            };
+            h.places.push(PlaceRec {
+                position,
+                country,
+                city: self.opt_u32()?,
+                asn: self.opt_u32()?,
+                org: self.opt_u32()?,
+            });
+        }
+        for _ in 0..self.len()? {
+            h.remotes.push(RemoteInfoRec {
+                ip: self.addr()?,
+                place: self.opt_u32()?,
+                name: self.opt_u32()?,
+            });
+        }
+        for _ in 0..self.len()? {
+            h.hourly.push(self.bucket()?);
+        }
+        for _ in 0..self.len()? {
+            h.daily.push(self.bucket()?);
+        }
+        Some(h)
     }
 }
 
@@ -171,8 +483,9 @@ pub fn encode(view: &View) -> Vec<u8> {
     i.rec.clock = view.clock;
     i.rec.hourly = view.hourly.iter().map(|b| i.bucket(b)).collect();
     i.rec.daily = view.daily.iter().map(|b| i.bucket(b)).collect();
-    // writing to a Vec fails only for lengths past u32, which bounded buckets never reach
-    postcard::to_allocvec(&i.rec).unwrap_or_default()
+    let mut w = W(Vec::new());
+    w.history(&i.rec);
+    w.0
 }
 
 /// What a state file's history holds: (hourly, daily, clock), bounded by `bounds`.
@@ -180,8 +493,8 @@ pub type Decoded = (Vec<Bucket>, Vec<Bucket>, u64);
 
 /// Reads the history's bytes (`encode`); `bytes` past the record are an error.
 pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
-    let rec: HistoryRec =
-        postcard::from_bytes(bytes).map_err(|e| format!("the history is damaged ({e})"))?;
+    let rec: HistoryRec = (R(bytes).history())
+        .ok_or_else(|| "the history is damaged (it ends early or holds a bad value)".to_string())?;
     let string = |i: Option<u32>| -> Option<Arc<str>> {
         rec.strings.get(i? as usize).map(|s| Arc::from(s.as_str()))
     };
