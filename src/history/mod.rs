@@ -230,8 +230,52 @@ struct OpenDevice {
     other: (u64, u64),
     remotes_seen: u32,
     remotes: HashMap<Addr, OpenRemote, crate::hash::RandomState>,
-    countries: HashMap<[u8; 2], (u64, u64), crate::hash::RandomState>,
-    asns: HashMap<u32, (Option<Arc<str>>, u64, u64), crate::hash::RandomState>,
+    /// Few (`top` × `OPEN_FACTOR` at most): searched in order, no hash map per kind.
+    countries: Vec<CountryRec>,
+    asns: Vec<AsnRec>,
+}
+
+/// The entry of `country` in an open device (added when missing).
+fn country_entry(v: &mut Vec<CountryRec>, country: [u8; 2]) -> &mut CountryRec {
+    let at = match v.iter().position(|c| c.country == country) {
+        Some(at) => at,
+        None => {
+            v.push(CountryRec {
+                country,
+                bytes_out: 0,
+                bytes_in: 0,
+            });
+            v.len() - 1
+        }
+    };
+    &mut v[at]
+}
+
+/// The entry of `asn` in an open device (added when missing).
+fn asn_entry(v: &mut Vec<AsnRec>, asn: u32) -> &mut AsnRec {
+    let at = match v.iter().position(|a| a.asn == asn) {
+        Some(at) => at,
+        None => {
+            v.push(AsnRec {
+                asn,
+                org: None,
+                bytes_out: 0,
+                bytes_in: 0,
+            });
+            v.len() - 1
+        }
+    };
+    &mut v[at]
+}
+
+fn add_bytes(c: &mut CountryRec, out: u64, inb: u64) {
+    c.bytes_out = c.bytes_out.saturating_add(out);
+    c.bytes_in = c.bytes_in.saturating_add(inb);
+}
+
+fn add_asn_bytes(a: &mut AsnRec, out: u64, inb: u64) {
+    a.bytes_out = a.bytes_out.saturating_add(out);
+    a.bytes_in = a.bytes_in.saturating_add(inb);
 }
 
 /// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
@@ -294,28 +338,27 @@ impl Acc {
         let place = info.place.as_deref();
         let country = place.and_then(|p| p.country).unwrap_or([0, 0]);
         let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
-        let key = if d.countries.contains_key(&country) || d.countries.len() < cap {
+        let key = if d.countries.len() < cap || d.countries.iter().any(|c| c.country == country) {
             country
         } else {
             [0, 0]
         };
-        add2(
-            d.countries.entry(key).or_default(),
+        add_bytes(
+            country_entry(&mut d.countries, key),
             count.bytes_out,
             count.bytes_in,
         );
         let asn = place.and_then(|p| p.asn).unwrap_or(0);
-        let key = if d.asns.contains_key(&asn) || d.asns.len() < cap {
+        let key = if d.asns.len() < cap || d.asns.iter().any(|a| a.asn == asn) {
             asn
         } else {
             0
         };
-        let e = d.asns.entry(key).or_default();
-        if key != 0 && e.0.is_none() {
-            e.0 = place.and_then(|p| p.org.clone());
+        let e = asn_entry(&mut d.asns, key);
+        if key != 0 && e.org.is_none() {
+            e.org = place.and_then(|p| p.org.clone());
         }
-        e.1 = e.1.saturating_add(count.bytes_out);
-        e.2 = e.2.saturating_add(count.bytes_in);
+        add_asn_bytes(e, count.bytes_out, count.bytes_in);
         let fresh = !d.remotes.contains_key(&info.ip);
         if fresh {
             d.remotes_seen = d.remotes_seen.saturating_add(1);
@@ -354,19 +397,18 @@ impl Acc {
             add2(&mut d.other, dev.other.0, dev.other.1);
             d.remotes_seen = d.remotes_seen.max(dev.remotes_seen);
             for c in dev.countries.iter() {
-                add2(
-                    d.countries.entry(c.country).or_default(),
+                add_bytes(
+                    country_entry(&mut d.countries, c.country),
                     c.bytes_out,
                     c.bytes_in,
                 );
             }
             for a in dev.asns.iter() {
-                let e = d.asns.entry(a.asn).or_default();
-                if e.0.is_none() {
-                    e.0 = a.org.clone();
+                let e = asn_entry(&mut d.asns, a.asn);
+                if e.org.is_none() {
+                    e.org = a.org.clone();
                 }
-                e.1 = e.1.saturating_add(a.bytes_out);
-                e.2 = e.2.saturating_add(a.bytes_in);
+                add_asn_bytes(e, a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
                 let o = d.remotes.entry(r.remote.ip).or_insert_with(|| OpenRemote {
@@ -458,13 +500,7 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         })
         .collect();
     // countries and ASNs: the top ones, the rest into the unknown entry
-    let mut countries: Vec<CountryRec> = (d.countries.iter())
-        .map(|(c, v)| CountryRec {
-            country: *c,
-            bytes_out: v.0,
-            bytes_in: v.1,
-        })
-        .collect();
+    let mut countries: Vec<CountryRec> = d.countries.clone();
     sort_by(&mut countries, &|a, b| {
         let key = |c: &CountryRec| (busiest(c.bytes_out, c.bytes_in), c.country);
         key(a).cmp(&key(b))
@@ -487,14 +523,7 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         countries.push(unknown);
     }
     sort_by(&mut countries, &|a, b| a.country.cmp(&b.country));
-    let mut asns: Vec<AsnRec> = (d.asns.iter())
-        .map(|(a, v)| AsnRec {
-            asn: *a,
-            org: v.0.clone(),
-            bytes_out: v.1,
-            bytes_in: v.2,
-        })
-        .collect();
+    let mut asns: Vec<AsnRec> = d.asns.clone();
     sort_by(&mut asns, &|a, b| {
         let key = |a: &AsnRec| (busiest(a.bytes_out, a.bytes_in), a.asn);
         key(a).cmp(&key(b))

@@ -398,8 +398,9 @@ impl<'a> R<'a> {
 struct Interner {
     rec: HistoryRec,
     strings: HashMap<String, u32>,
-    places: HashMap<*const Place, u32>,
-    remotes: HashMap<*const RemoteInfo, u32>,
+    /// By address of the shared record (one map type for both: less code).
+    places: HashMap<usize, u32, crate::hash::RandomState>,
+    remotes: HashMap<usize, u32, crate::hash::RandomState>,
 }
 
 impl Interner {
@@ -414,7 +415,7 @@ impl Interner {
     }
 
     fn place(&mut self, p: &Arc<Place>) -> u32 {
-        if let Some(&i) = self.places.get(&Arc::as_ptr(p)) {
+        if let Some(&i) = self.places.get(&(Arc::as_ptr(p) as usize)) {
             return i;
         }
         let rec = PlaceRec {
@@ -426,12 +427,12 @@ impl Interner {
         };
         let i = self.rec.places.len() as u32;
         self.rec.places.push(rec);
-        self.places.insert(Arc::as_ptr(p), i);
+        self.places.insert(Arc::as_ptr(p) as usize, i);
         i
     }
 
     fn remote(&mut self, r: &Arc<RemoteInfo>) -> u32 {
-        if let Some(&i) = self.remotes.get(&Arc::as_ptr(r)) {
+        if let Some(&i) = self.remotes.get(&(Arc::as_ptr(r) as usize)) {
             return i;
         }
         let rec = RemoteInfoRec {
@@ -441,7 +442,7 @@ impl Interner {
         };
         let i = self.rec.remotes.len() as u32;
         self.rec.remotes.push(rec);
-        self.remotes.insert(Arc::as_ptr(r), i);
+        self.remotes.insert(Arc::as_ptr(r) as usize, i);
         i
     }
 
