@@ -132,7 +132,7 @@ fn plan(view: &View, q: &Query) -> Plan {
             .chain(view.hourly.iter().map(|b| floor(b.start, DAY)))
             .filter(|d| *d >= from && *d < to)
             .collect();
-        days.sort_unstable();
+        super::sort_by(&mut days, &|a, b| a.cmp(b));
         days.dedup();
         for day in days {
             match view.daily.iter().find(|b| b.start == day) {
