@@ -187,18 +187,36 @@ impl Bucket {
 }
 
 /// Sorts `v` by `cmp` (unstable). Every sort of the history goes through one sort of `u32`
-/// indices with a `dyn` comparator: one copy of the sort algorithm in the binary instead of
-/// one per record type and key (each is several KB on the router).
-pub fn sort_by<T>(v: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
-    let mut idx: Vec<u32> = (0..v.len() as u32).collect();
-    sort_indices(&mut idx, &|a, b| cmp(&v[a as usize], &v[b as usize]));
-    let mut old: Vec<Option<T>> = v.drain(..).map(Some).collect();
-    v.extend(idx.iter().filter_map(|&i| old[i as usize].take()));
+/// indices with a `dyn` comparator and one in-place permutation with a `dyn` swap: one copy
+/// of the sort algorithm in the binary instead of one per record type and key (each is
+/// several KB on the router).
+pub fn sort_by<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    let idx = sorted_indices(v.len(), &|a, b| cmp(&v[a as usize], &v[b as usize]));
+    permute(idx, &mut |a, b| v.swap(a, b));
 }
 
 #[inline(never)]
-fn sort_indices(idx: &mut [u32], cmp: &dyn Fn(u32, u32) -> std::cmp::Ordering) {
+fn sorted_indices(n: usize, cmp: &dyn Fn(u32, u32) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
     idx.sort_unstable_by(|&a, &b| cmp(a, b));
+    idx
+}
+
+/// Puts the item at `idx[i]` at `i`, for every `i`, following the cycles of the permutation.
+#[inline(never)]
+fn permute(mut idx: Vec<u32>, swap: &mut dyn FnMut(usize, usize)) {
+    for i in 0..idx.len() {
+        let mut cur = i;
+        loop {
+            let next = idx[cur] as usize;
+            idx[cur] = cur as u32;
+            if next == i || next == cur {
+                break;
+            }
+            swap(cur, next);
+            cur = next;
+        }
+    }
 }
 
 /// Bytes out + in, the order of "the busiest first".
