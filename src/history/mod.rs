@@ -651,7 +651,9 @@ pub struct History {
     remotes: HashMap<Addr, Arc<RemoteInfo>, crate::hash::RandomState>,
     /// Places by the tables' shared record (kept alive here, so the pointer stays unique).
     places: HashMap<*const GeoInfo, (Rc<GeoInfo>, Arc<Place>), crate::hash::RandomState>,
-    names: HashMap<Box<str>, Arc<str>, crate::hash::RandomState>,
+    /// std's hasher: string hashing with it is in the binary already (foldhash's for long
+    /// strings is 3 KB more on MIPS); names are interned per sweep, not per packet.
+    names: HashMap<Box<str>, Arc<str>>,
     /// See `boundary`.
     boundary: u64,
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds
