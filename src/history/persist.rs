@@ -328,69 +328,6 @@ impl<'a> R<'a> {
             asns,
         })
     }
-
-    fn bucket(&mut self) -> Option<BucketRec> {
-        let start = self.u64()?;
-        let len = self.u64()?;
-        let other_devices = self.count()?;
-        let n = self.len()?;
-        let mut devices = Vec::new();
-        for _ in 0..n {
-            devices.push(self.device()?);
-        }
-        Some(BucketRec {
-            start,
-            len,
-            other_devices,
-            devices,
-        })
-    }
-
-    fn history(&mut self) -> Option<HistoryRec> {
-        let mut h = HistoryRec {
-            clock: self.u64()?,
-            ..Default::default()
-        };
-        for _ in 0..self.len()? {
-            let n = self.len()?;
-            h.strings
-                .push(std::str::from_utf8(self.take(n)?).ok()?.to_string());
-        }
-        for _ in 0..self.len()? {
-            let position = if self.some()? {
-                let a = f32::from_le_bytes(self.array::<4>()?);
-                Some((a, f32::from_le_bytes(self.array::<4>()?)))
-            } else {
-                None
-            };
-            let country = if self.some()? {
-                Some(self.array::<2>()?)
-            } else {
-                None
-            };
-            h.places.push(PlaceRec {
-                position,
-                country,
-                city: self.opt_u32()?,
-                asn: self.opt_u32()?,
-                org: self.opt_u32()?,
-            });
-        }
-        for _ in 0..self.len()? {
-            h.remotes.push(RemoteInfoRec {
-                ip: self.addr()?,
-                place: self.opt_u32()?,
-                name: self.opt_u32()?,
-            });
-        }
-        for _ in 0..self.len()? {
-            h.hourly.push(self.bucket()?);
-        }
-        for _ in 0..self.len()? {
-            h.daily.push(self.bucket()?);
-        }
-        Some(h)
-    }
 }
 
 /// Indices of what is listed once.
@@ -494,97 +431,120 @@ pub type Decoded = (Vec<Bucket>, Vec<Bucket>, u64);
 
 /// Reads the history's bytes (`encode`); `bytes` past the record are an error.
 pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
-    let rec: HistoryRec = (R(bytes).history())
-        .ok_or_else(|| "the history is damaged (it ends early or holds a bad value)".to_string())?;
-    let string = |i: Option<u32>| -> Option<Arc<str>> {
-        rec.strings.get(i? as usize).map(|s| Arc::from(s.as_str()))
-    };
-    let places: Vec<Arc<Place>> = (rec.places.iter())
-        .map(|p| {
-            Arc::new(Place {
-                position: p.position.filter(|(a, b)| a.is_finite() && b.is_finite()),
-                country: p.country.filter(|c| c.iter().all(u8::is_ascii_uppercase)),
-                city: string(p.city).map(|s| Box::from(&*s)),
-                asn: p.asn,
-                org: string(p.org),
-            })
-        })
-        .collect();
-    let remotes: Vec<Arc<RemoteInfo>> = (rec.remotes.iter())
-        .map(|r| {
-            Arc::new(RemoteInfo {
-                ip: r.ip,
-                place: r.place.and_then(|i| places.get(i as usize).cloned()),
-                name: string(r.name),
-            })
-        })
-        .collect();
-    let bucket = |b: &BucketRec, len: u64| -> Option<Bucket> {
-        if b.len != len || b.start % len != 0 || b.start >= super::MAX_TIME {
-            return None;
-        }
-        // offsets past the bucket's end are clamped (the "new" bit kept)
-        let max = (len - 1) as u32;
-        let devices: Vec<DeviceRec> = (b.devices.iter())
-            .map(|d| DeviceRec {
-                ip: d.ip,
-                mac: d.mac,
-                name: string(d.name),
-                count: d.count.into(),
-                other: d.other,
-                remotes_seen: d.remotes_seen,
-                remotes: (d.remotes.iter())
-                    .filter_map(|&(i, c, first, last)| {
-                        Some(RemoteRec {
-                            remote: remotes.get(i as usize)?.clone(),
-                            count: c.into(),
-                            first: (first & super::NEW_BIT) | (first & !super::NEW_BIT).min(max),
-                            last: last.min(max),
-                        })
-                    })
-                    .collect(),
-                countries: (d.countries.iter())
-                    .map(|&(country, o, i)| CountryRec {
-                        country,
-                        bytes_out: o,
-                        bytes_in: i,
-                    })
-                    .collect(),
-                asns: (d.asns.iter())
-                    .map(|&(asn, org, o, i)| AsnRec {
-                        asn,
-                        org: string(org),
-                        bytes_out: o,
-                        bytes_in: i,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let raw = Bucket {
-            start: b.start,
-            len,
-            version: 0,
-            devices: devices.into_boxed_slice(),
-            other_devices: b.other_devices.into(),
+    read(&mut R(bytes), bounds)
+        .ok_or_else(|| "the history is damaged (it ends early or holds a bad value)".to_string())
+}
+
+/// The records read straight into buckets (no intermediate copy of the whole history).
+fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
+    let clock = r.u64()?;
+    let mut strings: Vec<Arc<str>> = Vec::new();
+    for _ in 0..r.len()? {
+        let n = r.len()?;
+        strings.push(Arc::from(std::str::from_utf8(r.take(n)?).ok()?));
+    }
+    let string = |i: Option<u32>| -> Option<Arc<str>> { strings.get(i? as usize).cloned() };
+    let mut places: Vec<Arc<Place>> = Vec::new();
+    for _ in 0..r.len()? {
+        let position = if r.some()? {
+            let a = f32::from_le_bytes(r.array::<4>()?);
+            Some((a, f32::from_le_bytes(r.array::<4>()?)))
+        } else {
+            None
         };
-        // again through the bounds (and the sorting) of this configuration
-        Some(merge(b.start, len, [&raw], bounds, 0))
-    };
-    let newest = |v: &mut Vec<Bucket>, n: u64| {
+        let country = if r.some()? {
+            Some(r.array::<2>()?)
+        } else {
+            None
+        };
+        let (city, asn, org) = (r.opt_u32()?, r.opt_u32()?, r.opt_u32()?);
+        places.push(Arc::new(Place {
+            position: position.filter(|(a, b)| a.is_finite() && b.is_finite()),
+            country: country.filter(|c| c.iter().all(u8::is_ascii_uppercase)),
+            city: string(city).map(|s| Box::from(&*s)),
+            asn,
+            org: string(org),
+        }));
+    }
+    let mut remotes: Vec<Arc<RemoteInfo>> = Vec::new();
+    for _ in 0..r.len()? {
+        let ip = r.addr()?;
+        let (place, name) = (r.opt_u32()?, r.opt_u32()?);
+        remotes.push(Arc::new(RemoteInfo {
+            ip,
+            place: place.and_then(|i| places.get(i as usize).cloned()),
+            name: string(name),
+        }));
+    }
+    let mut lists: [Vec<Bucket>; 2] = [Vec::new(), Vec::new()];
+    for (list, len) in lists.iter_mut().zip([HOUR, DAY]) {
+        for _ in 0..r.len()? {
+            let (start, b_len, other_devices) = (r.u64()?, r.u64()?, r.count()?);
+            // offsets past the bucket's end are clamped (the "new" bit kept)
+            let max = (len - 1) as u32;
+            let mut devices: Vec<DeviceRec> = Vec::new();
+            for _ in 0..r.len()? {
+                let d = r.device()?;
+                devices.push(DeviceRec {
+                    ip: d.ip,
+                    mac: d.mac,
+                    name: string(d.name),
+                    count: d.count.into(),
+                    other: d.other,
+                    remotes_seen: d.remotes_seen,
+                    remotes: (d.remotes.iter())
+                        .filter_map(|&(i, c, first, last)| {
+                            Some(RemoteRec {
+                                remote: remotes.get(i as usize)?.clone(),
+                                count: c.into(),
+                                first: (first & super::NEW_BIT)
+                                    | (first & !super::NEW_BIT).min(max),
+                                last: last.min(max),
+                            })
+                        })
+                        .collect(),
+                    countries: (d.countries.iter())
+                        .map(|&(country, o, i)| CountryRec {
+                            country,
+                            bytes_out: o,
+                            bytes_in: i,
+                        })
+                        .collect(),
+                    asns: (d.asns.iter())
+                        .map(|&(asn, org, o, i)| AsnRec {
+                            asn,
+                            org: string(org),
+                            bytes_out: o,
+                            bytes_in: i,
+                        })
+                        .collect(),
+                });
+            }
+            // buckets of another length or unaligned start are skipped
+            if b_len != len || start % len != 0 || start >= super::MAX_TIME {
+                continue;
+            }
+            let raw = Bucket {
+                start,
+                len,
+                version: 0,
+                devices: devices.into_boxed_slice(),
+                other_devices: other_devices.into(),
+            };
+            // again through the bounds (and the sorting) of this configuration
+            list.push(merge(start, len, [&raw], bounds, 0));
+        }
+    }
+    let [mut hourly, mut daily] = lists;
+    for (v, n) in [(&mut hourly, bounds.hours), (&mut daily, bounds.days)] {
         super::sort_by(v, &|a, b| a.start.cmp(&b.start));
         v.dedup_by_key(|b| b.start);
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         if v.len() > n {
             v.drain(..v.len() - n);
         }
-    };
-    let mut hourly: Vec<Bucket> = (rec.hourly.iter())
-        .filter_map(|b| bucket(b, HOUR))
-        .collect();
-    newest(&mut hourly, bounds.hours);
-    let mut daily: Vec<Bucket> = (rec.daily.iter()).filter_map(|b| bucket(b, DAY)).collect();
-    newest(&mut daily, bounds.days);
-    Ok((hourly, daily, rec.clock.min(super::MAX_TIME - 1)))
+    }
+    Some((hourly, daily, clock.min(super::MAX_TIME - 1)))
 }
 
 #[cfg(test)]
