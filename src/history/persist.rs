@@ -17,8 +17,6 @@ struct HistoryRec {
     strings: Vec<String>,
     places: Vec<PlaceRec>,
     remotes: Vec<RemoteInfoRec>,
-    hourly: Vec<BucketRec>,
-    daily: Vec<BucketRec>,
 }
 
 struct PlaceRec {
@@ -38,13 +36,6 @@ struct RemoteInfoRec {
 /// bytes out, bytes in, packets out, packets in
 #[derive(Clone, Copy)]
 struct CountRec(u64, u64, u32, u32);
-
-struct BucketRec {
-    start: u64,
-    len: u64,
-    other_devices: CountRec,
-    devices: Vec<DeviceRecRec>,
-}
 
 struct DeviceRecRec {
     ip: Addr,
@@ -137,42 +128,44 @@ impl W {
         }
     }
 
-    fn bucket(&mut self, b: &BucketRec) {
+    fn bucket(&mut self, b: &Bucket, i: &Interner) {
         self.var(b.start);
         self.var(b.len);
-        self.count(&b.other_devices);
+        self.count(&b.other_devices.into());
         self.var(b.devices.len() as u64);
-        for d in &b.devices {
+        for d in b.devices.iter() {
             self.addr(&d.ip);
             self.opt_raw(d.mac.as_ref().map(|m| &m[..]));
-            self.opt(d.name);
-            self.count(&d.count);
+            self.opt(i.string_at(d.name.as_ref()));
+            self.count(&d.count.into());
             self.var(d.other.0);
             self.var(d.other.1);
             self.var(d.remotes_seen.into());
             self.var(d.remotes.len() as u64);
-            for (i, c, first, last) in &d.remotes {
-                self.var((*i).into());
-                self.count(c);
-                self.var((*first).into());
-                self.var((*last).into());
+            for r in d.remotes.iter() {
+                let at = i.remotes.get(&(Arc::as_ptr(&r.remote) as usize));
+                self.var(at.copied().unwrap_or(0).into());
+                self.count(&r.count.into());
+                self.var(r.first.into());
+                self.var(r.last.into());
             }
             self.var(d.countries.len() as u64);
-            for (c, o, i) in &d.countries {
-                self.0.extend_from_slice(c);
-                self.var(*o);
-                self.var(*i);
+            for c in d.countries.iter() {
+                self.0.extend_from_slice(&c.country);
+                self.var(c.bytes_out);
+                self.var(c.bytes_in);
             }
             self.var(d.asns.len() as u64);
-            for (a, org, o, i) in &d.asns {
-                self.var((*a).into());
-                self.opt(*org);
-                self.var(*o);
-                self.var(*i);
+            for a in d.asns.iter() {
+                self.var(a.asn.into());
+                self.opt(i.string_at(a.org.as_ref()));
+                self.var(a.bytes_out);
+                self.var(a.bytes_in);
             }
         }
     }
 
+    /// Everything before the buckets.
     fn history(&mut self, h: &HistoryRec) {
         self.var(h.clock);
         self.var(h.strings.len() as u64);
@@ -200,12 +193,6 @@ impl W {
             self.addr(&r.ip);
             self.opt(r.place);
             self.opt(r.name);
-        }
-        for list in [&h.hourly, &h.daily] {
-            self.var(list.len() as u64);
-            for b in list {
-                self.bucket(b);
-            }
         }
     }
 }
@@ -383,35 +370,26 @@ impl Interner {
         i
     }
 
-    fn bucket(&mut self, b: &Bucket) -> BucketRec {
-        let devices = (b.devices.iter())
-            .map(|d| DeviceRecRec {
-                ip: d.ip,
-                mac: d.mac,
-                name: d.name.as_deref().map(|s| self.string(s)),
-                count: d.count.into(),
-                other: d.other,
-                remotes_seen: d.remotes_seen,
-                remotes: (d.remotes.iter())
-                    .map(|r| (self.remote(&r.remote), r.count.into(), r.first, r.last))
-                    .collect(),
-                countries: (d.countries.iter())
-                    .map(|c| (c.country, c.bytes_out, c.bytes_in))
-                    .collect(),
-                asns: (d.asns.iter())
-                    .map(|a| {
-                        let org = a.org.as_deref().map(|s| self.string(s));
-                        (a.asn, org, a.bytes_out, a.bytes_in)
-                    })
-                    .collect(),
-            })
-            .collect();
-        BucketRec {
-            start: b.start,
-            len: b.len,
-            other_devices: b.other_devices.into(),
-            devices,
+    /// Lists what a bucket names (in the order the writer meets it: the indices are the same
+    /// as when the records were built in one pass).
+    fn bucket(&mut self, b: &Bucket) {
+        for d in b.devices.iter() {
+            if let Some(n) = &d.name {
+                self.string(n);
+            }
+            for r in d.remotes.iter() {
+                self.remote(&r.remote);
+            }
+            for a in d.asns.iter() {
+                if let Some(o) = &a.org {
+                    self.string(o);
+                }
+            }
         }
+    }
+
+    fn string_at(&self, s: Option<&Arc<str>>) -> Option<u32> {
+        self.strings.get(&**s?).copied()
     }
 }
 
@@ -419,10 +397,17 @@ impl Interner {
 pub fn encode(view: &View) -> Vec<u8> {
     let mut i = Interner::default();
     i.rec.clock = view.clock;
-    i.rec.hourly = view.hourly.iter().map(|b| i.bucket(b)).collect();
-    i.rec.daily = view.daily.iter().map(|b| i.bucket(b)).collect();
+    for b in view.hourly.iter().chain(view.daily.iter()) {
+        i.bucket(b);
+    }
     let mut w = W(Vec::new());
     w.history(&i.rec);
+    for list in [&view.hourly, &view.daily] {
+        w.var(list.len() as u64);
+        for b in list.iter() {
+            w.bucket(b, &i);
+        }
+    }
     w.0
 }
 
