@@ -261,6 +261,8 @@ impl DataPath {
     /// database, the table only keeps the answers. The database's pages are let go of every
     /// `RELEASE_EVERY` lookups and at the end (`GeoDb::release_pages`): a round of lookups
     /// scattered over the whole file does not map all of it into the daemon at once.
+    /// Out of line: `snapshot` and `sweep` call it (one copy in the binary).
+    #[inline(never)]
     fn locate_new(&mut self) {
         const RELEASE_EVERY: u64 = 1024;
         let (geo, stats) = (&self.geo, &mut self.stats);

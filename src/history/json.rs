@@ -3,11 +3,11 @@
 //! [`View`]; a few rendered bodies are kept (`Cache`), keyed by an ETag made from the query
 //! and the versions of the buckets it reads, so a range that did not change costs nothing.
 
-use super::{floor, merge, Bucket, Count, RemoteInfo, View, DAY, HOUR};
+use super::{floor, merge, Bucket, Count, DeviceRec, RemoteInfo, View, DAY, HOUR};
 use crate::devnames::format_mac;
 use crate::packet::Addr;
-use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use crate::snapshot::{json_addr, json_f32, json_str, json_u64};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Version of the history.json layout.
@@ -95,7 +95,7 @@ impl Rendered {
 
 /// The last few rendered bodies, most recent last.
 #[derive(Default)]
-pub struct Cache(VecDeque<Arc<Rendered>>);
+pub struct Cache(Vec<Arc<Rendered>>);
 
 /// What a query reads: the range, its resolution and buckets.
 struct Plan {
@@ -138,7 +138,7 @@ fn plan(view: &View, q: &Query) -> Plan {
             .chain(view.hourly.iter().map(|b| floor(b.start, DAY)))
             .filter(|d| *d >= from && *d < to)
             .collect();
-        days.sort_unstable();
+        super::sort_by(&mut days, &|a, b| a.cmp(b));
         days.dedup();
         for day in days {
             match view.daily.iter().find(|b| b.start == day) {
@@ -204,123 +204,87 @@ pub fn get(view: &View, q: &Query, cache: &std::sync::Mutex<Cache>) -> Arc<Rende
     let mut c = lock(cache);
     let mut total: usize = c.0.iter().map(|r| r.json.len()).sum::<usize>() + r.json.len();
     while c.0.len() >= CACHE_ENTRIES || total > CACHE_BYTES {
-        let Some(old) = c.0.pop_front() else { break };
-        total -= old.json.len();
+        if c.0.is_empty() {
+            break;
+        }
+        total -= c.0.remove(0).json.len();
     }
-    c.0.push_back(Arc::clone(&r));
+    c.0.push(Arc::clone(&r));
     r
 }
 
-/// An interned string, serialised as a string (serde's `rc` feature stays off).
-#[derive(Clone)]
-struct Text(Arc<str>);
-
-impl Serialize for Text {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-#[derive(Serialize)]
-struct Doc {
-    version: u32,
-    generated: u64,
-    from: u64,
-    to: u64,
-    resolution: u64,
-    available: Available,
-    hosts: Vec<HostOut>,
-    markers: Vec<MarkerOut>,
-    countries: Vec<CountryOut>,
-    asns: Vec<AsnOut>,
-    other: Bytes,
-}
-
-#[derive(Serialize)]
-struct Available {
-    hourly_from: Option<u64>,
-    daily_from: Option<u64>,
-}
-
-#[derive(Serialize, Default, Clone, Copy)]
-struct Bytes {
-    bytes_out: u64,
-    bytes_in: u64,
-}
-
-#[derive(Serialize)]
-struct HostOut {
+/// Sums of one LAN address over the range.
+struct IpSum {
     ip: Addr,
+    mac: Option<[u8; 6]>,
+    name: Option<Arc<str>>,
+    count: Count,
+    /// Most distinct remotes in one step.
+    remotes_max: u32,
+    first: Option<u64>,
+    last: Option<u64>,
+    timeline: Vec<(u64, u64, u64)>,
+    /// Its device (index in the groups), once grouped.
+    group: Option<usize>,
+}
+
+/// One host (a device) of the document.
+struct HostOut {
     ips: Vec<Addr>,
-    name: Option<Text>,
-    mac: Option<String>,
-    packets_out: u64,
-    bytes_out: u64,
-    packets_in: u64,
-    bytes_in: u64,
+    name: Option<Arc<str>>,
+    mac: Option<[u8; 6]>,
+    count: (u64, u64, u64, u64),
     remotes: u32,
     first_seen: Option<u64>,
     last_seen: Option<u64>,
     timeline: Vec<(u64, u64, u64)>,
 }
 
-#[derive(Serialize)]
+/// One remote of the document.
 struct MarkerOut {
     ip: Addr,
-    lat: Option<f32>,
-    lng: Option<f32>,
-    country: Option<String>,
-    city: Option<String>,
-    asn: Option<u32>,
-    org: Option<Text>,
-    hosts: Vec<Addr>,
-    names: Vec<Text>,
-    packets_out: u64,
-    bytes_out: u64,
-    packets_in: u64,
-    bytes_in: u64,
-    first_seen: u64,
-    last_seen: u64,
-    new: bool,
-}
-
-#[derive(Serialize)]
-struct CountryOut {
-    country: Option<String>,
-    bytes_out: u64,
-    bytes_in: u64,
-}
-
-#[derive(Serialize)]
-struct AsnOut {
-    asn: Option<u32>,
-    org: Option<Text>,
-    bytes_out: u64,
-    bytes_in: u64,
-}
-
-/// Sums of one LAN address over the range.
-#[derive(Default)]
-struct IpSum {
-    mac: Option<[u8; 6]>,
-    name: Option<Arc<str>>,
-    count: Count,
-    /// Most distinct remotes in one step, and those kept (distinct over the range).
-    remotes_max: u32,
-    first: Option<u64>,
-    last: Option<u64>,
-    timeline: Vec<(u64, u64, u64)>,
-}
-
-#[derive(Default)]
-struct MarkerSum {
-    info: Option<Arc<RemoteInfo>>,
-    count: Count,
+    info: Arc<RemoteInfo>,
+    count: (u64, u64, u64, u64),
     hosts: Vec<Addr>,
     first: u64,
     last: u64,
     new: bool,
 }
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Adds (o, i) of entries with the same key (`same`) into the first of them; `v` is sorted
+/// so that such entries are adjacent.
+fn sum_adjacent<T>(v: &mut Vec<T>, same: &dyn Fn(&T, &T) -> bool, add: &dyn Fn(&mut T, &T)) {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v.drain(..) {
+        match out.last_mut() {
+            Some(l) if same(l, &x) => add(l, &x),
+            _ => out.push(x),
+        }
+    }
+    *v = out;
+}
+
+/// Entries with their position in the range (the sort's tie-break).
+type CountryRow = (usize, ([u8; 2], u64, u64));
+type AsnRow = (usize, (u32, Option<Arc<str>>, u64, u64));
+/// (remote, host, its step's start, the record)
+type PairRow<'a> = (usize, (Addr, Addr, u64, &'a super::RemoteRec));
 
 fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
     let bounds = view.bounds.unwrap_or_default();
@@ -337,211 +301,371 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
             )),
         })
         .collect();
-    // per LAN address
-    let mut ips: HashMap<Addr, IpSum> = HashMap::new();
-    for b in &steps {
-        for d in b.devices.iter() {
-            let s = ips.entry(d.ip).or_default();
-            s.mac = s.mac.or(d.mac);
-            if d.name.is_some() {
-                s.name = d.name.clone();
-            }
-            s.count.add_counts(&d.count);
-            s.remotes_max = s.remotes_max.max(d.remotes_seen);
-            let first = d
-                .remotes
-                .iter()
-                .map(|r| b.start + u64::from(r.first()))
-                .min();
-            let last = d.remotes.iter().map(|r| b.start + u64::from(r.last)).max();
-            s.first = s.first.into_iter().chain(first).min();
-            s.last = s.last.into_iter().chain(last).max();
-            if d.count.total_bytes() > 0 {
-                s.timeline
-                    .push((b.start, d.count.bytes_out, d.count.bytes_in));
-            }
+    // every device record of the range, in step order, then by address (a stable order:
+    // a later step's name wins, the first MAC stays)
+    let mut recs: Vec<(usize, &DeviceRec)> = Vec::new();
+    for (i, b) in steps.iter().enumerate() {
+        recs.extend(b.devices.iter().map(|d| (i, d)));
+    }
+    super::sort_by(&mut recs, &|a, b| (a.1.ip, a.0).cmp(&(b.1.ip, b.0)));
+    // per LAN address (sorted)
+    let mut ips: Vec<IpSum> = Vec::new();
+    for &(i, d) in &recs {
+        let b = &steps[i];
+        if ips.last().is_none_or(|s| s.ip != d.ip) {
+            ips.push(IpSum {
+                ip: d.ip,
+                mac: None,
+                name: None,
+                count: Count::default(),
+                remotes_max: 0,
+                first: None,
+                last: None,
+                timeline: Vec::new(),
+                group: None,
+            });
+        }
+        let Some(s) = ips.last_mut() else { continue };
+        s.mac = s.mac.or(d.mac);
+        if d.name.is_some() {
+            s.name = d.name.clone();
+        }
+        s.count.add_counts(&d.count);
+        s.remotes_max = s.remotes_max.max(d.remotes_seen);
+        let first = (d.remotes.iter())
+            .map(|r| b.start + u64::from(r.first()))
+            .min();
+        let last = d.remotes.iter().map(|r| b.start + u64::from(r.last)).max();
+        s.first = min_opt(s.first, first);
+        s.last = max_opt(s.last, last);
+        if d.count.total_bytes() > 0 {
+            s.timeline
+                .push((b.start, d.count.bytes_out, d.count.bytes_in));
         }
     }
     // devices: addresses sharing a MAC are one (an IPv6 address joins; a second IPv4 does
-    // not), as in markers.json
-    let mut sorted: Vec<Addr> = ips.keys().copied().collect();
-    sorted.sort_unstable();
-    let mut groups: Vec<Vec<Addr>> = Vec::new();
+    // not), as in markers.json. Groups hold indices in `ips`.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
-    for ip in sorted {
-        let mac = ips[&ip].mac;
-        let joined = mac
-            .and_then(|m| by_mac.get(&m).copied())
-            .filter(|&i| ip.is_ipv6() || !groups[i].iter().any(|a: &Addr| a.is_ipv4()));
+    for (k, s) in ips.iter().enumerate() {
+        let joined = (s.mac.and_then(|m| by_mac.get(&m).copied()))
+            .filter(|&g| s.ip.is_ipv6() || !groups[g].iter().any(|&j: &usize| ips[j].ip.is_ipv4()));
         match joined {
-            Some(i) => groups[i].push(ip),
+            Some(g) => groups[g].push(k),
             None => {
-                if let Some(m) = mac {
+                if let Some(m) = s.mac {
                     by_mac.entry(m).or_insert(groups.len());
                 }
-                groups.push(vec![ip]);
+                groups.push(vec![k]);
             }
         }
     }
     if let Some(h) = q.host {
-        groups.retain(|g| g.contains(&h));
+        groups.retain(|g| g.iter().any(|&k| ips[k].ip == h));
     }
-    let wanted: std::collections::HashSet<Addr> = groups.iter().flatten().copied().collect();
-    // markers, countries, ASNs, other: over the wanted addresses
-    let mut markers: HashMap<Addr, MarkerSum> = HashMap::new();
-    let mut countries: HashMap<[u8; 2], Bytes> = HashMap::new();
-    let mut asns: HashMap<u32, (Option<Arc<str>>, Bytes)> = HashMap::new();
-    let mut other = Bytes::default();
-    let mut kept: HashMap<Addr, std::collections::HashSet<Addr>> = HashMap::new();
+    for (g, members) in groups.iter().enumerate() {
+        for &k in members {
+            ips[k].group = Some(g);
+        }
+    }
+    let group_of = |ip: Addr| -> Option<usize> {
+        let k = ips.binary_search_by(|s| s.ip.cmp(&ip)).ok()?;
+        ips[k].group
+    };
+    // markers, countries, ASNs, other: over the wanted addresses, in step order
+    let mut other = (0u64, 0u64);
+    let mut countries: Vec<([u8; 2], u64, u64)> = Vec::new();
+    let mut asns: Vec<(u32, Option<Arc<str>>, u64, u64)> = Vec::new();
+    // (remote, host, its step's start, the record)
+    let mut pairs: Vec<(Addr, Addr, u64, &super::RemoteRec)> = Vec::new();
+    // (device, remote) kept: distinct remotes of a device over the range
+    let mut kept: Vec<(usize, Addr)> = Vec::new();
     for b in &steps {
-        for d in b.devices.iter().filter(|d| wanted.contains(&d.ip)) {
-            other.bytes_out += d.other.0;
-            other.bytes_in += d.other.1;
-            for c in d.countries.iter() {
-                let e = countries.entry(c.country).or_default();
-                e.bytes_out += c.bytes_out;
-                e.bytes_in += c.bytes_in;
-            }
-            for a in d.asns.iter() {
-                let e = asns.entry(a.asn).or_default();
-                if e.0.is_none() {
-                    e.0 = a.org.clone();
-                }
-                e.1.bytes_out += a.bytes_out;
-                e.1.bytes_in += a.bytes_in;
-            }
-            let k = kept.entry(d.ip).or_default();
+        for d in b.devices.iter() {
+            let Some(g) = group_of(d.ip) else { continue };
+            other.0 += d.other.0;
+            other.1 += d.other.1;
+            countries.extend(
+                d.countries
+                    .iter()
+                    .map(|c| (c.country, c.bytes_out, c.bytes_in)),
+            );
+            asns.extend(
+                d.asns
+                    .iter()
+                    .map(|a| (a.asn, a.org.clone(), a.bytes_out, a.bytes_in)),
+            );
             for r in d.remotes.iter() {
-                k.insert(r.remote.ip);
-                let (first, last) = (b.start + u64::from(r.first()), b.start + u64::from(r.last));
-                let m = markers.entry(r.remote.ip).or_insert_with(|| MarkerSum {
-                    first,
-                    last,
-                    ..Default::default()
-                });
-                // the latest bucket's view of the remote (place, name)
-                m.info = Some(Arc::clone(&r.remote));
-                m.count.add_counts(&r.count);
-                m.first = m.first.min(first);
-                m.last = m.last.max(last);
-                m.new |= r.is_new();
-                if !m.hosts.contains(&d.ip) {
-                    m.hosts.push(d.ip);
-                }
+                kept.push((g, r.remote.ip));
+                pairs.push((r.remote.ip, d.ip, b.start, r));
             }
         }
     }
-    let mut hosts: Vec<HostOut> = groups
-        .iter()
-        .map(|g| {
-            let mut h = HostOut {
-                ip: g[0],
-                ips: g.clone(),
-                name: None,
-                mac: None,
-                packets_out: 0,
-                bytes_out: 0,
-                packets_in: 0,
-                bytes_in: 0,
-                remotes: 0,
-                first_seen: None,
-                last_seen: None,
-                timeline: Vec::new(),
-            };
-            let mut distinct = std::collections::HashSet::new();
-            let mut most = 0;
-            let mut line: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
-            for ip in g {
-                let s = &ips[ip];
-                h.name = h.name.take().or_else(|| s.name.clone().map(Text));
-                h.mac = h.mac.take().or_else(|| s.mac.as_ref().map(format_mac));
-                h.packets_out += u64::from(s.count.packets_out);
-                h.bytes_out += s.count.bytes_out;
-                h.packets_in += u64::from(s.count.packets_in);
-                h.bytes_in += s.count.bytes_in;
-                h.first_seen = h.first_seen.into_iter().chain(s.first).min();
-                h.last_seen = h.last_seen.into_iter().chain(s.last).max();
-                most = most.max(s.remotes_max);
-                distinct.extend(kept.get(ip).into_iter().flatten().copied());
-                for &(t, o, i) in &s.timeline {
-                    let e = line.entry(t).or_default();
-                    e.0 += o;
-                    e.1 += i;
-                }
-            }
-            h.remotes = (distinct.len() as u32).max(most);
-            h.timeline = line.into_iter().map(|(t, (o, i))| (t, o, i)).collect();
-            h
-        })
-        .collect();
-    hosts.sort_by_key(|h| (std::cmp::Reverse(h.bytes_out + h.bytes_in), h.ip));
-    let mut markers: Vec<MarkerOut> = markers
-        .into_iter()
-        .filter_map(|(ip, m)| {
-            let info = m.info?;
-            let place = info.place.as_deref();
-            let pos = place.and_then(|p| p.position);
-            let mut hosts = m.hosts;
-            hosts.sort_unstable();
-            Some(MarkerOut {
-                ip,
-                lat: pos.map(|p| p.0),
-                lng: pos.map(|p| p.1),
-                country: place.and_then(|p| p.country_str()).map(str::to_string),
-                city: place.and_then(|p| p.city.as_deref()).map(str::to_string),
-                asn: place.and_then(|p| p.asn),
-                org: place.and_then(|p| p.org.clone()).map(Text),
-                hosts,
-                names: info.name.iter().cloned().map(Text).collect(),
-                packets_out: m.count.packets_out.into(),
-                bytes_out: m.count.bytes_out,
-                packets_in: m.count.packets_in.into(),
-                bytes_in: m.count.bytes_in,
-                first_seen: m.first,
-                last_seen: m.last,
-                new: m.new,
-            })
-        })
-        .collect();
-    markers.sort_by_key(|m| (std::cmp::Reverse(m.bytes_out + m.bytes_in), m.ip));
-    let mut countries: Vec<CountryOut> = countries
-        .into_iter()
-        .map(|(c, b)| CountryOut {
-            country: (c != [0, 0]).then(|| String::from_utf8_lossy(&c).into_owned()),
-            bytes_out: b.bytes_out,
-            bytes_in: b.bytes_in,
-        })
-        .collect();
-    countries.sort_by(|a, b| {
-        (b.bytes_out + b.bytes_in)
-            .cmp(&(a.bytes_out + a.bytes_in))
-            .then_with(|| a.country.cmp(&b.country))
+    // merged by key, the order of the range kept within a key (sort_by is not stable: the
+    // position is part of the key)
+    let mut countries: Vec<CountryRow> = countries.into_iter().enumerate().collect();
+    super::sort_by(&mut countries, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
+    sum_adjacent(&mut countries, &|a, b| a.1 .0 == b.1 .0, &|a, b| {
+        a.1 .1 += b.1 .1;
+        a.1 .2 += b.1 .2;
     });
-    let mut asns: Vec<AsnOut> = asns
-        .into_iter()
-        .map(|(a, (org, b))| AsnOut {
-            asn: (a != 0).then_some(a),
-            org: org.map(Text),
-            bytes_out: b.bytes_out,
-            bytes_in: b.bytes_in,
-        })
-        .collect();
-    asns.sort_by_key(|a| (std::cmp::Reverse(a.bytes_out + a.bytes_in), a.asn));
-    let doc = Doc {
-        version: SCHEMA_VERSION,
-        generated: view.clock,
-        from: p.from,
-        to: p.to,
-        resolution: p.resolution,
-        available: Available {
-            hourly_from: view.hourly.first().map(|b| b.start),
-            daily_from: view.daily.first().map(|b| b.start),
-        },
-        hosts,
-        markers,
-        countries,
-        asns,
-        other,
+    super::sort_by(&mut countries, &|a, b| {
+        let key = |c: &CountryRow| (super::busiest(c.1 .1, c.1 .2), c.1 .0);
+        key(a).cmp(&key(b))
+    });
+    let mut asns: Vec<AsnRow> = asns.into_iter().enumerate().collect();
+    super::sort_by(&mut asns, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
+    sum_adjacent(&mut asns, &|a, b| a.1 .0 == b.1 .0, &|a, b| {
+        if a.1 .1.is_none() {
+            a.1 .1 = b.1 .1.clone();
+        }
+        a.1 .2 += b.1 .2;
+        a.1 .3 += b.1 .3;
+    });
+    super::sort_by(&mut asns, &|a, b| {
+        let key = |x: &AsnRow| (super::busiest(x.1 .2, x.1 .3), x.1 .0);
+        key(a).cmp(&key(b))
+    });
+    super::sort_by(&mut kept, &|a, b| a.cmp(b));
+    kept.dedup();
+    // markers: per remote, in the order of the range
+    let mut pairs: Vec<PairRow> = pairs.into_iter().enumerate().collect();
+    super::sort_by(&mut pairs, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
+    let mut markers: Vec<MarkerOut> = Vec::new();
+    for &(_, (ip, host, start, r)) in &pairs {
+        let (first, last) = (start + u64::from(r.first()), start + u64::from(r.last));
+        if markers.last().is_none_or(|m| m.ip != ip) {
+            markers.push(MarkerOut {
+                ip,
+                info: Arc::clone(&r.remote),
+                count: (0, 0, 0, 0),
+                hosts: Vec::new(),
+                first,
+                last,
+                new: false,
+            });
+        }
+        let Some(m) = markers.last_mut() else {
+            continue;
+        };
+        // the latest bucket's view of the remote (place, name)
+        m.info = Arc::clone(&r.remote);
+        let c = &r.count;
+        m.count.0 = m.count.0.saturating_add(c.packets_out.into());
+        m.count.1 = m.count.1.saturating_add(c.bytes_out);
+        m.count.2 = m.count.2.saturating_add(c.packets_in.into());
+        m.count.3 = m.count.3.saturating_add(c.bytes_in);
+        m.first = m.first.min(first);
+        m.last = m.last.max(last);
+        m.new |= r.is_new();
+        if !m.hosts.contains(&host) {
+            m.hosts.push(host);
+        }
+    }
+    for m in &mut markers {
+        super::sort_by(&mut m.hosts, &|a, b| a.cmp(b));
+        // packets saturate at 2^32, as the counters do
+        m.count.0 = m.count.0.min(u32::MAX.into());
+        m.count.2 = m.count.2.min(u32::MAX.into());
+    }
+    super::sort_by(&mut markers, &|a, b| {
+        let key = |m: &MarkerOut| (super::busiest(m.count.1, m.count.3), m.ip);
+        key(a).cmp(&key(b))
+    });
+    let mut hosts: Vec<HostOut> = Vec::with_capacity(groups.len());
+    for (g, members) in groups.iter().enumerate() {
+        let mut h = HostOut {
+            ips: members.iter().map(|&k| ips[k].ip).collect(),
+            name: None,
+            mac: None,
+            count: (0, 0, 0, 0),
+            remotes: 0,
+            first_seen: None,
+            last_seen: None,
+            timeline: Vec::new(),
+        };
+        let mut most = 0;
+        for &k in members {
+            let s = &ips[k];
+            if h.name.is_none() {
+                h.name = s.name.clone();
+            }
+            h.mac = h.mac.or(s.mac);
+            h.count.0 += u64::from(s.count.packets_out);
+            h.count.1 += s.count.bytes_out;
+            h.count.2 += u64::from(s.count.packets_in);
+            h.count.3 += s.count.bytes_in;
+            h.first_seen = min_opt(h.first_seen, s.first);
+            h.last_seen = max_opt(h.last_seen, s.last);
+            most = most.max(s.remotes_max);
+            h.timeline.extend_from_slice(&s.timeline);
+        }
+        let lo = kept.partition_point(|x| x.0 < g);
+        let hi = kept.partition_point(|x| x.0 <= g);
+        h.remotes = ((hi - lo) as u32).max(most);
+        super::sort_by(&mut h.timeline, &|a, b| a.0.cmp(&b.0));
+        sum_adjacent(&mut h.timeline, &|a, b| a.0 == b.0, &|a, b| {
+            a.1 += b.1;
+            a.2 += b.2;
+        });
+        hosts.push(h);
+    }
+    super::sort_by(&mut hosts, &|a, b| {
+        let key = |h: &HostOut| (super::busiest(h.count.1, h.count.3), h.ips[0]);
+        key(a).cmp(&key(b))
+    });
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let num = |out: &mut Vec<u8>, key: &[u8], v: Option<u64>| {
+        out.extend_from_slice(key);
+        match v {
+            Some(v) => json_u64(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
     };
-    serde_json::to_vec(&doc).unwrap_or_default()
+    num(&mut out, b"{\"version\":", Some(SCHEMA_VERSION.into()));
+    num(&mut out, b",\"generated\":", Some(view.clock));
+    num(&mut out, b",\"from\":", Some(p.from));
+    num(&mut out, b",\"to\":", Some(p.to));
+    num(&mut out, b",\"resolution\":", Some(p.resolution));
+    num(
+        &mut out,
+        b",\"available\":{\"hourly_from\":",
+        view.hourly.first().map(|b| b.start),
+    );
+    num(
+        &mut out,
+        b",\"daily_from\":",
+        view.daily.first().map(|b| b.start),
+    );
+    out.extend_from_slice(b"},\"hosts\":[");
+    for (n, h) in hosts.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"ip\":");
+        json_addr(&mut out, &h.ips[0]);
+        out.extend_from_slice(b",\"ips\":");
+        addrs(&mut out, &h.ips);
+        out.extend_from_slice(b",\"name\":");
+        json_str(&mut out, h.name.as_deref());
+        out.extend_from_slice(b",\"mac\":");
+        json_str(&mut out, h.mac.as_ref().map(format_mac).as_deref());
+        counts(&mut out, h.count);
+        num(&mut out, b",\"remotes\":", Some(h.remotes.into()));
+        num(&mut out, b",\"first_seen\":", h.first_seen);
+        num(&mut out, b",\"last_seen\":", h.last_seen);
+        out.extend_from_slice(b",\"timeline\":[");
+        for (n, &(t, o, i)) in h.timeline.iter().enumerate() {
+            out.extend_from_slice(if n > 0 { b",[" } else { b"[" });
+            json_u64(&mut out, t);
+            out.push(b',');
+            json_u64(&mut out, o);
+            out.push(b',');
+            json_u64(&mut out, i);
+            out.push(b']');
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"],\"markers\":[");
+    for (n, m) in markers.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let place = m.info.place.as_deref();
+        let pos = place.and_then(|p| p.position);
+        out.extend_from_slice(b"{\"ip\":");
+        json_addr(&mut out, &m.ip);
+        out.extend_from_slice(b",\"lat\":");
+        json_f32(&mut out, pos.map(|p| p.0));
+        out.extend_from_slice(b",\"lng\":");
+        json_f32(&mut out, pos.map(|p| p.1));
+        out.extend_from_slice(b",\"country\":");
+        json_str(&mut out, place.and_then(|p| p.country_str()));
+        out.extend_from_slice(b",\"city\":");
+        json_str(&mut out, place.and_then(|p| p.city.as_deref()));
+        num(
+            &mut out,
+            b",\"asn\":",
+            place.and_then(|p| p.asn).map(u64::from),
+        );
+        out.extend_from_slice(b",\"org\":");
+        json_str(&mut out, place.and_then(|p| p.org.as_deref()));
+        out.extend_from_slice(b",\"hosts\":");
+        addrs(&mut out, &m.hosts);
+        out.extend_from_slice(b",\"names\":[");
+        if let Some(name) = &m.info.name {
+            json_str(&mut out, Some(name));
+        }
+        out.push(b']');
+        counts(&mut out, m.count);
+        num(&mut out, b",\"first_seen\":", Some(m.first));
+        num(&mut out, b",\"last_seen\":", Some(m.last));
+        out.extend_from_slice(if m.new {
+            b",\"new\":true}"
+        } else {
+            b",\"new\":false}"
+        });
+    }
+    out.extend_from_slice(b"],\"countries\":[");
+    for (n, (_, (c, o, i))) in countries.iter().enumerate() {
+        out.extend_from_slice(if n > 0 {
+            b",{\"country\":"
+        } else {
+            b"{\"country\":"
+        });
+        let c = (*c != [0, 0]).then(|| String::from_utf8_lossy(c).into_owned());
+        json_str(&mut out, c.as_deref());
+        bytes(&mut out, *o, *i);
+    }
+    out.extend_from_slice(b"],\"asns\":[");
+    for (n, (_, (a, org, o, i))) in asns.iter().enumerate() {
+        num(
+            &mut out,
+            if n > 0 { b",{\"asn\":" } else { b"{\"asn\":" },
+            (*a != 0).then_some(u64::from(*a)),
+        );
+        out.extend_from_slice(b",\"org\":");
+        json_str(&mut out, org.as_deref());
+        bytes(&mut out, *o, *i);
+    }
+    out.extend_from_slice(b"],\"other\":{");
+    bytes(&mut out, other.0, other.1);
+    out.push(b'}');
+    out
+}
+
+fn addrs(out: &mut Vec<u8>, v: &[Addr]) {
+    out.push(b'[');
+    for (n, a) in v.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        json_addr(out, a);
+    }
+    out.push(b']');
+}
+
+/// `,"packets_out":..,"bytes_out":..,"packets_in":..,"bytes_in":..`
+fn counts(out: &mut Vec<u8>, (po, bo, pi, bi): (u64, u64, u64, u64)) {
+    for (key, v) in [
+        (&b",\"packets_out\":"[..], po),
+        (b",\"bytes_out\":", bo),
+        (b",\"packets_in\":", pi),
+        (b",\"bytes_in\":", bi),
+    ] {
+        out.extend_from_slice(key);
+        json_u64(out, v);
+    }
+}
+
+/// `"bytes_out":..,"bytes_in":..}` after an object's other fields (or none: then no comma).
+fn bytes(out: &mut Vec<u8>, o: u64, i: u64) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"bytes_out\":");
+    json_u64(out, o);
+    out.extend_from_slice(b",\"bytes_in\":");
+    json_u64(out, i);
+    out.push(b'}');
 }

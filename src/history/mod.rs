@@ -186,6 +186,44 @@ impl Bucket {
     }
 }
 
+/// Sorts `v` by `cmp` (unstable). Every sort of the history goes through one sort of `u32`
+/// indices with a `dyn` comparator and one in-place permutation with a `dyn` swap: one copy
+/// of the sort algorithm in the binary instead of one per record type and key (each is
+/// several KB on the router).
+pub fn sort_by<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    let idx = sorted_indices(v.len(), &|a, b| cmp(&v[a as usize], &v[b as usize]));
+    permute(idx, &mut |a, b| v.swap(a, b));
+}
+
+#[inline(never)]
+fn sorted_indices(n: usize, cmp: &dyn Fn(u32, u32) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    idx.sort_unstable_by(|&a, &b| cmp(a, b));
+    idx
+}
+
+/// Puts the item at `idx[i]` at `i`, for every `i`, following the cycles of the permutation.
+#[inline(never)]
+fn permute(mut idx: Vec<u32>, swap: &mut dyn FnMut(usize, usize)) {
+    for i in 0..idx.len() {
+        let mut cur = i;
+        loop {
+            let next = idx[cur] as usize;
+            idx[cur] = cur as u32;
+            if next == i || next == cur {
+                break;
+            }
+            swap(cur, next);
+            cur = next;
+        }
+    }
+}
+
+/// Bytes out + in, the order of "the busiest first".
+fn busiest(a: u64, b: u64) -> std::cmp::Reverse<u64> {
+    std::cmp::Reverse(a.saturating_add(b))
+}
+
 /// The start of the bucket of `len` seconds holding `t`.
 pub fn floor(t: u64, len: u64) -> u64 {
     t - t % len
@@ -210,8 +248,52 @@ struct OpenDevice {
     other: (u64, u64),
     remotes_seen: u32,
     remotes: HashMap<Addr, OpenRemote, crate::hash::RandomState>,
-    countries: HashMap<[u8; 2], (u64, u64), crate::hash::RandomState>,
-    asns: HashMap<u32, (Option<Arc<str>>, u64, u64), crate::hash::RandomState>,
+    /// Few (`top` × `OPEN_FACTOR` at most): searched in order, no hash map per kind.
+    countries: Vec<CountryRec>,
+    asns: Vec<AsnRec>,
+}
+
+/// The entry of `country` in an open device (added when missing).
+fn country_entry(v: &mut Vec<CountryRec>, country: [u8; 2]) -> &mut CountryRec {
+    let at = match v.iter().position(|c| c.country == country) {
+        Some(at) => at,
+        None => {
+            v.push(CountryRec {
+                country,
+                bytes_out: 0,
+                bytes_in: 0,
+            });
+            v.len() - 1
+        }
+    };
+    &mut v[at]
+}
+
+/// The entry of `asn` in an open device (added when missing).
+fn asn_entry(v: &mut Vec<AsnRec>, asn: u32) -> &mut AsnRec {
+    let at = match v.iter().position(|a| a.asn == asn) {
+        Some(at) => at,
+        None => {
+            v.push(AsnRec {
+                asn,
+                org: None,
+                bytes_out: 0,
+                bytes_in: 0,
+            });
+            v.len() - 1
+        }
+    };
+    &mut v[at]
+}
+
+fn add_bytes(c: &mut CountryRec, out: u64, inb: u64) {
+    c.bytes_out = c.bytes_out.saturating_add(out);
+    c.bytes_in = c.bytes_in.saturating_add(inb);
+}
+
+fn add_asn_bytes(a: &mut AsnRec, out: u64, inb: u64) {
+    a.bytes_out = a.bytes_out.saturating_add(out);
+    a.bytes_in = a.bytes_in.saturating_add(inb);
 }
 
 /// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
@@ -274,28 +356,27 @@ impl Acc {
         let place = info.place.as_deref();
         let country = place.and_then(|p| p.country).unwrap_or([0, 0]);
         let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
-        let key = if d.countries.contains_key(&country) || d.countries.len() < cap {
+        let key = if d.countries.len() < cap || d.countries.iter().any(|c| c.country == country) {
             country
         } else {
             [0, 0]
         };
-        add2(
-            d.countries.entry(key).or_default(),
+        add_bytes(
+            country_entry(&mut d.countries, key),
             count.bytes_out,
             count.bytes_in,
         );
         let asn = place.and_then(|p| p.asn).unwrap_or(0);
-        let key = if d.asns.contains_key(&asn) || d.asns.len() < cap {
+        let key = if d.asns.len() < cap || d.asns.iter().any(|a| a.asn == asn) {
             asn
         } else {
             0
         };
-        let e = d.asns.entry(key).or_default();
-        if key != 0 && e.0.is_none() {
-            e.0 = place.and_then(|p| p.org.clone());
+        let e = asn_entry(&mut d.asns, key);
+        if key != 0 && e.org.is_none() {
+            e.org = place.and_then(|p| p.org.clone());
         }
-        e.1 = e.1.saturating_add(count.bytes_out);
-        e.2 = e.2.saturating_add(count.bytes_in);
+        add_asn_bytes(e, count.bytes_out, count.bytes_in);
         let fresh = !d.remotes.contains_key(&info.ip);
         if fresh {
             d.remotes_seen = d.remotes_seen.saturating_add(1);
@@ -334,19 +415,18 @@ impl Acc {
             add2(&mut d.other, dev.other.0, dev.other.1);
             d.remotes_seen = d.remotes_seen.max(dev.remotes_seen);
             for c in dev.countries.iter() {
-                add2(
-                    d.countries.entry(c.country).or_default(),
+                add_bytes(
+                    country_entry(&mut d.countries, c.country),
                     c.bytes_out,
                     c.bytes_in,
                 );
             }
             for a in dev.asns.iter() {
-                let e = d.asns.entry(a.asn).or_default();
-                if e.0.is_none() {
-                    e.0 = a.org.clone();
+                let e = asn_entry(&mut d.asns, a.asn);
+                if e.org.is_none() {
+                    e.org = a.org.clone();
                 }
-                e.1 = e.1.saturating_add(a.bytes_out);
-                e.2 = e.2.saturating_add(a.bytes_in);
+                add_asn_bytes(e, a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
                 let o = d.remotes.entry(r.remote.ip).or_insert_with(|| OpenRemote {
@@ -367,13 +447,17 @@ impl Acc {
     fn freeze(&self, b: &Bounds, version: u64) -> Bucket {
         let mut devices: Vec<(&Addr, &OpenDevice)> = self.devices.iter().collect();
         // the busiest devices stay; ties by address, so that output is reproducible
-        devices.sort_unstable_by_key(|(ip, d)| (std::cmp::Reverse(d.count.total_bytes()), **ip));
+        sort_by(&mut devices, &|a, b| {
+            let key =
+                |(ip, d): &(&Addr, &OpenDevice)| (std::cmp::Reverse(d.count.total_bytes()), **ip);
+            key(a).cmp(&key(b))
+        });
         let mut other_devices = self.other_devices;
         for (_, d) in devices.iter().skip(b.devices) {
             other_devices.add_counts(&d.count);
         }
         devices.truncate(b.devices);
-        devices.sort_unstable_by_key(|(ip, _)| **ip);
+        sort_by(&mut devices, &|a, b| a.0.cmp(b.0));
         let devices = devices
             .into_iter()
             .map(|(ip, d)| freeze_device(*ip, d, b))
@@ -413,13 +497,16 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
 
 fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
     let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().collect();
-    remotes.sort_unstable_by_key(|(ip, r)| (std::cmp::Reverse(r.count.total_bytes()), **ip));
+    sort_by(&mut remotes, &|a, b| {
+        let key = |(ip, r): &(&Addr, &OpenRemote)| (std::cmp::Reverse(r.count.total_bytes()), **ip);
+        key(a).cmp(&key(b))
+    });
     let mut other = d.other;
     for (_, r) in remotes.iter().skip(b.top) {
         add2(&mut other, r.count.bytes_out, r.count.bytes_in);
     }
     remotes.truncate(b.top);
-    remotes.sort_unstable_by_key(|(ip, _)| **ip);
+    sort_by(&mut remotes, &|a, b| a.0.cmp(b.0));
     let remotes = (remotes.into_iter())
         .filter_map(|(_, r)| {
             Some(RemoteRec {
@@ -431,14 +518,11 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         })
         .collect();
     // countries and ASNs: the top ones, the rest into the unknown entry
-    let mut countries: Vec<CountryRec> = (d.countries.iter())
-        .map(|(c, v)| CountryRec {
-            country: *c,
-            bytes_out: v.0,
-            bytes_in: v.1,
-        })
-        .collect();
-    countries.sort_unstable_by_key(|c| (std::cmp::Reverse(c.bytes_out + c.bytes_in), c.country));
+    let mut countries: Vec<CountryRec> = d.countries.clone();
+    sort_by(&mut countries, &|a, b| {
+        let key = |c: &CountryRec| (busiest(c.bytes_out, c.bytes_in), c.country);
+        key(a).cmp(&key(b))
+    });
     if countries.len() > b.top {
         let rest = countries.split_off(b.top);
         let mut unknown = CountryRec {
@@ -456,16 +540,12 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         countries.retain(|c| c.country != [0, 0]);
         countries.push(unknown);
     }
-    countries.sort_unstable_by_key(|c| c.country);
-    let mut asns: Vec<AsnRec> = (d.asns.iter())
-        .map(|(a, v)| AsnRec {
-            asn: *a,
-            org: v.0.clone(),
-            bytes_out: v.1,
-            bytes_in: v.2,
-        })
-        .collect();
-    asns.sort_unstable_by_key(|a| (std::cmp::Reverse(a.bytes_out + a.bytes_in), a.asn));
+    sort_by(&mut countries, &|a, b| a.country.cmp(&b.country));
+    let mut asns: Vec<AsnRec> = d.asns.clone();
+    sort_by(&mut asns, &|a, b| {
+        let key = |a: &AsnRec| (busiest(a.bytes_out, a.bytes_in), a.asn);
+        key(a).cmp(&key(b))
+    });
     if asns.len() > b.top {
         let rest = asns.split_off(b.top);
         let mut unknown = AsnRec {
@@ -481,7 +561,7 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         asns.retain(|a| a.asn != 0);
         asns.push(unknown);
     }
-    asns.sort_unstable_by_key(|a| a.asn);
+    sort_by(&mut asns, &|a, b| a.asn.cmp(&b.asn));
     DeviceRec {
         ip,
         mac: d.mac,
@@ -571,7 +651,9 @@ pub struct History {
     remotes: HashMap<Addr, Arc<RemoteInfo>, crate::hash::RandomState>,
     /// Places by the tables' shared record (kept alive here, so the pointer stays unique).
     places: HashMap<*const GeoInfo, (Rc<GeoInfo>, Arc<Place>), crate::hash::RandomState>,
-    names: HashMap<Box<str>, Arc<str>, crate::hash::RandomState>,
+    /// std's hasher: string hashing with it is in the binary already (foldhash's for long
+    /// strings is 3 KB more on MIPS); names are interned per sweep, not per packet.
+    names: HashMap<Box<str>, Arc<str>>,
     /// See `boundary`.
     boundary: u64,
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds

@@ -191,3 +191,23 @@ fn record_sizes() {
     assert_eq!(size_of::<CountryRec>(), 24);
     assert_eq!(size_of::<AsnRec>(), 40);
 }
+
+/// The shared sort: the order of the standard one, for any permutation.
+#[test]
+fn sort_by_sorts_like_the_standard_sort() {
+    let mut x: u32 = 12345;
+    for n in [0usize, 1, 2, 3, 7, 50, 300] {
+        let mut v: Vec<(u32, String)> = (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 40, i.to_string())
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort();
+        sort_by(&mut v, &|a, b| a.cmp(b));
+        assert_eq!(v, want);
+    }
+}

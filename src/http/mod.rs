@@ -197,42 +197,42 @@ impl Drop for HttpServer {
 
 type Body = Box<dyn Read + Send>;
 
-/// Reads a snapshot's bytes without copying them.
-struct SnapshotBody {
-    snap: Arc<Snapshot>,
-    gzip: bool,
-    pos: usize,
+/// Bytes shared with a response body: a snapshot's, a rendered /history.json's.
+trait Shared: Send + Sync {
+    fn bytes(&self, gzip: bool) -> &[u8];
 }
 
-impl Read for SnapshotBody {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let all = if self.gzip {
-            self.snap.gzip()
+impl Shared for Snapshot {
+    fn bytes(&self, gzip: bool) -> &[u8] {
+        if gzip {
+            self.gzip()
         } else {
-            &self.snap.json
-        };
-        let rest = all.get(self.pos..).unwrap_or(&[]);
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Ok(n)
+            &self.json
+        }
     }
 }
 
-/// Reads a rendered /history.json without copying it.
-struct HistoryBody {
-    body: Arc<crate::history::json::Rendered>,
+impl Shared for crate::history::json::Rendered {
+    fn bytes(&self, gzip: bool) -> &[u8] {
+        if gzip {
+            self.gzip()
+        } else {
+            &self.json
+        }
+    }
+}
+
+/// Reads shared bytes without copying them (one `Read` impl for every such body: each impl
+/// brings its own copies of `Read`'s provided methods into the binary).
+struct SharedBody {
+    src: Arc<dyn Shared>,
     gzip: bool,
     pos: usize,
 }
 
-impl Read for HistoryBody {
+impl Read for SharedBody {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let all = if self.gzip {
-            self.body.gzip()
-        } else {
-            &self.body.json
-        };
+        let all = self.src.bytes(self.gzip);
         let rest = all.get(self.pos..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
@@ -442,7 +442,11 @@ impl Handler {
         }
         self.build(
             200,
-            Box::new(SnapshotBody { snap, gzip, pos: 0 }),
+            Box::new(SharedBody {
+                src: snap,
+                gzip,
+                pos: 0,
+            }),
             len,
             headers,
         )
@@ -482,7 +486,11 @@ impl Handler {
         if gzip {
             headers.push(header("Content-Encoding", "gzip"));
         }
-        let body = HistoryBody { body, gzip, pos: 0 };
+        let body = SharedBody {
+            src: body,
+            gzip,
+            pos: 0,
+        };
         self.build(200, Box::new(body), len, headers)
     }
 
