@@ -328,13 +328,13 @@ fn write_name_kinds(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTa
     }
 }
 
-fn json_addr(out: &mut Vec<u8>, a: &Addr) {
+pub(crate) fn json_addr(out: &mut Vec<u8>, a: &Addr) {
     out.push(b'"');
     out.extend_from_slice(a.text(&mut [0; 45]).as_bytes());
     out.push(b'"');
 }
 
-fn json_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn json_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
@@ -349,7 +349,7 @@ fn json_f32(out: &mut Vec<u8>, v: Option<f32>) {
 }
 
 /// A JSON string (serde_json's escaping), or null.
-fn json_str(out: &mut Vec<u8>, v: Option<&str>) {
+pub(crate) fn json_str(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         // writing a `str` into a Vec cannot fail
         Some(s) => drop(serde_json::to_writer(&mut *out, s)),

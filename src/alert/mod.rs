@@ -30,13 +30,13 @@ pub mod ubus;
 
 use crate::devnames::format_mac;
 use crate::packet::Addr;
+use crate::snapshot::{json_addr, json_str, json_u64};
 use blocklist::Blocklists;
 use deliver::{DeliverOptions, Delivery, Job};
 use rules::{
-    hour_of, remember, AlertRec, DevKey, Device, DeviceRec, MemoryFile, RemoteRec, MAX_ASNS,
-    MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT, MEMORY_VERSION,
+    hour_of, remember, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES,
+    MAX_RECENT, MEMORY_VERSION,
 };
-use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -444,42 +444,60 @@ impl Alerts {
 
     /// alerts.json (docs/alerts.md).
     pub fn render(&self, now: u64) -> Vec<u8> {
-        let doc = Doc {
-            version: 1,
-            generated: now,
-            learning_until: self.learning_until().filter(|&u| u > now),
-            rules: RulesJson {
-                new_country: self.cfg.new_country,
-                new_asn: self.cfg.new_asn,
-                blocklist: self.cfg.blocklist && !self.blocklists.is_empty(),
-                upload_per_hour: self.cfg.upload_per_hour,
-                new_device: self.cfg.new_device,
-            },
-            suppressed: self.suppressed,
-            alerts: self.recent.iter().map(AlertJson::of).collect(),
-        };
-        serde_json::to_vec(&doc).unwrap_or_default()
+        let mut out = Vec::with_capacity(256 + self.recent.len() * 400);
+        out.extend_from_slice(b"{\"version\":1,\"generated\":");
+        json_u64(&mut out, now);
+        out.extend_from_slice(b",\"learning_until\":");
+        json_opt_u64(&mut out, self.learning_until().filter(|&u| u > now));
+        let c = &self.cfg;
+        let rules: [(&str, bool); 5] = [
+            ("{\"new_country\":", c.new_country),
+            (",\"new_asn\":", c.new_asn),
+            (
+                ",\"blocklist\":",
+                c.blocklist && !self.blocklists.is_empty(),
+            ),
+            (",\"upload_per_hour\":", false),
+            (",\"new_device\":", c.new_device),
+        ];
+        out.extend_from_slice(b",\"rules\":");
+        for (i, (name, on)) in rules.into_iter().enumerate() {
+            out.extend_from_slice(name.as_bytes());
+            if i == 3 {
+                json_u64(&mut out, c.upload_per_hour);
+            } else {
+                out.extend_from_slice(if on { b"true" } else { b"false" });
+            }
+        }
+        out.extend_from_slice(b"},\"suppressed\":");
+        json_u64(&mut out, self.suppressed);
+        out.extend_from_slice(b",\"alerts\":[");
+        for (i, a) in self.recent.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            alert_json(&mut out, a);
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 
     /// The memory as bytes for the state file.
     pub fn memory_bytes(&self) -> Vec<u8> {
-        let file = MemoryFile {
-            version: MEMORY_VERSION,
-            learning_start: self.learning_start,
-            next_id: self.next_id,
-            devices: (self.devices.iter())
-                .map(|(k, d)| DeviceRec {
-                    key: *k,
-                    first_seen: d.first_seen,
-                    last_seen: d.last_seen,
-                    countries: d.countries.clone(),
-                    asns: d.asns.clone(),
-                    last_fired: d.last_fired,
-                })
-                .collect(),
-            alerts: self.recent.iter().cloned().collect(),
-        };
-        postcard::to_allocvec(&file).unwrap_or_default()
+        let mut out = Vec::with_capacity(64 + self.devices.len() * 48 + self.recent.len() * 160);
+        rules::put_uint(&mut out, u64::from(MEMORY_VERSION));
+        rules::put_opt_uint(&mut out, self.learning_start);
+        rules::put_uint(&mut out, self.next_id);
+        rules::put_uint(&mut out, self.devices.len() as u64);
+        for (k, d) in &self.devices {
+            let (c, a) = (&d.countries, &d.asns);
+            rules::put_device(&mut out, *k, d.first_seen, d.last_seen, c, a, &d.last_fired);
+        }
+        rules::put_uint(&mut out, self.recent.len() as u64);
+        for a in &self.recent {
+            a.put(&mut out);
+        }
+        out
     }
 
     /// Takes back a memory saved by `memory_bytes`, never trusting it: bounds re-applied, bad
@@ -488,17 +506,26 @@ impl Alerts {
         if bytes.is_empty() {
             return Ok(());
         }
-        let file: MemoryFile = postcard::from_bytes(bytes)
-            .map_err(|e| format!("the alert memory is damaged ({e}); starting afresh"))?;
-        if file.version != MEMORY_VERSION {
+        let damaged = |e: &str| format!("the alert memory is damaged ({e}); starting afresh");
+        let mut r = rules::Reader(bytes);
+        let version = r.u32().map_err(damaged)?;
+        if version != MEMORY_VERSION {
             return Err(format!(
-                "alert memory version {} is not supported (this connmap reads {MEMORY_VERSION})",
-                file.version
+                "alert memory version {version} is not supported (this connmap reads {MEMORY_VERSION})"
             ));
         }
-        self.learning_start = file.learning_start;
-        self.next_id = file.next_id.max(1);
-        let mut devices = file.devices;
+        let learning_start = r.opt_u64().map_err(damaged)?;
+        let next_id = r.u64().map_err(damaged)?;
+        let mut devices = Vec::new();
+        for _ in 0..r.count().map_err(damaged)? {
+            devices.push(r.device().map_err(damaged)?);
+        }
+        let mut alerts = Vec::new();
+        for _ in 0..r.count().map_err(damaged)? {
+            alerts.push(r.alert().map_err(damaged)?);
+        }
+        self.learning_start = learning_start;
+        self.next_id = next_id.max(1);
         devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
         self.devices.clear();
         for d in devices.into_iter().take(MAX_DEVICES) {
@@ -525,7 +552,7 @@ impl Alerts {
                 ..Default::default()
             });
         }
-        self.recent = (file.alerts.into_iter())
+        self.recent = (alerts.into_iter())
             .filter_map(AlertRec::cleaned)
             .take(MAX_RECENT)
             .collect();
@@ -552,8 +579,9 @@ impl Drop for Alerts {
     }
 }
 
-fn country_text(c: [u8; 2]) -> String {
-    String::from_utf8_lossy(&c).into_owned()
+/// A country code (checked ASCII letters: see `rules::valid_country`).
+fn country_text(c: &[u8; 2]) -> &str {
+    std::str::from_utf8(c).unwrap_or("")
 }
 
 /// "laptop (192.168.1.23)" or "192.168.1.23".
@@ -580,9 +608,8 @@ fn message(a: &AlertRec, limit: u64) -> String {
         Some(Rule::NewCountry) => {
             let r = remote.map(remote_label).unwrap_or_default();
             let c = remote
-                .and_then(|r| r.country)
-                .map(country_text)
-                .unwrap_or_default();
+                .and_then(|r| r.country.as_ref())
+                .map_or("", country_text);
             format!("{dev} reached {c} for the first time: {r}")
         }
         Some(Rule::NewAsn) => {
@@ -615,113 +642,94 @@ fn message(a: &AlertRec, limit: u64) -> String {
     }
 }
 
-/// alerts.json (written with the serde_json serializer the snapshots already use; no
-/// `serde_json::Value`, whose code the router binary does not otherwise carry).
-#[derive(Serialize)]
-struct Doc<'a> {
-    version: u32,
-    generated: u64,
-    learning_until: Option<u64>,
-    rules: RulesJson,
-    suppressed: u64,
-    alerts: Vec<AlertJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct RulesJson {
-    new_country: bool,
-    new_asn: bool,
-    blocklist: bool,
-    upload_per_hour: u64,
-    new_device: bool,
-}
-
-/// An alert as alerts.json shows it (the ubus event: `alert_blob`, the same fields).
-#[derive(Serialize)]
-struct AlertJson<'a> {
-    id: u64,
-    time: u64,
-    rule: &'static str,
-    device: DeviceJson<'a>,
-    remote: Option<RemoteJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    list: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<u64>,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct DeviceJson<'a> {
-    ip: Option<String>,
-    mac: Option<String>,
-    name: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RemoteJson<'a> {
-    ip: String,
-    country: Option<String>,
-    asn: Option<u32>,
-    org: Option<&'a str>,
-    name: Option<&'a str>,
-}
-
-impl<'a> AlertJson<'a> {
-    fn of(a: &'a AlertRec) -> AlertJson<'a> {
-        AlertJson {
-            id: a.id,
-            time: a.time,
-            rule: Rule::from_u8(a.rule).map_or("", Rule::name),
-            device: DeviceJson {
-                ip: a.device_ip.map(|i| i.to_string()),
-                mac: a.device_mac.as_ref().map(format_mac),
-                name: a.device_name.as_deref(),
-            },
-            remote: a.remote.as_ref().map(|r| RemoteJson {
-                ip: r.ip.to_string(),
-                country: r.country.map(country_text),
-                asn: r.asn,
-                org: r.org.as_deref(),
-                name: r.name.as_deref(),
-            }),
-            list: a.list.as_deref(),
-            bytes: a.bytes,
-            message: &a.message,
-        }
+fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => json_u64(out, v),
+        None => out.extend_from_slice(b"null"),
     }
+}
+
+fn rule_name(a: &AlertRec) -> &'static str {
+    Rule::from_u8(a.rule).map_or("", Rule::name)
+}
+
+/// One alert of alerts.json (the ubus event: `alert_blob`, the same fields).
+fn alert_json(out: &mut Vec<u8>, a: &AlertRec) {
+    out.extend_from_slice(b"{\"id\":");
+    json_u64(out, a.id);
+    out.extend_from_slice(b",\"time\":");
+    json_u64(out, a.time);
+    out.extend_from_slice(b",\"rule\":");
+    json_str(out, Some(rule_name(a)));
+    out.extend_from_slice(b",\"device\":{\"ip\":");
+    match &a.device_ip {
+        Some(ip) => json_addr(out, ip),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"mac\":");
+    json_str(out, a.device_mac.as_ref().map(format_mac).as_deref());
+    out.extend_from_slice(b",\"name\":");
+    json_str(out, a.device_name.as_deref());
+    out.extend_from_slice(b"},\"remote\":");
+    match &a.remote {
+        Some(r) => {
+            out.extend_from_slice(b"{\"ip\":");
+            json_addr(out, &r.ip);
+            out.extend_from_slice(b",\"country\":");
+            json_str(out, r.country.as_ref().map(country_text));
+            out.extend_from_slice(b",\"asn\":");
+            json_opt_u64(out, r.asn.map(u64::from));
+            out.extend_from_slice(b",\"org\":");
+            json_str(out, r.org.as_deref());
+            out.extend_from_slice(b",\"name\":");
+            json_str(out, r.name.as_deref());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(l) = &a.list {
+        out.extend_from_slice(b",\"list\":");
+        json_str(out, Some(l));
+    }
+    if let Some(n) = a.bytes {
+        out.extend_from_slice(b",\"bytes\":");
+        json_u64(out, n);
+    }
+    out.extend_from_slice(b",\"message\":");
+    json_str(out, Some(&a.message));
+    out.push(b'}');
 }
 
 /// The alert as the ubus event's data (blobmsg), the same fields as in alerts.json.
 pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
-    let j = AlertJson::of(a);
     let mut buf = Vec::with_capacity(512);
     let mut b = ubus::Blobmsg::new(&mut buf);
-    b.int("id", j.id);
-    b.int("time", j.time);
-    b.string("rule", j.rule);
-    b.table("device", |t| {
-        t.opt_string("ip", j.device.ip.as_deref());
-        t.opt_string("mac", j.device.mac.as_deref());
-        t.opt_string("name", j.device.name);
+    b.int("id", a.id);
+    b.int("time", a.time);
+    b.string("rule", rule_name(a));
+    let mac = a.device_mac.as_ref().map(format_mac);
+    b.table("device", &mut |t| {
+        t.opt_string("ip", a.device_ip.map(|i| i.to_string()).as_deref());
+        t.opt_string("mac", mac.as_deref());
+        t.opt_string("name", a.device_name.as_deref());
     });
-    match &j.remote {
-        Some(r) => b.table("remote", |t| {
-            t.string("ip", &r.ip);
-            t.opt_string("country", r.country.as_deref());
+    match &a.remote {
+        Some(r) => b.table("remote", &mut |t| {
+            t.string("ip", &r.ip.to_string());
+            t.opt_string("country", r.country.as_ref().map(country_text));
             t.opt_int("asn", r.asn.map(u64::from));
-            t.opt_string("org", r.org);
-            t.opt_string("name", r.name);
+            t.opt_string("org", r.org.as_deref());
+            t.opt_string("name", r.name.as_deref());
         }),
         None => b.null("remote"),
     }
-    if let Some(l) = j.list {
+    if let Some(l) = &a.list {
         b.string("list", l);
     }
-    if let Some(n) = j.bytes {
+    if let Some(n) = a.bytes {
         b.int("bytes", n);
     }
-    b.string("message", j.message);
+    b.string("message", &a.message);
     buf
 }
 
@@ -745,7 +753,9 @@ pub fn environment(a: &AlertRec) -> Vec<(&'static str, String)> {
         ("CONNMAP_REMOTE_IP", opt(r.map(|r| r.ip.to_string()))),
         (
             "CONNMAP_REMOTE_COUNTRY",
-            opt(r.and_then(|r| r.country).map(country_text)),
+            opt(r
+                .and_then(|r| r.country.as_ref())
+                .map(|c| country_text(c).to_string())),
         ),
         (
             "CONNMAP_REMOTE_ASN",
