@@ -193,15 +193,21 @@ pub fn hooks(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
-        .map(|e| e.path())
-        .filter(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .collect();
-    v.sort_unstable_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let mut v: Vec<PathBuf> = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let p = e.path();
+        if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+            // in name order by insertion (a handful of hooks; no sort code for this)
+            let at = (v.iter())
+                .position(|q| q.file_name() > Some(&name))
+                .unwrap_or(v.len());
+            v.insert(at, p);
+        }
+    }
     v
 }
 

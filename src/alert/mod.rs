@@ -241,6 +241,13 @@ impl Alerts {
         self.cfg.learning > 0 && time < start.saturating_add(self.cfg.learning)
     }
 
+    /// The least recently seen device, and when.
+    fn oldest(&self) -> Option<(DevKey, u64)> {
+        (self.devices.iter())
+            .min_by_key(|(_, d)| d.last_seen)
+            .map(|(k, d)| (*k, d.last_seen))
+    }
+
     /// The device's entry, made (and `new_device` fired) when it is not known. A device
     /// first seen by address and then with its MAC keeps what was learned.
     fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> DevKey {
@@ -255,10 +262,7 @@ impl Alerts {
             }
         }
         if self.devices.len() >= MAX_DEVICES {
-            let oldest = (self.devices.iter())
-                .min_by_key(|(_, d)| d.last_seen)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
+            if let Some((k, _)) = self.oldest() {
                 self.devices.remove(&k);
             }
         }
@@ -526,31 +530,36 @@ impl Alerts {
         }
         self.learning_start = learning_start;
         self.next_id = next_id.max(1);
-        devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
+        // No sorts here (each is a full copy of the sort code in the binary): the most recently
+        // seen devices and entries are kept by eviction, as when they are learned.
         self.devices.clear();
-        for d in devices.into_iter().take(MAX_DEVICES) {
-            let mut countries: Vec<_> = (d.countries.into_iter())
-                .filter_map(|(c, h)| rules::valid_country(c).map(|c| (c, h)))
-                .collect();
-            countries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
-            countries.dedup_by_key(|e| e.0);
-            countries.truncate(MAX_COUNTRIES);
-            let mut asns = d.asns;
-            asns.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
-            asns.truncate(MAX_ASNS);
+        for d in devices {
+            if let Some(known) = self.devices.get(&d.key) {
+                if known.last_seen >= d.last_seen {
+                    continue;
+                }
+            } else if self.devices.len() >= MAX_DEVICES {
+                match self.oldest() {
+                    Some((k, t)) if t < d.last_seen => drop(self.devices.remove(&k)),
+                    _ => continue,
+                }
+            }
+            let countries =
+                (d.countries.iter()).filter_map(|&(c, h)| rules::valid_country(c).map(|c| (c, h)));
             let ip = match d.key {
                 DevKey::Ip(ip) => Some(ip),
                 DevKey::Mac(_) => None,
             };
-            self.devices.entry(d.key).or_insert(Device {
+            let dev = Device {
                 first_seen: d.first_seen.min(d.last_seen),
                 last_seen: d.last_seen,
-                countries,
-                asns,
+                countries: rules::most_recent(countries, MAX_COUNTRIES),
+                asns: rules::most_recent(d.asns.into_iter(), MAX_ASNS),
                 last_fired: d.last_fired,
                 ip,
                 ..Default::default()
-            });
+            };
+            self.devices.insert(d.key, dev);
         }
         self.recent = (alerts.into_iter())
             .filter_map(AlertRec::cleaned)

@@ -75,6 +75,21 @@ pub fn remember<K: Copy + PartialEq>(
     true
 }
 
+/// The `max` most recently seen of `entries`, each once (restoring a memory; no sort).
+pub fn most_recent<K: Copy + PartialEq>(
+    entries: impl Iterator<Item = (K, u32)>,
+    max: usize,
+) -> Vec<(K, u32)> {
+    let mut list = Vec::new();
+    for (k, h) in entries {
+        if list.len() >= max && list.iter().all(|e: &(K, u32)| e.0 != k && e.1 >= h) {
+            continue; // unknown and older than all that are kept
+        }
+        remember(&mut list, k, h, max);
+    }
+    list
+}
+
 pub fn hour_of(time: u64) -> u32 {
     (time / 3600).min(u64::from(u32::MAX)) as u32
 }
@@ -467,6 +482,16 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert!(l.iter().all(|e| e.0 != 3));
         assert!(remember(&mut l, 3, 22, 3));
+    }
+
+    #[test]
+    fn most_recent_keeps_the_latest_of_each_key() {
+        let l = most_recent([(1u32, 5), (2, 9), (3, 1), (1, 7), (4, 8)].into_iter(), 2);
+        let mut l = l;
+        l.sort_unstable();
+        assert_eq!(l, [(2, 9), (4, 8)]);
+        let l = most_recent([(1u32, 5), (1, 7), (1, 2)].into_iter(), 3);
+        assert_eq!(l, [(1, 7)]);
     }
 
     #[test]

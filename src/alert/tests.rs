@@ -481,3 +481,38 @@ fn the_hand_written_outputs_are_those_of_serde() {
     assert_eq!(empty.render(5), old::old_render(&empty, 5));
     assert_eq!(empty.memory_bytes(), old::old_memory(&empty));
 }
+
+#[test]
+fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
+    let mut mem = Vec::new();
+    rules::put_uint(&mut mem, u64::from(MEMORY_VERSION));
+    rules::put_opt_uint(&mut mem, None);
+    rules::put_uint(&mut mem, 1);
+    let n = MAX_DEVICES as u32 + 50;
+    rules::put_uint(&mut mem, u64::from(n) + 1);
+    let key = |i: u32| rules::DevKey::Ip(Addr::from_v4_bytes((0x0a00_0000 + i).to_be_bytes()));
+    for i in 0..n {
+        // newest last, except the first
+        let t = if i == 0 {
+            T0 + 10_000
+        } else {
+            T0 + u64::from(i)
+        };
+        let c = [(*b"AU", 1), (*b"au", 5), (*b"1x", 9)];
+        rules::put_device(&mut mem, key(i), t, t, &c, &[(7, 1), (7, 3)], &[0; 5]);
+    }
+    // a duplicate of device 1, older: ignored
+    rules::put_device(&mut mem, key(1), T0, T0, &[], &[], &[0; 5]);
+    rules::put_uint(&mut mem, 0);
+    let mut al = Alerts::new(no_learning());
+    al.restore_memory(&mem).unwrap();
+    assert_eq!(al.memory_size(), (MAX_DEVICES, 2 * MAX_DEVICES));
+    assert!(al.devices.contains_key(&key(0)));
+    assert!(!al.devices.contains_key(&key(1)) && !al.devices.contains_key(&key(50)));
+    assert!(al.devices.contains_key(&key(51)) && al.devices.contains_key(&key(n - 1)));
+    let d = &al.devices[&key(n - 1)];
+    assert_eq!(
+        (&d.countries[..], &d.asns[..]),
+        (&[(*b"AU", 5)][..], &[(7, 3)][..])
+    );
+}
