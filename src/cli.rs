@@ -281,7 +281,7 @@ fn alert_rules(s: &str, a: &mut crate::alert::AlertConfig) -> Result<(), String>
             "new_device" => a.new_device = true,
             _ => {
                 return Err(format!(
-                "--alert-rules: unknown rule {r:?} (new_country, new_asn, blocklist, new_device; \
+                "--alert-rules: unknown rule \"{r}\" (new_country, new_asn, blocklist, new_device; \
                      the upload rule is --alert-upload)"
             ))
             }

@@ -43,7 +43,7 @@ impl<T: Copy + Ord + Default> Ranges<T> {
 
     /// Sorts and merges overlapping or adjacent ranges (the first list's name is kept).
     fn build(mut v: Vec<(T, T, u16)>, next: impl Fn(T) -> Option<T>) -> Ranges<T> {
-        v.sort_unstable();
+        heapsort(&mut v);
         let mut r = Ranges {
             start: Vec::with_capacity(v.len()),
             end: Vec::with_capacity(v.len()),
@@ -68,6 +68,36 @@ impl<T: Copy + Ord + Default> Ranges<T> {
 }
 
 /// All block lists, ready for lookups.
+/// Sorts in place, O(n log n) without allocating: a heapsort, a few hundred bytes of code where
+/// each `sort_unstable` instantiation adds several KB to the router binary (block lists are
+/// sorted only when read, at start and on SIGHUP).
+fn heapsort<T: Copy + Ord>(v: &mut [T]) {
+    fn sift<T: Copy + Ord>(v: &mut [T], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && v[child] < v[child + 1] {
+                child += 1;
+            }
+            if v[root] >= v[child] {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for i in (0..n / 2).rev() {
+        sift(v, i, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Blocklists {
     v4: Ranges<u32>,
@@ -95,26 +125,26 @@ pub fn parse_line(line: &str) -> Result<Option<(IpAddr, IpAddr)>, String> {
     // some feeds separate a reason with a comma
     let field = field.split(',').next().unwrap_or(field);
     if let Some((a, b)) = field.split_once('-') {
-        let bad = || format!("{field:?} is not an IP address, network or range");
+        let bad = || format!("\"{field}\" is not an IP address, network or range");
         let a: IpAddr = a.parse().map_err(|_| bad())?;
         let b: IpAddr = b.parse().map_err(|_| bad())?;
         if a.is_ipv4() != b.is_ipv4() {
-            return Err(format!("range {field:?} mixes IPv4 and IPv6"));
+            return Err(format!("range \"{field}\" mixes IPv4 and IPv6"));
         }
         if Addr::from(a) > Addr::from(b) {
-            return Err(format!("range {field:?} ends before it starts"));
+            return Err(format!("range \"{field}\" ends before it starts"));
         }
         return Ok(Some((a, b)));
     }
     if field.contains('/') {
         let n: IpNet = field
             .parse()
-            .map_err(|_| format!("{field:?} is not a CIDR network"))?;
+            .map_err(|_| format!("\"{field}\" is not a CIDR network"))?;
         return Ok(Some((n.network(), n.broadcast())));
     }
     match field.parse::<IpAddr>() {
         Ok(a) => Ok(Some((a, a))),
-        Err(_) => Err(format!("{field:?} is not an IP address or network")),
+        Err(_) => Err(format!("\"{field}\" is not an IP address or network")),
     }
 }
 
@@ -399,6 +429,22 @@ mod tests {
             look.as_nanos() as f64 / 1e6
         );
         assert_eq!(r.entries, 200_000);
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut v: Vec<(u32, u32, u16)> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) % 97, i % 7, (i % 3) as u16))
+            .collect();
+        let mut w = v.clone();
+        heapsort(&mut v);
+        w.sort();
+        assert_eq!(v, w);
+        for n in 0..5 {
+            let mut v: Vec<u8> = (0..n).rev().collect();
+            heapsort(&mut v);
+            assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        }
     }
 
     #[test]
