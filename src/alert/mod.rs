@@ -593,62 +593,103 @@ fn country_text(c: &[u8; 2]) -> &str {
     std::str::from_utf8(c).unwrap_or("")
 }
 
-/// "laptop (192.168.1.23)" or "192.168.1.23".
-fn device_label(a: &AlertRec) -> String {
-    let ip = a.device_ip.map(|i| i.to_string()).unwrap_or_default();
-    match &a.device_name {
-        Some(n) => format!("{n} ({ip})"),
-        None => ip,
+/// Appends an address as text.
+fn push_addr(m: &mut String, a: &Addr) {
+    m.push_str(a.text(&mut [0; 45]));
+}
+
+/// Appends a number.
+fn push_u64(m: &mut String, n: u64) {
+    m.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends "laptop (192.168.1.23)" or "192.168.1.23".
+fn push_device(m: &mut String, a: &AlertRec) {
+    if let Some(n) = &a.device_name {
+        m.push_str(n);
+        m.push_str(" (");
+    }
+    if let Some(ip) = &a.device_ip {
+        push_addr(m, ip);
+    }
+    if a.device_name.is_some() {
+        m.push(')');
     }
 }
 
-fn remote_label(r: &RemoteRec) -> String {
-    match &r.name {
-        Some(n) => format!("{} ({n})", r.ip),
-        None => r.ip.to_string(),
+/// Appends "192.0.2.1 (x.example)" or "192.0.2.1" (nothing without a remote).
+fn push_remote(m: &mut String, r: Option<&RemoteRec>) {
+    let Some(r) = r else { return };
+    push_addr(m, &r.ip);
+    if let Some(n) = &r.name {
+        m.push_str(" (");
+        m.push_str(n);
+        m.push(')');
     }
 }
 
-/// The one-line text of an alert.
+/// The one-line text of an alert (written piece by piece: one small function where seven
+/// `format!`s were).
 fn message(a: &AlertRec, limit: u64) -> String {
-    let dev = device_label(a);
+    let mut m = String::with_capacity(128);
     let remote = a.remote.as_ref();
-    match Rule::from_u8(a.rule) {
-        Some(Rule::NewCountry) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let c = remote
-                .and_then(|r| r.country.as_ref())
-                .map_or("", country_text);
-            format!("{dev} reached {c} for the first time: {r}")
+    let Some(rule) = Rule::from_u8(a.rule) else {
+        return m;
+    };
+    if rule == Rule::NewDevice {
+        m.push_str("new device on the network: ");
+    }
+    push_device(&mut m, a);
+    match rule {
+        Rule::NewCountry | Rule::NewAsn => {
+            m.push_str(" reached ");
+            if rule == Rule::NewCountry {
+                m.push_str(
+                    remote
+                        .and_then(|r| r.country.as_ref())
+                        .map_or("", country_text),
+                );
+            } else {
+                m.push_str("AS");
+                push_u64(&mut m, remote.and_then(|r| r.asn).map_or(0, u64::from));
+                if let Some(org) = remote.and_then(|r| r.org.as_deref()) {
+                    m.push_str(" (");
+                    m.push_str(org);
+                    m.push(')');
+                }
+            }
+            m.push_str(" for the first time: ");
+            push_remote(&mut m, remote);
         }
-        Some(Rule::NewAsn) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let asn = remote.and_then(|r| r.asn).unwrap_or(0);
-            match remote.and_then(|r| r.org.as_deref()) {
-                Some(org) => format!("{dev} reached AS{asn} ({org}) for the first time: {r}"),
-                None => format!("{dev} reached AS{asn} for the first time: {r}"),
+        Rule::Blocklist => {
+            m.push_str(" contacted ");
+            push_remote(&mut m, remote);
+            m.push_str(", listed in ");
+            m.push_str(a.list.as_deref().unwrap_or(""));
+        }
+        Rule::Upload => {
+            m.push_str(" sent ");
+            push_u64(&mut m, a.bytes.unwrap_or(0));
+            let h = a.time / 3600 % 24;
+            for (i, h) in [h, h + 1].into_iter().enumerate() {
+                m.push_str(if i == 0 { " bytes between " } else { " and " });
+                if h < 10 {
+                    m.push('0');
+                }
+                push_u64(&mut m, h);
+                m.push_str(":00");
+            }
+            m.push_str(" UTC, more than ");
+            push_u64(&mut m, limit);
+        }
+        Rule::NewDevice => {
+            if let Some(mac) = &a.device_mac {
+                m.push_str(", MAC ");
+                m.push_str(&format_mac(mac));
             }
         }
-        Some(Rule::Blocklist) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let list = a.list.as_deref().unwrap_or("");
-            format!("{dev} contacted {r}, listed in {list}")
-        }
-        Some(Rule::Upload) => {
-            let h = (a.time / 3600 % 24, a.time / 3600 % 24 + 1);
-            format!(
-                "{dev} sent {} bytes between {:02}:00 and {:02}:00 UTC, more than {limit}",
-                a.bytes.unwrap_or(0),
-                h.0,
-                h.1
-            )
-        }
-        Some(Rule::NewDevice) => match a.device_mac {
-            Some(m) => format!("new device on the network: {dev}, MAC {}", format_mac(&m)),
-            None => format!("new device on the network: {dev}"),
-        },
-        None => String::new(),
     }
+    m
 }
 
 fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {

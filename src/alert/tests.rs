@@ -392,6 +392,64 @@ mod old {
         ]
     }
 
+    /// "laptop (192.168.1.23)" or "192.168.1.23".
+    fn device_label(a: &AlertRec) -> String {
+        let ip = a.device_ip.map(|i| i.to_string()).unwrap_or_default();
+        match &a.device_name {
+            Some(n) => format!("{n} ({ip})"),
+            None => ip,
+        }
+    }
+
+    fn remote_label(r: &RemoteRec) -> String {
+        match &r.name {
+            Some(n) => format!("{} ({n})", r.ip),
+            None => r.ip.to_string(),
+        }
+    }
+
+    /// The one-line text of an alert.
+    pub fn old_message(a: &AlertRec, limit: u64) -> String {
+        let dev = device_label(a);
+        let remote = a.remote.as_ref();
+        match Rule::from_u8(a.rule) {
+            Some(Rule::NewCountry) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let c = remote
+                    .and_then(|r| r.country.as_ref())
+                    .map_or("", country_text);
+                format!("{dev} reached {c} for the first time: {r}")
+            }
+            Some(Rule::NewAsn) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let asn = remote.and_then(|r| r.asn).unwrap_or(0);
+                match remote.and_then(|r| r.org.as_deref()) {
+                    Some(org) => format!("{dev} reached AS{asn} ({org}) for the first time: {r}"),
+                    None => format!("{dev} reached AS{asn} for the first time: {r}"),
+                }
+            }
+            Some(Rule::Blocklist) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let list = a.list.as_deref().unwrap_or("");
+                format!("{dev} contacted {r}, listed in {list}")
+            }
+            Some(Rule::Upload) => {
+                let h = (a.time / 3600 % 24, a.time / 3600 % 24 + 1);
+                format!(
+                    "{dev} sent {} bytes between {:02}:00 and {:02}:00 UTC, more than {limit}",
+                    a.bytes.unwrap_or(0),
+                    h.0,
+                    h.1
+                )
+            }
+            Some(Rule::NewDevice) => match a.device_mac {
+                Some(m) => format!("new device on the network: {dev}, MAC {}", format_mac(&m)),
+                None => format!("new device on the network: {dev}"),
+            },
+            None => String::new(),
+        }
+    }
+
     pub fn old_render(al: &Alerts, now: u64) -> Vec<u8> {
         let doc = Doc {
             version: 1,
@@ -461,6 +519,27 @@ fn the_hand_written_outputs_are_those_of_serde() {
             String::from_utf8(al.render(now)).unwrap(),
             String::from_utf8(old::old_render(&al, now)).unwrap()
         );
+    }
+    let mut recs: Vec<AlertRec> = al.recent().cloned().collect();
+    let mut r = recs[0].clone();
+    for (rule, time) in [
+        (3, T0 - T0 % 86_400 + 3600 * 23),
+        (3, T0 - T0 % 86_400),
+        (9, T0),
+    ] {
+        (r.rule, r.time, r.device_name, r.device_mac) = (rule, time, None, None);
+        recs.push(r.clone());
+    }
+    for rule in 0..5 {
+        r.rule = rule;
+        r.remote = None;
+        r.device_ip = None;
+        recs.push(r.clone());
+    }
+    for rec in &recs {
+        for limit in [0, 1234] {
+            assert_eq!(message(rec, limit), old::old_message(rec, limit));
+        }
     }
     for rec in al.recent() {
         assert_eq!(alert_blob(rec), old::old_blob(rec));
