@@ -41,8 +41,8 @@ pub struct DeliverOptions {
 
 /// One alert to deliver.
 pub struct Job {
-    /// `NAME=value` pairs of the hooks' environment (without ACTION and PATH).
-    pub env: Vec<(&'static str, String)>,
+    /// `NAME=value` strings of the hooks' environment (without ACTION and PATH).
+    pub env: Vec<CString>,
     /// The alert object as the ubus event's data: blobmsg attributes (ubus::Blobmsg).
     pub event: Vec<u8>,
 }
@@ -212,15 +212,12 @@ pub fn hooks(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `ACTION=alert`, `PATH` and the alert's variables, NULs removed.
-fn environment(vars: &[(&'static str, String)]) -> Vec<CString> {
+fn environment(vars: &[CString]) -> Vec<CString> {
     let mut env = vec![
         c"ACTION=alert".to_owned(),
         CString::new(PATH).unwrap_or_default(),
     ];
-    for (k, v) in vars {
-        let s = format!("{k}={v}").replace('\0', "");
-        env.extend(CString::new(s).ok());
-    }
+    env.extend_from_slice(vars);
     env
 }
 
@@ -360,10 +357,7 @@ mod tests {
             ),
             0o755,
         );
-        let env = environment(&[
-            ("CONNMAP_RULE", "upload".into()),
-            ("CONNMAP_LIST", String::new()),
-        ]);
+        let env = environment(&[c"CONNMAP_RULE=upload".into(), c"CONNMAP_LIST=".into()]);
         let st = run_hook(&s, &env, Duration::from_secs(10), &AtomicBool::new(false)).unwrap();
         assert_eq!(st, 3);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "alert upload []\n");

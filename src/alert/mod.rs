@@ -38,6 +38,7 @@ use rules::{
     MAX_RECENT, MEMORY_VERSION,
 };
 use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -759,13 +760,14 @@ pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
     b.string("rule", rule_name(a));
     let mac = a.device_mac.as_ref().map(format_mac);
     b.table("device", &mut |t| {
-        t.opt_string("ip", a.device_ip.map(|i| i.to_string()).as_deref());
+        let mut ip = [0; 45];
+        t.opt_string("ip", a.device_ip.as_ref().map(|i| i.text(&mut ip)));
         t.opt_string("mac", mac.as_deref());
         t.opt_string("name", a.device_name.as_deref());
     });
     match &a.remote {
         Some(r) => b.table("remote", &mut |t| {
-            t.string("ip", &r.ip.to_string());
+            t.string("ip", r.ip.text(&mut [0; 45]));
             t.opt_string("country", r.country.as_ref().map(country_text));
             t.opt_int("asn", r.asn.map(u64::from));
             t.opt_string("org", r.org.as_deref());
@@ -783,39 +785,49 @@ pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
     buf
 }
 
-/// The hooks' variables (empty when unknown), besides ACTION and PATH.
-pub fn environment(a: &AlertRec) -> Vec<(&'static str, String)> {
+/// The hooks' variables, `NAME=value` (empty when unknown; NULs left out), besides ACTION
+/// and PATH.
+pub fn environment(a: &AlertRec) -> Vec<CString> {
+    let mut env = Vec::with_capacity(13);
+    let mut var = |name: &str, value: &str| {
+        let mut s = Vec::with_capacity(name.len() + 1 + value.len());
+        s.extend_from_slice(name.as_bytes());
+        s.push(b'=');
+        s.extend(value.bytes().filter(|&b| b != 0));
+        env.extend(CString::new(s).ok());
+    };
+    let mut n = itoa::Buffer::new();
+    let mut ip = [0; 45];
     let r = a.remote.as_ref();
-    let opt = |s: Option<String>| s.unwrap_or_default();
-    vec![
-        (
-            "CONNMAP_RULE",
-            Rule::from_u8(a.rule).map_or("", Rule::name).to_string(),
-        ),
-        ("CONNMAP_TIME", a.time.to_string()),
-        ("CONNMAP_MESSAGE", a.message.clone()),
-        ("CONNMAP_DEVICE_IP", opt(a.device_ip.map(|i| i.to_string()))),
-        (
-            "CONNMAP_DEVICE_MAC",
-            opt(a.device_mac.as_ref().map(format_mac)),
-        ),
-        ("CONNMAP_DEVICE_NAME", opt(a.device_name.clone())),
-        ("CONNMAP_REMOTE_IP", opt(r.map(|r| r.ip.to_string()))),
-        (
-            "CONNMAP_REMOTE_COUNTRY",
-            opt(r
-                .and_then(|r| r.country.as_ref())
-                .map(|c| country_text(c).to_string())),
-        ),
-        (
-            "CONNMAP_REMOTE_ASN",
-            opt(r.and_then(|r| r.asn).map(|n| n.to_string())),
-        ),
-        ("CONNMAP_REMOTE_ORG", opt(r.and_then(|r| r.org.clone()))),
-        ("CONNMAP_REMOTE_NAME", opt(r.and_then(|r| r.name.clone()))),
-        ("CONNMAP_LIST", opt(a.list.clone())),
-        ("CONNMAP_BYTES", opt(a.bytes.map(|b| b.to_string()))),
-    ]
+    var("CONNMAP_RULE", rule_name(a));
+    var("CONNMAP_TIME", n.format(a.time));
+    var("CONNMAP_MESSAGE", &a.message);
+    var(
+        "CONNMAP_DEVICE_IP",
+        a.device_ip.as_ref().map_or("", |i| i.text(&mut ip)),
+    );
+    let mac = a.device_mac.as_ref().map(format_mac);
+    var("CONNMAP_DEVICE_MAC", mac.as_deref().unwrap_or(""));
+    var(
+        "CONNMAP_DEVICE_NAME",
+        a.device_name.as_deref().unwrap_or(""),
+    );
+    var("CONNMAP_REMOTE_IP", r.map_or("", |r| r.ip.text(&mut ip)));
+    let country = r.and_then(|r| r.country.as_ref());
+    var("CONNMAP_REMOTE_COUNTRY", country.map_or("", country_text));
+    let asn = r.and_then(|r| r.asn);
+    var("CONNMAP_REMOTE_ASN", asn.map_or("", |x| n.format(x)));
+    var(
+        "CONNMAP_REMOTE_ORG",
+        r.and_then(|r| r.org.as_deref()).unwrap_or(""),
+    );
+    var(
+        "CONNMAP_REMOTE_NAME",
+        r.and_then(|r| r.name.as_deref()).unwrap_or(""),
+    );
+    var("CONNMAP_LIST", a.list.as_deref().unwrap_or(""));
+    var("CONNMAP_BYTES", a.bytes.map_or("", |x| n.format(x)));
+    env
 }
 
 #[cfg(test)]
