@@ -194,7 +194,8 @@ pub fn hooks(dir: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut v: Vec<PathBuf> = Vec::new();
-    for e in rd.flatten() {
+    for e in rd {
+        let Ok(e) = e else { continue };
         let name = e.file_name();
         if name.as_bytes().starts_with(b".") {
             continue;

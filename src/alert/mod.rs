@@ -37,7 +37,7 @@ use rules::{
     hour_of, remember, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES,
     MAX_RECENT, MEMORY_VERSION,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -167,7 +167,8 @@ pub struct Alerts {
     learning_start: Option<u64>,
     next_id: u64,
     pub suppressed: u64,
-    recent: VecDeque<AlertRec>,
+    /// most recent first (at most `MAX_RECENT`)
+    recent: Vec<AlertRec>,
     delivery: Option<Delivery>,
     /// Something changed for alerts.json since the last `take_changed`.
     changed: bool,
@@ -185,7 +186,7 @@ impl Alerts {
             learning_start: None,
             next_id: 1,
             suppressed: 0,
-            recent: VecDeque::new(),
+            recent: Vec::new(),
             delivery: None,
             changed: true,
             shown_learning: true,
@@ -225,12 +226,8 @@ impl Alerts {
 
     /// When learning ends (`None`: no learning period, or not started yet).
     pub fn learning_until(&self) -> Option<u64> {
-        (self.cfg.learning > 0)
-            .then(|| {
-                self.learning_start
-                    .map(|s| s.saturating_add(self.cfg.learning))
-            })
-            .flatten()
+        let start = self.learning_start.filter(|_| self.cfg.learning > 0)?;
+        Some(start.saturating_add(self.cfg.learning))
     }
 
     fn learning(&mut self, time: u64) -> bool {
@@ -349,7 +346,8 @@ impl Alerts {
             org: obs.org,
             name: obs.name,
         };
-        for rule in fire.into_iter().flatten() {
+        for rule in fire {
+            let Some(rule) = rule else { continue };
             match rule {
                 Rule::Upload => self.fire(time, key, rule, None, None, upload),
                 Rule::Blocklist => {
@@ -426,10 +424,8 @@ impl Alerts {
                 log::warn!("alert {}: delivery queue full, not delivered", rec.id);
             }
         }
-        if self.recent.len() >= MAX_RECENT {
-            self.recent.pop_back();
-        }
-        self.recent.push_front(rec);
+        self.recent.truncate(MAX_RECENT - 1);
+        self.recent.insert(0, rec);
     }
 
     /// True once after anything alerts.json shows changed, including the end of the

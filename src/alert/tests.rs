@@ -484,7 +484,7 @@ mod old {
                     last_fired: d.last_fired,
                 })
                 .collect(),
-            alerts: al.recent.iter().cloned().collect(),
+            alerts: al.recent.to_vec(),
         };
         postcard::to_allocvec(&file).unwrap()
     }
