@@ -43,7 +43,7 @@ impl<T: Copy + Ord + Default> Ranges<T> {
 
     /// Sorts and merges overlapping or adjacent ranges (the first list's name is kept).
     fn build(mut v: Vec<(T, T, u16)>, next: impl Fn(T) -> Option<T>) -> Ranges<T> {
-        heapsort(&mut v);
+        v.sort_unstable();
         let mut r = Ranges {
             start: Vec::with_capacity(v.len()),
             end: Vec::with_capacity(v.len()),
@@ -68,36 +68,6 @@ impl<T: Copy + Ord + Default> Ranges<T> {
 }
 
 /// All block lists, ready for lookups.
-/// Sorts in place, O(n log n) without allocating: a heapsort, a few hundred bytes of code where
-/// each `sort_unstable` instantiation adds several KB to the router binary (block lists are
-/// sorted only when read, at start and on SIGHUP).
-fn heapsort<T: Copy + Ord>(v: &mut [T]) {
-    fn sift<T: Copy + Ord>(v: &mut [T], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && v[child] < v[child + 1] {
-                child += 1;
-            }
-            if v[root] >= v[child] {
-                return;
-            }
-            v.swap(root, child);
-            root = child;
-        }
-    }
-    let n = v.len();
-    for i in (0..n / 2).rev() {
-        sift(v, i, n);
-    }
-    for end in (1..n).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
-    }
-}
-
 #[derive(Debug, Default, Clone)]
 pub struct Blocklists {
     v4: Ranges<u32>,
@@ -429,22 +399,6 @@ mod tests {
             look.as_nanos() as f64 / 1e6
         );
         assert_eq!(r.entries, 200_000);
-    }
-
-    #[test]
-    fn heapsort_sorts() {
-        let mut v: Vec<(u32, u32, u16)> = (0..1000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) % 97, i % 7, (i % 3) as u16))
-            .collect();
-        let mut w = v.clone();
-        heapsort(&mut v);
-        w.sort();
-        assert_eq!(v, w);
-        for n in 0..5 {
-            let mut v: Vec<u8> = (0..n).rev().collect();
-            heapsort(&mut v);
-            assert!(v.windows(2).all(|w| w[0] <= w[1]));
-        }
     }
 
     #[test]
