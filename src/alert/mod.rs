@@ -37,7 +37,6 @@ use rules::{
     hour_of, remember, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES,
     MAX_RECENT, MEMORY_VERSION,
 };
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -163,7 +162,7 @@ struct RemoteView<'a> {
 pub struct Alerts {
     pub cfg: AlertConfig,
     blocklists: Blocklists,
-    devices: HashMap<DevKey, Device, crate::hash::RandomState>,
+    devices: rules::DevMap,
     learning_start: Option<u64>,
     next_id: u64,
     pub suppressed: u64,
@@ -182,7 +181,7 @@ impl Alerts {
         Alerts {
             cfg,
             blocklists: Blocklists::default(),
-            devices: HashMap::default(),
+            devices: rules::DevMap::default(),
             learning_start: None,
             next_id: 1,
             suppressed: 0,
@@ -490,7 +489,7 @@ impl Alerts {
         rules::put_opt_uint(&mut out, self.learning_start);
         rules::put_uint(&mut out, self.next_id);
         rules::put_uint(&mut out, self.devices.len() as u64);
-        for (k, d) in &self.devices {
+        for (k, d) in self.devices.iter() {
             let (c, a) = (&d.countries, &d.asns);
             rules::put_device(&mut out, *k, d.first_seen, d.last_seen, c, a, &d.last_fired);
         }

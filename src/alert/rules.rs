@@ -1,6 +1,7 @@
 //! The alert memory: what each device is known to have done (countries, ASNs), which devices
 //! exist, when learning started, and the recent alerts; bounded, and saved in the state file
-//! as opaque bytes (`Alerts::memory_bytes`, postcard like src/state.rs).
+//! as opaque bytes (`Alerts::memory_bytes`: postcard's format like src/state.rs, written and read
+//! by hand here, see `Reader`; the tests check it against serde + postcard).
 //!
 //! Bounds: `MAX_DEVICES` devices (least recently seen forgotten first), each with at most
 //! `MAX_COUNTRIES` countries and `MAX_ASNS` ASNs (least recently seen forgotten first: one
@@ -21,7 +22,7 @@ pub const MAX_RECENT: usize = 100;
 const MAX_TEXT: usize = 512;
 
 /// A device: its MAC when known, else its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(test, derive(Serialize, Deserialize))]
 pub enum DevKey {
     Mac([u8; 6]),
@@ -52,6 +53,69 @@ pub struct Device {
     /// The latest address and name (not saved: names come back from the lease files).
     pub ip: Option<Addr>,
     pub name: Option<Box<str>>,
+}
+
+/// The devices by key: sorted keys and binary search (at most `MAX_DEVICES`, changed only when
+/// a device is new or forgotten), so that no hash table code is made for this key type.
+#[derive(Default)]
+pub struct DevMap {
+    keys: Vec<DevKey>,
+    devs: Vec<Device>,
+}
+
+impl DevMap {
+    fn find(&self, k: &DevKey) -> Result<usize, usize> {
+        self.keys.binary_search(k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains_key(&self, k: &DevKey) -> bool {
+        self.find(k).is_ok()
+    }
+
+    pub fn get(&self, k: &DevKey) -> Option<&Device> {
+        self.find(k).ok().map(|i| &self.devs[i])
+    }
+
+    pub fn get_mut(&mut self, k: &DevKey) -> Option<&mut Device> {
+        self.find(k).ok().map(|i| &mut self.devs[i])
+    }
+
+    pub fn insert(&mut self, k: DevKey, d: Device) {
+        match self.find(&k) {
+            Ok(i) => self.devs[i] = d,
+            Err(i) => {
+                self.keys.insert(i, k);
+                self.devs.insert(i, d);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
+        let i = self.find(k).ok()?;
+        self.keys.remove(i);
+        Some(self.devs.remove(i))
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.devs.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&DevKey, &Device)> {
+        self.keys.iter().zip(&self.devs)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Device> {
+        self.devs.iter()
+    }
 }
 
 /// Marks `key` seen at `hour`; true when it was not known. A full list forgets its least

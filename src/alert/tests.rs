@@ -592,7 +592,7 @@ fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
     assert!(al.devices.contains_key(&key(0)));
     assert!(!al.devices.contains_key(&key(1)) && !al.devices.contains_key(&key(50)));
     assert!(al.devices.contains_key(&key(51)) && al.devices.contains_key(&key(n - 1)));
-    let d = &al.devices[&key(n - 1)];
+    let d = al.devices.get(&key(n - 1)).unwrap();
     assert_eq!(
         (&d.countries[..], &d.asns[..]),
         (&[(*b"AU", 5)][..], &[(7, 3)][..])
