@@ -298,7 +298,12 @@ pub fn run_hook(
             return Err(if aborted {
                 "killed (connmap is stopping)".into()
             } else {
-                format!("killed after {} s (timeout)", timeout.as_secs_f32())
+                // whole seconds from the command line; no float code (soft-float on MIPS)
+                let (secs, ms) = (timeout.as_secs(), timeout.subsec_millis());
+                match ms {
+                    0 => format!("killed after {secs} s (timeout)"),
+                    ms => format!("killed after {} ms (timeout)", secs * 1000 + u64::from(ms)),
+                }
             });
         }
         std::thread::sleep(pause);
