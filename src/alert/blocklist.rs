@@ -74,7 +74,6 @@ pub struct Blocklists {
     v6: Ranges<u128>,
     /// File names (no directory), as `list` in alerts.
     names: Vec<String>,
-    paths: Vec<PathBuf>,
 }
 
 /// What reading the lists found, for the log.
@@ -86,8 +85,11 @@ pub struct LoadReport {
     pub entries: usize,
 }
 
+/// Why a line is not an entry: the text before the field, the field, the text after it.
+pub type LineError<'a> = (&'static str, &'a str, &'static str);
+
 /// One line: `Ok(None)` for a blank or comment line.
-pub fn parse_line(line: &str) -> Result<Option<(IpAddr, IpAddr)>, String> {
+pub fn parse_line(line: &str) -> Result<Option<(IpAddr, IpAddr)>, LineError<'_>> {
     let line = line.split(['#', ';']).next().unwrap_or("");
     let Some(field) = line.split_whitespace().next() else {
         return Ok(None);
@@ -95,44 +97,50 @@ pub fn parse_line(line: &str) -> Result<Option<(IpAddr, IpAddr)>, String> {
     // some feeds separate a reason with a comma
     let field = field.split(',').next().unwrap_or(field);
     if let Some((a, b)) = field.split_once('-') {
-        let bad = || {
-            format!(
-                "{} is not an IP address, network or range",
-                crate::cli::quote(field)
-            )
+        let bad = ("", field, "is not an IP address, network or range");
+        let (Ok(a), Ok(b)) = (a.parse::<IpAddr>(), b.parse::<IpAddr>()) else {
+            return Err(bad);
         };
-        let a: IpAddr = a.parse().map_err(|_| bad())?;
-        let b: IpAddr = b.parse().map_err(|_| bad())?;
         if a.is_ipv4() != b.is_ipv4() {
-            return Err(format!(
-                "range {} mixes IPv4 and IPv6",
-                crate::cli::quote(field)
-            ));
+            return Err(("range ", field, "mixes IPv4 and IPv6"));
         }
         if Addr::from(a) > Addr::from(b) {
-            return Err(format!(
-                "range {} ends before it starts",
-                crate::cli::quote(field)
-            ));
+            return Err(("range ", field, "ends before it starts"));
         }
         return Ok(Some((a, b)));
     }
     if field.contains('/') {
-        let n: IpNet = field
-            .parse()
-            .map_err(|_| format!("{} is not a CIDR network", crate::cli::quote(field)))?;
+        let Ok(n) = field.parse::<IpNet>() else {
+            return Err(("", field, "is not a CIDR network"));
+        };
         return Ok(Some((n.network(), n.broadcast())));
     }
     match field.parse::<IpAddr>() {
         Ok(a) => Ok(Some((a, a))),
-        Err(_) => Err(format!(
-            "{} is not an IP address or network",
-            crate::cli::quote(field)
-        )),
+        Err(_) => Err(("", field, "is not an IP address or network")),
     }
 }
 
-/// An IPv4-mapped IPv6 address as the IPv4 address it maps.
+/// The text of a `LineError`: `range "FIELD" mixes IPv4 and IPv6`.
+pub fn line_error((before, field, after): LineError) -> String {
+    let mut s = String::from(before);
+    if !field.is_empty() {
+        s.push('"');
+        s.push_str(field);
+        s.push_str("\" ");
+    }
+    s.push_str(after);
+    s
+}
+
+/// "PATH: WHAT", or "PATH:LINE: WHAT" (`line` > 0): every message about a file, one `format!`.
+fn file_error(path: &Path, line: usize, what: &str) -> String {
+    match line {
+        0 => format!("{}: {what}", path.display()),
+        n => format!("{}:{n}: {what}", path.display()),
+    }
+}
+
 fn canonical(a: IpAddr) -> IpAddr {
     Addr::from(a).ip()
 }
@@ -163,14 +171,8 @@ impl Blocklists {
             v4: Ranges::build(v4, |x: u32| x.checked_add(1)),
             v6: Ranges::build(v6, |x: u128| x.checked_add(1)),
             names,
-            paths: paths.to_vec(),
         };
         (lists, report)
-    }
-
-    /// Reads the same files again (SIGHUP).
-    pub fn reload(&self) -> (Blocklists, LoadReport) {
-        Blocklists::load(&self.paths)
     }
 
     /// Loads and logs what was found.
@@ -217,17 +219,15 @@ impl Blocklists {
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    const _: () = assert!(MAX_FILE_BYTES == 64 << 20); // in the message below
     let mut bytes = Vec::new();
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let r =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+    if let Err(e) = r {
+        return Err(file_error(path, 0, &e.to_string()));
+    }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "{}: larger than {} MB, not read",
-            path.display(),
-            MAX_FILE_BYTES >> 20
-        ));
+        return Err(file_error(path, 0, "larger than 64 MB, not read"));
     }
     Ok(bytes)
 }
@@ -247,16 +247,14 @@ pub fn parse_into(
     for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = match std::str::from_utf8(raw) {
             Ok(l) => parse_line(l.trim_end_matches('\r')),
-            Err(_) => Err("not UTF-8 text".to_string()),
+            Err(_) => Err(("", "", "not UTF-8 text")),
         };
         match line {
             Ok(None) => {}
             Ok(Some(_)) if added >= room => {
-                report.errors.push(format!(
-                    "{}:{}: more than {MAX_RANGES} entries in all; the rest of the file is skipped",
-                    path.display(),
-                    n + 1
-                ));
+                const _: () = assert!(MAX_RANGES == 1_000_000); // in the message below
+                let what = "more than 1000000 entries in all; the rest of the file is skipped";
+                report.errors.push(file_error(path, n + 1, what));
                 return;
             }
             Ok(Some((a, b))) => {
@@ -272,21 +270,17 @@ pub fn parse_into(
                 report.bad_lines += 1;
                 reported += 1;
                 if reported <= MAX_REPORTED {
-                    report.errors.push(format!(
-                        "{}:{}: {reason}; line skipped",
-                        path.display(),
-                        n + 1
-                    ));
+                    let mut what = line_error(reason);
+                    what.push_str("; line skipped");
+                    report.errors.push(file_error(path, n + 1, &what));
                 }
             }
         }
     }
     if reported > MAX_REPORTED {
-        report.errors.push(format!(
-            "{}: {} more bad lines skipped",
-            path.display(),
-            reported - MAX_REPORTED
-        ));
+        let mut what = String::from(itoa::Buffer::new().format(reported - MAX_REPORTED));
+        what.push_str(" more bad lines skipped");
+        report.errors.push(file_error(path, 0, &what));
     }
 }
 
@@ -389,9 +383,9 @@ mod tests {
             let a = std::net::Ipv4Addr::from(i.wrapping_mul(2_654_435_761) | 0x0100_0000);
             let _ = writeln!(text, "{a}/{}", 24 + i % 9);
         }
-        let (b, r, _d) = lists(&[("big.netset", &text)]);
+        let (_b, r, d) = lists(&[("big.netset", &text)]);
         let t = Instant::now();
-        let (b2, _) = b.reload();
+        let (b2, _) = Blocklists::load(&[d.path().join("big.netset")]);
         let load = t.elapsed();
         let t = Instant::now();
         let mut hits = 0u32;

@@ -41,8 +41,8 @@ pub struct DeliverOptions {
 
 /// One alert to deliver.
 pub struct Job {
-    /// `NAME=value` pairs of the hooks' environment (without ACTION and PATH).
-    pub env: Vec<(&'static str, String)>,
+    /// `NAME=value` strings of the hooks' environment (without ACTION and PATH).
+    pub env: Vec<CString>,
     /// The alert object as the ubus event's data: blobmsg attributes (ubus::Blobmsg).
     pub event: Vec<u8>,
 }
@@ -193,28 +193,32 @@ pub fn hooks(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
-        .map(|e| e.path())
-        .filter(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .collect();
-    v.sort_unstable_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let mut v: Vec<PathBuf> = Vec::new();
+    for e in rd {
+        let Ok(e) = e else { continue };
+        let name = e.file_name();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let p = e.path();
+        if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+            // in name order by insertion (a handful of hooks; no sort code for this)
+            let at = (v.iter())
+                .position(|q| q.file_name() > Some(&name))
+                .unwrap_or(v.len());
+            v.insert(at, p);
+        }
+    }
     v
 }
 
 /// `ACTION=alert`, `PATH` and the alert's variables, NULs removed.
-fn environment(vars: &[(&'static str, String)]) -> Vec<CString> {
+fn environment(vars: &[CString]) -> Vec<CString> {
     let mut env = vec![
         c"ACTION=alert".to_owned(),
         CString::new(PATH).unwrap_or_default(),
     ];
-    for (k, v) in vars {
-        let s = format!("{k}={v}").replace('\0', "");
-        env.extend(CString::new(s).ok());
-    }
+    env.extend_from_slice(vars);
     env
 }
 
@@ -294,7 +298,12 @@ pub fn run_hook(
             return Err(if aborted {
                 "killed (connmap is stopping)".into()
             } else {
-                format!("killed after {} s (timeout)", timeout.as_secs_f32())
+                // whole seconds from the command line; no float code (soft-float on MIPS)
+                let (secs, ms) = (timeout.as_secs(), timeout.subsec_millis());
+                match ms {
+                    0 => format!("killed after {secs} s (timeout)"),
+                    ms => format!("killed after {} ms (timeout)", secs * 1000 + u64::from(ms)),
+                }
             });
         }
         std::thread::sleep(pause);
@@ -354,10 +363,7 @@ mod tests {
             ),
             0o755,
         );
-        let env = environment(&[
-            ("CONNMAP_RULE", "upload".into()),
-            ("CONNMAP_LIST", String::new()),
-        ]);
+        let env = environment(&[c"CONNMAP_RULE=upload".into(), c"CONNMAP_LIST=".into()]);
         let st = run_hook(&s, &env, Duration::from_secs(10), &AtomicBool::new(false)).unwrap();
         assert_eq!(st, 3);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "alert upload []\n");

@@ -30,14 +30,14 @@ pub mod ubus;
 
 use crate::devnames::format_mac;
 use crate::packet::Addr;
+use crate::snapshot::{json_addr, json_str, json_u64};
 use blocklist::Blocklists;
 use deliver::{DeliverOptions, Delivery, Job};
 use rules::{
-    hour_of, remember, AlertRec, DevKey, Device, DeviceRec, MemoryFile, RemoteRec, MAX_ASNS,
-    MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT, MEMORY_VERSION,
+    hour_of, remember, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES,
+    MAX_RECENT, MEMORY_VERSION,
 };
-use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -162,11 +162,12 @@ struct RemoteView<'a> {
 pub struct Alerts {
     pub cfg: AlertConfig,
     blocklists: Blocklists,
-    devices: HashMap<DevKey, Device, crate::hash::RandomState>,
+    devices: rules::DevMap,
     learning_start: Option<u64>,
     next_id: u64,
     pub suppressed: u64,
-    recent: VecDeque<AlertRec>,
+    /// most recent first (at most `MAX_RECENT`)
+    recent: Vec<AlertRec>,
     delivery: Option<Delivery>,
     /// Something changed for alerts.json since the last `take_changed`.
     changed: bool,
@@ -180,11 +181,11 @@ impl Alerts {
         Alerts {
             cfg,
             blocklists: Blocklists::default(),
-            devices: HashMap::default(),
+            devices: rules::DevMap::default(),
             learning_start: None,
             next_id: 1,
             suppressed: 0,
-            recent: VecDeque::new(),
+            recent: Vec::new(),
             delivery: None,
             changed: true,
             shown_learning: true,
@@ -224,12 +225,8 @@ impl Alerts {
 
     /// When learning ends (`None`: no learning period, or not started yet).
     pub fn learning_until(&self) -> Option<u64> {
-        (self.cfg.learning > 0)
-            .then(|| {
-                self.learning_start
-                    .map(|s| s.saturating_add(self.cfg.learning))
-            })
-            .flatten()
+        let start = self.learning_start.filter(|_| self.cfg.learning > 0)?;
+        Some(start.saturating_add(self.cfg.learning))
     }
 
     fn learning(&mut self, time: u64) -> bool {
@@ -239,6 +236,13 @@ impl Alerts {
         }
         let start = *self.learning_start.get_or_insert(time);
         self.cfg.learning > 0 && time < start.saturating_add(self.cfg.learning)
+    }
+
+    /// The least recently seen device, and when.
+    fn oldest(&self) -> Option<(DevKey, u64)> {
+        (self.devices.iter())
+            .min_by_key(|(_, d)| d.last_seen)
+            .map(|(k, d)| (*k, d.last_seen))
     }
 
     /// The device's entry, made (and `new_device` fired) when it is not known. A device
@@ -255,10 +259,7 @@ impl Alerts {
             }
         }
         if self.devices.len() >= MAX_DEVICES {
-            let oldest = (self.devices.iter())
-                .min_by_key(|(_, d)| d.last_seen)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
+            if let Some((k, _)) = self.oldest() {
                 self.devices.remove(&k);
             }
         }
@@ -344,7 +345,8 @@ impl Alerts {
             org: obs.org,
             name: obs.name,
         };
-        for rule in fire.into_iter().flatten() {
+        for rule in fire {
+            let Some(rule) = rule else { continue };
             match rule {
                 Rule::Upload => self.fire(time, key, rule, None, None, upload),
                 Rule::Blocklist => {
@@ -421,10 +423,8 @@ impl Alerts {
                 log::warn!("alert {}: delivery queue full, not delivered", rec.id);
             }
         }
-        if self.recent.len() >= MAX_RECENT {
-            self.recent.pop_back();
-        }
-        self.recent.push_front(rec);
+        self.recent.truncate(MAX_RECENT - 1);
+        self.recent.insert(0, rec);
     }
 
     /// True once after anything alerts.json shows changed, including the end of the
@@ -444,42 +444,60 @@ impl Alerts {
 
     /// alerts.json (docs/alerts.md).
     pub fn render(&self, now: u64) -> Vec<u8> {
-        let doc = Doc {
-            version: 1,
-            generated: now,
-            learning_until: self.learning_until().filter(|&u| u > now),
-            rules: RulesJson {
-                new_country: self.cfg.new_country,
-                new_asn: self.cfg.new_asn,
-                blocklist: self.cfg.blocklist && !self.blocklists.is_empty(),
-                upload_per_hour: self.cfg.upload_per_hour,
-                new_device: self.cfg.new_device,
-            },
-            suppressed: self.suppressed,
-            alerts: self.recent.iter().map(AlertJson::of).collect(),
-        };
-        serde_json::to_vec(&doc).unwrap_or_default()
+        let mut out = Vec::with_capacity(256 + self.recent.len() * 400);
+        out.extend_from_slice(b"{\"version\":1,\"generated\":");
+        json_u64(&mut out, now);
+        out.extend_from_slice(b",\"learning_until\":");
+        json_opt_u64(&mut out, self.learning_until().filter(|&u| u > now));
+        let c = &self.cfg;
+        let rules: [(&str, bool); 5] = [
+            ("{\"new_country\":", c.new_country),
+            (",\"new_asn\":", c.new_asn),
+            (
+                ",\"blocklist\":",
+                c.blocklist && !self.blocklists.is_empty(),
+            ),
+            (",\"upload_per_hour\":", false),
+            (",\"new_device\":", c.new_device),
+        ];
+        out.extend_from_slice(b",\"rules\":");
+        for (i, (name, on)) in rules.into_iter().enumerate() {
+            out.extend_from_slice(name.as_bytes());
+            if i == 3 {
+                json_u64(&mut out, c.upload_per_hour);
+            } else {
+                out.extend_from_slice(if on { b"true" } else { b"false" });
+            }
+        }
+        out.extend_from_slice(b"},\"suppressed\":");
+        json_u64(&mut out, self.suppressed);
+        out.extend_from_slice(b",\"alerts\":[");
+        for (i, a) in self.recent.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            alert_json(&mut out, a);
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 
     /// The memory as bytes for the state file.
     pub fn memory_bytes(&self) -> Vec<u8> {
-        let file = MemoryFile {
-            version: MEMORY_VERSION,
-            learning_start: self.learning_start,
-            next_id: self.next_id,
-            devices: (self.devices.iter())
-                .map(|(k, d)| DeviceRec {
-                    key: *k,
-                    first_seen: d.first_seen,
-                    last_seen: d.last_seen,
-                    countries: d.countries.clone(),
-                    asns: d.asns.clone(),
-                    last_fired: d.last_fired,
-                })
-                .collect(),
-            alerts: self.recent.iter().cloned().collect(),
-        };
-        postcard::to_allocvec(&file).unwrap_or_default()
+        let mut out = Vec::with_capacity(64 + self.devices.len() * 48 + self.recent.len() * 160);
+        rules::put_uint(&mut out, u64::from(MEMORY_VERSION));
+        rules::put_opt_uint(&mut out, self.learning_start);
+        rules::put_uint(&mut out, self.next_id);
+        rules::put_uint(&mut out, self.devices.len() as u64);
+        for (k, d) in self.devices.iter() {
+            let (c, a) = (&d.countries, &d.asns);
+            rules::put_device(&mut out, *k, d.first_seen, d.last_seen, c, a, &d.last_fired);
+        }
+        rules::put_uint(&mut out, self.recent.len() as u64);
+        for a in &self.recent {
+            a.put(&mut out);
+        }
+        out
     }
 
     /// Takes back a memory saved by `memory_bytes`, never trusting it: bounds re-applied, bad
@@ -488,44 +506,58 @@ impl Alerts {
         if bytes.is_empty() {
             return Ok(());
         }
-        let file: MemoryFile = postcard::from_bytes(bytes)
-            .map_err(|e| format!("the alert memory is damaged ({e}); starting afresh"))?;
-        if file.version != MEMORY_VERSION {
+        let damaged = |e: &str| format!("the alert memory is damaged ({e}); starting afresh");
+        let mut r = rules::Reader(bytes);
+        let version = r.u32().map_err(damaged)?;
+        if version != MEMORY_VERSION {
             return Err(format!(
-                "alert memory version {} is not supported (this connmap reads {MEMORY_VERSION})",
-                file.version
+                "alert memory version {version} is not supported (this connmap reads {MEMORY_VERSION})"
             ));
         }
-        self.learning_start = file.learning_start;
-        self.next_id = file.next_id.max(1);
-        let mut devices = file.devices;
-        devices.sort_unstable_by_key(|d| std::cmp::Reverse(d.last_seen));
+        let learning_start = r.opt_u64().map_err(damaged)?;
+        let next_id = r.u64().map_err(damaged)?;
+        let mut devices = Vec::new();
+        for _ in 0..r.count().map_err(damaged)? {
+            devices.push(r.device().map_err(damaged)?);
+        }
+        let mut alerts = Vec::new();
+        for _ in 0..r.count().map_err(damaged)? {
+            alerts.push(r.alert().map_err(damaged)?);
+        }
+        self.learning_start = learning_start;
+        self.next_id = next_id.max(1);
+        // No sorts here (each is a full copy of the sort code in the binary): the most recently
+        // seen devices and entries are kept by eviction, as when they are learned.
         self.devices.clear();
-        for d in devices.into_iter().take(MAX_DEVICES) {
-            let mut countries: Vec<_> = (d.countries.into_iter())
-                .filter_map(|(c, h)| rules::valid_country(c).map(|c| (c, h)))
-                .collect();
-            countries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
-            countries.dedup_by_key(|e| e.0);
-            countries.truncate(MAX_COUNTRIES);
-            let mut asns = d.asns;
-            asns.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
-            asns.truncate(MAX_ASNS);
+        for d in devices {
+            if let Some(known) = self.devices.get(&d.key) {
+                if known.last_seen >= d.last_seen {
+                    continue;
+                }
+            } else if self.devices.len() >= MAX_DEVICES {
+                match self.oldest() {
+                    Some((k, t)) if t < d.last_seen => drop(self.devices.remove(&k)),
+                    _ => continue,
+                }
+            }
+            let countries =
+                (d.countries.iter()).filter_map(|&(c, h)| rules::valid_country(c).map(|c| (c, h)));
             let ip = match d.key {
                 DevKey::Ip(ip) => Some(ip),
                 DevKey::Mac(_) => None,
             };
-            self.devices.entry(d.key).or_insert(Device {
+            let dev = Device {
                 first_seen: d.first_seen.min(d.last_seen),
                 last_seen: d.last_seen,
-                countries,
-                asns,
+                countries: rules::most_recent(countries, MAX_COUNTRIES),
+                asns: rules::most_recent(d.asns.into_iter(), MAX_ASNS),
                 last_fired: d.last_fired,
                 ip,
                 ..Default::default()
-            });
+            };
+            self.devices.insert(d.key, dev);
         }
-        self.recent = (file.alerts.into_iter())
+        self.recent = (alerts.into_iter())
             .filter_map(AlertRec::cleaned)
             .take(MAX_RECENT)
             .collect();
@@ -552,210 +584,245 @@ impl Drop for Alerts {
     }
 }
 
-fn country_text(c: [u8; 2]) -> String {
-    String::from_utf8_lossy(&c).into_owned()
+/// A country code (checked ASCII letters: see `rules::valid_country`).
+fn country_text(c: &[u8; 2]) -> &str {
+    std::str::from_utf8(c).unwrap_or("")
 }
 
-/// "laptop (192.168.1.23)" or "192.168.1.23".
-fn device_label(a: &AlertRec) -> String {
-    let ip = a.device_ip.map(|i| i.to_string()).unwrap_or_default();
-    match &a.device_name {
-        Some(n) => format!("{n} ({ip})"),
-        None => ip,
+/// Appends an address as text.
+fn push_addr(m: &mut String, a: &Addr) {
+    m.push_str(a.text(&mut [0; 45]));
+}
+
+/// Appends a number.
+fn push_u64(m: &mut String, n: u64) {
+    m.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends "laptop (192.168.1.23)" or "192.168.1.23".
+fn push_device(m: &mut String, a: &AlertRec) {
+    if let Some(n) = &a.device_name {
+        m.push_str(n);
+        m.push_str(" (");
+    }
+    if let Some(ip) = &a.device_ip {
+        push_addr(m, ip);
+    }
+    if a.device_name.is_some() {
+        m.push(')');
     }
 }
 
-fn remote_label(r: &RemoteRec) -> String {
-    match &r.name {
-        Some(n) => format!("{} ({n})", r.ip),
-        None => r.ip.to_string(),
+/// Appends "192.0.2.1 (x.example)" or "192.0.2.1" (nothing without a remote).
+fn push_remote(m: &mut String, r: Option<&RemoteRec>) {
+    let Some(r) = r else { return };
+    push_addr(m, &r.ip);
+    if let Some(n) = &r.name {
+        m.push_str(" (");
+        m.push_str(n);
+        m.push(')');
     }
 }
 
-/// The one-line text of an alert.
+/// The one-line text of an alert (written piece by piece: one small function where seven
+/// `format!`s were).
 fn message(a: &AlertRec, limit: u64) -> String {
-    let dev = device_label(a);
+    let mut m = String::with_capacity(128);
     let remote = a.remote.as_ref();
-    match Rule::from_u8(a.rule) {
-        Some(Rule::NewCountry) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let c = remote
-                .and_then(|r| r.country)
-                .map(country_text)
-                .unwrap_or_default();
-            format!("{dev} reached {c} for the first time: {r}")
+    let Some(rule) = Rule::from_u8(a.rule) else {
+        return m;
+    };
+    if rule == Rule::NewDevice {
+        m.push_str("new device on the network: ");
+    }
+    push_device(&mut m, a);
+    match rule {
+        Rule::NewCountry | Rule::NewAsn => {
+            m.push_str(" reached ");
+            if rule == Rule::NewCountry {
+                m.push_str(
+                    remote
+                        .and_then(|r| r.country.as_ref())
+                        .map_or("", country_text),
+                );
+            } else {
+                m.push_str("AS");
+                push_u64(&mut m, remote.and_then(|r| r.asn).map_or(0, u64::from));
+                if let Some(org) = remote.and_then(|r| r.org.as_deref()) {
+                    m.push_str(" (");
+                    m.push_str(org);
+                    m.push(')');
+                }
+            }
+            m.push_str(" for the first time: ");
+            push_remote(&mut m, remote);
         }
-        Some(Rule::NewAsn) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let asn = remote.and_then(|r| r.asn).unwrap_or(0);
-            match remote.and_then(|r| r.org.as_deref()) {
-                Some(org) => format!("{dev} reached AS{asn} ({org}) for the first time: {r}"),
-                None => format!("{dev} reached AS{asn} for the first time: {r}"),
+        Rule::Blocklist => {
+            m.push_str(" contacted ");
+            push_remote(&mut m, remote);
+            m.push_str(", listed in ");
+            m.push_str(a.list.as_deref().unwrap_or(""));
+        }
+        Rule::Upload => {
+            m.push_str(" sent ");
+            push_u64(&mut m, a.bytes.unwrap_or(0));
+            let h = a.time / 3600 % 24;
+            for (i, h) in [h, h + 1].into_iter().enumerate() {
+                m.push_str(if i == 0 { " bytes between " } else { " and " });
+                if h < 10 {
+                    m.push('0');
+                }
+                push_u64(&mut m, h);
+                m.push_str(":00");
+            }
+            m.push_str(" UTC, more than ");
+            push_u64(&mut m, limit);
+        }
+        Rule::NewDevice => {
+            if let Some(mac) = &a.device_mac {
+                m.push_str(", MAC ");
+                m.push_str(&format_mac(mac));
             }
         }
-        Some(Rule::Blocklist) => {
-            let r = remote.map(remote_label).unwrap_or_default();
-            let list = a.list.as_deref().unwrap_or("");
-            format!("{dev} contacted {r}, listed in {list}")
-        }
-        Some(Rule::Upload) => {
-            let h = (a.time / 3600 % 24, a.time / 3600 % 24 + 1);
-            format!(
-                "{dev} sent {} bytes between {:02}:00 and {:02}:00 UTC, more than {limit}",
-                a.bytes.unwrap_or(0),
-                h.0,
-                h.1
-            )
-        }
-        Some(Rule::NewDevice) => match a.device_mac {
-            Some(m) => format!("new device on the network: {dev}, MAC {}", format_mac(&m)),
-            None => format!("new device on the network: {dev}"),
-        },
-        None => String::new(),
+    }
+    m
+}
+
+fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => json_u64(out, v),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
-/// alerts.json (written with the serde_json serializer the snapshots already use; no
-/// `serde_json::Value`, whose code the router binary does not otherwise carry).
-#[derive(Serialize)]
-struct Doc<'a> {
-    version: u32,
-    generated: u64,
-    learning_until: Option<u64>,
-    rules: RulesJson,
-    suppressed: u64,
-    alerts: Vec<AlertJson<'a>>,
+fn rule_name(a: &AlertRec) -> &'static str {
+    Rule::from_u8(a.rule).map_or("", Rule::name)
 }
 
-#[derive(Serialize)]
-struct RulesJson {
-    new_country: bool,
-    new_asn: bool,
-    blocklist: bool,
-    upload_per_hour: u64,
-    new_device: bool,
-}
-
-/// An alert as alerts.json shows it (the ubus event: `alert_blob`, the same fields).
-#[derive(Serialize)]
-struct AlertJson<'a> {
-    id: u64,
-    time: u64,
-    rule: &'static str,
-    device: DeviceJson<'a>,
-    remote: Option<RemoteJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    list: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<u64>,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct DeviceJson<'a> {
-    ip: Option<String>,
-    mac: Option<String>,
-    name: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RemoteJson<'a> {
-    ip: String,
-    country: Option<String>,
-    asn: Option<u32>,
-    org: Option<&'a str>,
-    name: Option<&'a str>,
-}
-
-impl<'a> AlertJson<'a> {
-    fn of(a: &'a AlertRec) -> AlertJson<'a> {
-        AlertJson {
-            id: a.id,
-            time: a.time,
-            rule: Rule::from_u8(a.rule).map_or("", Rule::name),
-            device: DeviceJson {
-                ip: a.device_ip.map(|i| i.to_string()),
-                mac: a.device_mac.as_ref().map(format_mac),
-                name: a.device_name.as_deref(),
-            },
-            remote: a.remote.as_ref().map(|r| RemoteJson {
-                ip: r.ip.to_string(),
-                country: r.country.map(country_text),
-                asn: r.asn,
-                org: r.org.as_deref(),
-                name: r.name.as_deref(),
-            }),
-            list: a.list.as_deref(),
-            bytes: a.bytes,
-            message: &a.message,
-        }
+/// One alert of alerts.json (the ubus event: `alert_blob`, the same fields).
+fn alert_json(out: &mut Vec<u8>, a: &AlertRec) {
+    out.extend_from_slice(b"{\"id\":");
+    json_u64(out, a.id);
+    out.extend_from_slice(b",\"time\":");
+    json_u64(out, a.time);
+    out.extend_from_slice(b",\"rule\":");
+    json_str(out, Some(rule_name(a)));
+    out.extend_from_slice(b",\"device\":{\"ip\":");
+    match &a.device_ip {
+        Some(ip) => json_addr(out, ip),
+        None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"mac\":");
+    json_str(out, a.device_mac.as_ref().map(format_mac).as_deref());
+    out.extend_from_slice(b",\"name\":");
+    json_str(out, a.device_name.as_deref());
+    out.extend_from_slice(b"},\"remote\":");
+    match &a.remote {
+        Some(r) => {
+            out.extend_from_slice(b"{\"ip\":");
+            json_addr(out, &r.ip);
+            out.extend_from_slice(b",\"country\":");
+            json_str(out, r.country.as_ref().map(country_text));
+            out.extend_from_slice(b",\"asn\":");
+            json_opt_u64(out, r.asn.map(u64::from));
+            out.extend_from_slice(b",\"org\":");
+            json_str(out, r.org.as_deref());
+            out.extend_from_slice(b",\"name\":");
+            json_str(out, r.name.as_deref());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(l) = &a.list {
+        out.extend_from_slice(b",\"list\":");
+        json_str(out, Some(l));
+    }
+    if let Some(n) = a.bytes {
+        out.extend_from_slice(b",\"bytes\":");
+        json_u64(out, n);
+    }
+    out.extend_from_slice(b",\"message\":");
+    json_str(out, Some(&a.message));
+    out.push(b'}');
 }
 
 /// The alert as the ubus event's data (blobmsg), the same fields as in alerts.json.
 pub fn alert_blob(a: &AlertRec) -> Vec<u8> {
-    let j = AlertJson::of(a);
     let mut buf = Vec::with_capacity(512);
     let mut b = ubus::Blobmsg::new(&mut buf);
-    b.int("id", j.id);
-    b.int("time", j.time);
-    b.string("rule", j.rule);
-    b.table("device", |t| {
-        t.opt_string("ip", j.device.ip.as_deref());
-        t.opt_string("mac", j.device.mac.as_deref());
-        t.opt_string("name", j.device.name);
+    b.int("id", a.id);
+    b.int("time", a.time);
+    b.string("rule", rule_name(a));
+    let mac = a.device_mac.as_ref().map(format_mac);
+    b.table("device", &mut |t| {
+        let mut ip = [0; 45];
+        t.opt_string("ip", a.device_ip.as_ref().map(|i| i.text(&mut ip)));
+        t.opt_string("mac", mac.as_deref());
+        t.opt_string("name", a.device_name.as_deref());
     });
-    match &j.remote {
-        Some(r) => b.table("remote", |t| {
-            t.string("ip", &r.ip);
-            t.opt_string("country", r.country.as_deref());
+    match &a.remote {
+        Some(r) => b.table("remote", &mut |t| {
+            t.string("ip", r.ip.text(&mut [0; 45]));
+            t.opt_string("country", r.country.as_ref().map(country_text));
             t.opt_int("asn", r.asn.map(u64::from));
-            t.opt_string("org", r.org);
-            t.opt_string("name", r.name);
+            t.opt_string("org", r.org.as_deref());
+            t.opt_string("name", r.name.as_deref());
         }),
         None => b.null("remote"),
     }
-    if let Some(l) = j.list {
+    if let Some(l) = &a.list {
         b.string("list", l);
     }
-    if let Some(n) = j.bytes {
+    if let Some(n) = a.bytes {
         b.int("bytes", n);
     }
-    b.string("message", j.message);
+    b.string("message", &a.message);
     buf
 }
 
-/// The hooks' variables (empty when unknown), besides ACTION and PATH.
-pub fn environment(a: &AlertRec) -> Vec<(&'static str, String)> {
+/// The hooks' variables, `NAME=value` (empty when unknown; NULs left out), besides ACTION
+/// and PATH.
+pub fn environment(a: &AlertRec) -> Vec<CString> {
+    let mut env = Vec::with_capacity(13);
+    let mut var = |name: &str, value: &str| {
+        let mut s = Vec::with_capacity(name.len() + 1 + value.len());
+        s.extend_from_slice(name.as_bytes());
+        s.push(b'=');
+        s.extend(value.bytes().filter(|&b| b != 0));
+        env.extend(CString::new(s).ok());
+    };
+    let mut n = itoa::Buffer::new();
+    let mut ip = [0; 45];
     let r = a.remote.as_ref();
-    let opt = |s: Option<String>| s.unwrap_or_default();
-    vec![
-        (
-            "CONNMAP_RULE",
-            Rule::from_u8(a.rule).map_or("", Rule::name).to_string(),
-        ),
-        ("CONNMAP_TIME", a.time.to_string()),
-        ("CONNMAP_MESSAGE", a.message.clone()),
-        ("CONNMAP_DEVICE_IP", opt(a.device_ip.map(|i| i.to_string()))),
-        (
-            "CONNMAP_DEVICE_MAC",
-            opt(a.device_mac.as_ref().map(format_mac)),
-        ),
-        ("CONNMAP_DEVICE_NAME", opt(a.device_name.clone())),
-        ("CONNMAP_REMOTE_IP", opt(r.map(|r| r.ip.to_string()))),
-        (
-            "CONNMAP_REMOTE_COUNTRY",
-            opt(r.and_then(|r| r.country).map(country_text)),
-        ),
-        (
-            "CONNMAP_REMOTE_ASN",
-            opt(r.and_then(|r| r.asn).map(|n| n.to_string())),
-        ),
-        ("CONNMAP_REMOTE_ORG", opt(r.and_then(|r| r.org.clone()))),
-        ("CONNMAP_REMOTE_NAME", opt(r.and_then(|r| r.name.clone()))),
-        ("CONNMAP_LIST", opt(a.list.clone())),
-        ("CONNMAP_BYTES", opt(a.bytes.map(|b| b.to_string()))),
-    ]
+    var("CONNMAP_RULE", rule_name(a));
+    var("CONNMAP_TIME", n.format(a.time));
+    var("CONNMAP_MESSAGE", &a.message);
+    var(
+        "CONNMAP_DEVICE_IP",
+        a.device_ip.as_ref().map_or("", |i| i.text(&mut ip)),
+    );
+    let mac = a.device_mac.as_ref().map(format_mac);
+    var("CONNMAP_DEVICE_MAC", mac.as_deref().unwrap_or(""));
+    var(
+        "CONNMAP_DEVICE_NAME",
+        a.device_name.as_deref().unwrap_or(""),
+    );
+    var("CONNMAP_REMOTE_IP", r.map_or("", |r| r.ip.text(&mut ip)));
+    let country = r.and_then(|r| r.country.as_ref());
+    var("CONNMAP_REMOTE_COUNTRY", country.map_or("", country_text));
+    let asn = r.and_then(|r| r.asn);
+    var("CONNMAP_REMOTE_ASN", asn.map_or("", |x| n.format(x)));
+    var(
+        "CONNMAP_REMOTE_ORG",
+        r.and_then(|r| r.org.as_deref()).unwrap_or(""),
+    );
+    var(
+        "CONNMAP_REMOTE_NAME",
+        r.and_then(|r| r.name.as_deref()).unwrap_or(""),
+    );
+    var("CONNMAP_LIST", a.list.as_deref().unwrap_or(""));
+    var("CONNMAP_BYTES", a.bytes.map_or("", |x| n.format(x)));
+    env
 }
 
 #[cfg(test)]

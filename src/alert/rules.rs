@@ -1,6 +1,7 @@
 //! The alert memory: what each device is known to have done (countries, ASNs), which devices
 //! exist, when learning started, and the recent alerts; bounded, and saved in the state file
-//! as opaque bytes (`Alerts::memory_bytes`, postcard like src/state.rs).
+//! as opaque bytes (`Alerts::memory_bytes`: postcard's format like src/state.rs, written and read
+//! by hand here, see `Reader`; the tests check it against serde + postcard).
 //!
 //! Bounds: `MAX_DEVICES` devices (least recently seen forgotten first), each with at most
 //! `MAX_COUNTRIES` countries and `MAX_ASNS` ASNs (least recently seen forgotten first: one
@@ -9,6 +10,7 @@
 //! device); a home network's devices typically hold a few hundred bytes each.
 
 use crate::packet::Addr;
+#[cfg(test)]
 use serde::{Deserialize, Serialize};
 
 pub const MAX_DEVICES: usize = 1024;
@@ -20,7 +22,8 @@ pub const MAX_RECENT: usize = 100;
 const MAX_TEXT: usize = 512;
 
 /// A device: its MAC when known, else its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub enum DevKey {
     Mac([u8; 6]),
     Ip(Addr),
@@ -52,6 +55,69 @@ pub struct Device {
     pub name: Option<Box<str>>,
 }
 
+/// The devices by key: sorted keys and binary search (at most `MAX_DEVICES`, changed only when
+/// a device is new or forgotten), so that no hash table code is made for this key type.
+#[derive(Default)]
+pub struct DevMap {
+    keys: Vec<DevKey>,
+    devs: Vec<Device>,
+}
+
+impl DevMap {
+    fn find(&self, k: &DevKey) -> Result<usize, usize> {
+        self.keys.binary_search(k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains_key(&self, k: &DevKey) -> bool {
+        self.find(k).is_ok()
+    }
+
+    pub fn get(&self, k: &DevKey) -> Option<&Device> {
+        self.find(k).ok().map(|i| &self.devs[i])
+    }
+
+    pub fn get_mut(&mut self, k: &DevKey) -> Option<&mut Device> {
+        self.find(k).ok().map(|i| &mut self.devs[i])
+    }
+
+    pub fn insert(&mut self, k: DevKey, d: Device) {
+        match self.find(&k) {
+            Ok(i) => self.devs[i] = d,
+            Err(i) => {
+                self.keys.insert(i, k);
+                self.devs.insert(i, d);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
+        let i = self.find(k).ok()?;
+        self.keys.remove(i);
+        Some(self.devs.remove(i))
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.devs.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&DevKey, &Device)> {
+        self.keys.iter().zip(&self.devs)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Device> {
+        self.devs.iter()
+    }
+}
+
 /// Marks `key` seen at `hour`; true when it was not known. A full list forgets its least
 /// recently seen entry.
 pub fn remember<K: Copy + PartialEq>(
@@ -73,11 +139,27 @@ pub fn remember<K: Copy + PartialEq>(
     true
 }
 
+/// The `max` most recently seen of `entries`, each once (restoring a memory; no sort).
+pub fn most_recent<K: Copy + PartialEq>(
+    entries: impl Iterator<Item = (K, u32)>,
+    max: usize,
+) -> Vec<(K, u32)> {
+    let mut list = Vec::new();
+    for (k, h) in entries {
+        if list.len() >= max && list.iter().all(|e: &(K, u32)| e.0 != k && e.1 >= h) {
+            continue; // unknown and older than all that are kept
+        }
+        remember(&mut list, k, h, max);
+    }
+    list
+}
+
 pub fn hour_of(time: u64) -> u32 {
     (time / 3600).min(u64::from(u32::MAX)) as u32
 }
 
 /// The saved form of the memory.
+#[cfg(test)]
 #[derive(Serialize, Deserialize, Default)]
 pub struct MemoryFile {
     pub version: u32,
@@ -89,7 +171,7 @@ pub struct MemoryFile {
 
 pub const MEMORY_VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub struct DeviceRec {
     pub key: DevKey,
     pub first_seen: u64,
@@ -100,7 +182,8 @@ pub struct DeviceRec {
 }
 
 /// An alert as saved (and as kept in RAM).
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub struct AlertRec {
     pub id: u64,
     pub time: u64,
@@ -114,7 +197,8 @@ pub struct AlertRec {
     pub message: String,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub struct RemoteRec {
     pub ip: Addr,
     pub country: Option<[u8; 2]>,
@@ -161,6 +245,292 @@ impl AlertRec {
     }
 }
 
+// The memory's bytes, written and read by hand in postcard's format (the state file's, so a
+// memory saved by an older connmap reads the same): unsigned integers as LEB128 varints, `u8`
+// and fixed arrays as raw bytes, an `Option` as 0 or 1 then the value, a `Vec`/`String` as its
+// length then the items, an enum as its variant index then the value, an address as `IpAddr`
+// (0 + 4 bytes or 1 + 16 bytes). No serde code for these types in the router binary.
+
+/// Appends `v` as a varint.
+pub fn put_uint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends the `Option` tag (and the value, when there is one, is written next).
+pub fn put_tag(out: &mut Vec<u8>, some: bool) {
+    out.push(u8::from(some));
+}
+
+pub fn put_opt_uint(out: &mut Vec<u8>, v: Option<u64>) {
+    put_tag(out, v.is_some());
+    if let Some(v) = v {
+        put_uint(out, v);
+    }
+}
+
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_uint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+pub fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    put_tag(out, s.is_some());
+    if let Some(s) = s {
+        put_str(out, s);
+    }
+}
+
+pub fn put_addr(out: &mut Vec<u8>, a: Addr) {
+    match a.ip() {
+        std::net::IpAddr::V4(v) => {
+            out.push(0);
+            out.extend_from_slice(&v.octets());
+        }
+        std::net::IpAddr::V6(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.octets());
+        }
+    }
+}
+
+/// One device of the memory.
+#[allow(clippy::too_many_arguments)]
+pub fn put_device(
+    out: &mut Vec<u8>,
+    key: DevKey,
+    first_seen: u64,
+    last_seen: u64,
+    countries: &[([u8; 2], u32)],
+    asns: &[(u32, u32)],
+    last_fired: &[u64; 5],
+) {
+    match key {
+        DevKey::Mac(m) => {
+            out.push(0);
+            out.extend_from_slice(&m);
+        }
+        DevKey::Ip(a) => {
+            out.push(1);
+            put_addr(out, a);
+        }
+    }
+    put_uint(out, first_seen);
+    put_uint(out, last_seen);
+    put_uint(out, countries.len() as u64);
+    for (c, h) in countries {
+        out.extend_from_slice(c);
+        put_uint(out, u64::from(*h));
+    }
+    put_uint(out, asns.len() as u64);
+    for (a, h) in asns {
+        put_uint(out, u64::from(*a));
+        put_uint(out, u64::from(*h));
+    }
+    for t in last_fired {
+        put_uint(out, *t);
+    }
+}
+
+impl AlertRec {
+    /// Appends the alert's saved form.
+    pub fn put(&self, out: &mut Vec<u8>) {
+        put_uint(out, self.id);
+        put_uint(out, self.time);
+        out.push(self.rule);
+        put_tag(out, self.device_ip.is_some());
+        if let Some(a) = self.device_ip {
+            put_addr(out, a);
+        }
+        put_tag(out, self.device_mac.is_some());
+        if let Some(m) = &self.device_mac {
+            out.extend_from_slice(m);
+        }
+        put_opt_str(out, self.device_name.as_deref());
+        put_tag(out, self.remote.is_some());
+        if let Some(r) = &self.remote {
+            put_addr(out, r.ip);
+            put_tag(out, r.country.is_some());
+            if let Some(c) = &r.country {
+                out.extend_from_slice(c);
+            }
+            put_opt_uint(out, r.asn.map(u64::from));
+            put_opt_str(out, r.org.as_deref());
+            put_opt_str(out, r.name.as_deref());
+        }
+        put_opt_str(out, self.list.as_deref());
+        put_opt_uint(out, self.bytes);
+        put_str(out, &self.message);
+    }
+}
+
+/// Reads the saved form, every read bounds-checked (`Err`: why the bytes are not a memory).
+pub struct Reader<'a>(pub &'a [u8]);
+
+type Read<T> = Result<T, &'static str>;
+
+impl<'a> Reader<'a> {
+    pub fn bytes(&mut self, n: usize) -> Read<&'a [u8]> {
+        if n > self.0.len() {
+            return Err("it ends too early");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    pub fn byte(&mut self) -> Read<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    pub fn array<const N: usize>(&mut self) -> Read<[u8; N]> {
+        self.bytes(N)?.try_into().map_err(|_| "it ends too early")
+    }
+
+    pub fn uint(&mut self, max: u64) -> Read<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.byte()?;
+            let part = u64::from(b & 0x7f);
+            if i == 9 && part > 1 {
+                break;
+            }
+            v |= part << (7 * i);
+            if b & 0x80 == 0 {
+                return if v <= max {
+                    Ok(v)
+                } else {
+                    Err("a number is too large")
+                };
+            }
+        }
+        Err("a number is too large")
+    }
+
+    pub fn u64(&mut self) -> Read<u64> {
+        self.uint(u64::MAX)
+    }
+
+    pub fn u32(&mut self) -> Read<u32> {
+        Ok(self.uint(u64::from(u32::MAX))? as u32)
+    }
+
+    /// An `Option`'s tag, or an enum's variant index among two.
+    pub fn tag(&mut self) -> Read<bool> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err("a tag is neither 0 nor 1"),
+        }
+    }
+
+    pub fn count(&mut self) -> Read<usize> {
+        let n = self.uint(u64::from(u32::MAX))? as usize;
+        if n > self.0.len() {
+            return Err("a length is past the end");
+        }
+        Ok(n)
+    }
+
+    pub fn string(&mut self) -> Read<String> {
+        let n = self.count()?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b)
+            .map(str::to_string)
+            .map_err(|_| "a text is not UTF-8")
+    }
+
+    pub fn opt_string(&mut self) -> Read<Option<String>> {
+        Ok(if self.tag()? {
+            Some(self.string()?)
+        } else {
+            None
+        })
+    }
+
+    pub fn opt_u64(&mut self) -> Read<Option<u64>> {
+        Ok(if self.tag()? { Some(self.u64()?) } else { None })
+    }
+
+    pub fn addr(&mut self) -> Read<Addr> {
+        Ok(if self.tag()? {
+            Addr::from(std::net::IpAddr::from(self.array::<16>()?))
+        } else {
+            Addr::from(std::net::IpAddr::from(self.array::<4>()?))
+        })
+    }
+
+    pub fn device(&mut self) -> Read<DeviceRec> {
+        let key = if self.tag()? {
+            DevKey::Ip(self.addr()?)
+        } else {
+            DevKey::Mac(self.array()?)
+        };
+        let first_seen = self.u64()?;
+        let last_seen = self.u64()?;
+        let mut countries = Vec::new();
+        for _ in 0..self.count()? {
+            countries.push((self.array()?, self.u32()?));
+        }
+        let mut asns = Vec::new();
+        for _ in 0..self.count()? {
+            asns.push((self.u32()?, self.u32()?));
+        }
+        let mut last_fired = [0; 5];
+        for t in &mut last_fired {
+            *t = self.u64()?;
+        }
+        Ok(DeviceRec {
+            key,
+            first_seen,
+            last_seen,
+            countries,
+            asns,
+            last_fired,
+        })
+    }
+
+    pub fn alert(&mut self) -> Read<AlertRec> {
+        Ok(AlertRec {
+            id: self.u64()?,
+            time: self.u64()?,
+            rule: self.byte()?,
+            device_ip: if self.tag()? {
+                Some(self.addr()?)
+            } else {
+                None
+            },
+            device_mac: if self.tag()? {
+                Some(self.array()?)
+            } else {
+                None
+            },
+            device_name: self.opt_string()?,
+            remote: if self.tag()? {
+                Some(RemoteRec {
+                    ip: self.addr()?,
+                    country: if self.tag()? {
+                        Some(self.array()?)
+                    } else {
+                        None
+                    },
+                    asn: if self.tag()? { Some(self.u32()?) } else { None },
+                    org: self.opt_string()?,
+                    name: self.opt_string()?,
+                })
+            } else {
+                None
+            },
+            list: self.opt_string()?,
+            bytes: self.opt_u64()?,
+            message: self.string()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +546,16 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert!(l.iter().all(|e| e.0 != 3));
         assert!(remember(&mut l, 3, 22, 3));
+    }
+
+    #[test]
+    fn most_recent_keeps_the_latest_of_each_key() {
+        let l = most_recent([(1u32, 5), (2, 9), (3, 1), (1, 7), (4, 8)].into_iter(), 2);
+        let mut l = l;
+        l.sort_unstable();
+        assert_eq!(l, [(2, 9), (4, 8)]);
+        let l = most_recent([(1u32, 5), (1, 7), (1, 2)].into_iter(), 3);
+        assert_eq!(l, [(1, 7)]);
     }
 
     #[test]

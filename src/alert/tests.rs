@@ -224,8 +224,8 @@ fn alerts_json_has_the_contract_fields() {
     assert_eq!(dev["rule"], "new_device");
     assert!(dev["remote"].is_null());
     let env = environment(al.recent().next().unwrap());
-    assert!(env.contains(&("CONNMAP_REMOTE_ASN", "4134".into())));
-    assert!(env.contains(&("CONNMAP_LIST", String::new())));
+    assert!(env.contains(&c"CONNMAP_REMOTE_ASN=4134".into()));
+    assert!(env.contains(&c"CONNMAP_LIST=".into()));
 }
 
 #[test]
@@ -241,4 +241,360 @@ fn alerts_json_changes_when_learning_starts_and_ends() {
     assert!(!al.take_changed(T0 + 50));
     assert!(al.take_changed(T0 + 100)); // over: learning_until becomes null
     assert!(!al.take_changed(T0 + 200));
+}
+
+/// The serde-derived writers alerts.json, the ubus event and the hooks' variables had before
+/// they were written by hand (smaller router binary): the output must stay byte for byte.
+mod old {
+    use super::super::*;
+    use serde::Serialize;
+
+    /// alerts.json (written with the serde_json serializer the snapshots already use; no
+    /// `serde_json::Value`, whose code the router binary does not otherwise carry).
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        version: u32,
+        generated: u64,
+        learning_until: Option<u64>,
+        rules: RulesJson,
+        suppressed: u64,
+        alerts: Vec<AlertJson<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct RulesJson {
+        new_country: bool,
+        new_asn: bool,
+        blocklist: bool,
+        upload_per_hour: u64,
+        new_device: bool,
+    }
+
+    /// An alert as alerts.json shows it (the ubus event: `alert_blob`, the same fields).
+    #[derive(Serialize)]
+    struct AlertJson<'a> {
+        id: u64,
+        time: u64,
+        rule: &'static str,
+        device: DeviceJson<'a>,
+        remote: Option<RemoteJson<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        list: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
+        message: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct DeviceJson<'a> {
+        ip: Option<String>,
+        mac: Option<String>,
+        name: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    struct RemoteJson<'a> {
+        ip: String,
+        country: Option<String>,
+        asn: Option<u32>,
+        org: Option<&'a str>,
+        name: Option<&'a str>,
+    }
+
+    impl<'a> AlertJson<'a> {
+        fn of(a: &'a AlertRec) -> AlertJson<'a> {
+            AlertJson {
+                id: a.id,
+                time: a.time,
+                rule: Rule::from_u8(a.rule).map_or("", Rule::name),
+                device: DeviceJson {
+                    ip: a.device_ip.map(|i| i.to_string()),
+                    mac: a.device_mac.as_ref().map(format_mac),
+                    name: a.device_name.as_deref(),
+                },
+                remote: a.remote.as_ref().map(|r| RemoteJson {
+                    ip: r.ip.to_string(),
+                    country: r.country.map(|c| country_text(&c).to_string()),
+                    asn: r.asn,
+                    org: r.org.as_deref(),
+                    name: r.name.as_deref(),
+                }),
+                list: a.list.as_deref(),
+                bytes: a.bytes,
+                message: &a.message,
+            }
+        }
+    }
+
+    pub fn old_blob(a: &AlertRec) -> Vec<u8> {
+        let j = AlertJson::of(a);
+        let mut buf = Vec::with_capacity(512);
+        let mut b = ubus::Blobmsg::new(&mut buf);
+        b.int("id", j.id);
+        b.int("time", j.time);
+        b.string("rule", j.rule);
+        b.table("device", &mut |t| {
+            t.opt_string("ip", j.device.ip.as_deref());
+            t.opt_string("mac", j.device.mac.as_deref());
+            t.opt_string("name", j.device.name);
+        });
+        match &j.remote {
+            Some(r) => b.table("remote", &mut |t| {
+                t.string("ip", &r.ip);
+                t.opt_string("country", r.country.as_deref());
+                t.opt_int("asn", r.asn.map(u64::from));
+                t.opt_string("org", r.org);
+                t.opt_string("name", r.name);
+            }),
+            None => b.null("remote"),
+        }
+        if let Some(l) = j.list {
+            b.string("list", l);
+        }
+        if let Some(n) = j.bytes {
+            b.int("bytes", n);
+        }
+        b.string("message", j.message);
+        buf
+    }
+
+    pub fn old_environment(a: &AlertRec) -> Vec<(&'static str, String)> {
+        let r = a.remote.as_ref();
+        let opt = |s: Option<String>| s.unwrap_or_default();
+        vec![
+            (
+                "CONNMAP_RULE",
+                Rule::from_u8(a.rule).map_or("", Rule::name).to_string(),
+            ),
+            ("CONNMAP_TIME", a.time.to_string()),
+            ("CONNMAP_MESSAGE", a.message.clone()),
+            ("CONNMAP_DEVICE_IP", opt(a.device_ip.map(|i| i.to_string()))),
+            (
+                "CONNMAP_DEVICE_MAC",
+                opt(a.device_mac.as_ref().map(format_mac)),
+            ),
+            ("CONNMAP_DEVICE_NAME", opt(a.device_name.clone())),
+            ("CONNMAP_REMOTE_IP", opt(r.map(|r| r.ip.to_string()))),
+            (
+                "CONNMAP_REMOTE_COUNTRY",
+                opt(r
+                    .and_then(|r| r.country)
+                    .map(|c| country_text(&c).to_string())),
+            ),
+            (
+                "CONNMAP_REMOTE_ASN",
+                opt(r.and_then(|r| r.asn).map(|n| n.to_string())),
+            ),
+            ("CONNMAP_REMOTE_ORG", opt(r.and_then(|r| r.org.clone()))),
+            ("CONNMAP_REMOTE_NAME", opt(r.and_then(|r| r.name.clone()))),
+            ("CONNMAP_LIST", opt(a.list.clone())),
+            ("CONNMAP_BYTES", opt(a.bytes.map(|b| b.to_string()))),
+        ]
+    }
+
+    /// "laptop (192.168.1.23)" or "192.168.1.23".
+    fn device_label(a: &AlertRec) -> String {
+        let ip = a.device_ip.map(|i| i.to_string()).unwrap_or_default();
+        match &a.device_name {
+            Some(n) => format!("{n} ({ip})"),
+            None => ip,
+        }
+    }
+
+    fn remote_label(r: &RemoteRec) -> String {
+        match &r.name {
+            Some(n) => format!("{} ({n})", r.ip),
+            None => r.ip.to_string(),
+        }
+    }
+
+    /// The one-line text of an alert.
+    pub fn old_message(a: &AlertRec, limit: u64) -> String {
+        let dev = device_label(a);
+        let remote = a.remote.as_ref();
+        match Rule::from_u8(a.rule) {
+            Some(Rule::NewCountry) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let c = remote
+                    .and_then(|r| r.country.as_ref())
+                    .map_or("", country_text);
+                format!("{dev} reached {c} for the first time: {r}")
+            }
+            Some(Rule::NewAsn) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let asn = remote.and_then(|r| r.asn).unwrap_or(0);
+                match remote.and_then(|r| r.org.as_deref()) {
+                    Some(org) => format!("{dev} reached AS{asn} ({org}) for the first time: {r}"),
+                    None => format!("{dev} reached AS{asn} for the first time: {r}"),
+                }
+            }
+            Some(Rule::Blocklist) => {
+                let r = remote.map(remote_label).unwrap_or_default();
+                let list = a.list.as_deref().unwrap_or("");
+                format!("{dev} contacted {r}, listed in {list}")
+            }
+            Some(Rule::Upload) => {
+                let h = (a.time / 3600 % 24, a.time / 3600 % 24 + 1);
+                format!(
+                    "{dev} sent {} bytes between {:02}:00 and {:02}:00 UTC, more than {limit}",
+                    a.bytes.unwrap_or(0),
+                    h.0,
+                    h.1
+                )
+            }
+            Some(Rule::NewDevice) => match a.device_mac {
+                Some(m) => format!("new device on the network: {dev}, MAC {}", format_mac(&m)),
+                None => format!("new device on the network: {dev}"),
+            },
+            None => String::new(),
+        }
+    }
+
+    pub fn old_render(al: &Alerts, now: u64) -> Vec<u8> {
+        let doc = Doc {
+            version: 1,
+            generated: now,
+            learning_until: al.learning_until().filter(|&u| u > now),
+            rules: RulesJson {
+                new_country: al.cfg.new_country,
+                new_asn: al.cfg.new_asn,
+                blocklist: al.cfg.blocklist && !al.blocklists.is_empty(),
+                upload_per_hour: al.cfg.upload_per_hour,
+                new_device: al.cfg.new_device,
+            },
+            suppressed: al.suppressed,
+            alerts: al.recent.iter().map(AlertJson::of).collect(),
+        };
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    /// The memory as postcard wrote it through serde.
+    pub fn old_memory(al: &Alerts) -> Vec<u8> {
+        let file = rules::MemoryFile {
+            version: MEMORY_VERSION,
+            learning_start: al.learning_start,
+            next_id: al.next_id,
+            devices: (al.devices.iter())
+                .map(|(k, d)| rules::DeviceRec {
+                    key: *k,
+                    first_seen: d.first_seen,
+                    last_seen: d.last_seen,
+                    countries: d.countries.clone(),
+                    asns: d.asns.clone(),
+                    last_fired: d.last_fired,
+                })
+                .collect(),
+            alerts: al.recent.to_vec(),
+        };
+        postcard::to_allocvec(&file).unwrap()
+    }
+}
+
+#[test]
+fn the_hand_written_outputs_are_those_of_serde() {
+    let mut al = Alerts::new(AlertConfig {
+        learning: 10_000_000,
+        ..no_learning()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("firehol_level1.netset");
+    std::fs::write(&list, "203.0.113.0/24\n2001:db8::/32\n").unwrap();
+    al.set_blocklists(blocklist::Blocklists::load(&[list]).0);
+    al.cfg.learning = 0;
+    al.observe_host(T0, a("192.168.1.23"), Some(MAC), Some("la\"p\\top\u{1}é"));
+    al.observe_pair(&obs(T0, "1.1.1.1", b"AU", 13335, 10));
+    al.observe_pair(&obs(T0 + 1, "203.0.113.9", b"ZZ", 64500, 5000));
+    let mut o = obs(T0 + 2, "2001:db8::7", b"DE", 3320, 0);
+    o.host = a("fd00::5");
+    o.mac = None;
+    o.org = None;
+    o.name = None;
+    o.asn = None;
+    o.country = None;
+    al.observe_pair(&o);
+    al.observe_pair(&obs(T0 + 3, "1.1.1.1", b"AU", 13335, 10)); // suppressed or nothing
+    assert!(al.recent().count() >= 6);
+    for now in [T0, T0 + 20_000_000] {
+        assert_eq!(
+            String::from_utf8(al.render(now)).unwrap(),
+            String::from_utf8(old::old_render(&al, now)).unwrap()
+        );
+    }
+    let mut recs: Vec<AlertRec> = al.recent().cloned().collect();
+    let mut r = recs[0].clone();
+    for (rule, time) in [
+        (3, T0 - T0 % 86_400 + 3600 * 23),
+        (3, T0 - T0 % 86_400),
+        (9, T0),
+    ] {
+        (r.rule, r.time, r.device_name, r.device_mac) = (rule, time, None, None);
+        recs.push(r.clone());
+    }
+    for rule in 0..5 {
+        r.rule = rule;
+        r.remote = None;
+        r.device_ip = None;
+        recs.push(r.clone());
+    }
+    for rec in &recs {
+        for limit in [0, 1234] {
+            assert_eq!(message(rec, limit), old::old_message(rec, limit));
+        }
+    }
+    for rec in al.recent() {
+        assert_eq!(alert_blob(rec), old::old_blob(rec));
+        let old: Vec<_> = (old::old_environment(rec).into_iter())
+            .map(|(k, v)| std::ffi::CString::new(format!("{k}={v}").replace('\0', "")).unwrap())
+            .collect();
+        assert_eq!(environment(rec), old);
+    }
+    let mem = al.memory_bytes();
+    assert_eq!(mem, old::old_memory(&al));
+    let mut b = Alerts::new(no_learning());
+    b.restore_memory(&old::old_memory(&al)).unwrap();
+    assert_eq!(b.memory_bytes(), old::old_memory(&b));
+    assert_eq!(
+        b.recent().cloned().collect::<Vec<_>>(),
+        (al.recent().cloned())
+            .filter_map(rules::AlertRec::cleaned)
+            .collect::<Vec<_>>()
+    );
+    let empty = Alerts::new(AlertConfig::default());
+    assert_eq!(empty.render(5), old::old_render(&empty, 5));
+    assert_eq!(empty.memory_bytes(), old::old_memory(&empty));
+}
+
+#[test]
+fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
+    let mut mem = Vec::new();
+    rules::put_uint(&mut mem, u64::from(MEMORY_VERSION));
+    rules::put_opt_uint(&mut mem, None);
+    rules::put_uint(&mut mem, 1);
+    let n = MAX_DEVICES as u32 + 50;
+    rules::put_uint(&mut mem, u64::from(n) + 1);
+    let key = |i: u32| rules::DevKey::Ip(Addr::from_v4_bytes((0x0a00_0000 + i).to_be_bytes()));
+    for i in 0..n {
+        // newest last, except the first
+        let t = if i == 0 {
+            T0 + 10_000
+        } else {
+            T0 + u64::from(i)
+        };
+        let c = [(*b"AU", 1), (*b"au", 5), (*b"1x", 9)];
+        rules::put_device(&mut mem, key(i), t, t, &c, &[(7, 1), (7, 3)], &[0; 5]);
+    }
+    // a duplicate of device 1, older: ignored
+    rules::put_device(&mut mem, key(1), T0, T0, &[], &[], &[0; 5]);
+    rules::put_uint(&mut mem, 0);
+    let mut al = Alerts::new(no_learning());
+    al.restore_memory(&mem).unwrap();
+    assert_eq!(al.memory_size(), (MAX_DEVICES, 2 * MAX_DEVICES));
+    assert!(al.devices.contains_key(&key(0)));
+    assert!(!al.devices.contains_key(&key(1)) && !al.devices.contains_key(&key(50)));
+    assert!(al.devices.contains_key(&key(51)) && al.devices.contains_key(&key(n - 1)));
+    let d = al.devices.get(&key(n - 1)).unwrap();
+    assert_eq!(
+        (&d.countries[..], &d.asns[..]),
+        (&[(*b"AU", 5)][..], &[(7, 3)][..])
+    );
 }

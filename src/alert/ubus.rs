@@ -114,7 +114,7 @@ impl<'a> Blobmsg<'a> {
     }
 
     /// A nested table, filled by `fill`.
-    pub fn table(&mut self, name: &str, fill: impl FnOnce(&mut Blobmsg)) {
+    pub fn table(&mut self, name: &str, fill: &mut dyn FnMut(&mut Blobmsg)) {
         let at = start(self.buf);
         blobmsg_name(self.buf, name);
         fill(&mut Blobmsg::new(self.buf));
@@ -138,7 +138,7 @@ pub fn event_message(seq: u16, event: &str, data: &[u8]) -> Vec<u8> {
     let nest = start(&mut m);
     let mut b = Blobmsg::new(&mut m);
     b.string("id", event);
-    b.table("data", |t| t.buf.extend_from_slice(data));
+    b.table("data", &mut |t| t.buf.extend_from_slice(data));
     end(&mut m, nest, ATTR_DATA, false);
     end(&mut m, root, 0, false);
     m
@@ -223,7 +223,7 @@ mod tests {
         b.string("a", "b");
         b.int("n", 7);
         b.null("z");
-        b.table("t", |t| t.opt_string("s", None));
+        b.table("t", &mut |t| t.opt_string("s", None));
         // "a": extended STRING, name "a" (2+1+1 → 4), "b\0" → 12 bytes, padded
         assert_eq!(&data[..12], b"\x83\x00\x00\x0a\x00\x01a\x00b\x00\x00\x00");
         // "n": INT64, 4 + 4 + 8 = 16
