@@ -67,7 +67,7 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
             _ => {
                 return Err(format!(
                     "unknown parameter {} (from, to, host)",
-                    crate::cli::quote(&k)
+                    crate::cli::quote(k)
                 ))
             }
         }
