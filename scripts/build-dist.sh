@@ -18,7 +18,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 DIST=${CONNMAP_DIST:-$REPO/dist}
 CROSS=${CONNMAP_CROSS:-$REPO/build/cross}
 BUDGET=${CONNMAP_BUDGET:-480000}
-# the guard against growth: the seventh round's package with everything is 509,094 bytes,
+# the guard against growth: the seventh round's package with everything is 509,109 bytes,
 # over the 480 KB budget (docs/openwrt.md, "Size"); nothing may add to that unnoticed
 CEILING=${CONNMAP_CEILING:-512000}
 export CONNMAP_DIST=$DIST CONNMAP_CROSS=$CROSS CONNMAP_OUT=$CROSS

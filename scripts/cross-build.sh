@@ -263,7 +263,7 @@ build_arch() {
 		link_flags="-C target-feature=-crt-static"
 		# MIPS: a non-PIE executable unless CONNMAP_PIE=1. o32 PIC code loads every address
 		# through $gp: measured on mipsel with everything of the seventh round, .ipk 565,943 ->
-		# 509,094 bytes (-57 KB)
+		# 509,109 bytes (-57 KB)
 		# (docs/openwrt.md, "Position-independent?"). Libraries, stack and heap stay randomized;
 		# the daemon is Rust (no hand-written parsing in unsafe code) in a ujail with
 		# CAP_NET_RAW only, which is what ASLR of its own code would mitigate. It reads `environ` through a
