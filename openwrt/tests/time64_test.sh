@@ -59,9 +59,11 @@ for d in "$CROSS"/*/; do
 	hdr=$(llvm-readelf -h "$bin" 2>/dev/null)
 	grep -q 'Class: *ELF32' <<<"$hdr" || continue
 	checked=$((checked + 1))
-	# undefined dynamic symbols (Ndx UND), version suffix off
+	# undefined dynamic symbols (Ndx UND), version suffix off; the name is the field after
+	# UND, not a fixed column: a non-PIE MIPS binary's symbols carry STO_MIPS_PLT/PIC flags,
+	# which llvm-readelf prints as "[<other: 0x20>]" inside the visibility column
 	imports=$(llvm-readelf --dyn-syms "$bin" 2>/dev/null |
-		awk '$7 == "UND" && $8 != "" { sub(/@.*/, "", $8); print $8 }' | sort -u)
+		awk '{ for (i = 7; i < NF; i++) if ($i == "UND") { n = $(i + 1); sub(/@.*/, "", n); print n; break } }' | sort -u)
 	if [ -z "$imports" ]; then
 		phdrs=$(llvm-readelf -l "$bin" 2>/dev/null)
 		if grep -q INTERP <<<"$phdrs"; then
