@@ -92,19 +92,7 @@ fn args(db: &Path, extra: &[&str]) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    a.extend(
-        [
-            "--leases",
-            "",
-            "--ethers",
-            "",
-            "--dhcp-config",
-            "",
-            "--odhcpd",
-            "",
-        ]
-        .map(String::from),
-    );
+    a.extend(NO_HOST_FILES.map(String::from));
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
