@@ -5,92 +5,18 @@ use lexopt::prelude::*;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-pub const DEFAULT_PORT: u16 = 8090;
-pub const DEFAULT_GEOIP: &str = "/usr/share/connmap/geo.mmdb";
-pub const DEFAULT_WWW: &str = "/usr/share/connmap/www";
+/// The default settings, from their one source src/defaults.conf (made by build.rs; the
+/// OpenWrt packages' UCI file, init script and LuCI form are filled from the same table).
+pub mod defaults {
+    include!(concat!(env!("OUT_DIR"), "/defaults.rs"));
+}
 
-pub const USAGE: &str = "\
-connmap — a live world map of where the devices on your network connect to
+pub const DEFAULT_PORT: u16 = defaults::PORT;
+pub const DEFAULT_GEOIP: &str = defaults::GEOIP;
+pub const DEFAULT_WWW: &str = defaults::WWW;
 
-Usage:
-  connmap [OPTIONS]            run the daemon (foreground)
-  connmap demo [DEMO OPTIONS]  serve the map with built-in synthetic traffic
-
-Options:
-  -i, --interface IF        live capture on IF (default br-lan)
-  -r, --read FILE           replay a pcap/pcapng file instead (capture timestamps are the clock);
-                            without --listen: read, write --json-out, exit
-      --geoip FILE          MaxMind-format database (default /usr/share/connmap/geo.mmdb)
-      --lan CIDR            LAN network, repeatable (default: the interface's own networks)
-      --remote CIDR         count these networks as remote even if special-purpose, repeatable
-      --exclude IP|CIDR     ignore these LAN hosts (e.g. the router itself), repeatable
-      --listen ADDR:PORT    HTTP address (default: the interface's IPv4 address, port 8090)
-      --allow-host NAME     a name the page may be reached by besides the listen address,
-                            localhost, the hostname and HOSTNAME.lan, repeatable (others: 421)
-      --no-http             open no port at all; the data goes to --json-out only (which it
-                            needs), e.g. for LuCI to show the map
-      --www DIR             static files of the map page (default /usr/share/connmap/www)
-      --json-out FILE       also write markers.json to FILE, atomically, every interval and on exit
-      --interval SECS       snapshot interval (default 5)
-      --max-remotes N       remote table bound, least recently seen evicted first (default 10000)
-      --max-hosts N         LAN device table bound (default 1024)
-      --retention SECS      forget remotes idle this long (default 86400)
-      --state FILE          save the tables here on exit and every --save-interval; restore on start
-      --save-interval SECS  how often to save --state (default 3600)
-      --history-top N       history (/history.json): remotes, countries and ASNs kept per device
-                            per hour and per day, the rest summed as other (default 3; 0: no
-                            history)
-      --history-devices N   history: devices kept per bucket, the rest summed (default 16)
-      --history-hours N     history: hourly buckets kept (default 48, at least 24)
-      --history-days N      history: daily buckets kept (default 35)
-      --leases FILE         dnsmasq leases for device names (default /tmp/dhcp.leases; '' for none)
-      --ethers FILE         MAC-to-name file (default /etc/ethers; '' for none)
-      --dhcp-config FILE    UCI dhcp config, its `config host` sections name devices
-                            (default /etc/config/dhcp; '' for none)
-      --odhcpd FILE         odhcpd's IPv6 leases/hosts file (default /tmp/hosts/odhcpd; '' for none)
-      --max-names N         bound of the table of learned remote names (default 20000)
-      --no-names            do not learn remote names (no second capture handle)
-      --doh-list FILE       more DNS-over-HTTPS resolver addresses (one per line, # comments),
-                            besides the built-in list, for the encrypted-DNS device note
-      --firewall-config FILE  where to look for flow offloading (default /etc/config/firewall;
-                            '' for none)
-      --nft CMD             run `CMD list flowtables` to look for flowtables (default nft; '' for none;
-                            builds without the `nft` feature, such as the OpenWrt package: none)
-      --conntrack           count packets and bytes from the kernel's connection tracking
-                            (ctnetlink: needs CAP_NET_ADMIN and nf_conntrack_acct=1), so that
-                            flows that flow offloading moves past br-lan count in full
-      --home LAT,LNG        where the lines on the map start
-      --user USER           after opening the capture, drop root privileges to USER
-      --tiles URL           offer an online tile layer (URL template) on the page; off by default
-      --metrics-top N       /metrics: countries and ASNs with their own series, the rest summed
-                            as `other` (default 50)
-      --metrics-remotes N   /metrics: also series for the N remotes with most traffic (default 0)
-      --ipfix ADDR:PORT     send IPFIX flow records over UDP to this collector (default: none)
-      --ipfix-active SECS   IPFIX active timeout: a busy remote's record every SECS (default 60)
-      --ipfix-idle SECS     IPFIX idle timeout: a remote silent this long ends its record (default 15)
-      --alert-rules LIST    alert rules on, comma-separated, of new_country, new_asn, blocklist,
-                            new_device ('' for none; default new_country,blocklist,new_device)
-      --alert-upload BYTES  alert when a device sends more than BYTES in a clock hour (default 0: off)
-      --alert-learning SECS learning period from the first start: new countries, ASNs and devices
-                            are learned without alerts (default 604800, 7 days; 0 for none)
-      --alert-window SECS   at most one alert per device and rule per window (default 3600)
-      --blocklist FILE      alert on contact with an address or network of FILE (banIP/FireHOL
-                            format: IPs, CIDRs, # or ; comments), repeatable; reread on SIGHUP
-      --alert-dir DIR       hook scripts run for each alert (default /etc/connmap/alert.d; '' for none)
-      --alert-timeout SECS  a hook still running after SECS is killed (default 30)
-      --ubus SOCKET         send the ubus event connmap.alert through this ubusd socket
-                            (default /var/run/ubus/ubus.sock; '' for none)
-  -v, --verbose             more log (repeat for debug)
-  -q, --quiet               only warnings and errors
-  -h, --help                this text
-  -V, --version             the version
-
-Demo options:
-      --port PORT           listen on 127.0.0.1:PORT (default 8090)
-      --listen ADDR:PORT    listen elsewhere
-      --www DIR             the page files (default: www/dist if present, else the installed page)
-
-Logs go to stderr on a terminal, to syslog otherwise.";
+/// `connmap --help`: src/usage.txt with the defaults filled in (build.rs).
+pub const USAGE: &str = include_str!(concat!(env!("OUT_DIR"), "/usage.txt"));
 
 /// The daemon's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,8 +70,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
+        use defaults as d;
+        let path = |p: &str| Some(PathBuf::from(p));
         Config {
-            interface: "br-lan".into(),
+            interface: d::DEVICE.into(),
             read: None,
             geoip: DEFAULT_GEOIP.into(),
             lan: vec![],
@@ -156,32 +84,49 @@ impl Default for Config {
             http: true,
             www: DEFAULT_WWW.into(),
             json_out: None,
-            interval: 5,
-            max_remotes: 10_000,
-            max_hosts: 1024,
-            retention: 86_400,
+            interval: d::INTERVAL,
+            max_remotes: d::MAX_REMOTES,
+            max_hosts: d::MAX_HOSTS,
+            retention: d::RETENTION,
             state: None,
-            save_interval: 3600,
-            history: crate::history::Bounds::default(),
-            leases: Some("/tmp/dhcp.leases".into()),
-            ethers: Some("/etc/ethers".into()),
-            dhcp_config: Some("/etc/config/dhcp".into()),
-            odhcpd: Some("/tmp/hosts/odhcpd".into()),
-            max_names: crate::table::DEFAULT_MAX_NAMES,
+            save_interval: d::SAVE_INTERVAL,
+            history: crate::history::Bounds {
+                top: d::HISTORY_TOP,
+                devices: d::HISTORY_DEVICES,
+                hours: d::HISTORY_HOURS,
+                days: d::HISTORY_DAYS,
+            },
+            leases: path(d::LEASES),
+            ethers: path(d::ETHERS),
+            dhcp_config: path(d::DHCP_CONFIG),
+            odhcpd: path(d::ODHCPD),
+            max_names: d::MAX_NAMES,
             learn_names: true,
             doh_list: None,
-            firewall_config: Some("/etc/config/firewall".into()),
+            firewall_config: path(d::FIREWALL_CONFIG),
             nft: cfg!(feature = "nft").then(|| "nft".into()),
             conntrack: false,
             home: None,
             user: None,
             tiles: None,
-            metrics_top: crate::export::metrics::DEFAULT_TOP,
-            metrics_remotes: 0,
+            metrics_top: d::METRICS_TOP,
+            metrics_remotes: d::METRICS_REMOTES,
             ipfix: None,
-            ipfix_active: 60,
-            ipfix_idle: 15,
-            alerts: Default::default(),
+            ipfix_active: d::IPFIX_ACTIVE,
+            ipfix_idle: d::IPFIX_IDLE,
+            alerts: crate::alert::AlertConfig {
+                new_country: d::ALERT_NEW_COUNTRY,
+                new_asn: d::ALERT_NEW_ASN,
+                blocklist: d::ALERT_BLOCKLIST,
+                upload_per_hour: d::ALERT_UPLOAD,
+                new_device: d::ALERT_NEW_DEVICE,
+                learning: d::ALERT_LEARNING,
+                window: d::ALERT_WINDOW,
+                blocklists: Vec::new(),
+                dir: path(d::ALERT_DIR),
+                ubus: path(d::UBUS),
+                hook_timeout: d::ALERT_TIMEOUT,
+            },
             verbosity: 0,
         }
     }
@@ -552,6 +497,16 @@ mod tests {
             Command::Run(c) => Ok(*c),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The modules' own defaults (used where no `Config` is at hand, e.g. in tests) are the
+    /// table's (src/defaults.conf), as `Config::default` is.
+    #[test]
+    fn module_defaults_are_the_tables() {
+        let c = Config::default();
+        assert_eq!(c.history, crate::history::Bounds::default());
+        assert_eq!(c.alerts, crate::alert::AlertConfig::default());
+        assert!(USAGE.contains("(default 8090)") && !USAGE.contains('@'));
     }
 
     /// The router build has no `Debug` output (`-Zfmt-debug=none`): `{:?}`, `{x:?}`, `{:#?}`,

@@ -51,7 +51,7 @@ fn proto_port_key(protocol: u8, port: Option<u16>) -> u32 {
 /// Bound of the table of ECH outer names (few fronts, but one entry per device and remote).
 pub const MAX_ECH_OUTER: usize = 4096;
 /// Default bound of the name table (`--max-names`).
-pub const DEFAULT_MAX_NAMES: usize = 20_000;
+pub const DEFAULT_MAX_NAMES: usize = crate::cli::defaults::MAX_NAMES;
 
 pub const MAX_HOSTS_PER_REMOTE: usize = 32;
 pub const MAX_PORTS: usize = 24;

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Default `--metrics-top`: countries and ASNs with their own series.
-pub const DEFAULT_TOP: usize = 50;
+pub const DEFAULT_TOP: usize = crate::cli::defaults::METRICS_TOP;
 
 /// Content types of the two formats.
 pub const TEXT_0_0_4: &str = "text/plain; version=0.0.4; charset=utf-8";
