@@ -284,6 +284,8 @@ stage_luci() { # as luci.mk: htdocs/ to /www, root/ to /; plus the page's LuCI b
 	[ -f "$WWW_LUCI/index.html" ] || die "$WWW_LUCI is missing (www/build.sh makes it)"
 	install -d -m0755 "$i/www" "$i/www/luci-static/resources/connmap"
 	cp -R "$OW/luci-app-connmap/htdocs/." "$i/www/"
+	# the views' marks of defaults, as the feed Makefile's Build/Prepare fills them
+	sh "$SRC/scripts/fill-defaults.sh" "$SRC/src/defaults.conf" -i "$i"/www/luci-static/resources/view/connmap/*.js
 	cp -R "$WWW_LUCI/." "$i/www/luci-static/resources/connmap/"
 	cp -R "$OW/luci-app-connmap/root/." "$i/"
 	find "$i" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +

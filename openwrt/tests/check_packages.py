@@ -283,7 +283,44 @@ def check_ipk(c, path, pkg, arch):
             print("%s pkg: %s: package %d bytes, goal <= %d" % (
                 "note" if len(raw) <= SIZE_GOAL[arch] else "WARN", base, len(raw), SIZE_GOAL[arch]))
     files = {m.name[1:]: (m.mode, dtf.extractfile(m).read()) for m in dmembers if m.isfile()}
+    check_defaults(c, base, pkg, files)
     return fields, files
+
+
+def defaults_table():
+    """src/defaults.conf, the one source of the defaults: {name: value}."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "defaults.conf")
+    rows = (line.split() for line in open(path) if line.strip() and not line.lstrip().startswith("#"))
+    return {r[0]: r[2] for r in rows}
+
+
+def check_defaults(c, base, pkg, files):
+    """The installed UCI file, init script and LuCI views carry the table's defaults, their
+    marks filled (scripts/fill-defaults.sh at package build), none left."""
+    table = defaults_table()
+    texts = {"connmap": ["/etc/config/connmap", "/etc/init.d/connmap"],
+             "luci-app-connmap": ["/www/luci-static/resources/view/connmap/config.js",
+                                  "/www/luci-static/resources/view/connmap/map.js"]}.get(pkg, [])
+    for f in texts:
+        t = files.get(f, (0, b""))[1].decode()
+        left = re.findall(r"@[a-z_]+@", t)
+        c.check(base + ": %s has its defaults filled in, no mark left" % f, t and not left, str(left))
+    if pkg == "connmap":
+        uci = files.get("/etc/config/connmap", (0, b""))[1].decode()
+        init = files.get("/etc/init.d/connmap", (0, b""))[1].decode()
+        got = dict(re.findall(r"^\s*option (\w+) '([^']*)'", uci, re.M))
+        wrong = {k: v for k, v in got.items() if k in table and table[k] != v}
+        c.check(base + ": /etc/config/connmap: %d options with the table's default values" %
+                sum(k in table for k in got), len(got) > 30 and not wrong, str(wrong))
+        fb = dict(re.findall(r"config_get(?:_bool)? \w+ main (\w+) (\S+)$", init, re.M))
+        wrong = {k: v for k, v in fb.items() if k in table and table[k] != v}
+        c.check(base + ": init script: %d fallbacks, the table's" % sum(k in table for k in fb),
+                fb.get("port") == table["port"] and not wrong, str(wrong))
+    if pkg == "luci-app-connmap":
+        js = files.get("/www/luci-static/resources/view/connmap/config.js", (0, b""))[1].decode()
+        c.check(base + ": config.js: placeholders of the table (port %s, max_remotes %s)" % (
+            table["port"], table["max_remotes"]),
+            "'port', '%s')" % table["port"] in js and "'%s')" % table["max_remotes"] in js)
 
 
 def check_apk(c, path, pkg, arch, ipk_fields, ipk_files):

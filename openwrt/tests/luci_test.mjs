@@ -8,26 +8,37 @@
 //   (this host or the listen address, IPv6 in brackets) unless `http 0`; the map appears and
 //   goes when the service starts and stops (poll).
 //   connmap/config.js (settings): covers every option of /etc/config/connmap, the interface is
-//   a widgets.NetworkSelect, placeholders are the daemon's defaults (src/cli.rs), as are the
-//   UCI file's values and the init script's fallbacks.
+//   a widgets.NetworkSelect, placeholders and defaults are marks filled from src/defaults.conf
+//   (the daemon's table) by scripts/fill-defaults.sh, as are the UCI file's values and the
+//   init script's fallbacks: every default of the table reaches them, no copy is written there.
 //   menu.d / acl.d: Status > Connection Map with Map and Settings tabs, ACL read access to
 //   exactly the markers.json path, cgi-io download, service list; write to uci connmap only.
 // Prints ok/FAIL lines and "luci: N passed, N failed".
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const app = path.join(here, '../luci-app-connmap');
-const read = (p) => fs.readFileSync(path.join(app, p), 'utf8');
+const repo = path.join(here, '../..');
+const TABLE = path.join(repo, 'src/defaults.conf');
+// a file as the packages install it: its marks filled from the table (what the builds run)
+const filled = (p) => execFileSync('sh', [path.join(repo, 'scripts/fill-defaults.sh'), TABLE], { input: fs.readFileSync(p), encoding: 'utf8' });
+const raw = (p) => fs.readFileSync(path.join(app, p), 'utf8');
+const read = (p) => filled(path.join(app, p));
 const mapSrc = read('htdocs/luci-static/resources/view/connmap/map.js');
+const configRaw = raw('htdocs/luci-static/resources/view/connmap/config.js');
 const configSrc = read('htdocs/luci-static/resources/view/connmap/config.js');
 const menu = JSON.parse(read('root/usr/share/luci/menu.d/luci-app-connmap.json'));
 const acl = JSON.parse(read('root/usr/share/rpcd/acl.d/luci-app-connmap.json'));
-const uciFile = fs.readFileSync(path.join(here, '../connmap/files/connmap.config'), 'utf8');
-const init = fs.readFileSync(path.join(here, '../connmap/files/connmap.init'), 'utf8');
-const cli = fs.readFileSync(path.join(here, '../../src/cli.rs'), 'utf8');
-const table = fs.readFileSync(path.join(here, '../../src/table.rs'), 'utf8');
+const uciRaw = fs.readFileSync(path.join(here, '../connmap/files/connmap.config'), 'utf8');
+const uciFile = filled(path.join(here, '../connmap/files/connmap.config'));
+const initRaw = fs.readFileSync(path.join(here, '../connmap/files/connmap.init'), 'utf8');
+const init = filled(path.join(here, '../connmap/files/connmap.init'));
+// the table: name -> value
+const table = Object.fromEntries(fs.readFileSync(TABLE, 'utf8').split('\n').map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/)).map(([n, , v]) => [n, v]));
 
 let passed = 0, failed = 0;
 function check(name, cond, detail) {
@@ -158,8 +169,8 @@ class Map {
   constructor(config, title) { this.config = config; this.title = title; }
   section(type, name, stype) {
     this.sectionArgs = [type, name, stype];
-    const opt = (t, name) => { const o = { type: t, name, deps: [], depends(k, v) { this.deps.push([k, v]); }, value() {} }; options.push(o); return o; };
-    return { tab: (n) => tabs.push(n), taboption: (tab, t, name) => { const o = opt(t, name); o.tab = tab; return o; }, option: opt };
+    const opt = (t, name, title, description) => { const o = { type: t, name, title, description, deps: [], depends(k, v) { this.deps.push([k, v]); }, value() {} }; options.push(o); return o; };
+    return { tab: (n) => tabs.push(n), taboption: (tab, ...a) => { const o = opt(...a); o.tab = tab; return o; }, option: opt };
   }
   render() { return Promise.resolve(E('div', { id: 'form' }, [])); }
 }
@@ -183,29 +194,36 @@ check('an interface the list cannot show (a device name) is kept on save, not re
 check('port and listen only with the own page on', JSON.stringify(byName.port?.deps) === '[["http","1"]]' && JSON.stringify(byName.listen?.deps) === '[["http","1"]]');
 check('settings in three tabs (general, advanced, alerts), every option in one', tabs.length === 3 && options.every((o) => o.tab));
 
-// defaults: src/cli.rs is the source; the form's placeholders, the UCI file and the init
-// script's fallbacks must say the same
-const rs = (re) => (cli.match(re) || [])[1];
-const defaults = {
-  port: rs(/DEFAULT_PORT: u16 = (\d+)/),
-  geoip: rs(/DEFAULT_GEOIP: &str = "([^"]+)"/),
-  max_remotes: rs(/max_remotes: ([\d_]+),/),
-  max_hosts: rs(/max_hosts: ([\d_]+),/),
-  retention: rs(/retention: ([\d_]+),/),
-  interval: rs(/interval: ([\d_]+),/),
-  save_interval: rs(/save_interval: ([\d_]+),/),
-  max_names: (table.match(/DEFAULT_MAX_NAMES: usize = ([\d_]+)/) || [])[1],
-};
-for (const k of Object.keys(defaults)) defaults[k] = defaults[k]?.replace(/_/g, '');
+// defaults: src/defaults.conf is the one source. The sources hold marks, never a copy of a
+// value; the filled files (what the packages install) carry the table's values.
+check('the sources carry no filled value: every form default/placeholder of a table setting is a mark',
+  [...configRaw.matchAll(/'@(\w+)@'/g)].length > 20 && !/placeholder = '\d/.test(configRaw) && !/default = '\d/.test(configRaw));
+check('no mark is left in the filled files', ![configSrc, mapSrc, uciFile, init].some((t) => /@[a-z_]+@/.test(t)));
+let formChecked = 0, uciChecked = 0, initChecked = 0;
 const uciValue = (k) => (uciFile.match(new RegExp(`^\\s*option ${k} '([^']*)'`, 'm')) || [])[1];
-for (const [k, d] of Object.entries(defaults)) {
-  check(`default ${k}=${d}: form placeholder and /etc/config/connmap agree with src/cli.rs`,
-    d && byName[k]?.placeholder === d && uciValue(k) === d, `placeholder ${byName[k]?.placeholder}, uci ${uciValue(k)}`);
+const initDefault = (k) => (init.match(new RegExp(`config_get(?:_bool)? \\w+ main ${k} (\\S+)$`, 'm')) || [])[1];
+for (const [k, d] of Object.entries(table)) {
+  const o = byName[k];
+  if (o) {
+    const shown = o.type === 'Value' ? o.placeholder : o.default;
+    check(`default ${k}=${d}: the form's ${o.type === 'Value' ? 'placeholder' : 'default'}`, shown === d, String(shown));
+    formChecked++;
+  }
+  if (new RegExp(`option ${k} '`).test(uciRaw)) {
+    check(`default ${k}=${d}: /etc/config/connmap`, uciValue(k) === d, uciValue(k));
+    uciChecked++;
+  }
+  if (new RegExp(`config_get(_bool)? \\w+ main ${k} @`).test(initRaw)) {
+    check(`default ${k}=${d}: the init script's fallback`, initDefault(k) === d, initDefault(k));
+    initChecked++;
+  }
 }
-const initDefault = (k) => (init.match(new RegExp(`config_get ${k} main ${k} (\\S+)`)) || [])[1];
-check('init script fallbacks for port and geoip are the daemon\'s defaults', initDefault('port') === defaults.port && initDefault('geoip') === defaults.geoip,
-  `${initDefault('port')} ${initDefault('geoip')}`);
-check('map.js DEFAULT_PORT is the daemon\'s', (mapSrc.match(/DEFAULT_PORT = '(\d+)'/) || [])[1] === defaults.port);
+check('every UCI option of the table is in the UCI file', Object.keys(table).filter((k) => byName[k] && !uciValue(k)).length === 0);
+check(`defaults checked: ${formChecked} in the form, ${uciChecked} in the UCI file, ${initChecked} in the init script`,
+  formChecked >= 30 && uciChecked >= 30 && initChecked >= 15);
+check('map.js DEFAULT_PORT is the daemon\'s', (mapSrc.match(/DEFAULT_PORT = '(\d+)'/) || [])[1] === table.port);
+check('the history description names the history\'s default bounds',
+  (byName.history_top?.description || '').includes(`last ${table.history_hours} hours by hour, ${table.history_days} days by day`));
 
 // --- menu and ACL ------------------------------------------------------------------------------
 const root = menu['admin/status/connmap'];

@@ -16,7 +16,7 @@
 // where the init script has the daemon write markers.json (--json-out), readable through the
 // ACL of this app (root/usr/share/rpcd/acl.d/luci-app-connmap.json)
 const MARKERS = '/var/run/connmap/markers.json';
-const DEFAULT_PORT = '8090';
+const DEFAULT_PORT = '@port@'; // the daemon's (src/defaults.conf, filled in by the build)
 
 const callServiceList = rpc.declare({
 	object: 'service',

@@ -1,0 +1,53 @@
+#!/bin/sh
+# scripts/fill-defaults.sh — fills the `@name@` marks of a file with connmap's default settings
+# from their one source, src/defaults.conf (the daemon reads the same table through build.rs).
+# The OpenWrt packages are built with it, by the feed Makefiles (openwrt/*/Makefile, inside an
+# OpenWrt SDK: POSIX sh and awk only) and by scripts/package.sh: /etc/config/connmap, the init
+# script's fallbacks, the LuCI views' placeholders and defaults. A mark the table lacks is an
+# error (exit status 1), so a misspelt one never ships.
+# usage: fill-defaults.sh TABLE < IN > OUT
+#        fill-defaults.sh TABLE -i FILE...      (in place)
+set -eu
+[ $# -ge 1 ] || { echo "usage: $0 TABLE [-i FILE...]" >&2; exit 2; }
+table=$1
+shift
+
+fill() {
+	awk -v table="$table" '
+	BEGIN {
+		while ((rc = getline line < table) > 0) {
+			sub(/^[ \t]+/, "", line)
+			if (line == "" || line ~ /^#/) continue
+			split(line, f, /[ \t]+/)
+			v[f[1]] = f[3]
+		}
+		if (rc < 0) { print "fill-defaults: cannot read " table > "/dev/stderr"; exit 1 }
+	}
+	{
+		s = $0
+		out = ""
+		while (match(s, /@[a-z_]+@/)) {
+			k = substr(s, RSTART + 1, RLENGTH - 2)
+			if (!(k in v)) {
+				print "fill-defaults: line " NR ": " table " has no default " k > "/dev/stderr"
+				bad = 1
+				exit 1
+			}
+			out = out substr(s, 1, RSTART - 1) v[k]
+			s = substr(s, RSTART + RLENGTH)
+		}
+		print out s
+	}
+	END { if (bad) exit 1 }'
+}
+
+if [ "${1:-}" = -i ]; then
+	shift
+	for f in "$@"; do
+		fill < "$f" > "$f.filled"
+		cat "$f.filled" > "$f" # keeps the file's mode
+		rm -f "$f.filled"
+	done
+else
+	fill
+fi
