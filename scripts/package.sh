@@ -37,11 +37,13 @@ log() { printf 'package: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 mkvar() { sed -n "s/^$2:=//p" "$1" | head -1; }
-VERSION="$(mkvar "$OW/connmap/Makefile" PKG_VERSION)-r$(mkvar "$OW/connmap/Makefile" PKG_RELEASE)"
+# what connmap and connmap-geodb share (openwrt/connmap/connmap.mk): version, maintainer, page
+SHARED=$OW/connmap/connmap.mk
+VERSION="$(mkvar "$SHARED" PKG_VERSION)-r$(mkvar "$OW/connmap/Makefile" PKG_RELEASE)"
 LUCI_VERSION="$(mkvar "$OW/luci-app-connmap/Makefile" PKG_VERSION)-r$(mkvar "$OW/luci-app-connmap/Makefile" PKG_RELEASE)"
-GEODB_VERSION="$(mkvar "$OW/connmap-geodb/Makefile" PKG_VERSION)-r$(mkvar "$OW/connmap-geodb/Makefile" PKG_RELEASE)"
-MAINTAINER="connmap developers <connmap@example.invalid>"
-URL="https://example.invalid/connmap"
+GEODB_VERSION="$(mkvar "$SHARED" PKG_VERSION)-r$(mkvar "$OW/connmap-geodb/Makefile" PKG_RELEASE)"
+MAINTAINER=$(mkvar "$SHARED" PKG_MAINTAINER)
+URL=$(mkvar "$SHARED" CONNMAP_URL)
 EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$SRC" log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH=$EPOCH
 TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name --mtime="@$EPOCH")

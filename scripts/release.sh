@@ -18,8 +18,8 @@ OW=$REPO/openwrt
 die() { printf 'release: error: %s\n' "$*" >&2; exit 1; }
 
 cd "$REPO"
-ver=$(sed -n 's/^PKG_VERSION:=//p' "$OW/connmap/Makefile")
-[ -n "$ver" ] || die "no PKG_VERSION in $OW/connmap/Makefile"
+ver=$(sed -n 's/^PKG_VERSION:=//p' "$OW/connmap/connmap.mk")
+[ -n "$ver" ] || die "no PKG_VERSION in $OW/connmap/connmap.mk"
 [ -z "$(git status --porcelain -- . ':(exclude)openwrt')" ] || die "uncommitted changes outside openwrt/"
 epoch=$(git log -1 --format=%ct)
 TAR=(tar --format=gnu --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch")

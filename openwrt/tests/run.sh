@@ -55,7 +55,7 @@ if command -v shellcheck > /dev/null; then
 	for f in openwrt/connmap/files/connmap.init openwrt/tests/deps.sh openwrt/tests/init_test.sh \
 		openwrt/tests/qemu_test.sh openwrt/tests/run.sh scripts/cross-build.sh scripts/package.sh \
 		scripts/build-dist.sh scripts/link-ordered.sh openwrt/tools/cross-prebuild-libpcap.sh \
-		scripts/release.sh openwrt/tests/real/luci_https_test.sh \
+		scripts/release.sh scripts/fill-defaults.sh openwrt/tests/real/luci_https_test.sh \
 		openwrt/tests/time64_test.sh openwrt/tests/mips-system/run.sh openwrt/tests/mips-system/guest.sh \
 		openwrt/tests/real/build.sh openwrt/tests/real/rootfs.sh openwrt/tests/real/run.sh; do
 		shellcheck -x "$f" > "$LOGDIR/sc.log" 2>&1
