@@ -37,7 +37,10 @@ fn main() {
         }
         rows.push((name.to_string(), value.to_string()));
     }
-    let on = |r: &str| rows.iter().any(|(n, v)| *n == format!("alert_{r}") && v == "1");
+    let on = |r: &str| {
+        rows.iter()
+            .any(|(n, v)| *n == format!("alert_{r}") && v == "1")
+    };
     let rules: Vec<&str> = RULES.into_iter().filter(|r| on(r)).collect();
     rows.push(("alert_rules".into(), rules.join(",")));
 
@@ -46,7 +49,10 @@ fn main() {
         usage = usage.replace(&format!("@{name}@"), value);
     }
     if let Some(i) = usage.find('@') {
-        panic!("src/usage.txt: unknown mark at {}", &usage[i..usage.len().min(i + 30)]);
+        panic!(
+            "src/usage.txt: unknown mark at {}",
+            &usage[i..usage.len().min(i + 30)]
+        );
     }
     let out = env::var("OUT_DIR").unwrap();
     fs::write(Path::new(&out).join("defaults.rs"), consts).unwrap();

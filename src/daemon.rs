@@ -243,8 +243,14 @@ impl DataPath {
             now,
         );
         // the /metrics aggregate of this snapshot
-        let (t, n, m) = (&self.tables, &self.devnames.current, &self.meta);
-        (self.export).snapshot(t, n, m, &self.stats, now, started.elapsed());
+        self.export.snapshot(crate::export::metrics::Sources {
+            tables: &self.tables,
+            names: &self.devnames.current,
+            meta: &self.meta,
+            path: &self.stats,
+            now,
+            render: started.elapsed(),
+        });
         Snapshot::new(json, self.generation, now)
     }
 

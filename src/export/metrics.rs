@@ -222,20 +222,23 @@ fn top_n(mut rows: Vec<GroupRow>, top: usize) -> Vec<GroupRow> {
     rows
 }
 
+/// What a snapshot's aggregate is made from: the data path's state at the snapshot.
+pub struct Sources<'a> {
+    pub tables: &'a Tables,
+    pub names: &'a DeviceNames,
+    pub meta: &'a SnapshotMeta,
+    pub path: &'a PathStats,
+    pub now: u64,
+    /// the snapshot's render time so far
+    pub render: Duration,
+}
+
 /// One pass over the tables: the aggregate a scrape renders. Runs on the data path at each
 /// snapshot; its cost is that of a pass over the remotes and hosts (a fraction of rendering
 /// markers.json).
-#[allow(clippy::too_many_arguments)]
-pub fn collect(
-    tables: &Tables,
-    names: &DeviceNames,
-    meta: &SnapshotMeta,
-    path: &PathStats,
-    now: u64,
-    render: Duration,
-    limits: &Limits,
-    ipfix: Option<IpfixStats>,
-) -> MetricsData {
+pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) -> MetricsData {
+    let (tables, names, meta, path) = (sources.tables, sources.names, sources.meta, sources.path);
+    let (now, render) = (sources.now, sources.render);
     // Devices: one row per (label, MAC); addresses of one named device add up, and, as on
     // the page, an unnamed device's IPv6 addresses join the IPv4 address of its MAC.
     let mut devices: Vec<DeviceRow> = Vec::with_capacity(tables.hosts.len());

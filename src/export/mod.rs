@@ -17,10 +17,7 @@ pub mod ipfix;
 pub mod metrics;
 
 use crate::cli::Config;
-use crate::devnames::DeviceNames;
-use crate::snapshot::{PathStats, SnapshotMeta};
 use crate::table::Tables;
-use std::time::Duration;
 
 /// What the data path keeps for the exporters.
 #[derive(Default)]
@@ -66,17 +63,9 @@ impl Export {
     }
 
     /// At each snapshot: the aggregate for `/metrics` (one pass over the tables).
-    pub fn snapshot(
-        &mut self,
-        tables: &Tables,
-        names: &DeviceNames,
-        meta: &SnapshotMeta,
-        path: &PathStats,
-        now: u64,
-        render: Duration,
-    ) {
+    pub fn snapshot(&mut self, sources: metrics::Sources) {
         let ipfix = self.ipfix.as_ref().map(|x| x.stats);
-        let data = metrics::collect(tables, names, meta, path, now, render, &self.limits, ipfix);
+        let data = metrics::collect(&sources, &self.limits, ipfix);
         self.metrics.set(data);
     }
 
