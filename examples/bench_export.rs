@@ -64,17 +64,17 @@ fn main() {
     let runs = 20;
     let started = Instant::now();
     let mut data = Default::default();
+    let path = Default::default();
+    let sources = metrics::Sources {
+        tables: &t,
+        names: &names,
+        meta: &meta,
+        path: &path,
+        now: 1,
+        render: Duration::ZERO,
+    };
     for _ in 0..runs {
-        data = metrics::collect(
-            &t,
-            &names,
-            &meta,
-            &Default::default(),
-            1,
-            Duration::ZERO,
-            &limits,
-            None,
-        );
+        data = metrics::collect(&sources, &limits, None);
     }
     let collect = started.elapsed() / runs;
     let p = metrics::Process::now(0);
