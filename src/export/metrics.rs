@@ -484,12 +484,26 @@ impl Out {
     /// A family with one unlabelled sample.
     fn single(&mut self, name: &str, kind: Kind, help: &str, value: Value) {
         self.family(name, kind, help);
-        let full = if kind == Kind::Counter {
-            format!("{name}_total")
-        } else {
-            name.to_string()
-        };
-        self.sample(&full, &[], value);
+        self.sample(&sample_name(name, kind), &[], value);
+    }
+
+    /// A family with a sample per value of one label (`(value of label, sample)`).
+    fn labelled(&mut self, family: (&str, Kind, &str), label: &str, samples: &[(&str, u64)]) {
+        let (name, kind, help) = family;
+        self.family(name, kind, help);
+        let full = sample_name(name, kind);
+        for &(v, n) in samples {
+            self.sample(&full, &[(label, v)], Value::U(n));
+        }
+    }
+}
+
+/// A family's sample name: counters' samples end in `_total`.
+fn sample_name(name: &str, kind: Kind) -> String {
+    if kind == Kind::Counter {
+        format!("{name}_total")
+    } else {
+        name.to_string()
     }
 }
 
@@ -684,36 +698,26 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         "bytes counted (wire length)",
         Value::U(h.bytes),
     );
-    o.family(
-        "connmap_capture_received",
-        Kind::Counter,
-        "packets the capture received (libpcap; a replay: frames read)",
-    );
-    let rx = "connmap_capture_received_total";
-    o.sample(rx, &[("handle", "counting")], Value::U(h.received));
-    if let Some((r, _)) = h.names_handle {
-        o.sample(rx, &[("handle", "names")], Value::U(r));
+    // the capture handles: the counting one, and the names one when it runs
+    let mut received = vec![("counting", h.received)];
+    let mut dropped: Vec<(&str, u64)> = h.dropped.map(|v| ("counting", v)).into_iter().collect();
+    if let Some((r, d)) = h.names_handle {
+        received.push(("names", r));
+        dropped.push(("names", d));
     }
-    if h.dropped.is_some() || h.names_handle.is_some() {
-        o.family(
-            "connmap_capture_dropped",
-            Kind::Counter,
-            "packets the kernel dropped for lack of buffer space (libpcap ps_drop)",
+    let rx = "packets the capture received (libpcap; a replay: frames read)";
+    o.labelled(
+        ("connmap_capture_received", Kind::Counter, rx),
+        "handle",
+        &received,
+    );
+    if !dropped.is_empty() {
+        let help = "packets the kernel dropped for lack of buffer space (libpcap ps_drop)";
+        o.labelled(
+            ("connmap_capture_dropped", Kind::Counter, help),
+            "handle",
+            &dropped,
         );
-        if let Some(v) = h.dropped {
-            o.sample(
-                "connmap_capture_dropped_total",
-                &[("handle", "counting")],
-                Value::U(v),
-            );
-        }
-        if let Some((_, v)) = h.names_handle {
-            o.sample(
-                "connmap_capture_dropped_total",
-                &[("handle", "names")],
-                Value::U(v),
-            );
-        }
     }
     if let Some(v) = h.if_dropped {
         o.single(
@@ -729,62 +733,44 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         "frames that could not be decoded",
         Value::U(h.decode_errors),
     );
-    o.family(
-        "connmap_table_entries",
-        Kind::Gauge,
-        "entries in the bounded tables",
+    // the bounded tables
+    let tables = |v: [u64; 3]| [("remotes", v[0]), ("hosts", v[1]), ("names", v[2])];
+    let size = |v: [usize; 3]| tables(v.map(|n| n as u64));
+    let help = "entries in the bounded tables";
+    let entries = size([h.remotes, h.hosts, h.names]);
+    o.labelled(
+        ("connmap_table_entries", Kind::Gauge, help),
+        "table",
+        &entries,
     );
-    for (t, v) in [
-        ("remotes", h.remotes),
-        ("hosts", h.hosts),
-        ("names", h.names),
-    ] {
-        o.sample("connmap_table_entries", &[("table", t)], Value::U(v as u64));
-    }
-    o.family(
-        "connmap_table_limit",
-        Kind::Gauge,
-        "bounds of the tables (--max-remotes, --max-hosts, --max-names)",
+    let help = "bounds of the tables (--max-remotes, --max-hosts, --max-names)";
+    let limits = size([h.max_remotes, h.max_hosts, h.max_names]);
+    o.labelled(("connmap_table_limit", Kind::Gauge, help), "table", &limits);
+    let help = "entries evicted from a full table (least recently seen first)";
+    let evicted = tables([h.evicted_remotes, h.evicted_hosts, h.evicted_names]);
+    o.labelled(
+        ("connmap_table_evicted", Kind::Counter, help),
+        "table",
+        &evicted,
     );
-    for (t, v) in [
-        ("remotes", h.max_remotes),
-        ("hosts", h.max_hosts),
-        ("names", h.max_names),
-    ] {
-        o.sample("connmap_table_limit", &[("table", t)], Value::U(v as u64));
-    }
-    o.family(
-        "connmap_table_evicted",
-        Kind::Counter,
-        "entries evicted from a full table (least recently seen first)",
+    let help = "entries forgotten after --retention idle";
+    let expired = [("remotes", h.expired_remotes), ("hosts", h.expired_hosts)];
+    o.labelled(
+        ("connmap_table_expired", Kind::Counter, help),
+        "table",
+        &expired,
     );
-    for (t, v) in [
-        ("remotes", h.evicted_remotes),
-        ("hosts", h.evicted_hosts),
-        ("names", h.evicted_names),
-    ] {
-        o.sample("connmap_table_evicted_total", &[("table", t)], Value::U(v));
-    }
-    o.family(
-        "connmap_table_expired",
-        Kind::Counter,
-        "entries forgotten after --retention idle",
-    );
-    for (t, v) in [("remotes", h.expired_remotes), ("hosts", h.expired_hosts)] {
-        o.sample("connmap_table_expired_total", &[("table", t)], Value::U(v));
-    }
-    o.family(
-        "connmap_names_learned",
-        Kind::Counter,
-        "remote names learned, by source",
-    );
-    for (t, v) in [
+    let help = "remote names learned, by source";
+    let learned = [
         ("dns", h.names_dns),
         ("sni", h.names_sni),
         ("http", h.names_http),
-    ] {
-        o.sample("connmap_names_learned_total", &[("source", t)], Value::U(v));
-    }
+    ];
+    o.labelled(
+        ("connmap_names_learned", Kind::Counter, help),
+        "source",
+        &learned,
+    );
     o.single(
         "connmap_geo_lookups",
         Kind::Counter,
