@@ -90,12 +90,7 @@ impl Default for Config {
             retention: d::RETENTION,
             state: None,
             save_interval: d::SAVE_INTERVAL,
-            history: crate::history::Bounds {
-                top: d::HISTORY_TOP,
-                devices: d::HISTORY_DEVICES,
-                hours: d::HISTORY_HOURS,
-                days: d::HISTORY_DAYS,
-            },
+            history: crate::history::Bounds::default(),
             leases: path(d::LEASES),
             ethers: path(d::ETHERS),
             dhcp_config: path(d::DHCP_CONFIG),
@@ -114,19 +109,7 @@ impl Default for Config {
             ipfix: None,
             ipfix_active: d::IPFIX_ACTIVE,
             ipfix_idle: d::IPFIX_IDLE,
-            alerts: crate::alert::AlertConfig {
-                new_country: d::ALERT_NEW_COUNTRY,
-                new_asn: d::ALERT_NEW_ASN,
-                blocklist: d::ALERT_BLOCKLIST,
-                upload_per_hour: d::ALERT_UPLOAD,
-                new_device: d::ALERT_NEW_DEVICE,
-                learning: d::ALERT_LEARNING,
-                window: d::ALERT_WINDOW,
-                blocklists: Vec::new(),
-                dir: path(d::ALERT_DIR),
-                ubus: path(d::UBUS),
-                hook_timeout: d::ALERT_TIMEOUT,
-            },
+            alerts: Default::default(),
             verbosity: 0,
         }
     }
@@ -490,6 +473,7 @@ fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::defaults as d;
     use super::*;
 
     fn run(args: &[&str]) -> Result<Config, String> {
@@ -499,13 +483,23 @@ mod tests {
         }
     }
 
-    /// The modules' own defaults (used where no `Config` is at hand, e.g. in tests) are the
-    /// table's (src/defaults.conf), as `Config::default` is.
+    /// src/history and src/alert keep their defaults as their own constants (their
+    /// `Default`s are what `Config::default` uses): they must be the table's
+    /// (src/defaults.conf) until they are written as `crate::cli::defaults::…` there.
     #[test]
     fn module_defaults_are_the_tables() {
-        let c = Config::default();
-        assert_eq!(c.history, crate::history::Bounds::default());
-        assert_eq!(c.alerts, crate::alert::AlertConfig::default());
+        use crate::alert::AlertConfig;
+        let a = AlertConfig::default();
+        let h = crate::history::Bounds::default();
+        assert_eq!((h.top, h.devices), (d::HISTORY_TOP, d::HISTORY_DEVICES));
+        assert_eq!((h.hours, h.days), (d::HISTORY_HOURS, d::HISTORY_DAYS));
+        let rules = (a.new_country, a.new_asn, a.blocklist, a.new_device);
+        let table = (d::ALERT_NEW_COUNTRY, d::ALERT_NEW_ASN, d::ALERT_BLOCKLIST);
+        assert_eq!(rules, (table.0, table.1, table.2, d::ALERT_NEW_DEVICE));
+        assert_eq!((a.upload_per_hour, a.learning), (d::ALERT_UPLOAD, d::ALERT_LEARNING));
+        assert_eq!((a.window, a.hook_timeout), (d::ALERT_WINDOW, d::ALERT_TIMEOUT));
+        assert_eq!(a.dir, Some(PathBuf::from(d::ALERT_DIR)));
+        assert_eq!(a.ubus, Some(PathBuf::from(d::UBUS)));
         assert!(USAGE.contains("(default 8090)") && !USAGE.contains('@'));
     }
 
