@@ -312,7 +312,9 @@ def check_defaults(c, base, pkg, files):
         wrong = {k: v for k, v in got.items() if k in table and table[k] != v}
         c.check(base + ": /etc/config/connmap: %d options with the table's default values" %
                 sum(k in table for k in got), len(got) > 30 and not wrong, str(wrong))
+        # ('' fallbacks pass no flag: the daemon's default, the same table's, applies)
         fb = dict(re.findall(r"config_get(?:_bool)? \w+ main (\w+) (\S+)$", init, re.M))
+        fb = {k: v for k, v in fb.items() if v != "''"}
         wrong = {k: v for k, v in fb.items() if k in table and table[k] != v}
         c.check(base + ": init script: %d fallbacks, the table's" % sum(k in table for k in fb),
                 fb.get("port") == table["port"] and not wrong, str(wrong))
