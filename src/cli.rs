@@ -496,11 +496,54 @@ mod tests {
         let rules = (a.new_country, a.new_asn, a.blocklist, a.new_device);
         let table = (d::ALERT_NEW_COUNTRY, d::ALERT_NEW_ASN, d::ALERT_BLOCKLIST);
         assert_eq!(rules, (table.0, table.1, table.2, d::ALERT_NEW_DEVICE));
-        assert_eq!((a.upload_per_hour, a.learning), (d::ALERT_UPLOAD, d::ALERT_LEARNING));
-        assert_eq!((a.window, a.hook_timeout), (d::ALERT_WINDOW, d::ALERT_TIMEOUT));
+        assert_eq!(
+            (a.upload_per_hour, a.learning),
+            (d::ALERT_UPLOAD, d::ALERT_LEARNING)
+        );
+        assert_eq!(
+            (a.window, a.hook_timeout),
+            (d::ALERT_WINDOW, d::ALERT_TIMEOUT)
+        );
         assert_eq!(a.dir, Some(PathBuf::from(d::ALERT_DIR)));
         assert_eq!(a.ubus, Some(PathBuf::from(d::UBUS)));
         assert!(USAGE.contains("(default 8090)") && !USAGE.contains('@'));
+    }
+
+    /// README.md's configuration reference states the defaults `--help` states (both from
+    /// src/defaults.conf; README's prose is written by hand).
+    #[test]
+    fn readme_states_the_defaults() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let readme = readme.unwrap();
+        // flag -> the text after "(default " up to the next ')', ',' or ';'
+        let defaults = |text: &str| -> Vec<(String, String)> {
+            let mut out = vec![];
+            let mut flag = String::new();
+            for line in text.lines() {
+                let t = line.trim_start();
+                if let Some(f) = t.split_whitespace().find(|w| w.starts_with("--")) {
+                    if t.starts_with('-') {
+                        flag = f.to_string();
+                    }
+                }
+                if let Some((_, v)) = line.split_once("(default ") {
+                    let v = v.split([')', ',', ';']).next().unwrap().trim();
+                    out.push((flag.clone(), v.to_string()));
+                }
+            }
+            out
+        };
+        let help = defaults(USAGE.split("Demo options:").next().unwrap());
+        let block = readme.split("## Configuration").nth(1).unwrap();
+        let block = block.split("```").nth(1).unwrap();
+        let mut checked = 0;
+        for (flag, v) in defaults(block) {
+            if let Some((_, h)) = help.iter().find(|(f, _)| *f == flag) {
+                assert_eq!(&v, h, "README.md's default of {flag}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "{checked}");
     }
 
     /// The router build has no `Debug` output (`-Zfmt-debug=none`): `{:?}`, `{x:?}`, `{:#?}`,
