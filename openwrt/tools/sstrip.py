@@ -12,6 +12,14 @@ import os
 import struct
 import sys
 
+# The ELF header per class (EI_CLASS 1 = ELF32, 2 = ELF64): the size of an address/offset, where
+# e_phoff and e_phentsize are (e_ehsize just before e_phentsize), a program header's layout and
+# the indexes of its p_offset and p_filesz, where e_shoff is.
+LAYOUT = {
+    1: ("I", 28, 42, "IIIIIIII", 1, 4, 32),
+    2: ("Q", 32, 54, "IIQQQQQQ", 2, 5, 40),
+}
+
 
 def sstrip(path):
     with open(path, "rb") as f:
@@ -20,30 +28,21 @@ def sstrip(path):
         raise SystemExit("%s: not an ELF file" % path)
     cls, data = b[4], b[5]
     e = "<" if data == 1 else ">"
-    if cls == 1:  # ELF32
-        phoff, = struct.unpack_from(e + "I", b, 28)
-        phentsize, phnum = struct.unpack_from(e + "HH", b, 42)
-        ehsize, = struct.unpack_from(e + "H", b, 40)
-        ph_fmt, off_i, filesz_i = e + "IIIIIIII", 1, 4
-        shoff_at, shnum_at = 32, 48
-    elif cls == 2:  # ELF64
-        phoff, = struct.unpack_from(e + "Q", b, 32)
-        phentsize, phnum = struct.unpack_from(e + "HH", b, 54)
-        ehsize, = struct.unpack_from(e + "H", b, 52)
-        ph_fmt, off_i, filesz_i = e + "IIQQQQQQ", 2, 5
-        shoff_at, shnum_at = 40, 60
-    else:
+    if cls not in LAYOUT:
         raise SystemExit("%s: unknown ELF class %d" % (path, cls))
+    word, phoff_at, phent_at, ph_fmt, off_i, filesz_i, shoff_at = LAYOUT[cls]
+    phoff, = struct.unpack_from(e + word, b, phoff_at)
+    phentsize, phnum = struct.unpack_from(e + "HH", b, phent_at)
+    ehsize, = struct.unpack_from(e + "H", b, phent_at - 2)
+    ph_fmt = e + ph_fmt
+    shnum_at = phent_at + 6  # e_shentsize, e_shnum, e_shstrndx follow e_phentsize, e_phnum
     end = max(ehsize, phoff + phentsize * phnum)
     for i in range(phnum):
         ph = struct.unpack_from(ph_fmt, b, phoff + i * phentsize)
         end = max(end, ph[off_i] + ph[filesz_i])
     old = len(b)
     del b[end:]
-    if cls == 1:
-        struct.pack_into(e + "I", b, shoff_at, 0)
-    else:
-        struct.pack_into(e + "Q", b, shoff_at, 0)
+    struct.pack_into(e + word, b, shoff_at, 0)
     struct.pack_into(e + "HH", b, shnum_at, 0, 0)  # e_shnum, e_shstrndx
     struct.pack_into(e + "H", b, shnum_at - 2, 0)  # e_shentsize
     tmp = path + ".sstrip"
