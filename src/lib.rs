@@ -45,10 +45,11 @@ pub mod state;
 pub mod offload;
 pub mod conntrack;
 
-// Support: the tables' hasher, gzip without crc32fast, a mapped database truncated in place,
-// dropping root, the log.
+// Support: the tables' hasher, gzip without crc32fast, the latest value shared with the HTTP
+// threads, a mapped database truncated in place, dropping root, the log.
 pub mod hash;
 pub mod gz;
+pub mod latest;
 pub mod sigbus;
 pub mod privdrop;
 pub mod logging;

@@ -19,7 +19,7 @@ use crate::snapshot::{PathStats, SnapshotMeta};
 use crate::table::{Counters, Tables};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default `--metrics-top`: countries and ASNs with their own series.
@@ -136,7 +136,7 @@ pub struct MetricsData {
 /// The latest `MetricsData`, swapped in by the data path, read by HTTP threads.
 #[derive(Clone, Debug)]
 pub struct MetricsCell {
-    data: Arc<Mutex<Arc<MetricsData>>>,
+    data: crate::latest::Latest<MetricsData>,
     /// Process start (unix s).
     started: u64,
 }
@@ -144,7 +144,7 @@ pub struct MetricsCell {
 impl Default for MetricsCell {
     fn default() -> MetricsCell {
         MetricsCell {
-            data: Arc::default(),
+            data: Default::default(),
             started: crate::daemon::unix_now(),
         }
     }
@@ -152,18 +152,11 @@ impl Default for MetricsCell {
 
 impl MetricsCell {
     pub fn get(&self) -> Arc<MetricsData> {
-        match self.data.lock() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        self.data.get()
     }
 
     pub fn set(&self, d: MetricsData) {
-        let d = Arc::new(d);
-        match self.data.lock() {
-            Ok(mut g) => *g = d,
-            Err(p) => *p.into_inner() = d,
-        }
+        self.data.set(d)
     }
 
     /// The response body for a scrape: (content type, text).
