@@ -1,11 +1,12 @@
-//! `Latest<T>`: the latest value the data path made (a /metrics aggregate, a history view),
+//! `Latest<T>`: the latest value the data path made (markers.json, a /metrics aggregate, a
+//! history view),
 //! shared with the HTTP threads. The data path swaps in a new `Arc`; a reader clones the `Arc`
 //! it finds, so neither waits for the other longer than a pointer copy. A poisoned lock (a
 //! panic elsewhere while holding it) is used as it is: the value inside is always whole.
 
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Latest<T>(Arc<Mutex<Arc<T>>>);
 
 // (derive(Clone) would ask T: Clone; the cell is shared, never the value)
@@ -15,7 +16,18 @@ impl<T> Clone for Latest<T> {
     }
 }
 
+// (no value in `{:?}`: a snapshot is a whole document)
+impl<T> std::fmt::Debug for Latest<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Latest")
+    }
+}
+
 impl<T> Latest<T> {
+    pub fn new(first: T) -> Latest<T> {
+        Latest(Arc::new(Mutex::new(Arc::new(first))))
+    }
+
     pub fn get(&self) -> Arc<T> {
         match self.0.lock() {
             Ok(g) => Arc::clone(&g),

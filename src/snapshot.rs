@@ -15,7 +15,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// Version of the markers.json layout (`version` field).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -93,35 +93,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// The latest snapshot, swapped in by the data path, read by HTTP threads.
-#[derive(Clone)]
-pub struct SnapshotCell(Arc<Mutex<Arc<Snapshot>>>);
-
-impl std::fmt::Debug for SnapshotCell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnapshotCell")
-    }
-}
-
-impl SnapshotCell {
-    pub fn new(first: Snapshot) -> SnapshotCell {
-        SnapshotCell(Arc::new(Mutex::new(Arc::new(first))))
-    }
-
-    pub fn get(&self) -> Arc<Snapshot> {
-        match self.0.lock() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    pub fn set(&self, s: Snapshot) {
-        let s = Arc::new(s);
-        match self.0.lock() {
-            Ok(mut g) => *g = s,
-            Err(poisoned) => *poisoned.into_inner() = s,
-        }
-    }
-}
+pub type SnapshotCell = crate::latest::Latest<Snapshot>;
 
 #[derive(Serialize)]
 struct Doc<'a> {
