@@ -727,22 +727,13 @@ pub fn check(
 ) -> Vec<String> {
     let mut fails = Vec::new();
     for st in r.sets.iter().filter(|s| s.full_located > 0) {
-        if let Some(m) = min_country {
-            if st.country_pct() < m {
-                fails.push(format!(
-                    "{}: country agreement {:.2}% < {m}%",
-                    st.name,
-                    st.country_pct()
-                ));
-            }
-        }
-        if let Some(m) = min_100km {
-            if st.within100_pct() < m {
-                fails.push(format!(
-                    "{}: within 100 km {:.2}% < {m}%",
-                    st.name,
-                    st.within100_pct()
-                ));
+        let measured = [
+            ("country agreement", min_country, st.country_pct()),
+            ("within 100 km", min_100km, st.within100_pct()),
+        ];
+        for (what, min, pct) in measured {
+            if let Some(m) = min.filter(|&m| pct < m) {
+                fails.push(format!("{}: {what} {pct:.2}% < {m}%", st.name));
             }
         }
     }

@@ -15,23 +15,20 @@
 
 #![no_std]
 
-/// One IPv4 block: `addr/len`, the registry's name for it and the RFC it cites.
+/// One block: `addr/len` (`A`: the address as an integer), the registry's name for it and the
+/// RFC it cites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct V4Block {
-    pub addr: u32,
+pub struct Block<A> {
+    pub addr: A,
     pub len: u8,
     pub name: &'static str,
     pub rfc: &'static str,
 }
 
+/// One IPv4 block.
+pub type V4Block = Block<u32>;
 /// One IPv6 block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct V6Block {
-    pub addr: u128,
-    pub len: u8,
-    pub name: &'static str,
-    pub rfc: &'static str,
-}
+pub type V6Block = Block<u128>;
 
 const fn v4(a: u8, b: u8, c: u8, d: u8, len: u8, name: &'static str, rfc: &'static str) -> V4Block {
     V4Block {
