@@ -248,8 +248,10 @@ stage_connmap() { # arch idir
 	fi
 }
 
-CONNMAP_DESC="connmap captures LAN traffic on br-lan with libpcap, geolocates remote
-addresses offline and serves a live world map page and /markers.json."
+# a package's description and licence as its feed Makefile gives them
+describe() { makefile_define "$1" "Package/$2/description" | sed 's/^[[:space:]]*//'; }
+CONNMAP_DESC=$(describe "$OW/connmap/Makefile" connmap)
+CONNMAP_LICENSE=$(mkvar "$OW/connmap/Makefile" PKG_LICENSE)
 
 package_connmap() { # arch
 	local arch=$1 i a deps="libc"
@@ -260,7 +262,7 @@ package_connmap() { # arch
 	i="$WORK/connmap-$arch-ipk"
 	stage_connmap "$arch" "$i"
 	mkdir -p "$i/CONTROL"
-	LICENSE=MIT control connmap "$VERSION" "$deps" feeds/connmap/connmap net "$arch" "$CONNMAP_DESC" \
+	LICENSE=$CONNMAP_LICENSE control connmap "$VERSION" "$deps" feeds/connmap/connmap net "$arch" "$CONNMAP_DESC" \
 		"connmap:connmap" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	echo /etc/config/connmap > "$i/CONTROL/conffiles"
@@ -275,12 +277,13 @@ package_connmap() { # arch
 	echo /etc/config/connmap > "$a/conffiles"
 	pkg_scripts "$OW/connmap/Makefile" connmap "$a"
 	write_apk_scripts "$a" connmap "$a/postinst-pkg" "$a/prerm-pkg"
-	build_apk "$i" "$a" connmap "$VERSION" "$arch" "${deps//,/}" "${CONNMAP_DESC//$'\n'/ }" MIT \
+	build_apk "$i" "$a" connmap "$VERSION" "$arch" "${deps//,/}" "${CONNMAP_DESC//$'\n'/ }" "$CONNMAP_LICENSE" \
 		feeds/connmap/connmap "$DIST/$arch" "connmap:connmap"
 }
 
 # --- luci-app-connmap -------------------------------------------------------------------------
-LUCI_DESC="LuCI support for connmap (live connection map)"
+LUCI_DESC=$(mkvar "$OW/luci-app-connmap/Makefile" LUCI_TITLE)
+LUCI_LICENSE=$(mkvar "$OW/luci-app-connmap/Makefile" PKG_LICENSE)
 stage_luci() { # as luci.mk: htdocs/ to /www, root/ to /; plus the page's LuCI build
 	local i=$1
 	[ -f "$WWW_LUCI/index.html" ] || die "$WWW_LUCI is missing (www/build.sh makes it)"
@@ -297,7 +300,7 @@ package_luci() {
 	i="$WORK/luci-ipk"
 	stage_luci "$i"
 	mkdir -p "$i/CONTROL"
-	LICENSE=MIT control luci-app-connmap "$LUCI_VERSION" "libc, luci-base, connmap" \
+	LICENSE=$LUCI_LICENSE control luci-app-connmap "$LUCI_VERSION" "libc, luci-base, connmap" \
 		feeds/connmap/luci-app-connmap luci all "$LUCI_DESC" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	write_ipk_scripts "$i/CONTROL"
@@ -309,12 +312,13 @@ package_luci() {
 	mkdir -p "$a"
 	pkg_scripts "$OW/luci-app-connmap/Makefile" luci-app-connmap "$a"
 	write_apk_scripts "$a" luci-app-connmap "$a/postinst-pkg" "$a/prerm-pkg"
-	build_apk "$i" "$a" luci-app-connmap "$LUCI_VERSION" all "libc luci-base connmap" "$LUCI_DESC" MIT \
+	build_apk "$i" "$a" luci-app-connmap "$LUCI_VERSION" all "libc luci-base connmap" "$LUCI_DESC" "$LUCI_LICENSE" \
 		feeds/connmap/luci-app-connmap "$DIST/all"
 }
 
 # --- connmap-geodb ----------------------------------------------------------------------------
-GEODB_DESC="Trimmed IP-to-location database (DB-IP, CC BY 4.0) used by connmap."
+GEODB_DESC=$(describe "$OW/connmap-geodb/Makefile" connmap-geodb)
+GEODB_LICENSE=$(mkvar "$OW/connmap-geodb/Makefile" PKG_LICENSE)
 stage_geodb() {
 	run_install "$OW/connmap-geodb/Makefile" connmap-geodb "$1" "$GEODB_DIR"
 }
@@ -327,7 +331,7 @@ package_geodb() {
 	i="$WORK/geodb-ipk"
 	stage_geodb "$i"
 	mkdir -p "$i/CONTROL"
-	LICENSE=CC-BY-4.0 control connmap-geodb "$GEODB_VERSION" "libc" feeds/connmap/connmap-geodb net all \
+	LICENSE=$GEODB_LICENSE control connmap-geodb "$GEODB_VERSION" "libc" feeds/connmap/connmap-geodb net all \
 		"$GEODB_DESC" > "$i/CONTROL/control"
 	chmod 0644 "$i/CONTROL/control"
 	write_ipk_scripts "$i/CONTROL"
@@ -339,7 +343,7 @@ package_geodb() {
 	mkdir -p "$a"
 	pkg_scripts "$OW/connmap-geodb/Makefile" connmap-geodb "$a"
 	write_apk_scripts "$a" connmap-geodb "$a/postinst-pkg" "$a/prerm-pkg"
-	build_apk "$i" "$a" connmap-geodb "$GEODB_VERSION" all "libc" "$GEODB_DESC" CC-BY-4.0 \
+	build_apk "$i" "$a" connmap-geodb "$GEODB_VERSION" all "libc" "$GEODB_DESC" "$GEODB_LICENSE" \
 		feeds/connmap/connmap-geodb "$DIST/all"
 }
 
