@@ -320,6 +320,7 @@ fn read_header(r: &mut R) -> Option<u32> {
 /// The body's records: (address, host) and (address, remote), in the file's order.
 type Body = (Vec<(Addr, Host)>, Vec<(Addr, Remote)>);
 
+#[inline(never)]
 fn read_body(r: &mut R) -> Option<Body> {
     r.u64()?; // saved
     let mut hosts = Vec::new();

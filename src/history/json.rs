@@ -126,30 +126,45 @@ fn plan(view: &View, q: &Query) -> Plan {
     let resolution = if from >= hourly_limit { HOUR } else { DAY };
     let from = floor(from, resolution);
     let to = floor(to - 1, resolution) + resolution;
+    // a step: an hour's bucket, or a day's: its daily bucket, or (today, or before it
+    // closed) its hours; both lists are sorted by start
     let mut steps: Vec<(u64, Vec<Arc<Bucket>>)> = Vec::new();
-    let in_range = |b: &&Arc<Bucket>| b.start >= from && b.start < to;
-    if resolution == HOUR {
-        for b in view.hourly.iter().filter(in_range) {
-            steps.push((b.start, vec![Arc::clone(b)]));
+    let in_range = |v: &[Arc<Bucket>]| -> usize { v.partition_point(|b| b.start < from) };
+    let (lo, hi) = (
+        in_range(&view.daily),
+        view.daily.partition_point(|b| b.start < to),
+    );
+    let mut daily = match resolution {
+        DAY => view.daily.get(lo..hi).unwrap_or_default().iter(),
+        _ => [].iter(),
+    }
+    .peekable();
+    let mut daily_step = |steps: &mut Vec<(u64, Vec<Arc<Bucket>>)>, before: u64| {
+        while let Some(d) = daily.next_if(|d| d.start <= before) {
+            steps.push((d.start, vec![Arc::clone(d)]));
         }
-    } else {
-        // a day: its daily bucket, or (today, or before it closed) its hours
-        let mut days: Vec<u64> = (view.daily.iter().filter(in_range).map(|b| b.start))
-            .chain(view.hourly.iter().map(|b| floor(b.start, DAY)))
-            .filter(|d| *d >= from && *d < to)
-            .collect();
-        super::sort_by(&mut days, &|a, b| a.cmp(b));
-        days.dedup();
-        for day in days {
-            match view.daily.iter().find(|b| b.start == day) {
-                Some(b) => steps.push((day, vec![Arc::clone(b)])),
-                None => {
-                    let hours = view.hourly.iter().filter(|b| floor(b.start, DAY) == day);
-                    steps.push((day, hours.cloned().collect()));
+    };
+    for b in view
+        .hourly
+        .get(in_range(&view.hourly)..)
+        .unwrap_or_default()
+    {
+        let step = floor(b.start, resolution);
+        if step >= to {
+            break;
+        }
+        daily_step(&mut steps, step);
+        match steps.last_mut() {
+            Some((s, bs)) if *s == step => {
+                // a day with its daily bucket: its hours are in it
+                if bs.first().is_some_and(|x| x.len == HOUR) {
+                    bs.push(Arc::clone(b));
                 }
             }
+            _ => steps.push((step, vec![Arc::clone(b)])),
         }
     }
+    daily_step(&mut steps, u64::MAX);
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for v in [from, to, resolution, u64::from(SCHEMA_VERSION)] {
         fnv(&mut h, v);

@@ -180,6 +180,7 @@ fn index<T: Clone>(r: &mut R, list: &[T]) -> Option<Option<T>> {
 }
 
 /// The records read straight into buckets (no intermediate copy of the whole history).
+#[inline(never)]
 fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
     let clock = r.u64()?;
     let mut strings: Vec<Arc<str>> = Vec::new();
