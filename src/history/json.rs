@@ -351,7 +351,7 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
             many => Arc::new(merge(
                 *start,
                 p.resolution,
-                many.iter().map(|b| &**b),
+                &mut many.iter().map(|b| &**b),
                 &bounds,
                 0,
             )),

@@ -575,11 +575,13 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
     }
 }
 
-/// Merges buckets into one of `len` seconds from `start`, bounded.
+/// Merges buckets into one of `len` seconds from `start`, bounded. Out of line and not
+/// generic: one copy for its five callers.
+#[inline(never)]
 pub fn merge<'a>(
     start: u64,
     len: u64,
-    buckets: impl IntoIterator<Item = &'a Bucket>,
+    buckets: &mut dyn Iterator<Item = &'a Bucket>,
     b: &Bounds,
     version: u64,
 ) -> Bucket {
@@ -800,13 +802,15 @@ impl History {
         let mut bucket = self.open.freeze(&self.bounds, self.version);
         if let Some(i) = self.hourly.iter().position(|b| b.start == bucket.start) {
             let old = self.hourly.remove(i);
-            bucket = merge(
-                bucket.start,
+            let (start, pair) = (bucket.start, [&*old, &bucket]);
+            let merged = merge(
+                start,
                 HOUR,
-                [&*old, &bucket],
+                &mut pair.into_iter(),
                 &self.bounds,
                 self.version,
             );
+            bucket = merged;
         }
         let at = self.hourly.partition_point(|b| b.start < bucket.start);
         self.hourly.insert(at, Arc::new(bucket));
@@ -816,15 +820,19 @@ impl History {
     /// buckets past their retention go; interned remotes no bucket names any more go.
     fn daily_and_prune(&mut self) {
         let today = floor(self.open.start, DAY);
-        let mut days: Vec<u64> = (self.hourly.iter())
-            .map(|b| floor(b.start, DAY))
-            .filter(|&d| d < today && !self.daily.iter().any(|x| x.start == d))
-            .collect();
-        days.dedup();
-        for day in days {
+        // the hourly buckets are sorted: a day's hours are next to each other
+        let mut k = 0;
+        while let Some(first) = self.hourly.get(k) {
+            let day = floor(first.start, DAY);
+            let hours = self.hourly.get(k..).unwrap_or_default();
+            let n = hours.partition_point(|b| floor(b.start, DAY) == day);
+            k += n.max(1);
+            if day >= today || self.daily.iter().any(|x| x.start == day) {
+                continue;
+            }
             self.version += 1;
-            let hours = self.hourly.iter().filter(|b| floor(b.start, DAY) == day);
-            let bucket = merge(day, DAY, hours.map(|b| &**b), &self.bounds, self.version);
+            let hours = &mut hours.iter().take(n).map(|b| &**b);
+            let bucket = merge(day, DAY, hours, &self.bounds, self.version);
             let at = self.daily.partition_point(|b| b.start < day);
             self.daily.insert(at, Arc::new(bucket));
         }
@@ -861,7 +869,13 @@ impl History {
             let at = hourly.partition_point(|b| b.start < frozen.start);
             match hourly.get(at) {
                 Some(b) if b.start == frozen.start => {
-                    let merged = merge(b.start, HOUR, [&**b, &*frozen], &self.bounds, self.version);
+                    let merged = merge(
+                        b.start,
+                        HOUR,
+                        &mut [&**b, &*frozen].into_iter(),
+                        &self.bounds,
+                        self.version,
+                    );
                     hourly[at] = Arc::new(merged);
                 }
                 _ => hourly.insert(at, Arc::clone(&frozen)),

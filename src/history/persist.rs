@@ -282,7 +282,7 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
                 other_devices,
             };
             // again through the bounds (and the sorting) of this configuration
-            list.push(merge(start, len, [&raw], bounds, 0));
+            list.push(merge(start, len, &mut [&raw].into_iter(), bounds, 0));
         }
     }
     let [mut hourly, mut daily] = lists;
