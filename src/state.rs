@@ -1,13 +1,16 @@
 //! State: the tables saved to a file and restored at start, so a restart loses nothing.
 //!
-//! The file is [postcard](https://docs.rs/postcard) (a compact, documented serde format):
-//! a header (format tag, version) and then the body, so that a file of another version is
+//! The file is in [postcard](https://docs.rs/postcard)'s format (compact and documented): a
+//! header (format tag, version) and then the body, so that a file of another version is
 //! named as such rather than misread. Binary, because a state file is for connmap alone: it is
 //! a sixth the size of the same tables in JSON (336 KB against 1.99 MB for 10,000 remotes:
-//! less to write to flash), and reading it takes far less code than serde_json's deserializer
-//! (the MIPS binary is 48 KB smaller). It is written atomically (see `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
-//! against whatever database is installed then. Loading never trusts the file: bounds are
-//! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
+//! less to write to flash). The records are written and read by hand (`W`, `R`, shared with
+//! `history::persist`), byte for byte what serde + postcard wrote in earlier builds (a test
+//! checks it): serde's derived code and postcard's were 12 KB of the MIPS binary (6.9 KB of
+//! the package). It is written atomically (see `snapshot::write_atomically`). Geolocation is
+//! not saved: it is looked up again on restore, against whatever database is installed then.
+//! Loading never trusts the file: bounds are re-applied, bad entries are skipped, and a file
+//! that does not parse is reported and ignored.
 //!
 //! Version 3 adds, after the body and the names' sources, the opaque `alert_memory` bytes
 //! (the alerts engine's, empty when none) and the history (`history::persist`). A version 2

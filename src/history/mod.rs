@@ -578,10 +578,10 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
 /// Merges buckets into one of `len` seconds from `start`, bounded. Out of line and not
 /// generic: one copy for its five callers.
 #[inline(never)]
-pub fn merge<'a>(
+pub fn merge(
     start: u64,
     len: u64,
-    buckets: &mut dyn Iterator<Item = &'a Bucket>,
+    buckets: &mut dyn Iterator<Item = &Bucket>,
     b: &Bounds,
     version: u64,
 ) -> Bucket {
