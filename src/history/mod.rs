@@ -247,10 +247,26 @@ struct OpenDevice {
     count: Count,
     other: (u64, u64),
     remotes_seen: u32,
-    remotes: HashMap<Addr, OpenRemote, crate::hash::RandomState>,
+    /// Sorted by address (few: `top` × `OPEN_FACTOR` at most between folds; a sorted
+    /// `Vec` is less code than one more `HashMap` type).
+    remotes: Vec<(Addr, OpenRemote)>,
     /// Few (`top` × `OPEN_FACTOR` at most): searched in order, no hash map per kind.
     countries: Vec<CountryRec>,
     asns: Vec<AsnRec>,
+}
+
+/// The entry of `key` in a list sorted by address, and whether it was added now (`None`:
+/// not there, and the list holds `cap` entries already).
+fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(&mut V, bool)> {
+    let (at, fresh) = match v.binary_search_by(|e| e.0.cmp(&key)) {
+        Ok(at) => (at, false),
+        Err(at) if v.len() < cap => {
+            v.insert(at, (key, V::default()));
+            (at, true)
+        }
+        Err(_) => return None,
+    };
+    Some((&mut v.get_mut(at)?.1, fresh))
 }
 
 /// The entry of `country` in an open device (added when missing).
@@ -300,7 +316,8 @@ fn add_asn_bytes(a: &mut AsnRec, out: u64, inb: u64) {
 struct Acc {
     start: u64,
     len: u64,
-    devices: HashMap<Addr, OpenDevice, crate::hash::RandomState>,
+    /// Sorted by address.
+    devices: Vec<(Addr, OpenDevice)>,
     other_devices: Count,
 }
 
@@ -314,7 +331,7 @@ impl Acc {
         Acc {
             start,
             len,
-            devices: HashMap::default(),
+            devices: Vec::new(),
             other_devices: Count::default(),
         }
     }
@@ -326,10 +343,7 @@ impl Acc {
     /// The device's sums; `None` when the bucket holds its bound of devices already.
     fn device(&mut self, ip: Addr, b: &Bounds) -> Option<&mut OpenDevice> {
         let cap = b.devices.saturating_mul(OPEN_FACTOR);
-        if !self.devices.contains_key(&ip) && self.devices.len() >= cap {
-            return None;
-        }
-        Some(self.devices.entry(ip).or_default())
+        entry(&mut self.devices, ip, cap).map(|e| e.0)
     }
 
     /// Adds one remote's traffic (with its place and time offsets) to a device.
@@ -377,18 +391,16 @@ impl Acc {
             e.org = place.and_then(|p| p.org.clone());
         }
         add_asn_bytes(e, count.bytes_out, count.bytes_in);
-        let fresh = !d.remotes.contains_key(&info.ip);
+        if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
+            fold_smallest(d, cap / 2);
+        }
+        let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+            return;
+        };
         if fresh {
             d.remotes_seen = d.remotes_seen.saturating_add(1);
-            if d.remotes.len() >= cap {
-                fold_smallest(d, cap / 2);
-            }
+            (r.first, r.last) = (first, last);
         }
-        let r = d.remotes.entry(info.ip).or_insert_with(|| OpenRemote {
-            first,
-            last,
-            ..Default::default()
-        });
         // the latest name and place
         r.info = Some(Arc::clone(info));
         r.count.add_counts(count);
@@ -429,11 +441,12 @@ impl Acc {
                 add_asn_bytes(e, a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
-                let o = d.remotes.entry(r.remote.ip).or_insert_with(|| OpenRemote {
-                    first: off(r.first()),
-                    last: off(r.last),
-                    ..Default::default()
-                });
+                let Some((o, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                    continue;
+                };
+                if fresh {
+                    (o.first, o.last) = (off(r.first()), off(r.last));
+                }
                 o.info = Some(Arc::clone(&r.remote));
                 o.count.add_counts(&r.count);
                 o.first = o.first.min(off(r.first()));
@@ -445,7 +458,8 @@ impl Acc {
 
     /// The closed, bounded form.
     fn freeze(&self, b: &Bounds, version: u64) -> Bucket {
-        let mut devices: Vec<(&Addr, &OpenDevice)> = self.devices.iter().collect();
+        let mut devices: Vec<(&Addr, &OpenDevice)> =
+            self.devices.iter().map(|(a, d)| (a, d)).collect();
         // the busiest devices stay; ties by address, so that output is reproducible
         sort_by(&mut devices, &|a, b| {
             let key =
@@ -475,7 +489,7 @@ impl Acc {
 /// Folds all but the `keep` largest remotes of an open device into its `other`.
 #[cold]
 fn fold_smallest(d: &mut OpenDevice, keep: usize) {
-    let mut sizes: Vec<u64> = d.remotes.values().map(|r| r.count.total_bytes()).collect();
+    let mut sizes: Vec<u64> = d.remotes.iter().map(|r| r.1.count.total_bytes()).collect();
     if sizes.len() <= keep {
         return;
     }
@@ -484,7 +498,7 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
     let pivot = *pivot;
     let mut drop = cut;
     let other = &mut d.other;
-    d.remotes.retain(|_, r| {
+    d.remotes.retain(|(_, r)| {
         if drop > 0 && r.count.total_bytes() <= pivot {
             drop -= 1;
             add2(other, r.count.bytes_out, r.count.bytes_in);
@@ -496,7 +510,7 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
 }
 
 fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
-    let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().collect();
+    let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().map(|(a, r)| (a, r)).collect();
     sort_by(&mut remotes, &|a, b| {
         let key = |(ip, r): &(&Addr, &OpenRemote)| (std::cmp::Reverse(r.count.total_bytes()), **ip);
         key(a).cmp(&key(b))
