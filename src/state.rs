@@ -111,115 +111,151 @@ impl W {
     }
 }
 
-/// The reader: every read checks the bytes left; `None` is "damaged".
-pub(crate) struct R<'a>(pub &'a [u8]);
+/// The reader. A read past the end or of a bad value marks the input damaged (`bad`),
+/// returns a zero value, and makes every later read fail too (no bytes left): callers check
+/// `bad` once, after a record, instead of after every field (less code on the router).
+pub(crate) struct R<'a> {
+    pub b: &'a [u8],
+    pub bad: bool,
+}
 
 impl<'a> R<'a> {
-    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
+    pub fn new(b: &'a [u8]) -> R<'a> {
+        R { b, bad: false }
     }
 
-    pub fn byte(&mut self) -> Option<u8> {
-        Some(*self.take(1)?.first()?)
+    /// Marks the input damaged.
+    #[cold]
+    #[inline(never)]
+    pub fn fail(&mut self) {
+        self.bad = true;
+        self.b = &[];
+    }
+
+    /// `None` once the input is marked damaged: for the `?` of the callers.
+    pub fn ok(&self) -> Option<()> {
+        (!self.bad).then_some(())
+    }
+
+    #[inline(never)]
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        match self.b.split_at_checked(n) {
+            Some((a, b)) => {
+                self.b = b;
+                a
+            }
+            None => {
+                self.fail();
+                &[]
+            }
+        }
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        self.take(1).first().copied().unwrap_or(0)
     }
 
     /// A varint of at most `bits` bits (postcard refuses longer or overflowing ones).
     #[inline(never)]
-    pub fn var_bits(&mut self, bits: u32) -> Option<u64> {
+    pub fn var_bits(&mut self, bits: u32) -> u64 {
         let max_bytes = bits.div_ceil(7);
         let mut out: u64 = 0;
         for i in 0..max_bytes {
-            let b = self.byte()?;
+            let b = self.byte();
             out |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if i == max_bytes - 1 && u32::from(b) >= 1 << (bits - 7 * i) {
-                    return None;
+                    break;
                 }
-                return Some(out);
+                return out;
             }
         }
-        None
+        self.fail();
+        0
     }
 
-    pub fn u64(&mut self) -> Option<u64> {
+    pub fn u64(&mut self) -> u64 {
         self.var_bits(64)
     }
 
-    pub fn u32(&mut self) -> Option<u32> {
-        self.var_bits(32).map(|v| v as u32)
+    pub fn u32(&mut self) -> u32 {
+        self.var_bits(32) as u32
     }
 
     /// A sequence's length: no more items than bytes left (every item takes one at least),
     /// so a damaged length never allocates more than the input.
     #[inline(never)]
-    pub fn len(&mut self) -> Option<usize> {
-        usize::try_from(self.u64()?)
-            .ok()
-            .filter(|&n| n <= self.0.len())
-    }
-
-    /// A length, then that many bytes.
-    pub fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.len()?;
-        self.take(n)
-    }
-
-    pub fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-
-    /// An `Option` tag: `Some(true)` for a value.
-    pub fn some(&mut self) -> Option<bool> {
-        match self.byte()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
+    pub fn len(&mut self) -> usize {
+        let n = self.u64();
+        match usize::try_from(n) {
+            Ok(n) if n <= self.b.len() => n,
+            _ => {
+                self.fail();
+                0
+            }
         }
     }
 
-    pub fn opt_u32(&mut self) -> Option<Option<u32>> {
-        Some(if self.some()? {
-            Some(self.u32()?)
-        } else {
-            None
-        })
-    }
-
-    /// `None` (damaged), `Some(None)` (no value) or `Some(Some(the N bytes))`.
-    pub fn opt_array<const N: usize>(&mut self) -> Option<Option<[u8; N]>> {
-        Some(if self.some()? {
-            Some(self.array::<N>()?)
-        } else {
-            None
-        })
-    }
-
-    pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
+    /// A length, then that many bytes.
+    pub fn bytes(&mut self) -> &'a [u8] {
+        let n = self.len();
+        self.take(n)
     }
 
     #[inline(never)]
-    pub fn addr(&mut self) -> Option<Addr> {
-        Some(match self.u32()? {
-            0 => Addr::from_v4_bytes(self.array::<4>()?),
-            1 => Addr::from(std::net::IpAddr::from(self.array::<16>()?)),
-            _ => return None,
+    pub fn str(&mut self) -> &'a str {
+        let b = self.bytes();
+        std::str::from_utf8(b).unwrap_or_else(|_| {
+            self.fail();
+            ""
         })
     }
 
+    /// An `Option` tag: true for a value.
+    #[inline(never)]
+    pub fn some(&mut self) -> bool {
+        match self.byte() {
+            0 => false,
+            1 => true,
+            _ => {
+                self.fail();
+                false
+            }
+        }
+    }
+
+    pub fn opt_u32(&mut self) -> Option<u32> {
+        self.some().then(|| self.u32())
+    }
+
+    pub fn opt_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.some().then(|| self.array::<N>())
+    }
+
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        self.take(N).try_into().unwrap_or([0; N])
+    }
+
+    #[inline(never)]
+    pub fn addr(&mut self) -> Addr {
+        match self.u32() {
+            0 => Addr::from_v4_bytes(self.array::<4>()),
+            1 => Addr::from(std::net::IpAddr::from(self.array::<16>())),
+            _ => {
+                self.fail();
+                Addr::default()
+            }
+        }
+    }
+
     /// packets out, bytes out, packets in, bytes in
-    fn counters(&mut self) -> Option<crate::table::Counters> {
-        Some(crate::table::Counters {
-            packets_out: self.u64()?,
-            bytes_out: self.u64()?,
-            packets_in: self.u64()?,
-            bytes_in: self.u64()?,
-        })
+    fn counters(&mut self) -> crate::table::Counters {
+        crate::table::Counters {
+            packets_out: self.u64(),
+            bytes_out: self.u64(),
+            packets_in: self.u64(),
+            bytes_in: self.u64(),
+        }
     }
 }
 
@@ -314,10 +350,9 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
 
 /// The header: `Some(version)` for a connmap state file.
 fn read_header(r: &mut R) -> Option<u32> {
-    if r.bytes()? != FORMAT.as_bytes() {
-        return None;
-    }
-    r.u32()
+    let tag_ok = r.bytes() == FORMAT.as_bytes();
+    let version = r.u32();
+    (tag_ok && !r.bad).then_some(version)
 }
 
 /// The body's records: (address, host) and (address, remote), in the file's order.
@@ -325,46 +360,46 @@ type Body = (Vec<(Addr, Host)>, Vec<(Addr, Remote)>);
 
 #[inline(never)]
 fn read_body(r: &mut R) -> Option<Body> {
-    r.u64()?; // saved
+    r.u64(); // saved
     let mut hosts = Vec::new();
-    for _ in 0..r.len()? {
-        let ip = r.addr()?;
-        let mac = r.opt_array::<6>()?;
-        let counters = r.counters()?;
-        let (first_seen, last_seen) = (r.u64()?, r.u64()?);
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let mac = r.opt_array::<6>();
+        let counters = r.counters();
+        let (first_seen, last_seen) = (r.u64(), r.u64());
         let mut host = Host::new(first_seen.min(last_seen), last_seen);
         host.counters = counters;
         host.mac = mac;
         hosts.push((ip, host));
     }
     let mut remotes = Vec::new();
-    for _ in 0..r.len()? {
-        let ip = r.addr()?;
-        let counters = r.counters()?;
-        let (first_seen, last_seen) = (r.u64()?, r.u64()?);
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let counters = r.counters();
+        let (first_seen, last_seen) = (r.u64(), r.u64());
         let mut remote = Remote::new(first_seen.min(last_seen), last_seen);
         remote.counters = counters;
-        for _ in 0..r.len()? {
-            let h = r.addr()?;
+        for _ in 0..r.len() {
+            let h = r.addr();
             if remote.hosts.len() < MAX_HOSTS_PER_REMOTE {
                 remote.hosts.push(h);
             }
         }
-        for _ in 0..r.len()? {
-            let p = r.var_bits(16)? as u16;
+        for _ in 0..r.len() {
+            let p = r.var_bits(16) as u16;
             remote.ports.push(p);
         }
         remote.ports.sort_unstable();
         remote.ports.dedup();
         remote.ports.truncate(MAX_PORTS);
-        let protocols = r.bytes()?;
+        let protocols = r.bytes();
         let keep = protocols.len().min(MAX_PROTOCOLS);
         remote
             .protocols
             .extend_from_slice(protocols.get(..keep).unwrap_or_default());
         let mut names: Vec<std::rc::Rc<str>> = Vec::new();
-        for _ in 0..r.len()? {
-            let n = r.str()?;
+        for _ in 0..r.len() {
+            let n = r.str();
             if names.len() < crate::table::MAX_NAMES_PER_REMOTE {
                 if let Some(n) = crate::learn::clean_name(n.as_bytes()) {
                     names.push(std::rc::Rc::from(n));
@@ -376,6 +411,7 @@ fn read_body(r: &mut R) -> Option<Body> {
         remote.swept_hosts = remote.hosts.len() as u8;
         remotes.push((ip, remote));
     }
+    r.ok()?;
     Some((hosts, remotes))
 }
 
@@ -385,7 +421,7 @@ pub fn decode_all(
     t: &mut Tables,
     history: Option<&mut crate::history::History>,
 ) -> Result<Restored, String> {
-    let mut r = R(bytes);
+    let mut r = R::new(bytes);
     let version = read_header(&mut r).ok_or("not a connmap state file")?;
     if version != VERSION && version != VERSION_2 {
         return Err(format!(
@@ -398,15 +434,22 @@ pub fn decode_all(
     let mut restored = Restored::default();
     let kinds: &[u8] = if version == VERSION_2 {
         // version 2: the names' sources are an optional trailer, and nothing follows
-        r.bytes().unwrap_or_default()
+        let kinds = r.bytes();
+        if r.bad {
+            &[]
+        } else {
+            kinds
+        }
     } else {
-        let kinds = r.bytes().ok_or(damaged)?;
-        restored.alert_memory = r.bytes().ok_or(damaged)?.to_vec();
+        let kinds = r.bytes();
+        restored.alert_memory = r.bytes().to_vec();
+        r.ok().ok_or(damaged)?;
         if let Some(h) = history {
-            let read = match r.bytes() {
-                None => Err("the history is damaged (it ends early)".to_string()),
-                Some([]) => Ok((vec![], vec![], 0)),
-                Some(b) => crate::history::persist::decode(b, &h.bounds),
+            let b = r.bytes();
+            let read = match b {
+                _ if r.bad => Err("the history is damaged (it ends early)".to_string()),
+                [] => Ok((vec![], vec![], 0)),
+                b => crate::history::persist::decode(b, &h.bounds),
             };
             match read {
                 Ok((hourly, daily, clock)) => {

@@ -34,13 +34,13 @@ fn write_count(w: &mut W, c: &Count) {
     ]);
 }
 
-fn read_count(r: &mut R) -> Option<Count> {
-    Some(Count {
-        bytes_out: r.u64()?,
-        bytes_in: r.u64()?,
-        packets_out: r.u32()?,
-        packets_in: r.u32()?,
-    })
+fn read_count(r: &mut R) -> Count {
+    Count {
+        bytes_out: r.u64(),
+        bytes_in: r.u64(),
+        packets_out: r.u32(),
+        packets_in: r.u32(),
+    }
 }
 
 /// The lists of what is written once, filled as the buckets are written: each list's
@@ -169,36 +169,33 @@ pub type Decoded = (Vec<Bucket>, Vec<Bucket>, u64);
 
 /// Reads the history's bytes (`encode`); `bytes` past the record are an error.
 pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
-    read(&mut R(bytes), bounds)
+    read(&mut R::new(bytes), bounds)
         .ok_or_else(|| "the history is damaged (it ends early or holds a bad value)".to_string())
 }
 
-/// An entry of a list read before (`None`: damaged, `Some(None)`: no entry, or a bad
-/// index: the field is dropped).
-fn index<T: Clone>(r: &mut R, list: &[T]) -> Option<Option<T>> {
-    Some(r.opt_u32()?.and_then(|i| list.get(i as usize).cloned()))
+/// An entry of a list read before (`None`: no entry, or a bad index: the field is dropped).
+fn index<T: Clone>(r: &mut R, list: &[T]) -> Option<T> {
+    r.opt_u32().and_then(|i| list.get(i as usize).cloned())
 }
 
 /// The records read straight into buckets (no intermediate copy of the whole history).
 #[inline(never)]
 fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
-    let clock = r.u64()?;
+    let clock = r.u64();
     let mut strings: Vec<Arc<str>> = Vec::new();
-    for _ in 0..r.len()? {
-        strings.push(Arc::from(r.str()?));
+    for _ in 0..r.len() {
+        strings.push(Arc::from(r.str()));
     }
     let mut places: Vec<Arc<Place>> = Vec::new();
-    for _ in 0..r.len()? {
-        let position = if r.some()? {
-            let a = f32::from_le_bytes(r.array::<4>()?);
-            Some((a, f32::from_le_bytes(r.array::<4>()?)))
-        } else {
-            None
-        };
-        let country = r.opt_array::<2>()?;
-        let city = index(r, &strings)?;
-        let asn = r.opt_u32()?;
-        let org = index(r, &strings)?;
+    for _ in 0..r.len() {
+        let position = r.some().then(|| {
+            let a = f32::from_le_bytes(r.array::<4>());
+            (a, f32::from_le_bytes(r.array::<4>()))
+        });
+        let country = r.opt_array::<2>();
+        let city = index(r, &strings);
+        let asn = r.opt_u32();
+        let org = index(r, &strings);
         places.push(Arc::new(Place {
             position: position.filter(|(a, b)| a.is_finite() && b.is_finite()),
             country: country.filter(|c| c.iter().all(u8::is_ascii_uppercase)),
@@ -208,30 +205,30 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
         }));
     }
     let mut remotes: Vec<Arc<RemoteInfo>> = Vec::new();
-    for _ in 0..r.len()? {
-        let ip = r.addr()?;
-        let place = index(r, &places)?;
-        let name = index(r, &strings)?;
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let place = index(r, &places);
+        let name = index(r, &strings);
         remotes.push(Arc::new(RemoteInfo { ip, place, name }));
     }
     let mut lists: [Vec<Bucket>; 2] = [Vec::new(), Vec::new()];
     for (list, len) in lists.iter_mut().zip([HOUR, DAY]) {
-        for _ in 0..r.len()? {
-            let (start, b_len, other_devices) = (r.u64()?, r.u64()?, read_count(r)?);
+        for _ in 0..r.len() {
+            let (start, b_len, other_devices) = (r.u64(), r.u64(), read_count(r));
             // offsets past the bucket's end are clamped (the "new" bit kept)
             let max = (len - 1) as u32;
             let mut devices: Vec<DeviceRec> = Vec::new();
-            for _ in 0..r.len()? {
-                let ip = r.addr()?;
-                let mac = r.opt_array::<6>()?;
-                let name = index(r, &strings)?;
-                let count = read_count(r)?;
-                let other = (r.u64()?, r.u64()?);
-                let remotes_seen = r.u32()?;
+            for _ in 0..r.len() {
+                let ip = r.addr();
+                let mac = r.opt_array::<6>();
+                let name = index(r, &strings);
+                let count = read_count(r);
+                let other = (r.u64(), r.u64());
+                let remotes_seen = r.u32();
                 let mut recs: Vec<RemoteRec> = Vec::new();
-                for _ in 0..r.len()? {
-                    let remote = r.u32()?;
-                    let (count, first, last) = (read_count(r)?, r.u32()?, r.u32()?);
+                for _ in 0..r.len() {
+                    let remote = r.u32();
+                    let (count, first, last) = (read_count(r), r.u32(), r.u32());
                     if let Some(remote) = remotes.get(remote as usize) {
                         recs.push(RemoteRec {
                             remote: Arc::clone(remote),
@@ -242,20 +239,20 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
                     }
                 }
                 let mut countries: Vec<CountryRec> = Vec::new();
-                for _ in 0..r.len()? {
+                for _ in 0..r.len() {
                     countries.push(CountryRec {
-                        country: r.array::<2>()?,
-                        bytes_out: r.u64()?,
-                        bytes_in: r.u64()?,
+                        country: r.array::<2>(),
+                        bytes_out: r.u64(),
+                        bytes_in: r.u64(),
                     });
                 }
                 let mut asns: Vec<AsnRec> = Vec::new();
-                for _ in 0..r.len()? {
+                for _ in 0..r.len() {
                     asns.push(AsnRec {
-                        asn: r.u32()?,
-                        org: index(r, &strings)?,
-                        bytes_out: r.u64()?,
-                        bytes_in: r.u64()?,
+                        asn: r.u32(),
+                        org: index(r, &strings),
+                        bytes_out: r.u64(),
+                        bytes_in: r.u64(),
                     });
                 }
                 devices.push(DeviceRec {
@@ -270,7 +267,9 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
                     asns: asns.into_boxed_slice(),
                 });
             }
-            // buckets of another length or unaligned start are skipped
+            // a damaged bucket ends the reading; buckets of another length or unaligned
+            // start are skipped
+            r.ok()?;
             if b_len != len || start % len != 0 || start >= super::MAX_TIME {
                 continue;
             }
@@ -285,6 +284,7 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
             list.push(merge(start, len, &mut [&raw].into_iter(), bounds, 0));
         }
     }
+    r.ok()?;
     let [mut hourly, mut daily] = lists;
     for (v, n) in [(&mut hourly, bounds.hours), (&mut daily, bounds.days)] {
         super::sort_by(v, &|a, b| a.start.cmp(&b.start));
