@@ -6,7 +6,7 @@
 use super::{floor, merge, Bucket, Count, DeviceRec, RemoteInfo, View, DAY, HOUR};
 use crate::devnames::format_mac;
 use crate::packet::Addr;
-use crate::snapshot::{json_addr, json_f32, json_str, json_u64};
+use crate::snapshot::{json_addr, json_addrs, json_str, json_u64, write_marker_place};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -604,7 +604,7 @@ fn write(
         out.extend_from_slice(b"{\"ip\":");
         json_addr(out, &h.ips[0]);
         out.extend_from_slice(b",\"ips\":");
-        addrs(out, &h.ips);
+        json_addrs(out, &h.ips);
         out.extend_from_slice(b",\"name\":");
         json_str(out, h.name.as_deref());
         out.extend_from_slice(b",\"mac\":");
@@ -630,23 +630,18 @@ fn write(
         if n > 0 {
             out.push(b',');
         }
+        // the fields markers.json's markers begin with, by its writer
         let place = m.info.place.as_deref();
-        let pos = place.and_then(|p| p.position);
-        out.extend_from_slice(b"{\"ip\":");
-        json_addr(out, &m.ip);
-        out.extend_from_slice(b",\"lat\":");
-        json_f32(out, pos.map(|p| p.0));
-        out.extend_from_slice(b",\"lng\":");
-        json_f32(out, pos.map(|p| p.1));
-        out.extend_from_slice(b",\"country\":");
-        json_str(out, place.and_then(|p| p.country_str()));
-        out.extend_from_slice(b",\"city\":");
-        json_str(out, place.and_then(|p| p.city.as_deref()));
-        num(out, b",\"asn\":", place.and_then(|p| p.asn).map(u64::from));
-        out.extend_from_slice(b",\"org\":");
-        json_str(out, place.and_then(|p| p.org.as_deref()));
-        out.extend_from_slice(b",\"hosts\":");
-        addrs(out, &m.hosts);
+        write_marker_place(
+            out,
+            &m.ip,
+            place.and_then(|p| p.position),
+            place.and_then(|p| p.country_str()),
+            place.and_then(|p| p.city.as_deref()),
+            place.and_then(|p| p.asn),
+            place.and_then(|p| p.org.as_deref()),
+        );
+        json_addrs(out, &m.hosts);
         out.extend_from_slice(b",\"names\":[");
         if let Some(name) = &m.info.name {
             json_str(out, Some(name));
@@ -690,17 +685,6 @@ fn write(
     bytes(out, other.0, other.1);
     out.push(b'}');
     std::mem::take(out)
-}
-
-fn addrs(out: &mut Vec<u8>, v: &[Addr]) {
-    out.push(b'[');
-    for (n, a) in v.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        json_addr(out, a);
-    }
-    out.push(b']');
 }
 
 /// `,"packets_out":..,"bytes_out":..,"packets_in":..,"bytes_in":..`
