@@ -186,32 +186,17 @@ fn write_markers(out: &mut Vec<u8>, remotes: &[(&Addr, &Remote)], ech: &RemoteNa
 
 fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable) {
     let geo: Option<&GeoInfo> = r.geo();
-    let pos = geo.and_then(|g| g.position);
-    out.extend_from_slice(b"{\"ip\":");
-    json_addr(out, ip);
-    out.extend_from_slice(b",\"lat\":");
-    json_f32(out, pos.map(|p| p.0));
-    out.extend_from_slice(b",\"lng\":");
-    json_f32(out, pos.map(|p| p.1));
-    out.extend_from_slice(b",\"country\":");
-    json_str(out, geo.and_then(|g| g.country_str()));
-    out.extend_from_slice(b",\"city\":");
-    json_str(out, geo.and_then(|g| g.city.as_deref()));
-    out.extend_from_slice(b",\"asn\":");
-    match geo.and_then(|g| g.asn) {
-        Some(n) => json_u64(out, n.into()),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"org\":");
-    json_str(out, geo.and_then(|g| g.org.as_deref()));
-    out.extend_from_slice(b",\"hosts\":[");
-    for (i, h) in r.hosts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_addr(out, h);
-    }
-    out.extend_from_slice(b"],\"ports\":[");
+    write_marker_place(
+        out,
+        ip,
+        geo.and_then(|g| g.position),
+        geo.and_then(|g| g.country_str()),
+        geo.and_then(|g| g.city.as_deref()),
+        geo.and_then(|g| g.asn),
+        geo.and_then(|g| g.org.as_deref()),
+    );
+    json_addrs(out, &r.hosts);
+    out.extend_from_slice(b",\"ports\":[");
     for (i, p) in r.ports.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -298,6 +283,51 @@ fn write_name_kinds(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTa
         }
         out.push(b']');
     }
+}
+
+/// A marker's first fields, up to `"hosts":` (markers.json, and history.json's markers):
+/// `{"ip":..,"lat":..,"lng":..,"country":..,"city":..,"asn":..,"org":..,"hosts":`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub(crate) fn write_marker_place(
+    out: &mut Vec<u8>,
+    ip: &Addr,
+    pos: Option<(f32, f32)>,
+    country: Option<&str>,
+    city: Option<&str>,
+    asn: Option<u32>,
+    org: Option<&str>,
+) {
+    out.extend_from_slice(b"{\"ip\":");
+    json_addr(out, ip);
+    out.extend_from_slice(b",\"lat\":");
+    json_f32(out, pos.map(|p| p.0));
+    out.extend_from_slice(b",\"lng\":");
+    json_f32(out, pos.map(|p| p.1));
+    out.extend_from_slice(b",\"country\":");
+    json_str(out, country);
+    out.extend_from_slice(b",\"city\":");
+    json_str(out, city);
+    out.extend_from_slice(b",\"asn\":");
+    match asn {
+        Some(n) => json_u64(out, n.into()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"org\":");
+    json_str(out, org);
+    out.extend_from_slice(b",\"hosts\":");
+}
+
+/// A JSON array of addresses.
+pub(crate) fn json_addrs(out: &mut Vec<u8>, v: &[Addr]) {
+    out.push(b'[');
+    for (n, a) in v.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        json_addr(out, a);
+    }
+    out.push(b']');
 }
 
 pub(crate) fn json_addr(out: &mut Vec<u8>, a: &Addr) {

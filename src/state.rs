@@ -1,13 +1,16 @@
 //! State: the tables saved to a file and restored at start, so a restart loses nothing.
 //!
-//! The file is [postcard](https://docs.rs/postcard) (a compact, documented serde format):
-//! a header (format tag, version) and then the body, so that a file of another version is
+//! The file is in [postcard](https://docs.rs/postcard)'s format (compact and documented): a
+//! header (format tag, version) and then the body, so that a file of another version is
 //! named as such rather than misread. Binary, because a state file is for connmap alone: it is
 //! a sixth the size of the same tables in JSON (336 KB against 1.99 MB for 10,000 remotes:
-//! less to write to flash), and reading it takes far less code than serde_json's deserializer
-//! (the MIPS binary is 48 KB smaller). It is written atomically (see `snapshot::write_atomically`). Geolocation is not saved: it is looked up again on restore,
-//! against whatever database is installed then. Loading never trusts the file: bounds are
-//! re-applied, bad entries are skipped, and a file that does not parse is reported and ignored.
+//! less to write to flash). The records are written and read by hand (`W`, `R`, shared with
+//! `history::persist`), byte for byte what serde + postcard wrote in earlier builds (a test
+//! checks it): serde's derived code and postcard's were 12 KB of the MIPS binary (6.9 KB of
+//! the package). It is written atomically (see `snapshot::write_atomically`). Geolocation is
+//! not saved: it is looked up again on restore, against whatever database is installed then.
+//! Loading never trusts the file: bounds are re-applied, bad entries are skipped, and a file
+//! that does not parse is reported and ignored.
 //!
 //! Version 3 adds, after the body and the names' sources, the opaque `alert_memory` bytes
 //! (the alerts engine's, empty when none) and the history (`history::persist`). A version 2
@@ -20,10 +23,7 @@
 
 use crate::packet::Addr;
 use crate::snapshot::write_atomically;
-use crate::table::{
-    Counters, Host, Remote, Tables, MAX_HOSTS_PER_REMOTE, MAX_PORTS, MAX_PROTOCOLS,
-};
-use serde::{Deserialize, Serialize};
+use crate::table::{Host, Remote, Tables, MAX_HOSTS_PER_REMOTE, MAX_PORTS, MAX_PROTOCOLS};
 use std::path::Path;
 
 const FORMAT: &str = "connmap-state";
@@ -34,67 +34,227 @@ const VERSION_2: u32 = 2;
 /// Larger files are refused unread: a state file of the largest tables is far smaller.
 const MAX_STATE_BYTES: u64 = 256 << 20;
 
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-}
+// ---- the encoding: postcard's, written by hand ---------------------------------------------
+//
+// The file is what postcard (serde) wrote for these records (the tests check it against
+// serde + postcard, see `tests::hand_written_bytes_are_postcards`), field by field:
+//   header  format: string, version: u32
+//   body    saved: u64, hosts: [host], remotes: [remote]
+//           host   = ip, mac: Option<[u8; 6]>, counters, first_seen: u64, last_seen: u64
+//           remote = ip, counters, first_seen, last_seen, hosts: [ip], ports: [u16],
+//                    protocols: [u8], names: [string] (most recent first)
+//           counters = packets_out, bytes_out, packets_in, bytes_in (u64 each)
+//   then    the names' sources: [u8], one per remote in the same order (version 2: an
+//           optional trailer, and nothing follows)
+//   v3      alert_memory: [u8] (opaque), history: [u8] (`history::persist`, empty: none)
+// Integers are LEB128 varints (u8 and arrays of u8 raw bytes), `f32` 4 little-endian bytes,
+// an `Option` a 0/1 byte before its value, a sequence or string its length (varint) before
+// its items, an address as `IpAddr` (variant 0 + 4 bytes, or 1 + 16). Written by hand:
+// serde's derived code and postcard's were ~20 KB of the router binary for these few records.
 
-#[derive(Serialize, Deserialize)]
-struct StateFile {
-    saved: u64,
-    hosts: Vec<HostRec>,
-    remotes: Vec<RemoteRec>,
-}
+/// The writer.
+#[derive(Default)]
+pub(crate) struct W(pub Vec<u8>);
 
-#[derive(Serialize, Deserialize)]
-struct CountersRec {
-    packets_out: u64,
-    bytes_out: u64,
-    packets_in: u64,
-    bytes_in: u64,
-}
+impl W {
+    pub fn var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
 
-#[derive(Serialize, Deserialize)]
-struct HostRec {
-    ip: Addr,
-    mac: Option<[u8; 6]>,
-    c: CountersRec,
-    first_seen: u64,
-    last_seen: u64,
-}
+    pub fn opt(&mut self, v: Option<u32>) {
+        match v {
+            None => self.0.push(0),
+            Some(v) => {
+                self.0.push(1);
+                self.var(v.into());
+            }
+        }
+    }
 
-#[derive(Serialize, Deserialize)]
-struct RemoteRec {
-    ip: Addr,
-    c: CountersRec,
-    first_seen: u64,
-    last_seen: u64,
-    hosts: Vec<Addr>,
-    ports: Vec<u16>,
-    protocols: Vec<u8>,
-    /// Learned names, most recent first.
-    names: Vec<String>,
-}
+    pub fn opt_raw(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.0.push(0),
+            Some(v) => {
+                self.0.push(1);
+                self.0.extend_from_slice(v);
+            }
+        }
+    }
 
-impl From<Counters> for CountersRec {
-    fn from(c: Counters) -> Self {
-        CountersRec {
-            packets_out: c.packets_out,
-            bytes_out: c.bytes_out,
-            packets_in: c.packets_in,
-            bytes_in: c.bytes_in,
+    /// A length, then the bytes (a string, or a sequence of `u8`).
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.var(v.len() as u64);
+        self.0.extend_from_slice(v);
+    }
+
+    pub fn addr(&mut self, a: &Addr) {
+        match a.ip() {
+            std::net::IpAddr::V4(ip) => {
+                self.0.push(0);
+                self.0.extend_from_slice(&ip.octets());
+            }
+            std::net::IpAddr::V6(ip) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&ip.octets());
+            }
+        }
+    }
+
+    pub fn vars(&mut self, v: &[u64]) {
+        for &v in v {
+            self.var(v);
         }
     }
 }
 
-impl From<CountersRec> for Counters {
-    fn from(c: CountersRec) -> Self {
-        Counters {
-            packets_out: c.packets_out,
-            bytes_out: c.bytes_out,
-            packets_in: c.packets_in,
-            bytes_in: c.bytes_in,
+/// The reader. A read past the end or of a bad value marks the input damaged (`bad`),
+/// returns a zero value, and makes every later read fail too (no bytes left): callers check
+/// `bad` once, after a record, instead of after every field (less code on the router).
+pub(crate) struct R<'a> {
+    pub b: &'a [u8],
+    pub bad: bool,
+}
+
+impl<'a> R<'a> {
+    pub fn new(b: &'a [u8]) -> R<'a> {
+        R { b, bad: false }
+    }
+
+    /// Marks the input damaged.
+    #[cold]
+    #[inline(never)]
+    pub fn fail(&mut self) {
+        self.bad = true;
+        self.b = &[];
+    }
+
+    /// `None` once the input is marked damaged: for the `?` of the callers.
+    pub fn ok(&self) -> Option<()> {
+        (!self.bad).then_some(())
+    }
+
+    #[inline(never)]
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        match self.b.split_at_checked(n) {
+            Some((a, b)) => {
+                self.b = b;
+                a
+            }
+            None => {
+                self.fail();
+                &[]
+            }
+        }
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        self.take(1).first().copied().unwrap_or(0)
+    }
+
+    /// A varint of at most `bits` bits (postcard refuses longer or overflowing ones).
+    #[inline(never)]
+    pub fn var_bits(&mut self, bits: u32) -> u64 {
+        let max_bytes = bits.div_ceil(7);
+        let mut out: u64 = 0;
+        for i in 0..max_bytes {
+            let b = self.byte();
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max_bytes - 1 && u32::from(b) >= 1 << (bits - 7 * i) {
+                    break;
+                }
+                return out;
+            }
+        }
+        self.fail();
+        0
+    }
+
+    pub fn u64(&mut self) -> u64 {
+        self.var_bits(64)
+    }
+
+    pub fn u32(&mut self) -> u32 {
+        self.var_bits(32) as u32
+    }
+
+    /// A sequence's length: no more items than bytes left (every item takes one at least),
+    /// so a damaged length never allocates more than the input.
+    #[inline(never)]
+    pub fn len(&mut self) -> usize {
+        let n = self.u64();
+        match usize::try_from(n) {
+            Ok(n) if n <= self.b.len() => n,
+            _ => {
+                self.fail();
+                0
+            }
+        }
+    }
+
+    /// A length, then that many bytes.
+    pub fn bytes(&mut self) -> &'a [u8] {
+        let n = self.len();
+        self.take(n)
+    }
+
+    #[inline(never)]
+    pub fn str(&mut self) -> &'a str {
+        let b = self.bytes();
+        std::str::from_utf8(b).unwrap_or_else(|_| {
+            self.fail();
+            ""
+        })
+    }
+
+    /// An `Option` tag: true for a value.
+    #[inline(never)]
+    pub fn some(&mut self) -> bool {
+        match self.byte() {
+            0 => false,
+            1 => true,
+            _ => {
+                self.fail();
+                false
+            }
+        }
+    }
+
+    pub fn opt_u32(&mut self) -> Option<u32> {
+        self.some().then(|| self.u32())
+    }
+
+    pub fn opt_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.some().then(|| self.array::<N>())
+    }
+
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        self.take(N).try_into().unwrap_or([0; N])
+    }
+
+    #[inline(never)]
+    pub fn addr(&mut self) -> Addr {
+        match self.u32() {
+            0 => Addr::from_v4_bytes(self.array::<4>()),
+            1 => Addr::from(std::net::IpAddr::from(self.array::<16>())),
+            _ => {
+                self.fail();
+                Addr::default()
+            }
+        }
+    }
+
+    /// packets out, bytes out, packets in, bytes in
+    fn counters(&mut self) -> crate::table::Counters {
+        crate::table::Counters {
+            packets_out: self.u64(),
+            bytes_out: self.u64(),
+            packets_in: self.u64(),
+            bytes_in: self.u64(),
         }
     }
 }
@@ -123,50 +283,50 @@ pub fn encode(t: &Tables, now: u64) -> Vec<u8> {
     encode_all(t, &Extra::default(), now)
 }
 
+fn write_counters(w: &mut W, c: &crate::table::Counters) {
+    w.vars(&[c.packets_out, c.bytes_out, c.packets_in, c.bytes_in]);
+}
+
 /// Serialises the tables, the history and the alerts' memory.
 pub fn encode_all(t: &Tables, extra: &Extra, now: u64) -> Vec<u8> {
-    let header = Header {
-        format: FORMAT.to_string(),
-        version: VERSION,
-    };
-    let file = StateFile {
-        saved: now,
-        hosts: t
-            .hosts
-            .iter()
-            .map(|(ip, h)| HostRec {
-                ip: *ip,
-                mac: h.mac,
-                c: h.counters.into(),
-                first_seen: h.first_seen,
-                last_seen: h.last_seen,
-            })
-            .collect(),
-        remotes: t
-            .remotes
-            .iter()
-            .map(|(ip, r)| RemoteRec {
-                ip: *ip,
-                c: r.counters.into(),
-                first_seen: r.first_seen,
-                last_seen: r.last_seen,
-                hosts: r.hosts.to_vec(),
-                ports: r.ports.to_vec(),
-                protocols: r.protocols.to_vec(),
-                names: r.names.iter().map(|n| n.to_string()).collect(),
-            })
-            .collect(),
-    };
+    let mut w = W(Vec::new());
+    w.bytes(FORMAT.as_bytes());
+    w.var(VERSION.into());
+    w.var(now);
+    w.var(t.hosts.len() as u64);
+    for (ip, h) in t.hosts.iter() {
+        w.addr(ip);
+        w.opt_raw(h.mac.as_ref().map(|m| &m[..]));
+        write_counters(&mut w, &h.counters);
+        w.vars(&[h.first_seen, h.last_seen]);
+    }
+    w.var(t.remotes.len() as u64);
     // The sources of the remotes' names (`Remote::name_kinds`), in the same order: a trailer
     // after the body, so that files without it (earlier builds) still read.
-    let kinds: Vec<u8> = t.remotes.values().map(|r| r.name_kinds).collect();
-    // Writing to a Vec fails only if a length does not fit in a u32, which bounded tables never reach.
-    let out = postcard::to_extend(&header, Vec::new()).unwrap_or_default();
-    let out = postcard::to_extend(&file, out).unwrap_or_default();
-    let out = postcard::to_extend(&kinds, out).unwrap_or_default();
-    let out = postcard::to_extend(extra.alert_memory, out).unwrap_or_default();
+    let mut kinds: Vec<u8> = Vec::with_capacity(t.remotes.len());
+    for (ip, r) in t.remotes.iter() {
+        w.addr(ip);
+        write_counters(&mut w, &r.counters);
+        w.vars(&[r.first_seen, r.last_seen, r.hosts.len() as u64]);
+        for h in r.hosts.iter() {
+            w.addr(h);
+        }
+        w.var(r.ports.len() as u64);
+        for &p in r.ports.iter() {
+            w.var(p.into());
+        }
+        w.bytes(&r.protocols);
+        w.var(r.names.len() as u64);
+        for n in r.names.iter() {
+            w.bytes(n.as_bytes());
+        }
+        kinds.push(r.name_kinds);
+    }
+    w.bytes(&kinds);
+    w.bytes(extra.alert_memory);
     let history = extra.history.map(crate::history::persist::encode);
-    postcard::to_extend(&history.unwrap_or_default(), out).unwrap_or_default()
+    w.bytes(&history.unwrap_or_default());
+    w.0
 }
 
 /// Saves the tables to `path` atomically.
@@ -188,43 +348,109 @@ pub fn decode_into(bytes: &[u8], t: &mut Tables) -> Result<(usize, usize), Strin
     decode_all(bytes, t, None).map(|r| (r.hosts, r.remotes))
 }
 
+/// The header: `Some(version)` for a connmap state file.
+fn read_header(r: &mut R) -> Option<u32> {
+    let tag_ok = r.bytes() == FORMAT.as_bytes();
+    let version = r.u32();
+    (tag_ok && !r.bad).then_some(version)
+}
+
+/// The body's records: (address, host) and (address, remote), in the file's order.
+type Body = (Vec<(Addr, Host)>, Vec<(Addr, Remote)>);
+
+#[inline(never)]
+fn read_body(r: &mut R) -> Option<Body> {
+    r.u64(); // saved
+    let mut hosts = Vec::new();
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let mac = r.opt_array::<6>();
+        let counters = r.counters();
+        let (first_seen, last_seen) = (r.u64(), r.u64());
+        let mut host = Host::new(first_seen.min(last_seen), last_seen);
+        host.counters = counters;
+        host.mac = mac;
+        hosts.push((ip, host));
+    }
+    let mut remotes = Vec::new();
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let counters = r.counters();
+        let (first_seen, last_seen) = (r.u64(), r.u64());
+        let mut remote = Remote::new(first_seen.min(last_seen), last_seen);
+        remote.counters = counters;
+        for _ in 0..r.len() {
+            let h = r.addr();
+            if remote.hosts.len() < MAX_HOSTS_PER_REMOTE {
+                remote.hosts.push(h);
+            }
+        }
+        for _ in 0..r.len() {
+            let p = r.var_bits(16) as u16;
+            remote.ports.push(p);
+        }
+        remote.ports.sort_unstable();
+        remote.ports.dedup();
+        remote.ports.truncate(MAX_PORTS);
+        let protocols = r.bytes();
+        let keep = protocols.len().min(MAX_PROTOCOLS);
+        remote
+            .protocols
+            .extend_from_slice(protocols.get(..keep).unwrap_or_default());
+        let mut names: Vec<std::rc::Rc<str>> = Vec::new();
+        for _ in 0..r.len() {
+            let n = r.str();
+            if names.len() < crate::table::MAX_NAMES_PER_REMOTE {
+                if let Some(n) = crate::learn::clean_name(n.as_bytes()) {
+                    names.push(std::rc::Rc::from(n));
+                }
+            }
+        }
+        remote.names = names.into_boxed_slice();
+        remote.pairs = crate::table::Pairs::for_hosts(&remote.hosts);
+        remote.swept_hosts = remote.hosts.len() as u8;
+        remotes.push((ip, remote));
+    }
+    r.ok()?;
+    Some((hosts, remotes))
+}
+
 /// Fills `t` (and `history`, when given) from a state file's bytes, version 2 or 3.
 pub fn decode_all(
     bytes: &[u8],
     t: &mut Tables,
     history: Option<&mut crate::history::History>,
 ) -> Result<Restored, String> {
-    let not_state = || "not a connmap state file".to_string();
-    let (header, body) = postcard::take_from_bytes::<Header>(bytes).map_err(|_| not_state())?;
-    if header.format != FORMAT {
-        return Err(not_state());
-    }
-    if header.version != VERSION && header.version != VERSION_2 {
+    let mut r = R::new(bytes);
+    let version = read_header(&mut r).ok_or("not a connmap state file")?;
+    if version != VERSION && version != VERSION_2 {
         return Err(format!(
-            "state file version {} is not supported (this connmap reads {VERSION_2} and \
-             {VERSION})",
-            header.version
+            "state file version {version} is not supported (this connmap reads {VERSION_2} and \
+             {VERSION})"
         ));
     }
-    let damaged = |e| format!("the state file is damaged ({e}); it is ignored");
-    let (file, rest): (StateFile, &[u8]) = postcard::take_from_bytes(body).map_err(damaged)?;
+    let damaged = "the state file is damaged (it ends early or holds a bad value); it is ignored";
+    let (mut hosts, mut remotes) = read_body(&mut r).ok_or(damaged)?;
     let mut restored = Restored::default();
-    let kinds: Vec<u8> = if header.version == VERSION_2 {
+    let kinds: &[u8] = if version == VERSION_2 {
         // version 2: the names' sources are an optional trailer, and nothing follows
-        postcard::from_bytes(rest).unwrap_or_default()
+        let kinds = r.bytes();
+        if r.bad {
+            &[]
+        } else {
+            kinds
+        }
     } else {
-        let (kinds, rest): (Vec<u8>, &[u8]) = postcard::take_from_bytes(rest).map_err(damaged)?;
-        let (memory, rest): (Vec<u8>, &[u8]) = postcard::take_from_bytes(rest).map_err(damaged)?;
-        restored.alert_memory = memory;
+        let kinds = r.bytes();
+        restored.alert_memory = r.bytes().to_vec();
+        r.ok().ok_or(damaged)?;
         if let Some(h) = history {
-            let read = postcard::from_bytes::<Vec<u8>>(rest)
-                .map_err(|e| format!("the history is damaged ({e})"))
-                .and_then(|b| {
-                    if b.is_empty() {
-                        return Ok((vec![], vec![], 0));
-                    }
-                    crate::history::persist::decode(&b, &h.bounds)
-                });
+            let b = r.bytes();
+            let read = match b {
+                _ if r.bad => Err("the history is damaged (it ends early)".to_string()),
+                [] => Ok((vec![], vec![], 0)),
+                b => crate::history::persist::decode(b, &h.bounds),
+            };
             match read {
                 Ok((hourly, daily, clock)) => {
                     restored.buckets = hourly.len() + daily.len();
@@ -237,45 +463,17 @@ pub fn decode_all(
         }
         kinds
     };
-    // Newest first, so that the bounds keep the most recent entries.
-    let mut hosts = file.hosts;
-    hosts.sort_unstable_by_key(|h| std::cmp::Reverse(h.last_seen));
-    for h in hosts.into_iter().take(t.max_hosts) {
-        let mut host = Host::new(h.first_seen.min(h.last_seen), h.last_seen);
-        host.counters = h.c.into();
-        host.mac = h.mac;
-        t.restore_host(h.ip, host);
+    for (i, (_, remote)) in remotes.iter_mut().enumerate() {
+        remote.name_kinds = kinds.get(i).copied().unwrap_or(0);
     }
-    let mut remotes: Vec<(RemoteRec, u8)> = file
-        .remotes
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| (r, kinds.get(i).copied().unwrap_or(0)))
-        .collect();
-    remotes.sort_unstable_by_key(|(r, _)| std::cmp::Reverse(r.last_seen));
-    for (r, name_kinds) in remotes.into_iter().take(t.max_remotes) {
-        let mut remote = Remote::new(r.first_seen.min(r.last_seen), r.last_seen);
-        remote.counters = r.c.into();
-        remote.name_kinds = name_kinds;
-        let mut ports = r.ports;
-        ports.sort_unstable();
-        ports.dedup();
-        ports.truncate(MAX_PORTS);
-        remote.ports = ports.into();
-        let mut hosts = r.hosts;
-        hosts.truncate(MAX_HOSTS_PER_REMOTE);
-        remote.hosts = hosts.into();
-        remote.pairs = crate::table::Pairs::for_hosts(&remote.hosts);
-        remote.swept_hosts = remote.hosts.len() as u8;
-        let mut protocols = r.protocols;
-        protocols.truncate(MAX_PROTOCOLS);
-        remote.protocols = protocols.into();
-        remote.names = (r.names.iter())
-            .filter_map(|n| crate::learn::clean_name(n.as_bytes()))
-            .take(crate::table::MAX_NAMES_PER_REMOTE)
-            .map(std::rc::Rc::from)
-            .collect();
-        t.restore_remote(r.ip, remote);
+    // Newest first, so that the bounds keep the most recent entries (one shared sort).
+    crate::history::sort_by(&mut hosts, &|a, b| b.1.last_seen.cmp(&a.1.last_seen));
+    for (ip, host) in hosts.into_iter().take(t.max_hosts) {
+        t.restore_host(ip, host);
+    }
+    crate::history::sort_by(&mut remotes, &|a, b| b.1.last_seen.cmp(&a.1.last_seen));
+    for (ip, remote) in remotes.into_iter().take(t.max_remotes) {
+        t.restore_remote(ip, remote);
     }
     restored.hosts = t.hosts.len();
     restored.remotes = t.remotes.len();
@@ -342,6 +540,131 @@ mod tests {
         };
         t.record(&back, &p, 1500, 1001, &n);
         t
+    }
+
+    /// The records as serde + postcard wrote them in earlier builds (the format's reference).
+    mod reference {
+        use crate::packet::Addr;
+        use serde::Serialize;
+
+        #[derive(Serialize)]
+        pub struct Header {
+            pub format: String,
+            pub version: u32,
+        }
+
+        #[derive(Serialize)]
+        pub struct StateFile {
+            pub saved: u64,
+            pub hosts: Vec<HostRec>,
+            pub remotes: Vec<RemoteRec>,
+        }
+
+        #[derive(Serialize)]
+        pub struct CountersRec {
+            pub packets_out: u64,
+            pub bytes_out: u64,
+            pub packets_in: u64,
+            pub bytes_in: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct HostRec {
+            pub ip: Addr,
+            pub mac: Option<[u8; 6]>,
+            pub c: CountersRec,
+            pub first_seen: u64,
+            pub last_seen: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct RemoteRec {
+            pub ip: Addr,
+            pub c: CountersRec,
+            pub first_seen: u64,
+            pub last_seen: u64,
+            pub hosts: Vec<Addr>,
+            pub ports: Vec<u16>,
+            pub protocols: Vec<u8>,
+            pub names: Vec<String>,
+        }
+    }
+
+    /// The hand-written bytes are postcard's for the serde records of earlier builds.
+    #[test]
+    fn hand_written_bytes_are_postcards() {
+        use reference::*;
+        let mut t = filled();
+        let ip: Addr = "1.1.1.1".parse().unwrap();
+        {
+            let r = t.remotes.get_mut(&ip).unwrap();
+            r.names = vec![std::rc::Rc::from("one.one.one.one"), "x.example".into()].into();
+            r.name_kinds = 5;
+            r.ports.push(40_000);
+            r.counters.bytes_in = 1 << 40;
+        }
+        let v6: Addr = "2001:db8::1".parse().unwrap();
+        t.restore_remote(v6, crate::table::Remote::new(3, 4));
+        let c = |c: &crate::table::Counters| CountersRec {
+            packets_out: c.packets_out,
+            bytes_out: c.bytes_out,
+            packets_in: c.packets_in,
+            bytes_in: c.bytes_in,
+        };
+        let header = Header {
+            format: FORMAT.into(),
+            version: VERSION,
+        };
+        let file = StateFile {
+            saved: 77,
+            hosts: (t.hosts.iter())
+                .map(|(ip, h)| HostRec {
+                    ip: *ip,
+                    mac: h.mac,
+                    c: c(&h.counters),
+                    first_seen: h.first_seen,
+                    last_seen: h.last_seen,
+                })
+                .collect(),
+            remotes: (t.remotes.iter())
+                .map(|(ip, r)| RemoteRec {
+                    ip: *ip,
+                    c: c(&r.counters),
+                    first_seen: r.first_seen,
+                    last_seen: r.last_seen,
+                    hosts: r.hosts.to_vec(),
+                    ports: r.ports.to_vec(),
+                    protocols: r.protocols.to_vec(),
+                    names: r.names.iter().map(|n| n.to_string()).collect(),
+                })
+                .collect(),
+        };
+        let kinds: Vec<u8> = t.remotes.values().map(|r| r.name_kinds).collect();
+        let mut h = crate::history::History::new(Default::default());
+        t.sweep_pairs(|d| h.add(d, Some("laptop")));
+        h.publish();
+        let view = h.cell.get();
+        let history = crate::history::persist::encode(&view);
+        assert!(history.len() > 20);
+        let memory: &[u8] = b"opaque";
+        let out = postcard::to_extend(&header, Vec::new()).unwrap();
+        let out = postcard::to_extend(&file, out).unwrap();
+        let out = postcard::to_extend(&kinds, out).unwrap();
+        let out = postcard::to_extend(memory, out).unwrap();
+        let expected = postcard::to_extend(&history, out).unwrap();
+        let extra = Extra {
+            history: Some(&view),
+            alert_memory: memory,
+        };
+        assert_eq!(encode_all(&t, &extra, 77), expected);
+        // and read back: the names' sources in the file's order
+        let mut u = Tables::new(100, 10);
+        decode_into(&expected, &mut u).unwrap();
+        assert_eq!(u.remotes[&ip].name_kinds, 5);
+        assert_eq!(u.remotes[&ip].names.len(), 2);
+        assert_eq!(u.remotes[&ip].counters.bytes_in, 1 << 40);
+        assert_eq!(u.remotes[&ip].ports.as_slice(), &[443, 40_000]);
+        assert_eq!(u.remotes[&v6].first_seen, 3);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::{floor, merge, Bucket, Count, DeviceRec, RemoteInfo, View, DAY, HOUR};
 use crate::devnames::format_mac;
 use crate::packet::Addr;
-use crate::snapshot::{json_addr, json_f32, json_str, json_u64};
+use crate::snapshot::{json_addr, json_addrs, json_str, json_u64, write_marker_place};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -126,30 +126,45 @@ fn plan(view: &View, q: &Query) -> Plan {
     let resolution = if from >= hourly_limit { HOUR } else { DAY };
     let from = floor(from, resolution);
     let to = floor(to - 1, resolution) + resolution;
+    // a step: an hour's bucket, or a day's: its daily bucket, or (today, or before it
+    // closed) its hours; both lists are sorted by start
     let mut steps: Vec<(u64, Vec<Arc<Bucket>>)> = Vec::new();
-    let in_range = |b: &&Arc<Bucket>| b.start >= from && b.start < to;
-    if resolution == HOUR {
-        for b in view.hourly.iter().filter(in_range) {
-            steps.push((b.start, vec![Arc::clone(b)]));
+    let in_range = |v: &[Arc<Bucket>]| -> usize { v.partition_point(|b| b.start < from) };
+    let (lo, hi) = (
+        in_range(&view.daily),
+        view.daily.partition_point(|b| b.start < to),
+    );
+    let mut daily = match resolution {
+        DAY => view.daily.get(lo..hi).unwrap_or_default().iter(),
+        _ => [].iter(),
+    }
+    .peekable();
+    let mut daily_step = |steps: &mut Vec<(u64, Vec<Arc<Bucket>>)>, before: u64| {
+        while let Some(d) = daily.next_if(|d| d.start <= before) {
+            steps.push((d.start, vec![Arc::clone(d)]));
         }
-    } else {
-        // a day: its daily bucket, or (today, or before it closed) its hours
-        let mut days: Vec<u64> = (view.daily.iter().filter(in_range).map(|b| b.start))
-            .chain(view.hourly.iter().map(|b| floor(b.start, DAY)))
-            .filter(|d| *d >= from && *d < to)
-            .collect();
-        super::sort_by(&mut days, &|a, b| a.cmp(b));
-        days.dedup();
-        for day in days {
-            match view.daily.iter().find(|b| b.start == day) {
-                Some(b) => steps.push((day, vec![Arc::clone(b)])),
-                None => {
-                    let hours = view.hourly.iter().filter(|b| floor(b.start, DAY) == day);
-                    steps.push((day, hours.cloned().collect()));
+    };
+    for b in view
+        .hourly
+        .get(in_range(&view.hourly)..)
+        .unwrap_or_default()
+    {
+        let step = floor(b.start, resolution);
+        if step >= to {
+            break;
+        }
+        daily_step(&mut steps, step);
+        match steps.last_mut() {
+            Some((s, bs)) if *s == step => {
+                // a day with its daily bucket: its hours are in it
+                if bs.first().is_some_and(|x| x.len == HOUR) {
+                    bs.push(Arc::clone(b));
                 }
             }
+            _ => steps.push((step, vec![Arc::clone(b)])),
         }
     }
+    daily_step(&mut steps, u64::MAX);
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for v in [from, to, resolution, u64::from(SCHEMA_VERSION)] {
         fnv(&mut h, v);
@@ -223,7 +238,7 @@ struct IpSum {
     remotes_max: u32,
     first: Option<u64>,
     last: Option<u64>,
-    timeline: Vec<(u64, u64, u64)>,
+    timeline: Vec<Row>,
     /// Its device (index in the groups), once grouped.
     group: Option<usize>,
 }
@@ -237,7 +252,7 @@ struct HostOut {
     remotes: u32,
     first_seen: Option<u64>,
     last_seen: Option<u64>,
-    timeline: Vec<(u64, u64, u64)>,
+    timeline: Vec<Row>,
 }
 
 /// One remote of the document.
@@ -249,6 +264,63 @@ struct MarkerOut {
     first: u64,
     last: u64,
     new: bool,
+}
+
+/// Bytes under a key: a country (its two letters as a big-endian number, 0: unknown), an
+/// AS (its number, with its name) or a timeline's step (its start). One type for the three,
+/// so that they are summed and sorted by the same code.
+#[derive(Clone)]
+struct Row {
+    key: u64,
+    /// The position in the range (the sorts' tie-break, set by `sum_by_key`).
+    at: u32,
+    org: Option<Arc<str>>,
+    out: u64,
+    inb: u64,
+}
+
+fn row(key: u64, org: Option<Arc<str>>, out: u64, inb: u64) -> Row {
+    Row {
+        key,
+        at: 0,
+        org,
+        out,
+        inb,
+    }
+}
+
+/// Sums the rows of the same key into the first of them (the first name kept), ordered by
+/// key; the order of the range is kept within a key (the sort is not stable: the position
+/// is part of its key).
+#[inline(never)]
+fn sum_by_key(v: &mut Vec<Row>) {
+    for (n, r) in v.iter_mut().enumerate() {
+        r.at = n as u32;
+    }
+    super::sort_by(v, &|a, b| (a.key, a.at).cmp(&(b.key, b.at)));
+    let mut out: Vec<Row> = Vec::with_capacity(v.len());
+    for x in v.drain(..) {
+        match out.last_mut() {
+            Some(l) if l.key == x.key => {
+                if l.org.is_none() {
+                    l.org = x.org;
+                }
+                l.out += x.out;
+                l.inb += x.inb;
+            }
+            _ => out.push(x),
+        }
+    }
+    *v = out;
+}
+
+/// Most bytes first, then by key.
+#[inline(never)]
+fn busiest_first(v: &mut [Row]) {
+    super::sort_by(v, &|a, b| {
+        let key = |r: &Row| (super::busiest(r.out, r.inb), r.key);
+        key(a).cmp(&key(b))
+    });
 }
 
 fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -267,24 +339,8 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// Adds (o, i) of entries with the same key (`same`) into the first of them; `v` is sorted
-/// so that such entries are adjacent.
-fn sum_adjacent<T>(v: &mut Vec<T>, same: &dyn Fn(&T, &T) -> bool, add: &dyn Fn(&mut T, &T)) {
-    let mut out: Vec<T> = Vec::with_capacity(v.len());
-    for x in v.drain(..) {
-        match out.last_mut() {
-            Some(l) if same(l, &x) => add(l, &x),
-            _ => out.push(x),
-        }
-    }
-    *v = out;
-}
-
-/// Entries with their position in the range (the sort's tie-break).
-type CountryRow = (usize, ([u8; 2], u64, u64));
-type AsnRow = (usize, (u32, Option<Arc<str>>, u64, u64));
-/// (remote, host, its step's start, the record)
-type PairRow<'a> = (usize, (Addr, Addr, u64, &'a super::RemoteRec));
+/// (remote, its position in the range, host, its step's start, the record)
+type PairRow<'a> = (Addr, usize, Addr, u64, &'a super::RemoteRec);
 
 fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
     let bounds = view.bounds.unwrap_or_default();
@@ -295,54 +351,13 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
             many => Arc::new(merge(
                 *start,
                 p.resolution,
-                many.iter().map(|b| &**b),
+                &mut many.iter().map(|b| &**b),
                 &bounds,
                 0,
             )),
         })
         .collect();
-    // every device record of the range, in step order, then by address (a stable order:
-    // a later step's name wins, the first MAC stays)
-    let mut recs: Vec<(usize, &DeviceRec)> = Vec::new();
-    for (i, b) in steps.iter().enumerate() {
-        recs.extend(b.devices.iter().map(|d| (i, d)));
-    }
-    super::sort_by(&mut recs, &|a, b| (a.1.ip, a.0).cmp(&(b.1.ip, b.0)));
-    // per LAN address (sorted)
-    let mut ips: Vec<IpSum> = Vec::new();
-    for &(i, d) in &recs {
-        let b = &steps[i];
-        if ips.last().is_none_or(|s| s.ip != d.ip) {
-            ips.push(IpSum {
-                ip: d.ip,
-                mac: None,
-                name: None,
-                count: Count::default(),
-                remotes_max: 0,
-                first: None,
-                last: None,
-                timeline: Vec::new(),
-                group: None,
-            });
-        }
-        let Some(s) = ips.last_mut() else { continue };
-        s.mac = s.mac.or(d.mac);
-        if d.name.is_some() {
-            s.name = d.name.clone();
-        }
-        s.count.add_counts(&d.count);
-        s.remotes_max = s.remotes_max.max(d.remotes_seen);
-        let first = (d.remotes.iter())
-            .map(|r| b.start + u64::from(r.first()))
-            .min();
-        let last = d.remotes.iter().map(|r| b.start + u64::from(r.last)).max();
-        s.first = min_opt(s.first, first);
-        s.last = max_opt(s.last, last);
-        if d.count.total_bytes() > 0 {
-            s.timeline
-                .push((b.start, d.count.bytes_out, d.count.bytes_in));
-        }
-    }
+    let mut ips = ip_sums(&steps);
     // devices: addresses sharing a MAC are one (an IPv6 address joins; a second IPv4 does
     // not), as in markers.json. Groups hold indices in `ips`.
     let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -374,65 +389,139 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
     };
     // markers, countries, ASNs, other: over the wanted addresses, in step order
     let mut other = (0u64, 0u64);
-    let mut countries: Vec<([u8; 2], u64, u64)> = Vec::new();
-    let mut asns: Vec<(u32, Option<Arc<str>>, u64, u64)> = Vec::new();
-    // (remote, host, its step's start, the record)
-    let mut pairs: Vec<(Addr, Addr, u64, &super::RemoteRec)> = Vec::new();
-    // (device, remote) kept: distinct remotes of a device over the range
-    let mut kept: Vec<(usize, Addr)> = Vec::new();
+    let mut countries: Vec<Row> = Vec::new();
+    let mut asns: Vec<Row> = Vec::new();
+    let mut pairs: Vec<PairRow> = Vec::new();
     for b in &steps {
         for d in b.devices.iter() {
-            let Some(g) = group_of(d.ip) else { continue };
+            if group_of(d.ip).is_none() {
+                continue;
+            }
             other.0 += d.other.0;
             other.1 += d.other.1;
-            countries.extend(
-                d.countries
-                    .iter()
-                    .map(|c| (c.country, c.bytes_out, c.bytes_in)),
-            );
-            asns.extend(
-                d.asns
-                    .iter()
-                    .map(|a| (a.asn, a.org.clone(), a.bytes_out, a.bytes_in)),
-            );
+            for c in d.countries.iter() {
+                let key = u16::from_be_bytes(c.country).into();
+                countries.push(row(key, None, c.bytes_out, c.bytes_in));
+            }
+            for a in d.asns.iter() {
+                asns.push(row(a.asn.into(), a.org.clone(), a.bytes_out, a.bytes_in));
+            }
             for r in d.remotes.iter() {
-                kept.push((g, r.remote.ip));
-                pairs.push((r.remote.ip, d.ip, b.start, r));
+                pairs.push((r.remote.ip, pairs.len(), d.ip, b.start, r));
             }
         }
     }
-    // merged by key, the order of the range kept within a key (sort_by is not stable: the
-    // position is part of the key)
-    let mut countries: Vec<CountryRow> = countries.into_iter().enumerate().collect();
-    super::sort_by(&mut countries, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
-    sum_adjacent(&mut countries, &|a, b| a.1 .0 == b.1 .0, &|a, b| {
-        a.1 .1 += b.1 .1;
-        a.1 .2 += b.1 .2;
-    });
-    super::sort_by(&mut countries, &|a, b| {
-        let key = |c: &CountryRow| (super::busiest(c.1 .1, c.1 .2), c.1 .0);
-        key(a).cmp(&key(b))
-    });
-    let mut asns: Vec<AsnRow> = asns.into_iter().enumerate().collect();
-    super::sort_by(&mut asns, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
-    sum_adjacent(&mut asns, &|a, b| a.1 .0 == b.1 .0, &|a, b| {
-        if a.1 .1.is_none() {
-            a.1 .1 = b.1 .1.clone();
+    for v in [&mut countries, &mut asns] {
+        sum_by_key(v);
+        busiest_first(v);
+    }
+    let mut markers = markers(pairs);
+    // distinct remotes of each device over the range
+    let mut distinct = vec![0u32; groups.len()];
+    for m in &markers {
+        for (j, h) in m.hosts.iter().enumerate() {
+            let g = group_of(*h);
+            if let Some(g) = g.filter(|_| !m.hosts[..j].iter().any(|x| group_of(*x) == g)) {
+                distinct[g] += 1;
+            }
         }
-        a.1 .2 += b.1 .2;
-        a.1 .3 += b.1 .3;
-    });
-    super::sort_by(&mut asns, &|a, b| {
-        let key = |x: &AsnRow| (super::busiest(x.1 .2, x.1 .3), x.1 .0);
+    }
+    super::sort_by(&mut markers, &|a, b| {
+        let key = |m: &MarkerOut| (super::busiest(m.count.1, m.count.3), m.ip);
         key(a).cmp(&key(b))
     });
-    super::sort_by(&mut kept, &|a, b| a.cmp(b));
-    kept.dedup();
-    // markers: per remote, in the order of the range
-    let mut pairs: Vec<PairRow> = pairs.into_iter().enumerate().collect();
-    super::sort_by(&mut pairs, &|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
+    let mut hosts: Vec<HostOut> = Vec::with_capacity(groups.len());
+    for (members, distinct) in groups.iter().zip(distinct) {
+        let mut h = HostOut {
+            ips: members.iter().map(|&k| ips[k].ip).collect(),
+            name: None,
+            mac: None,
+            count: (0, 0, 0, 0),
+            remotes: 0,
+            first_seen: None,
+            last_seen: None,
+            timeline: Vec::new(),
+        };
+        let mut most = 0;
+        for &k in members {
+            let s = &ips[k];
+            if h.name.is_none() {
+                h.name = s.name.clone();
+            }
+            h.mac = h.mac.or(s.mac);
+            h.count.0 += u64::from(s.count.packets_out);
+            h.count.1 += s.count.bytes_out;
+            h.count.2 += u64::from(s.count.packets_in);
+            h.count.3 += s.count.bytes_in;
+            h.first_seen = min_opt(h.first_seen, s.first);
+            h.last_seen = max_opt(h.last_seen, s.last);
+            most = most.max(s.remotes_max);
+            h.timeline.extend_from_slice(&s.timeline);
+        }
+        h.remotes = distinct.max(most);
+        sum_by_key(&mut h.timeline);
+        hosts.push(h);
+    }
+    super::sort_by(&mut hosts, &|a, b| {
+        let key = |h: &HostOut| (super::busiest(h.count.1, h.count.3), h.ips[0]);
+        key(a).cmp(&key(b))
+    });
+    write(view, p, &hosts, &markers, [&countries, &asns], other)
+}
+
+/// Per LAN address (sorted): its sums over the steps.
+#[inline(never)]
+fn ip_sums(steps: &[Arc<Bucket>]) -> Vec<IpSum> {
+    // every device record of the range, in step order, then by address (a stable order:
+    // a later step's name wins, the first MAC stays)
+    let mut recs: Vec<(usize, &DeviceRec)> = Vec::new();
+    for (i, b) in steps.iter().enumerate() {
+        recs.extend(b.devices.iter().map(|d| (i, d)));
+    }
+    super::sort_by(&mut recs, &|a, b| (a.1.ip, a.0).cmp(&(b.1.ip, b.0)));
+    let mut ips: Vec<IpSum> = Vec::new();
+    for &(i, d) in &recs {
+        let b = &steps[i];
+        if ips.last().is_none_or(|s| s.ip != d.ip) {
+            ips.push(IpSum {
+                ip: d.ip,
+                mac: None,
+                name: None,
+                count: Count::default(),
+                remotes_max: 0,
+                first: None,
+                last: None,
+                timeline: Vec::new(),
+                group: None,
+            });
+        }
+        let Some(s) = ips.last_mut() else { continue };
+        s.mac = s.mac.or(d.mac);
+        if d.name.is_some() {
+            s.name = d.name.clone();
+        }
+        s.count.add_counts(&d.count);
+        s.remotes_max = s.remotes_max.max(d.remotes_seen);
+        let first = (d.remotes.iter())
+            .map(|r| b.start + u64::from(r.first()))
+            .min();
+        let last = d.remotes.iter().map(|r| b.start + u64::from(r.last)).max();
+        s.first = min_opt(s.first, first);
+        s.last = max_opt(s.last, last);
+        if d.count.total_bytes() > 0 {
+            let (o, i) = (d.count.bytes_out, d.count.bytes_in);
+            s.timeline.push(row(b.start, None, o, i));
+        }
+    }
+    ips
+}
+
+/// The markers: per remote, summed in the order of the range.
+#[inline(never)]
+fn markers(mut pairs: Vec<PairRow>) -> Vec<MarkerOut> {
+    super::sort_by(&mut pairs, &|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut markers: Vec<MarkerOut> = Vec::new();
-    for &(_, (ip, host, start, r)) in &pairs {
+    for &(ip, _, host, start, r) in &pairs {
         let (first, last) = (start + u64::from(r.first()), start + u64::from(r.last));
         if markers.last().is_none_or(|m| m.ip != ip) {
             markers.push(MarkerOut {
@@ -468,72 +557,42 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
         m.count.0 = m.count.0.min(u32::MAX.into());
         m.count.2 = m.count.2.min(u32::MAX.into());
     }
-    super::sort_by(&mut markers, &|a, b| {
-        let key = |m: &MarkerOut| (super::busiest(m.count.1, m.count.3), m.ip);
-        key(a).cmp(&key(b))
-    });
-    let mut hosts: Vec<HostOut> = Vec::with_capacity(groups.len());
-    for (g, members) in groups.iter().enumerate() {
-        let mut h = HostOut {
-            ips: members.iter().map(|&k| ips[k].ip).collect(),
-            name: None,
-            mac: None,
-            count: (0, 0, 0, 0),
-            remotes: 0,
-            first_seen: None,
-            last_seen: None,
-            timeline: Vec::new(),
-        };
-        let mut most = 0;
-        for &k in members {
-            let s = &ips[k];
-            if h.name.is_none() {
-                h.name = s.name.clone();
-            }
-            h.mac = h.mac.or(s.mac);
-            h.count.0 += u64::from(s.count.packets_out);
-            h.count.1 += s.count.bytes_out;
-            h.count.2 += u64::from(s.count.packets_in);
-            h.count.3 += s.count.bytes_in;
-            h.first_seen = min_opt(h.first_seen, s.first);
-            h.last_seen = max_opt(h.last_seen, s.last);
-            most = most.max(s.remotes_max);
-            h.timeline.extend_from_slice(&s.timeline);
-        }
-        let lo = kept.partition_point(|x| x.0 < g);
-        let hi = kept.partition_point(|x| x.0 <= g);
-        h.remotes = ((hi - lo) as u32).max(most);
-        super::sort_by(&mut h.timeline, &|a, b| a.0.cmp(&b.0));
-        sum_adjacent(&mut h.timeline, &|a, b| a.0 == b.0, &|a, b| {
-            a.1 += b.1;
-            a.2 += b.2;
-        });
-        hosts.push(h);
+    markers
+}
+
+/// `key` and a number (or null).
+fn num(out: &mut Vec<u8>, key: &[u8], v: Option<u64>) {
+    out.extend_from_slice(key);
+    match v {
+        Some(v) => json_u64(out, v),
+        None => out.extend_from_slice(b"null"),
     }
-    super::sort_by(&mut hosts, &|a, b| {
-        let key = |h: &HostOut| (super::busiest(h.count.1, h.count.3), h.ips[0]);
-        key(a).cmp(&key(b))
-    });
+}
+
+/// The document.
+#[inline(never)]
+fn write(
+    view: &View,
+    p: &Plan,
+    hosts: &[HostOut],
+    markers: &[MarkerOut],
+    [countries, asns]: [&[Row]; 2],
+    other: (u64, u64),
+) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let num = |out: &mut Vec<u8>, key: &[u8], v: Option<u64>| {
-        out.extend_from_slice(key);
-        match v {
-            Some(v) => json_u64(out, v),
-            None => out.extend_from_slice(b"null"),
-        }
-    };
-    num(&mut out, b"{\"version\":", Some(SCHEMA_VERSION.into()));
-    num(&mut out, b",\"generated\":", Some(view.clock));
-    num(&mut out, b",\"from\":", Some(p.from));
-    num(&mut out, b",\"to\":", Some(p.to));
-    num(&mut out, b",\"resolution\":", Some(p.resolution));
+    let out = &mut out;
+    num(out, b"{\"version\":", Some(SCHEMA_VERSION.into()));
+    num(out, b",\"generated\":", Some(view.clock));
+    num(out, b",\"from\":", Some(p.from));
+    num(out, b",\"to\":", Some(p.to));
+    num(out, b",\"resolution\":", Some(p.resolution));
     num(
-        &mut out,
+        out,
         b",\"available\":{\"hourly_from\":",
         view.hourly.first().map(|b| b.start),
     );
     num(
-        &mut out,
+        out,
         b",\"daily_from\":",
         view.daily.first().map(|b| b.start),
     );
@@ -543,25 +602,25 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"ip\":");
-        json_addr(&mut out, &h.ips[0]);
+        json_addr(out, &h.ips[0]);
         out.extend_from_slice(b",\"ips\":");
-        addrs(&mut out, &h.ips);
+        json_addrs(out, &h.ips);
         out.extend_from_slice(b",\"name\":");
-        json_str(&mut out, h.name.as_deref());
+        json_str(out, h.name.as_deref());
         out.extend_from_slice(b",\"mac\":");
-        json_str(&mut out, h.mac.as_ref().map(format_mac).as_deref());
-        counts(&mut out, h.count);
-        num(&mut out, b",\"remotes\":", Some(h.remotes.into()));
-        num(&mut out, b",\"first_seen\":", h.first_seen);
-        num(&mut out, b",\"last_seen\":", h.last_seen);
+        json_str(out, h.mac.as_ref().map(format_mac).as_deref());
+        counts(out, h.count);
+        num(out, b",\"remotes\":", Some(h.remotes.into()));
+        num(out, b",\"first_seen\":", h.first_seen);
+        num(out, b",\"last_seen\":", h.last_seen);
         out.extend_from_slice(b",\"timeline\":[");
-        for (n, &(t, o, i)) in h.timeline.iter().enumerate() {
+        for (n, r) in h.timeline.iter().enumerate() {
             out.extend_from_slice(if n > 0 { b",[" } else { b"[" });
-            json_u64(&mut out, t);
+            json_u64(out, r.key);
             out.push(b',');
-            json_u64(&mut out, o);
+            json_u64(out, r.out);
             out.push(b',');
-            json_u64(&mut out, i);
+            json_u64(out, r.inb);
             out.push(b']');
         }
         out.extend_from_slice(b"]}");
@@ -571,35 +630,26 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
         if n > 0 {
             out.push(b',');
         }
+        // the fields markers.json's markers begin with, by its writer
         let place = m.info.place.as_deref();
-        let pos = place.and_then(|p| p.position);
-        out.extend_from_slice(b"{\"ip\":");
-        json_addr(&mut out, &m.ip);
-        out.extend_from_slice(b",\"lat\":");
-        json_f32(&mut out, pos.map(|p| p.0));
-        out.extend_from_slice(b",\"lng\":");
-        json_f32(&mut out, pos.map(|p| p.1));
-        out.extend_from_slice(b",\"country\":");
-        json_str(&mut out, place.and_then(|p| p.country_str()));
-        out.extend_from_slice(b",\"city\":");
-        json_str(&mut out, place.and_then(|p| p.city.as_deref()));
-        num(
-            &mut out,
-            b",\"asn\":",
-            place.and_then(|p| p.asn).map(u64::from),
+        write_marker_place(
+            out,
+            &m.ip,
+            place.and_then(|p| p.position),
+            place.and_then(|p| p.country_str()),
+            place.and_then(|p| p.city.as_deref()),
+            place.and_then(|p| p.asn),
+            place.and_then(|p| p.org.as_deref()),
         );
-        out.extend_from_slice(b",\"org\":");
-        json_str(&mut out, place.and_then(|p| p.org.as_deref()));
-        out.extend_from_slice(b",\"hosts\":");
-        addrs(&mut out, &m.hosts);
+        json_addrs(out, &m.hosts);
         out.extend_from_slice(b",\"names\":[");
         if let Some(name) = &m.info.name {
-            json_str(&mut out, Some(name));
+            json_str(out, Some(name));
         }
         out.push(b']');
-        counts(&mut out, m.count);
-        num(&mut out, b",\"first_seen\":", Some(m.first));
-        num(&mut out, b",\"last_seen\":", Some(m.last));
+        counts(out, m.count);
+        num(out, b",\"first_seen\":", Some(m.first));
+        num(out, b",\"last_seen\":", Some(m.last));
         out.extend_from_slice(if m.new {
             b",\"new\":true}"
         } else {
@@ -607,42 +657,34 @@ fn render(view: &View, q: &Query, p: &Plan) -> Vec<u8> {
         });
     }
     out.extend_from_slice(b"],\"countries\":[");
-    for (n, (_, (c, o, i))) in countries.iter().enumerate() {
+    for (n, r) in countries.iter().enumerate() {
         out.extend_from_slice(if n > 0 {
             b",{\"country\":"
         } else {
             b"{\"country\":"
         });
-        let c = (*c != [0, 0]).then(|| String::from_utf8_lossy(c).into_owned());
-        json_str(&mut out, c.as_deref());
-        bytes(&mut out, *o, *i);
+        let c = (r.key as u16).to_be_bytes();
+        json_str(
+            out,
+            (r.key != 0).then(|| std::str::from_utf8(&c).ok()).flatten(),
+        );
+        bytes(out, r.out, r.inb);
     }
     out.extend_from_slice(b"],\"asns\":[");
-    for (n, (_, (a, org, o, i))) in asns.iter().enumerate() {
+    for (n, r) in asns.iter().enumerate() {
         num(
-            &mut out,
+            out,
             if n > 0 { b",{\"asn\":" } else { b"{\"asn\":" },
-            (*a != 0).then_some(u64::from(*a)),
+            (r.key != 0).then_some(r.key),
         );
         out.extend_from_slice(b",\"org\":");
-        json_str(&mut out, org.as_deref());
-        bytes(&mut out, *o, *i);
+        json_str(out, r.org.as_deref());
+        bytes(out, r.out, r.inb);
     }
     out.extend_from_slice(b"],\"other\":{");
-    bytes(&mut out, other.0, other.1);
+    bytes(out, other.0, other.1);
     out.push(b'}');
-    out
-}
-
-fn addrs(out: &mut Vec<u8>, v: &[Addr]) {
-    out.push(b'[');
-    for (n, a) in v.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        json_addr(out, a);
-    }
-    out.push(b']');
+    std::mem::take(out)
 }
 
 /// `,"packets_out":..,"bytes_out":..,"packets_in":..,"bytes_in":..`

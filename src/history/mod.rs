@@ -247,60 +247,95 @@ struct OpenDevice {
     count: Count,
     other: (u64, u64),
     remotes_seen: u32,
-    remotes: HashMap<Addr, OpenRemote, crate::hash::RandomState>,
-    /// Few (`top` × `OPEN_FACTOR` at most): searched in order, no hash map per kind.
-    countries: Vec<CountryRec>,
-    asns: Vec<AsnRec>,
+    /// Sorted by address (few: `top` × `OPEN_FACTOR` at most between folds; a sorted
+    /// `Vec` is less code than one more `HashMap` type).
+    remotes: Vec<(Addr, OpenRemote)>,
+    /// Countries (`KEY_COUNTRY`) and ASNs (`KEY_ASN`), few (`top` × `OPEN_FACTOR` at
+    /// most): searched in order, no hash map per kind.
+    keys: [Vec<KeyRec>; 2],
 }
 
-/// The entry of `country` in an open device (added when missing).
-fn country_entry(v: &mut Vec<CountryRec>, country: [u8; 2]) -> &mut CountryRec {
-    let at = match v.iter().position(|c| c.country == country) {
+const KEY_COUNTRY: usize = 0;
+const KEY_ASN: usize = 1;
+
+/// A country's or an AS's bytes in an open device: one type for both, so that they are
+/// summed and bounded by the same code. Key 0: unknown, or beyond the top.
+#[derive(Clone, Default)]
+struct KeyRec {
+    /// The country's two letters as a big-endian number (their order), or the AS number.
+    key: u32,
+    /// The AS's name.
+    org: Option<Arc<str>>,
+    out: u64,
+    inb: u64,
+}
+
+fn country_key(c: [u8; 2]) -> u32 {
+    u16::from_be_bytes(c).into()
+}
+
+/// Adds bytes to the entry of `key` (added when missing; the first name kept).
+fn add_key(v: &mut Vec<KeyRec>, key: u32, org: Option<&Arc<str>>, out: u64, inb: u64) {
+    let at = match v.iter().position(|e| e.key == key) {
         Some(at) => at,
         None => {
-            v.push(CountryRec {
-                country,
-                bytes_out: 0,
-                bytes_in: 0,
+            v.push(KeyRec {
+                key,
+                ..Default::default()
             });
             v.len() - 1
         }
     };
-    &mut v[at]
+    let Some(e) = v.get_mut(at) else { return };
+    if e.org.is_none() {
+        e.org = org.cloned();
+    }
+    e.out = e.out.saturating_add(out);
+    e.inb = e.inb.saturating_add(inb);
 }
 
-/// The entry of `asn` in an open device (added when missing).
-fn asn_entry(v: &mut Vec<AsnRec>, asn: u32) -> &mut AsnRec {
-    let at = match v.iter().position(|a| a.asn == asn) {
-        Some(at) => at,
-        None => {
-            v.push(AsnRec {
-                asn,
-                org: None,
-                bytes_out: 0,
-                bytes_in: 0,
-            });
-            v.len() - 1
+/// The top `top` entries (most bytes, then by key), the rest summed into the unknown entry
+/// (key 0, no name), sorted by key.
+fn top_keys(v: &[KeyRec], top: usize) -> Vec<KeyRec> {
+    let mut v = v.to_vec();
+    sort_by(&mut v, &|a, b| {
+        let key = |e: &KeyRec| (busiest(e.out, e.inb), e.key);
+        key(a).cmp(&key(b))
+    });
+    if v.len() > top {
+        let rest = v.split_off(top);
+        let mut unknown = KeyRec::default();
+        for e in rest.iter().chain(v.iter().filter(|e| e.key == 0)) {
+            unknown.out = unknown.out.saturating_add(e.out);
+            unknown.inb = unknown.inb.saturating_add(e.inb);
         }
+        v.retain(|e| e.key != 0);
+        v.push(unknown);
+    }
+    sort_by(&mut v, &|a, b| a.key.cmp(&b.key));
+    v
+}
+
+/// The entry of `key` in a list sorted by address, and whether it was added now (`None`:
+/// not there, and the list holds `cap` entries already).
+fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(&mut V, bool)> {
+    let (at, fresh) = match v.binary_search_by(|e| e.0.cmp(&key)) {
+        Ok(at) => (at, false),
+        Err(at) if v.len() < cap => {
+            v.insert(at, (key, V::default()));
+            (at, true)
+        }
+        Err(_) => return None,
     };
-    &mut v[at]
-}
-
-fn add_bytes(c: &mut CountryRec, out: u64, inb: u64) {
-    c.bytes_out = c.bytes_out.saturating_add(out);
-    c.bytes_in = c.bytes_in.saturating_add(inb);
-}
-
-fn add_asn_bytes(a: &mut AsnRec, out: u64, inb: u64) {
-    a.bytes_out = a.bytes_out.saturating_add(out);
-    a.bytes_in = a.bytes_in.saturating_add(inb);
+    Some((&mut v.get_mut(at)?.1, fresh))
 }
 
 /// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
 struct Acc {
     start: u64,
     len: u64,
-    devices: HashMap<Addr, OpenDevice, crate::hash::RandomState>,
+    /// Sorted by address.
+    devices: Vec<(Addr, OpenDevice)>,
     other_devices: Count,
 }
 
@@ -314,7 +349,7 @@ impl Acc {
         Acc {
             start,
             len,
-            devices: HashMap::default(),
+            devices: Vec::new(),
             other_devices: Count::default(),
         }
     }
@@ -326,10 +361,7 @@ impl Acc {
     /// The device's sums; `None` when the bucket holds its bound of devices already.
     fn device(&mut self, ip: Addr, b: &Bounds) -> Option<&mut OpenDevice> {
         let cap = b.devices.saturating_mul(OPEN_FACTOR);
-        if !self.devices.contains_key(&ip) && self.devices.len() >= cap {
-            return None;
-        }
-        Some(self.devices.entry(ip).or_default())
+        entry(&mut self.devices, ip, cap).map(|e| e.0)
     }
 
     /// Adds one remote's traffic (with its place and time offsets) to a device.
@@ -354,41 +386,34 @@ impl Acc {
         }
         d.count.add_counts(count);
         let place = info.place.as_deref();
-        let country = place.and_then(|p| p.country).unwrap_or([0, 0]);
         let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
-        let key = if d.countries.len() < cap || d.countries.iter().any(|c| c.country == country) {
-            country
-        } else {
-            [0, 0]
-        };
-        add_bytes(
-            country_entry(&mut d.countries, key),
-            count.bytes_out,
-            count.bytes_in,
-        );
-        let asn = place.and_then(|p| p.asn).unwrap_or(0);
-        let key = if d.asns.len() < cap || d.asns.iter().any(|a| a.asn == asn) {
-            asn
-        } else {
-            0
-        };
-        let e = asn_entry(&mut d.asns, key);
-        if key != 0 && e.org.is_none() {
-            e.org = place.and_then(|p| p.org.clone());
+        let keys = [
+            (place.and_then(|p| p.country).map_or(0, country_key), None),
+            (
+                place.and_then(|p| p.asn).unwrap_or(0),
+                place.and_then(|p| p.org.as_ref()),
+            ),
+        ];
+        for (v, (key, org)) in d.keys.iter_mut().zip(keys) {
+            // beyond the bound: into the unknown entry
+            let key = if v.len() < cap || v.iter().any(|e| e.key == key) {
+                key
+            } else {
+                0
+            };
+            let org = org.filter(|_| key != 0);
+            add_key(v, key, org, count.bytes_out, count.bytes_in);
         }
-        add_asn_bytes(e, count.bytes_out, count.bytes_in);
-        let fresh = !d.remotes.contains_key(&info.ip);
+        if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
+            fold_smallest(d, cap / 2);
+        }
+        let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+            return;
+        };
         if fresh {
             d.remotes_seen = d.remotes_seen.saturating_add(1);
-            if d.remotes.len() >= cap {
-                fold_smallest(d, cap / 2);
-            }
+            (r.first, r.last) = (first, last);
         }
-        let r = d.remotes.entry(info.ip).or_insert_with(|| OpenRemote {
-            first,
-            last,
-            ..Default::default()
-        });
         // the latest name and place
         r.info = Some(Arc::clone(info));
         r.count.add_counts(count);
@@ -414,26 +439,21 @@ impl Acc {
             d.count.add_counts(&dev.count);
             add2(&mut d.other, dev.other.0, dev.other.1);
             d.remotes_seen = d.remotes_seen.max(dev.remotes_seen);
+            let [countries, asns] = &mut d.keys;
             for c in dev.countries.iter() {
-                add_bytes(
-                    country_entry(&mut d.countries, c.country),
-                    c.bytes_out,
-                    c.bytes_in,
-                );
+                let key = country_key(c.country);
+                add_key(countries, key, None, c.bytes_out, c.bytes_in);
             }
             for a in dev.asns.iter() {
-                let e = asn_entry(&mut d.asns, a.asn);
-                if e.org.is_none() {
-                    e.org = a.org.clone();
-                }
-                add_asn_bytes(e, a.bytes_out, a.bytes_in);
+                add_key(asns, a.asn, a.org.as_ref(), a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
-                let o = d.remotes.entry(r.remote.ip).or_insert_with(|| OpenRemote {
-                    first: off(r.first()),
-                    last: off(r.last),
-                    ..Default::default()
-                });
+                let Some((o, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                    continue;
+                };
+                if fresh {
+                    (o.first, o.last) = (off(r.first()), off(r.last));
+                }
                 o.info = Some(Arc::clone(&r.remote));
                 o.count.add_counts(&r.count);
                 o.first = o.first.min(off(r.first()));
@@ -445,7 +465,8 @@ impl Acc {
 
     /// The closed, bounded form.
     fn freeze(&self, b: &Bounds, version: u64) -> Bucket {
-        let mut devices: Vec<(&Addr, &OpenDevice)> = self.devices.iter().collect();
+        let mut devices: Vec<(&Addr, &OpenDevice)> =
+            self.devices.iter().map(|(a, d)| (a, d)).collect();
         // the busiest devices stay; ties by address, so that output is reproducible
         sort_by(&mut devices, &|a, b| {
             let key =
@@ -475,7 +496,7 @@ impl Acc {
 /// Folds all but the `keep` largest remotes of an open device into its `other`.
 #[cold]
 fn fold_smallest(d: &mut OpenDevice, keep: usize) {
-    let mut sizes: Vec<u64> = d.remotes.values().map(|r| r.count.total_bytes()).collect();
+    let mut sizes: Vec<u64> = d.remotes.iter().map(|r| r.1.count.total_bytes()).collect();
     if sizes.len() <= keep {
         return;
     }
@@ -484,7 +505,7 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
     let pivot = *pivot;
     let mut drop = cut;
     let other = &mut d.other;
-    d.remotes.retain(|_, r| {
+    d.remotes.retain(|(_, r)| {
         if drop > 0 && r.count.total_bytes() <= pivot {
             drop -= 1;
             add2(other, r.count.bytes_out, r.count.bytes_in);
@@ -496,7 +517,7 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
 }
 
 fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
-    let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().collect();
+    let mut remotes: Vec<(&Addr, &OpenRemote)> = d.remotes.iter().map(|(a, r)| (a, r)).collect();
     sort_by(&mut remotes, &|a, b| {
         let key = |(ip, r): &(&Addr, &OpenRemote)| (std::cmp::Reverse(r.count.total_bytes()), **ip);
         key(a).cmp(&key(b))
@@ -518,50 +539,21 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         })
         .collect();
     // countries and ASNs: the top ones, the rest into the unknown entry
-    let mut countries: Vec<CountryRec> = d.countries.clone();
-    sort_by(&mut countries, &|a, b| {
-        let key = |c: &CountryRec| (busiest(c.bytes_out, c.bytes_in), c.country);
-        key(a).cmp(&key(b))
-    });
-    if countries.len() > b.top {
-        let rest = countries.split_off(b.top);
-        let mut unknown = CountryRec {
-            country: [0, 0],
-            bytes_out: 0,
-            bytes_in: 0,
-        };
-        for c in rest
-            .iter()
-            .chain(countries.iter().filter(|c| c.country == [0, 0]))
-        {
-            unknown.bytes_out = unknown.bytes_out.saturating_add(c.bytes_out);
-            unknown.bytes_in = unknown.bytes_in.saturating_add(c.bytes_in);
-        }
-        countries.retain(|c| c.country != [0, 0]);
-        countries.push(unknown);
-    }
-    sort_by(&mut countries, &|a, b| a.country.cmp(&b.country));
-    let mut asns: Vec<AsnRec> = d.asns.clone();
-    sort_by(&mut asns, &|a, b| {
-        let key = |a: &AsnRec| (busiest(a.bytes_out, a.bytes_in), a.asn);
-        key(a).cmp(&key(b))
-    });
-    if asns.len() > b.top {
-        let rest = asns.split_off(b.top);
-        let mut unknown = AsnRec {
-            asn: 0,
-            org: None,
-            bytes_out: 0,
-            bytes_in: 0,
-        };
-        for a in rest.iter().chain(asns.iter().filter(|a| a.asn == 0)) {
-            unknown.bytes_out = unknown.bytes_out.saturating_add(a.bytes_out);
-            unknown.bytes_in = unknown.bytes_in.saturating_add(a.bytes_in);
-        }
-        asns.retain(|a| a.asn != 0);
-        asns.push(unknown);
-    }
-    sort_by(&mut asns, &|a, b| a.asn.cmp(&b.asn));
+    let countries = (top_keys(&d.keys[KEY_COUNTRY], b.top).into_iter())
+        .map(|e| CountryRec {
+            country: (e.key as u16).to_be_bytes(),
+            bytes_out: e.out,
+            bytes_in: e.inb,
+        })
+        .collect();
+    let asns = (top_keys(&d.keys[KEY_ASN], b.top).into_iter())
+        .map(|e| AsnRec {
+            asn: e.key,
+            org: e.org,
+            bytes_out: e.out,
+            bytes_in: e.inb,
+        })
+        .collect();
     DeviceRec {
         ip,
         mac: d.mac,
@@ -570,16 +562,18 @@ fn freeze_device(ip: Addr, d: &OpenDevice, b: &Bounds) -> DeviceRec {
         other,
         remotes_seen: d.remotes_seen,
         remotes,
-        countries: countries.into_boxed_slice(),
-        asns: asns.into_boxed_slice(),
+        countries,
+        asns,
     }
 }
 
-/// Merges buckets into one of `len` seconds from `start`, bounded.
-pub fn merge<'a>(
+/// Merges buckets into one of `len` seconds from `start`, bounded. Out of line and not
+/// generic: one copy for its five callers.
+#[inline(never)]
+pub fn merge(
     start: u64,
     len: u64,
-    buckets: impl IntoIterator<Item = &'a Bucket>,
+    buckets: &mut dyn Iterator<Item = &Bucket>,
     b: &Bounds,
     version: u64,
 ) -> Bucket {
@@ -800,13 +794,15 @@ impl History {
         let mut bucket = self.open.freeze(&self.bounds, self.version);
         if let Some(i) = self.hourly.iter().position(|b| b.start == bucket.start) {
             let old = self.hourly.remove(i);
-            bucket = merge(
-                bucket.start,
+            let (start, pair) = (bucket.start, [&*old, &bucket]);
+            let merged = merge(
+                start,
                 HOUR,
-                [&*old, &bucket],
+                &mut pair.into_iter(),
                 &self.bounds,
                 self.version,
             );
+            bucket = merged;
         }
         let at = self.hourly.partition_point(|b| b.start < bucket.start);
         self.hourly.insert(at, Arc::new(bucket));
@@ -816,15 +812,19 @@ impl History {
     /// buckets past their retention go; interned remotes no bucket names any more go.
     fn daily_and_prune(&mut self) {
         let today = floor(self.open.start, DAY);
-        let mut days: Vec<u64> = (self.hourly.iter())
-            .map(|b| floor(b.start, DAY))
-            .filter(|&d| d < today && !self.daily.iter().any(|x| x.start == d))
-            .collect();
-        days.dedup();
-        for day in days {
+        // the hourly buckets are sorted: a day's hours are next to each other
+        let mut k = 0;
+        while let Some(first) = self.hourly.get(k) {
+            let day = floor(first.start, DAY);
+            let hours = self.hourly.get(k..).unwrap_or_default();
+            let n = hours.partition_point(|b| floor(b.start, DAY) == day);
+            k += n.max(1);
+            if day >= today || self.daily.iter().any(|x| x.start == day) {
+                continue;
+            }
             self.version += 1;
-            let hours = self.hourly.iter().filter(|b| floor(b.start, DAY) == day);
-            let bucket = merge(day, DAY, hours.map(|b| &**b), &self.bounds, self.version);
+            let hours = &mut hours.iter().take(n).map(|b| &**b);
+            let bucket = merge(day, DAY, hours, &self.bounds, self.version);
             let at = self.daily.partition_point(|b| b.start < day);
             self.daily.insert(at, Arc::new(bucket));
         }
@@ -861,7 +861,13 @@ impl History {
             let at = hourly.partition_point(|b| b.start < frozen.start);
             match hourly.get(at) {
                 Some(b) if b.start == frozen.start => {
-                    let merged = merge(b.start, HOUR, [&**b, &*frozen], &self.bounds, self.version);
+                    let merged = merge(
+                        b.start,
+                        HOUR,
+                        &mut [&**b, &*frozen].into_iter(),
+                        &self.bounds,
+                        self.version,
+                    );
                     hourly[at] = Arc::new(merged);
                 }
                 _ => hourly.insert(at, Arc::clone(&frozen)),

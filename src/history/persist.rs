@@ -1,413 +1,166 @@
 //! History in the state file (version 3, see `state`): the buckets as postcard records (written
-//! and read by hand, see `W` and `R`), with
-//! every string, place and remote listed once and referred to by index, so a remote that
-//! appears in 80 buckets costs its address once. Reading never trusts the bytes: bad indices
-//! drop the record, buckets of another length or unaligned start are skipped, and every
-//! bucket goes through [`merge`] again, which re-applies the configured bounds.
+//! and read by hand with the state file's `W` and `R`), with every string, place and remote
+//! listed once and referred to by index, so a remote that appears in 80 buckets costs its
+//! address once. Reading never trusts the bytes: bad indices drop the record, buckets of
+//! another length or unaligned start are skipped, and every bucket goes through [`merge`]
+//! again, which re-applies the configured bounds.
+//!
+//! The layout, as postcard wrote it for serde records in earlier builds (files written by
+//! them read, and the fuzz seeds still apply):
+//!   clock: u64, strings: [string],
+//!   places: [(position: Option<(f32, f32)>, country: Option<[u8; 2]>, city, asn, org)]
+//!           (city, org: Option<string index>, asn: Option<u32>),
+//!   remotes: [(ip, place: Option<place index>, name: Option<string index>)],
+//!   hourly: [bucket], daily: [bucket]
+//!   bucket = start: u64, len: u64, other_devices: count, devices: [device]
+//!   device = ip, mac: Option<[u8; 6]>, name: Option<string index>, count, other: (u64, u64),
+//!            remotes_seen: u32, remotes: [(remote index, count, first (with the "new"
+//!            bit), last)], countries: [([u8; 2], bytes out, bytes in)],
+//!            asns: [(asn, org: Option<string index>, bytes out, bytes in)]
+//!   count  = bytes out, bytes in, packets out, packets in
 
 use super::{merge, Bounds, Bucket, Count, CountryRec, DeviceRec, Place, RemoteInfo, DAY, HOUR};
 use super::{AsnRec, RemoteRec, View};
-use crate::packet::Addr;
+use crate::state::{R, W};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Default)]
-struct HistoryRec {
-    clock: u64,
-    strings: Vec<String>,
-    places: Vec<PlaceRec>,
-    remotes: Vec<RemoteInfoRec>,
+fn write_count(w: &mut W, c: &Count) {
+    w.vars(&[
+        c.bytes_out,
+        c.bytes_in,
+        c.packets_out.into(),
+        c.packets_in.into(),
+    ]);
 }
 
-struct PlaceRec {
-    position: Option<(f32, f32)>,
-    country: Option<[u8; 2]>,
-    city: Option<u32>,
-    asn: Option<u32>,
-    org: Option<u32>,
-}
-
-struct RemoteInfoRec {
-    ip: Addr,
-    place: Option<u32>,
-    name: Option<u32>,
-}
-
-/// bytes out, bytes in, packets out, packets in
-#[derive(Clone, Copy)]
-struct CountRec(u64, u64, u32, u32);
-
-struct DeviceRecRec {
-    ip: Addr,
-    mac: Option<[u8; 6]>,
-    name: Option<u32>,
-    count: CountRec,
-    other: (u64, u64),
-    remotes_seen: u32,
-    /// (remote index, count, first (with the "new" bit), last)
-    remotes: Vec<(u32, CountRec, u32, u32)>,
-    countries: Vec<([u8; 2], u64, u64)>,
-    /// (asn, org string index, bytes out, bytes in)
-    asns: Vec<(u32, Option<u32>, u64, u64)>,
-}
-
-impl From<Count> for CountRec {
-    fn from(c: Count) -> CountRec {
-        CountRec(c.bytes_out, c.bytes_in, c.packets_out, c.packets_in)
+fn read_count(r: &mut R) -> Count {
+    Count {
+        bytes_out: r.u64(),
+        bytes_in: r.u64(),
+        packets_out: r.u32(),
+        packets_in: r.u32(),
     }
 }
 
-impl From<CountRec> for Count {
-    fn from(c: CountRec) -> Count {
-        Count {
-            bytes_out: c.0,
-            bytes_in: c.1,
-            packets_out: c.2,
-            packets_in: c.3,
-        }
-    }
-}
-
-// ---- the encoding: postcard's, written by hand ---------------------------------------------
-//
-// The records above, field by field, as postcard (serde) writes them: integers as LEB128
-// varints (u8 and arrays of u8 as raw bytes), `f32` as 4 little-endian bytes, an `Option` as
-// a 0/1 byte before its value, a sequence or string as its length (varint) before its items,
-// an `Addr` as `IpAddr` (variant 0 + 4 bytes, or 1 + 16). Hand-written, because serde's
-// derived code for these nested records cost ~30 KB of the router binary; the bytes are the
-// same as before (files written by earlier builds read, and the fuzz seeds still apply).
-
-/// The writer.
-struct W(Vec<u8>);
-
-impl W {
-    fn var(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-
-    fn opt(&mut self, v: Option<u32>) {
-        match v {
-            None => self.0.push(0),
-            Some(v) => {
-                self.0.push(1);
-                self.var(v.into());
-            }
-        }
-    }
-
-    fn opt_raw(&mut self, v: Option<&[u8]>) {
-        match v {
-            None => self.0.push(0),
-            Some(v) => {
-                self.0.push(1);
-                self.0.extend_from_slice(v);
-            }
-        }
-    }
-
-    fn addr(&mut self, a: &Addr) {
-        match a.ip() {
-            std::net::IpAddr::V4(ip) => {
-                self.0.push(0);
-                self.0.extend_from_slice(&ip.octets());
-            }
-            std::net::IpAddr::V6(ip) => {
-                self.0.push(1);
-                self.0.extend_from_slice(&ip.octets());
-            }
-        }
-    }
-
-    fn count(&mut self, c: &CountRec) {
-        for v in [c.0, c.1, c.2.into(), c.3.into()] {
-            self.var(v);
-        }
-    }
-
-    fn bucket(&mut self, b: &Bucket, i: &Interner) {
-        self.var(b.start);
-        self.var(b.len);
-        self.count(&b.other_devices.into());
-        self.var(b.devices.len() as u64);
-        for d in b.devices.iter() {
-            self.addr(&d.ip);
-            self.opt_raw(d.mac.as_ref().map(|m| &m[..]));
-            self.opt(i.string_at(d.name.as_ref()));
-            self.count(&d.count.into());
-            self.var(d.other.0);
-            self.var(d.other.1);
-            self.var(d.remotes_seen.into());
-            self.var(d.remotes.len() as u64);
-            for r in d.remotes.iter() {
-                let at = i.remotes.get(&(Arc::as_ptr(&r.remote) as usize));
-                self.var(at.copied().unwrap_or(0).into());
-                self.count(&r.count.into());
-                self.var(r.first.into());
-                self.var(r.last.into());
-            }
-            self.var(d.countries.len() as u64);
-            for c in d.countries.iter() {
-                self.0.extend_from_slice(&c.country);
-                self.var(c.bytes_out);
-                self.var(c.bytes_in);
-            }
-            self.var(d.asns.len() as u64);
-            for a in d.asns.iter() {
-                self.var(a.asn.into());
-                self.opt(i.string_at(a.org.as_ref()));
-                self.var(a.bytes_out);
-                self.var(a.bytes_in);
-            }
-        }
-    }
-
-    /// Everything before the buckets.
-    fn history(&mut self, h: &HistoryRec) {
-        self.var(h.clock);
-        self.var(h.strings.len() as u64);
-        for s in &h.strings {
-            self.var(s.len() as u64);
-            self.0.extend_from_slice(s.as_bytes());
-        }
-        self.var(h.places.len() as u64);
-        for p in &h.places {
-            match p.position {
-                None => self.0.push(0),
-                Some((a, b)) => {
-                    self.0.push(1);
-                    self.0.extend_from_slice(&a.to_le_bytes());
-                    self.0.extend_from_slice(&b.to_le_bytes());
-                }
-            }
-            self.opt_raw(p.country.as_ref().map(|c| &c[..]));
-            self.opt(p.city);
-            self.opt(p.asn);
-            self.opt(p.org);
-        }
-        self.var(h.remotes.len() as u64);
-        for r in &h.remotes {
-            self.addr(&r.ip);
-            self.opt(r.place);
-            self.opt(r.name);
-        }
-    }
-}
-
-/// The reader: every read checks the bytes left; `None` is "damaged".
-struct R<'a>(&'a [u8]);
-
-impl<'a> R<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    /// A varint of at most `bits` bits (postcard refuses longer or overflowing ones).
-    fn var_bits(&mut self, bits: u32) -> Option<u64> {
-        let max_bytes = bits.div_ceil(7);
-        let mut out: u64 = 0;
-        for i in 0..max_bytes {
-            let b = self.byte()?;
-            out |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if i == max_bytes - 1 && u32::from(b) >= 1 << (bits - 7 * i) {
-                    return None;
-                }
-                return Some(out);
-            }
-        }
-        None
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.var_bits(64)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.var_bits(32).map(|v| v as u32)
-    }
-
-    /// A sequence's length: no more items than bytes left (every item takes one at least),
-    /// so a damaged length never allocates more than the input.
-    fn len(&mut self) -> Option<usize> {
-        usize::try_from(self.u64()?)
-            .ok()
-            .filter(|&n| n <= self.0.len())
-    }
-
-    /// An `Option` tag: `Some(true)` for a value.
-    fn some(&mut self) -> Option<bool> {
-        match self.byte()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-
-    fn opt_u32(&mut self) -> Option<Option<u32>> {
-        Some(if self.some()? {
-            Some(self.u32()?)
-        } else {
-            None
-        })
-    }
-
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-
-    fn addr(&mut self) -> Option<Addr> {
-        Some(match self.u32()? {
-            0 => Addr::from_v4_bytes(self.array::<4>()?),
-            1 => Addr::from(std::net::IpAddr::from(self.array::<16>()?)),
-            _ => return None,
-        })
-    }
-
-    fn count(&mut self) -> Option<CountRec> {
-        Some(CountRec(self.u64()?, self.u64()?, self.u32()?, self.u32()?))
-    }
-
-    fn device(&mut self) -> Option<DeviceRecRec> {
-        let ip = self.addr()?;
-        let mac = if self.some()? {
-            Some(self.array::<6>()?)
-        } else {
-            None
-        };
-        let name = self.opt_u32()?;
-        let count = self.count()?;
-        let other = (self.u64()?, self.u64()?);
-        let remotes_seen = self.u32()?;
-        let mut remotes = Vec::with_capacity(self.len()?.min(4096));
-        for _ in 0..remotes.capacity() {
-            remotes.push((self.u32()?, self.count()?, self.u32()?, self.u32()?));
-        }
-        let mut countries = Vec::with_capacity(self.len()?.min(4096));
-        for _ in 0..countries.capacity() {
-            countries.push((self.array::<2>()?, self.u64()?, self.u64()?));
-        }
-        let mut asns = Vec::with_capacity(self.len()?.min(4096));
-        for _ in 0..asns.capacity() {
-            asns.push((self.u32()?, self.opt_u32()?, self.u64()?, self.u64()?));
-        }
-        Some(DeviceRecRec {
-            ip,
-            mac,
-            name,
-            count,
-            other,
-            remotes_seen,
-            remotes,
-            countries,
-            asns,
-        })
-    }
-}
-
-/// Indices of what is listed once.
+/// The lists of what is written once, filled as the buckets are written: each list's
+/// records and their count, and the indices by content (strings) or by shared record.
 #[derive(Default)]
 struct Interner {
-    rec: HistoryRec,
-    strings: HashMap<String, u32>,
+    strings: (W, u32),
+    places: (W, u32),
+    remotes: (W, u32),
+    string_at: HashMap<Box<str>, u32>,
     /// By address of the shared record (one map type for both: less code).
-    places: HashMap<usize, u32, crate::hash::RandomState>,
-    remotes: HashMap<usize, u32, crate::hash::RandomState>,
+    at: HashMap<usize, u32, crate::hash::RandomState>,
 }
 
 impl Interner {
-    fn string(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.strings.get(s) {
-            return i;
+    fn string(&mut self, s: Option<&str>) -> Option<u32> {
+        let s = s?;
+        if let Some(&i) = self.string_at.get(s) {
+            return Some(i);
         }
-        let i = self.rec.strings.len() as u32;
-        self.rec.strings.push(s.to_string());
-        self.strings.insert(s.to_string(), i);
-        i
+        let (w, n) = &mut self.strings;
+        w.bytes(s.as_bytes());
+        self.string_at.insert(s.into(), *n);
+        *n += 1;
+        Some(*n - 1)
     }
 
     fn place(&mut self, p: &Arc<Place>) -> u32 {
-        if let Some(&i) = self.places.get(&(Arc::as_ptr(p) as usize)) {
+        let key = Arc::as_ptr(p) as usize;
+        if let Some(&i) = self.at.get(&key) {
             return i;
         }
-        let rec = PlaceRec {
-            position: p.position,
-            country: p.country,
-            city: p.city.as_deref().map(|s| self.string(s)),
-            asn: p.asn,
-            org: p.org.as_deref().map(|s| self.string(s)),
-        };
-        let i = self.rec.places.len() as u32;
-        self.rec.places.push(rec);
-        self.places.insert(Arc::as_ptr(p) as usize, i);
-        i
+        let city = self.string(p.city.as_deref());
+        let org = self.string(p.org.as_deref());
+        let (w, n) = &mut self.places;
+        match p.position {
+            None => w.0.push(0),
+            Some((a, b)) => {
+                w.0.push(1);
+                w.0.extend_from_slice(&a.to_le_bytes());
+                w.0.extend_from_slice(&b.to_le_bytes());
+            }
+        }
+        w.opt_raw(p.country.as_ref().map(|c| &c[..]));
+        w.opt(city);
+        w.opt(p.asn);
+        w.opt(org);
+        self.at.insert(key, *n);
+        *n += 1;
+        *n - 1
     }
 
     fn remote(&mut self, r: &Arc<RemoteInfo>) -> u32 {
-        if let Some(&i) = self.remotes.get(&(Arc::as_ptr(r) as usize)) {
+        let key = Arc::as_ptr(r) as usize;
+        if let Some(&i) = self.at.get(&key) {
             return i;
         }
-        let rec = RemoteInfoRec {
-            ip: r.ip,
-            place: r.place.as_ref().map(|p| self.place(p)),
-            name: r.name.as_deref().map(|s| self.string(s)),
-        };
-        let i = self.rec.remotes.len() as u32;
-        self.rec.remotes.push(rec);
-        self.remotes.insert(Arc::as_ptr(r) as usize, i);
-        i
+        let place = r.place.as_ref().map(|p| self.place(p));
+        let name = self.string(r.name.as_deref());
+        let (w, n) = &mut self.remotes;
+        w.addr(&r.ip);
+        w.opt(place);
+        w.opt(name);
+        self.at.insert(key, *n);
+        *n += 1;
+        *n - 1
     }
 
-    /// Lists what a bucket names (in the order the writer meets it: the indices are the same
-    /// as when the records were built in one pass).
-    fn bucket(&mut self, b: &Bucket) {
+    fn bucket(&mut self, w: &mut W, b: &Bucket) {
+        w.vars(&[b.start, b.len]);
+        write_count(w, &b.other_devices);
+        w.var(b.devices.len() as u64);
         for d in b.devices.iter() {
-            if let Some(n) = &d.name {
-                self.string(n);
-            }
+            w.addr(&d.ip);
+            w.opt_raw(d.mac.as_ref().map(|m| &m[..]));
+            w.opt(self.string(d.name.as_deref()));
+            write_count(w, &d.count);
+            w.vars(&[
+                d.other.0,
+                d.other.1,
+                d.remotes_seen.into(),
+                d.remotes.len() as u64,
+            ]);
             for r in d.remotes.iter() {
-                self.remote(&r.remote);
+                w.var(self.remote(&r.remote).into());
+                write_count(w, &r.count);
+                w.vars(&[r.first.into(), r.last.into()]);
             }
+            w.var(d.countries.len() as u64);
+            for c in d.countries.iter() {
+                w.0.extend_from_slice(&c.country);
+                w.vars(&[c.bytes_out, c.bytes_in]);
+            }
+            w.var(d.asns.len() as u64);
             for a in d.asns.iter() {
-                if let Some(o) = &a.org {
-                    self.string(o);
-                }
+                w.var(a.asn.into());
+                w.opt(self.string(a.org.as_deref()));
+                w.vars(&[a.bytes_out, a.bytes_in]);
             }
         }
-    }
-
-    fn string_at(&self, s: Option<&Arc<str>>) -> Option<u32> {
-        self.strings.get(&**s?).copied()
     }
 }
 
 /// The history's bytes for the state file (the buckets of `view`, the open one included).
 pub fn encode(view: &View) -> Vec<u8> {
     let mut i = Interner::default();
-    i.rec.clock = view.clock;
-    for b in view.hourly.iter().chain(view.daily.iter()) {
-        i.bucket(b);
-    }
-    let mut w = W(Vec::new());
-    w.history(&i.rec);
+    let mut buckets = W::default();
     for list in [&view.hourly, &view.daily] {
-        w.var(list.len() as u64);
+        buckets.var(list.len() as u64);
         for b in list.iter() {
-            w.bucket(b, &i);
+            i.bucket(&mut buckets, b);
         }
     }
+    let mut w = W::default();
+    w.var(view.clock);
+    for (list, n) in [&i.strings, &i.places, &i.remotes] {
+        w.var((*n).into());
+        w.0.extend_from_slice(&list.0);
+    }
+    w.0.extend_from_slice(&buckets.0);
     w.0
 }
 
@@ -416,96 +169,107 @@ pub type Decoded = (Vec<Bucket>, Vec<Bucket>, u64);
 
 /// Reads the history's bytes (`encode`); `bytes` past the record are an error.
 pub fn decode(bytes: &[u8], bounds: &Bounds) -> Result<Decoded, String> {
-    read(&mut R(bytes), bounds)
+    read(&mut R::new(bytes), bounds)
         .ok_or_else(|| "the history is damaged (it ends early or holds a bad value)".to_string())
 }
 
+/// An entry of a list read before (`None`: no entry, or a bad index: the field is dropped).
+fn index<T: Clone>(r: &mut R, list: &[T]) -> Option<T> {
+    r.opt_u32().and_then(|i| list.get(i as usize).cloned())
+}
+
 /// The records read straight into buckets (no intermediate copy of the whole history).
+#[inline(never)]
 fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
-    let clock = r.u64()?;
+    let clock = r.u64();
     let mut strings: Vec<Arc<str>> = Vec::new();
-    for _ in 0..r.len()? {
-        let n = r.len()?;
-        strings.push(Arc::from(std::str::from_utf8(r.take(n)?).ok()?));
+    for _ in 0..r.len() {
+        strings.push(Arc::from(r.str()));
     }
-    let string = |i: Option<u32>| -> Option<Arc<str>> { strings.get(i? as usize).cloned() };
     let mut places: Vec<Arc<Place>> = Vec::new();
-    for _ in 0..r.len()? {
-        let position = if r.some()? {
-            let a = f32::from_le_bytes(r.array::<4>()?);
-            Some((a, f32::from_le_bytes(r.array::<4>()?)))
-        } else {
-            None
-        };
-        let country = if r.some()? {
-            Some(r.array::<2>()?)
-        } else {
-            None
-        };
-        let (city, asn, org) = (r.opt_u32()?, r.opt_u32()?, r.opt_u32()?);
+    for _ in 0..r.len() {
+        let position = r.some().then(|| {
+            let a = f32::from_le_bytes(r.array::<4>());
+            (a, f32::from_le_bytes(r.array::<4>()))
+        });
+        let country = r.opt_array::<2>();
+        let city = index(r, &strings);
+        let asn = r.opt_u32();
+        let org = index(r, &strings);
         places.push(Arc::new(Place {
             position: position.filter(|(a, b)| a.is_finite() && b.is_finite()),
             country: country.filter(|c| c.iter().all(u8::is_ascii_uppercase)),
-            city: string(city).map(|s| Box::from(&*s)),
+            city: city.map(|s| Box::from(&*s)),
             asn,
-            org: string(org),
+            org,
         }));
     }
     let mut remotes: Vec<Arc<RemoteInfo>> = Vec::new();
-    for _ in 0..r.len()? {
-        let ip = r.addr()?;
-        let (place, name) = (r.opt_u32()?, r.opt_u32()?);
-        remotes.push(Arc::new(RemoteInfo {
-            ip,
-            place: place.and_then(|i| places.get(i as usize).cloned()),
-            name: string(name),
-        }));
+    for _ in 0..r.len() {
+        let ip = r.addr();
+        let place = index(r, &places);
+        let name = index(r, &strings);
+        remotes.push(Arc::new(RemoteInfo { ip, place, name }));
     }
     let mut lists: [Vec<Bucket>; 2] = [Vec::new(), Vec::new()];
     for (list, len) in lists.iter_mut().zip([HOUR, DAY]) {
-        for _ in 0..r.len()? {
-            let (start, b_len, other_devices) = (r.u64()?, r.u64()?, r.count()?);
+        for _ in 0..r.len() {
+            let (start, b_len, other_devices) = (r.u64(), r.u64(), read_count(r));
             // offsets past the bucket's end are clamped (the "new" bit kept)
             let max = (len - 1) as u32;
             let mut devices: Vec<DeviceRec> = Vec::new();
-            for _ in 0..r.len()? {
-                let d = r.device()?;
+            for _ in 0..r.len() {
+                let ip = r.addr();
+                let mac = r.opt_array::<6>();
+                let name = index(r, &strings);
+                let count = read_count(r);
+                let other = (r.u64(), r.u64());
+                let remotes_seen = r.u32();
+                let mut recs: Vec<RemoteRec> = Vec::new();
+                for _ in 0..r.len() {
+                    let remote = r.u32();
+                    let (count, first, last) = (read_count(r), r.u32(), r.u32());
+                    if let Some(remote) = remotes.get(remote as usize) {
+                        recs.push(RemoteRec {
+                            remote: Arc::clone(remote),
+                            count,
+                            first: (first & super::NEW_BIT) | (first & !super::NEW_BIT).min(max),
+                            last: last.min(max),
+                        });
+                    }
+                }
+                let mut countries: Vec<CountryRec> = Vec::new();
+                for _ in 0..r.len() {
+                    countries.push(CountryRec {
+                        country: r.array::<2>(),
+                        bytes_out: r.u64(),
+                        bytes_in: r.u64(),
+                    });
+                }
+                let mut asns: Vec<AsnRec> = Vec::new();
+                for _ in 0..r.len() {
+                    asns.push(AsnRec {
+                        asn: r.u32(),
+                        org: index(r, &strings),
+                        bytes_out: r.u64(),
+                        bytes_in: r.u64(),
+                    });
+                }
                 devices.push(DeviceRec {
-                    ip: d.ip,
-                    mac: d.mac,
-                    name: string(d.name),
-                    count: d.count.into(),
-                    other: d.other,
-                    remotes_seen: d.remotes_seen,
-                    remotes: (d.remotes.iter())
-                        .filter_map(|&(i, c, first, last)| {
-                            Some(RemoteRec {
-                                remote: remotes.get(i as usize)?.clone(),
-                                count: c.into(),
-                                first: (first & super::NEW_BIT)
-                                    | (first & !super::NEW_BIT).min(max),
-                                last: last.min(max),
-                            })
-                        })
-                        .collect(),
-                    countries: (d.countries.iter())
-                        .map(|&(country, o, i)| CountryRec {
-                            country,
-                            bytes_out: o,
-                            bytes_in: i,
-                        })
-                        .collect(),
-                    asns: (d.asns.iter())
-                        .map(|&(asn, org, o, i)| AsnRec {
-                            asn,
-                            org: string(org),
-                            bytes_out: o,
-                            bytes_in: i,
-                        })
-                        .collect(),
+                    ip,
+                    mac,
+                    name,
+                    count,
+                    other,
+                    remotes_seen,
+                    remotes: recs.into_boxed_slice(),
+                    countries: countries.into_boxed_slice(),
+                    asns: asns.into_boxed_slice(),
                 });
             }
-            // buckets of another length or unaligned start are skipped
+            // a damaged bucket ends the reading; buckets of another length or unaligned
+            // start are skipped
+            r.ok()?;
             if b_len != len || start % len != 0 || start >= super::MAX_TIME {
                 continue;
             }
@@ -514,12 +278,13 @@ fn read(r: &mut R, bounds: &Bounds) -> Option<Decoded> {
                 len,
                 version: 0,
                 devices: devices.into_boxed_slice(),
-                other_devices: other_devices.into(),
+                other_devices,
             };
             // again through the bounds (and the sorting) of this configuration
-            list.push(merge(start, len, [&raw], bounds, 0));
+            list.push(merge(start, len, &mut [&raw].into_iter(), bounds, 0));
         }
     }
+    r.ok()?;
     let [mut hourly, mut daily] = lists;
     for (v, n) in [(&mut hourly, bounds.hours), (&mut daily, bounds.days)] {
         super::sort_by(v, &|a, b| a.start.cmp(&b.start));
