@@ -32,11 +32,11 @@ use std::sync::{Arc, Mutex};
 pub const HOUR: u64 = 3600;
 pub const DAY: u64 = 86_400;
 /// Default `--history-top`: remotes (and countries, ASNs) per device per bucket.
-pub const DEFAULT_TOP: usize = 3;
+pub const DEFAULT_TOP: usize = crate::cli::defaults::HISTORY_TOP;
 /// Default `--history-devices`: devices per bucket (the rest summed in `other_devices`).
-pub const DEFAULT_DEVICES: usize = 16;
-pub const DEFAULT_HOURS: u64 = 48;
-pub const DEFAULT_DAYS: u64 = 35;
+pub const DEFAULT_DEVICES: usize = crate::cli::defaults::HISTORY_DEVICES;
+pub const DEFAULT_HOURS: u64 = crate::cli::defaults::HISTORY_HOURS;
+pub const DEFAULT_DAYS: u64 = crate::cli::defaults::HISTORY_DAYS;
 /// Capture times from here on (the year 36812) are not kept: bucket arithmetic never
 /// overflows, whatever a capture file's timestamps say.
 pub const MAX_TIME: u64 = 1 << 40;
@@ -600,24 +600,17 @@ pub struct View {
 /// The latest [`View`] and a few rendered `/history.json` bodies (see `json`).
 #[derive(Clone, Default)]
 pub struct HistoryCell {
-    view: Arc<Mutex<Arc<View>>>,
+    view: crate::latest::Latest<View>,
     pub(crate) cache: Arc<Mutex<json::Cache>>,
 }
 
 impl HistoryCell {
     pub fn get(&self) -> Arc<View> {
-        match self.view.lock() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        self.view.get()
     }
 
     pub fn set(&self, v: View) {
-        let v = Arc::new(v);
-        match self.view.lock() {
-            Ok(mut g) => *g = v,
-            Err(p) => *p.into_inner() = v,
-        }
+        self.view.set(v)
     }
 }
 
