@@ -25,7 +25,7 @@
 //! root without `/tmp`). An abstract name has no file permissions and any process in the same
 //! network namespace can see it (`/proc/net/unix`), so the gate adds a per-process random token
 //! header (`GATE_HEADER`) to every request it forwards, drops that header from what clients
-//! send, and the responders answer anything without the token with `403` and nothing else.
+//! send, and the responders answer anything without the token with a bare `403 Forbidden`.
 //!
 //! One request per connection: the page polls every few seconds, a new LAN connection is cheap.
 

@@ -333,7 +333,9 @@ impl Handler {
             .map(|h| h.value.as_str());
         if !self.backend.admits(through_gate) {
             // Someone else on this host found the abstract socket: nothing for them.
-            let _ = rq.respond(Response::empty(StatusCode(403)));
+            // (a body like every other response's: no second copy of tiny_http's response
+            // code for an empty body type)
+            let _ = rq.respond(self.status(403, "Forbidden"));
             return;
         }
         let response = self.route(&rq);
