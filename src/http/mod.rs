@@ -222,8 +222,31 @@ impl Shared for crate::history::json::Rendered {
     }
 }
 
-/// Reads shared bytes without copying them (one `Read` impl for every such body: each impl
-/// brings its own copies of `Read`'s provided methods into the binary).
+/// A body held in memory (texts of status answers, /metrics, the placeholder page, the empty
+/// body of a 304): through `SharedBody` too.
+impl Shared for Vec<u8> {
+    fn bytes(&self, _gzip: bool) -> &[u8] {
+        self
+    }
+}
+
+impl Shared for &'static str {
+    fn bytes(&self, _gzip: bool) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// `bytes` as a response body.
+fn body_of(bytes: impl Shared + 'static) -> Body {
+    Box::new(SharedBody {
+        src: Arc::new(bytes),
+        gzip: false,
+        pos: 0,
+    })
+}
+
+/// Reads shared bytes without copying them (one `Read` impl for every body but a file's: each
+/// impl brings its own copies of `Read`'s provided methods into the binary).
 struct SharedBody {
     src: Arc<dyn Shared>,
     gzip: bool,
@@ -380,7 +403,7 @@ impl Handler {
         let content_type = header("Content-Type", "text/plain; charset=utf-8");
         self.build(
             code,
-            Box::new(std::io::Cursor::new(body)),
+            body_of(body),
             len,
             vec![content_type],
         )
@@ -406,11 +429,10 @@ impl Handler {
             "/metrics" => self.metrics(rq),
             "/history.json" => self.history(rq),
             "/" | "/index.html" if self.files.get("/index.html").is_none() => {
-                let body = PLACEHOLDER.as_bytes();
                 self.build(
                     200,
-                    Box::new(body),
-                    body.len(),
+                    body_of(PLACEHOLDER),
+                    PLACEHOLDER.len(),
                     vec![
                         header("Content-Type", "text/html; charset=utf-8"),
                         header("Cache-Control", "no-cache"),
@@ -430,7 +452,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &snap.etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         let gzip = accepts_gzip(rq);
         let len = if gzip {
@@ -475,7 +497,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         let body = json::get(&view, &q, &cell.cache);
         let gzip = accepts_gzip(rq);
@@ -511,7 +533,7 @@ impl Handler {
         let len = body.len();
         self.build(
             200,
-            Box::new(std::io::Cursor::new(body)),
+            body_of(body),
             len,
             vec![
                 header("Content-Type", content_type),
@@ -584,7 +606,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         headers.push(header("Content-Type", f.content_type));
         if gzip {
