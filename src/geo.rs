@@ -125,7 +125,8 @@ impl GeoDb {
 
     /// A database held in memory (the demo's).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
-        let reader = Reader::from_source(Bytes::Memory(bytes)).map_err(|e| format!("not a MaxMind DB ({e})"))?;
+        let reader = Reader::from_source(Bytes::Memory(bytes))
+            .map_err(|e| format!("not a MaxMind DB ({e})"))?;
         check(&reader)?;
         let description = describe(reader.metadata());
         Ok(GeoDb {

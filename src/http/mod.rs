@@ -401,12 +401,7 @@ impl Handler {
         let body = format!("{text}\n").into_bytes();
         let len = body.len();
         let content_type = header("Content-Type", "text/plain; charset=utf-8");
-        self.build(
-            code,
-            body_of(body),
-            len,
-            vec![content_type],
-        )
+        self.build(code, body_of(body), len, vec![content_type])
     }
 
     fn route(&self, rq: &Request) -> Response<Body> {
@@ -428,17 +423,15 @@ impl Handler {
             },
             "/metrics" => self.metrics(rq),
             "/history.json" => self.history(rq),
-            "/" | "/index.html" if self.files.get("/index.html").is_none() => {
-                self.build(
-                    200,
-                    body_of(PLACEHOLDER),
-                    PLACEHOLDER.len(),
-                    vec![
-                        header("Content-Type", "text/html; charset=utf-8"),
-                        header("Cache-Control", "no-cache"),
-                    ],
-                )
-            }
+            "/" | "/index.html" if self.files.get("/index.html").is_none() => self.build(
+                200,
+                body_of(PLACEHOLDER),
+                PLACEHOLDER.len(),
+                vec![
+                    header("Content-Type", "text/html; charset=utf-8"),
+                    header("Cache-Control", "no-cache"),
+                ],
+            ),
             "/" => self.file(rq, "/index.html"),
             p => self.file(rq, p),
         }
