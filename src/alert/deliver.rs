@@ -110,10 +110,8 @@ impl Delivery {
         let q = Arc::clone(&queue);
         let abort = Arc::new(AtomicBool::new(false));
         let a = Arc::clone(&abort);
-        let thread = std::thread::Builder::new()
-            .name("alerts".into())
-            .stack_size(64 << 10)
-            .spawn(move || run(&q, &opts, &a))
+        let job = Box::new(move || run(&q, &opts, &a));
+        let thread = crate::http::spawn_thread("alerts".into(), 64 << 10, job)
             .map_err(|e| log::error!("alerts: cannot start the delivery thread: {e}"))
             .ok()?;
         Some(Delivery {

@@ -113,27 +113,29 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     {
         let stop = Arc::clone(&stop);
         threads.push(
-            std::thread::Builder::new()
-                .name("http-gate".into())
-                .stack_size(256 << 10)
-                .spawn(move || gate::run(listener, backend, hosts, stop))
-                .map_err(|e| e.to_string())?,
+            spawn_thread(
+                "http-gate".into(),
+                256 << 10,
+                Box::new(move || gate::run(listener, backend, hosts, stop)),
+            )
+            .map_err(|e| e.to_string())?,
         );
     }
     for i in 0..gate::MAX_IN_FLIGHT {
         let server = Arc::clone(&server);
         let handler = Arc::clone(&handler);
         threads.push(
-            std::thread::Builder::new()
-                .name(format!("http-{i}"))
+            spawn_thread(
+                format!("http-{i}"),
                 // gzip (miniz_oxide) needs more than a small stack in debug builds.
-                .stack_size(1 << 20)
-                .spawn(move || {
+                1 << 20,
+                Box::new(move || {
                     while let Ok(rq) = server.recv() {
                         handler.handle(rq);
                     }
-                })
-                .map_err(|e| e.to_string())?,
+                }),
+            )
+            .map_err(|e| e.to_string())?,
         );
     }
     let (server, backend_listener) = guard.0.take().expect("set above");
@@ -144,6 +146,20 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         threads,
         backend_listener,
     })
+}
+
+/// Starts a named thread: every thread of connmap's own goes through here, so that std's
+/// spawning code is in the binary once (for a boxed closure) rather than once per closure type.
+#[inline(never)]
+pub fn spawn_thread(
+    name: String,
+    stack: usize,
+    f: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(stack)
+        .spawn(f)
 }
 
 /// Ends tiny_http's accept thread and leaves the server undropped: tiny_http's `Drop` wakes
