@@ -6,7 +6,6 @@
 //! to clients that accept gzip or name no coding; the few that refuse gzip get 406. (Inflating
 //! it for them took 17 KB of the MIPS binary, for clients that are not browsers.)
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const MAX_FILES: usize = 2000;
@@ -26,10 +25,11 @@ pub struct StaticFile {
     pub immutable: bool,
 }
 
-/// URL path (`/js/app.js`) → file.
+/// URL path (`/js/app.js`) → file: a list searched in order (a page is a dozen files, at most
+/// `MAX_FILES`), with no hash table code for these key types in the binary.
 #[derive(Debug, Default)]
 pub struct StaticFiles {
-    files: HashMap<String, StaticFile>,
+    files: Vec<(String, StaticFile)>,
 }
 
 impl StaticFiles {
@@ -37,17 +37,17 @@ impl StaticFiles {
     pub fn scan(dir: &Path) -> Result<StaticFiles, String> {
         let mut found = Vec::new();
         walk(dir, "", 0, &mut found).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let names: std::collections::HashSet<String> =
-            found.iter().map(|(u, _)| u.clone()).collect();
-        let mut files = HashMap::new();
-        for (url, path) in found {
+        let has = |name: &str| found.iter().any(|(u, _)| u == name);
+        let mut files = Vec::new();
+        for (url, path) in &found {
+            let (url, path) = (url.clone(), path.clone());
             if let Some(base) = url.strip_suffix(".gz") {
-                if names.contains(base) {
+                if has(base) {
                     continue; // served as the gzip form of `base`
                 }
                 // alone: the compressed copy of a page file, served under its own name
                 if known_type(base).is_some() {
-                    files.insert(
+                    files.push((
                         base.to_string(),
                         StaticFile {
                             gz: Some(path.clone()),
@@ -56,12 +56,12 @@ impl StaticFiles {
                             content_type: content_type(base),
                             immutable: is_hashed(base),
                         },
-                    );
+                    ));
                     continue;
                 }
             }
             let gz_url = format!("{url}.gz");
-            let gz = names.contains(&gz_url).then(|| {
+            let gz = has(&gz_url).then(|| {
                 path.with_file_name(format!(
                     "{}.gz",
                     path.file_name()
@@ -71,7 +71,7 @@ impl StaticFiles {
             });
             let content_type = content_type(&url);
             let immutable = is_hashed(&url);
-            files.insert(
+            files.push((
                 url,
                 StaticFile {
                     path,
@@ -80,13 +80,16 @@ impl StaticFiles {
                     content_type,
                     immutable,
                 },
-            );
+            ));
         }
         Ok(StaticFiles { files })
     }
 
     pub fn get(&self, url_path: &str) -> Option<&StaticFile> {
-        self.files.get(url_path)
+        self.files
+            .iter()
+            .find(|(u, _)| u == url_path)
+            .map(|(_, f)| f)
     }
 
     pub fn len(&self) -> usize {
