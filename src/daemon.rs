@@ -440,7 +440,10 @@ fn wait_readable(fds: &[RawFd], deadline: Instant) {
         .collect();
     // rounded up: waking a little early would only find nothing due and sleep again
     let left = deadline.saturating_duration_since(Instant::now());
-    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // (in u64: no 128-bit division code on 32-bit routers)
+    let micros =
+        (left.as_secs().saturating_mul(1_000_000)).saturating_add(u64::from(left.subsec_micros()));
+    let ms = micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int;
     // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structures for the whole call.
     unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
 }
@@ -1149,7 +1152,7 @@ impl<'a> Live<'a> {
             log::warn!(
                 "markers.json takes {} ms to render ({} remotes): snapshots every {} s instead \
                  of {} s",
-                took.as_millis(),
+                took.as_millis() as u64, // (no u128 formatting code)
                 self.dp.tables.remotes.len(),
                 (took * 9).as_secs_f64().ceil(),
                 self.interval.as_secs()
