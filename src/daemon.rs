@@ -768,11 +768,15 @@ fn open_names(cfg: &Config) -> Result<Source, String> {
         capture::NAMES_SNAPLEN,
         capture::NAMES_BUFFER_BYTES,
         capture::NAMES_TIMEOUT_MS,
-        learn::bpf_filter,
+        &learn::bpf_filter as Filter,
     )?;
     source.fd().ok_or("capture has no descriptor")?;
     Ok(source)
 }
+
+/// A capture filter for `Source::live_with`: one type for both handles, so the opening code is
+/// in the binary once.
+type Filter<'a> = &'a dyn Fn(LinkType) -> String;
 
 fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
     if dp.nets.lan().is_empty() {
@@ -791,7 +795,9 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
         dp.nets = Networks::new(nets, cfg.remote.clone(), cfg.exclude.clone());
         dp.meta.lan = dp.nets.lan().to_vec();
     }
-    let source = Source::live(&cfg.interface, |link| dp.nets.bpf_filter(link))?;
+    let nets = &dp.nets;
+    let filter: Filter = &|link| nets.bpf_filter(link);
+    let source = Source::live(&cfg.interface, filter)?;
     source.fd().ok_or("capture has no descriptor")?;
     let names = if cfg.learn_names {
         match open_names(cfg) {
