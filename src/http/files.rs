@@ -110,25 +110,29 @@ fn walk(
     if depth > MAX_DEPTH {
         return Ok(());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    // names that are not UTF-8 are skipped; sorted as Strings (the binary's one sort of them)
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
         if out.len() >= MAX_FILES {
             log::warn!("www: more than {MAX_FILES} files; the rest are not served");
             return Ok(());
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
         if name.starts_with('.') {
             continue;
         }
-        let Ok(ft) = entry.file_type() else { continue };
+        let path = dir.join(&name);
+        // (not following symlinks, like the directory entry's own type)
+        let Ok(ft) = std::fs::symlink_metadata(&path).map(|m| m.file_type()) else {
+            continue;
+        };
         let url = format!("{prefix}/{name}");
         if ft.is_dir() {
-            walk(&entry.path(), &url, depth + 1, out)?;
+            walk(&path, &url, depth + 1, out)?;
         } else if ft.is_file() {
-            out.push((url, entry.path()));
+            out.push((url, path));
         }
     }
     Ok(())
