@@ -295,7 +295,7 @@ impl Conntrack {
                     log::warn!(
                         "conntrack: a dump of {entries} connections takes {} ms: dumping every \
                          {:.0} s instead of {} s",
-                        took.as_millis(),
+                        took.as_millis() as u64, // (no u128 formatting code)
                         wait.as_secs_f64().ceil(),
                         self.interval.as_secs()
                     );

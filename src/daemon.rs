@@ -446,7 +446,10 @@ fn wait_readable(fds: &[RawFd], deadline: Instant) {
         .collect();
     // rounded up: waking a little early would only find nothing due and sleep again
     let left = deadline.saturating_duration_since(Instant::now());
-    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // (in u64: no 128-bit division code on 32-bit routers)
+    let micros =
+        (left.as_secs().saturating_mul(1_000_000)).saturating_add(u64::from(left.subsec_micros()));
+    let ms = micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int;
     // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structures for the whole call.
     unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
 }
@@ -771,11 +774,15 @@ fn open_names(cfg: &Config) -> Result<Source, String> {
         capture::NAMES_SNAPLEN,
         capture::NAMES_BUFFER_BYTES,
         capture::NAMES_TIMEOUT_MS,
-        learn::bpf_filter,
+        &learn::bpf_filter as Filter,
     )?;
     source.fd().ok_or("capture has no descriptor")?;
     Ok(source)
 }
+
+/// A capture filter for `Source::live_with`: one type for both handles, so the opening code is
+/// in the binary once.
+type Filter<'a> = &'a dyn Fn(LinkType) -> String;
 
 fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
     if dp.nets.lan().is_empty() {
@@ -794,7 +801,9 @@ fn open_live(cfg: &Config, dp: &mut DataPath) -> Result<LiveCapture, String> {
         dp.nets = Networks::new(nets, cfg.remote.clone(), cfg.exclude.clone());
         dp.meta.lan = dp.nets.lan().to_vec();
     }
-    let source = Source::live(&cfg.interface, |link| dp.nets.bpf_filter(link))?;
+    let nets = &dp.nets;
+    let filter: Filter = &|link| nets.bpf_filter(link);
+    let source = Source::live(&cfg.interface, filter)?;
     source.fd().ok_or("capture has no descriptor")?;
     let names = if cfg.learn_names {
         match open_names(cfg) {
@@ -1155,7 +1164,7 @@ impl<'a> Live<'a> {
             log::warn!(
                 "markers.json takes {} ms to render ({} remotes): snapshots every {} s instead \
                  of {} s",
-                took.as_millis(),
+                took.as_millis() as u64, // (no u128 formatting code)
                 self.dp.tables.remotes.len(),
                 (took * 9).as_secs_f64().ceil(),
                 self.interval.as_secs()

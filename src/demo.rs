@@ -392,13 +392,29 @@ pub fn data_path() -> Result<DataPath, String> {
         home: Some((52.52, 13.405)),
         ..Default::default()
     };
-    Ok(DataPath::new(
+    let mut dp = DataPath::new(
         nets,
         geo,
         Tables::new(10_000, 1024),
         DevNameSource::fixed(device_names()),
         meta,
-    ))
+    );
+    dp.alerts = crate::alert::Alerts::new(alert_config());
+    dp.publish_alerts();
+    Ok(dp)
+}
+
+/// The real alert engine on the synthetic traffic, so that /alerts.json and the page's list
+/// show something: no learning period, one alert per device and rule per day (the history's
+/// backfill covers 36 days), nothing delivered (no hooks, no ubus event).
+pub fn alert_config() -> crate::alert::AlertConfig {
+    crate::alert::AlertConfig {
+        learning: 0,
+        window: 86_400,
+        dir: None,
+        ubus: None,
+        ..Default::default()
+    }
 }
 
 fn default_www() -> Option<PathBuf> {
@@ -432,7 +448,7 @@ pub fn run(cfg: DemoConfig) -> i32 {
         tiles_origin: None,
         allow_hosts: vec![],
         metrics: Some(dp.export.metrics.clone()),
-        alerts: None,
+        alerts: Some(dp.alerts_cell.clone()),
         history: Some(dp.history.cell.clone()),
     };
     let server = match crate::http::start(&opts, cell.clone()) {
@@ -511,6 +527,26 @@ mod tests {
         let v = dp.history.cell.get();
         assert_eq!(v.hourly.len(), 48);
         assert!(v.daily.len() >= 34, "{}", v.daily.len());
+    }
+
+    #[test]
+    fn demo_alerts_show_in_alerts_json() {
+        let mut dp = data_path().unwrap();
+        let mut h = Household::new(7);
+        let now = 1_764_028_800 + 1800;
+        backfill(&mut dp, &mut h, now);
+        let v: serde_json::Value = serde_json::from_slice(&dp.alerts_cell.get().json).unwrap();
+        let alerts = v["alerts"].as_array().unwrap();
+        let rules: Vec<&str> = alerts.iter().filter_map(|a| a["rule"].as_str()).collect();
+        assert!(rules.contains(&"new_device"), "{rules:?}");
+        assert!(rules.contains(&"new_country"), "{rules:?}");
+        assert_eq!(v["learning_until"], serde_json::Value::Null);
+        // the devices carry their names, the remotes their countries
+        assert!(alerts.iter().any(|a| a["device"]["name"] == "laptop"));
+        assert!(alerts
+            .iter()
+            .filter(|a| a["rule"] == "new_country")
+            .all(|a| a["remote"]["country"].is_string()));
     }
 
     #[test]

@@ -47,9 +47,20 @@ impl GeoInfo {
 }
 
 /// Where the bytes of a database come from: a mapped file, or memory (the demo builds one).
-enum Source {
-    Mapped(Reader<maxminddb::Mmap>),
-    Memory(Reader<Vec<u8>>),
+/// One type for both, so that the reader's code (metadata, tree walk, record decoding) is in
+/// the binary once rather than once per kind of source.
+enum Bytes {
+    Mapped(maxminddb::Mmap),
+    Memory(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Memory(v) => v,
+        }
+    }
 }
 
 /// Decoded records by their offset in the data section: neighbouring addresses share records,
@@ -59,7 +70,7 @@ type RecordCache = RefCell<HashMap<usize, Option<Rc<GeoInfo>>, crate::hash::Rand
 
 /// An open database, or none.
 pub struct GeoDb {
-    source: Option<Source>,
+    source: Option<Reader<Bytes>>,
     path: Option<PathBuf>,
     description: Option<String>,
     cache: RecordCache,
@@ -98,12 +109,12 @@ impl GeoDb {
             .map_err(|e| format!("{}: cannot map ({e})", path.display()))?;
         let guard = crate::sigbus::protect(map.as_ptr(), map.len());
         let mapped = (map.as_ptr() as usize, map.len());
-        let reader = Reader::from_source(map)
+        let reader = Reader::from_source(Bytes::Mapped(map))
             .map_err(|e| format!("{}: not a MaxMind DB ({e})", path.display()))?;
         check(&reader).map_err(|e| format!("{}: {e}", path.display()))?;
         let description = describe(reader.metadata());
         Ok(GeoDb {
-            source: Some(Source::Mapped(reader)),
+            source: Some(reader),
             path: Some(path.to_path_buf()),
             description,
             cache: RecordCache::default(),
@@ -114,11 +125,12 @@ impl GeoDb {
 
     /// A database held in memory (the demo's).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
-        let reader = Reader::from_source(bytes).map_err(|e| format!("not a MaxMind DB ({e})"))?;
+        let reader = Reader::from_source(Bytes::Memory(bytes))
+            .map_err(|e| format!("not a MaxMind DB ({e})"))?;
         check(&reader)?;
         let description = describe(reader.metadata());
         Ok(GeoDb {
-            source: Some(Source::Memory(reader)),
+            source: Some(reader),
             path: None,
             description,
             cache: RecordCache::default(),
@@ -157,8 +169,7 @@ impl GeoDb {
     pub fn lookup(&self, ip: IpAddr) -> Result<Option<Rc<GeoInfo>>, String> {
         match &self.source {
             None => Ok(None),
-            Some(Source::Mapped(r)) => cached_lookup(r, ip, &self.cache),
-            Some(Source::Memory(r)) => cached_lookup(r, ip, &self.cache),
+            Some(r) => cached_lookup(r, ip, &self.cache),
         }
     }
 }

@@ -551,3 +551,85 @@ fn the_memory_and_the_learning_start_survive_a_restart() {
         "{env:?}"
     );
 }
+
+/// A hook put into `--alert-dir` while connmap runs is run from the next alert on (the
+/// directory is read at each delivery): the capture comes through a FIFO; the first alert is
+/// delivered to the one hook there at start (which marks it), then a second hook is added and
+/// the second alert runs both.
+#[test]
+fn a_hook_added_after_start_runs_without_a_restart() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmp();
+    // the recording hook, written elsewhere and moved in later
+    let (staged, out) = hook_dir(&dir.path().join("staging"));
+    let hooks = dir.path().join("alert.d");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let marks = dir.path().join("marks");
+    let mark = hooks.join("05-mark");
+    std::fs::write(
+        &mark,
+        format!(
+            "#!/bin/sh
+echo $CONNMAP_REMOTE_COUNTRY >> {}
+",
+            marks.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&mark, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // the two records, cut out of a pcap file: header + first record, then the second
+    let whole = dir.path().join("whole.pcap");
+    let (first, second) = (laptop(T0, "1.1.1.1", 100), laptop(T0 + 60, "8.8.8.8", 100));
+    let first_len = 24 + 16 + first.data.len();
+    write_pcap(&whole, 1, &[first, second]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let fifo = dir.path().join("in.pcap");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo on a fresh path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let log = dir.path().join("log");
+    let a = args(
+        dir.path(),
+        &hooks,
+        &[
+            "--alert-learning",
+            "0",
+            "--alert-rules",
+            "new_country",
+            "--alert-window",
+            "30",
+        ],
+    );
+    let mut child = connmap()
+        .arg("-r")
+        .arg(&fifo)
+        .args(&a)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(&bytes[..first_len]).unwrap();
+    w.flush().unwrap();
+    // the first alert delivered (to the marking hook only)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    let marked = || std::fs::read_to_string(&marks).unwrap_or_default();
+    while marked() != "AU\n" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(marked(), "AU\n", "{}", logged());
+    std::fs::rename(staged.join("10-record"), hooks.join("10-record")).unwrap();
+    w.write_all(&bytes[first_len..]).unwrap();
+    drop(w); // the end of the capture
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", logged());
+    // (connmap delivered what was queued before it exited)
+    assert_eq!(marked(), "AU\nUS\n", "{}", logged());
+    assert_eq!(wait_hooks(&out, 1), ["new_country"], "{}", logged());
+    let env = env_of(&out, "new_country");
+    assert!(
+        env.contains(&"CONNMAP_REMOTE_COUNTRY=US".to_string()),
+        "{env:?}"
+    );
+}

@@ -395,13 +395,24 @@ command=/usr/sbin/connmap|-i|br-lan|--listen|192.168.1.1:8090|--alert-rules|new_
 close_instance
 reload_trigger connmap dhcp
 interface_trigger lan" "$out"
-# no executable hook: nothing of the hooks in the jail
+# no executable hook yet: the directory is mounted all the same (a hook added later runs
+# without a restart), the non-executable file is not
 chmod -x "$TMP/alert.d/10-log"
 out=$(run alerts-nohooks "config connmap 'main'
 	option state_file ''
 	option geoip ''
 	option alert_dir '$TMP/alert.d'" "lan:br-lan:192.168.1.1" "lan")
-check "no executable hook: no hook mounts" "0" "$(grep -c "jail_mount $TMP/alert.d" "$TMP/alerts-nohooks/log")"
+check "no executable hook yet: the hook directory mounted" "1 1" \
+	"$(grep -c "jail_mount $TMP/alert.d" "$TMP/alerts-nohooks/log") $(grep -c "jail_mount /bin$" "$TMP/alerts-nohooks/log")"
+# every rule off: nothing of the hooks in the jail
+out=$(run alerts-off "config connmap 'main'
+	option state_file ''
+	option geoip ''
+	option alert_new_country '0'
+	option alert_blocklist '0'
+	option alert_new_device '0'
+	option alert_dir '$TMP/alert.d'" "lan:br-lan:192.168.1.1" "lan")
+check "every alert rule off: no hook mounts" "0" "$(grep -c "jail_mount $TMP/alert.d" "$TMP/alerts-off/log")"
 
 # 13. never root: every instance either runs as user connmap or gets --user connmap
 if grep -q "procd_set_param user connmap" "$INIT" && grep -q "command --user connmap" "$INIT" &&

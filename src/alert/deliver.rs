@@ -1,6 +1,9 @@
 //! Delivery of alerts off the data path: one thread (64 KB of stack) takes alerts from a
 //! bounded queue and, for each, sends the ubus event (ubus.rs) and runs the hook scripts of
-//! `--alert-dir` in name order. The data path only `try_send`s: a full queue drops the
+//! `--alert-dir` in name order. The directory is listed again for each alert (one `readdir` and
+//! a `stat` per file, and alerts are rate-limited), so a hook added or made executable while
+//! connmap runs counts from the next alert on; a cache keyed on the directory's mtime would miss
+//! a `chmod +x`, which does not change it. The data path only `try_send`s: a full queue drops the
 //! delivery (counted in `suppressed`), it never waits. (Syslog is written by the data path
 //! itself when the alert fires: one log line.)
 //!
@@ -107,10 +110,8 @@ impl Delivery {
         let q = Arc::clone(&queue);
         let abort = Arc::new(AtomicBool::new(false));
         let a = Arc::clone(&abort);
-        let thread = std::thread::Builder::new()
-            .name("alerts".into())
-            .stack_size(64 << 10)
-            .spawn(move || run(&q, &opts, &a))
+        let job = Box::new(move || run(&q, &opts, &a));
+        let thread = crate::http::spawn_thread("alerts".into(), 64 << 10, job)
             .map_err(|e| log::error!("alerts: cannot start the delivery thread: {e}"))
             .ok()?;
         Some(Delivery {

@@ -6,7 +6,6 @@
 //! to clients that accept gzip or name no coding; the few that refuse gzip get 406. (Inflating
 //! it for them took 17 KB of the MIPS binary, for clients that are not browsers.)
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const MAX_FILES: usize = 2000;
@@ -26,10 +25,11 @@ pub struct StaticFile {
     pub immutable: bool,
 }
 
-/// URL path (`/js/app.js`) → file.
+/// URL path (`/js/app.js`) → file: a list searched in order (a page is a dozen files, at most
+/// `MAX_FILES`), with no hash table code for these key types in the binary.
 #[derive(Debug, Default)]
 pub struct StaticFiles {
-    files: HashMap<String, StaticFile>,
+    files: Vec<(String, StaticFile)>,
 }
 
 impl StaticFiles {
@@ -37,17 +37,17 @@ impl StaticFiles {
     pub fn scan(dir: &Path) -> Result<StaticFiles, String> {
         let mut found = Vec::new();
         walk(dir, "", 0, &mut found).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let names: std::collections::HashSet<String> =
-            found.iter().map(|(u, _)| u.clone()).collect();
-        let mut files = HashMap::new();
-        for (url, path) in found {
+        let has = |name: &str| found.iter().any(|(u, _)| u == name);
+        let mut files = Vec::new();
+        for (url, path) in &found {
+            let (url, path) = (url.clone(), path.clone());
             if let Some(base) = url.strip_suffix(".gz") {
-                if names.contains(base) {
+                if has(base) {
                     continue; // served as the gzip form of `base`
                 }
                 // alone: the compressed copy of a page file, served under its own name
                 if known_type(base).is_some() {
-                    files.insert(
+                    files.push((
                         base.to_string(),
                         StaticFile {
                             gz: Some(path.clone()),
@@ -56,12 +56,12 @@ impl StaticFiles {
                             content_type: content_type(base),
                             immutable: is_hashed(base),
                         },
-                    );
+                    ));
                     continue;
                 }
             }
             let gz_url = format!("{url}.gz");
-            let gz = names.contains(&gz_url).then(|| {
+            let gz = has(&gz_url).then(|| {
                 path.with_file_name(format!(
                     "{}.gz",
                     path.file_name()
@@ -71,7 +71,7 @@ impl StaticFiles {
             });
             let content_type = content_type(&url);
             let immutable = is_hashed(&url);
-            files.insert(
+            files.push((
                 url,
                 StaticFile {
                     path,
@@ -80,13 +80,16 @@ impl StaticFiles {
                     content_type,
                     immutable,
                 },
-            );
+            ));
         }
         Ok(StaticFiles { files })
     }
 
     pub fn get(&self, url_path: &str) -> Option<&StaticFile> {
-        self.files.get(url_path)
+        self.files
+            .iter()
+            .find(|(u, _)| u == url_path)
+            .map(|(_, f)| f)
     }
 
     pub fn len(&self) -> usize {
@@ -107,25 +110,29 @@ fn walk(
     if depth > MAX_DEPTH {
         return Ok(());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    // names that are not UTF-8 are skipped; sorted as Strings (the binary's one sort of them)
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
         if out.len() >= MAX_FILES {
             log::warn!("www: more than {MAX_FILES} files; the rest are not served");
             return Ok(());
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
         if name.starts_with('.') {
             continue;
         }
-        let Ok(ft) = entry.file_type() else { continue };
+        let path = dir.join(&name);
+        // (not following symlinks, like the directory entry's own type)
+        let Ok(ft) = std::fs::symlink_metadata(&path).map(|m| m.file_type()) else {
+            continue;
+        };
         let url = format!("{prefix}/{name}");
         if ft.is_dir() {
-            walk(&entry.path(), &url, depth + 1, out)?;
+            walk(&path, &url, depth + 1, out)?;
         } else if ft.is_file() {
-            out.push((url, entry.path()));
+            out.push((url, path));
         }
     }
     Ok(())

@@ -25,7 +25,7 @@
 //! root without `/tmp`). An abstract name has no file permissions and any process in the same
 //! network namespace can see it (`/proc/net/unix`), so the gate adds a per-process random token
 //! header (`GATE_HEADER`) to every request it forwards, drops that header from what clients
-//! send, and the responders answer anything without the token with `403` and nothing else.
+//! send, and the responders answer anything without the token with a bare `403 Forbidden`.
 //!
 //! One request per connection: the page polls every few seconds, a new LAN connection is cheap.
 
@@ -36,7 +36,6 @@ use smol::net::unix::UnixStream;
 use smol::net::{TcpListener, TcpStream};
 use smol::{future, Timer};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,8 +75,9 @@ pub const GATE_HEADER: &str = "x-connmap-gate";
 #[derive(Default)]
 struct Limits {
     total: usize,
-    /// Open connections and the in-flight allowance of each client address.
-    per_client: HashMap<IpAddr, (usize, Rc<Semaphore>)>,
+    /// Open connections and the in-flight allowance of each client address (at most
+    /// `MAX_CONNECTIONS` addresses: a Vec too).
+    per_client: Vec<(IpAddr, usize, Rc<Semaphore>)>,
     /// Connections still reading their request head, oldest first (ids only grow), each with
     /// the semaphore that tells it it was evicted (a permit added). At most `MAX_CONNECTIONS`:
     /// a Vec, searched only when a head is complete, costs less code than a map (mipsel).
@@ -102,7 +102,8 @@ impl Slot {
     /// (it ends on the next turn of the executor: until then the count is one over).
     fn take(limits: &Rc<RefCell<Limits>>, ip: IpAddr) -> Option<(Slot, Rc<Semaphore>)> {
         let mut l = limits.borrow_mut();
-        let mine = l.per_client.get(&ip).map(|c| c.0).unwrap_or(0);
+        let at = l.per_client.iter().position(|c| c.0 == ip);
+        let mine = at.map_or(0, |i| l.per_client[i].1);
         if mine >= MAX_PER_CLIENT {
             return None;
         }
@@ -114,12 +115,13 @@ impl Slot {
             oldest.add_permits(1);
         }
         l.total += 1;
-        let entry = l
-            .per_client
-            .entry(ip)
-            .or_insert_with(|| (0, Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CLIENT))));
-        entry.0 += 1;
-        let client_in_flight = Rc::clone(&entry.1);
+        let i = at.unwrap_or_else(|| {
+            let share = Rc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CLIENT));
+            l.per_client.push((ip, 0, share));
+            l.per_client.len() - 1
+        });
+        l.per_client[i].1 += 1;
+        let client_in_flight = Rc::clone(&l.per_client[i].2);
         let id = l.next_id;
         l.next_id += 1;
         let evicted = Rc::new(Semaphore::new(0));
@@ -149,10 +151,10 @@ impl Drop for Slot {
         let mut l = self.limits.borrow_mut();
         l.total -= 1;
         l.reading_head.retain(|(id, _)| *id != self.id);
-        if let Some(c) = l.per_client.get_mut(&self.ip) {
-            c.0 -= 1;
-            if c.0 == 0 {
-                l.per_client.remove(&self.ip);
+        if let Some(i) = l.per_client.iter().position(|c| c.0 == self.ip) {
+            l.per_client[i].1 -= 1;
+            if l.per_client[i].1 == 0 {
+                l.per_client.swap_remove(i);
             }
         }
     }

@@ -113,27 +113,29 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
     {
         let stop = Arc::clone(&stop);
         threads.push(
-            std::thread::Builder::new()
-                .name("http-gate".into())
-                .stack_size(256 << 10)
-                .spawn(move || gate::run(listener, backend, hosts, stop))
-                .map_err(|e| e.to_string())?,
+            spawn_thread(
+                "http-gate".into(),
+                256 << 10,
+                Box::new(move || gate::run(listener, backend, hosts, stop)),
+            )
+            .map_err(|e| e.to_string())?,
         );
     }
     for i in 0..gate::MAX_IN_FLIGHT {
         let server = Arc::clone(&server);
         let handler = Arc::clone(&handler);
         threads.push(
-            std::thread::Builder::new()
-                .name(format!("http-{i}"))
+            spawn_thread(
+                format!("http-{i}"),
                 // gzip (miniz_oxide) needs more than a small stack in debug builds.
-                .stack_size(1 << 20)
-                .spawn(move || {
+                1 << 20,
+                Box::new(move || {
                     while let Ok(rq) = server.recv() {
                         handler.handle(rq);
                     }
-                })
-                .map_err(|e| e.to_string())?,
+                }),
+            )
+            .map_err(|e| e.to_string())?,
         );
     }
     let (server, backend_listener) = guard.0.take().expect("set above");
@@ -144,6 +146,20 @@ pub fn start(opts: &HttpOptions, snapshots: SnapshotCell) -> Result<HttpServer, 
         threads,
         backend_listener,
     })
+}
+
+/// Starts a named thread: every thread of connmap's own goes through here, so that std's
+/// spawning code is in the binary once (for a boxed closure) rather than once per closure type.
+#[inline(never)]
+pub fn spawn_thread(
+    name: String,
+    stack: usize,
+    f: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(stack)
+        .spawn(f)
 }
 
 /// Ends tiny_http's accept thread and leaves the server undropped: tiny_http's `Drop` wakes
@@ -222,8 +238,31 @@ impl Shared for crate::history::json::Rendered {
     }
 }
 
-/// Reads shared bytes without copying them (one `Read` impl for every such body: each impl
-/// brings its own copies of `Read`'s provided methods into the binary).
+/// A body held in memory (texts of status answers, /metrics, the placeholder page, the empty
+/// body of a 304): through `SharedBody` too.
+impl Shared for Vec<u8> {
+    fn bytes(&self, _gzip: bool) -> &[u8] {
+        self
+    }
+}
+
+impl Shared for &'static str {
+    fn bytes(&self, _gzip: bool) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// `bytes` as a response body.
+fn body_of(bytes: impl Shared + 'static) -> Body {
+    Box::new(SharedBody {
+        src: Arc::new(bytes),
+        gzip: false,
+        pos: 0,
+    })
+}
+
+/// Reads shared bytes without copying them (one `Read` impl for every body but a file's: each
+/// impl brings its own copies of `Read`'s provided methods into the binary).
 struct SharedBody {
     src: Arc<dyn Shared>,
     gzip: bool,
@@ -333,7 +372,9 @@ impl Handler {
             .map(|h| h.value.as_str());
         if !self.backend.admits(through_gate) {
             // Someone else on this host found the abstract socket: nothing for them.
-            let _ = rq.respond(Response::empty(StatusCode(403)));
+            // (a body like every other response's: no second copy of tiny_http's response
+            // code for an empty body type)
+            let _ = rq.respond(self.status(403, "Forbidden"));
             return;
         }
         let response = self.route(&rq);
@@ -376,12 +417,7 @@ impl Handler {
         let body = format!("{text}\n").into_bytes();
         let len = body.len();
         let content_type = header("Content-Type", "text/plain; charset=utf-8");
-        self.build(
-            code,
-            Box::new(std::io::Cursor::new(body)),
-            len,
-            vec![content_type],
-        )
+        self.build(code, body_of(body), len, vec![content_type])
     }
 
     fn route(&self, rq: &Request) -> Response<Body> {
@@ -403,18 +439,15 @@ impl Handler {
             },
             "/metrics" => self.metrics(rq),
             "/history.json" => self.history(rq),
-            "/" | "/index.html" if self.files.get("/index.html").is_none() => {
-                let body = PLACEHOLDER.as_bytes();
-                self.build(
-                    200,
-                    Box::new(body),
-                    body.len(),
-                    vec![
-                        header("Content-Type", "text/html; charset=utf-8"),
-                        header("Cache-Control", "no-cache"),
-                    ],
-                )
-            }
+            "/" | "/index.html" if self.files.get("/index.html").is_none() => self.build(
+                200,
+                body_of(PLACEHOLDER),
+                PLACEHOLDER.len(),
+                vec![
+                    header("Content-Type", "text/html; charset=utf-8"),
+                    header("Cache-Control", "no-cache"),
+                ],
+            ),
             "/" => self.file(rq, "/index.html"),
             p => self.file(rq, p),
         }
@@ -428,7 +461,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &snap.etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         let gzip = accepts_gzip(rq);
         let len = if gzip {
@@ -473,7 +506,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         let body = json::get(&view, &q, &cell.cache);
         let gzip = accepts_gzip(rq);
@@ -509,7 +542,7 @@ impl Handler {
         let len = body.len();
         self.build(
             200,
-            Box::new(std::io::Cursor::new(body)),
+            body_of(body),
             len,
             vec![
                 header("Content-Type", content_type),
@@ -582,7 +615,7 @@ impl Handler {
             header("Vary", "Accept-Encoding"),
         ];
         if if_none_match(rq, &etag) {
-            return self.build(304, Box::new(std::io::empty()), 0, headers);
+            return self.build(304, body_of(Vec::new()), 0, headers);
         }
         headers.push(header("Content-Type", f.content_type));
         if gzip {

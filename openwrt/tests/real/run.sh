@@ -442,8 +442,8 @@ chmod 0755 "$R1/etc/connmap/alert.d/50-rig"
 printf '# the rig: one address LAN1 has not talked to yet\n198.18.5.8\n' > "$R1/etc/connmap/rig-block.netset"
 in_r 'ubus listen connmap.alert > /tmp/rig-alert-listen.log 2>&1 &'
 old=$(cm_pid)
-# the hook directory is mounted into the jail only when it holds a hook: the restart (a reload
-# with the new list) picks it up
+# a reload with the new list restarts the daemon (the hook would also run without it: the
+# directory is in the jail and read at each alert; tests/alerts.rs checks a hook added later)
 in_r "uci add_list connmap.main.blocklist=/etc/connmap/rig-block.netset; uci commit connmap; /etc/init.d/connmap reload" > "$W/alert-reload.log" 2>&1
 with_list() { p=$(cm_pid) && [ "$p" != "$old" ] && in_r "tr '\\0' ' ' < /proc/$p/cmdline" | grep -q -- '--blocklist /etc/connmap/rig-block.netset'; }
 check "block list + hook: reload restarts the jailed daemon with --blocklist" wait_for 15 with_list
