@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 /// Alerts waiting for delivery; beyond, deliveries are dropped (and counted).
 pub const QUEUE: usize = 32;
 /// Default `--alert-timeout`: how long one hook may run before its process group is killed.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_DIR: &str = "/etc/connmap/alert.d";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(crate::cli::defaults::ALERT_TIMEOUT);
+pub const DEFAULT_DIR: &str = crate::cli::defaults::ALERT_DIR;
 const PATH: &str = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where alerts go besides syslog.

@@ -95,8 +95,8 @@ impl Rule {
     }
 }
 
-pub const DEFAULT_LEARNING: u64 = 7 * 86_400;
-pub const DEFAULT_WINDOW: u64 = 3600;
+pub const DEFAULT_LEARNING: u64 = crate::cli::defaults::ALERT_LEARNING;
+pub const DEFAULT_WINDOW: u64 = crate::cli::defaults::ALERT_WINDOW;
 
 /// The alert settings (from the command line).
 #[derive(Debug, Clone, PartialEq)]
@@ -122,11 +122,11 @@ pub struct AlertConfig {
 impl Default for AlertConfig {
     fn default() -> AlertConfig {
         AlertConfig {
-            new_country: true,
-            new_asn: false,
-            blocklist: true,
-            upload_per_hour: 0,
-            new_device: true,
+            new_country: crate::cli::defaults::ALERT_NEW_COUNTRY,
+            new_asn: crate::cli::defaults::ALERT_NEW_ASN,
+            blocklist: crate::cli::defaults::ALERT_BLOCKLIST,
+            upload_per_hour: crate::cli::defaults::ALERT_UPLOAD,
+            new_device: crate::cli::defaults::ALERT_NEW_DEVICE,
             learning: DEFAULT_LEARNING,
             window: DEFAULT_WINDOW,
             blocklists: Vec::new(),

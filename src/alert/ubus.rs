@@ -18,7 +18,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-pub const DEFAULT_SOCKET: &str = "/var/run/ubus/ubus.sock";
+pub const DEFAULT_SOCKET: &str = crate::cli::defaults::UBUS;
 pub const EVENT: &str = "connmap.alert";
 
 const MSG_HELLO: u8 = 0;
