@@ -113,6 +113,16 @@ impl Source {
                 crate::cli::quote(&filter)
             )
         })?;
+        if kernel_filter_len(cap.as_raw_fd()) == Some(0) {
+            log::warn!(
+                "{interface}: the capture filter does not fit in the kernel (socket memory, \
+                 net.core.optmem_max = {}): libpcap filters in user space instead, which costs \
+                 a copy and a wake-up per packet on the interface; raise it (sysctl -w \
+                 net.core.optmem_max=20480) or use fewer LAN networks",
+                std::fs::read_to_string("/proc/sys/net/core/optmem_max")
+                    .map_or_else(|_| "?".into(), |v| v.trim().to_string())
+            );
+        }
         Ok(Source {
             handle: Handle::Live(cap),
             link,
@@ -170,6 +180,26 @@ impl Source {
     }
 }
 
+/// Instructions of the classic BPF program attached to socket `fd` in the kernel (`Some(0)`:
+/// none). libpcap falls back to filtering in user space, silently but for a line on stderr,
+/// when the kernel refuses a program (too big for `net.core.optmem_max`: 10,240 bytes on
+/// 32-bit kernels before 6.9): the socket then has no filter at all.
+fn kernel_filter_len(fd: RawFd) -> Option<u32> {
+    let mut len: libc::socklen_t = 0;
+    // SAFETY: SO_GET_FILTER (= SO_ATTACH_FILTER) with a zero length writes nothing through
+    // the null pointer and returns the program's length in instructions in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::null_mut(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(len)
+}
+
 /// The interface's own networks (its addresses with their netmasks), for the default `--lan`.
 pub fn interface_networks(interface: &str) -> Result<Vec<IpNet>, String> {
     let dev = find_device(interface)?;
@@ -222,6 +252,35 @@ mod tests {
         let nets = interface_networks("lo").unwrap();
         assert!(nets.contains(&"127.0.0.0/8".parse().unwrap()), "{nets:?}");
         assert!(interface_networks("no-such-if0").is_err());
+    }
+
+    #[test]
+    fn a_socket_without_a_filter_has_none_in_the_kernel() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(kernel_filter_len(s.as_raw_fd()), Some(0));
+        // a one-instruction program ("accept"), as a packet socket gets from libpcap
+        let prog = [libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0xffff,
+        }];
+        let fprog = libc::sock_fprog {
+            len: 1,
+            filter: prog.as_ptr().cast_mut(),
+        };
+        // SAFETY: a valid sock_fprog and its length.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&raw const fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+        assert_eq!(kernel_filter_len(s.as_raw_fd()), Some(1));
     }
 
     #[test]
