@@ -830,12 +830,7 @@ fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
 /// failed (the interface went away).
 fn drain(source: &mut Source, mut each: impl FnMut(LinkType, &Frame)) -> Result<(), String> {
     let link = source.link;
-    for _ in 0..MAX_BATCH {
-        match source.next_frame()? {
-            Next::Frame(f) => each(link, &f),
-            Next::Idle | Next::End => break,
-        }
-    }
+    source.dispatch(MAX_BATCH, |f| each(link, f))?;
     Ok(())
 }
 

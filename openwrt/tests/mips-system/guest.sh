@@ -10,7 +10,11 @@
 #   check: exact counts of a ping + UDP burst in markers.json (file and HTTP), the clock set to
 #          2040 (the daemon must go on and write 2040 times), a capture replayed in 2040
 #   bench: CPU time of connmap and of tcpdump -w /dev/null while LAN traffic flows at each rate
-#          of /test/rates (packets/s; 0 = idle) for /test/seconds seconds each
+#          of /test/rates (packets/s; 0 = idle) for /test/seconds seconds each; /test/tools
+#          names the tools: connmap, connmap-nonames (--no-names: one capture handle),
+#          tcpdump, tcpdump-filter (with connmap's counting filter), tcpdump-names (with its
+#          names filter), tcpdump-two (both, two processes: connmap's kernel side),
+#          replay-connmap and replay-tcpdump (-r of a capture of the same traffic: user space)
 # Results go to the console as lines the host reads: "GUEST ok|FAIL ...", "BENCH ...", and files
 # between "=====BEGIN name=====" and "=====END name=====".
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -205,7 +209,7 @@ bench() {
 			rm -f /tmp/b.json /tmp/b.log
 			case $tool in
 			replay-*)
-				replay "$tool" "$rate"
+				[ "$rate" = 0 ] || replay "$tool" "$rate"
 				continue
 				;;
 			connmap*)

@@ -21,6 +21,9 @@
 #          without, guest time is then host time). tcpdump 4.99.3 is built here for musl against
 #          the sysroot's libpcap.so.1, the library connmap uses (cached; CONNMAP_TCPDUMP=debian:
 #          Debian's glibc tcpdump:mipsel instead). Prints every run and a summary table.
+#          CONNMAP_TOOLS (default "connmap tcpdump"): also connmap-nonames, tcpdump-filter,
+#          tcpdump-names, tcpdump-two, replay-connmap, replay-tcpdump (guest.sh says what each
+#          runs), to split connmap's cost by handle, kernel filter and user space.
 #   PACKAGE|BINARY: a connmap_*_mipsel_24kc.ipk, or a mipsel connmap binary (dynamically linked
 #   against the sysroot's musl and libpcap.so.1); default dist/connmap_*_mipsel_24kc.ipk, else
 #   build/cross/mipsel_24kc/connmap.
