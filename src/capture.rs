@@ -25,11 +25,8 @@ pub const NAMES_SNAPLEN: i32 = 4352;
 /// block timeout than the counting handle's.
 pub const NAMES_BUFFER_BYTES: i32 = 512 << 10;
 pub const NAMES_TIMEOUT_MS: i32 = 100;
-/// How long the kernel may hold packets before waking us (TPACKET_V3 block timeout), as
-/// tcpdump's: at low rates a wake-up costs more than the packets it brings (MIPS 24Kc guest,
-/// 1,000 packets/s: 250 ms made connmap 1.52× tcpdump's CPU per packet, BENCHMARKS.md
-/// "mipsperf"). A snapshot counts what was captured up to a second before it.
-pub const TIMEOUT_MS: i32 = 1000;
+/// How long the kernel may hold packets before waking us (TPACKET_V3 block timeout).
+pub const TIMEOUT_MS: i32 = 250;
 
 /// One captured frame, borrowed from libpcap's buffer.
 pub struct Frame<'a> {
