@@ -171,7 +171,7 @@ replay() { # tool rate
 		tcpdump -i br-lan -n -s 160 -Z root -w "$f" > /tmp/rec.log 2>&1 &
 		R=$!
 		sleep 3
-		in_lan /test/guest-tool send 198.18.7.1 9 "$2" $(($2 * secs)) 256 > /dev/null
+		in_lan /test/guest-tool send 198.18.7.1 9 "$2" $(($2 * secs)) "$REMOTES" > /dev/null
 		sleep 1
 		kill -TERM $R
 		wait $R
@@ -197,6 +197,7 @@ bench() {
 	secs=$(cat "$T/seconds")
 	RATES=$(cat "$T/rates")
 	TOOLS=$(cat "$T/tools")
+	REMOTES=$(cat "$T/remotes" 2> /dev/null || echo 256)
 	ROUNDS=$(cat "$T/rounds" 2> /dev/null || echo 1)
 	# the tools take turns at each rate (and the whole series repeats ROUNDS times): without
 	# icount, host load shifts guest times, and neighbours in time share it
@@ -252,7 +253,7 @@ bench() {
 				sleep "$secs"
 				sent=0
 			else
-				sent=$(in_lan /test/guest-tool send 198.18.7.1 9 "$rate" $((rate * secs)) 256 |
+				sent=$(in_lan /test/guest-tool send 198.18.7.1 9 "$rate" $((rate * secs)) "$REMOTES" |
 					sed -n 's/.*sent \([0-9]*\) .*/\1/p')
 			fi
 			sleep 1
