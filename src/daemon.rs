@@ -436,7 +436,9 @@ impl Signals {
 
 /// Sleeps until one of `fds` is readable or `deadline` passes (a signal interrupting the
 /// sleep also ends it). One `poll` system call: no reactor registrations to renew per wake-up.
-fn wait_readable(fds: &[RawFd], deadline: Instant) {
+/// Returns which of `fds` are ready (bit `i` for `fds[i]`: readable, or an error to report);
+/// all of them when `poll` itself failed.
+fn wait_readable(fds: &[RawFd], deadline: Instant) -> u32 {
     let mut pfds: SmallVec<[libc::pollfd; 4]> = (fds.iter())
         .map(|&fd| libc::pollfd {
             fd,
@@ -451,7 +453,31 @@ fn wait_readable(fds: &[RawFd], deadline: Instant) {
         (left.as_secs().saturating_mul(1_000_000)).saturating_add(u64::from(left.subsec_micros()));
     let ms = micros.div_ceil(1000).min(i32::MAX as u64) as libc::c_int;
     // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structures for the whole call.
-    unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        return u32::MAX;
+    }
+    (pfds.iter().enumerate()).fold(0, |m, (i, p)| m | u32::from(p.revents != 0) << i)
+}
+
+/// What the last wait found ready: each step reads only its own (a read of an empty ring or
+/// socket is a system call, and at a few packets per wake-up those add up: MIPS guest,
+/// BENCHMARKS.md "mipsperf"). All ready before the first wait.
+#[derive(Clone, Copy)]
+struct Ready {
+    capture: bool,
+    names: bool,
+    signals: bool,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready {
+            capture: true,
+            names: true,
+            signals: true,
+        }
+    }
 }
 
 /// The outputs of snapshots: the HTTP cell and `--json-out`.
@@ -845,12 +871,7 @@ fn default_listen(cfg: &Config) -> Result<SocketAddr, String> {
 /// failed (the interface went away).
 fn drain(source: &mut Source, mut each: impl FnMut(LinkType, &Frame)) -> Result<(), String> {
     let link = source.link;
-    for _ in 0..MAX_BATCH {
-        match source.next_frame()? {
-            Next::Frame(f) => each(link, &f),
-            Next::Idle | Next::End => break,
-        }
-    }
+    source.dispatch(MAX_BATCH, |f| each(link, f))?;
     Ok(())
 }
 
@@ -882,6 +903,7 @@ struct Live<'a> {
     /// libpcap's counters at the last look, and when a drop was last logged.
     stats: CaptureStats,
     last_drop_log: Instant,
+    ready: Ready,
 }
 
 impl<'a> Live<'a> {
@@ -904,6 +926,7 @@ impl<'a> Live<'a> {
             next_save: now + Duration::from_secs(cfg.save_interval),
             stats: CaptureStats::default(),
             last_drop_log: now,
+            ready: Ready::default(),
         }
     }
 
@@ -1018,20 +1041,37 @@ impl<'a> Live<'a> {
     /// Step: sleeps until a capture handle has a block of frames (libpcap's buffer timeout
     /// batches them: the kernel wakes us per block, not per packet), a signal, or the next
     /// timer.
-    fn wait(&self) {
+    fn wait(&mut self) {
         let mut fds: SmallVec<[RawFd; 4]> = SmallVec::new();
+        // (the position of each step's descriptor in `fds`, if it has one)
+        let at = |fd: Option<RawFd>, fds: &mut SmallVec<[RawFd; 4]>| {
+            fd.map(|fd| {
+                fds.push(fd);
+                fds.len() - 1
+            })
+        };
+        let (mut capture, mut names) = (None, None);
         if let Some(c) = &self.capture {
-            fds.extend(c.source.fd());
-            fds.extend(c.names.as_ref().and_then(Source::fd));
-            fds.extend(self.dp.conntrack.as_ref().and_then(|ct| ct.fd()));
+            capture = at(c.source.fd(), &mut fds);
+            names = at(c.names.as_ref().and_then(Source::fd), &mut fds);
+            at(self.dp.conntrack.as_ref().and_then(|ct| ct.fd()), &mut fds);
         }
-        fds.extend(self.sig.fd());
-        wait_readable(&fds, self.next_deadline());
+        let signals = at(self.sig.fd(), &mut fds);
+        let ready = wait_readable(&fds, self.next_deadline());
+        // a step without a descriptor (none open) looks as it always did
+        let is = |i: Option<usize>| i.is_none_or(|i| ready & (1 << i) != 0);
+        self.ready = Ready {
+            capture: is(capture),
+            names: is(names),
+            signals: is(signals),
+        };
     }
 
     /// Step: counts what the counting handle holds (at most `MAX_BATCH` frames).
     fn drain_capture(&mut self) {
-        let Some(c) = &mut self.capture else { return };
+        let Some(c) = self.capture.as_mut().filter(|_| self.ready.capture) else {
+            return;
+        };
         let dp = &mut *self.dp;
         if let Err(e) = drain(&mut c.source, |link, f| dp.process(link, f)) {
             self.capture_lost(e);
@@ -1040,7 +1080,8 @@ impl<'a> Live<'a> {
 
     /// Step: learns names from what the names handle holds (at most `MAX_BATCH` frames).
     fn drain_names(&mut self) {
-        let Some(n) = self.capture.as_mut().and_then(|c| c.names.as_mut()) else {
+        let names = self.capture.as_mut().and_then(|c| c.names.as_mut());
+        let Some(n) = names.filter(|_| self.ready.names) else {
             return;
         };
         let dp = &mut *self.dp;
@@ -1074,7 +1115,9 @@ impl<'a> Live<'a> {
     /// Step: a database truncated under its mapping, SIGHUP (reload the database, the device
     /// names and the offload state). True on SIGTERM/SIGINT: stop.
     fn signals(&mut self) -> bool {
-        self.sig.drain();
+        if self.ready.signals {
+            self.sig.drain();
+        }
         if self.sig.term() {
             return true;
         }

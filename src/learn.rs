@@ -183,8 +183,18 @@ fn first_payload_byte(p: &PacketInfo, frame: &[u8]) -> Option<u8> {
 /// whose first byte is a long header of type Initial, with the version that gives that type
 /// code (v1: 0b00, v2: 0b01), so 1-RTT data (short header) and the other long-header packets
 /// stay out. IPv6 with the transport header right after the fixed header (no extension
-/// headers). On Ethernet, the same inside one VLAN tag.
-pub fn bpf_filter(link: crate::packet::LinkType) -> String {
+/// headers).
+///
+/// No `vlan and (...)` copy of it: Linux takes a received frame's VLAN tag out of the data
+/// before the capture sockets see it (`skb_vlan_untag`; the tag travels as metadata), so these
+/// tests match tagged frames as they are, and the copy (libpcap writes `vlan` for Linux as
+/// an ancillary-data test plus a test of the data) made the program 3.5× bigger: 14.4 KB of
+/// kernel memory against 4.1 KB. A socket filter must fit `net.core.optmem_max`, which is
+/// 10,240 bytes on 32-bit kernels before Linux 6.9 (OpenWrt's MIPS routers): the bigger
+/// program did not fit, libpcap then filtered in user space, every frame was copied whole to
+/// the names handle, and that alone cost 2.6 µs of a 24Kc per packet (BENCHMARKS.md,
+/// "mipsperf").
+pub fn bpf_filter(_link: crate::packet::LinkType) -> String {
     let one = "(udp src port 53 or tcp src port 53 \
         or (ip and tcp dst port 443 and ((tcp[13] & 8 != 0 and ip[2:2] <= 1500) \
             or tcp[((tcp[12] & 0xf0) >> 2)] = 0x16)) \
@@ -199,11 +209,7 @@ pub fn bpf_filter(link: crate::packet::LinkType) -> String {
             and ip6[44:2] >= 1208 \
             and ((ip6[48] & 0xb0 = 0x80 and ip6[49:4] = 1) \
                 or (ip6[48] & 0xb0 = 0x90 and ip6[49:4] = 0x6b3343cf))))";
-    if link == crate::packet::LinkType::Ethernet {
-        format!("{one} or (vlan and {one})")
-    } else {
-        one.to_string()
-    }
+    one.to_string()
 }
 
 /// A name as connmap keeps it: lower case, no trailing dot, letters, digits, `-`, `_` and
@@ -834,6 +840,18 @@ mod tests {
             let f = bpf_filter(link);
             cap.compile(&f, true).unwrap_or_else(|e| panic!("{f}: {e}"));
         }
+    }
+
+    /// The kernel takes a socket filter only if it fits `net.core.optmem_max` (10,240 bytes
+    /// on 32-bit kernels before 6.9); otherwise libpcap filters in user space and every frame
+    /// is copied to the names handle. 85 instructions took 4.1 KB of kernel memory (x86_64,
+    /// Linux 6.18), the old 171 (with a `vlan` copy) 14.4 KB: keep well under the limit.
+    #[test]
+    fn names_filter_is_small_enough_for_a_32_bit_kernel() {
+        let cap = pcap::Capture::dead(pcap::Linktype(1)).unwrap();
+        let prog = cap.compile(&bpf_filter(crate::packet::LinkType::Ethernet), true);
+        let n = prog.unwrap().get_instructions().len();
+        assert!(n <= 100, "{n} instructions");
     }
 
     #[test]

@@ -9,6 +9,8 @@
  *        unreachable goes back, and receiving costs nothing past the socket buffer)
  *   guest-tool settime SECONDS              sets CLOCK_REALTIME (unix seconds, 64-bit)
  *   guest-tool now                          prints CLOCK_REALTIME in unix seconds
+ *   guest-tool run CMD [ARG...]             runs CMD, waits for it and prints its CPU time
+ *        (user and system, all its threads, from wait4's rusage): "cpu_us=N user_us=N sys_us=N"
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +38,17 @@ int main(int argc, char **argv) {
 		if (clock_settime(CLOCK_REALTIME, &t)) { perror("clock_settime"); return 1; }
 		return 0;
 	}
+	if (argc >= 3 && !strcmp(argv[1], "run")) {
+		pid_t p = fork();
+		if (p == 0) { execvp(argv[2], argv + 2); perror(argv[2]); _exit(127); }
+		int st;
+		struct rusage r;
+		if (p < 0 || wait4(p, &st, 0, &r) < 0) { perror("run"); return 1; }
+		long long u = r.ru_utime.tv_sec * 1000000LL + r.ru_utime.tv_usec;
+		long long k = r.ru_stime.tv_sec * 1000000LL + r.ru_stime.tv_usec;
+		printf("cpu_us=%lld user_us=%lld sys_us=%lld status=%d\n", u + k, u, k, st);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "now")) {
 		printf("%lld\n", (long long)time(NULL));
 		return 0;
@@ -47,7 +62,7 @@ int main(int argc, char **argv) {
 		for (;;) pause();
 	}
 	if (argc < 6 || strcmp(argv[1], "send")) {
-		fprintf(stderr, "usage: guest-tool send DST PORT RATE COUNT [NDST] | sink ADDR PORT | settime SECONDS | now\n");
+		fprintf(stderr, "usage: guest-tool send DST PORT RATE COUNT [NDST] | sink ADDR PORT | settime SECONDS | now | run CMD...\n");
 		return 2;
 	}
 	struct in_addr base;

@@ -10,7 +10,11 @@
 #   check: exact counts of a ping + UDP burst in markers.json (file and HTTP), the clock set to
 #          2040 (the daemon must go on and write 2040 times), a capture replayed in 2040
 #   bench: CPU time of connmap and of tcpdump -w /dev/null while LAN traffic flows at each rate
-#          of /test/rates (packets/s; 0 = idle) for /test/seconds seconds each
+#          of /test/rates (packets/s; 0 = idle) for /test/seconds seconds each; /test/tools
+#          names the tools: connmap, connmap-nonames (--no-names: one capture handle),
+#          tcpdump, tcpdump-filter (with connmap's counting filter), tcpdump-names (with its
+#          names filter), tcpdump-two (both, two processes: connmap's kernel side),
+#          replay-connmap and replay-tcpdump (-r of a capture of the same traffic: user space)
 # Results go to the console as lines the host reads: "GUEST ok|FAIL ...", "BENCH ...", and files
 # between "=====BEGIN name=====" and "=====END name=====".
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -90,9 +94,16 @@ live() {
 	CM=$!
 }
 
-# CPU time (ns) of a process, all its threads: the first field of schedstat
+# CPU time (ns) of processes, all their threads: the first field of schedstat
 cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+	for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# user and system clock ticks of processes (fields 14 and 15 of /proc/PID/stat) and their
+# threads' context switches (wake-ups, mostly): "USER SYS SWITCHES"
+ticks() {
+	for p in "$@"; do cat /proc/"$p"/stat 2>/dev/null; done | awk '{ u += $14; k += $15 } END { printf "%d %d ", u, k }'
+	for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done | awk '/ctxt_switches/ { s += $2 } END { printf "%d\n", s }'
 }
 
 wait_log() { # file text seconds
@@ -150,13 +161,43 @@ check() {
 	show replay.log /tmp/replay.log
 }
 
+# replay-connmap / replay-tcpdump: the user-space side alone. A capture of the traffic at
+# RATE (recorded once per rate with tcpdump, connmap's snaplen) is read with -r by each tool;
+# guest-tool run reports the CPU time of the whole process (reading the file included: the
+# same for both).
+replay() { # tool rate
+	rtool=$1 f=/tmp/bench-$2.pcap
+	if [ ! -s "$f" ]; then
+		tcpdump -i br-lan -n -s 160 -Z root -w "$f" > /tmp/rec.log 2>&1 &
+		R=$!
+		sleep 3
+		in_lan /test/guest-tool send 198.18.7.1 9 "$2" $(($2 * secs)) "$REMOTES" > /dev/null
+		sleep 1
+		kill -TERM $R
+		wait $R
+	fi
+	n=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/rec.log)
+	if [ "$1" = replay-connmap ]; then
+		eval "set -- $ARGS"
+		r=$(/test/guest-tool run /usr/sbin/connmap -q -r "$f" "$@" --lan 192.168.77.0/24 --json-out /tmp/r.json 2> /tmp/r.log)
+	else
+		r=$(/test/guest-tool run tcpdump -n -r "$f" -w /dev/null 2> /tmp/r.log)
+	fi
+	us=$(echo "$r" | sed -n 's/.*cpu_us=\([0-9]*\).*/\1/p')
+	say "note $r"
+	echo "BENCH round=$round tool=$rtool rate=$rate sent=${n:-0} cpu_ns=$((${us:-0} * 1000)) wall=0-1 captured=${n:-?} dropped=0 $(echo "$r" | cut -d' ' -f2-3)"
+}
+
 bench() {
+	say "note bpf_jit_enable=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo none) optmem_max=$(cat /proc/sys/net/core/optmem_max)"
+	COUNT_FILTER='' NAMES_FILTER=''
 	# no snapshot (render, lookups) inside the measured window: the capture loop alone, as
 	# tcpdump -w /dev/null does nothing else; markers.json is written on exit (the counts)
 	ARGS="$ARGS --interval 3600"
 	secs=$(cat "$T/seconds")
 	RATES=$(cat "$T/rates")
 	TOOLS=$(cat "$T/tools")
+	REMOTES=$(cat "$T/remotes" 2> /dev/null || echo 256)
 	ROUNDS=$(cat "$T/rounds" 2> /dev/null || echo 1)
 	# the tools take turns at each rate (and the whole series repeats ROUNDS times): without
 	# icount, host load shifts guest times, and neighbours in time share it
@@ -167,49 +208,94 @@ bench() {
 		for tool in $TOOLS; do
 			say "note round $round $tool at $rate/s from $(cut -d' ' -f1 /proc/uptime) s"
 			rm -f /tmp/b.json /tmp/b.log
-			if [ "$tool" = connmap ]; then
+			case $tool in
+			replay-*)
+				[ "$rate" = 0 ] || replay "$tool" "$rate"
+				continue
+				;;
+			connmap*)
+				[ "$tool" = connmap-nonames ] && ARGS0=$ARGS && ARGS="$ARGS --no-names"
 				live /tmp/b.json /tmp/b.log
+				[ "$tool" = connmap-nonames ] && ARGS=$ARGS0
 				P=$CM
 				wait_log /tmp/b.log "capturing on br-lan" 60 || say "FAIL connmap did not start"
-			else
+				;;
+			tcpdump)
 				tcpdump -i br-lan -n -s 160 -Z root -w /dev/null > /tmp/b.log 2>&1 &
 				P=$!
 				sleep 3
-			fi
+				;;
+			tcpdump-names)
+				tcpdump -i br-lan -n -s 4352 -B 512 -Z root -w /dev/null "$NAMES_FILTER" > /tmp/b.log 2>&1 &
+				P=$!
+				sleep 3
+				;;
+			tcpdump-filter | tcpdump-two)
+				# connmap's kernel side without connmap: its counting filter (and, for -two,
+				# a second handle with its names filter, as the daemon opens one)
+				tcpdump -i br-lan -n -s 160 -Z root -w /dev/null "$COUNT_FILTER" > /tmp/b.log 2>&1 &
+				P=$!
+				if [ "$tool" = tcpdump-two ]; then
+					tcpdump -i br-lan -n -s 4352 -B 512 -Z root -w /dev/null "$NAMES_FILTER" > /tmp/b2.log 2>&1 &
+					P="$P $!"
+				fi
+				sleep 3
+				;;
+			*) say "FAIL unknown tool $tool" && continue ;;
+			esac
 			sleep 1
-			c0=$(cpu_ns "$P")
+			# shellcheck disable=SC2086
+			c0=$(cpu_ns $P)
+			# shellcheck disable=SC2086
+			k0=$(ticks $P)
 			t0=$(cat /proc/uptime)
 			if [ "$rate" = 0 ]; then
 				sleep "$secs"
 				sent=0
 			else
-				sent=$(in_lan /test/guest-tool send 198.18.7.1 9 "$rate" $((rate * secs)) 256 |
+				sent=$(in_lan /test/guest-tool send 198.18.7.1 9 "$rate" $((rate * secs)) "$REMOTES" |
 					sed -n 's/.*sent \([0-9]*\) .*/\1/p')
 			fi
 			sleep 1
-			c1=$(cpu_ns "$P")
+			# shellcheck disable=SC2086
+			c1=$(cpu_ns $P)
+			# shellcheck disable=SC2086
+			k1=$(ticks $P)
 			t1=$(cat /proc/uptime)
 			# both write their counts on SIGTERM; should one not exit at once, a packet now and
 			# then wakes it (a capture loop may sleep until traffic comes)
-			kill -TERM "$P"
+			# shellcheck disable=SC2086
+			kill -TERM $P
 			n=0
-			while kill -0 "$P" 2> /dev/null && [ $n -lt 100 ]; do
+			# shellcheck disable=SC2086
+			while kill -0 $P 2> /dev/null && [ $n -lt 100 ]; do
 				in_lan /test/guest-tool send 198.18.7.1 9 0 1 > /dev/null
 				sleep 0.1
 				n=$((n + 1))
 			done
-			wait "$P"
-			if [ "$tool" = connmap ]; then
+			# shellcheck disable=SC2086
+			wait $P
+			if [ "$tool" = connmap ] && [ -z "$COUNT_FILTER" ]; then
+				COUNT_FILTER=$(sed -n 's/.*"capture":{"source":"[^"]*","filter":"\([^"]*\)".*/\1/p' /tmp/b.json | head -1)
+				NAMES_FILTER=$(sed -n 's/.*"names":{"filter":"\([^"]*\)".*/\1/p' /tmp/b.json | head -1)
+			fi
+			case $tool in connmap*)
 				# what its data path counted (the exit snapshot does not refresh libpcap's
 				# capture counters, which are read at snapshot times only)
 				got=$(sed -n 's/.*"stats":{[^}]*"packets":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
 				drop=$(sed -n 's/.*"capture":{[^}]*"dropped":\([0-9]*\).*/\1/p' /tmp/b.json | head -1)
-			else
+				;;
+			*)
 				got=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' /tmp/b.log)
 				drop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' /tmp/b.log)
-			fi
+				;;
+			esac
 			[ -n "$got" ] || show "$tool-$rate.log" /tmp/b.log
-			echo "BENCH round=$round tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?}"
+			[ "$tool" != tcpdump-two ] || say "note names handle: $(grep captured /tmp/b2.log)"
+			grep -i "warning" /tmp/b.log /tmp/b2.log 2> /dev/null | sed "s/^/GUEST note $tool: /"
+			# shellcheck disable=SC2086
+			set -- $k0 $k1
+			echo "BENCH round=$round tool=$tool rate=$rate sent=$sent cpu_ns=$((c1 - c0)) wall=${t0%% *}-${t1%% *} captured=${got:-?} dropped=${drop:-?} user_ticks=$(($4 - $1)) sys_ticks=$(($5 - $2)) switches=$(($6 - $3))"
 		done
 	done
 	done

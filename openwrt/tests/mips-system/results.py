@@ -120,7 +120,7 @@ def bench(text):
         elif line.startswith("GUEST FAIL "):
             print("FAIL mips-system: " + line[11:])
     per = {}  # (round, rate, tool) -> ns per packet (idle: ns per second)
-    print("round  rate/s  tool      sent     captured  dropped  guest CPU   per packet")
+    print("round  rate/s  tool             sent   captured  dropped  guest CPU   per packet  user/sys ticks")
     for kv in runs:
         rnd, rate, tool = int(kv["round"]), int(kv["rate"]), kv["tool"]
         cpu = int(kv["cpu_ns"])
@@ -129,22 +129,30 @@ def bench(text):
         v = cpu / sent if sent else cpu / max(w1 - w0, 1e-9)
         per[(rnd, rate, tool)] = v
         unit = f"{v / 1000:8.2f} us" if sent else f"{v / 1e6:6.2f} ms/s"
-        print(f"{rnd:5d}  {rate:6d}  {tool:8s} {sent:8d} {kv['captured']:>10s} {kv['dropped']:>8s}"
-              f" {cpu / 1e6:8.1f} ms  {unit}")
+        split = (f"  {kv['user_ticks']}/{kv['sys_ticks']} ticks, {kv.get('switches', '?')} switches" if "user_ticks" in kv else
+                 f"  {kv['user_us']}/{kv['sys_us']} us" if "user_us" in kv else "")
+        print(f"{rnd:5d}  {rate:6d}  {tool:15s} {sent:8d} {kv['captured']:>10s} {kv['dropped']:>8s}"
+              f" {cpu / 1e6:8.1f} ms  {unit}{split}")
     rates = sorted({r for _, r, _ in per})
     rounds = sorted({n for n, _, _ in per})
-    print(f"summary over {len(rounds)} round(s): median per packet (idle: CPU per second)")
-    print("rate/s   connmap        tcpdump        connmap/tcpdump (median of rounds; each round)")
+    tools = list(dict.fromkeys(t for _, _, t in per))
+    print(f"summary over {len(rounds)} round(s): median per packet (idle: CPU per second); "
+          "the ratio of each tool to tcpdump (replay-*: to replay-tcpdump)")
     for r in rates:
         def med(tool):
             v = [per[(n, r, tool)] for n in rounds if (n, r, tool) in per]
             return statistics.median(v) if v else None
-        ratios = [per[(n, r, "connmap")] / per[(n, r, "tcpdump")] for n in rounds
-                  if (n, r, "connmap") in per and per.get((n, r, "tcpdump"))]
-        fmt = (lambda v: f"{v / 1000:9.2f} us" if v is not None else "        - ") if r else \
-              (lambda v: f"{v / 1e6:7.2f} ms/s" if v is not None else "        - ")
-        rt = f"{statistics.median(ratios):.2f}x ({' '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
-        print(f"{r:6d}  {fmt(med('connmap'))}   {fmt(med('tcpdump'))}   {rt}")
+        for tool in tools:
+            base = "replay-tcpdump" if tool.startswith("replay-") else "tcpdump"
+            v = med(tool)
+            if v is None:
+                continue
+            ratios = [per[(n, r, tool)] / per[(n, r, base)] for n in rounds
+                      if (n, r, tool) in per and per.get((n, r, base))]
+            val = f"{v / 1000:9.2f} us" if r else f"{v / 1e6:7.2f} ms/s"
+            rt = (f"{statistics.median(ratios):.2f}x ({' '.join(f'{x:.2f}' for x in ratios)})"
+                  if ratios and tool != base else "")
+            print(f"{r:6d}  {tool:15s} {val}   {rt}")
     ok = bool(runs)
     print(("ok   " if ok else "FAIL ") + f"mips-system: bench: {len(runs)} runs")
     return ok

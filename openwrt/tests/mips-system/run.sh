@@ -21,6 +21,11 @@
 #          without, guest time is then host time). tcpdump 4.99.3 is built here for musl against
 #          the sysroot's libpcap.so.1, the library connmap uses (cached; CONNMAP_TCPDUMP=debian:
 #          Debian's glibc tcpdump:mipsel instead). Prints every run and a summary table.
+#          CONNMAP_TOOLS (default "connmap tcpdump"): also connmap-nonames, tcpdump-filter,
+#          tcpdump-names, tcpdump-two, replay-connmap, replay-tcpdump (guest.sh says what each
+#          runs), to split connmap's cost by handle, kernel filter and user space.
+#          CONNMAP_REMOTES (default 256): how many remotes the traffic goes to (each one's first
+#          packet is a new remote for connmap).
 #   PACKAGE|BINARY: a connmap_*_mipsel_24kc.ipk, or a mipsel connmap binary (dynamically linked
 #   against the sysroot's musl and libpcap.so.1); default dist/connmap_*_mipsel_24kc.ipk, else
 #   build/cross/mipsel_24kc/connmap.
@@ -184,6 +189,7 @@ echo "$BURST" > "$ROOT/test/burst"
 echo "${CONNMAP_RATES:-0 1000 10000 50000}" > "$ROOT/test/rates"
 echo "${CONNMAP_SECONDS:-5}" > "$ROOT/test/seconds"
 echo "${CONNMAP_TOOLS:-connmap tcpdump}" > "$ROOT/test/tools"
+echo "${CONNMAP_REMOTES:-256}" > "$ROOT/test/remotes"
 mknod -m 600 "$ROOT/dev/console" c 5 1 # the kernel opens it for init before devtmpfs is mounted
 printf 'root:x:0:0:root:/:/bin/sh\n' > "$ROOT/etc/passwd"
 printf 'root:x:0:\n' > "$ROOT/etc/group"
