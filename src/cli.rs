@@ -250,10 +250,16 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.escape_debug())
 }
 
-/// lexopt's message, with the values it would print through `Debug` quoted by [`quote`].
+/// lexopt's message (its `Display`), with the values it would print through `Debug` quoted by
+/// [`quote`]; written here in full, so that lexopt's own `Display` is not in the binary.
 fn lexopt_error(e: lexopt::Error) -> String {
     use lexopt::Error::*;
     match e {
+        MissingValue { option: None } => "missing argument".into(),
+        MissingValue {
+            option: Some(option),
+        } => format!("missing argument for option '{option}'"),
+        UnexpectedOption(option) => format!("invalid option '{option}'"),
         UnexpectedValue { option, value } => format!(
             "unexpected argument for option '{option}': {}",
             quote(&value.to_string_lossy())
@@ -266,7 +272,7 @@ fn lexopt_error(e: lexopt::Error) -> String {
         ParsingFailed { value, error } => {
             format!("cannot parse argument {}: {error}", quote(&value))
         }
-        e => e.to_string(),
+        Custom(error) => error.to_string(),
     }
 }
 
@@ -640,6 +646,23 @@ mod tests {
         assert_eq!(e, "unexpected argument for option '--verbose': \"a\\\"b\"");
         let e = parse(["stray"]).err().unwrap();
         assert_eq!(e, "unexpected argument \"stray\"");
+    }
+
+    /// The messages written by `lexopt_error` without quoting are lexopt's own.
+    #[test]
+    fn lexopt_messages_are_lexopts() {
+        use lexopt::Error::*;
+        let cases: [fn() -> lexopt::Error; 4] = [
+            || MissingValue { option: None },
+            || MissingValue {
+                option: Some("--x".into()),
+            },
+            || UnexpectedOption("--x".into()),
+            || Custom("boom".into()),
+        ];
+        for e in cases {
+            assert_eq!(lexopt_error(e()), e().to_string());
+        }
     }
 
     #[test]
