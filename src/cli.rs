@@ -1,4 +1,8 @@
 //! Command line: flags → `Config`. A bad flag is an error message and exit status 2.
+//!
+//! Every option is a row of [`OPTIONS`] (its letter, its name, what it does): the numeric
+//! settings share one parsing and bounds check, the '' -for-none files one assignment (one
+//! copy of each in the router binary instead of one per option).
 
 use ipnet::IpNet;
 use lexopt::prelude::*;
