@@ -1,4 +1,8 @@
 //! Command line: flags → `Config`. A bad flag is an error message and exit status 2.
+//!
+//! Every option is a row of [`OPTIONS`] (its letter, its name, what it does): the numeric
+//! settings share one parsing and bounds check, the '' -for-none files one assignment (one
+//! copy of each in the router binary instead of one per option).
 
 use ipnet::IpNet;
 use lexopt::prelude::*;
@@ -149,19 +153,6 @@ fn cidr(s: &str, flag: &str) -> Result<IpNet, String> {
     })
 }
 
-fn number<T>(s: &str, flag: &str, min: T) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let v: T = s
-        .parse()
-        .map_err(|_| format!("{flag}: {} is not a number", quote(s)))?;
-    if v < min {
-        return Err(format!("{flag}: must be at least {min}"));
-    }
-    Ok(v)
-}
-
 fn socket(s: &str, flag: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>().map_err(|_| {
         format!(
@@ -263,10 +254,16 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.escape_debug())
 }
 
-/// lexopt's message, with the values it would print through `Debug` quoted by [`quote`].
+/// lexopt's message (its `Display`), with the values it would print through `Debug` quoted by
+/// [`quote`]; written here in full, so that lexopt's own `Display` is not in the binary.
 fn lexopt_error(e: lexopt::Error) -> String {
     use lexopt::Error::*;
     match e {
+        MissingValue { option: None } => "missing argument".into(),
+        MissingValue {
+            option: Some(option),
+        } => format!("missing argument for option '{option}'"),
+        UnexpectedOption(option) => format!("invalid option '{option}'"),
         UnexpectedValue { option, value } => format!(
             "unexpected argument for option '{option}': {}",
             quote(&value.to_string_lossy())
@@ -279,7 +276,7 @@ fn lexopt_error(e: lexopt::Error) -> String {
         ParsingFailed { value, error } => {
             format!("cannot parse argument {}: {error}", quote(&value))
         }
-        e => e.to_string(),
+        Custom(error) => error.to_string(),
     }
 }
 
@@ -287,6 +284,137 @@ fn value(p: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
     let v = p.value().map_err(|_| format!("{flag} needs a value"))?;
     v.into_string()
         .map_err(|_| format!("{flag}: the value is not valid UTF-8"))
+}
+
+/// What an option does; [`OPTIONS`] names them.
+#[derive(Clone, Copy)]
+enum Opt {
+    Help,
+    Version,
+    Verbose,
+    Quiet,
+    NoHttp,
+    NoNames,
+    Conntrack,
+    /// a whole number, at least the minimum, into a `u64` setting
+    U64(u64, fn(&mut Config) -> &mut u64),
+    /// the same into a `usize` setting
+    Usize(u64, fn(&mut Config) -> &mut usize),
+    /// a file, '' for none
+    Path(fn(&mut Config) -> &mut Option<PathBuf>),
+    /// a CIDR network, repeatable
+    Cidr(fn(&mut Config) -> &mut Vec<IpNet>),
+    Interface,
+    Read,
+    Geoip,
+    Exclude,
+    Listen,
+    AllowHost,
+    Www,
+    JsonOut,
+    Nft,
+    Home,
+    User,
+    Tiles,
+    Ipfix,
+    AlertRules,
+    Blocklist,
+    /// `connmap demo` only
+    Port,
+}
+
+/// Every option: its short letter, its name (as the messages write it) and what it does.
+/// `--help` (src/usage.txt) documents them.
+#[rustfmt::skip]
+const OPTIONS: &[(Option<char>, &str, Opt)] = {
+    use Opt::*;
+    &[
+        (Some('h'), "--help", Help),
+        (Some('V'), "--version", Version),
+        (Some('v'), "--verbose", Verbose),
+        (Some('q'), "--quiet", Quiet),
+        (Some('i'), "--interface", Interface),
+        (Some('r'), "--read", Read),
+        (None, "--geoip", Geoip),
+        (None, "--lan", Cidr(|c| &mut c.lan)),
+        (None, "--remote", Cidr(|c| &mut c.remote)),
+        (None, "--exclude", Exclude),
+        (None, "--listen", Listen),
+        (None, "--allow-host", AllowHost),
+        (None, "--no-http", NoHttp),
+        (None, "--www", Www),
+        (None, "--json-out", JsonOut),
+        (None, "--interval", U64(1, |c| &mut c.interval)),
+        (None, "--max-remotes", Usize(1, |c| &mut c.max_remotes)),
+        (None, "--max-hosts", Usize(1, |c| &mut c.max_hosts)),
+        (None, "--retention", U64(1, |c| &mut c.retention)),
+        (None, "--state", Path(|c| &mut c.state)),
+        (None, "--save-interval", U64(1, |c| &mut c.save_interval)),
+        (None, "--history-top", Usize(0, |c| &mut c.history.top)),
+        (None, "--history-devices", Usize(1, |c| &mut c.history.devices)),
+        (None, "--history-hours", U64(24, |c| &mut c.history.hours)),
+        (None, "--history-days", U64(0, |c| &mut c.history.days)),
+        (None, "--leases", Path(|c| &mut c.leases)),
+        (None, "--ethers", Path(|c| &mut c.ethers)),
+        (None, "--dhcp-config", Path(|c| &mut c.dhcp_config)),
+        (None, "--odhcpd", Path(|c| &mut c.odhcpd)),
+        (None, "--max-names", Usize(1, |c| &mut c.max_names)),
+        (None, "--no-names", NoNames),
+        (None, "--doh-list", Path(|c| &mut c.doh_list)),
+        (None, "--firewall-config", Path(|c| &mut c.firewall_config)),
+        (None, "--nft", Nft),
+        (None, "--conntrack", Conntrack),
+        (None, "--home", Home),
+        (None, "--user", User),
+        (None, "--tiles", Tiles),
+        // export (src/export)
+        (None, "--metrics-top", Usize(0, |c| &mut c.metrics_top)),
+        (None, "--metrics-remotes", Usize(0, |c| &mut c.metrics_remotes)),
+        (None, "--ipfix", Ipfix),
+        (None, "--ipfix-active", U64(1, |c| &mut c.ipfix_active)),
+        (None, "--ipfix-idle", U64(1, |c| &mut c.ipfix_idle)),
+        // alerts (src/alert)
+        (None, "--alert-rules", AlertRules),
+        (None, "--alert-upload", U64(0, |c| &mut c.alerts.upload_per_hour)),
+        (None, "--alert-learning", U64(0, |c| &mut c.alerts.learning)),
+        (None, "--alert-window", U64(0, |c| &mut c.alerts.window)),
+        (None, "--blocklist", Blocklist),
+        (None, "--alert-dir", Path(|c| &mut c.alerts.dir)),
+        (None, "--alert-timeout", U64(1, |c| &mut c.alerts.hook_timeout)),
+        (None, "--ubus", Path(|c| &mut c.alerts.ubus)),
+        (None, "--port", Port),
+    ]
+};
+
+/// The option `arg` names, if it is one of [`OPTIONS`] that `allowed` accepts.
+fn option(arg: &lexopt::Arg, allowed: fn(&Opt) -> bool) -> Option<(&'static str, Opt)> {
+    let (_, flag, opt) = OPTIONS.iter().find(|(short, long, _)| match arg {
+        Short(s) => *short == Some(*s),
+        Long(l) => long.strip_prefix("--") == Some(*l),
+        Value(_) => false,
+    })?;
+    allowed(opt).then_some((flag, *opt))
+}
+
+/// A whole number of at least `min` and at most `max` for `flag`.
+fn number(s: &str, flag: &str, min: u64, max: u64) -> Result<u64, String> {
+    let v = s
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or_else(|| format!("{flag}: {} is not a number", quote(s)))?;
+    if v < min {
+        return Err(format!("{flag}: must be at least {min}"));
+    }
+    Ok(v)
+}
+
+/// `-v` and `-q`: the verbosity after `opt`.
+fn verbosity(v: i8, opt: Opt) -> i8 {
+    match opt {
+        Opt::Verbose => (v.max(0) + 1).min(2),
+        _ => -1,
+    }
 }
 
 /// Parses `args` (without the program name).
@@ -299,134 +427,22 @@ where
     let mut c = Config::default();
     let mut first = true;
     while let Some(arg) = p.next().map_err(lexopt_error)? {
-        match arg {
-            Value(v) if first && v == "demo" => return parse_demo(&mut p),
-            Short('h') | Long("help") => return Ok(Command::Help),
-            Short('V') | Long("version") => return Ok(Command::Version),
-            Short('v') | Long("verbose") => c.verbosity = (c.verbosity.max(0) + 1).min(2),
-            Short('q') | Long("quiet") => c.verbosity = -1,
-            Short('i') | Long("interface") => {
-                c.interface = value(&mut p, "--interface")?;
-                if c.interface.is_empty() || c.interface.len() > 15 || c.interface.contains('/') {
-                    return Err(format!(
-                        "--interface: {} is not an interface name",
-                        quote(&c.interface)
-                    ));
-                }
-            }
-            Short('r') | Long("read") => c.read = Some(value(&mut p, "--read")?.into()),
-            Long("geoip") => c.geoip = value(&mut p, "--geoip")?.into(),
-            Long("lan") => c.lan.push(cidr(&value(&mut p, "--lan")?, "--lan")?),
-            Long("remote") => c
-                .remote
-                .push(cidr(&value(&mut p, "--remote")?, "--remote")?),
-            Long("exclude") => c
-                .exclude
-                .push(net(&value(&mut p, "--exclude")?, "--exclude")?),
-            Long("listen") => c.listen = Some(socket(&value(&mut p, "--listen")?, "--listen")?),
-            Long("allow-host") => c
-                .allow_hosts
-                .push(allow_host(&value(&mut p, "--allow-host")?)?),
-            Long("no-http") => c.http = false,
-            Long("www") => c.www = value(&mut p, "--www")?.into(),
-            Long("json-out") => c.json_out = Some(value(&mut p, "--json-out")?.into()),
-            Long("interval") => {
-                c.interval = number(&value(&mut p, "--interval")?, "--interval", 1)?
-            }
-            Long("max-remotes") => {
-                c.max_remotes = number(&value(&mut p, "--max-remotes")?, "--max-remotes", 1)?
-            }
-            Long("max-hosts") => {
-                c.max_hosts = number(&value(&mut p, "--max-hosts")?, "--max-hosts", 1)?
-            }
-            Long("retention") => {
-                c.retention = number(&value(&mut p, "--retention")?, "--retention", 1)?
-            }
-            Long("state") => c.state = optional_path(value(&mut p, "--state")?),
-            Long("save-interval") => {
-                c.save_interval = number(&value(&mut p, "--save-interval")?, "--save-interval", 1)?
-            }
-            Long("history-top") => {
-                c.history.top = number(&value(&mut p, "--history-top")?, "--history-top", 0)?
-            }
-            Long("history-devices") => {
-                let v = value(&mut p, "--history-devices")?;
-                c.history.devices = number(&v, "--history-devices", 1)?
-            }
-            Long("history-hours") => {
-                let v = value(&mut p, "--history-hours")?;
-                c.history.hours = number(&v, "--history-hours", 24)?
-            }
-            Long("history-days") => {
-                c.history.days = number(&value(&mut p, "--history-days")?, "--history-days", 0)?
-            }
-            Long("leases") => c.leases = optional_path(value(&mut p, "--leases")?),
-            Long("ethers") => c.ethers = optional_path(value(&mut p, "--ethers")?),
-            Long("dhcp-config") => c.dhcp_config = optional_path(value(&mut p, "--dhcp-config")?),
-            Long("odhcpd") => c.odhcpd = optional_path(value(&mut p, "--odhcpd")?),
-            Long("max-names") => {
-                c.max_names = number(&value(&mut p, "--max-names")?, "--max-names", 1)?
-            }
-            Long("no-names") => c.learn_names = false,
-            Long("doh-list") => c.doh_list = optional_path(value(&mut p, "--doh-list")?),
-            Long("firewall-config") => {
-                c.firewall_config = optional_path(value(&mut p, "--firewall-config")?)
-            }
-            Long("nft") => c.nft = nft(value(&mut p, "--nft")?)?,
-            Long("conntrack") => c.conntrack = true,
-            Long("home") => c.home = Some(home(&value(&mut p, "--home")?)?),
-            Long("user") => c.user = Some(value(&mut p, "--user")?).filter(|u| !u.is_empty()),
-            Long("tiles") => c.tiles = Some(tiles(&value(&mut p, "--tiles")?)?),
-            // export options (src/export)
-            Long("metrics-top") => {
-                c.metrics_top = number(&value(&mut p, "--metrics-top")?, "--metrics-top", 0)?
-            }
-            Long("metrics-remotes") => {
-                c.metrics_remotes =
-                    number(&value(&mut p, "--metrics-remotes")?, "--metrics-remotes", 0)?
-            }
-            Long("ipfix") => {
-                let v = value(&mut p, "--ipfix")?;
-                c.ipfix = (!v.is_empty()).then(|| socket(&v, "--ipfix")).transpose()?;
-            }
-            Long("ipfix-active") => {
-                c.ipfix_active = number(&value(&mut p, "--ipfix-active")?, "--ipfix-active", 1)?
-            }
-            Long("ipfix-idle") => {
-                c.ipfix_idle = number(&value(&mut p, "--ipfix-idle")?, "--ipfix-idle", 1)?
-            }
-            // alerts (src/alert)
-            Long("alert-rules") => alert_rules(&value(&mut p, "--alert-rules")?, &mut c.alerts)?,
-            Long("alert-upload") => {
-                c.alerts.upload_per_hour =
-                    number(&value(&mut p, "--alert-upload")?, "--alert-upload", 0)?
-            }
-            Long("alert-learning") => {
-                c.alerts.learning =
-                    number(&value(&mut p, "--alert-learning")?, "--alert-learning", 0)?
-            }
-            Long("alert-window") => {
-                c.alerts.window = number(&value(&mut p, "--alert-window")?, "--alert-window", 0)?
-            }
-            Long("blocklist") => c
-                .alerts
-                .blocklists
-                .push(value(&mut p, "--blocklist")?.into()),
-            Long("alert-dir") => c.alerts.dir = optional_path(value(&mut p, "--alert-dir")?),
-            Long("alert-timeout") => {
-                c.alerts.hook_timeout =
-                    number(&value(&mut p, "--alert-timeout")?, "--alert-timeout", 1)?
-            }
-            Long("ubus") => c.alerts.ubus = optional_path(value(&mut p, "--ubus")?),
-            Value(v) => {
-                return Err(format!(
-                    "unexpected argument {}",
-                    quote(&v.to_string_lossy())
-                ))
-            }
-            _ => return Err(lexopt_error(arg.unexpected())),
+        if first && matches!(&arg, Value(v) if v == "demo") {
+            return parse_demo(&mut p);
         }
         first = false;
+        let Some((flag, opt)) = option(&arg, |o| !matches!(o, Opt::Port)) else {
+            return Err(lexopt_error(arg.unexpected()));
+        };
+        match opt {
+            Opt::Help => return Ok(Command::Help),
+            Opt::Version => return Ok(Command::Version),
+            Opt::Verbose | Opt::Quiet => c.verbosity = verbosity(c.verbosity, opt),
+            Opt::NoHttp => c.http = false,
+            Opt::NoNames => c.learn_names = false,
+            Opt::Conntrack => c.conntrack = true,
+            _ => set(&mut c, flag, opt, value(&mut p, flag)?)?,
+        }
     }
     if !c.http {
         if c.listen.is_some() {
@@ -442,30 +458,64 @@ where
     Ok(Command::Run(Box::new(c)))
 }
 
+/// The daemon's option `opt` (`flag`) with its value `v`.
+fn set(c: &mut Config, flag: &str, opt: Opt, v: String) -> Result<(), String> {
+    match opt {
+        Opt::U64(min, field) => *field(c) = number(&v, flag, min, u64::MAX)?,
+        Opt::Usize(min, field) => *field(c) = number(&v, flag, min, usize::MAX as u64)? as usize,
+        Opt::Path(field) => *field(c) = optional_path(v),
+        Opt::Cidr(field) => field(c).push(cidr(&v, flag)?),
+        Opt::Interface => {
+            if v.is_empty() || v.len() > 15 || v.contains('/') {
+                return Err(format!(
+                    "--interface: {} is not an interface name",
+                    quote(&v)
+                ));
+            }
+            c.interface = v;
+        }
+        Opt::Read => c.read = Some(v.into()),
+        Opt::Geoip => c.geoip = v.into(),
+        Opt::Exclude => c.exclude.push(net(&v, flag)?),
+        Opt::Listen => c.listen = Some(socket(&v, flag)?),
+        Opt::AllowHost => c.allow_hosts.push(allow_host(&v)?),
+        Opt::Www => c.www = v.into(),
+        Opt::JsonOut => c.json_out = Some(v.into()),
+        Opt::Nft => c.nft = nft(v)?,
+        Opt::Home => c.home = Some(home(&v)?),
+        Opt::User => c.user = Some(v).filter(|u| !u.is_empty()),
+        Opt::Tiles => c.tiles = Some(tiles(&v)?),
+        Opt::Ipfix => c.ipfix = (!v.is_empty()).then(|| socket(&v, flag)).transpose()?,
+        Opt::AlertRules => alert_rules(&v, &mut c.alerts)?,
+        Opt::Blocklist => c.alerts.blocklists.push(v.into()),
+        // the options without a value, and the demo's `--port` (not the daemon's)
+        _ => {}
+    }
+    Ok(())
+}
+
 fn parse_demo(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut d = DemoConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
         www: None,
         verbosity: 0,
     };
+    let demo = |o: &Opt| {
+        use Opt::*;
+        matches!(o, Help | Verbose | Quiet | Port | Listen | Www)
+    };
     while let Some(arg) = p.next().map_err(lexopt_error)? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help),
-            Short('v') | Long("verbose") => d.verbosity = (d.verbosity.max(0) + 1).min(2),
-            Short('q') | Long("quiet") => d.verbosity = -1,
-            Long("port") => {
-                let port: u16 = number(&value(p, "--port")?, "--port", 0)?;
-                d.listen.set_port(port);
-            }
-            Long("listen") => d.listen = socket(&value(p, "--listen")?, "--listen")?,
-            Long("www") => d.www = Some(value(p, "--www")?.into()),
-            Value(v) => {
-                return Err(format!(
-                    "unexpected argument {}",
-                    quote(&v.to_string_lossy())
-                ))
-            }
-            _ => return Err(lexopt_error(arg.unexpected())),
+        let Some((flag, opt)) = option(&arg, demo) else {
+            return Err(lexopt_error(arg.unexpected()));
+        };
+        match opt {
+            Opt::Help => return Ok(Command::Help),
+            Opt::Verbose | Opt::Quiet => d.verbosity = verbosity(d.verbosity, opt),
+            Opt::Port => d
+                .listen
+                .set_port(number(&value(p, flag)?, flag, 0, u16::MAX.into())? as u16),
+            Opt::Listen => d.listen = socket(&value(p, flag)?, flag)?,
+            _ => d.www = Some(value(p, flag)?.into()),
         }
     }
     Ok(Command::Demo(d))
@@ -600,6 +650,23 @@ mod tests {
         assert_eq!(e, "unexpected argument for option '--verbose': \"a\\\"b\"");
         let e = parse(["stray"]).err().unwrap();
         assert_eq!(e, "unexpected argument \"stray\"");
+    }
+
+    /// The messages written by `lexopt_error` without quoting are lexopt's own.
+    #[test]
+    fn lexopt_messages_are_lexopts() {
+        use lexopt::Error::*;
+        let cases: [fn() -> lexopt::Error; 4] = [
+            || MissingValue { option: None },
+            || MissingValue {
+                option: Some("--x".into()),
+            },
+            || UnexpectedOption("--x".into()),
+            || Custom("boom".into()),
+        ];
+        for e in cases {
+            assert_eq!(lexopt_error(e()), e().to_string());
+        }
     }
 
     #[test]
