@@ -232,17 +232,17 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable)
         write_name_kinds(out, ip, r, ech);
     }
     let c = &r.counters;
-    for (key, v) in [
-        (&b",\"packets_out\":"[..], c.packets_out),
-        (b",\"bytes_out\":", c.bytes_out),
-        (b",\"packets_in\":", c.packets_in),
-        (b",\"bytes_in\":", c.bytes_in),
-        (b",\"first_seen\":", r.first_seen),
-        (b",\"last_seen\":", r.last_seen),
-    ] {
-        out.extend_from_slice(key);
-        json_u64(out, v);
-    }
+    json_fields(
+        out,
+        &[
+            (b",\"packets_out\":", c.packets_out),
+            (b",\"bytes_out\":", c.bytes_out),
+            (b",\"packets_in\":", c.packets_in),
+            (b",\"bytes_in\":", c.bytes_in),
+            (b",\"first_seen\":", r.first_seen),
+            (b",\"last_seen\":", r.last_seen),
+        ],
+    );
     out.push(b'}');
 }
 
@@ -536,13 +536,174 @@ pub fn render(
     // Room for the typical marker up front, so the buffer is not doubled (and copied) as it
     // grows; serialising plain structs into a Vec cannot fail.
     let mut out = Vec::with_capacity(1024 + tables.remotes.len() * 320 + tables.hosts.len() * 256);
-    let _ = serde_json::to_writer(&mut out, &doc);
-    // the document so far ends with its closing brace: the markers go before it
-    out.pop();
+    write_doc(&mut out, &doc);
     out.extend_from_slice(b",\"markers\":");
     write_markers(&mut out, &remotes, &tables.ech_outer);
     out.push(b'}');
     out
+}
+
+/// The document up to its `markers`, written by hand exactly as serde_json writes `Doc` (a
+/// test compares the two): constant keys, one loop for the plain numbers, no serde code per
+/// field. The nested objects of other modules (`offload`, `conntrack`, `names_coverage`,
+/// `encrypted_dns`) go through serde_json.
+fn write_doc(out: &mut Vec<u8>, d: &Doc) {
+    json_fields(
+        out,
+        &[
+            (b"{\"version\":", d.version.into()),
+            (b",\"generated\":", d.generated),
+        ],
+    );
+    out.extend_from_slice(b",\"lan\":[");
+    for (i, n) in d.lan.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, Some(n));
+    }
+    out.extend_from_slice(b"],\"home\":");
+    match &d.home {
+        Some(h) => {
+            out.extend_from_slice(b"{\"lat\":");
+            json_serde(out, &h.lat);
+            out.extend_from_slice(b",\"lng\":");
+            json_serde(out, &h.lng);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"tiles\":");
+    json_str(out, d.tiles);
+    out.extend_from_slice(b",\"attribution\":");
+    json_str(out, d.attribution);
+    let c = &d.capture;
+    out.extend_from_slice(b",\"capture\":{\"source\":");
+    json_str(out, Some(&c.source));
+    out.extend_from_slice(b",\"filter\":");
+    json_str(out, c.filter.as_deref());
+    out.extend_from_slice(b",\"snaplen\":");
+    json_opt_u64(out, c.snaplen.map(u64::from));
+    out.extend_from_slice(b",\"received\":");
+    json_u64(out, c.received);
+    out.extend_from_slice(b",\"dropped\":");
+    json_opt_u64(out, c.dropped);
+    out.extend_from_slice(b",\"if_dropped\":");
+    json_opt_u64(out, c.if_dropped);
+    out.extend_from_slice(b",\"names\":");
+    match &c.names {
+        Some(n) => {
+            out.extend_from_slice(b"{\"filter\":");
+            json_str(out, Some(&n.filter));
+            json_fields(
+                out,
+                &[
+                    (b",\"snaplen\":", n.snaplen.into()),
+                    (b",\"received\":", n.received),
+                    (b",\"dropped\":", n.dropped),
+                ],
+            );
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"uptime\":");
+    json_u64(out, c.uptime);
+    out.extend_from_slice(b"},\"offload\":");
+    json_serde(out, d.offload);
+    out.extend_from_slice(b",\"source\":");
+    json_str(out, Some(d.source));
+    out.extend_from_slice(b",\"conntrack\":");
+    json_serde(out, &d.conntrack);
+    let s = &d.stats;
+    json_fields(
+        out,
+        &[
+            (b",\"stats\":{\"remotes\":", s.remotes as u64),
+            (b",\"hosts\":", s.hosts as u64),
+            (b",\"max_remotes\":", s.max_remotes as u64),
+            (b",\"max_hosts\":", s.max_hosts as u64),
+            (b",\"evicted_remotes\":", s.evicted_remotes),
+            (b",\"evicted_hosts\":", s.evicted_hosts),
+            (b",\"expired_remotes\":", s.expired_remotes),
+            (b",\"packets\":", s.packets),
+            (b",\"bytes\":", s.bytes),
+            (b",\"decode_errors\":", s.decode_errors),
+            (b",\"geo_lookups\":", s.geo_lookups),
+            (b",\"geo_errors\":", s.geo_errors),
+        ],
+    );
+    out.extend_from_slice(b",\"geo_database\":");
+    json_str(out, s.geo_database);
+    let l = &s.names_learned;
+    json_fields(
+        out,
+        &[
+            (b",\"names\":", s.names as u64),
+            (b",\"max_names\":", s.max_names as u64),
+            (b",\"names_evicted\":", s.names_evicted),
+            (b",\"names_learned\":{\"dns\":", l.dns),
+            (b",\"sni\":", l.sni),
+            (b",\"http\":", l.http),
+            (b",\"quic\":", l.quic),
+            (b",\"ech_outer\":", l.ech_outer),
+        ],
+    );
+    out.extend_from_slice(b"},\"names_coverage\":");
+    json_serde(out, &s.names_coverage);
+    out.extend_from_slice(b"},\"hosts\":[");
+    for (i, h) in d.hosts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"ip\":");
+        json_addr(out, &h.ip);
+        out.extend_from_slice(b",\"ips\":");
+        json_addrs(out, &h.ips);
+        out.extend_from_slice(b",\"name\":");
+        json_str(out, h.name);
+        out.extend_from_slice(b",\"mac\":");
+        json_str(out, h.mac.as_deref());
+        json_fields(
+            out,
+            &[
+                (b",\"packets_out\":", h.packets_out),
+                (b",\"bytes_out\":", h.bytes_out),
+                (b",\"packets_in\":", h.packets_in),
+                (b",\"bytes_in\":", h.bytes_in),
+                (b",\"remotes\":", h.remotes.into()),
+                (b",\"first_seen\":", h.first_seen),
+                (b",\"last_seen\":", h.last_seen),
+            ],
+        );
+        if let Some(e) = &h.encrypted_dns {
+            out.extend_from_slice(b",\"encrypted_dns\":");
+            json_serde(out, e);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Keys (with their punctuation) and numbers, in order.
+#[inline(never)]
+fn json_fields(out: &mut Vec<u8>, fields: &[(&[u8], u64)]) {
+    for (key, v) in fields {
+        out.extend_from_slice(key);
+        json_u64(out, *v);
+    }
+}
+
+fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => json_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A value as serde_json writes it (writing into a Vec cannot fail).
+fn json_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// Removes temporary files that an interrupted `write_atomically` of `path` left behind (a
@@ -738,6 +899,104 @@ mod tests {
             String::from_utf8(mine).unwrap(),
             String::from_utf8(reference(&refs)).unwrap()
         );
+    }
+
+    #[test]
+    fn document_is_written_exactly_as_serde_json_would() {
+        let odd = "quote \" back\\slash\ttab\u{1}東京";
+        let host = |i: u64, full: bool| HostOut {
+            ip: Addr::from_v4_bytes([192, 168, 1, i as u8]),
+            ips: (0..=i)
+                .map(|n| Addr::from_v4_bytes([10, 0, 0, n as u8]))
+                .collect(),
+            name: full.then_some(odd),
+            mac: full.then(|| "02:00:00:00:00:01".to_string()),
+            packets_out: i,
+            bytes_out: u64::MAX - i,
+            packets_in: 3 * i,
+            bytes_in: 10u64.pow(i as u32),
+            remotes: u32::MAX - i as u32,
+            first_seen: 1_700_000_000 + i,
+            last_seen: 1_800_000_000 + i,
+            encrypted_dns: full.then_some(crate::coverage::EncryptedDns {
+                dot: 1,
+                doh: 2,
+                bytes: 3,
+            }),
+        };
+        let offload = crate::offload::Offload::default();
+        let conntrack = crate::conntrack::ConntrackInfo::default();
+        let tables = Tables::new(10, 10);
+        for full in [false, true] {
+            let doc = Doc {
+                version: SCHEMA_VERSION,
+                generated: 1_765_000_000,
+                lan: if full {
+                    vec!["192.168.1.0/24".into(), "fd00::/64".into(), odd.into()]
+                } else {
+                    vec![]
+                },
+                home: full.then_some(LatLng {
+                    lat: -33.8688,
+                    lng: 151.0,
+                }),
+                tiles: full.then_some(odd),
+                attribution: full.then_some("© OSM"),
+                capture: CaptureInfo {
+                    source: odd.into(),
+                    filter: full.then(|| "ip or ip6".into()),
+                    snaplen: full.then_some(u32::MAX),
+                    received: u64::MAX,
+                    dropped: full.then_some(7),
+                    if_dropped: full.then_some(0),
+                    names: full.then(|| NamesCapture {
+                        filter: odd.into(),
+                        snaplen: 1500,
+                        received: 9,
+                        dropped: u64::MAX,
+                    }),
+                    uptime: 12,
+                    started: 99,
+                },
+                offload: &offload,
+                source: if full { "conntrack" } else { "capture" },
+                conntrack: full.then_some(&conntrack),
+                stats: Stats {
+                    remotes: 1,
+                    hosts: 2,
+                    max_remotes: usize::MAX,
+                    max_hosts: 4,
+                    evicted_remotes: 5,
+                    evicted_hosts: 6,
+                    expired_remotes: 7,
+                    packets: 8,
+                    bytes: u64::MAX,
+                    decode_errors: 10,
+                    geo_lookups: 11,
+                    geo_errors: 12,
+                    geo_database: full.then_some(odd),
+                    names: 13,
+                    max_names: 14,
+                    names_evicted: 15,
+                    names_learned: NamesLearned {
+                        dns: 16,
+                        sni: 17,
+                        http: 18,
+                        quic: 19,
+                        ech_outer: 20,
+                    },
+                    names_coverage: crate::coverage::coverage(&tables),
+                },
+                hosts: (0..3).map(|i| host(i, full && i != 1)).collect(),
+            };
+            let mut mine = Vec::new();
+            write_doc(&mut mine, &doc);
+            mine.push(b'}');
+            assert_eq!(
+                String::from_utf8(mine).unwrap(),
+                serde_json::to_string(&doc).unwrap()
+            );
+        }
     }
 
     #[test]
