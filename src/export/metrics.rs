@@ -506,51 +506,16 @@ enum Value {
     F(f64),
 }
 
-fn lat_lng(p: Option<(f32, f32)>) -> (String, String) {
-    match p {
-        Some((lat, lng)) => (format!("{lat}"), format!("{lng}")),
-        None => (String::new(), String::new()),
-    }
-}
-
-/// Labels of a country row: `country`, and `lat`/`lng` when its centroid is known.
-fn country_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
-    let mut l = vec![("country", r.key.clone())];
-    if r.position.is_some() {
-        let (lat, lng) = lat_lng(r.position);
-        l.push(("lat", lat));
-        l.push(("lng", lng));
-    }
-    l
-}
-
-fn asn_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
-    vec![("asn", r.key.clone()), ("org", r.org.clone())]
-}
-
-fn device_labels(r: &DeviceRow) -> Vec<(&'static str, String)> {
-    vec![("device", r.device.clone()), ("mac", r.mac.clone())]
-}
-
-fn remote_labels(r: &RemoteRow) -> Vec<(&'static str, String)> {
-    vec![
-        ("remote", r.remote.clone()),
-        ("country", r.country.clone()),
-        ("asn", r.asn.clone()),
-        ("name", r.name.clone()),
-    ]
+/// A row of one of the traffic tables, as the render writes it: its labels, its counters
+/// and its remotes. One non-generic writer for the four tables.
+struct Row<'a> {
+    labels: Vec<(&'static str, &'a str)>,
+    counters: &'a Counters,
+    remotes: u32,
 }
 
 /// Bytes and packets by direction of each row, as one family each.
-fn traffic<R>(
-    o: &mut Out,
-    rows: &[R],
-    name: &str,
-    kind: Kind,
-    what: &str,
-    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
-    counters: impl Fn(&R) -> &Counters,
-) {
+fn traffic(o: &mut Out, rows: &[Row], name: &str, kind: Kind, what: &str) {
     for (unit, pick) in [
         (
             "bytes",
@@ -564,37 +529,24 @@ fn traffic<R>(
             kind,
             &format!("{unit} {what} (wire length; direction: in = to the LAN)"),
         );
-        let full = if kind == Kind::Counter {
-            format!("{fam}_total")
-        } else {
-            fam.clone()
-        };
+        let full = sample_name(&fam, kind);
         for r in rows {
-            let mut l = labels(r);
-            let (i, out) = pick(counters(r));
+            let mut l = r.labels.clone();
+            let (i, out) = pick(r.counters);
             for (dir, v) in [("in", i), ("out", out)] {
-                l.push(("direction", dir.to_string()));
-                let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                o.sample(&full, &refs, Value::U(v));
+                l.push(("direction", dir));
+                o.sample(&full, &l, Value::U(v));
                 l.pop();
             }
         }
     }
 }
 
-fn rows_gauge<R>(
-    o: &mut Out,
-    rows: &[R],
-    name: &str,
-    help: &str,
-    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
-    value: impl Fn(&R) -> u64,
-) {
+/// A gauge of each row's remotes.
+fn remotes_gauge(o: &mut Out, rows: &[Row], name: &str, help: &str) {
     o.family(name, Kind::Gauge, help);
     for r in rows {
-        let l = labels(r);
-        let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        o.sample(name, &refs, Value::U(value(r)));
+        o.sample(name, &r.labels, Value::U(u64::from(r.remotes)));
     }
 }
 
@@ -613,68 +565,109 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
     let h = &d.health;
 
     // Traffic.
+    let devices: Vec<Row> = d
+        .devices
+        .iter()
+        .map(|r| Row {
+            labels: vec![("device", &r.device), ("mac", &r.mac)],
+            counters: &r.counters,
+            remotes: r.remotes,
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.devices,
+        &devices,
         "connmap_device",
         Kind::Counter,
         "a LAN device exchanged with remotes",
-        device_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.devices,
+        &devices,
         "connmap_device_remotes",
         "distinct remotes of a LAN device in the table",
-        device_labels,
-        |r| u64::from(r.remotes),
     );
+    // a country's labels: `country`, and `lat`/`lng` when its centroid is known
+    let positions: Vec<Option<(String, String)>> = d
+        .countries
+        .iter()
+        .map(|r| r.position.map(|(lat, lng)| (lat.to_string(), lng.to_string())))
+        .collect();
+    let countries: Vec<Row> = d
+        .countries
+        .iter()
+        .zip(&positions)
+        .map(|(r, p)| {
+            let mut labels = vec![("country", r.key.as_str())];
+            if let Some((lat, lng)) = p {
+                labels.push(("lat", lat));
+                labels.push(("lng", lng));
+            }
+            Row {
+                labels,
+                counters: &r.counters,
+                remotes: r.remotes,
+            }
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.countries,
+        &countries,
         "connmap_country",
         Kind::Gauge,
         "exchanged with the remotes of a country now in the table (top --metrics-top, the rest as \
          country other; lat, lng: the country's centroid)",
-        country_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.countries,
+        &countries,
         "connmap_country_remotes",
         "remotes of a country in the table",
-        country_labels,
-        |r| u64::from(r.remotes),
     );
+    let asns: Vec<Row> = d
+        .asns
+        .iter()
+        .map(|r| Row {
+            labels: vec![("asn", &r.key), ("org", &r.org)],
+            counters: &r.counters,
+            remotes: r.remotes,
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.asns,
+        &asns,
         "connmap_asn",
         Kind::Gauge,
         "exchanged with the remotes of an autonomous system now in the table (top --metrics-top, \
          the rest as asn other)",
-        asn_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.asns,
+        &asns,
         "connmap_asn_remotes",
         "remotes of an autonomous system in the table",
-        asn_labels,
-        |r| u64::from(r.remotes),
     );
     if !d.remotes.is_empty() {
+        let remotes: Vec<Row> = d
+            .remotes
+            .iter()
+            .map(|r| Row {
+                labels: vec![
+                    ("remote", &r.remote),
+                    ("country", &r.country),
+                    ("asn", &r.asn),
+                    ("name", &r.name),
+                ],
+                counters: &r.counters,
+                remotes: 0,
+            })
+            .collect();
         traffic(
             &mut o,
-            &d.remotes,
+            &remotes,
             "connmap_remote",
             Kind::Gauge,
             "exchanged with one remote address (the top --metrics-remotes)",
-            remote_labels,
-            |r| &r.counters,
         );
     }
 
@@ -970,4 +963,119 @@ mod tests {
             }
         }
     }
+
+    /// Every kind of row and health field, for the golden comparison below.
+    fn rich_data() -> MetricsData {
+        let c = |n: u64| Counters {
+            packets_out: n,
+            bytes_out: n * 100 + 1,
+            packets_in: n * 3,
+            bytes_in: u64::MAX - n,
+        };
+        let mut d = sample_data();
+        d.devices.push(DeviceRow {
+            device: "192.168.1.20".into(),
+            mac: String::new(),
+            counters: c(7),
+            remotes: u32::MAX,
+        });
+        d.countries.push(GroupRow {
+            key: "unknown".into(),
+            counters: c(2),
+            remotes: 3,
+            ..Default::default()
+        });
+        d.countries.push(GroupRow {
+            key: "NZ".into(),
+            position: Some((-41.000_557, 174.886_05)),
+            counters: c(1),
+            remotes: 1,
+            ..Default::default()
+        });
+        d.asns.push(GroupRow {
+            key: "64497".into(),
+            org: "Ex\"ample\\ AS\nZürich".into(),
+            counters: c(9),
+            remotes: 2,
+            ..Default::default()
+        });
+        d.remotes = vec![
+            RemoteRow {
+                remote: "2001:db8::1".into(),
+                country: "DE".into(),
+                asn: "64496".into(),
+                name: "example.org".into(),
+                counters: c(4),
+            },
+            RemoteRow {
+                remote: "192.0.2.7".into(),
+                country: "unknown".into(),
+                asn: "unknown".into(),
+                name: String::new(),
+                counters: c(5),
+            },
+        ];
+        d.health = Health {
+            packets: 1,
+            bytes: 2,
+            received: 3,
+            dropped: Some(4),
+            if_dropped: Some(5),
+            names_handle: Some((6, 7)),
+            decode_errors: 8,
+            remotes: 9,
+            hosts: 10,
+            names: 11,
+            max_remotes: 12,
+            max_hosts: 13,
+            max_names: 14,
+            evicted_remotes: 15,
+            evicted_hosts: 16,
+            evicted_names: 17,
+            expired_remotes: 18,
+            expired_hosts: 19,
+            names_dns: 20,
+            names_sni: 21,
+            names_http: 22,
+            geo_lookups: 23,
+            geo_errors: 24,
+            offload: true,
+            render_seconds: std::time::Duration::new(1, 700_000_001).as_secs_f64(),
+            ipfix: Some(IpfixStats {
+                records: 25,
+                messages: 26,
+                dropped_records: 27,
+                send_errors: 28,
+            }),
+        };
+        d
+    }
+
+    /// The exposition text of every family and label, byte for byte as before the render was
+    /// made smaller (src/export/metrics-golden.txt: 0.0.4 text, then OpenMetrics).
+    #[test]
+    fn render_is_byte_identical_to_the_golden_text() {
+        let p = Process {
+            now: 1_765_000_100,
+            started: 1_765_000_000,
+            rss_bytes: Some(5_000_000),
+            cpu_seconds: Some(1234.0 / 100.0),
+        };
+        let mut both = render(&rich_data(), false, &p);
+        both.push_str(&render(&rich_data(), true, &p));
+        let lean = Process {
+            rss_bytes: None,
+            cpu_seconds: None,
+            ..p
+        };
+        let mut d = sample_data();
+        d.health.dropped = None;
+        d.health.ipfix = None;
+        both.push_str(&render(&d, false, &lean));
+        if std::env::var_os("CONNMAP_WRITE_GOLDEN").is_some() {
+            std::fs::write("src/export/metrics-golden.txt", &both).unwrap();
+        }
+        assert_eq!(both, include_str!("metrics-golden.txt"));
+    }
+
 }
