@@ -389,7 +389,8 @@ fn devices<'a>(
     ips.sort_unstable_by_key(|(ip, _)| **ip);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
-    let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
+    // each address's device, in address order (as `ips`): found by binary search
+    let mut index: Vec<(Addr, usize)> = Vec::with_capacity(ips.len());
     for (ip, h) in ips {
         let mac = h.mac.or_else(|| devnames.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
@@ -408,13 +409,13 @@ fn devices<'a>(
                 d.bytes_in += c.bytes_in;
                 d.first_seen = d.first_seen.min(h.first_seen);
                 d.last_seen = d.last_seen.max(h.last_seen);
-                index.insert(*ip, i);
+                index.push((*ip, i));
             }
             None => {
                 if let Some(m) = mac {
                     by_mac.entry(m).or_insert(out.len());
                 }
-                index.insert(*ip, out.len());
+                index.push((*ip, out.len()));
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
@@ -438,7 +439,8 @@ fn devices<'a>(
         seen.clear();
         let (dot, doh) = crate::coverage::encrypted_dns(ip, r, doh);
         for h in &r.hosts {
-            if let Some(&i) = index.get(h) {
+            if let Ok(k) = index.binary_search_by_key(h, |e| e.0) {
+                let i = index[k].1;
                 if !seen.contains(&i) {
                     seen.push(i);
                     out[i].remotes += 1;
