@@ -547,8 +547,7 @@ pub fn render(
 
 /// The document up to its `markers`, written by hand exactly as serde_json writes `Doc` (a
 /// test compares the two): constant keys, one loop for the plain numbers, no serde code per
-/// field. The nested objects of other modules (`offload`, `conntrack`, `names_coverage`,
-/// `encrypted_dns`) go through serde_json.
+/// field (nor serde_json's struct code: only its string escaping and the home's `f64`s).
 fn write_doc(out: &mut Vec<u8>, d: &Doc) {
     json_fields(
         out,
@@ -611,12 +610,21 @@ fn write_doc(out: &mut Vec<u8>, d: &Doc) {
     }
     out.extend_from_slice(b",\"uptime\":");
     json_u64(out, c.uptime);
-    out.extend_from_slice(b"},\"offload\":");
-    json_serde(out, d.offload);
+    let o = d.offload;
+    out.extend_from_slice(b"},\"offload\":{\"detected\":");
+    json_bool(out, o.detected);
+    out.extend_from_slice(b",\"hardware\":");
+    json_bool(out, o.hardware);
+    out.extend_from_slice(b",\"source\":");
+    json_str(out, o.source.as_deref());
+    out.push(b'}');
     out.extend_from_slice(b",\"source\":");
     json_str(out, Some(d.source));
     out.extend_from_slice(b",\"conntrack\":");
-    json_serde(out, &d.conntrack);
+    match d.conntrack {
+        Some(c) => write_conntrack(out, c),
+        None => out.extend_from_slice(b"null"),
+    }
     let s = &d.stats;
     json_fields(
         out,
@@ -651,8 +659,33 @@ fn write_doc(out: &mut Vec<u8>, d: &Doc) {
             (b",\"ech_outer\":", l.ech_outer),
         ],
     );
-    out.extend_from_slice(b"},\"names_coverage\":");
-    json_serde(out, &s.names_coverage);
+    let v = &s.names_coverage;
+    json_fields(
+        out,
+        &[
+            (b"},\"names_coverage\":{\"remotes\":", v.remotes),
+            (b",\"bytes\":", v.bytes),
+        ],
+    );
+    for (key, share) in [
+        (&b",\"named\":"[..], &v.named),
+        (b",\"dns\":", &v.dns),
+        (b",\"sni\":", &v.sni),
+        (b",\"quic\":", &v.quic),
+        (b",\"host\":", &v.host),
+        (b",\"ech_outer_only\":", &v.ech_outer_only),
+    ] {
+        out.extend_from_slice(key);
+        json_fields(
+            out,
+            &[
+                (b"{\"remotes\":", share.remotes),
+                (b",\"bytes\":", share.bytes),
+            ],
+        );
+        out.push(b'}');
+    }
+    out.push(b'}');
     out.extend_from_slice(b"},\"hosts\":[");
     for (i, h) in d.hosts.iter().enumerate() {
         if i > 0 {
@@ -679,12 +712,53 @@ fn write_doc(out: &mut Vec<u8>, d: &Doc) {
             ],
         );
         if let Some(e) = &h.encrypted_dns {
-            out.extend_from_slice(b",\"encrypted_dns\":");
-            json_serde(out, e);
+            json_fields(
+                out,
+                &[
+                    (b",\"encrypted_dns\":{\"dot\":", e.dot.into()),
+                    (b",\"doh\":", e.doh.into()),
+                    (b",\"bytes\":", e.bytes),
+                ],
+            );
+            out.push(b'}');
         }
         out.push(b'}');
     }
     out.push(b']');
+}
+
+/// The `conntrack` object (`--conntrack`).
+fn write_conntrack(out: &mut Vec<u8>, c: &crate::conntrack::ConntrackInfo) {
+    out.extend_from_slice(b"{\"active\":");
+    json_bool(out, c.active);
+    out.extend_from_slice(b",\"accounting\":");
+    match c.accounting {
+        Some(a) => json_bool(out, a),
+        None => out.extend_from_slice(b"null"),
+    }
+    json_fields(
+        out,
+        &[
+            (b",\"flows\":", c.flows as u64),
+            (b",\"max_flows\":", c.max_flows as u64),
+            (b",\"dumps\":", c.dumps),
+            (b",\"last_dump_ms\":", c.last_dump_ms),
+            (b",\"last_dump_entries\":", c.last_dump_entries),
+            (b",\"events\":", c.events),
+            (b",\"enobufs\":", c.enobufs),
+            (b",\"resyncs\":", c.resyncs),
+            (b",\"without_counters\":", c.without_counters),
+            (b",\"untracked\":", c.untracked),
+            (b",\"parse_errors\":", c.parse_errors),
+        ],
+    );
+    out.extend_from_slice(b",\"error\":");
+    json_str(out, c.error.as_deref());
+    out.push(b'}');
+}
+
+fn json_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
 /// Keys (with their punctuation) and numbers, in order.
@@ -926,10 +1000,33 @@ mod tests {
                 bytes: 3,
             }),
         };
-        let offload = crate::offload::Offload::default();
-        let conntrack = crate::conntrack::ConntrackInfo::default();
-        let tables = Tables::new(10, 10);
-        for full in [false, true] {
+        let share = |n: u64| crate::coverage::Share {
+            remotes: n,
+            bytes: u64::MAX - n,
+        };
+        for case in 0..3 {
+            let full = case > 0;
+            let offload = crate::offload::Offload {
+                detected: full,
+                hardware: !full,
+                source: full.then(|| odd.into()),
+            };
+            let conntrack = crate::conntrack::ConntrackInfo {
+                active: true,
+                accounting: [None, Some(false), Some(true)][case],
+                flows: 1,
+                max_flows: usize::MAX,
+                dumps: 3,
+                last_dump_ms: 4,
+                last_dump_entries: 5,
+                events: 6,
+                enobufs: 7,
+                resyncs: 8,
+                without_counters: 9,
+                untracked: 10,
+                parse_errors: u64::MAX,
+                error: full.then(|| odd.into()),
+            };
             let doc = Doc {
                 version: SCHEMA_VERSION,
                 generated: 1_765_000_000,
@@ -962,7 +1059,7 @@ mod tests {
                 },
                 offload: &offload,
                 source: if full { "conntrack" } else { "capture" },
-                conntrack: full.then_some(&conntrack),
+                conntrack: (case != 1).then_some(&conntrack),
                 stats: Stats {
                     remotes: 1,
                     hosts: 2,
@@ -987,7 +1084,16 @@ mod tests {
                         quic: 19,
                         ech_outer: 20,
                     },
-                    names_coverage: crate::coverage::coverage(&tables),
+                    names_coverage: crate::coverage::Coverage {
+                        remotes: 21,
+                        bytes: 22,
+                        named: share(23),
+                        dns: share(24),
+                        sni: share(25),
+                        quic: share(26),
+                        host: share(27),
+                        ech_outer_only: share(28),
+                    },
                 },
                 hosts: (0..3).map(|i| host(i, full && i != 1)).collect(),
             };
