@@ -385,8 +385,7 @@ fn devices<'a>(
     devnames: &'a DeviceNames,
     doh: &crate::coverage::DohList,
 ) -> Vec<HostOut<'a>> {
-    let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
-    ips.sort_unstable_by_key(|(ip, _)| **ip);
+    let ips = sorted_hosts(tables);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
     // each address's device, in address order (as `ips`): found by binary search
@@ -457,6 +456,31 @@ fn devices<'a>(
     out
 }
 
+/// The LAN addresses in address order (markers.json's devices, /metrics' devices).
+#[inline(never)]
+pub(crate) fn sorted_hosts(tables: &Tables) -> Vec<(&Addr, &crate::table::Host)> {
+    let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
+    crate::history::sort_by(&mut ips, &|a, b| a.0.cmp(b.0));
+    ips
+}
+
+/// The remotes, most traffic first, then by address (IPv4 before IPv6): markers.json's
+/// order, and /metrics' top remotes. Sorted as plain integers: the comparisons stay inline,
+/// where a closure over the entries did not (opt-level "z").
+#[inline(never)]
+pub(crate) fn by_traffic(tables: &Tables) -> Vec<(&Addr, &Remote)> {
+    let mut order: Vec<(std::cmp::Reverse<u64>, bool, u128, &Addr, &Remote)> = tables
+        .remotes
+        .iter()
+        .map(|(ip, r)| {
+            let total = std::cmp::Reverse(r.counters.total_bytes());
+            (total, ip.is_ipv6(), ip.bits(), ip, r)
+        })
+        .collect();
+    order.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+    order.into_iter().map(|e| (e.3, e.4)).collect()
+}
+
 /// What the daemon counts outside the tables: frames it could not decode, database lookups.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PathStats {
@@ -474,19 +498,7 @@ pub fn render(
     now: u64,
 ) -> Vec<u8> {
     let hosts = devices(tables, devnames, &meta.doh);
-
-    // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
-    // comparisons stay inline, where a closure over the entries did not (opt-level "z").
-    let mut order: Vec<(std::cmp::Reverse<u64>, bool, u128, &Addr, &Remote)> = tables
-        .remotes
-        .iter()
-        .map(|(ip, r)| {
-            let total = std::cmp::Reverse(r.counters.total_bytes());
-            (total, ip.is_ipv6(), ip.bits(), ip, r)
-        })
-        .collect();
-    order.sort_unstable_by_key(|e| (e.0, e.1, e.2));
-    let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
+    let remotes = by_traffic(tables);
 
     let s = &tables.stats;
     let n = tables.name_stats();

@@ -195,7 +195,8 @@ fn add(a: &mut Counters, b: &Counters) {
 
 /// Keeps the `top` rows with most traffic (then by key), sums the rest into `other`.
 fn top_n(mut rows: Vec<GroupRow>, top: usize) -> Vec<GroupRow> {
-    rows.sort_by(|a, b| {
+    // keys are unique: the history's one (unstable) sort will do
+    crate::history::sort_by(&mut rows, &|a, b| {
         b.counters
             .total_bytes()
             .cmp(&a.counters.total_bytes())
@@ -240,9 +241,7 @@ pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) ->
     let mut first_of_mac: HashMap<[u8; 6], usize> = HashMap::new();
     let mut by_label: HashMap<Box<str>, u32> = HashMap::new();
     let mut host_row: Vec<(Addr, usize)> = Vec::with_capacity(tables.hosts.len());
-    let mut hosts: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
-    hosts.sort_unstable_by_key(|(a, _)| **a);
-    for (ip, h) in hosts {
+    for (ip, h) in crate::snapshot::sorted_hosts(tables) {
         let mac = h.mac.or_else(|| names.mac(&ip.ip()));
         let device = match (names.name(&ip.ip(), mac.as_ref()), mac) {
             (Some(n), _) => n.to_string(),
@@ -315,8 +314,8 @@ pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) ->
 
     let mut remotes = Vec::new();
     if limits.remotes > 0 {
-        let mut all: Vec<(&Addr, &crate::table::Remote)> = tables.remotes.iter().collect();
-        all.sort_unstable_by_key(|(a, r)| (std::cmp::Reverse(r.counters.total_bytes()), **a));
+        // most traffic first, then by address (markers.json's order)
+        let mut all = crate::snapshot::by_traffic(tables);
         all.truncate(limits.remotes);
         remotes = all
             .into_iter()
