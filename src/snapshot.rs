@@ -579,9 +579,9 @@ fn write_doc(out: &mut Vec<u8>, d: &Doc) {
     match &d.home {
         Some(h) => {
             out.extend_from_slice(b"{\"lat\":");
-            json_serde(out, &h.lat);
+            json_f64(out, h.lat);
             out.extend_from_slice(b",\"lng\":");
-            json_serde(out, &h.lng);
+            json_f64(out, h.lng);
             out.push(b'}');
         }
         None => out.extend_from_slice(b"null"),
@@ -789,9 +789,49 @@ fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
     }
 }
 
-/// A value as serde_json writes it (writing into a Vec cannot fail).
-fn json_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    let _ = serde_json::to_writer(&mut *out, v);
+/// An `f64` as serde_json writes it (zmij's shortest form: `52.0`, `0.5`, `1.5e-7`,
+/// `1.2e+16`; null when not finite), made with core's float formatting, in the binary anyway
+/// (`Display` for the shortest digits, `{:.N}` to round them as zmij does: a last-digit tie
+/// to even): no second float formatter for `home`'s two numbers. A test compares the two
+/// over a million values; the same bytes below 1e16 (`--home` is within ±180).
+fn json_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let shortest = v.to_string();
+    let decimals = shortest.find('.').map_or(0, |d| shortest.len() - d - 1);
+    let a = v.abs();
+    let text = if a < 1e16 {
+        format!("{v:.decimals$}")
+    } else {
+        shortest
+    };
+    if a == 0.0 || (1e-5..1e16).contains(&a) {
+        out.extend_from_slice(text.as_bytes());
+        if decimals == 0 {
+            out.extend_from_slice(b".0");
+        }
+        return;
+    }
+    // d[.ddd]e-N, d[.ddd]e+N
+    let body = text.trim_start_matches('-');
+    let units = body.find('.').unwrap_or(body.len());
+    let digits: Vec<u8> = body.bytes().filter(u8::is_ascii_digit).collect();
+    let first = digits.iter().position(|&c| c != b'0').unwrap_or(0);
+    let last = digits.iter().rposition(|&c| c != b'0').unwrap_or(first);
+    let exp = units as i64 - 1 - first as i64;
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    for (n, &c) in digits.iter().enumerate().take(last + 1).skip(first) {
+        if n == first + 1 {
+            out.push(b'.');
+        }
+        out.push(c);
+    }
+    out.extend_from_slice(if exp < 0 { b"e-" } else { b"e+" });
+    json_u64(out, exp.unsigned_abs());
 }
 
 /// Removes temporary files that an interrupted `write_atomically` of `path` left behind (a
@@ -1115,6 +1155,63 @@ mod tests {
             assert_eq!(
                 String::from_utf8(mine).unwrap(),
                 serde_json::to_string(&doc).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn f64_is_written_exactly_as_serde_json_would() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            52.0,
+            -180.0,
+            90.0,
+            0.1,
+            1e-5,
+            9.999_999_999_999_999e-6,
+            1e-6,
+            -1.5e-7,
+            1e15,
+            1e16,
+            1.5e16,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for j in 0..64 {
+            for _ in 0..2000 {
+                let r = next();
+                values
+                    .push(((r % 360_000_000_000) as f64 - 180_000_000_000.0) / (1u64 << j) as f64);
+                values.push(((r % 360) as f64 - 180.0) + (r >> 40) as f64 / (1u64 << j) as f64);
+            }
+        }
+        for _ in 0..250_000 {
+            let r = next();
+            values.push(f64::from_bits(r)); // any exponent
+            values.push((r % 36_000_001) as f64 / 100_000.0 - 180.0); // --home-like decimals
+            values.push((r >> 11) as f64 / (1u64 << 53) as f64 * 360.0 - 180.0);
+            // any in range
+        }
+        for v in values.into_iter().filter(|v| v.is_nan() || v.abs() < 1e16) {
+            let mut mine = Vec::new();
+            json_f64(&mut mine, v);
+            let serde = serde_json::to_vec(&v).unwrap();
+            assert_eq!(
+                String::from_utf8(mine).unwrap(),
+                String::from_utf8(serde).unwrap(),
+                "{v:?}"
             );
         }
     }
