@@ -996,7 +996,7 @@ mod tests {
         });
         d.countries.push(GroupRow {
             key: "NZ".into(),
-            position: Some((-41.000_557, 174.886_05)),
+            position: Some((-41.0, 174.89)),
             counters: c(1),
             remotes: 1,
             ..Default::default()
