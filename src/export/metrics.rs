@@ -64,8 +64,8 @@ pub struct GroupRow {
     pub key: String,
     /// The AS organisation (ASN rows).
     pub org: String,
-    /// The country's centroid (country rows with a known centroid).
-    pub position: Option<(f32, f32)>,
+    /// The country's centroid (country rows with a known centroid), in hundredths of a degree.
+    pub position: Option<(i16, i16)>,
     pub counters: Counters,
     pub remotes: u32,
 }
@@ -517,6 +517,20 @@ struct Row<'a> {
     remotes: u32,
 }
 
+/// Hundredths of a degree as the shortest decimal (`4254` → `42.54`, `-50` → `-0.5`, `1200`
+/// → `12`): what `Display` wrote for the same value as an `f32` (up to five digits, each
+/// such decimal is its `f32`'s shortest form).
+fn hundredths(v: i16) -> String {
+    let a = v.unsigned_abs();
+    let sign = if v < 0 { "-" } else { "" };
+    let (units, frac) = (a / 100, a % 100);
+    match (frac % 10, frac) {
+        (_, 0) => format!("{sign}{units}"),
+        (0, _) => format!("{sign}{units}.{}", frac / 10),
+        _ => format!("{sign}{units}.{frac:02}"),
+    }
+}
+
 /// Bytes and packets by direction of each row, as one family each.
 fn traffic(o: &mut Out, rows: &[Row], name: &str, kind: Kind, what: &str) {
     for (unit, pick) in [
@@ -596,7 +610,7 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
         .iter()
         .map(|r| {
             r.position
-                .map(|(lat, lng)| (lat.to_string(), lng.to_string()))
+                .map(|(lat, lng)| (hundredths(lat), hundredths(lng)))
         })
         .collect();
     let countries: Vec<Row> = d
@@ -884,6 +898,15 @@ mod tests {
         assert_eq!(top_n(vec![row("A", 1)], 2).len(), 1);
     }
 
+    /// Every centroid value (±180.00) is written as `Display` wrote its `f32` before (the
+    /// `f32` of the literal `42.54` is 4254 / 100 rounded once, as here).
+    #[test]
+    fn hundredths_are_written_as_their_f32() {
+        for v in -18000..=18000i16 {
+            assert_eq!(hundredths(v), (f32::from(v) / 100.0).to_string(), "{v}");
+        }
+    }
+
     #[test]
     fn accept_negotiation() {
         assert!(!wants_openmetrics(None));
@@ -913,7 +936,7 @@ mod tests {
             }],
             countries: vec![GroupRow {
                 key: "DE".into(),
-                position: Some((51.1, 10.4)),
+                position: Some((5110, 1040)),
                 counters: Counters {
                     bytes_in: 10,
                     ..Default::default()
@@ -996,7 +1019,7 @@ mod tests {
         });
         d.countries.push(GroupRow {
             key: "NZ".into(),
-            position: Some((-41.0, 174.89)),
+            position: Some((-4100, 17489)),
             counters: c(1),
             remotes: 1,
             ..Default::default()
