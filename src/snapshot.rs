@@ -232,17 +232,17 @@ fn write_marker(out: &mut Vec<u8>, ip: &Addr, r: &Remote, ech: &RemoteNameTable)
         write_name_kinds(out, ip, r, ech);
     }
     let c = &r.counters;
-    for (key, v) in [
-        (&b",\"packets_out\":"[..], c.packets_out),
-        (b",\"bytes_out\":", c.bytes_out),
-        (b",\"packets_in\":", c.packets_in),
-        (b",\"bytes_in\":", c.bytes_in),
-        (b",\"first_seen\":", r.first_seen),
-        (b",\"last_seen\":", r.last_seen),
-    ] {
-        out.extend_from_slice(key);
-        json_u64(out, v);
-    }
+    json_fields(
+        out,
+        &[
+            (b",\"packets_out\":", c.packets_out),
+            (b",\"bytes_out\":", c.bytes_out),
+            (b",\"packets_in\":", c.packets_in),
+            (b",\"bytes_in\":", c.bytes_in),
+            (b",\"first_seen\":", r.first_seen),
+            (b",\"last_seen\":", r.last_seen),
+        ],
+    );
     out.push(b'}');
 }
 
@@ -385,11 +385,11 @@ fn devices<'a>(
     devnames: &'a DeviceNames,
     doh: &crate::coverage::DohList,
 ) -> Vec<HostOut<'a>> {
-    let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
-    ips.sort_unstable_by_key(|(ip, _)| **ip);
+    let ips = sorted_hosts(tables);
     let mut out: Vec<HostOut> = Vec::with_capacity(ips.len());
     let mut by_mac: HashMap<[u8; 6], usize> = HashMap::new();
-    let mut index: HashMap<Addr, usize> = HashMap::with_capacity(ips.len());
+    // each address's device, in address order (as `ips`): found by binary search
+    let mut index: Vec<(Addr, usize)> = Vec::with_capacity(ips.len());
     for (ip, h) in ips {
         let mac = h.mac.or_else(|| devnames.mac(&ip.ip()));
         let joined = mac.and_then(|m| by_mac.get(&m).copied()).filter(|&i| {
@@ -408,13 +408,13 @@ fn devices<'a>(
                 d.bytes_in += c.bytes_in;
                 d.first_seen = d.first_seen.min(h.first_seen);
                 d.last_seen = d.last_seen.max(h.last_seen);
-                index.insert(*ip, i);
+                index.push((*ip, i));
             }
             None => {
                 if let Some(m) = mac {
                     by_mac.entry(m).or_insert(out.len());
                 }
-                index.insert(*ip, out.len());
+                index.push((*ip, out.len()));
                 out.push(HostOut {
                     ip: *ip,
                     ips: vec![*ip],
@@ -438,7 +438,8 @@ fn devices<'a>(
         seen.clear();
         let (dot, doh) = crate::coverage::encrypted_dns(ip, r, doh);
         for h in &r.hosts {
-            if let Some(&i) = index.get(h) {
+            if let Ok(k) = index.binary_search_by_key(h, |e| e.0) {
+                let i = index[k].1;
                 if !seen.contains(&i) {
                     seen.push(i);
                     out[i].remotes += 1;
@@ -453,6 +454,31 @@ fn devices<'a>(
         }
     }
     out
+}
+
+/// The LAN addresses in address order (markers.json's devices, /metrics' devices).
+#[inline(never)]
+pub(crate) fn sorted_hosts(tables: &Tables) -> Vec<(&Addr, &crate::table::Host)> {
+    let mut ips: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
+    crate::history::sort_by(&mut ips, &|a, b| a.0.cmp(b.0));
+    ips
+}
+
+/// The remotes, most traffic first, then by address (IPv4 before IPv6): markers.json's
+/// order, and /metrics' top remotes. Sorted as plain integers: the comparisons stay inline,
+/// where a closure over the entries did not (opt-level "z").
+#[inline(never)]
+pub(crate) fn by_traffic(tables: &Tables) -> Vec<(&Addr, &Remote)> {
+    let mut order: Vec<(std::cmp::Reverse<u64>, bool, u128, &Addr, &Remote)> = tables
+        .remotes
+        .iter()
+        .map(|(ip, r)| {
+            let total = std::cmp::Reverse(r.counters.total_bytes());
+            (total, ip.is_ipv6(), ip.bits(), ip, r)
+        })
+        .collect();
+    order.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+    order.into_iter().map(|e| (e.3, e.4)).collect()
 }
 
 /// What the daemon counts outside the tables: frames it could not decode, database lookups.
@@ -472,19 +498,7 @@ pub fn render(
     now: u64,
 ) -> Vec<u8> {
     let hosts = devices(tables, devnames, &meta.doh);
-
-    // Most traffic first, then by address (IPv4 before IPv6), as plain integers: the
-    // comparisons stay inline, where a closure over the entries did not (opt-level "z").
-    let mut order: Vec<(std::cmp::Reverse<u64>, bool, u128, &Addr, &Remote)> = tables
-        .remotes
-        .iter()
-        .map(|(ip, r)| {
-            let total = std::cmp::Reverse(r.counters.total_bytes());
-            (total, ip.is_ipv6(), ip.bits(), ip, r)
-        })
-        .collect();
-    order.sort_unstable_by_key(|e| (e.0, e.1, e.2));
-    let remotes: Vec<(&Addr, &Remote)> = order.into_iter().map(|e| (e.3, e.4)).collect();
+    let remotes = by_traffic(tables);
 
     let s = &tables.stats;
     let n = tables.name_stats();
@@ -536,13 +550,288 @@ pub fn render(
     // Room for the typical marker up front, so the buffer is not doubled (and copied) as it
     // grows; serialising plain structs into a Vec cannot fail.
     let mut out = Vec::with_capacity(1024 + tables.remotes.len() * 320 + tables.hosts.len() * 256);
-    let _ = serde_json::to_writer(&mut out, &doc);
-    // the document so far ends with its closing brace: the markers go before it
-    out.pop();
+    write_doc(&mut out, &doc);
     out.extend_from_slice(b",\"markers\":");
     write_markers(&mut out, &remotes, &tables.ech_outer);
     out.push(b'}');
     out
+}
+
+/// The document up to its `markers`, written by hand exactly as serde_json writes `Doc` (a
+/// test compares the two): constant keys, one loop for the plain numbers, no serde code per
+/// field (nor serde_json's struct code: only its string escaping and the home's `f64`s).
+fn write_doc(out: &mut Vec<u8>, d: &Doc) {
+    json_fields(
+        out,
+        &[
+            (b"{\"version\":", d.version.into()),
+            (b",\"generated\":", d.generated),
+        ],
+    );
+    out.extend_from_slice(b",\"lan\":[");
+    for (i, n) in d.lan.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, Some(n));
+    }
+    out.extend_from_slice(b"],\"home\":");
+    match &d.home {
+        Some(h) => {
+            out.extend_from_slice(b"{\"lat\":");
+            json_f64(out, h.lat);
+            out.extend_from_slice(b",\"lng\":");
+            json_f64(out, h.lng);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"tiles\":");
+    json_str(out, d.tiles);
+    out.extend_from_slice(b",\"attribution\":");
+    json_str(out, d.attribution);
+    let c = &d.capture;
+    out.extend_from_slice(b",\"capture\":{\"source\":");
+    json_str(out, Some(&c.source));
+    out.extend_from_slice(b",\"filter\":");
+    json_str(out, c.filter.as_deref());
+    out.extend_from_slice(b",\"snaplen\":");
+    json_opt_u64(out, c.snaplen.map(u64::from));
+    out.extend_from_slice(b",\"received\":");
+    json_u64(out, c.received);
+    out.extend_from_slice(b",\"dropped\":");
+    json_opt_u64(out, c.dropped);
+    out.extend_from_slice(b",\"if_dropped\":");
+    json_opt_u64(out, c.if_dropped);
+    out.extend_from_slice(b",\"names\":");
+    match &c.names {
+        Some(n) => {
+            out.extend_from_slice(b"{\"filter\":");
+            json_str(out, Some(&n.filter));
+            json_fields(
+                out,
+                &[
+                    (b",\"snaplen\":", n.snaplen.into()),
+                    (b",\"received\":", n.received),
+                    (b",\"dropped\":", n.dropped),
+                ],
+            );
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"uptime\":");
+    json_u64(out, c.uptime);
+    let o = d.offload;
+    out.extend_from_slice(b"},\"offload\":{\"detected\":");
+    json_bool(out, o.detected);
+    out.extend_from_slice(b",\"hardware\":");
+    json_bool(out, o.hardware);
+    out.extend_from_slice(b",\"source\":");
+    json_str(out, o.source.as_deref());
+    out.push(b'}');
+    out.extend_from_slice(b",\"source\":");
+    json_str(out, Some(d.source));
+    out.extend_from_slice(b",\"conntrack\":");
+    match d.conntrack {
+        Some(c) => write_conntrack(out, c),
+        None => out.extend_from_slice(b"null"),
+    }
+    let s = &d.stats;
+    json_fields(
+        out,
+        &[
+            (b",\"stats\":{\"remotes\":", s.remotes as u64),
+            (b",\"hosts\":", s.hosts as u64),
+            (b",\"max_remotes\":", s.max_remotes as u64),
+            (b",\"max_hosts\":", s.max_hosts as u64),
+            (b",\"evicted_remotes\":", s.evicted_remotes),
+            (b",\"evicted_hosts\":", s.evicted_hosts),
+            (b",\"expired_remotes\":", s.expired_remotes),
+            (b",\"packets\":", s.packets),
+            (b",\"bytes\":", s.bytes),
+            (b",\"decode_errors\":", s.decode_errors),
+            (b",\"geo_lookups\":", s.geo_lookups),
+            (b",\"geo_errors\":", s.geo_errors),
+        ],
+    );
+    out.extend_from_slice(b",\"geo_database\":");
+    json_str(out, s.geo_database);
+    let l = &s.names_learned;
+    json_fields(
+        out,
+        &[
+            (b",\"names\":", s.names as u64),
+            (b",\"max_names\":", s.max_names as u64),
+            (b",\"names_evicted\":", s.names_evicted),
+            (b",\"names_learned\":{\"dns\":", l.dns),
+            (b",\"sni\":", l.sni),
+            (b",\"http\":", l.http),
+            (b",\"quic\":", l.quic),
+            (b",\"ech_outer\":", l.ech_outer),
+        ],
+    );
+    let v = &s.names_coverage;
+    json_fields(
+        out,
+        &[
+            (b"},\"names_coverage\":{\"remotes\":", v.remotes),
+            (b",\"bytes\":", v.bytes),
+        ],
+    );
+    for (key, share) in [
+        (&b",\"named\":"[..], &v.named),
+        (b",\"dns\":", &v.dns),
+        (b",\"sni\":", &v.sni),
+        (b",\"quic\":", &v.quic),
+        (b",\"host\":", &v.host),
+        (b",\"ech_outer_only\":", &v.ech_outer_only),
+    ] {
+        out.extend_from_slice(key);
+        json_fields(
+            out,
+            &[
+                (b"{\"remotes\":", share.remotes),
+                (b",\"bytes\":", share.bytes),
+            ],
+        );
+        out.push(b'}');
+    }
+    out.push(b'}');
+    out.extend_from_slice(b"},\"hosts\":[");
+    for (i, h) in d.hosts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"ip\":");
+        json_addr(out, &h.ip);
+        out.extend_from_slice(b",\"ips\":");
+        json_addrs(out, &h.ips);
+        out.extend_from_slice(b",\"name\":");
+        json_str(out, h.name);
+        out.extend_from_slice(b",\"mac\":");
+        json_str(out, h.mac.as_deref());
+        json_fields(
+            out,
+            &[
+                (b",\"packets_out\":", h.packets_out),
+                (b",\"bytes_out\":", h.bytes_out),
+                (b",\"packets_in\":", h.packets_in),
+                (b",\"bytes_in\":", h.bytes_in),
+                (b",\"remotes\":", h.remotes.into()),
+                (b",\"first_seen\":", h.first_seen),
+                (b",\"last_seen\":", h.last_seen),
+            ],
+        );
+        if let Some(e) = &h.encrypted_dns {
+            json_fields(
+                out,
+                &[
+                    (b",\"encrypted_dns\":{\"dot\":", e.dot.into()),
+                    (b",\"doh\":", e.doh.into()),
+                    (b",\"bytes\":", e.bytes),
+                ],
+            );
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// The `conntrack` object (`--conntrack`).
+fn write_conntrack(out: &mut Vec<u8>, c: &crate::conntrack::ConntrackInfo) {
+    out.extend_from_slice(b"{\"active\":");
+    json_bool(out, c.active);
+    out.extend_from_slice(b",\"accounting\":");
+    match c.accounting {
+        Some(a) => json_bool(out, a),
+        None => out.extend_from_slice(b"null"),
+    }
+    json_fields(
+        out,
+        &[
+            (b",\"flows\":", c.flows as u64),
+            (b",\"max_flows\":", c.max_flows as u64),
+            (b",\"dumps\":", c.dumps),
+            (b",\"last_dump_ms\":", c.last_dump_ms),
+            (b",\"last_dump_entries\":", c.last_dump_entries),
+            (b",\"events\":", c.events),
+            (b",\"enobufs\":", c.enobufs),
+            (b",\"resyncs\":", c.resyncs),
+            (b",\"without_counters\":", c.without_counters),
+            (b",\"untracked\":", c.untracked),
+            (b",\"parse_errors\":", c.parse_errors),
+        ],
+    );
+    out.extend_from_slice(b",\"error\":");
+    json_str(out, c.error.as_deref());
+    out.push(b'}');
+}
+
+fn json_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+/// Keys (with their punctuation) and numbers, in order.
+#[inline(never)]
+fn json_fields(out: &mut Vec<u8>, fields: &[(&[u8], u64)]) {
+    for (key, v) in fields {
+        out.extend_from_slice(key);
+        json_u64(out, *v);
+    }
+}
+
+fn json_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => json_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// An `f64` as serde_json writes it (zmij's shortest form: `52.0`, `0.5`, `1.5e-7`,
+/// `1.2e+16`; null when not finite), made with core's float formatting, in the binary anyway
+/// (`Display` for the shortest digits, `{:.N}` to round them as zmij does: a last-digit tie
+/// to even): no second float formatter for `home`'s two numbers. A test compares the two
+/// over a million values; the same bytes below 1e16 (`--home` is within ±180).
+fn json_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let shortest = v.to_string();
+    let decimals = shortest.find('.').map_or(0, |d| shortest.len() - d - 1);
+    let a = v.abs();
+    let text = if a < 1e16 {
+        format!("{v:.decimals$}")
+    } else {
+        shortest
+    };
+    if a == 0.0 || (1e-5..1e16).contains(&a) {
+        out.extend_from_slice(text.as_bytes());
+        if decimals == 0 {
+            out.extend_from_slice(b".0");
+        }
+        return;
+    }
+    // d[.ddd]e-N, d[.ddd]e+N
+    let body = text.trim_start_matches('-');
+    let units = body.find('.').unwrap_or(body.len());
+    let digits: Vec<u8> = body.bytes().filter(u8::is_ascii_digit).collect();
+    let first = digits.iter().position(|&c| c != b'0').unwrap_or(0);
+    let last = digits.iter().rposition(|&c| c != b'0').unwrap_or(first);
+    let exp = units as i64 - 1 - first as i64;
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    for (n, &c) in digits.iter().enumerate().take(last + 1).skip(first) {
+        if n == first + 1 {
+            out.push(b'.');
+        }
+        out.push(c);
+    }
+    out.extend_from_slice(if exp < 0 { b"e-" } else { b"e+" });
+    json_u64(out, exp.unsigned_abs());
 }
 
 /// Removes temporary files that an interrupted `write_atomically` of `path` left behind (a
@@ -738,6 +1027,193 @@ mod tests {
             String::from_utf8(mine).unwrap(),
             String::from_utf8(reference(&refs)).unwrap()
         );
+    }
+
+    #[test]
+    fn document_is_written_exactly_as_serde_json_would() {
+        let odd = "quote \" back\\slash\ttab\u{1}東京";
+        let host = |i: u64, full: bool| HostOut {
+            ip: Addr::from_v4_bytes([192, 168, 1, i as u8]),
+            ips: (0..=i)
+                .map(|n| Addr::from_v4_bytes([10, 0, 0, n as u8]))
+                .collect(),
+            name: full.then_some(odd),
+            mac: full.then(|| "02:00:00:00:00:01".to_string()),
+            packets_out: i,
+            bytes_out: u64::MAX - i,
+            packets_in: 3 * i,
+            bytes_in: 10u64.pow(i as u32),
+            remotes: u32::MAX - i as u32,
+            first_seen: 1_700_000_000 + i,
+            last_seen: 1_800_000_000 + i,
+            encrypted_dns: full.then_some(crate::coverage::EncryptedDns {
+                dot: 1,
+                doh: 2,
+                bytes: 3,
+            }),
+        };
+        let share = |n: u64| crate::coverage::Share {
+            remotes: n,
+            bytes: u64::MAX - n,
+        };
+        for case in 0..3 {
+            let full = case > 0;
+            let offload = crate::offload::Offload {
+                detected: full,
+                hardware: !full,
+                source: full.then(|| odd.into()),
+            };
+            let conntrack = crate::conntrack::ConntrackInfo {
+                active: true,
+                accounting: [None, Some(false), Some(true)][case],
+                flows: 1,
+                max_flows: usize::MAX,
+                dumps: 3,
+                last_dump_ms: 4,
+                last_dump_entries: 5,
+                events: 6,
+                enobufs: 7,
+                resyncs: 8,
+                without_counters: 9,
+                untracked: 10,
+                parse_errors: u64::MAX,
+                error: full.then(|| odd.into()),
+            };
+            let doc = Doc {
+                version: SCHEMA_VERSION,
+                generated: 1_765_000_000,
+                lan: if full {
+                    vec!["192.168.1.0/24".into(), "fd00::/64".into(), odd.into()]
+                } else {
+                    vec![]
+                },
+                home: full.then_some(LatLng {
+                    lat: -33.8688,
+                    lng: 151.0,
+                }),
+                tiles: full.then_some(odd),
+                attribution: full.then_some("© OSM"),
+                capture: CaptureInfo {
+                    source: odd.into(),
+                    filter: full.then(|| "ip or ip6".into()),
+                    snaplen: full.then_some(u32::MAX),
+                    received: u64::MAX,
+                    dropped: full.then_some(7),
+                    if_dropped: full.then_some(0),
+                    names: full.then(|| NamesCapture {
+                        filter: odd.into(),
+                        snaplen: 1500,
+                        received: 9,
+                        dropped: u64::MAX,
+                    }),
+                    uptime: 12,
+                    started: 99,
+                },
+                offload: &offload,
+                source: if full { "conntrack" } else { "capture" },
+                conntrack: (case != 1).then_some(&conntrack),
+                stats: Stats {
+                    remotes: 1,
+                    hosts: 2,
+                    max_remotes: usize::MAX,
+                    max_hosts: 4,
+                    evicted_remotes: 5,
+                    evicted_hosts: 6,
+                    expired_remotes: 7,
+                    packets: 8,
+                    bytes: u64::MAX,
+                    decode_errors: 10,
+                    geo_lookups: 11,
+                    geo_errors: 12,
+                    geo_database: full.then_some(odd),
+                    names: 13,
+                    max_names: 14,
+                    names_evicted: 15,
+                    names_learned: NamesLearned {
+                        dns: 16,
+                        sni: 17,
+                        http: 18,
+                        quic: 19,
+                        ech_outer: 20,
+                    },
+                    names_coverage: crate::coverage::Coverage {
+                        remotes: 21,
+                        bytes: 22,
+                        named: share(23),
+                        dns: share(24),
+                        sni: share(25),
+                        quic: share(26),
+                        host: share(27),
+                        ech_outer_only: share(28),
+                    },
+                },
+                hosts: (0..3).map(|i| host(i, full && i != 1)).collect(),
+            };
+            let mut mine = Vec::new();
+            write_doc(&mut mine, &doc);
+            mine.push(b'}');
+            assert_eq!(
+                String::from_utf8(mine).unwrap(),
+                serde_json::to_string(&doc).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn f64_is_written_exactly_as_serde_json_would() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            52.0,
+            -180.0,
+            90.0,
+            0.1,
+            1e-5,
+            9.999_999_999_999_999e-6,
+            1e-6,
+            -1.5e-7,
+            1e15,
+            1e16,
+            1.5e16,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for j in 0..64 {
+            for _ in 0..2000 {
+                let r = next();
+                values
+                    .push(((r % 360_000_000_000) as f64 - 180_000_000_000.0) / (1u64 << j) as f64);
+                values.push(((r % 360) as f64 - 180.0) + (r >> 40) as f64 / (1u64 << j) as f64);
+            }
+        }
+        for _ in 0..250_000 {
+            let r = next();
+            values.push(f64::from_bits(r)); // any exponent
+            values.push((r % 36_000_001) as f64 / 100_000.0 - 180.0); // --home-like decimals
+            values.push((r >> 11) as f64 / (1u64 << 53) as f64 * 360.0 - 180.0);
+            // any in range
+        }
+        for v in values.into_iter().filter(|v| v.is_nan() || v.abs() < 1e16) {
+            let mut mine = Vec::new();
+            json_f64(&mut mine, v);
+            let serde = serde_json::to_vec(&v).unwrap();
+            assert_eq!(
+                String::from_utf8(mine).unwrap(),
+                String::from_utf8(serde).unwrap(),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

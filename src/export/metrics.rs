@@ -64,8 +64,8 @@ pub struct GroupRow {
     pub key: String,
     /// The AS organisation (ASN rows).
     pub org: String,
-    /// The country's centroid (country rows with a known centroid).
-    pub position: Option<(f32, f32)>,
+    /// The country's centroid (country rows with a known centroid), in hundredths of a degree.
+    pub position: Option<(i16, i16)>,
     pub counters: Counters,
     pub remotes: u32,
 }
@@ -195,7 +195,8 @@ fn add(a: &mut Counters, b: &Counters) {
 
 /// Keeps the `top` rows with most traffic (then by key), sums the rest into `other`.
 fn top_n(mut rows: Vec<GroupRow>, top: usize) -> Vec<GroupRow> {
-    rows.sort_by(|a, b| {
+    // keys are unique: the history's one (unstable) sort will do
+    crate::history::sort_by(&mut rows, &|a, b| {
         b.counters
             .total_bytes()
             .cmp(&a.counters.total_bytes())
@@ -235,48 +236,47 @@ pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) ->
     // Devices: one row per (label, MAC); addresses of one named device add up, and, as on
     // the page, an unnamed device's IPv6 addresses join the IPv4 address of its MAC.
     let mut devices: Vec<DeviceRow> = Vec::with_capacity(tables.hosts.len());
-    let mut first_of_mac: HashMap<[u8; 6], String> = HashMap::new();
-    let mut by_label: HashMap<(String, String), usize> = HashMap::new();
-    let mut host_row: HashMap<Addr, usize, RandomState> =
-        HashMap::with_capacity_and_hasher(tables.hosts.len(), RandomState::default());
-    let mut hosts: Vec<(&Addr, &crate::table::Host)> = tables.hosts.iter().collect();
-    hosts.sort_unstable_by_key(|(a, _)| **a);
-    for (ip, h) in hosts {
+    // the row of each MAC's first address; of each label and MAC (as "label\0mac": a MAC's
+    // text has no NUL, so the pair is unique); of each address (sorted, as `hosts`)
+    let mut first_of_mac: HashMap<[u8; 6], usize> = HashMap::new();
+    let mut by_label: HashMap<Box<str>, u32> = HashMap::new();
+    let mut host_row: Vec<(Addr, usize)> = Vec::with_capacity(tables.hosts.len());
+    for (ip, h) in crate::snapshot::sorted_hosts(tables) {
         let mac = h.mac.or_else(|| names.mac(&ip.ip()));
         let device = match (names.name(&ip.ip(), mac.as_ref()), mac) {
             (Some(n), _) => n.to_string(),
             (None, Some(m)) if ip.is_ipv6() => first_of_mac
                 .get(&m)
-                .cloned()
-                .unwrap_or_else(|| ip.to_string()),
+                .map_or_else(|| ip.to_string(), |&i| devices[i].device.clone()),
             (None, _) => ip.to_string(),
         };
-        if let Some(m) = mac {
-            first_of_mac.entry(m).or_insert_with(|| device.clone());
-        }
-        let mac = mac.as_ref().map(format_mac).unwrap_or_default();
-        let i = *by_label
-            .entry((device.clone(), mac.clone()))
-            .or_insert_with(|| {
-                devices.push(DeviceRow {
-                    device,
-                    mac,
-                    ..Default::default()
-                });
-                devices.len() - 1
+        let mac_text = mac.as_ref().map(format_mac).unwrap_or_default();
+        let key: Box<str> = format!("{device}\0{mac_text}").into();
+        let i = *by_label.entry(key).or_insert_with(|| {
+            devices.push(DeviceRow {
+                device,
+                mac: mac_text,
+                ..Default::default()
             });
+            devices.len() as u32 - 1
+        }) as usize;
+        if let Some(m) = mac {
+            first_of_mac.entry(m).or_insert(i);
+        }
         add(&mut devices[i].counters, &h.counters);
-        host_row.insert(*ip, i);
+        host_row.push((*ip, i));
     }
 
-    // keyed by code and number: no allocation per remote, only per country and ASN
-    let mut countries: HashMap<Option<[u8; 2]>, GroupRow, RandomState> = HashMap::default();
-    let mut asns: HashMap<Option<u32>, GroupRow, RandomState> = HashMap::default();
+    // keyed by code and number (u64::MAX: unknown): no allocation per remote, only per
+    // country and ASN; one map type for both
+    let mut countries: HashMap<u64, GroupRow, RandomState> = HashMap::default();
+    let mut asns: HashMap<u64, GroupRow, RandomState> = HashMap::default();
     let mut seen: Vec<usize> = Vec::new();
     for r in tables.remotes.values() {
         seen.clear();
         for h in &r.hosts {
-            if let Some(&i) = host_row.get(h) {
+            if let Ok(k) = host_row.binary_search_by_key(h, |e| e.0) {
+                let i = host_row[k].1;
                 if !seen.contains(&i) {
                     seen.push(i);
                     devices[i].remotes += 1;
@@ -285,7 +285,8 @@ pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) ->
         }
         let geo = r.geo();
         let code = geo.and_then(|g| g.country);
-        let c = countries.entry(code).or_insert_with(|| GroupRow {
+        let key = code.map_or(u64::MAX, |c| u64::from(u16::from_be_bytes(c)));
+        let c = countries.entry(key).or_insert_with(|| GroupRow {
             key: geo
                 .and_then(|g| g.country_str())
                 .unwrap_or("unknown")
@@ -296,23 +297,25 @@ pub fn collect(sources: &Sources, limits: &Limits, ipfix: Option<IpfixStats>) ->
         add(&mut c.counters, &r.counters);
         c.remotes += 1;
         let asn = geo.and_then(|g| g.asn);
-        let a = asns.entry(asn).or_insert_with(|| GroupRow {
-            key: asn.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
-            org: geo
-                .and_then(|g| g.org.as_deref())
-                .filter(|_| asn.is_some())
-                .unwrap_or("")
-                .to_string(),
-            ..Default::default()
-        });
+        let a = asns
+            .entry(asn.map_or(u64::MAX, u64::from))
+            .or_insert_with(|| GroupRow {
+                key: asn.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                org: geo
+                    .and_then(|g| g.org.as_deref())
+                    .filter(|_| asn.is_some())
+                    .unwrap_or("")
+                    .to_string(),
+                ..Default::default()
+            });
         add(&mut a.counters, &r.counters);
         a.remotes += 1;
     }
 
     let mut remotes = Vec::new();
     if limits.remotes > 0 {
-        let mut all: Vec<(&Addr, &crate::table::Remote)> = tables.remotes.iter().collect();
-        all.sort_unstable_by_key(|(a, r)| (std::cmp::Reverse(r.counters.total_bytes()), **a));
+        // most traffic first, then by address (markers.json's order)
+        let mut all = crate::snapshot::by_traffic(tables);
         all.truncate(limits.remotes);
         remotes = all
             .into_iter()
@@ -506,51 +509,30 @@ enum Value {
     F(f64),
 }
 
-fn lat_lng(p: Option<(f32, f32)>) -> (String, String) {
-    match p {
-        Some((lat, lng)) => (format!("{lat}"), format!("{lng}")),
-        None => (String::new(), String::new()),
+/// A row of one of the traffic tables, as the render writes it: its labels, its counters
+/// and its remotes. One non-generic writer for the four tables.
+struct Row<'a> {
+    labels: Vec<(&'static str, &'a str)>,
+    counters: &'a Counters,
+    remotes: u32,
+}
+
+/// Hundredths of a degree as the shortest decimal (`4254` → `42.54`, `-50` → `-0.5`, `1200`
+/// → `12`): what `Display` wrote for the same value as an `f32` (up to five digits, each
+/// such decimal is its `f32`'s shortest form).
+fn hundredths(v: i16) -> String {
+    let a = v.unsigned_abs();
+    let sign = if v < 0 { "-" } else { "" };
+    let (units, frac) = (a / 100, a % 100);
+    match (frac % 10, frac) {
+        (_, 0) => format!("{sign}{units}"),
+        (0, _) => format!("{sign}{units}.{}", frac / 10),
+        _ => format!("{sign}{units}.{frac:02}"),
     }
-}
-
-/// Labels of a country row: `country`, and `lat`/`lng` when its centroid is known.
-fn country_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
-    let mut l = vec![("country", r.key.clone())];
-    if r.position.is_some() {
-        let (lat, lng) = lat_lng(r.position);
-        l.push(("lat", lat));
-        l.push(("lng", lng));
-    }
-    l
-}
-
-fn asn_labels(r: &GroupRow) -> Vec<(&'static str, String)> {
-    vec![("asn", r.key.clone()), ("org", r.org.clone())]
-}
-
-fn device_labels(r: &DeviceRow) -> Vec<(&'static str, String)> {
-    vec![("device", r.device.clone()), ("mac", r.mac.clone())]
-}
-
-fn remote_labels(r: &RemoteRow) -> Vec<(&'static str, String)> {
-    vec![
-        ("remote", r.remote.clone()),
-        ("country", r.country.clone()),
-        ("asn", r.asn.clone()),
-        ("name", r.name.clone()),
-    ]
 }
 
 /// Bytes and packets by direction of each row, as one family each.
-fn traffic<R>(
-    o: &mut Out,
-    rows: &[R],
-    name: &str,
-    kind: Kind,
-    what: &str,
-    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
-    counters: impl Fn(&R) -> &Counters,
-) {
+fn traffic(o: &mut Out, rows: &[Row], name: &str, kind: Kind, what: &str) {
     for (unit, pick) in [
         (
             "bytes",
@@ -564,37 +546,24 @@ fn traffic<R>(
             kind,
             &format!("{unit} {what} (wire length; direction: in = to the LAN)"),
         );
-        let full = if kind == Kind::Counter {
-            format!("{fam}_total")
-        } else {
-            fam.clone()
-        };
+        let full = sample_name(&fam, kind);
         for r in rows {
-            let mut l = labels(r);
-            let (i, out) = pick(counters(r));
+            let mut l = r.labels.clone();
+            let (i, out) = pick(r.counters);
             for (dir, v) in [("in", i), ("out", out)] {
-                l.push(("direction", dir.to_string()));
-                let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                o.sample(&full, &refs, Value::U(v));
+                l.push(("direction", dir));
+                o.sample(&full, &l, Value::U(v));
                 l.pop();
             }
         }
     }
 }
 
-fn rows_gauge<R>(
-    o: &mut Out,
-    rows: &[R],
-    name: &str,
-    help: &str,
-    labels: impl Fn(&R) -> Vec<(&'static str, String)>,
-    value: impl Fn(&R) -> u64,
-) {
+/// A gauge of each row's remotes.
+fn remotes_gauge(o: &mut Out, rows: &[Row], name: &str, help: &str) {
     o.family(name, Kind::Gauge, help);
     for r in rows {
-        let l = labels(r);
-        let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        o.sample(name, &refs, Value::U(value(r)));
+        o.sample(name, &r.labels, Value::U(u64::from(r.remotes)));
     }
 }
 
@@ -613,68 +582,112 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
     let h = &d.health;
 
     // Traffic.
+    let devices: Vec<Row> = d
+        .devices
+        .iter()
+        .map(|r| Row {
+            labels: vec![("device", &r.device), ("mac", &r.mac)],
+            counters: &r.counters,
+            remotes: r.remotes,
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.devices,
+        &devices,
         "connmap_device",
         Kind::Counter,
         "a LAN device exchanged with remotes",
-        device_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.devices,
+        &devices,
         "connmap_device_remotes",
         "distinct remotes of a LAN device in the table",
-        device_labels,
-        |r| u64::from(r.remotes),
     );
+    // a country's labels: `country`, and `lat`/`lng` when its centroid is known
+    let positions: Vec<Option<(String, String)>> = d
+        .countries
+        .iter()
+        .map(|r| {
+            r.position
+                .map(|(lat, lng)| (hundredths(lat), hundredths(lng)))
+        })
+        .collect();
+    let countries: Vec<Row> = d
+        .countries
+        .iter()
+        .zip(&positions)
+        .map(|(r, p)| {
+            let mut labels = vec![("country", r.key.as_str())];
+            if let Some((lat, lng)) = p {
+                labels.push(("lat", lat));
+                labels.push(("lng", lng));
+            }
+            Row {
+                labels,
+                counters: &r.counters,
+                remotes: r.remotes,
+            }
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.countries,
+        &countries,
         "connmap_country",
         Kind::Gauge,
         "exchanged with the remotes of a country now in the table (top --metrics-top, the rest as \
          country other; lat, lng: the country's centroid)",
-        country_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.countries,
+        &countries,
         "connmap_country_remotes",
         "remotes of a country in the table",
-        country_labels,
-        |r| u64::from(r.remotes),
     );
+    let asns: Vec<Row> = d
+        .asns
+        .iter()
+        .map(|r| Row {
+            labels: vec![("asn", &r.key), ("org", &r.org)],
+            counters: &r.counters,
+            remotes: r.remotes,
+        })
+        .collect();
     traffic(
         &mut o,
-        &d.asns,
+        &asns,
         "connmap_asn",
         Kind::Gauge,
         "exchanged with the remotes of an autonomous system now in the table (top --metrics-top, \
          the rest as asn other)",
-        asn_labels,
-        |r| &r.counters,
     );
-    rows_gauge(
+    remotes_gauge(
         &mut o,
-        &d.asns,
+        &asns,
         "connmap_asn_remotes",
         "remotes of an autonomous system in the table",
-        asn_labels,
-        |r| u64::from(r.remotes),
     );
     if !d.remotes.is_empty() {
+        let remotes: Vec<Row> = d
+            .remotes
+            .iter()
+            .map(|r| Row {
+                labels: vec![
+                    ("remote", &r.remote),
+                    ("country", &r.country),
+                    ("asn", &r.asn),
+                    ("name", &r.name),
+                ],
+                counters: &r.counters,
+                remotes: 0,
+            })
+            .collect();
         traffic(
             &mut o,
-            &d.remotes,
+            &remotes,
             "connmap_remote",
             Kind::Gauge,
             "exchanged with one remote address (the top --metrics-remotes)",
-            remote_labels,
-            |r| &r.counters,
         );
     }
 
@@ -857,6 +870,9 @@ pub fn render(d: &MetricsData, om: bool, p: &Process) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devnames::DeviceNames;
+    use crate::snapshot::{PathStats, SnapshotMeta};
+    use crate::table::Tables;
 
     fn row(key: &str, bytes: u64) -> GroupRow {
         GroupRow {
@@ -880,6 +896,15 @@ mod tests {
         assert_eq!(t[2].counters.bytes_out, 6);
         assert_eq!(t[2].remotes, 2);
         assert_eq!(top_n(vec![row("A", 1)], 2).len(), 1);
+    }
+
+    /// Every centroid value (±180.00) is written as `Display` wrote its `f32` before (the
+    /// `f32` of the literal `42.54` is 4254 / 100 rounded once, as here).
+    #[test]
+    fn hundredths_are_written_as_their_f32() {
+        for v in -18000..=18000i16 {
+            assert_eq!(hundredths(v), (f32::from(v) / 100.0).to_string(), "{v}");
+        }
     }
 
     #[test]
@@ -911,7 +936,7 @@ mod tests {
             }],
             countries: vec![GroupRow {
                 key: "DE".into(),
-                position: Some((51.1, 10.4)),
+                position: Some((5110, 1040)),
                 counters: Counters {
                     bytes_in: 10,
                     ..Default::default()
@@ -969,5 +994,226 @@ mod tests {
                 assert!(line.starts_with(&family), "{line} outside {family}");
             }
         }
+    }
+
+    /// Every kind of row and health field, for the golden comparison below.
+    fn rich_data() -> MetricsData {
+        let c = |n: u64| Counters {
+            packets_out: n,
+            bytes_out: n * 100 + 1,
+            packets_in: n * 3,
+            bytes_in: u64::MAX - n,
+        };
+        let mut d = sample_data();
+        d.devices.push(DeviceRow {
+            device: "192.168.1.20".into(),
+            mac: String::new(),
+            counters: c(7),
+            remotes: u32::MAX,
+        });
+        d.countries.push(GroupRow {
+            key: "unknown".into(),
+            counters: c(2),
+            remotes: 3,
+            ..Default::default()
+        });
+        d.countries.push(GroupRow {
+            key: "NZ".into(),
+            position: Some((-4100, 17489)),
+            counters: c(1),
+            remotes: 1,
+            ..Default::default()
+        });
+        d.asns.push(GroupRow {
+            key: "64497".into(),
+            org: "Ex\"ample\\ AS\nZürich".into(),
+            counters: c(9),
+            remotes: 2,
+            ..Default::default()
+        });
+        d.remotes = vec![
+            RemoteRow {
+                remote: "2001:db8::1".into(),
+                country: "DE".into(),
+                asn: "64496".into(),
+                name: "example.org".into(),
+                counters: c(4),
+            },
+            RemoteRow {
+                remote: "192.0.2.7".into(),
+                country: "unknown".into(),
+                asn: "unknown".into(),
+                name: String::new(),
+                counters: c(5),
+            },
+        ];
+        d.health = Health {
+            packets: 1,
+            bytes: 2,
+            received: 3,
+            dropped: Some(4),
+            if_dropped: Some(5),
+            names_handle: Some((6, 7)),
+            decode_errors: 8,
+            remotes: 9,
+            hosts: 10,
+            names: 11,
+            max_remotes: 12,
+            max_hosts: 13,
+            max_names: 14,
+            evicted_remotes: 15,
+            evicted_hosts: 16,
+            evicted_names: 17,
+            expired_remotes: 18,
+            expired_hosts: 19,
+            names_dns: 20,
+            names_sni: 21,
+            names_http: 22,
+            geo_lookups: 23,
+            geo_errors: 24,
+            offload: true,
+            render_seconds: std::time::Duration::new(1, 700_000_001).as_secs_f64(),
+            ipfix: Some(IpfixStats {
+                records: 25,
+                messages: 26,
+                dropped_records: 27,
+                send_errors: 28,
+            }),
+        };
+        d
+    }
+
+    /// The exposition text of every family and label, byte for byte as before the render was
+    /// made smaller (src/export/metrics-golden.txt: 0.0.4 text, then OpenMetrics).
+    #[test]
+    fn render_is_byte_identical_to_the_golden_text() {
+        let p = Process {
+            now: 1_765_000_100,
+            started: 1_765_000_000,
+            rss_bytes: Some(5_000_000),
+            cpu_seconds: Some(1234.0 / 100.0),
+        };
+        let mut both = render(&rich_data(), false, &p);
+        both.push_str(&render(&rich_data(), true, &p));
+        let lean = Process {
+            rss_bytes: None,
+            cpu_seconds: None,
+            ..p
+        };
+        let mut d = sample_data();
+        d.health.dropped = None;
+        d.health.ipfix = None;
+        both.push_str(&render(&d, false, &lean));
+        if std::env::var_os("CONNMAP_WRITE_GOLDEN").is_some() {
+            std::fs::write("src/export/metrics-golden.txt", &both).unwrap();
+        }
+        assert_eq!(both, include_str!("metrics-golden.txt"));
+    }
+
+    /// `collect` over real tables (devices joined by MAC and named from leases, countries and
+    /// ASNs over the top, unknown ones, the top remotes), rendered: byte for byte as before
+    /// the aggregation was made smaller (src/export/metrics-collect-golden.txt).
+    #[test]
+    fn collect_is_byte_identical_to_the_golden_text() {
+        use crate::filter::{Direction, Flow, Networks};
+        use crate::geo::GeoInfo;
+        use crate::packet::PacketInfo;
+        use std::rc::Rc;
+        let nets = Networks::new(
+            vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "fd00::/64".parse().unwrap(),
+            ],
+            vec![],
+            vec![],
+        );
+        let mut t = Tables::new(100, 100);
+        let mut send = |host: &str, remote: &str, mac: Option<u8>, len: u32| {
+            let p = PacketInfo {
+                src: host.parse().unwrap(),
+                dst: remote.parse().unwrap(),
+                protocol: 6,
+                ports: None,
+                src_mac: mac.map(|m| [2, 0, 0, 0, 0, m]),
+                l4_at: 0,
+                ip_at: 0,
+            };
+            let f = Flow {
+                direction: Direction::Out,
+                host: p.src,
+                remote: p.dst,
+                remote_port: None,
+            };
+            t.record(&f, &p, len, 1, &nets);
+        };
+        let hosts = [
+            ("192.168.1.2", Some(1)),
+            ("fd00::2", Some(1)),
+            ("fd00::3", Some(1)),
+            ("192.168.1.3", Some(1)),
+            ("192.168.1.4", Some(4)),
+            ("fd00::4", Some(4)),
+            ("192.168.1.5", Some(5)),
+            ("192.168.1.6", Some(5)),
+            ("fd00::9", Some(9)),
+            ("192.168.1.7", None),
+            ("fd00::7", None),
+        ];
+        for i in 0..24usize {
+            let (host, mac) = hosts[i % hosts.len()];
+            let remote = if i % 3 == 0 {
+                format!("2001:4860::{i:x}")
+            } else {
+                format!("8.{i}.4.4")
+            };
+            send(host, &remote, mac, 100 + i as u32 * 37);
+            let (host, mac) = hosts[(i * 7 + 3) % hosts.len()];
+            send(host, &remote, mac, 60 + i as u32);
+        }
+        let countries = [*b"DE", *b"NZ", *b"US", *b"FR", *b"ZZ"];
+        let remotes: Vec<Addr> = t.remotes.iter().map(|(a, _)| *a).collect();
+        for (i, a) in remotes.iter().enumerate() {
+            let geo = (i % 6 != 5).then(|| {
+                Rc::new(GeoInfo {
+                    position: None,
+                    country: (i % 4 != 3).then_some(countries[i % countries.len()]),
+                    city: None,
+                    asn: (i % 5 != 4).then_some(64496 + (i % 4) as u32),
+                    org: (i % 2 == 0).then(|| format!("Org \"{}\"", i % 4).into()),
+                })
+            });
+            t.remotes.get_mut(a).unwrap().set_location(geo);
+        }
+        let mut names = DeviceNames::default();
+        crate::devnames::parse_leases(
+            "1 02:00:00:00:00:05 192.168.1.5 printer *\n\
+             1 02:00:00:00:00:05 192.168.1.6 printer *\n\
+             1 02:00:00:00:00:09 192.168.1.99 phone *\n",
+            &mut names,
+        );
+        let meta = SnapshotMeta::default();
+        let path = PathStats::default();
+        let sources = Sources {
+            tables: &t,
+            names: &names,
+            meta: &meta,
+            path: &path,
+            now: 1_765_000_000,
+            render: Duration::from_millis(125),
+        };
+        let p = Process {
+            now: 1_765_000_100,
+            started: 1_765_000_000,
+            ..Default::default()
+        };
+        let mut text = String::new();
+        for limits in [Limits::default(), Limits { top: 2, remotes: 3 }] {
+            let d = collect(&sources, &limits, None);
+            text.push_str(&render(&d, false, &p));
+        }
+        if std::env::var_os("CONNMAP_WRITE_GOLDEN").is_some() {
+            std::fs::write("src/export/metrics-collect-golden.txt", &text).unwrap();
+        }
+        assert_eq!(text, include_str!("metrics-collect-golden.txt"));
     }
 }
