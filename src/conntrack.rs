@@ -294,9 +294,9 @@ impl Conntrack {
                 if wait > self.interval && !self.throttled {
                     log::warn!(
                         "conntrack: a dump of {entries} connections takes {} ms: dumping every \
-                         {:.0} s instead of {} s",
+                         {} s instead of {} s",
                         took.as_millis() as u64, // (no u128 formatting code)
-                        wait.as_secs_f64().ceil(),
+                        crate::daemon::ceil_secs(wait),
                         self.interval.as_secs()
                     );
                 }

@@ -684,10 +684,13 @@ fn replay(cfg: &Config, path: &Path, dp: &mut DataPath, out: &mut Outputs, sig: 
     let s = dp.snapshot(clock);
     // Published before it is logged: whoever waits for the log line gets the final snapshot.
     out.publish(s);
+    // hundredths of a second from integers (no float formatting code in the router binary)
+    let centis = (started.elapsed().as_micros() as u64 + 5_000) / 10_000;
     log::info!(
-        "replayed {} in {:.2} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
+        "replayed {} in {}.{:02} s: {} packets counted, {} remotes, {} hosts, {} undecodable",
         src.description,
-        started.elapsed().as_secs_f64(),
+        centis / 100,
+        centis % 100,
         dp.tables.stats.packets,
         dp.tables.remotes.len(),
         dp.tables.hosts.len(),
@@ -1209,11 +1212,16 @@ impl<'a> Live<'a> {
                  of {} s",
                 took.as_millis() as u64, // (no u128 formatting code)
                 self.dp.tables.remotes.len(),
-                (took * 9).as_secs_f64().ceil(),
+                ceil_secs(took * 9),
                 self.interval.as_secs()
             );
         }
     }
+}
+
+/// Whole seconds, rounded up (for log lines: no float code in the router binary).
+pub fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
