@@ -5,15 +5,23 @@
 # OpenWrt SDK: POSIX sh and awk only) and by scripts/package.sh: /etc/config/connmap, the init
 # script's fallbacks, the LuCI views' placeholders and defaults. A mark the table lacks is an
 # error (exit status 1), so a misspelt one never ships.
-# usage: fill-defaults.sh TABLE < IN > OUT
+# With --shell, a shell script's comment lines are left out (its first line, the #! line,
+# stays): the init script's comments are for whoever reads the source, and 1.5 KB of the
+# router package (docs/openwrt.md, "Size").
+# usage: fill-defaults.sh TABLE [--shell] < IN > OUT
 #        fill-defaults.sh TABLE -i FILE...      (in place)
 set -eu
-[ $# -ge 1 ] || { echo "usage: $0 TABLE [-i FILE...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 TABLE [--shell] [-i FILE...]" >&2; exit 2; }
 table=$1
 shift
+shell=0
+if [ "${1:-}" = --shell ]; then
+	shell=1
+	shift
+fi
 
 fill() {
-	awk -v table="$table" '
+	awk -v table="$table" -v shell="$shell" '
 	BEGIN {
 		while ((rc = getline line < table) > 0) {
 			sub(/^[ \t]+/, "", line)
@@ -23,6 +31,7 @@ fill() {
 		}
 		if (rc < 0) { print "fill-defaults: cannot read " table > "/dev/stderr"; exit 1 }
 	}
+	shell && NR > 1 && /^[ \t]*#/ { next }
 	{
 		s = $0
 		out = ""

@@ -9,12 +9,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connmap-init.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 # the init script and UCI file as the packages install them: their marks of defaults filled
-# from src/defaults.conf (scripts/fill-defaults.sh, as openwrt/connmap/Makefile runs it)
-fill() { sh "$HERE/../../scripts/fill-defaults.sh" "$HERE/../../src/defaults.conf" < "$1" > "$2" || exit 1; }
+# from src/defaults.conf, the init script without its comment lines (scripts/fill-defaults.sh,
+# as openwrt/connmap/Makefile runs it)
+fill() { sh "$HERE/../../scripts/fill-defaults.sh" "$HERE/../../src/defaults.conf" ${3:+"$3"} < "$1" > "$2" || exit 1; }
 INIT="$TMP/connmap.init.filled"
 DEFAULT_CONFIG="$TMP/connmap.config"
-fill "$HERE/../connmap/files/connmap.init" "$INIT"
-fill "$HERE/../connmap/files/connmap.config" "$DEFAULT_CONFIG"
+fill "$HERE/../connmap/files/connmap.init" "$INIT" --shell
+fill "$HERE/../connmap/files/connmap.config" "$DEFAULT_CONFIG" ""
 pass=0
 fail=0
 
