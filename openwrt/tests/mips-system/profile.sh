@@ -13,7 +13,9 @@
 #     per object only). With symbols: CARGO_PROFILE_RELEASE_STRIP=false
 #     CARGO_TARGET_DIR=/tmp/t CONNMAP_OUT=/tmp/t/out scripts/cross-build.sh mipsel_24kc, then
 #     BINARY=/tmp/t/mipsel-unknown-linux-musl/release/connmap.  N: packets (default 30000).
-# environment: CONNMAP_SYSROOT, CONNMAP_CACHE as run.sh; the tcpdump that `run.sh bench`
+# environment: CONNMAP_REMOTES: how many remotes the packets go to, in turn (default 256, as
+#   `run.sh bench`; a large number makes every packet a new remote's first, 1 makes every
+#   packet after the first a known remote's); CONNMAP_SYSROOT, CONNMAP_CACHE as run.sh; the tcpdump that `run.sh bench`
 #   builds ($CONNMAP_CACHE/mips-system/tcpdump-musl-4.99.3/tcpdump; skipped when absent).
 # needs: qemu-user (Debian's, not -static: plugins are loaded with dlopen), cc, llvm-nm, python3
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -31,16 +33,17 @@ command -v qemu-mipsel > /dev/null || { echo "qemu-mipsel not found (apt-get ins
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/connmap-profile.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cc -O2 -shared -fPIC -fvisibility=hidden -o "$TMP/tbcount.so" "$HERE/tbcount.c"
-python3 - "$TMP" "$N" << 'PY'
+python3 - "$TMP" "$N" "${CONNMAP_REMOTES:-256}" << 'PY'
 import struct, sys
 def write(path, n):
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for i in range(n):
+            r = i % int(sys.argv[3])
             payload = b"connmap mips test\0"
             udp = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0x4000, 64, 17, 0,
-                             bytes([192, 168, 77, 10]), bytes([198, 18, 7, i % 256]))
+                             bytes([192, 168, 77, 10]), bytes([198, 18, 7 + r // 256 % 249, r % 256]))
             s = sum(struct.unpack("!10H", ip)); s = (s >> 16) + (s & 0xFFFF); s += s >> 16
             ip = ip[:10] + struct.pack("!H", ~s & 0xFFFF) + ip[12:]
             frame = bytes.fromhex("020000000001" "02000000000a" "0800") + ip + udp
