@@ -598,3 +598,37 @@ fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
         (&[(*b"AU", 5)][..], &[(7, 3)][..])
     );
 }
+
+#[test]
+fn device_keys_sort_as_the_derived_order_would() {
+    use crate::alert::rules::DevKey;
+    let macs = [
+        [0u8, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1, 0],
+        [0xff, 0, 0, 0, 0, 0],
+        [1, 2, 3, 4, 5, 6],
+    ];
+    let ips: [crate::packet::Addr; 3] = [
+        "10.0.0.1".parse().unwrap(),
+        "fd00::1".parse().unwrap(),
+        "192.168.1.2".parse().unwrap(),
+    ];
+    let mut keys: Vec<DevKey> = macs
+        .iter()
+        .map(|&m| DevKey::Mac(m))
+        .chain(ips.iter().map(|&a| DevKey::Ip(a)))
+        .collect();
+    keys.reverse();
+    keys.sort();
+    // every MAC first, by bytes; then the addresses in their own order
+    let mut want_macs = macs.to_vec();
+    want_macs.sort();
+    let mut want_ips = ips.to_vec();
+    want_ips.sort();
+    let want: Vec<DevKey> = want_macs
+        .into_iter()
+        .map(DevKey::Mac)
+        .chain(want_ips.into_iter().map(DevKey::Ip))
+        .collect();
+    assert_eq!(keys, want);
+}
