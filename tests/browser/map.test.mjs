@@ -165,6 +165,15 @@ async function openPopupOf(page, remote) {
   return section;
 }
 
+// `promise`, or a rejection naming `what` after `ms` (for protocol calls without a timeout).
+function within(ms, what, promise) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from chromium in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function rawGet(url, headers = {}) {
   return new Promise((resolve, reject) => {
     http.get(url, { headers, agent: false }, (res) => {
@@ -222,38 +231,43 @@ describe('map page against replayed data', () => {
   test('a page at another name gets nothing (DNS rebinding); only the router frames the page', async () => {
     if (server.kind === 'fake') return; // the stand-in server does not check Host
     const port = new URL(server.url).port;
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    // rebind.test resolves to the daemon's address (--host-resolver-rules above)
+    // Each refused navigation in a browser context of its own, closed without waiting: on a
+    // loaded machine, closing a tab that is still settling on chromium's own error page (or
+    // reading a refused frame) hung the run twice, with nothing on the wire. Protocol calls
+    // that have no timeout of their own get one (`within`), so a hang fails with its step.
     for (const p of ['/', '/markers.json']) {
+      const refused = await within(20000, 'a new context', browser.newContext());
+      const page = await within(20000, 'a new tab', refused.newPage());
+      // rebind.test resolves to the daemon's address (--host-resolver-rules above)
       // an error status without a body (421): chromium shows its own error page
-      await page.goto(`http://rebind.test:${port}${p}`).then(
+      await page.goto(`http://rebind.test:${port}${p}`, { timeout: 20000 }).then(
         () => assert.fail(`${p}: loaded`),
         (e) => assert.match(e.message, /ERR_HTTP_RESPONSE_CODE_FAILURE/, p),
       );
-      assert.equal(await page.locator('#map').count(), 0);
+      assert.equal(await within(20000, 'counting #map', page.locator('#map').count()), 0);
       const raw = await rawGet(`http://127.0.0.1:${port}${p}`, { Host: `rebind.test:${port}` });
       assert.deepEqual([raw.status, raw.body.length], [421, 0], `${p}: 421 without a body`);
+      refused.close().catch(() => {});
     }
-    // a fresh tab: the refused one may still be settling on chromium's own error page, which
-    // would interrupt the next navigation
-    await page.close();
-    const ok = await context.newPage();
-    assert.equal((await ok.goto(`http://localhost:${port}/`)).status(), 200);
-    assert.equal(await ok.locator('#map').count(), 1, 'the router name is served');
+    const context = await within(20000, 'a new context', browser.newContext());
+    const ok = await within(20000, 'a new tab', context.newPage());
+    assert.equal((await ok.goto(`http://localhost:${port}/`, { timeout: 20000 })).status(), 200);
+    assert.equal(await within(20000, 'counting #map', ok.locator('#map').count()), 1, 'the router name is served');
     // another origin may not frame the map (frame-ancestors: the router's own origins)
     const other = http.createServer((q, s) => s.end(`<!doctype html><iframe src="${server.url}"></iframe>`));
     await new Promise((r) => other.listen(0, '127.0.0.1', r));
     const messages = [];
     ok.on('console', (m) => messages.push(m.text()));
-    await ok.goto(`http://127.0.0.1:${other.address().port}/`);
+    await ok.goto(`http://127.0.0.1:${other.address().port}/`, { timeout: 20000 });
     await ok.waitForTimeout(1500);
     const framed = ok.frames().find((f) => f.url().startsWith(server.url));
-    const inside = framed ? await framed.evaluate(() => document.querySelectorAll('#map').length).catch(() => 0) : 0;
+    const inside = framed
+      ? await within(10000, 'reading the refused frame', framed.evaluate(() => document.querySelectorAll('#map').length)).catch(() => 0)
+      : 0;
     assert.equal(inside, 0, 'the map page did not load in a foreign frame');
     assert.ok(messages.some((t) => /frame-ancestors/.test(t)), `refused by frame-ancestors: ${messages.join(' | ')}`);
     other.close();
-    await context.close();
+    context.close().catch(() => {});
   });
 
   test('a marker or cluster for every located remote, every device in the panel', async () => {
