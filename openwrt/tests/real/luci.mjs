@@ -65,7 +65,9 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('requestfailed', (r) => errors.push(`${r.url()}: ${r.failure()?.errorText}`));
   if (await login(page, 'root', rootPw)) ok('root logs in to LuCI'); else bad('root logs in to LuCI', await page.content());
-  const menu = await page.locator('a[href$="/admin/status/connmap"]').count();
+  // the menu is drawn by the theme's script after the page loads: wait for the entry
+  const menu = await page.waitForSelector('a[href$="/admin/status/connmap"]', { state: 'attached', timeout: 20000 })
+    .then(() => 1, () => 0);
   if (menu > 0) ok('Status → Connection Map in the menu'); else bad('Status → Connection Map in the menu');
   await page.goto(`${base}/cgi-bin/luci/admin/status/connmap`, { waitUntil: 'domcontentloaded' });
   const found = await markersInAnyFrame(page, 30000);
