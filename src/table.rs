@@ -1215,15 +1215,31 @@ impl Tables {
             return;
         }
         self.geo_pending = false;
-        // In address order: neighbouring lookups walk the same upper tree nodes and touch
-        // the same pages of the mapped file, instead of jumping all over it.
-        let mut todo: Vec<(Addr, u32)> = (self.remotes.live_entries())
-            .filter(|(_, (_, r))| !r.located)
-            .map(|(i, (ip, _))| (*ip, i))
-            .collect();
-        todo.sort_unstable_by_key(|&(ip, _)| ip.bits());
-        for (ip, i) in todo {
-            let info = locate(ip);
+        // Grouped by the first byte the tree walk reads (an IPv4 address's first octet, an
+        // IPv6 address's first byte): one group's lookups walk the same subtree, which the
+        // database lays out contiguously, so they touch the same pages of the mapped file
+        // instead of jumping all over it. A counting sort: two passes, no comparisons.
+        let first = |ip: &Addr| {
+            let b = ip.bits();
+            (if b >> 64 == 0 { b >> 24 } else { b >> 120 }) as u8 as usize
+        };
+        let todo = || {
+            (self.remotes.live_entries())
+                .filter(|(_, (_, r))| !r.located)
+                .map(|(i, (ip, _))| (first(ip), i))
+        };
+        let mut start = [0u32; 257];
+        todo().for_each(|(k, _)| start[k + 1] += 1);
+        for k in 1..start.len() {
+            start[k] += start[k - 1];
+        }
+        let mut order = vec![0u32; start[256] as usize];
+        todo().for_each(|(k, i)| {
+            order[start[k] as usize] = i;
+            start[k] += 1;
+        });
+        for i in order {
+            let info = locate(self.remotes.entries[i as usize].0);
             self.remotes.at(i).set_location(info);
         }
     }
