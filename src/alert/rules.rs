@@ -75,31 +75,133 @@ pub struct Device {
     /// The latest address and name (not saved: names come back from the lease files).
     pub ip: Option<Addr>,
     pub name: Option<Box<str>>,
+    /// What is known to be in `countries` (a bit per code, `country_bit`) and `asns`
+    /// (direct-mapped, `asn_slot`; 0: none) seen at `stamp_hour` or later: remembering it
+    /// again at that hour or before changes nothing, so the lists are not searched (most
+    /// pairs of a sweep reach a country or ASN their device reached earlier in the hour).
+    /// Not saved: a restored device starts without.
+    pub stamp_hour: u32,
+    pub country_stamps: [u64; 11],
+    pub asn_stamps: [u32; 32],
+}
+
+/// A checked country code's bit in `Device::country_stamps` (two capitals: < 26 × 26).
+fn country_bit(c: [u8; 2]) -> (usize, u64) {
+    let bit = usize::from(c[0].wrapping_sub(b'A')) * 26 + usize::from(c[1].wrapping_sub(b'A'));
+    ((bit / 64).min(10), 1 << (bit % 64))
+}
+
+fn asn_slot(asn: u32) -> usize {
+    (asn.wrapping_mul(0x9E37_79B1) >> 27) as usize
+}
+
+impl Device {
+    /// Forgets the stamps of an earlier hour when `hour` is a later one.
+    fn stamp(&mut self, hour: u32) {
+        if hour > self.stamp_hour {
+            self.stamp_hour = hour;
+            self.country_stamps = [0; 11];
+            self.asn_stamps = [0; 32];
+        }
+    }
+
+    /// `remember` for a checked country code (`valid_country`).
+    pub fn remember_country(&mut self, c: [u8; 2], hour: u32) -> bool {
+        self.stamp(hour);
+        let (w, bit) = country_bit(c);
+        if self.country_stamps[w] & bit != 0 {
+            return false;
+        }
+        let new = remember(&mut self.countries, c, hour, MAX_COUNTRIES);
+        if let Some(Some(gone)) = new {
+            let (w, bit) = country_bit(gone);
+            self.country_stamps[w] &= !bit;
+        }
+        if hour == self.stamp_hour {
+            self.country_stamps[w] |= bit;
+        }
+        new.is_some()
+    }
+
+    /// `remember` for an ASN (not 0).
+    pub fn remember_asn(&mut self, asn: u32, hour: u32) -> bool {
+        self.stamp(hour);
+        let slot = asn_slot(asn);
+        if self.asn_stamps[slot] == asn {
+            return false;
+        }
+        let new = remember(&mut self.asns, asn, hour, MAX_ASNS);
+        if let Some(Some(gone)) = new {
+            let s = &mut self.asn_stamps[asn_slot(gone)];
+            if *s == gone {
+                *s = 0;
+            }
+        }
+        if hour == self.stamp_hour {
+            self.asn_stamps[slot] = asn;
+        }
+        new.is_some()
+    }
+}
+
+/// `DevMap`'s cache: 2^11 slots of an index, by a hash of the key.
+const SLOT_BITS: u32 = 11;
+
+fn slot_of(k: &DevKey) -> usize {
+    let h = match k {
+        DevKey::Mac(m) => u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]),
+        DevKey::Ip(a) => a.fold(),
+    };
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
 }
 
 /// The devices by key: sorted keys and binary search (at most `MAX_DEVICES`, changed only when
-/// a device is new or forgotten), so that no hash table code is made for this key type.
-#[derive(Default)]
+/// a device is new or forgotten), so that no hash table code is made for this key type; a
+/// direct-mapped cache of where a key was last found saves the search for most lookups (the
+/// pairs of a sweep come by remote, so their devices alternate).
 pub struct DevMap {
     keys: Vec<DevKey>,
     devs: Vec<Device>,
-    /// The last key found and its index (a pair's device is looked up twice in a row);
-    /// forgotten whenever a key is added or removed.
-    last: std::cell::Cell<Option<(DevKey, usize)>>,
+    /// Where a key hashing to the slot was last found: valid when `keys` holds that key
+    /// there, so adding or removing keys needs no invalidation.
+    slots: Box<[std::cell::Cell<u16>]>,
+}
+
+impl Default for DevMap {
+    fn default() -> DevMap {
+        DevMap {
+            keys: Vec::new(),
+            devs: Vec::new(),
+            slots: vec![std::cell::Cell::new(0); 1 << SLOT_BITS].into_boxed_slice(),
+        }
+    }
 }
 
 impl DevMap {
     fn find(&self, k: &DevKey) -> Result<usize, usize> {
-        if let Some((key, i)) = self.last.get() {
-            if key == *k {
-                return Ok(i);
-            }
+        let slot = &self.slots[slot_of(k)];
+        let i = usize::from(slot.get());
+        if self.keys.get(i) == Some(k) {
+            return Ok(i);
         }
         let found = self.keys.binary_search(k);
         if let Ok(i) = found {
-            self.last.set(Some((*k, i)));
+            slot.set(i as u16); // a larger index is only a miss: `keys[i]` is checked
         }
         found
+    }
+
+    /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed).
+    pub fn index(&self, k: &DevKey) -> Option<usize> {
+        self.find(k).ok()
+    }
+
+    pub fn at_mut(&mut self, i: usize) -> &mut Device {
+        &mut self.devs[i]
+    }
+
+    pub fn key_at(&self, i: usize) -> DevKey {
+        self.keys[i]
     }
 
     pub fn len(&self) -> usize {
@@ -110,10 +212,6 @@ impl DevMap {
         self.keys.is_empty()
     }
 
-    pub fn contains_key(&self, k: &DevKey) -> bool {
-        self.find(k).is_ok()
-    }
-
     pub fn get(&self, k: &DevKey) -> Option<&Device> {
         self.find(k).ok().map(|i| &self.devs[i])
     }
@@ -122,26 +220,28 @@ impl DevMap {
         self.find(k).ok().map(|i| &mut self.devs[i])
     }
 
-    pub fn insert(&mut self, k: DevKey, d: Device) {
+    /// Adds or replaces; returns the index.
+    pub fn insert(&mut self, k: DevKey, d: Device) -> usize {
         match self.find(&k) {
-            Ok(i) => self.devs[i] = d,
+            Ok(i) => {
+                self.devs[i] = d;
+                i
+            }
             Err(i) => {
-                self.last.set(None);
                 self.keys.insert(i, k);
                 self.devs.insert(i, d);
+                i
             }
         }
     }
 
     pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
         let i = self.find(k).ok()?;
-        self.last.set(None);
         self.keys.remove(i);
         Some(self.devs.remove(i))
     }
 
     pub fn clear(&mut self) {
-        self.last.set(None);
         self.keys.clear();
         self.devs.clear();
     }
@@ -155,25 +255,26 @@ impl DevMap {
     }
 }
 
-/// Marks `key` seen at `hour`; true when it was not known. A full list forgets its least
-/// recently seen entry.
+/// Marks `key` seen at `hour`: `None` when it was known, else `Some` of the entry a full list
+/// forgot to make room (its least recently seen).
 pub fn remember<K: Copy + PartialEq>(
     list: &mut Vec<(K, u32)>,
     key: K,
     hour: u32,
     max: usize,
-) -> bool {
+) -> Option<Option<K>> {
     if let Some(e) = list.iter_mut().find(|e| e.0 == key) {
         e.1 = e.1.max(hour);
-        return false;
+        return None;
     }
+    let mut gone = None;
     if list.len() >= max {
         if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].1) {
-            list.swap_remove(i);
+            gone = Some(list.swap_remove(i).0);
         }
     }
     list.push((key, hour));
-    true
+    Some(gone)
 }
 
 /// The `max` most recently seen of `entries`, each once (restoring a memory; no sort).
@@ -246,9 +347,9 @@ pub struct RemoteRec {
 
 /// A country code as two ASCII capitals, or nothing.
 pub fn valid_country(c: [u8; 2]) -> Option<[u8; 2]> {
-    c.iter()
-        .all(u8::is_ascii_alphabetic)
-        .then(|| c.map(|b| b.to_ascii_uppercase()))
+    // clearing bit 5 upper-cases a letter and makes a capital of nothing else
+    let up = [c[0] & !0x20, c[1] & !0x20];
+    (up[0].is_ascii_uppercase() && up[1].is_ascii_uppercase()).then_some(up)
 }
 
 /// Text from an untrusted memory: bounded, no control characters.
@@ -575,14 +676,69 @@ mod tests {
     #[test]
     fn remember_is_bounded_and_forgets_the_least_recently_seen() {
         let mut l = Vec::new();
-        assert!(remember(&mut l, 1u32, 10, 3));
-        assert!(remember(&mut l, 2, 5, 3));
-        assert!(remember(&mut l, 3, 7, 3));
-        assert!(!remember(&mut l, 2, 20, 3)); // known, now seen at 20
-        assert!(remember(&mut l, 4, 21, 3)); // full: 3 (hour 7) goes
+        assert_eq!(remember(&mut l, 1u32, 10, 3), Some(None));
+        assert_eq!(remember(&mut l, 2, 5, 3), Some(None));
+        assert_eq!(remember(&mut l, 3, 7, 3), Some(None));
+        assert_eq!(remember(&mut l, 2, 20, 3), None); // known, now seen at 20
+        assert_eq!(remember(&mut l, 4, 21, 3), Some(Some(3))); // full: 3 (hour 7) goes
         assert_eq!(l.len(), 3);
         assert!(l.iter().all(|e| e.0 != 3));
-        assert!(remember(&mut l, 3, 22, 3));
+        assert_eq!(remember(&mut l, 3, 22, 3), Some(Some(1)));
+    }
+
+    /// The stamps only save searches: the lists (order, hours) and the answers are those of
+    /// `remember` alone, with full lists, repeats within an hour and hours out of order.
+    #[test]
+    fn stamped_remember_is_plain_remember() {
+        let (mut d, mut countries, mut asns) = (Device::default(), Vec::new(), Vec::new());
+        let mut x = 12345u32;
+        for step in 0..50_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // mostly forward in time, sometimes an hour or two back
+            let hour = step / 1250 + 3 - (x >> 30).min(2);
+            let n = x % 45; // more countries than MAX_COUNTRIES
+            let c = [b'A' + (n % 26) as u8, b'A' + (n / 26 * 7) as u8];
+            let asn = 1 + (x >> 8) % 200; // more ASNs than MAX_ASNS
+            let plain = remember(&mut countries, c, hour, MAX_COUNTRIES).is_some();
+            assert_eq!(d.remember_country(c, hour), plain, "step {step}");
+            let plain = remember(&mut asns, asn, hour, MAX_ASNS).is_some();
+            assert_eq!(d.remember_asn(asn, hour), plain, "step {step}");
+            assert_eq!(d.countries, countries);
+            assert_eq!(d.asns, asns);
+        }
+    }
+
+    #[test]
+    fn devices_are_found_after_inserts_and_removals() {
+        let mut m = DevMap::default();
+        let key = |i: u32| {
+            if i % 3 == 0 {
+                DevKey::Ip(Addr::from(std::net::IpAddr::from([
+                    10,
+                    0,
+                    (i >> 8) as u8,
+                    i as u8,
+                ])))
+            } else {
+                DevKey::Mac([2, 0, 0, 0, (i >> 8) as u8, i as u8])
+            }
+        };
+        for i in 0..3000 {
+            m.insert(key(i), Device::default());
+            assert_eq!(m.index(&key(i)).map(|j| m.key_at(j)), Some(key(i)));
+        }
+        for i in (0..3000).step_by(2) {
+            assert!(m.remove(&key(i)).is_some());
+        }
+        for i in 0..3000 {
+            assert_eq!(
+                m.index(&key(i)).map(|j| m.key_at(j)),
+                (i % 2 == 1).then(|| key(i))
+            );
+        }
+        assert_eq!(m.len(), 1500);
     }
 
     #[test]
@@ -616,5 +772,10 @@ mod tests {
         assert!(r.message.starts_with("abx") && r.message.len() == MAX_TEXT);
         assert_eq!(r.remote.unwrap().country, None);
         assert_eq!(valid_country(*b"cn"), Some(*b"CN"));
+        for c in (0..=u16::MAX).map(u16::to_be_bytes) {
+            let letters = c.iter().all(u8::is_ascii_alphabetic);
+            let want = letters.then(|| c.map(|b| b.to_ascii_uppercase()));
+            assert_eq!(valid_country(c), want, "{c:?}");
+        }
     }
 }
