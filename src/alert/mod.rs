@@ -229,6 +229,7 @@ impl Alerts {
         Some(start.saturating_add(self.cfg.learning))
     }
 
+    #[inline(always)]
     fn learning(&mut self, time: u64) -> bool {
         if self.learning_start.is_none() {
             self.changed = true; // learning_until is known from now on
@@ -246,12 +247,25 @@ impl Alerts {
     }
 
     /// The device's entry (its index in `devices`), made (and `new_device` fired) when it is
-    /// not known. A device first seen by address and then with its MAC keeps what was learned.
+    /// not known (`add_device`).
+    #[inline(always)]
     fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> usize {
-        let key = DevKey::of(ip, mac);
-        if let Some(i) = self.devices.index(&key) {
-            return i;
+        match self.devices.index(&DevKey::of(ip, mac)) {
+            Some(i) => i,
+            None => self.add_device(time, ip, mac, name),
         }
+    }
+
+    /// A device not known: its entry made and `new_device` fired. A device first seen by
+    /// address and then with its MAC keeps what was learned.
+    fn add_device(
+        &mut self,
+        time: u64,
+        ip: Addr,
+        mac: Option<[u8; 6]>,
+        name: Option<&str>,
+    ) -> usize {
+        let key = DevKey::of(ip, mac);
         if mac.is_some() {
             if let Some(d) = self.devices.remove(&DevKey::Ip(ip)) {
                 return self.devices.insert(key, d);
