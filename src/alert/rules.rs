@@ -161,47 +161,40 @@ fn slot_of(k: &DevKey) -> usize {
 /// a device is new or forgotten), so that no hash table code is made for this key type; a
 /// direct-mapped cache of where a key was last found saves the search for most lookups (the
 /// pairs of a sweep come by remote, so their devices alternate).
+#[derive(Default)]
 pub struct DevMap {
     keys: Vec<DevKey>,
     devs: Vec<Device>,
-    /// Where a key hashing to the slot was last found: valid when `keys` holds that key
-    /// there, so adding or removing keys needs no invalidation.
-    slots: Box<[std::cell::Cell<u16>]>,
-}
-
-impl Default for DevMap {
-    fn default() -> DevMap {
-        DevMap {
-            keys: Vec::new(),
-            devs: Vec::new(),
-            slots: vec![std::cell::Cell::new(0); 1 << SLOT_BITS].into_boxed_slice(),
-        }
-    }
+    /// Where a key hashing to the slot was last found (2^`SLOT_BITS`, made at the first
+    /// `index`): valid when `keys` holds that key there, so adding or removing keys needs
+    /// no invalidation.
+    slots: Vec<u16>,
 }
 
 impl DevMap {
     fn find(&self, k: &DevKey) -> Result<usize, usize> {
-        let slot = &self.slots[slot_of(k)];
-        let i = usize::from(slot.get());
-        if self.keys.get(i) == Some(k) {
-            return Ok(i);
-        }
-        let found = self.keys.binary_search(k);
-        if let Ok(i) = found {
-            slot.set(i as u16); // a larger index is only a miss: `keys[i]` is checked
-        }
-        found
+        self.keys.binary_search(k)
     }
 
-    /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed).
-    /// The cache's hit inline, the search out of line (the sweep's path: a call less).
+    /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed):
+    /// the cache's hit inline, the search out of line (`index_slow`).
     #[inline(always)]
-    pub fn index(&self, k: &DevKey) -> Option<usize> {
-        let i = usize::from(self.slots[slot_of(k)].get());
+    pub fn index(&mut self, k: &DevKey) -> Option<usize> {
+        let slot = slot_of(k);
+        let i = usize::from(self.slots.get(slot).copied().unwrap_or(u16::MAX));
         if self.keys.get(i) == Some(k) {
             return Some(i);
         }
-        self.find(k).ok()
+        self.index_slow(k, slot)
+    }
+
+    fn index_slow(&mut self, k: &DevKey, slot: usize) -> Option<usize> {
+        let i = self.find(k).ok()?;
+        if self.slots.is_empty() {
+            self.slots = vec![0; 1 << SLOT_BITS];
+        }
+        self.slots[slot] = i as u16; // a larger index is only a miss: `keys[i]` is checked
+        Some(i)
     }
 
     #[inline(always)]
