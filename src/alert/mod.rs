@@ -549,8 +549,8 @@ impl Alerts {
                     _ => continue,
                 }
             }
-            let countries =
-                (d.countries.iter()).filter_map(|&(c, h)| rules::valid_country(c).map(|c| (c, h)));
+            let countries = (d.countries.iter())
+                .filter_map(|&(c, h)| Some((rules::country_id(rules::valid_country(c)?), h)));
             let ip = match d.key {
                 DevKey::Ip(ip) => Some(ip),
                 DevKey::Mac(_) => None,

@@ -62,8 +62,9 @@ impl DevKey {
 pub struct Device {
     pub first_seen: u64,
     pub last_seen: u64,
-    /// (ISO code, hour last seen)
-    pub countries: Vec<([u8; 2], u32)>,
+    /// (ISO code as `country_id`, hour last seen): a number like the ASNs, so that both
+    /// lists share their code
+    pub countries: Vec<(u32, u32)>,
     /// (ASN, hour last seen)
     pub asns: Vec<(u32, u32)>,
     /// Per rule (`Rule as usize`): when it last fired for this device (0: never).
@@ -75,73 +76,86 @@ pub struct Device {
     /// The latest address and name (not saved: names come back from the lease files).
     pub ip: Option<Addr>,
     pub name: Option<Box<str>>,
-    /// What is known to be in `countries` (a bit per code, `country_bit`) and `asns`
-    /// (direct-mapped, `asn_slot`; 0: none) seen at `stamp_hour` or later: remembering it
-    /// again at that hour or before changes nothing, so the lists are not searched (most
-    /// pairs of a sweep reach a country or ASN their device reached earlier in the hour).
-    /// Not saved: a restored device starts without.
+    /// What is known to be in `countries` and `asns` (direct-mapped by `stamp_slot`; 0: none)
+    /// with an hour of `stamp_hour` or later: remembering it again at that hour or before
+    /// changes nothing, so the lists are not searched (most pairs of a sweep reach a country
+    /// or ASN their device reached earlier in the hour). Not saved: a restored device
+    /// starts without.
     pub stamp_hour: u32,
-    pub country_stamps: [u64; 11],
+    pub country_stamps: [u32; 32],
     pub asn_stamps: [u32; 32],
 }
 
-/// A checked country code's bit in `Device::country_stamps` (two capitals: < 26 × 26).
-#[inline(always)]
-fn country_bit(c: [u8; 2]) -> (usize, u64) {
-    let bit = usize::from(c[0].wrapping_sub(b'A')) * 26 + usize::from(c[1].wrapping_sub(b'A'));
-    ((bit / 64).min(10), 1 << (bit % 64))
+/// A checked country code (`valid_country`) as a number (never 0), and back.
+pub fn country_id(c: [u8; 2]) -> u32 {
+    u32::from(u16::from_be_bytes(c))
 }
 
-fn asn_slot(asn: u32) -> usize {
-    (asn.wrapping_mul(0x9E37_79B1) >> 27) as usize
+pub fn country_code(id: u32) -> [u8; 2] {
+    (id as u16).to_be_bytes()
+}
+
+fn stamp_slot(id: u32) -> usize {
+    (id.wrapping_mul(0x9E37_79B1) >> 27) as usize
+}
+
+/// `remember` of `id` (not 0), unless `stamps` knows it; `now`: `hour` is the stamps' hour.
+fn remember_stamped(
+    list: &mut Vec<(u32, u32)>,
+    stamps: &mut [u32; 32],
+    id: u32,
+    hour: u32,
+    max: usize,
+    now: bool,
+) -> bool {
+    let slot = stamp_slot(id);
+    if stamps[slot] == id {
+        return false;
+    }
+    let new = remember(list, id, hour, max);
+    if let Some(Some(gone)) = new {
+        let s = &mut stamps[stamp_slot(gone)];
+        if *s == gone {
+            *s = 0;
+        }
+    }
+    if now {
+        stamps[slot] = id;
+    }
+    new.is_some()
 }
 
 impl Device {
-    /// Forgets the stamps of an earlier hour when `hour` is a later one.
-    fn stamp(&mut self, hour: u32) {
+    /// Marks a checked country code (`valid_country`) seen at `hour`: true when it was not
+    /// known (`remember`).
+    pub fn remember_country(&mut self, c: [u8; 2], hour: u32) -> bool {
+        let now = self.stamp(hour);
+        let (list, stamps) = (&mut self.countries, &mut self.country_stamps);
+        remember_stamped(list, stamps, country_id(c), hour, MAX_COUNTRIES, now)
+    }
+
+    /// The same for an ASN (not 0).
+    pub fn remember_asn(&mut self, asn: u32, hour: u32) -> bool {
+        let now = self.stamp(hour);
+        remember_stamped(
+            &mut self.asns,
+            &mut self.asn_stamps,
+            asn,
+            hour,
+            MAX_ASNS,
+            now,
+        )
+    }
+
+    /// Forgets the stamps of an earlier hour when `hour` is a later one; true when `hour` is
+    /// the stamps' hour.
+    fn stamp(&mut self, hour: u32) -> bool {
         if hour > self.stamp_hour {
             self.stamp_hour = hour;
-            self.country_stamps = [0; 11];
+            self.country_stamps = [0; 32];
             self.asn_stamps = [0; 32];
         }
-    }
-
-    /// `remember` for a checked country code (`valid_country`).
-    pub fn remember_country(&mut self, c: [u8; 2], hour: u32) -> bool {
-        self.stamp(hour);
-        let (w, bit) = country_bit(c);
-        if self.country_stamps[w] & bit != 0 {
-            return false;
-        }
-        let new = remember(&mut self.countries, c, hour, MAX_COUNTRIES);
-        if let Some(Some(gone)) = new {
-            let (w, bit) = country_bit(gone);
-            self.country_stamps[w] &= !bit;
-        }
-        if hour == self.stamp_hour {
-            self.country_stamps[w] |= bit;
-        }
-        new.is_some()
-    }
-
-    /// `remember` for an ASN (not 0).
-    pub fn remember_asn(&mut self, asn: u32, hour: u32) -> bool {
-        self.stamp(hour);
-        let slot = asn_slot(asn);
-        if self.asn_stamps[slot] == asn {
-            return false;
-        }
-        let new = remember(&mut self.asns, asn, hour, MAX_ASNS);
-        if let Some(Some(gone)) = new {
-            let s = &mut self.asn_stamps[asn_slot(gone)];
-            if *s == gone {
-                *s = 0;
-            }
-        }
-        if hour == self.stamp_hour {
-            self.asn_stamps[slot] = asn;
-        }
-        new.is_some()
+        hour == self.stamp_hour
     }
 }
 
@@ -450,7 +464,7 @@ pub fn put_device(
     key: DevKey,
     first_seen: u64,
     last_seen: u64,
-    countries: &[([u8; 2], u32)],
+    countries: &[(u32, u32)],
     asns: &[(u32, u32)],
     last_fired: &[u64; 5],
 ) {
@@ -468,7 +482,7 @@ pub fn put_device(
     put_uint(out, last_seen);
     put_uint(out, countries.len() as u64);
     for (c, h) in countries {
-        out.extend_from_slice(c);
+        out.extend_from_slice(&country_code(*c));
         put_uint(out, u64::from(*h));
     }
     put_uint(out, asns.len() as u64);
@@ -729,8 +743,9 @@ mod tests {
             let hour = step / 1250 + 3 - (x >> 30).min(2);
             let n = x % 45; // more countries than MAX_COUNTRIES
             let c = [b'A' + (n % 26) as u8, b'A' + (n / 26 * 7) as u8];
+            let id = country_id(c);
             let asn = 1 + (x >> 8) % 200; // more ASNs than MAX_ASNS
-            let plain = two_pass_remember(&mut countries, c, hour, MAX_COUNTRIES);
+            let plain = two_pass_remember(&mut countries, id, hour, MAX_COUNTRIES);
             assert_eq!(d.remember_country(c, hour), plain, "step {step}");
             let plain = two_pass_remember(&mut asns, asn, hour, MAX_ASNS);
             assert_eq!(d.remember_asn(asn, hour), plain, "step {step}");

@@ -479,7 +479,9 @@ mod old {
                     key: *k,
                     first_seen: d.first_seen,
                     last_seen: d.last_seen,
-                    countries: d.countries.clone(),
+                    countries: (d.countries.iter())
+                        .map(|&(c, h)| (rules::country_code(c), h))
+                        .collect(),
                     asns: d.asns.clone(),
                     last_fired: d.last_fired,
                 })
@@ -580,7 +582,7 @@ fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
         } else {
             T0 + u64::from(i)
         };
-        let c = [(*b"AU", 1), (*b"au", 5), (*b"1x", 9)];
+        let c = [(*b"AU", 1), (*b"au", 5), (*b"1x", 9)].map(|(c, h)| (rules::country_id(c), h));
         rules::put_device(&mut mem, key(i), t, t, &c, &[(7, 1), (7, 3)], &[0; 5]);
     }
     // a duplicate of device 1, older: ignored
@@ -595,7 +597,7 @@ fn a_restored_memory_keeps_the_most_recent_devices_within_the_bound() {
     let d = al.devices.get(&key(n - 1)).unwrap();
     assert_eq!(
         (&d.countries[..], &d.asns[..]),
-        (&[(*b"AU", 5)][..], &[(7, 3)][..])
+        (&[(rules::country_id(*b"AU"), 5)][..], &[(7, 3)][..])
     );
 }
 
