@@ -247,7 +247,7 @@ impl Alerts {
 
     /// The device's entry (its index in `devices`), made (and `new_device` fired) when it is
     /// not known (`add_device`).
-    #[inline(always)]
+    #[inline]
     fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> usize {
         match self.devices.index(&DevKey::of(ip, mac)) {
             Some(i) => i,

@@ -162,7 +162,7 @@ impl Device {
 /// `DevMap`'s cache: 2^11 slots of an index, by a hash of the key.
 const SLOT_BITS: u32 = 11;
 
-#[inline(always)]
+#[inline]
 fn slot_of(k: &DevKey) -> usize {
     let h = match k {
         DevKey::Mac(m) => u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]),
@@ -192,7 +192,7 @@ impl DevMap {
 
     /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed):
     /// the cache's hit inline, the search out of line (`index_slow`).
-    #[inline(always)]
+    #[inline]
     pub fn index(&mut self, k: &DevKey) -> Option<usize> {
         let slot = slot_of(k);
         let i = usize::from(self.slots.get(slot).copied().unwrap_or(u16::MAX));
@@ -211,7 +211,7 @@ impl DevMap {
         Some(i)
     }
 
-    #[inline(always)]
+    #[inline]
     pub fn at_mut(&mut self, i: usize) -> &mut Device {
         &mut self.devs[i]
     }
@@ -367,7 +367,7 @@ pub struct RemoteRec {
 }
 
 /// A country code as two ASCII capitals, or nothing.
-#[inline(always)]
+#[inline]
 pub fn valid_country(c: [u8; 2]) -> Option<[u8; 2]> {
     // clearing bit 5 upper-cases a letter and makes a capital of nothing else
     let up = [c[0] & !0x20, c[1] & !0x20];
