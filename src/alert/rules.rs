@@ -171,23 +171,23 @@ fn slot_of(k: &DevKey) -> usize {
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
 }
 
-/// The devices by key: sorted keys and binary search (at most `MAX_DEVICES`, changed only when
+/// The devices by key: sorted by key and binary search (at most `MAX_DEVICES`, changed only when
 /// a device is new or forgotten), so that no hash table code is made for this key type; a
 /// direct-mapped cache of where a key was last found saves the search for most lookups (the
 /// pairs of a sweep come by remote, so their devices alternate).
 #[derive(Default)]
 pub struct DevMap {
-    keys: Vec<DevKey>,
-    devs: Vec<Device>,
+    /// by key (one vector: half the code of a vector of keys beside one of devices)
+    entries: Vec<(DevKey, Device)>,
     /// Where a key hashing to the slot was last found (2^`SLOT_BITS`, made at the first
-    /// `index`): valid when `keys` holds that key there, so adding or removing keys needs
-    /// no invalidation.
+    /// `index`): valid when `entries` holds that key there, so adding or removing keys
+    /// needs no invalidation.
     slots: Vec<u16>,
 }
 
 impl DevMap {
     fn find(&self, k: &DevKey) -> Result<usize, usize> {
-        self.keys.binary_search(k)
+        self.entries.binary_search_by(|e| e.0.cmp(k))
     }
 
     /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed):
@@ -196,7 +196,7 @@ impl DevMap {
     pub fn index(&mut self, k: &DevKey) -> Option<usize> {
         let slot = slot_of(k);
         let i = usize::from(self.slots.get(slot).copied().unwrap_or(u16::MAX));
-        if self.keys.get(i) == Some(k) {
+        if self.entries.get(i).is_some_and(|e| e.0 == *k) {
             return Some(i);
         }
         self.index_slow(k, slot)
@@ -207,45 +207,44 @@ impl DevMap {
         if self.slots.is_empty() {
             self.slots = vec![0; 1 << SLOT_BITS];
         }
-        self.slots[slot] = i as u16; // a larger index is only a miss: `keys[i]` is checked
+        self.slots[slot] = i as u16; // a larger index is only a miss: the key is checked
         Some(i)
     }
 
     #[inline]
     pub fn at_mut(&mut self, i: usize) -> &mut Device {
-        &mut self.devs[i]
+        &mut self.entries[i].1
     }
 
     pub fn key_at(&self, i: usize) -> DevKey {
-        self.keys[i]
+        self.entries[i].0
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn get(&self, k: &DevKey) -> Option<&Device> {
-        self.find(k).ok().map(|i| &self.devs[i])
+        self.find(k).ok().map(|i| &self.entries[i].1)
     }
 
     pub fn get_mut(&mut self, k: &DevKey) -> Option<&mut Device> {
-        self.find(k).ok().map(|i| &mut self.devs[i])
+        self.find(k).ok().map(|i| &mut self.entries[i].1)
     }
 
     /// Adds or replaces; returns the index.
     pub fn insert(&mut self, k: DevKey, d: Device) -> usize {
         match self.find(&k) {
             Ok(i) => {
-                self.devs[i] = d;
+                self.entries[i].1 = d;
                 i
             }
             Err(i) => {
-                self.keys.insert(i, k);
-                self.devs.insert(i, d);
+                self.entries.insert(i, (k, d));
                 i
             }
         }
@@ -253,21 +252,19 @@ impl DevMap {
 
     pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
         let i = self.find(k).ok()?;
-        self.keys.remove(i);
-        Some(self.devs.remove(i))
+        Some(self.entries.remove(i).1)
     }
 
     pub fn clear(&mut self) {
-        self.keys.clear();
-        self.devs.clear();
+        self.entries.clear();
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&DevKey, &Device)> {
-        self.keys.iter().zip(&self.devs)
+        self.entries.iter().map(|(k, d)| (k, d))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Device> {
-        self.devs.iter()
+        self.entries.iter().map(|e| &e.1)
     }
 }
 
