@@ -311,7 +311,10 @@ impl Alerts {
         let learning = self.learning(time);
         let i = self.device(time, obs.host, obs.mac, None);
         let hour = hour_of(time);
-        let country = obs.country.and_then(rules::valid_country);
+        let country = match obs.country {
+            Some(c) => rules::valid_country(c),
+            None => None,
+        };
         let cfg = &self.cfg;
         let d = self.devices.at_mut(i);
         d.last_seen = d.last_seen.max(time);
