@@ -82,8 +82,8 @@ pub struct Device {
     /// or ASN their device reached earlier in the hour). Not saved: a restored device
     /// starts without.
     pub stamp_hour: u32,
-    pub country_stamps: [u32; 32],
-    pub asn_stamps: [u32; 32],
+    pub country_stamps: Stamps,
+    pub asn_stamps: Stamps,
 }
 
 /// A checked country code (`valid_country`) as a number (never 0), and back.
@@ -95,32 +95,35 @@ pub fn country_code(id: u32) -> [u8; 2] {
     (id as u16).to_be_bytes()
 }
 
-fn stamp_slot(id: u32) -> usize {
-    (id.wrapping_mul(0x9E37_79B1) >> 27) as usize
+/// 64 ids (two halves: `Default` is there for arrays of at most 32).
+pub type Stamps = [[u32; 32]; 2];
+
+fn stamp_slot(stamps: &mut Stamps, id: u32) -> &mut u32 {
+    let slot = (id.wrapping_mul(0x9E37_79B1) >> 26) as usize;
+    &mut stamps[slot >> 5][slot & 31]
 }
 
 /// `remember` of `id` (not 0), unless `stamps` knows it; `now`: `hour` is the stamps' hour.
 fn remember_stamped(
     list: &mut Vec<(u32, u32)>,
-    stamps: &mut [u32; 32],
+    stamps: &mut Stamps,
     id: u32,
     hour: u32,
     max: usize,
     now: bool,
 ) -> bool {
-    let slot = stamp_slot(id);
-    if stamps[slot] == id {
+    if *stamp_slot(stamps, id) == id {
         return false;
     }
     let new = remember(list, id, hour, max);
     if let Some(Some(gone)) = new {
-        let s = &mut stamps[stamp_slot(gone)];
+        let s = stamp_slot(stamps, gone);
         if *s == gone {
             *s = 0;
         }
     }
     if now {
-        stamps[slot] = id;
+        *stamp_slot(stamps, id) = id;
     }
     new.is_some()
 }
@@ -152,8 +155,8 @@ impl Device {
     fn stamp(&mut self, hour: u32) -> bool {
         if hour > self.stamp_hour {
             self.stamp_hour = hour;
-            self.country_stamps = [0; 32];
-            self.asn_stamps = [0; 32];
+            self.country_stamps = Stamps::default();
+            self.asn_stamps = Stamps::default();
         }
         hour == self.stamp_hour
     }
