@@ -351,21 +351,18 @@ impl Alerts {
             org: obs.org,
             name: obs.name,
         };
-        let fired = [new_country, new_asn, listed.is_some(), upload.is_some()];
-        for rule in Rule::ALL
-            .into_iter()
-            .filter(|&r| fired.get(r as usize) == Some(&true))
-        {
-            let list = listed.as_deref().filter(|_| rule == Rule::Blocklist);
-            let remote = Some(&remote).filter(|_| rule != Rule::Upload);
-            self.fire(
-                time,
-                key,
-                rule,
-                remote,
-                list,
-                upload.filter(|_| rule == Rule::Upload),
-            );
+        let remote = Some(&remote);
+        if new_country {
+            self.fire(time, key, Rule::NewCountry, remote, None, None);
+        }
+        if new_asn {
+            self.fire(time, key, Rule::NewAsn, remote, None, None);
+        }
+        if listed.is_some() {
+            self.fire(time, key, Rule::Blocklist, remote, listed.as_deref(), None);
+        }
+        if upload.is_some() {
+            self.fire(time, key, Rule::Upload, None, None, upload);
         }
     }
 

@@ -169,11 +169,12 @@ const SLOT_BITS: u32 = 11;
 
 #[inline]
 fn slot_of(k: &DevKey) -> usize {
+    // 32-bit arithmetic (MIPS32): a MAC's last four bytes, an address's last word
     let h = match k {
-        DevKey::Mac(m) => u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]),
-        DevKey::Ip(a) => a.fold(),
+        DevKey::Mac(m) => u32::from_le_bytes([m[2], m[3], m[4], m[5]]),
+        DevKey::Ip(a) => a.fold() as u32,
     };
-    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
+    (h.wrapping_mul(0x9E37_79B1) >> (32 - SLOT_BITS)) as usize
 }
 
 /// The devices by key: sorted by key and binary search (at most `MAX_DEVICES`, changed only when
