@@ -34,8 +34,8 @@ use crate::snapshot::{json_addr, json_str, json_u64};
 use blocklist::Blocklists;
 use deliver::{DeliverOptions, Delivery, Job};
 use rules::{
-    hour_of, remember, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES,
-    MAX_RECENT, MEMORY_VERSION,
+    hour_of, AlertRec, DevKey, Device, RemoteRec, MAX_ASNS, MAX_COUNTRIES, MAX_DEVICES, MAX_RECENT,
+    MEMORY_VERSION,
 };
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -245,17 +245,29 @@ impl Alerts {
             .map(|(k, d)| (*k, d.last_seen))
     }
 
-    /// The device's entry, made (and `new_device` fired) when it is not known. A device
-    /// first seen by address and then with its MAC keeps what was learned.
-    fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> DevKey {
-        let key = DevKey::of(ip, mac);
-        if self.devices.contains_key(&key) {
-            return key;
+    /// The device's entry (its index in `devices`), made (and `new_device` fired) when it is
+    /// not known (`add_device`).
+    #[inline]
+    fn device(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) -> usize {
+        match self.devices.index(&DevKey::of(ip, mac)) {
+            Some(i) => i,
+            None => self.add_device(time, ip, mac, name),
         }
+    }
+
+    /// A device not known: its entry made and `new_device` fired. A device first seen by
+    /// address and then with its MAC keeps what was learned.
+    fn add_device(
+        &mut self,
+        time: u64,
+        ip: Addr,
+        mac: Option<[u8; 6]>,
+        name: Option<&str>,
+    ) -> usize {
+        let key = DevKey::of(ip, mac);
         if mac.is_some() {
             if let Some(d) = self.devices.remove(&DevKey::Ip(ip)) {
-                self.devices.insert(key, d);
-                return key;
+                return self.devices.insert(key, d);
             }
         }
         if self.devices.len() >= MAX_DEVICES {
@@ -263,7 +275,7 @@ impl Alerts {
                 self.devices.remove(&k);
             }
         }
-        self.devices.insert(
+        let i = self.devices.insert(
             key,
             Device {
                 first_seen: time,
@@ -276,45 +288,39 @@ impl Alerts {
         if !self.learning(time) {
             self.fire(time, key, Rule::NewDevice, None, None, None);
         }
-        key
+        i
     }
 
     /// A LAN device at a snapshot (the `new_device` rule; its name for messages).
     pub fn observe_host(&mut self, time: u64, ip: Addr, mac: Option<[u8; 6]>, name: Option<&str>) {
         self.learning(time);
-        let key = self.device(time, ip, mac, name);
-        if let Some(d) = self.devices.get_mut(&key) {
-            d.last_seen = d.last_seen.max(time);
-            d.ip = Some(ip);
-            if d.name.as_deref() != name {
-                d.name = name.map(Box::from);
-            }
+        let i = self.device(time, ip, mac, name);
+        let d = self.devices.at_mut(i);
+        d.last_seen = d.last_seen.max(time);
+        d.ip = Some(ip);
+        if d.name.as_deref() != name {
+            d.name = name.map(Box::from);
         }
     }
 
-    /// One pair's traffic of a sweep: the country, ASN, block-list and upload rules.
+    /// One pair's traffic of a sweep: the country, ASN, block-list and upload rules. What a
+    /// rule would have taught is learned even when it is off (the memory is the same when
+    /// it is turned on later).
     pub fn observe_pair(&mut self, obs: &PairObs) {
         let time = obs.time;
         let learning = self.learning(time);
-        let key = self.device(time, obs.host, obs.mac, None);
+        let i = self.device(time, obs.host, obs.mac, None);
         let hour = hour_of(time);
-        let cfg = &self.cfg;
-        let Some(d) = self.devices.get_mut(&key) else {
-            return;
+        let country = match obs.country {
+            Some(c) => rules::valid_country(c),
+            None => None,
         };
+        let cfg = &self.cfg;
+        let d = self.devices.at_mut(i);
         d.last_seen = d.last_seen.max(time);
         d.ip = Some(obs.host);
-        let mut fire: [Option<Rule>; 4] = [None; 4];
-        if let Some(c) = obs.country.and_then(rules::valid_country) {
-            if remember(&mut d.countries, c, hour, MAX_COUNTRIES) && !learning {
-                fire[0] = Some(Rule::NewCountry);
-            }
-        }
-        if let Some(asn) = obs.asn.filter(|&a| a != 0) {
-            if remember(&mut d.asns, asn, hour, MAX_ASNS) && !learning {
-                fire[1] = Some(Rule::NewAsn);
-            }
-        }
+        let new_country = country.is_some_and(|c| d.remember_country(c, hour)) && !learning;
+        let new_asn = obs.asn.is_some_and(|a| a != 0 && d.remember_asn(a, hour)) && !learning;
         let mut upload = None;
         if cfg.upload_per_hour > 0 {
             let h = time / 3600;
@@ -327,33 +333,36 @@ impl Alerts {
             if d.upload_bytes > cfg.upload_per_hour && !d.upload_fired {
                 d.upload_fired = true;
                 upload = Some(d.upload_bytes);
-                fire[3] = Some(Rule::Upload);
             }
         }
-        let listed = if cfg.blocklist {
+        let listed = if cfg.blocklist && !self.blocklists.is_empty() {
             self.blocklists.lookup(obs.remote).map(str::to_string)
         } else {
             None
         };
-        if listed.is_some() {
-            fire[2] = Some(Rule::Blocklist);
+        if !(new_country || new_asn || listed.is_some() || upload.is_some()) {
+            return;
         }
+        let key = self.devices.key_at(i);
         let remote = RemoteView {
             ip: obs.remote,
-            country: obs.country.and_then(rules::valid_country),
+            country,
             asn: obs.asn,
             org: obs.org,
             name: obs.name,
         };
-        for rule in fire {
-            let Some(rule) = rule else { continue };
-            match rule {
-                Rule::Upload => self.fire(time, key, rule, None, None, upload),
-                Rule::Blocklist => {
-                    self.fire(time, key, rule, Some(&remote), listed.as_deref(), None)
-                }
-                _ => self.fire(time, key, rule, Some(&remote), None, None),
-            }
+        let remote = Some(&remote);
+        if new_country {
+            self.fire(time, key, Rule::NewCountry, remote, None, None);
+        }
+        if new_asn {
+            self.fire(time, key, Rule::NewAsn, remote, None, None);
+        }
+        if listed.is_some() {
+            self.fire(time, key, Rule::Blocklist, remote, listed.as_deref(), None);
+        }
+        if upload.is_some() {
+            self.fire(time, key, Rule::Upload, None, None, upload);
         }
     }
 
@@ -540,8 +549,8 @@ impl Alerts {
                     _ => continue,
                 }
             }
-            let countries =
-                (d.countries.iter()).filter_map(|&(c, h)| rules::valid_country(c).map(|c| (c, h)));
+            let countries = (d.countries.iter())
+                .filter_map(|&(c, h)| Some((rules::country_id(rules::valid_country(c)?), h)));
             let ip = match d.key {
                 DevKey::Ip(ip) => Some(ip),
                 DevKey::Mac(_) => None,

@@ -7,7 +7,9 @@
 //! `MAX_COUNTRIES` countries and `MAX_ASNS` ASNs (least recently seen forgotten first: one
 //! contacted again after that fires again). An entry is 8 bytes (the key and the hour it was
 //! last seen), so the memory is at most 1024 × (32 + 128) × 8 B = 1.3 MB (plus ~100 B a
-//! device); a home network's devices typically hold a few hundred bytes each.
+//! device, and 512 B a device of stamps that spare the sweep most searches of the lists, not
+//! saved: 0.5 MB more at most); a home network's devices typically hold a few hundred bytes
+//! each.
 
 use crate::packet::Addr;
 #[cfg(test)]
@@ -62,8 +64,9 @@ impl DevKey {
 pub struct Device {
     pub first_seen: u64,
     pub last_seen: u64,
-    /// (ISO code, hour last seen)
-    pub countries: Vec<([u8; 2], u32)>,
+    /// (ISO code as `country_id`, hour last seen): a number like the ASNs, so that both
+    /// lists share their code
+    pub countries: Vec<(u32, u32)>,
     /// (ASN, hour last seen)
     pub asns: Vec<(u32, u32)>,
     /// Per rule (`Rule as usize`): when it last fired for this device (0: never).
@@ -75,105 +78,227 @@ pub struct Device {
     /// The latest address and name (not saved: names come back from the lease files).
     pub ip: Option<Addr>,
     pub name: Option<Box<str>>,
+    /// What is known to be in `countries` and `asns` (direct-mapped by `stamp_slot`; 0: none)
+    /// with an hour of `stamp_hour` or later: remembering it again at that hour or before
+    /// changes nothing, so the lists are not searched (most pairs of a sweep reach a country
+    /// or ASN their device reached earlier in the hour). Not saved: a restored device
+    /// starts without.
+    pub stamp_hour: u32,
+    pub country_stamps: Stamps,
+    pub asn_stamps: Stamps,
 }
 
-/// The devices by key: sorted keys and binary search (at most `MAX_DEVICES`, changed only when
-/// a device is new or forgotten), so that no hash table code is made for this key type.
+/// A checked country code (`valid_country`) as a number (never 0), and back.
+pub fn country_id(c: [u8; 2]) -> u32 {
+    u32::from(u16::from_be_bytes(c))
+}
+
+pub fn country_code(id: u32) -> [u8; 2] {
+    (id as u16).to_be_bytes()
+}
+
+/// 64 ids (two halves: `Default` is there for arrays of at most 32).
+pub type Stamps = [[u32; 32]; 2];
+
+fn stamp_slot(stamps: &mut Stamps, id: u32) -> &mut u32 {
+    let slot = (id.wrapping_mul(0x9E37_79B1) >> 26) as usize;
+    &mut stamps[slot >> 5][slot & 31]
+}
+
+/// `remember` of `id` (not 0), unless `stamps` knows it; `now`: `hour` is the stamps' hour.
+fn remember_stamped(
+    list: &mut Vec<(u32, u32)>,
+    stamps: &mut Stamps,
+    id: u32,
+    hour: u32,
+    max: usize,
+    now: bool,
+) -> bool {
+    if *stamp_slot(stamps, id) == id {
+        return false;
+    }
+    let new = remember(list, id, hour, max);
+    if let Some(Some(gone)) = new {
+        let s = stamp_slot(stamps, gone);
+        if *s == gone {
+            *s = 0;
+        }
+    }
+    if now {
+        *stamp_slot(stamps, id) = id;
+    }
+    new.is_some()
+}
+
+impl Device {
+    /// Marks a checked country code (`valid_country`) seen at `hour`: true when it was not
+    /// known (`remember`).
+    pub fn remember_country(&mut self, c: [u8; 2], hour: u32) -> bool {
+        let now = self.stamp(hour);
+        let (list, stamps) = (&mut self.countries, &mut self.country_stamps);
+        remember_stamped(list, stamps, country_id(c), hour, MAX_COUNTRIES, now)
+    }
+
+    /// The same for an ASN (not 0).
+    pub fn remember_asn(&mut self, asn: u32, hour: u32) -> bool {
+        let now = self.stamp(hour);
+        remember_stamped(
+            &mut self.asns,
+            &mut self.asn_stamps,
+            asn,
+            hour,
+            MAX_ASNS,
+            now,
+        )
+    }
+
+    /// Forgets the stamps of an earlier hour when `hour` is a later one; true when `hour` is
+    /// the stamps' hour.
+    fn stamp(&mut self, hour: u32) -> bool {
+        if hour > self.stamp_hour {
+            self.stamp_hour = hour;
+            self.country_stamps = Stamps::default();
+            self.asn_stamps = Stamps::default();
+        }
+        hour == self.stamp_hour
+    }
+}
+
+/// `DevMap`'s cache: 2^11 slots of an index, by a hash of the key.
+const SLOT_BITS: u32 = 11;
+
+#[inline]
+fn slot_of(k: &DevKey) -> usize {
+    // 32-bit arithmetic (MIPS32): a MAC's last four bytes, an address's last word
+    let h = match k {
+        DevKey::Mac(m) => u32::from_le_bytes([m[2], m[3], m[4], m[5]]),
+        DevKey::Ip(a) => a.fold() as u32,
+    };
+    (h.wrapping_mul(0x9E37_79B1) >> (32 - SLOT_BITS)) as usize
+}
+
+/// The devices by key: sorted by key and binary search (at most `MAX_DEVICES`, changed only when
+/// a device is new or forgotten), so that no hash table code is made for this key type; a
+/// direct-mapped cache of where a key was last found saves the search for most lookups (the
+/// pairs of a sweep come by remote, so their devices alternate).
 #[derive(Default)]
 pub struct DevMap {
-    keys: Vec<DevKey>,
-    devs: Vec<Device>,
-    /// The last key found and its index (a pair's device is looked up twice in a row);
-    /// forgotten whenever a key is added or removed.
-    last: std::cell::Cell<Option<(DevKey, usize)>>,
+    /// by key (one vector: half the code of a vector of keys beside one of devices)
+    entries: Vec<(DevKey, Device)>,
+    /// Where a key hashing to the slot was last found (2^`SLOT_BITS`, made at the first
+    /// `index`): valid when `entries` holds that key there, so adding or removing keys
+    /// needs no invalidation.
+    slots: Vec<u16>,
 }
 
 impl DevMap {
     fn find(&self, k: &DevKey) -> Result<usize, usize> {
-        if let Some((key, i)) = self.last.get() {
-            if key == *k {
-                return Ok(i);
-            }
+        self.entries.binary_search_by(|e| e.0.cmp(k))
+    }
+
+    /// The index of `k` (for `at_mut` and `key_at`, valid until a key is added or removed):
+    /// the cache's hit inline, the search out of line (`index_slow`).
+    #[inline]
+    pub fn index(&mut self, k: &DevKey) -> Option<usize> {
+        let slot = slot_of(k);
+        let i = usize::from(self.slots.get(slot).copied().unwrap_or(u16::MAX));
+        if self.entries.get(i).is_some_and(|e| e.0 == *k) {
+            return Some(i);
         }
-        let found = self.keys.binary_search(k);
-        if let Ok(i) = found {
-            self.last.set(Some((*k, i)));
+        self.index_slow(k, slot)
+    }
+
+    fn index_slow(&mut self, k: &DevKey, slot: usize) -> Option<usize> {
+        let i = self.find(k).ok()?;
+        if self.slots.is_empty() {
+            self.slots = vec![0; 1 << SLOT_BITS];
         }
-        found
+        self.slots[slot] = i as u16; // a larger index is only a miss: the key is checked
+        Some(i)
+    }
+
+    #[inline]
+    pub fn at_mut(&mut self, i: usize) -> &mut Device {
+        &mut self.entries[i].1
+    }
+
+    pub fn key_at(&self, i: usize) -> DevKey {
+        self.entries[i].0
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub fn contains_key(&self, k: &DevKey) -> bool {
-        self.find(k).is_ok()
+        self.entries.is_empty()
     }
 
     pub fn get(&self, k: &DevKey) -> Option<&Device> {
-        self.find(k).ok().map(|i| &self.devs[i])
+        self.find(k).ok().map(|i| &self.entries[i].1)
     }
 
     pub fn get_mut(&mut self, k: &DevKey) -> Option<&mut Device> {
-        self.find(k).ok().map(|i| &mut self.devs[i])
+        self.find(k).ok().map(|i| &mut self.entries[i].1)
     }
 
-    pub fn insert(&mut self, k: DevKey, d: Device) {
+    /// Adds or replaces; returns the index.
+    pub fn insert(&mut self, k: DevKey, d: Device) -> usize {
         match self.find(&k) {
-            Ok(i) => self.devs[i] = d,
+            Ok(i) => {
+                self.entries[i].1 = d;
+                i
+            }
             Err(i) => {
-                self.last.set(None);
-                self.keys.insert(i, k);
-                self.devs.insert(i, d);
+                self.entries.insert(i, (k, d));
+                i
             }
         }
     }
 
     pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
         let i = self.find(k).ok()?;
-        self.last.set(None);
-        self.keys.remove(i);
-        Some(self.devs.remove(i))
+        Some(self.entries.remove(i).1)
     }
 
     pub fn clear(&mut self) {
-        self.last.set(None);
-        self.keys.clear();
-        self.devs.clear();
+        self.entries.clear();
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&DevKey, &Device)> {
-        self.keys.iter().zip(&self.devs)
+        self.entries.iter().map(|(k, d)| (k, d))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Device> {
-        self.devs.iter()
+        self.entries.iter().map(|e| &e.1)
     }
 }
 
-/// Marks `key` seen at `hour`; true when it was not known. A full list forgets its least
-/// recently seen entry.
+/// Marks `key` seen at `hour`: `None` when it was known, else `Some` of the entry a full list
+/// forgot to make room (its least recently seen).
 pub fn remember<K: Copy + PartialEq>(
     list: &mut Vec<(K, u32)>,
     key: K,
     hour: u32,
     max: usize,
-) -> bool {
-    if let Some(e) = list.iter_mut().find(|e| e.0 == key) {
-        e.1 = e.1.max(hour);
-        return false;
-    }
-    if list.len() >= max {
-        if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].1) {
-            list.swap_remove(i);
+) -> Option<Option<K>> {
+    // one pass: the key, or else the first of the least recently seen
+    let mut oldest = (0, u32::MAX);
+    for (i, e) in list.iter_mut().enumerate() {
+        if e.0 == key {
+            e.1 = e.1.max(hour);
+            return None;
+        }
+        if e.1 < oldest.1 {
+            oldest = (i, e.1);
         }
     }
+    let mut gone = None;
+    if list.len() >= max && !list.is_empty() {
+        gone = Some(list.swap_remove(oldest.0).0);
+    }
     list.push((key, hour));
-    true
+    Some(gone)
 }
 
 /// The `max` most recently seen of `entries`, each once (restoring a memory; no sort).
@@ -245,10 +370,11 @@ pub struct RemoteRec {
 }
 
 /// A country code as two ASCII capitals, or nothing.
+#[inline]
 pub fn valid_country(c: [u8; 2]) -> Option<[u8; 2]> {
-    c.iter()
-        .all(u8::is_ascii_alphabetic)
-        .then(|| c.map(|b| b.to_ascii_uppercase()))
+    // clearing bit 5 upper-cases a letter and makes a capital of nothing else
+    let up = [c[0] & !0x20, c[1] & !0x20];
+    (up[0].is_ascii_uppercase() && up[1].is_ascii_uppercase()).then_some(up)
 }
 
 /// Text from an untrusted memory: bounded, no control characters.
@@ -341,7 +467,7 @@ pub fn put_device(
     key: DevKey,
     first_seen: u64,
     last_seen: u64,
-    countries: &[([u8; 2], u32)],
+    countries: &[(u32, u32)],
     asns: &[(u32, u32)],
     last_fired: &[u64; 5],
 ) {
@@ -359,7 +485,7 @@ pub fn put_device(
     put_uint(out, last_seen);
     put_uint(out, countries.len() as u64);
     for (c, h) in countries {
-        out.extend_from_slice(c);
+        out.extend_from_slice(&country_code(*c));
         put_uint(out, u64::from(*h));
     }
     put_uint(out, asns.len() as u64);
@@ -575,14 +701,91 @@ mod tests {
     #[test]
     fn remember_is_bounded_and_forgets_the_least_recently_seen() {
         let mut l = Vec::new();
-        assert!(remember(&mut l, 1u32, 10, 3));
-        assert!(remember(&mut l, 2, 5, 3));
-        assert!(remember(&mut l, 3, 7, 3));
-        assert!(!remember(&mut l, 2, 20, 3)); // known, now seen at 20
-        assert!(remember(&mut l, 4, 21, 3)); // full: 3 (hour 7) goes
+        assert_eq!(remember(&mut l, 1u32, 10, 3), Some(None));
+        assert_eq!(remember(&mut l, 2, 5, 3), Some(None));
+        assert_eq!(remember(&mut l, 3, 7, 3), Some(None));
+        assert_eq!(remember(&mut l, 2, 20, 3), None); // known, now seen at 20
+        assert_eq!(remember(&mut l, 4, 21, 3), Some(Some(3))); // full: 3 (hour 7) goes
         assert_eq!(l.len(), 3);
         assert!(l.iter().all(|e| e.0 != 3));
-        assert!(remember(&mut l, 3, 22, 3));
+        assert_eq!(remember(&mut l, 3, 22, 3), Some(Some(1)));
+    }
+
+    /// `remember` as it was written first (two passes: find, then the least recently seen).
+    fn two_pass_remember<K: Copy + PartialEq>(
+        list: &mut Vec<(K, u32)>,
+        key: K,
+        hour: u32,
+        max: usize,
+    ) -> bool {
+        if let Some(e) = list.iter_mut().find(|e| e.0 == key) {
+            e.1 = e.1.max(hour);
+            return false;
+        }
+        if list.len() >= max {
+            if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].1) {
+                list.swap_remove(i);
+            }
+        }
+        list.push((key, hour));
+        true
+    }
+
+    /// The stamps and the one pass only save work: the lists (order, hours) and the answers
+    /// are those of the first `remember`, with full lists, ties, repeats within an hour and
+    /// hours out of order.
+    #[test]
+    fn stamped_remember_is_plain_remember() {
+        let (mut d, mut countries, mut asns) = (Device::default(), Vec::new(), Vec::new());
+        let mut x = 12345u32;
+        for step in 0..50_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // mostly forward in time, sometimes an hour or two back
+            let hour = step / 1250 + 3 - (x >> 30).min(2);
+            let n = x % 45; // more countries than MAX_COUNTRIES
+            let c = [b'A' + (n % 26) as u8, b'A' + (n / 26 * 7) as u8];
+            let id = country_id(c);
+            let asn = 1 + (x >> 8) % 200; // more ASNs than MAX_ASNS
+            let plain = two_pass_remember(&mut countries, id, hour, MAX_COUNTRIES);
+            assert_eq!(d.remember_country(c, hour), plain, "step {step}");
+            let plain = two_pass_remember(&mut asns, asn, hour, MAX_ASNS);
+            assert_eq!(d.remember_asn(asn, hour), plain, "step {step}");
+            assert_eq!(d.countries, countries);
+            assert_eq!(d.asns, asns);
+        }
+    }
+
+    #[test]
+    fn devices_are_found_after_inserts_and_removals() {
+        let mut m = DevMap::default();
+        let key = |i: u32| {
+            if i % 3 == 0 {
+                DevKey::Ip(Addr::from(std::net::IpAddr::from([
+                    10,
+                    0,
+                    (i >> 8) as u8,
+                    i as u8,
+                ])))
+            } else {
+                DevKey::Mac([2, 0, 0, 0, (i >> 8) as u8, i as u8])
+            }
+        };
+        for i in 0..3000 {
+            m.insert(key(i), Device::default());
+            assert_eq!(m.index(&key(i)).map(|j| m.key_at(j)), Some(key(i)));
+        }
+        for i in (0..3000).step_by(2) {
+            assert!(m.remove(&key(i)).is_some());
+        }
+        for i in 0..3000 {
+            assert_eq!(
+                m.index(&key(i)).map(|j| m.key_at(j)),
+                (i % 2 == 1).then(|| key(i))
+            );
+        }
+        assert_eq!(m.len(), 1500);
     }
 
     #[test]
@@ -616,5 +819,10 @@ mod tests {
         assert!(r.message.starts_with("abx") && r.message.len() == MAX_TEXT);
         assert_eq!(r.remote.unwrap().country, None);
         assert_eq!(valid_country(*b"cn"), Some(*b"CN"));
+        for c in (0..=u16::MAX).map(u16::to_be_bytes) {
+            let letters = c.iter().all(u8::is_ascii_alphabetic);
+            let want = letters.then(|| c.map(|b| b.to_ascii_uppercase()));
+            assert_eq!(valid_country(c), want, "{c:?}");
+        }
     }
 }
