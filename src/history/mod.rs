@@ -364,64 +364,6 @@ impl Acc {
         entry(&mut self.devices, ip, cap).map(|e| e.0)
     }
 
-    /// Adds one remote's traffic (with its place and time offsets) to a device.
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        ip: Addr,
-        mac: Option<[u8; 6]>,
-        name: Option<&Arc<str>>,
-        info: &Arc<RemoteInfo>,
-        count: &Count,
-        (first, last, new): (u32, u32, bool),
-        b: &Bounds,
-    ) {
-        let Some(d) = self.device(ip, b) else {
-            self.other_devices.add_counts(count);
-            return;
-        };
-        d.mac = d.mac.or(mac);
-        if d.name.is_none() {
-            d.name = name.cloned();
-        }
-        d.count.add_counts(count);
-        let place = info.place.as_deref();
-        let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
-        let keys = [
-            (place.and_then(|p| p.country).map_or(0, country_key), None),
-            (
-                place.and_then(|p| p.asn).unwrap_or(0),
-                place.and_then(|p| p.org.as_ref()),
-            ),
-        ];
-        for (v, (key, org)) in d.keys.iter_mut().zip(keys) {
-            // beyond the bound: into the unknown entry
-            let key = if v.len() < cap || v.iter().any(|e| e.key == key) {
-                key
-            } else {
-                0
-            };
-            let org = org.filter(|_| key != 0);
-            add_key(v, key, org, count.bytes_out, count.bytes_in);
-        }
-        if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
-            fold_smallest(d, cap / 2);
-        }
-        let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
-            return;
-        };
-        if fresh {
-            d.remotes_seen = d.remotes_seen.saturating_add(1);
-            (r.first, r.last) = (first, last);
-        }
-        // the latest name and place
-        r.info = Some(Arc::clone(info));
-        r.count.add_counts(count);
-        r.first = r.first.min(first);
-        r.last = r.last.max(last);
-        r.new |= new;
-    }
-
     /// Adds a closed bucket's records (a merge: hours into a day, a restored bucket).
     fn absorb(&mut self, bucket: &Bucket, b: &Bounds) {
         let shift = bucket.start.saturating_sub(self.start);
@@ -491,6 +433,59 @@ impl Acc {
             other_devices,
         }
     }
+}
+
+/// Adds one remote's traffic (with its place and time offsets) to a device of the open
+/// bucket (`name`: the device's name, when it has none yet).
+fn add_remote(
+    d: &mut OpenDevice,
+    mac: Option<[u8; 6]>,
+    name: Option<Arc<str>>,
+    info: &Arc<RemoteInfo>,
+    count: &Count,
+    (first, last, new): (u32, u32, bool),
+    b: &Bounds,
+) {
+    d.mac = d.mac.or(mac);
+    if d.name.is_none() {
+        d.name = name;
+    }
+    d.count.add_counts(count);
+    let place = info.place.as_deref();
+    let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
+    let keys = [
+        (place.and_then(|p| p.country).map_or(0, country_key), None),
+        (
+            place.and_then(|p| p.asn).unwrap_or(0),
+            place.and_then(|p| p.org.as_ref()),
+        ),
+    ];
+    for (v, (key, org)) in d.keys.iter_mut().zip(keys) {
+        // beyond the bound: into the unknown entry
+        let key = if v.len() < cap || v.iter().any(|e| e.key == key) {
+            key
+        } else {
+            0
+        };
+        let org = org.filter(|_| key != 0);
+        add_key(v, key, org, count.bytes_out, count.bytes_in);
+    }
+    if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
+        fold_smallest(d, cap / 2);
+    }
+    let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+        return;
+    };
+    if fresh {
+        d.remotes_seen = d.remotes_seen.saturating_add(1);
+        (r.first, r.last) = (first, last);
+    }
+    // the latest name and place
+    r.info = Some(Arc::clone(info));
+    r.count.add_counts(count);
+    r.first = r.first.min(first);
+    r.last = r.last.max(last);
+    r.new |= new;
 }
 
 /// Folds all but the `keep` largest remotes of an open device into its `other`.
@@ -620,6 +615,21 @@ impl std::fmt::Debug for HistoryCell {
     }
 }
 
+/// The interned form of a name.
+fn intern_name(names: &mut HashMap<Box<str>, Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return Arc::clone(n);
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.insert(name.into(), Arc::clone(&n));
+    n
+}
+
+/// Entries of `History::hints`.
+const HINTS: usize = 256;
+/// A hint's index: the device is not in the open bucket, which is full.
+const NOT_KEPT: u32 = u32::MAX;
+
 /// The history kept by the data path.
 pub struct History {
     pub bounds: Bounds,
@@ -646,6 +656,9 @@ pub struct History {
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds
     /// remotes out of the open bucket faster than hours roll).
     intern_limit: usize,
+    /// Per hashed address: a device and its index in the open bucket (`NOT_KEPT`: not
+    /// there, the bucket is full), as the last lookup found it. Cleared with the bucket.
+    hints: Vec<(Addr, u32)>,
     pub cell: HistoryCell,
 }
 
@@ -665,6 +678,7 @@ impl History {
             names: HashMap::default(),
             intern_limit: 1024,
             boundary: u64::MAX,
+            hints: Vec::new(),
             cell: HistoryCell::default(),
         }
     }
@@ -695,19 +709,10 @@ impl History {
         Arc::clone(&e.1)
     }
 
-    fn intern_name(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.names.get(name) {
-            return Arc::clone(n);
-        }
-        let n: Arc<str> = Arc::from(name);
-        self.names.insert(name.into(), Arc::clone(&n));
-        n
-    }
-
     /// The interned form of a remote as the tables have it now.
     fn remote_info(&mut self, ip: Addr, remote: &crate::table::Remote) -> Arc<RemoteInfo> {
         let place = remote.geo_rc().map(|g| self.place(g));
-        let name = remote.names.first().map(|n| self.intern_name(n));
+        let name = (remote.names.first()).map(|n| intern_name(&mut self.names, n));
         if let Some(i) = self.remotes.get(&ip) {
             let same_place = match (&i.place, &place) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
@@ -734,23 +739,69 @@ impl History {
             return;
         }
         self.roll_to(t);
+        self.boundary = self.open.start + HOUR;
+        self.changed = true;
+        let Some(at) = self.open_device(d.host) else {
+            // A device beyond the bound: only counted. Its remote is not interned for it (no
+            // bucket would name it); one interned already is brought up to date as before.
+            if self.remotes.contains_key(&d.remote_ip) {
+                self.remote_info(d.remote_ip, d.remote);
+            }
+            self.open.other_devices.add_counts(&d.count);
+            return;
+        };
         let info = self.remote_info(d.remote_ip, d.remote);
-        let name = device_name.map(|n| self.intern_name(n));
         let off = u32::try_from(t.saturating_sub(self.open.start)).unwrap_or(0);
         if self.remotes.len() > self.intern_limit {
             self.prune_interned();
         }
-        self.open.add(
-            d.host,
-            d.mac,
-            name.as_ref(),
-            &info,
-            &d.count,
-            (off, off, d.new),
-            &self.bounds,
-        );
-        self.boundary = self.open.start + HOUR;
-        self.changed = true;
+        let Some((_, dev)) = self.open.devices.get_mut(at) else {
+            return;
+        };
+        // the first name sticks: interned only while the device has none
+        let name = match device_name {
+            Some(n) if dev.name.is_none() => Some(intern_name(&mut self.names, n)),
+            _ => None,
+        };
+        let times = (off, off, d.new);
+        add_remote(dev, d.mac, name, &info, &d.count, times, &self.bounds);
+    }
+
+    /// The index of a device in the open bucket, added when there is room; `None` when the
+    /// bucket holds its bound of devices, not this one. Each pair of the sweep asks, so the
+    /// answer is remembered per hashed address (`hints`, checked before it is believed).
+    fn open_device(&mut self, ip: Addr) -> Option<usize> {
+        let cap = self.bounds.devices.saturating_mul(OPEN_FACTOR);
+        let devices = &mut self.open.devices;
+        let bits = ip.bits();
+        let h = ((bits as u64 ^ (bits >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56)
+            as usize;
+        if self.hints.is_empty() {
+            self.hints = vec![(Addr::default(), u32::MAX - 1); HINTS];
+        }
+        let Some(hint) = self.hints.get_mut(h) else {
+            return None;
+        };
+        if hint.0 == ip {
+            if hint.1 == NOT_KEPT {
+                // the bucket was full without it, and devices only leave with the bucket
+                return None;
+            }
+            let at = hint.1 as usize;
+            if devices.get(at).is_some_and(|e| e.0 == ip) {
+                return Some(at);
+            }
+        }
+        let at = match devices.binary_search_by(|e| e.0.cmp(&ip)) {
+            Ok(at) => Some(at),
+            Err(at) if devices.len() < cap => {
+                devices.insert(at, (ip, OpenDevice::default()));
+                Some(at)
+            }
+            Err(_) => None,
+        };
+        *hint = (ip, at.map_or(NOT_KEPT, |a| a as u32));
+        at
     }
 
     /// Moves the open bucket to the hour of `t`, closing the one before: packets late by
@@ -775,6 +826,7 @@ impl History {
         self.close_open();
         self.boundary = u64::MAX;
         self.open = Acc::new(start, HOUR);
+        self.hints.clear();
         self.open_frozen = None;
         self.daily_and_prune();
         self.changed = true;
