@@ -65,6 +65,7 @@ impl Default for Bounds {
 
 impl Bounds {
     /// History is kept at all (`--history-top 0` turns it off).
+    #[inline]
     pub fn enabled(&self) -> bool {
         self.top > 0 && self.devices > 0 && (self.hours > 0 || self.days > 0)
     }
@@ -247,8 +248,9 @@ struct OpenDevice {
     count: Count,
     other: (u64, u64),
     remotes_seen: u32,
-    /// Sorted by address (few: `top` × `OPEN_FACTOR` at most between folds; a sorted
-    /// `Vec` is less code than one more `HashMap` type).
+    /// Few: `top` × `OPEN_FACTOR` at most between folds (a `Vec` is less code than one more
+    /// `HashMap` type). In the open bucket in arrival order (sorted by address when folded);
+    /// in a merge sorted by address.
     remotes: Vec<(Addr, OpenRemote)>,
     /// Countries (`KEY_COUNTRY`) and ASNs (`KEY_ASN`), few (`top` × `OPEN_FACTOR` at
     /// most): searched in order, no hash map per kind.
@@ -470,13 +472,20 @@ fn add_remote(
         let org = org.filter(|_| key != 0);
         add_key(v, key, org, count.bytes_out, count.bytes_in);
     }
-    if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
+    // the open bucket's remotes are in arrival order: a search by equality and a push, no
+    // order kept per pair (few: `cap` at most)
+    let found = d.remotes.iter().position(|e| e.0 == info.ip);
+    if found.is_none() && d.remotes.len() >= cap {
         fold_smallest(d, cap / 2);
     }
-    let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+    let at = found.unwrap_or_else(|| {
+        d.remotes.push((info.ip, OpenRemote::default()));
+        d.remotes.len() - 1
+    });
+    let Some((_, r)) = d.remotes.get_mut(at) else {
         return;
     };
-    if fresh {
+    if found.is_none() {
         d.remotes_seen = d.remotes_seen.saturating_add(1);
         (r.first, r.last) = (first, last);
     }
@@ -498,6 +507,11 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
     let cut = sizes.len() - keep;
     let (_, pivot, _) = sizes.select_nth_unstable(cut - 1);
     let pivot = *pivot;
+    if sizes.iter().filter(|&&s| s <= pivot).count() > cut {
+        // more of the pivot's size than go: the first ones by address go (the open
+        // bucket's remotes are in arrival order)
+        sort_by(&mut d.remotes, &|a, b| a.0.cmp(&b.0));
+    }
     let mut drop = cut;
     let other = &mut d.other;
     d.remotes.retain(|(_, r)| {
@@ -738,7 +752,11 @@ impl History {
         if t >= MAX_TIME {
             return;
         }
-        self.roll_to(t);
+        if t.wrapping_sub(self.open.start) < HOUR {
+            self.clock = self.clock.max(t); // all `roll_to` would do
+        } else {
+            self.roll_to(t);
+        }
         self.boundary = self.open.start + HOUR;
         self.changed = true;
         let Some(at) = self.open_device(d.host) else {
