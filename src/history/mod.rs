@@ -670,6 +670,8 @@ pub struct History {
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds
     /// remotes out of the open bucket faster than hours roll).
     intern_limit: usize,
+    /// Interned places past which unused ones are pruned.
+    place_limit: usize,
     /// Per hashed address: a device and its index in the open bucket (`NOT_KEPT`: not
     /// there, the bucket is full), as the last lookup found it. Cleared with the bucket.
     hints: Vec<(Addr, u32)>,
@@ -691,6 +693,7 @@ impl History {
             places: HashMap::default(),
             names: HashMap::default(),
             intern_limit: 1024,
+            place_limit: 1024,
             boundary: u64::MAX,
             hints: Vec::new(),
             cell: HistoryCell::default(),
@@ -904,9 +907,14 @@ impl History {
     }
 
     /// Forgets interned remotes, places and names that no bucket names any more.
+    /// Places go only when there are twice as many as the last time: a remote that goes
+    /// often leaves a place that the next one takes again (one per database record).
     fn prune_interned(&mut self) {
         self.remotes.retain(|_, i| Arc::strong_count(i) > 1);
-        self.places.retain(|_, (_, p)| Arc::strong_count(p) > 1);
+        if self.places.len() > self.place_limit {
+            self.places.retain(|_, (_, p)| Arc::strong_count(p) > 1);
+            self.place_limit = (2 * self.places.len()).max(1024);
+        }
         self.names.retain(|_, n| Arc::strong_count(n) > 1);
         self.intern_limit = (2 * self.remotes.len()).max(1024);
     }
