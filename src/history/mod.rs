@@ -25,6 +25,7 @@ pub mod persist;
 use crate::geo::GeoInfo;
 use crate::packet::Addr;
 use crate::table::{PairCount, PairDelta};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -65,7 +66,7 @@ impl Default for Bounds {
 
 impl Bounds {
     /// History is kept at all (`--history-top 0` turns it off).
-    #[inline]
+    #[inline(always)]
     pub fn enabled(&self) -> bool {
         self.top > 0 && self.devices > 0 && (self.hours > 0 || self.days > 0)
     }
@@ -700,6 +701,7 @@ impl History {
         }
     }
 
+    #[inline(always)]
     pub fn enabled(&self) -> bool {
         self.bounds.enabled()
     }
@@ -730,7 +732,10 @@ impl History {
     fn remote_info(&mut self, ip: Addr, remote: &crate::table::Remote) -> Arc<RemoteInfo> {
         let place = remote.geo_rc().map(|g| self.place(g));
         let name = (remote.names.first()).map(|n| intern_name(&mut self.names, n));
-        if let Some(i) = self.remotes.get(&ip) {
+        // one search of the map, whether it holds the remote or not
+        let e = self.remotes.entry(ip);
+        if let Entry::Occupied(o) = &e {
+            let i = o.get();
             let same_place = match (&i.place, &place) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
                 (None, None) => true,
@@ -741,7 +746,7 @@ impl History {
             }
         }
         let i = Arc::new(RemoteInfo { ip, place, name });
-        self.remotes.insert(ip, Arc::clone(&i));
+        e.insert_entry(Arc::clone(&i));
         i
     }
 
