@@ -750,9 +750,15 @@ impl History {
         i
     }
 
-    /// One pair's traffic from the sweep; `device_name` names the LAN host. Time: the
-    /// remote's last packet (capture time).
+    /// One pair's traffic from the sweep, with the LAN host's name.
+    #[cfg(test)]
     pub fn add(&mut self, d: &PairDelta, device_name: Option<&str>) {
+        self.add_named(d, || device_name)
+    }
+
+    /// One pair's traffic from the sweep; `device_name` names the LAN host (asked only when
+    /// the open bucket has no name for it yet). Time: the remote's last packet (capture time).
+    pub fn add_named<'n>(&mut self, d: &PairDelta, device_name: impl FnOnce() -> Option<&'n str>) {
         if !self.enabled() {
             return;
         }
@@ -785,9 +791,9 @@ impl History {
             return;
         };
         // the first name sticks: interned only while the device has none
-        let name = match device_name {
-            Some(n) if dev.name.is_none() => Some(intern_name(&mut self.names, n)),
-            _ => None,
+        let name = match dev.name {
+            None => device_name().map(|n| intern_name(&mut self.names, n)),
+            Some(_) => None,
         };
         let times = (off, off, d.new);
         add_remote(dev, d.mac, name, &info, &d.count, times, &self.bounds);
@@ -809,7 +815,7 @@ impl History {
             return None;
         };
         if hint.0 == ip {
-            if hint.1 == NOT_KEPT {
+            if hint.1 == NOT_KEPT && devices.len() >= cap {
                 // the bucket was full without it, and devices only leave with the bucket
                 return None;
             }
