@@ -811,9 +811,7 @@ impl History {
         if self.hints.is_empty() {
             self.hints = vec![(Addr::default(), u32::MAX - 1); HINTS];
         }
-        let Some(hint) = self.hints.get_mut(h) else {
-            return None;
-        };
+        let hint = self.hints.get_mut(h)?;
         if hint.0 == ip {
             if hint.1 == NOT_KEPT && devices.len() >= cap {
                 // the bucket was full without it, and devices only leave with the bucket
