@@ -25,7 +25,6 @@ pub mod persist;
 use crate::geo::GeoInfo;
 use crate::packet::Addr;
 use crate::table::{PairCount, PairDelta};
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -321,16 +320,15 @@ fn top_keys(v: &[KeyRec], top: usize) -> Vec<KeyRec> {
 
 /// The entry of `key` in a list sorted by address, and whether it was added now (`None`:
 /// not there, and the list holds `cap` entries already).
-fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(&mut V, bool)> {
-    let (at, fresh) = match v.binary_search_by(|e| e.0.cmp(&key)) {
-        Ok(at) => (at, false),
+fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(usize, bool)> {
+    match v.binary_search_by(|e| e.0.cmp(&key)) {
+        Ok(at) => Some((at, false)),
         Err(at) if v.len() < cap => {
             v.insert(at, (key, V::default()));
-            (at, true)
+            Some((at, true))
         }
-        Err(_) => return None,
-    };
-    Some((&mut v.get_mut(at)?.1, fresh))
+        Err(_) => None,
+    }
 }
 
 /// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
@@ -364,7 +362,8 @@ impl Acc {
     /// The device's sums; `None` when the bucket holds its bound of devices already.
     fn device(&mut self, ip: Addr, b: &Bounds) -> Option<&mut OpenDevice> {
         let cap = b.devices.saturating_mul(OPEN_FACTOR);
-        entry(&mut self.devices, ip, cap).map(|e| e.0)
+        let (at, _) = entry(&mut self.devices, ip, cap)?;
+        Some(&mut self.devices.get_mut(at)?.1)
     }
 
     /// Adds a closed bucket's records (a merge: hours into a day, a restored bucket).
@@ -393,7 +392,10 @@ impl Acc {
                 add_key(asns, a.asn, a.org.as_ref(), a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
-                let Some((o, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                let Some((at, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                    continue;
+                };
+                let Some((_, o)) = d.remotes.get_mut(at) else {
                     continue;
                 };
                 if fresh {
@@ -508,21 +510,37 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
     let cut = sizes.len() - keep;
     let (_, pivot, _) = sizes.select_nth_unstable(cut - 1);
     let pivot = *pivot;
-    if sizes.iter().filter(|&&s| s <= pivot).count() > cut {
-        // more of the pivot's size than go: the first ones by address go (the open
-        // bucket's remotes are in arrival order)
-        sort_by(&mut d.remotes, &|a, b| a.0.cmp(&b.0));
+    // The first `cut` remotes by address of those not larger than the pivot go. The open
+    // bucket's remotes are in arrival order: the address order is needed only when more
+    // than `cut` are that small (ties at the pivot).
+    let small = |i: usize| {
+        d.remotes
+            .get(i)
+            .is_some_and(|r| r.1.count.total_bytes() <= pivot)
+    };
+    let mut go: Vec<bool> = (0..d.remotes.len()).map(small).collect();
+    if go.iter().filter(|&&g| g).count() > cut {
+        let by_address = sorted_indices(go.len(), &|a, b| {
+            let addr = |i: u32| d.remotes.get(i as usize).map(|r| r.0);
+            addr(a).cmp(&addr(b))
+        });
+        let mut left = cut;
+        for i in by_address {
+            if let Some(g) = go.get_mut(i as usize).filter(|g| **g) {
+                *g = left > 0;
+                left = left.saturating_sub(1);
+            }
+        }
     }
-    let mut drop = cut;
+    let mut i = 0;
     let other = &mut d.other;
     d.remotes.retain(|(_, r)| {
-        if drop > 0 && r.count.total_bytes() <= pivot {
-            drop -= 1;
+        let g = go.get(i).is_some_and(|g| *g);
+        i += 1;
+        if g {
             add2(other, r.count.bytes_out, r.count.bytes_in);
-            false
-        } else {
-            true
         }
+        !g
     });
 }
 
@@ -728,26 +746,32 @@ impl History {
         Arc::clone(&e.1)
     }
 
-    /// The interned form of a remote as the tables have it now.
-    fn remote_info(&mut self, ip: Addr, remote: &crate::table::Remote) -> Arc<RemoteInfo> {
+    /// The interned form of a remote as the tables have it now (`only_known`: `None` unless
+    /// it is interned already).
+    fn remote_info(
+        &mut self,
+        ip: Addr,
+        remote: &crate::table::Remote,
+        only_known: bool,
+    ) -> Option<Arc<RemoteInfo>> {
+        if only_known && !self.remotes.contains_key(&ip) {
+            return None;
+        }
         let place = remote.geo_rc().map(|g| self.place(g));
         let name = (remote.names.first()).map(|n| intern_name(&mut self.names, n));
-        // one search of the map, whether it holds the remote or not
-        let e = self.remotes.entry(ip);
-        if let Entry::Occupied(o) = &e {
-            let i = o.get();
+        if let Some(i) = self.remotes.get(&ip) {
             let same_place = match (&i.place, &place) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
                 (None, None) => true,
                 _ => false,
             };
             if same_place && i.name == name {
-                return Arc::clone(i);
+                return Some(Arc::clone(i));
             }
         }
         let i = Arc::new(RemoteInfo { ip, place, name });
-        e.insert_entry(Arc::clone(&i));
-        i
+        self.remotes.insert(ip, Arc::clone(&i));
+        Some(i)
     }
 
     /// One pair's traffic from the sweep, with the LAN host's name.
@@ -773,16 +797,14 @@ impl History {
         }
         self.boundary = self.open.start + HOUR;
         self.changed = true;
-        let Some(at) = self.open_device(d.host) else {
-            // A device beyond the bound: only counted. Its remote is not interned for it (no
-            // bucket would name it); one interned already is brought up to date as before.
-            if self.remotes.contains_key(&d.remote_ip) {
-                self.remote_info(d.remote_ip, d.remote);
-            }
+        let at = self.open_device(d.host);
+        // A device beyond the bound is only counted. Its remote is not interned for it (no
+        // bucket would name it); one interned already is brought up to date as before.
+        let info = self.remote_info(d.remote_ip, d.remote, at.is_none());
+        let (Some(at), Some(info)) = (at, info) else {
             self.open.other_devices.add_counts(&d.count);
             return;
         };
-        let info = self.remote_info(d.remote_ip, d.remote);
         let off = u32::try_from(t.saturating_sub(self.open.start)).unwrap_or(0);
         if self.remotes.len() > self.intern_limit {
             self.prune_interned();
@@ -822,14 +844,7 @@ impl History {
                 return Some(at);
             }
         }
-        let at = match devices.binary_search_by(|e| e.0.cmp(&ip)) {
-            Ok(at) => Some(at),
-            Err(at) if devices.len() < cap => {
-                devices.insert(at, (ip, OpenDevice::default()));
-                Some(at)
-            }
-            Err(_) => None,
-        };
+        let at = entry(devices, ip, cap).map(|e| e.0);
         *hint = (ip, at.map_or(NOT_KEPT, |a| a as u32));
         at
     }
