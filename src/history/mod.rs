@@ -248,9 +248,8 @@ struct OpenDevice {
     count: Count,
     other: (u64, u64),
     remotes_seen: u32,
-    /// Few: `top` × `OPEN_FACTOR` at most between folds (a `Vec` is less code than one more
-    /// `HashMap` type). In the open bucket in arrival order (sorted by address when folded);
-    /// in a merge sorted by address.
+    /// Sorted by address (few: `top` × `OPEN_FACTOR` at most between folds; a sorted
+    /// `Vec` is less code than one more `HashMap` type).
     remotes: Vec<(Addr, OpenRemote)>,
     /// Countries (`KEY_COUNTRY`) and ASNs (`KEY_ASN`), few (`top` × `OPEN_FACTOR` at
     /// most): searched in order, no hash map per kind.
@@ -440,21 +439,11 @@ impl Acc {
     }
 }
 
-/// Adds one remote's traffic (with its place and time offsets) to a device of the open
-/// bucket (`name`: the device's name, when it has none yet).
-fn add_remote(
-    d: &mut OpenDevice,
-    mac: Option<[u8; 6]>,
-    name: Option<Arc<str>>,
-    info: &Arc<RemoteInfo>,
-    count: &Count,
-    (first, last, new): (u32, u32, bool),
-    b: &Bounds,
-) {
-    d.mac = d.mac.or(mac);
-    if d.name.is_none() {
-        d.name = name;
-    }
+/// Adds one pair's traffic (its remote interned as `info`, `off` seconds into the bucket)
+/// to a device of the open bucket.
+fn add_remote(d: &mut OpenDevice, pd: &PairDelta, info: &Arc<RemoteInfo>, off: u32, b: &Bounds) {
+    let (count, first, last, new) = (&pd.count, off, off, pd.new);
+    d.mac = d.mac.or(pd.mac);
     d.count.add_counts(count);
     let place = info.place.as_deref();
     let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
@@ -475,20 +464,16 @@ fn add_remote(
         let org = org.filter(|_| key != 0);
         add_key(v, key, org, count.bytes_out, count.bytes_in);
     }
-    // the open bucket's remotes are in arrival order: a search by equality and a push, no
-    // order kept per pair (few: `cap` at most)
-    let found = d.remotes.iter().position(|e| e.0 == info.ip);
-    if found.is_none() && d.remotes.len() >= cap {
+    if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
         fold_smallest(d, cap / 2);
     }
-    let at = found.unwrap_or_else(|| {
-        d.remotes.push((info.ip, OpenRemote::default()));
-        d.remotes.len() - 1
-    });
+    let Some((at, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+        return;
+    };
     let Some((_, r)) = d.remotes.get_mut(at) else {
         return;
     };
-    if found.is_none() {
+    if fresh {
         d.remotes_seen = d.remotes_seen.saturating_add(1);
         (r.first, r.last) = (first, last);
     }
@@ -510,37 +495,16 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
     let cut = sizes.len() - keep;
     let (_, pivot, _) = sizes.select_nth_unstable(cut - 1);
     let pivot = *pivot;
-    // The first `cut` remotes by address of those not larger than the pivot go. The open
-    // bucket's remotes are in arrival order: the address order is needed only when more
-    // than `cut` are that small (ties at the pivot).
-    let small = |i: usize| {
-        d.remotes
-            .get(i)
-            .is_some_and(|r| r.1.count.total_bytes() <= pivot)
-    };
-    let mut go: Vec<bool> = (0..d.remotes.len()).map(small).collect();
-    if go.iter().filter(|&&g| g).count() > cut {
-        let by_address = sorted_indices(go.len(), &|a, b| {
-            let addr = |i: u32| d.remotes.get(i as usize).map(|r| r.0);
-            addr(a).cmp(&addr(b))
-        });
-        let mut left = cut;
-        for i in by_address {
-            if let Some(g) = go.get_mut(i as usize).filter(|g| **g) {
-                *g = left > 0;
-                left = left.saturating_sub(1);
-            }
-        }
-    }
-    let mut i = 0;
+    let mut drop = cut;
     let other = &mut d.other;
     d.remotes.retain(|(_, r)| {
-        let g = go.get(i).is_some_and(|g| *g);
-        i += 1;
-        if g {
+        if drop > 0 && r.count.total_bytes() <= pivot {
+            drop -= 1;
             add2(other, r.count.bytes_out, r.count.bytes_in);
+            false
+        } else {
+            true
         }
-        !g
     });
 }
 
@@ -754,19 +718,20 @@ impl History {
         remote: &crate::table::Remote,
         only_known: bool,
     ) -> Option<Arc<RemoteInfo>> {
-        if only_known && !self.remotes.contains_key(&ip) {
+        let known = self.remotes.get(&ip).cloned();
+        if only_known && known.is_none() {
             return None;
         }
         let place = remote.geo_rc().map(|g| self.place(g));
         let name = (remote.names.first()).map(|n| intern_name(&mut self.names, n));
-        if let Some(i) = self.remotes.get(&ip) {
+        if let Some(i) = known {
             let same_place = match (&i.place, &place) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
                 (None, None) => true,
                 _ => false,
             };
             if same_place && i.name == name {
-                return Some(Arc::clone(i));
+                return Some(i);
             }
         }
         let i = Arc::new(RemoteInfo { ip, place, name });
@@ -782,6 +747,7 @@ impl History {
 
     /// One pair's traffic from the sweep; `device_name` names the LAN host (asked only when
     /// the open bucket has no name for it yet). Time: the remote's last packet (capture time).
+    #[inline(never)]
     pub fn add_named<'n>(&mut self, d: &PairDelta, device_name: impl FnOnce() -> Option<&'n str>) {
         if !self.enabled() {
             return;
@@ -812,13 +778,11 @@ impl History {
         let Some((_, dev)) = self.open.devices.get_mut(at) else {
             return;
         };
-        // the first name sticks: interned only while the device has none
-        let name = match dev.name {
-            None => device_name().map(|n| intern_name(&mut self.names, n)),
-            Some(_) => None,
-        };
-        let times = (off, off, d.new);
-        add_remote(dev, d.mac, name, &info, &d.count, times, &self.bounds);
+        // the first name sticks: asked and interned only while the device has none
+        if dev.name.is_none() {
+            dev.name = device_name().map(|n| intern_name(&mut self.names, n));
+        }
+        add_remote(dev, d, &info, off, &self.bounds);
     }
 
     /// The index of a device in the open bucket, added when there is room; `None` when the
