@@ -464,10 +464,12 @@ fn add_remote(d: &mut OpenDevice, pd: &PairDelta, info: &Arc<RemoteInfo>, off: u
         let org = org.filter(|_| key != 0);
         add_key(v, key, org, count.bytes_out, count.bytes_in);
     }
-    if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
+    // a new remote when there are `cap` already: the smallest are folded first
+    let found = entry(&mut d.remotes, info.ip, cap).or_else(|| {
         fold_smallest(d, cap / 2);
-    }
-    let Some((at, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
+        entry(&mut d.remotes, info.ip, usize::MAX)
+    });
+    let Some((at, fresh)) = found else {
         return;
     };
     let Some((_, r)) = d.remotes.get_mut(at) else {
