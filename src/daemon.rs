@@ -160,8 +160,7 @@ impl DataPath {
         let (history, names) = (&mut self.history, &self.devnames.current);
         let (alerts, clock) = (&mut self.alerts, &mut self.alert_clock);
         self.tables.sweep_pairs(|d| {
-            let name = names.name(&d.host.ip(), d.mac.as_ref());
-            history.add(d, name);
+            history.add_named(d, || names.name(&d.host.ip(), d.mac.as_ref()));
             let g = d.remote.geo();
             *clock = (*clock).max(d.remote.last_seen);
             alerts.observe_pair(&crate::alert::PairObs {

@@ -65,6 +65,7 @@ impl Default for Bounds {
 
 impl Bounds {
     /// History is kept at all (`--history-top 0` turns it off).
+    #[inline(always)]
     pub fn enabled(&self) -> bool {
         self.top > 0 && self.devices > 0 && (self.hours > 0 || self.days > 0)
     }
@@ -318,16 +319,15 @@ fn top_keys(v: &[KeyRec], top: usize) -> Vec<KeyRec> {
 
 /// The entry of `key` in a list sorted by address, and whether it was added now (`None`:
 /// not there, and the list holds `cap` entries already).
-fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(&mut V, bool)> {
-    let (at, fresh) = match v.binary_search_by(|e| e.0.cmp(&key)) {
-        Ok(at) => (at, false),
+fn entry<V: Default>(v: &mut Vec<(Addr, V)>, key: Addr, cap: usize) -> Option<(usize, bool)> {
+    match v.binary_search_by(|e| e.0.cmp(&key)) {
+        Ok(at) => Some((at, false)),
         Err(at) if v.len() < cap => {
             v.insert(at, (key, V::default()));
-            (at, true)
+            Some((at, true))
         }
-        Err(_) => return None,
-    };
-    Some((&mut v.get_mut(at)?.1, fresh))
+        Err(_) => None,
+    }
 }
 
 /// Sums of one bucket being filled (the open hour, or a merge of closed buckets).
@@ -361,65 +361,8 @@ impl Acc {
     /// The device's sums; `None` when the bucket holds its bound of devices already.
     fn device(&mut self, ip: Addr, b: &Bounds) -> Option<&mut OpenDevice> {
         let cap = b.devices.saturating_mul(OPEN_FACTOR);
-        entry(&mut self.devices, ip, cap).map(|e| e.0)
-    }
-
-    /// Adds one remote's traffic (with its place and time offsets) to a device.
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        ip: Addr,
-        mac: Option<[u8; 6]>,
-        name: Option<&Arc<str>>,
-        info: &Arc<RemoteInfo>,
-        count: &Count,
-        (first, last, new): (u32, u32, bool),
-        b: &Bounds,
-    ) {
-        let Some(d) = self.device(ip, b) else {
-            self.other_devices.add_counts(count);
-            return;
-        };
-        d.mac = d.mac.or(mac);
-        if d.name.is_none() {
-            d.name = name.cloned();
-        }
-        d.count.add_counts(count);
-        let place = info.place.as_deref();
-        let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
-        let keys = [
-            (place.and_then(|p| p.country).map_or(0, country_key), None),
-            (
-                place.and_then(|p| p.asn).unwrap_or(0),
-                place.and_then(|p| p.org.as_ref()),
-            ),
-        ];
-        for (v, (key, org)) in d.keys.iter_mut().zip(keys) {
-            // beyond the bound: into the unknown entry
-            let key = if v.len() < cap || v.iter().any(|e| e.key == key) {
-                key
-            } else {
-                0
-            };
-            let org = org.filter(|_| key != 0);
-            add_key(v, key, org, count.bytes_out, count.bytes_in);
-        }
-        if d.remotes.len() >= cap && d.remotes.binary_search_by(|e| e.0.cmp(&info.ip)).is_err() {
-            fold_smallest(d, cap / 2);
-        }
-        let Some((r, fresh)) = entry(&mut d.remotes, info.ip, usize::MAX) else {
-            return;
-        };
-        if fresh {
-            d.remotes_seen = d.remotes_seen.saturating_add(1);
-            (r.first, r.last) = (first, last);
-        }
-        // the latest name and place
-        r.info = Some(Arc::clone(info));
-        r.count.add_counts(count);
-        r.first = r.first.min(first);
-        r.last = r.last.max(last);
-        r.new |= new;
+        let (at, _) = entry(&mut self.devices, ip, cap)?;
+        Some(&mut self.devices.get_mut(at)?.1)
     }
 
     /// Adds a closed bucket's records (a merge: hours into a day, a restored bucket).
@@ -448,7 +391,10 @@ impl Acc {
                 add_key(asns, a.asn, a.org.as_ref(), a.bytes_out, a.bytes_in);
             }
             for r in dev.remotes.iter() {
-                let Some((o, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                let Some((at, fresh)) = entry(&mut d.remotes, r.remote.ip, usize::MAX) else {
+                    continue;
+                };
+                let Some((_, o)) = d.remotes.get_mut(at) else {
                     continue;
                 };
                 if fresh {
@@ -491,6 +437,54 @@ impl Acc {
             other_devices,
         }
     }
+}
+
+/// Adds one pair's traffic (its remote interned as `info`, `off` seconds into the bucket)
+/// to a device of the open bucket.
+fn add_remote(d: &mut OpenDevice, pd: &PairDelta, info: &Arc<RemoteInfo>, off: u32, b: &Bounds) {
+    let (count, first, last, new) = (&pd.count, off, off, pd.new);
+    d.mac = d.mac.or(pd.mac);
+    d.count.add_counts(count);
+    let place = info.place.as_deref();
+    let cap = b.top.saturating_mul(OPEN_FACTOR).max(16);
+    let keys = [
+        (place.and_then(|p| p.country).map_or(0, country_key), None),
+        (
+            place.and_then(|p| p.asn).unwrap_or(0),
+            place.and_then(|p| p.org.as_ref()),
+        ),
+    ];
+    for (v, (key, org)) in d.keys.iter_mut().zip(keys) {
+        // beyond the bound: into the unknown entry
+        let key = if v.len() < cap || v.iter().any(|e| e.key == key) {
+            key
+        } else {
+            0
+        };
+        let org = org.filter(|_| key != 0);
+        add_key(v, key, org, count.bytes_out, count.bytes_in);
+    }
+    // a new remote when there are `cap` already: the smallest are folded first
+    let found = entry(&mut d.remotes, info.ip, cap).or_else(|| {
+        fold_smallest(d, cap / 2);
+        entry(&mut d.remotes, info.ip, usize::MAX)
+    });
+    let Some((at, fresh)) = found else {
+        return;
+    };
+    let Some((_, r)) = d.remotes.get_mut(at) else {
+        return;
+    };
+    if fresh {
+        d.remotes_seen = d.remotes_seen.saturating_add(1);
+        (r.first, r.last) = (first, last);
+    }
+    // the latest name and place
+    r.info = Some(Arc::clone(info));
+    r.count.add_counts(count);
+    r.first = r.first.min(first);
+    r.last = r.last.max(last);
+    r.new |= new;
 }
 
 /// Folds all but the `keep` largest remotes of an open device into its `other`.
@@ -620,6 +614,21 @@ impl std::fmt::Debug for HistoryCell {
     }
 }
 
+/// The interned form of a name.
+fn intern_name(names: &mut HashMap<Box<str>, Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return Arc::clone(n);
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.insert(name.into(), Arc::clone(&n));
+    n
+}
+
+/// Entries of `History::hints`.
+const HINTS: usize = 256;
+/// A hint's index: the device is not in the open bucket, which is full.
+const NOT_KEPT: u32 = u32::MAX;
+
 /// The history kept by the data path.
 pub struct History {
     pub bounds: Bounds,
@@ -646,6 +655,11 @@ pub struct History {
     /// Interned remotes past which unused ones are pruned (a flood within one hour folds
     /// remotes out of the open bucket faster than hours roll).
     intern_limit: usize,
+    /// Interned places past which unused ones are pruned.
+    place_limit: usize,
+    /// Per hashed address: a device and its index in the open bucket (`NOT_KEPT`: not
+    /// there, the bucket is full), as the last lookup found it. Cleared with the bucket.
+    hints: Vec<(Addr, u32)>,
     pub cell: HistoryCell,
 }
 
@@ -664,11 +678,14 @@ impl History {
             places: HashMap::default(),
             names: HashMap::default(),
             intern_limit: 1024,
+            place_limit: 1024,
             boundary: u64::MAX,
+            hints: Vec::new(),
             cell: HistoryCell::default(),
         }
     }
 
+    #[inline(always)]
     pub fn enabled(&self) -> bool {
         self.bounds.enabled()
     }
@@ -695,37 +712,45 @@ impl History {
         Arc::clone(&e.1)
     }
 
-    fn intern_name(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.names.get(name) {
-            return Arc::clone(n);
+    /// The interned form of a remote as the tables have it now (`only_known`: `None` unless
+    /// it is interned already).
+    fn remote_info(
+        &mut self,
+        ip: Addr,
+        remote: &crate::table::Remote,
+        only_known: bool,
+    ) -> Option<Arc<RemoteInfo>> {
+        let known = self.remotes.get(&ip).cloned();
+        if only_known && known.is_none() {
+            return None;
         }
-        let n: Arc<str> = Arc::from(name);
-        self.names.insert(name.into(), Arc::clone(&n));
-        n
-    }
-
-    /// The interned form of a remote as the tables have it now.
-    fn remote_info(&mut self, ip: Addr, remote: &crate::table::Remote) -> Arc<RemoteInfo> {
         let place = remote.geo_rc().map(|g| self.place(g));
-        let name = remote.names.first().map(|n| self.intern_name(n));
-        if let Some(i) = self.remotes.get(&ip) {
+        let name = (remote.names.first()).map(|n| intern_name(&mut self.names, n));
+        if let Some(i) = known {
             let same_place = match (&i.place, &place) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
                 (None, None) => true,
                 _ => false,
             };
             if same_place && i.name == name {
-                return Arc::clone(i);
+                return Some(i);
             }
         }
         let i = Arc::new(RemoteInfo { ip, place, name });
         self.remotes.insert(ip, Arc::clone(&i));
-        i
+        Some(i)
     }
 
-    /// One pair's traffic from the sweep; `device_name` names the LAN host. Time: the
-    /// remote's last packet (capture time).
+    /// One pair's traffic from the sweep, with the LAN host's name.
+    #[cfg(test)]
     pub fn add(&mut self, d: &PairDelta, device_name: Option<&str>) {
+        self.add_named(d, || device_name)
+    }
+
+    /// One pair's traffic from the sweep; `device_name` names the LAN host (asked only when
+    /// the open bucket has no name for it yet). Time: the remote's last packet (capture time).
+    #[inline(never)]
+    pub fn add_named<'n>(&mut self, d: &PairDelta, device_name: impl FnOnce() -> Option<&'n str>) {
         if !self.enabled() {
             return;
         }
@@ -733,24 +758,61 @@ impl History {
         if t >= MAX_TIME {
             return;
         }
-        self.roll_to(t);
-        let info = self.remote_info(d.remote_ip, d.remote);
-        let name = device_name.map(|n| self.intern_name(n));
+        if t.wrapping_sub(self.open.start) < HOUR {
+            self.clock = self.clock.max(t); // all `roll_to` would do
+        } else {
+            self.roll_to(t);
+        }
+        self.boundary = self.open.start + HOUR;
+        self.changed = true;
+        let at = self.open_device(d.host);
+        // A device beyond the bound is only counted. Its remote is not interned for it (no
+        // bucket would name it); one interned already is brought up to date as before.
+        let info = self.remote_info(d.remote_ip, d.remote, at.is_none());
+        let (Some(at), Some(info)) = (at, info) else {
+            self.open.other_devices.add_counts(&d.count);
+            return;
+        };
         let off = u32::try_from(t.saturating_sub(self.open.start)).unwrap_or(0);
         if self.remotes.len() > self.intern_limit {
             self.prune_interned();
         }
-        self.open.add(
-            d.host,
-            d.mac,
-            name.as_ref(),
-            &info,
-            &d.count,
-            (off, off, d.new),
-            &self.bounds,
-        );
-        self.boundary = self.open.start + HOUR;
-        self.changed = true;
+        let Some((_, dev)) = self.open.devices.get_mut(at) else {
+            return;
+        };
+        // the first name sticks: asked and interned only while the device has none
+        if dev.name.is_none() {
+            dev.name = device_name().map(|n| intern_name(&mut self.names, n));
+        }
+        add_remote(dev, d, &info, off, &self.bounds);
+    }
+
+    /// The index of a device in the open bucket, added when there is room; `None` when the
+    /// bucket holds its bound of devices, not this one. Each pair of the sweep asks, so the
+    /// answer is remembered per hashed address (`hints`, checked before it is believed).
+    fn open_device(&mut self, ip: Addr) -> Option<usize> {
+        let cap = self.bounds.devices.saturating_mul(OPEN_FACTOR);
+        let devices = &mut self.open.devices;
+        let bits = ip.bits();
+        let h = ((bits as u64 ^ (bits >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56)
+            as usize;
+        if self.hints.is_empty() {
+            self.hints = vec![(Addr::default(), u32::MAX - 1); HINTS];
+        }
+        let hint = self.hints.get_mut(h)?;
+        if hint.0 == ip {
+            if hint.1 == NOT_KEPT && devices.len() >= cap {
+                // the bucket was full without it, and devices only leave with the bucket
+                return None;
+            }
+            let at = hint.1 as usize;
+            if devices.get(at).is_some_and(|e| e.0 == ip) {
+                return Some(at);
+            }
+        }
+        let at = entry(devices, ip, cap).map(|e| e.0);
+        *hint = (ip, at.map_or(NOT_KEPT, |a| a as u32));
+        at
     }
 
     /// Moves the open bucket to the hour of `t`, closing the one before: packets late by
@@ -775,6 +837,7 @@ impl History {
         self.close_open();
         self.boundary = u64::MAX;
         self.open = Acc::new(start, HOUR);
+        self.hints.clear();
         self.open_frozen = None;
         self.daily_and_prune();
         self.changed = true;
@@ -834,9 +897,14 @@ impl History {
     }
 
     /// Forgets interned remotes, places and names that no bucket names any more.
+    /// Places go only when there are twice as many as the last time: a remote that goes
+    /// often leaves a place that the next one takes again (one per database record).
     fn prune_interned(&mut self) {
         self.remotes.retain(|_, i| Arc::strong_count(i) > 1);
-        self.places.retain(|_, (_, p)| Arc::strong_count(p) > 1);
+        if self.places.len() > self.place_limit {
+            self.places.retain(|_, (_, p)| Arc::strong_count(p) > 1);
+            self.place_limit = (2 * self.places.len()).max(1024);
+        }
         self.names.retain(|_, n| Arc::strong_count(n) > 1);
         self.intern_limit = (2 * self.remotes.len()).max(1024);
     }

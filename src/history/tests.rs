@@ -133,6 +133,39 @@ fn a_flood_keeps_the_bounds() {
     assert!(h.interned() < 3000, "{}", h.interned());
 }
 
+/// Devices beyond the open bucket's bound are only counted (their remotes not interned),
+/// and which devices the bucket takes is decided again each hour.
+#[test]
+fn devices_beyond_the_bound_are_only_counted() {
+    let b = Bounds {
+        top: 4,
+        devices: 1, // the open bucket takes 4
+        ..Default::default()
+    };
+    let mut t = Tables::new(1000, 100);
+    let mut h = History::new(b);
+    let host = |i: u32| format!("192.168.1.{}", 2 + i);
+    for i in 0..8 {
+        send(&mut t, &host(i), ip(i), 100, T + 5);
+        sweep(&mut t, &mut h);
+    }
+    assert_eq!(h.interned(), 4, "the remotes of the 4 devices taken");
+    // the next hour, the other four first
+    for i in (0..8).rev() {
+        send(&mut t, &host(i), ip(i), 100, T + HOUR + 5);
+        sweep(&mut t, &mut h);
+    }
+    let v = h.cell.get();
+    let taken = |b: &Bucket| (b.devices[0].ip, b.other_devices.bytes_out);
+    let a = |i: u32| host(i).parse::<Addr>().unwrap();
+    assert_eq!(taken(&v.hourly[0]), (a(0), 700), "ties by address");
+    assert_eq!(
+        taken(&v.hourly[1]),
+        (a(4), 700),
+        "the first four of the hour"
+    );
+}
+
 #[test]
 fn a_late_packet_joins_the_open_hour_and_a_clock_jump_back_starts_over() {
     let mut t = Tables::new(100, 10);
