@@ -155,13 +155,16 @@ impl Networks {
         if self.is_lan(ip) {
             return false;
         }
+        // `--remote` overrides the special-purpose blocks: asked first, it spares their walk
+        if self.remote.contains(ip) {
+            return true;
+        }
         // (an `Addr` that is IPv6 is never IPv4-mapped: IPv6 outside 2000::/3 is special)
-        let special = if ip.is_ipv6() {
-            ip.bits() >> 125 != 1 || self.special.contains(ip)
+        if ip.is_ipv6() {
+            ip.bits() >> 125 == 1 && !self.special.contains(ip)
         } else {
-            self.special.contains(ip)
-        };
-        self.remote.contains(ip) || !special
+            !self.special.contains(ip)
+        }
     }
 
     /// Sorts a packet into outbound / inbound / not ours. Cheap: a few prefix compares. The
