@@ -265,11 +265,14 @@ impl DataPath {
     /// Looks up the remotes not located yet (once per snapshot): the daemon drives the
     /// database, the table only keeps the answers. The database's pages are let go of every
     /// `RELEASE_EVERY` lookups and at the end (`GeoDb::release_pages`): a round of lookups
-    /// scattered over the whole file does not map all of it into the daemon at once.
+    /// scattered over the whole file does not map all of it into the daemon at once. 128:
+    /// 1,024 random lookups touched nearly all of a 5.7 MB database (each fault maps up to 16
+    /// neighbouring pages), and the peak RSS of the 1M `flows` replay was 13.2 MB; at 128 it
+    /// is 11.0 MB, for ~0.1 more minor fault per lookup (BENCHMARKS.md, tenth round).
     /// Out of line: `snapshot` and `sweep` call it (one copy in the binary).
     #[inline(never)]
     fn locate_new(&mut self) {
-        const RELEASE_EVERY: u64 = 1024;
+        const RELEASE_EVERY: u64 = 128;
         let (geo, stats) = (&self.geo, &mut self.stats);
         if !geo.is_open() {
             self.tables.locate_new(|_| None);
@@ -560,7 +563,9 @@ fn drop_privileges(cfg: &Config) -> bool {
 }
 
 /// Runs the daemon; returns the process exit status.
-pub fn run(cfg: Config) -> i32 {
+/// `cfg` lives as long as the process (the caller leaks it): no exit path of the daemon
+/// drops it, which spares a copy of its destructor at each of them.
+pub fn run(cfg: &'static Config) -> i32 {
     let signals = Signals::install();
     for path in [&cfg.state, &cfg.json_out].into_iter().flatten() {
         snapshot::remove_stale_temporaries(path);
@@ -626,7 +631,7 @@ pub fn run(cfg: Config) -> i32 {
         meta,
     );
     dp.history = history;
-    dp.export = crate::export::Export::new(&cfg, &dp.tables);
+    dp.export = crate::export::Export::new(cfg, &dp.tables);
     dp.alerts = crate::alert::Alerts::start(cfg.alerts.clone());
     if let Err(e) = dp.alerts.restore_memory(&alert_memory) {
         log::error!("state file: {e}");
@@ -646,8 +651,8 @@ pub fn run(cfg: Config) -> i32 {
         json_errors: 0,
     };
     match cfg.read.clone() {
-        Some(path) => replay(&cfg, &path, &mut dp, &mut out, &signals),
-        None => Live::new(&cfg, &mut dp, &mut out, &signals).run(),
+        Some(path) => replay(cfg, &path, &mut dp, &mut out, &signals),
+        None => Live::new(cfg, &mut dp, &mut out, &signals).run(),
     }
 }
 
