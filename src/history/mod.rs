@@ -495,8 +495,8 @@ fn fold_smallest(d: &mut OpenDevice, keep: usize) {
         return;
     }
     let cut = sizes.len() - keep;
-    let (_, pivot, _) = sizes.select_nth_unstable(cut - 1);
-    let pivot = *pivot;
+    sizes.sort_unstable();
+    let pivot = sizes[cut - 1];
     let mut drop = cut;
     let other = &mut d.other;
     d.remotes.retain(|(_, r)| {
