@@ -22,7 +22,7 @@ fn main() {
         }
         Command::Run(cfg) => {
             connmap::logging::init(cfg.verbosity);
-            connmap::daemon::run(*cfg)
+            connmap::daemon::run(Box::leak(cfg))
         }
         Command::Demo(d) => {
             connmap::logging::init(d.verbosity);
