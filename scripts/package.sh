@@ -173,8 +173,10 @@ build_ipk() { # IDIR (with CONTROL/) destdir
 	echo "2.0" > "$t/debian-binary"
 	chmod 0644 "$t/debian-binary" "$t/data.tar.gz" "$t/control.tar.gz"
 	mkdir -p "$dest"
-	# (the outer layer holds compressed members: zopfli would gain nothing there)
-	(cd "$t" && "${TAR[@]}" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) | gzip -9n > "$dest/${pkg}_${ver}_${arch}.ipk"
+	# the outer layer too: its members are compressed already, but gzip -9 codes them in
+	# Huffman blocks a little larger than stored ones, where zopfli does not (mipsel .ipk:
+	# 520 bytes smaller, measured 6 Dec 2026)
+	(cd "$t" && "${TAR[@]}" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) | gz > "$dest/${pkg}_${ver}_${arch}.ipk"
 	echo "$dest/${pkg}_${ver}_${arch}.ipk"
 }
 
