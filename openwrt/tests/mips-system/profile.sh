@@ -15,7 +15,8 @@
 #     BINARY=/tmp/t/mipsel-unknown-linux-musl/release/connmap.  N: packets (default 30000).
 # environment: CONNMAP_REMOTES: how many remotes the packets go to, in turn (default 256, as
 #   `run.sh bench`; a large number makes every packet a new remote's first, 1 makes every
-#   packet after the first a known remote's); CONNMAP_SYSROOT, CONNMAP_CACHE as run.sh; the tcpdump that `run.sh bench`
+#   packet after the first a known remote's); CONNMAP_ARGS: more options for connmap (e.g.
+#   `--max-remotes 30000`); CONNMAP_TOP: how many functions to list (default 15); CONNMAP_SYSROOT, CONNMAP_CACHE as run.sh; the tcpdump that `run.sh bench`
 #   builds ($CONNMAP_CACHE/mips-system/tcpdump-musl-4.99.3/tcpdump; skipped when absent).
 # needs: qemu-user (Debian's, not -static: plugins are loaded with dlopen), cc, llvm-nm, python3
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -67,15 +68,15 @@ run() { # name program args... (the capture is $TMP/CAPTURE.pcap)
 }
 names=$(run connmap "$BIN" -q -r CAPTURE.pcap --lan 192.168.77.0/24 --remote 198.18.0.0/15 \
 	--exclude 192.168.77.1 --geoip '' --json-out "$TMP/out.json" --leases '' --ethers '' \
-	--dhcp-config '' --odhcpd '' --firewall-config '' --nft '')
+	--dhcp-config '' --odhcpd '' --firewall-config '' --nft '' ${CONNMAP_ARGS:-})
 [ -x "$TCPDUMP" ] && names="$names $(run tcpdump "$TCPDUMP" -n -r CAPTURE.pcap -w /dev/null)"
 for name in $names; do
 	bin=$BIN
 	[ "$name" = tcpdump ] && bin=$TCPDUMP
 	llvm-nm -n --defined-only "$bin" > "$TMP/$name.nm" 2> /dev/null || true
-	python3 - "$TMP" "$name" "$N" "$SYSROOT" << 'PY'
+	python3 - "$TMP" "$name" "$N" "$SYSROOT" "${CONNMAP_TOP:-15}" << 'PY'
 import bisect, collections, re, subprocess, sys
-tmp, name, n, sysroot = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tmp, name, n, sysroot, top = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 def syms(lines):
     s = sorted({(int(p[0], 16), p[2]) for p in (l.split(None, 2) for l in lines)
                 if len(p) == 3 and p[1] in "tTwWiI"})
@@ -117,7 +118,7 @@ for k, v in per.items():
     objs[k.split(":")[0]] += v
 print(f"{name}: {total:.0f} user-space instructions per packet ("
       + ", ".join(f"{o} {v:.0f}" for o, v in objs.most_common()) + ")")
-for k, v in sorted(per.items(), key=lambda x: -x[1])[:15]:
+for k, v in sorted(per.items(), key=lambda x: -x[1])[:top]:
     if v >= 1:
         print(f"  {v:7.1f}  {k[:140]}")
 PY
