@@ -1470,13 +1470,12 @@ fn evict_oldest<V>(table: &mut AddrTable<V>, last_seen: impl Fn(&V) -> u64) -> u
     k
 }
 
-/// Puts the `need` lowest (address order key, slot) pairs first, in no particular order (the
-/// keys are distinct: the slots only make the pairs a plain `Ord` type). Not generic: one
-/// copy of the selection for both tables (~2.5 KB each on mipsel).
+/// Puts the `need` (address order key, slot) pairs of the lowest keys first, in no particular
+/// order. Not generic: one copy of the selection for both tables (~2.5 KB each on mipsel).
 #[inline(never)]
 fn lowest_first(ties: &mut [(u128, u32)], need: usize) {
     if ties.len() > need {
-        ties.select_nth_unstable(need - 1);
+        ties.select_nth_unstable_by_key(need - 1, |t| t.0);
     }
 }
 
