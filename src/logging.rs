@@ -11,8 +11,23 @@
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use syslog::{Facility, LogFormat, Logger, LoggerBackend, Severity};
+
+/// Set when the daemon stops tiny_http by shutting its socket down (`http::stop_backend`):
+/// its accept thread then logs "Error accepting new client: Invalid argument", which is the
+/// stop working, not an error. From then on tiny_http's records are not logged.
+static HTTP_STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// tiny_http is being stopped on purpose (see `HTTP_STOPPING`).
+pub fn http_stopping() {
+    HTTP_STOPPING.store(true, Ordering::Relaxed);
+}
+
+fn muted(r: &Record) -> bool {
+    HTTP_STOPPING.load(Ordering::Relaxed) && r.target().starts_with("tiny_http")
+}
 
 struct Stderr {
     level: LevelFilter,
@@ -24,7 +39,7 @@ impl Log for Stderr {
     }
 
     fn log(&self, r: &Record) {
-        if !self.enabled(r.metadata()) {
+        if !self.enabled(r.metadata()) || muted(r) {
             return;
         }
         let tag = match r.level() {
@@ -65,7 +80,7 @@ impl Log for Syslog {
     }
 
     fn log(&self, r: &Record) {
-        if !self.enabled(r.metadata()) {
+        if !self.enabled(r.metadata()) || muted(r) {
             return;
         }
         let severity = match r.level() {

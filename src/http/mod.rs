@@ -168,6 +168,7 @@ pub fn spawn_thread(
 /// ends by itself; the few bytes of the `Server` value are left behind once per server.
 fn stop_backend(server: Arc<tiny_http::Server>, listener: &std::os::unix::net::UnixListener) {
     use std::os::fd::AsRawFd;
+    crate::logging::http_stopping();
     // SAFETY: shutdown(2) on a socket this value owns.
     unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
     std::mem::forget(server);
