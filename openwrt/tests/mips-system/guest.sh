@@ -273,6 +273,13 @@ bench() {
 				sleep 0.1
 				n=$((n + 1))
 			done
+			# still running 10 s after SIGTERM: say where it is, then SIGKILL (a bare `wait`
+			# would hang the bench with no word of why)
+			for p in $P; do
+				kill -0 "$p" 2> /dev/null || continue
+				say "FAIL $tool at $rate/s did not exit 10 s after SIGTERM: state $(sed -n 's/^State:[[:space:]]*//p' /proc/"$p"/status), threads: $(for t in /proc/"$p"/task/*; do printf '%s %s %s; ' "$(cat "$t"/comm)" "$(cut -d' ' -f3 "$t"/stat)" "$(cat "$t"/wchan 2> /dev/null)"; done)"
+				kill -KILL "$p"
+			done
 			# shellcheck disable=SC2086
 			wait $P
 			if [ "$tool" = connmap ] && [ -z "$COUNT_FILTER" ]; then
