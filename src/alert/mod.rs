@@ -245,6 +245,29 @@ impl Alerts {
             .map(|(k, d)| (*k, d.last_seen))
     }
 
+    /// Room for new devices: the least recently seen eighth is forgotten at once (the lowest
+    /// keys among those seen last at the cut), as the tables evict. One pass per 128 new
+    /// devices: a flood of spoofed LAN sources made one scan of all devices per new device
+    /// the daemon's largest cost (BENCHMARKS.md, tenth round).
+    #[cold]
+    fn forget_oldest(&mut self) {
+        let mut stamps: Vec<u64> = self.devices.values().map(|d| d.last_seen).collect();
+        let k = (stamps.len() / 8).max(1);
+        stamps.sort_unstable();
+        let cutoff = stamps[k - 1];
+        let mut ties = k - stamps.iter().filter(|&&s| s < cutoff).count();
+        self.devices.retain(|d| {
+            if d.last_seen < cutoff {
+                return false;
+            }
+            if d.last_seen == cutoff && ties > 0 {
+                ties -= 1;
+                return false;
+            }
+            true
+        });
+    }
+
     /// The device's entry (its index in `devices`), made (and `new_device` fired) when it is
     /// not known (`add_device`).
     #[inline]
@@ -271,9 +294,7 @@ impl Alerts {
             }
         }
         if self.devices.len() >= MAX_DEVICES {
-            if let Some((k, _)) = self.oldest() {
-                self.devices.remove(&k);
-            }
+            self.forget_oldest();
         }
         let i = self.devices.insert(
             key,

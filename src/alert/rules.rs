@@ -183,8 +183,11 @@ fn slot_of(k: &DevKey) -> usize {
 /// pairs of a sweep come by remote, so their devices alternate).
 #[derive(Default)]
 pub struct DevMap {
-    /// by key (one vector: half the code of a vector of keys beside one of devices)
-    entries: Vec<(DevKey, Device)>,
+    /// by key (one vector: half the code of a vector of keys beside one of devices). Boxed:
+    /// an insert or removal moves the entries behind it, and a flood of new devices (spoofed
+    /// LAN sources) made that ~0.7 MB of copying per device with ~700-byte `Device`s inline
+    /// (26 s for 1M packets from 50k sources; BENCHMARKS.md, tenth round)
+    entries: Vec<(DevKey, Box<Device>)>,
     /// Where a key hashing to the slot was last found (2^`SLOT_BITS`, made at the first
     /// `index`): valid when `entries` holds that key there, so adding or removing keys
     /// needs no invalidation.
@@ -235,22 +238,22 @@ impl DevMap {
     }
 
     pub fn get(&self, k: &DevKey) -> Option<&Device> {
-        self.find(k).ok().map(|i| &self.entries[i].1)
+        self.find(k).ok().map(|i| &*self.entries[i].1)
     }
 
     pub fn get_mut(&mut self, k: &DevKey) -> Option<&mut Device> {
-        self.find(k).ok().map(|i| &mut self.entries[i].1)
+        self.find(k).ok().map(|i| &mut *self.entries[i].1)
     }
 
     /// Adds or replaces; returns the index.
     pub fn insert(&mut self, k: DevKey, d: Device) -> usize {
         match self.find(&k) {
             Ok(i) => {
-                self.entries[i].1 = d;
+                *self.entries[i].1 = d;
                 i
             }
             Err(i) => {
-                self.entries.insert(i, (k, d));
+                self.entries.insert(i, (k, Box::new(d)));
                 i
             }
         }
@@ -258,19 +261,24 @@ impl DevMap {
 
     pub fn remove(&mut self, k: &DevKey) -> Option<Device> {
         let i = self.find(k).ok()?;
-        Some(self.entries.remove(i).1)
+        Some(*self.entries.remove(i).1)
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
     }
 
+    /// Keeps the devices `keep` says yes to, visited in key order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Device) -> bool) {
+        self.entries.retain(|e| keep(&e.1));
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&DevKey, &Device)> {
-        self.entries.iter().map(|(k, d)| (k, d))
+        self.entries.iter().map(|(k, d)| (k, &**d))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Device> {
-        self.entries.iter().map(|e| &e.1)
+        self.entries.iter().map(|e| &*e.1)
     }
 }
 

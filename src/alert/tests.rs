@@ -177,11 +177,22 @@ fn the_device_bound_holds() {
         new_device: false,
         ..no_learning()
     });
-    for i in 0..(MAX_DEVICES as u32 + 50) {
+    let n = MAX_DEVICES as u32 * 50;
+    for i in 0..n {
         let ip = Addr::from_v4_bytes((0x0a00_0000 + i).to_be_bytes());
-        al.observe_host(T0 + u64::from(i), ip, None, None);
+        al.observe_host(T0 + u64::from(i / 3), ip, None, None);
+        assert!(al.memory_size().0 <= MAX_DEVICES);
     }
-    assert_eq!(al.memory_size().0, MAX_DEVICES);
+    // a full table forgets its least recently seen eighth at once: the newest are all kept
+    let kept = al.memory_size().0;
+    assert!(kept > MAX_DEVICES * 7 / 8, "{kept}");
+    for i in n - kept as u32..n {
+        let ip = Addr::from_v4_bytes((0x0a00_0000 + i).to_be_bytes());
+        assert!(
+            al.devices.get(&DevKey::Ip(ip)).is_some(),
+            "device {i} forgotten"
+        );
+    }
 }
 
 #[test]
