@@ -3,13 +3,13 @@
 //! as opaque bytes (`Alerts::memory_bytes`: postcard's format like src/state.rs, written and read
 //! by hand here, see `Reader`; the tests check it against serde + postcard).
 //!
-//! Bounds: `MAX_DEVICES` devices (least recently seen forgotten first), each with at most
-//! `MAX_COUNTRIES` countries and `MAX_ASNS` ASNs (least recently seen forgotten first: one
-//! contacted again after that fires again). An entry is 8 bytes (the key and the hour it was
-//! last seen), so the memory is at most 1024 × (32 + 128) × 8 B = 1.3 MB (plus ~100 B a
-//! device, and 512 B a device of stamps that spare the sweep most searches of the lists, not
-//! saved: 0.5 MB more at most); a home network's devices typically hold a few hundred bytes
-//! each.
+//! Bounds: `MAX_DEVICES` devices (least recently seen forgotten first, an eighth at a time),
+//! each with at most `MAX_COUNTRIES` countries and `MAX_ASNS` ASNs (least recently seen
+//! forgotten first: one contacted again after that fires again). An entry is 8 bytes (the
+//! key and the hour it was last seen), so the memory is at most 1024 × (32 + 128) × 8 B =
+//! 1.3 MB (plus ~100 B a device, and 512 B a device of stamps that spare the sweep most
+//! searches of the lists, not saved: 0.5 MB more at most); a home network's devices
+//! typically hold a few hundred bytes each.
 
 use crate::packet::Addr;
 #[cfg(test)]
